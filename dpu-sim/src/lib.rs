@@ -1,0 +1,1 @@
+//! Software DPU (being built).

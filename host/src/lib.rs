@@ -1,0 +1,1 @@
+//! Host data path (placeholder until the data-path work lands).

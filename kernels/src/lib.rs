@@ -1,0 +1,1 @@
+//! Offloadable kernels (being built).

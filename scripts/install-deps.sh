@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the system packages dpukit's tests need, only those missing, on Debian.
+#   libclang-dev  bindings freshness check (bindgen)
+#   gcc, valgrind C interop tests and their memcheck run
+#   lz4 zstd gzip standard tools that must read dpukit's compressed output
+set -euo pipefail
+
+need=()
+have_cmd() { command -v "$1" >/dev/null 2>&1; }
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+have_cmd cc || need+=(gcc)
+have_cmd valgrind || need+=(valgrind)
+have_cmd lz4 || need+=(lz4)
+have_cmd zstd || need+=(zstd)
+have_cmd gzip || need+=(gzip)
+have_pkg libclang-dev || need+=(libclang-dev)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "install-deps: installing ${need[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# rustfmt and clippy for the checks in .ci/run.
+if have_cmd rustup; then
+  rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+  rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+fi

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, then runs every test of the workspace,
+# the C interop tests (against the static library, and under valgrind) and the loom
+# model of the ring protocol.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+
+# The C caller test links target/debug/libdpukit_ffi.a: build it as a root first.
+cargo build -p dpukit-ffi --quiet
+cargo test --workspace
+
+# Loom model of the SPSC index protocol (separate target dir: different cfg).
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+  cargo test -p dpukit-ffi --release --lib loom_tests
