@@ -3,6 +3,7 @@
 #   libclang-dev  bindings freshness check (bindgen)
 #   gcc, valgrind C interop tests and their memcheck run
 #   lz4 zstd gzip standard tools that must read dpukit's compressed output
+#   chromium      headless browser that renders the HTML report in tests/report_html_chromium.rs
 set -euo pipefail
 
 need=()
@@ -14,6 +15,7 @@ have_cmd valgrind || need+=(valgrind)
 have_cmd lz4 || need+=(lz4)
 have_cmd zstd || need+=(zstd)
 have_cmd gzip || need+=(gzip)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 have_pkg libclang-dev || need+=(libclang-dev)
 
 if [ ${#need[@]} -gt 0 ]; then

@@ -1,1 +1,8 @@
-fn main() {}
+//! The `dpukit` command line: parses arguments, calls the library, prints. Everything it
+//! does lives in `cli`; the work itself lives in the `dpukit-host` library.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

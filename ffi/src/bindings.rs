@@ -82,12 +82,9 @@ pub struct dpu_cache_value {
 const _: () = {
     ["Size of dpu_cache_value"][::core::mem::size_of::<dpu_cache_value>() - 16usize];
     ["Alignment of dpu_cache_value"][::core::mem::align_of::<dpu_cache_value>() - 8usize];
-    ["Offset of field: dpu_cache_value::loc"]
-        [::core::mem::offset_of!(dpu_cache_value, loc) - 0usize];
-    ["Offset of field: dpu_cache_value::len"]
-        [::core::mem::offset_of!(dpu_cache_value, len) - 8usize];
-    ["Offset of field: dpu_cache_value::crc32c"]
-        [::core::mem::offset_of!(dpu_cache_value, crc32c) - 12usize];
+    ["Offset of field: dpu_cache_value::loc"][::core::mem::offset_of!(dpu_cache_value, loc) - 0usize];
+    ["Offset of field: dpu_cache_value::len"][::core::mem::offset_of!(dpu_cache_value, len) - 8usize];
+    ["Offset of field: dpu_cache_value::crc32c"][::core::mem::offset_of!(dpu_cache_value, crc32c) - 12usize];
 };
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
@@ -173,8 +170,7 @@ pub union dpu_desc__bindgen_ty_1 {
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
     ["Size of dpu_desc__bindgen_ty_1"][::core::mem::size_of::<dpu_desc__bindgen_ty_1>() - 32usize];
-    ["Alignment of dpu_desc__bindgen_ty_1"]
-        [::core::mem::align_of::<dpu_desc__bindgen_ty_1>() - 8usize];
+    ["Alignment of dpu_desc__bindgen_ty_1"][::core::mem::align_of::<dpu_desc__bindgen_ty_1>() - 8usize];
     ["Offset of field: dpu_desc__bindgen_ty_1::io"]
         [::core::mem::offset_of!(dpu_desc__bindgen_ty_1, io) - 0usize];
     ["Offset of field: dpu_desc__bindgen_ty_1::cache"]
@@ -234,8 +230,7 @@ const _: () = {
     ["Offset of field: dpu_cpl::status"][::core::mem::offset_of!(dpu_cpl, status) - 20usize];
     ["Offset of field: dpu_cpl::opcode"][::core::mem::offset_of!(dpu_cpl, opcode) - 22usize];
     ["Offset of field: dpu_cpl::reserved0"][::core::mem::offset_of!(dpu_cpl, reserved0) - 23usize];
-    ["Offset of field: dpu_cpl::modelled_ns"]
-        [::core::mem::offset_of!(dpu_cpl, modelled_ns) - 24usize];
+    ["Offset of field: dpu_cpl::modelled_ns"][::core::mem::offset_of!(dpu_cpl, modelled_ns) - 24usize];
 };
 #[repr(C)]
 #[derive(Copy, Clone)]
@@ -247,10 +242,8 @@ pub struct dpu_ring_line_u64 {
 const _: () = {
     ["Size of dpu_ring_line_u64"][::core::mem::size_of::<dpu_ring_line_u64>() - 64usize];
     ["Alignment of dpu_ring_line_u64"][::core::mem::align_of::<dpu_ring_line_u64>() - 8usize];
-    ["Offset of field: dpu_ring_line_u64::value"]
-        [::core::mem::offset_of!(dpu_ring_line_u64, value) - 0usize];
-    ["Offset of field: dpu_ring_line_u64::pad"]
-        [::core::mem::offset_of!(dpu_ring_line_u64, pad) - 8usize];
+    ["Offset of field: dpu_ring_line_u64::value"][::core::mem::offset_of!(dpu_ring_line_u64, value) - 0usize];
+    ["Offset of field: dpu_ring_line_u64::pad"][::core::mem::offset_of!(dpu_ring_line_u64, pad) - 8usize];
 };
 impl Default for dpu_ring_line_u64 {
     fn default() -> Self {
@@ -279,20 +272,15 @@ pub struct dpu_ring_ctrl {
 const _: () = {
     ["Size of dpu_ring_ctrl"][::core::mem::size_of::<dpu_ring_ctrl>() - 256usize];
     ["Alignment of dpu_ring_ctrl"][::core::mem::align_of::<dpu_ring_ctrl>() - 64usize];
-    ["Offset of field: dpu_ring_ctrl::producer"]
-        [::core::mem::offset_of!(dpu_ring_ctrl, producer) - 0usize];
-    ["Offset of field: dpu_ring_ctrl::consumer"]
-        [::core::mem::offset_of!(dpu_ring_ctrl, consumer) - 64usize];
-    ["Offset of field: dpu_ring_ctrl::doorbell"]
-        [::core::mem::offset_of!(dpu_ring_ctrl, doorbell) - 128usize];
-    ["Offset of field: dpu_ring_ctrl::magic"]
-        [::core::mem::offset_of!(dpu_ring_ctrl, magic) - 192usize];
+    ["Offset of field: dpu_ring_ctrl::producer"][::core::mem::offset_of!(dpu_ring_ctrl, producer) - 0usize];
+    ["Offset of field: dpu_ring_ctrl::consumer"][::core::mem::offset_of!(dpu_ring_ctrl, consumer) - 64usize];
+    ["Offset of field: dpu_ring_ctrl::doorbell"][::core::mem::offset_of!(dpu_ring_ctrl, doorbell) - 128usize];
+    ["Offset of field: dpu_ring_ctrl::magic"][::core::mem::offset_of!(dpu_ring_ctrl, magic) - 192usize];
     ["Offset of field: dpu_ring_ctrl::abi_major"]
         [::core::mem::offset_of!(dpu_ring_ctrl, abi_major) - 196usize];
     ["Offset of field: dpu_ring_ctrl::abi_minor"]
         [::core::mem::offset_of!(dpu_ring_ctrl, abi_minor) - 198usize];
-    ["Offset of field: dpu_ring_ctrl::capacity"]
-        [::core::mem::offset_of!(dpu_ring_ctrl, capacity) - 200usize];
+    ["Offset of field: dpu_ring_ctrl::capacity"][::core::mem::offset_of!(dpu_ring_ctrl, capacity) - 200usize];
     ["Offset of field: dpu_ring_ctrl::entry_bytes"]
         [::core::mem::offset_of!(dpu_ring_ctrl, entry_bytes) - 204usize];
     ["Offset of field: dpu_ring_ctrl::pad"][::core::mem::offset_of!(dpu_ring_ctrl, pad) - 208usize];
@@ -326,24 +314,17 @@ const _: () = {
     ["Size of dpu_kernel_io"][::core::mem::size_of::<dpu_kernel_io>() - 56usize];
     ["Alignment of dpu_kernel_io"][::core::mem::align_of::<dpu_kernel_io>() - 8usize];
     ["Offset of field: dpu_kernel_io::src"][::core::mem::offset_of!(dpu_kernel_io, src) - 0usize];
-    ["Offset of field: dpu_kernel_io::src_len"]
-        [::core::mem::offset_of!(dpu_kernel_io, src_len) - 8usize];
+    ["Offset of field: dpu_kernel_io::src_len"][::core::mem::offset_of!(dpu_kernel_io, src_len) - 8usize];
     ["Offset of field: dpu_kernel_io::dst"][::core::mem::offset_of!(dpu_kernel_io, dst) - 16usize];
-    ["Offset of field: dpu_kernel_io::dst_cap"]
-        [::core::mem::offset_of!(dpu_kernel_io, dst_cap) - 24usize];
-    ["Offset of field: dpu_kernel_io::seed"]
-        [::core::mem::offset_of!(dpu_kernel_io, seed) - 32usize];
+    ["Offset of field: dpu_kernel_io::dst_cap"][::core::mem::offset_of!(dpu_kernel_io, dst_cap) - 24usize];
+    ["Offset of field: dpu_kernel_io::seed"][::core::mem::offset_of!(dpu_kernel_io, seed) - 32usize];
     ["Offset of field: dpu_kernel_io::aux"][::core::mem::offset_of!(dpu_kernel_io, aux) - 40usize];
-    ["Offset of field: dpu_kernel_io::opcode"]
-        [::core::mem::offset_of!(dpu_kernel_io, opcode) - 48usize];
-    ["Offset of field: dpu_kernel_io::algo"]
-        [::core::mem::offset_of!(dpu_kernel_io, algo) - 49usize];
-    ["Offset of field: dpu_kernel_io::level"]
-        [::core::mem::offset_of!(dpu_kernel_io, level) - 50usize];
+    ["Offset of field: dpu_kernel_io::opcode"][::core::mem::offset_of!(dpu_kernel_io, opcode) - 48usize];
+    ["Offset of field: dpu_kernel_io::algo"][::core::mem::offset_of!(dpu_kernel_io, algo) - 49usize];
+    ["Offset of field: dpu_kernel_io::level"][::core::mem::offset_of!(dpu_kernel_io, level) - 50usize];
     ["Offset of field: dpu_kernel_io::reserved0"]
         [::core::mem::offset_of!(dpu_kernel_io, reserved0) - 51usize];
-    ["Offset of field: dpu_kernel_io::flags"]
-        [::core::mem::offset_of!(dpu_kernel_io, flags) - 52usize];
+    ["Offset of field: dpu_kernel_io::flags"][::core::mem::offset_of!(dpu_kernel_io, flags) - 52usize];
 };
 impl Default for dpu_kernel_io {
     fn default() -> Self {
@@ -364,10 +345,8 @@ pub struct dpu_kernel_out {
 const _: () = {
     ["Size of dpu_kernel_out"][::core::mem::size_of::<dpu_kernel_out>() - 16usize];
     ["Alignment of dpu_kernel_out"][::core::mem::align_of::<dpu_kernel_out>() - 8usize];
-    ["Offset of field: dpu_kernel_out::result"]
-        [::core::mem::offset_of!(dpu_kernel_out, result) - 0usize];
-    ["Offset of field: dpu_kernel_out::dst_len"]
-        [::core::mem::offset_of!(dpu_kernel_out, dst_len) - 8usize];
+    ["Offset of field: dpu_kernel_out::result"][::core::mem::offset_of!(dpu_kernel_out, result) - 0usize];
+    ["Offset of field: dpu_kernel_out::dst_len"][::core::mem::offset_of!(dpu_kernel_out, dst_len) - 8usize];
 };
 pub type dpu_kernel_fn = ::core::option::Option<
     unsafe extern "C" fn(
@@ -393,12 +372,9 @@ const _: () = {
         [::core::mem::offset_of!(dpu_kernel_plugin, abi_major) - 0usize];
     ["Offset of field: dpu_kernel_plugin::abi_minor"]
         [::core::mem::offset_of!(dpu_kernel_plugin, abi_minor) - 4usize];
-    ["Offset of field: dpu_kernel_plugin::name"]
-        [::core::mem::offset_of!(dpu_kernel_plugin, name) - 8usize];
-    ["Offset of field: dpu_kernel_plugin::run"]
-        [::core::mem::offset_of!(dpu_kernel_plugin, run) - 16usize];
-    ["Offset of field: dpu_kernel_plugin::ctx"]
-        [::core::mem::offset_of!(dpu_kernel_plugin, ctx) - 24usize];
+    ["Offset of field: dpu_kernel_plugin::name"][::core::mem::offset_of!(dpu_kernel_plugin, name) - 8usize];
+    ["Offset of field: dpu_kernel_plugin::run"][::core::mem::offset_of!(dpu_kernel_plugin, run) - 16usize];
+    ["Offset of field: dpu_kernel_plugin::ctx"][::core::mem::offset_of!(dpu_kernel_plugin, ctx) - 24usize];
 };
 impl Default for dpu_kernel_plugin {
     fn default() -> Self {

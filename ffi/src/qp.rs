@@ -149,6 +149,11 @@ impl DeviceQueue {
         self.sq.available()
     }
 
+    /// The submission ring's doorbell value: changes each time the host rings it.
+    pub fn doorbell_index(&self) -> u64 {
+        self.sq.doorbell_index()
+    }
+
     /// Free completion slots: a device must not take more work than it can complete.
     pub fn cq_free(&mut self) -> usize {
         self.cq.free()
@@ -157,6 +162,11 @@ impl DeviceQueue {
     /// Posts completions with one doorbell; returns how many fit.
     pub fn complete(&mut self, cpls: &[RawCpl]) -> usize {
         self.cq.submit(cpls)
+    }
+
+    /// The shared region table, for a device that resolves while mutating its own state.
+    pub fn region_table(&self) -> Arc<RwLock<RegionTable>> {
+        self.regions.clone()
     }
 
     /// A read view of the region table for resolving a batch.

@@ -378,6 +378,11 @@ impl<T: Pod> Consumer<T> {
         avail as usize
     }
 
+    /// The doorbell's current value (free-running index of the last announced entry + 1).
+    pub fn doorbell_index(&self) -> u64 {
+        self.shared.mem.ctrl().doorbell.value.load(Ordering::Acquire)
+    }
+
     /// Copies up to `out.len()` entries out and frees their slots; returns the count.
     pub fn pop_batch(&mut self, out: &mut [T]) -> usize {
         self.consume(out.len(), |i, v| out[i] = v)

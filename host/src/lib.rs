@@ -1,1 +1,16 @@
-//! Host data path (placeholder until the data-path work lands).
+//! The host data path of dpukit: the offload interface with its host and DPU backends
+//! ([`offload`], over the DMA slot pool in [`dma`]), the storage tiers ([`tier`]), the four
+//! scenarios ([`scenario`], entered through [`run`]), their knobs ([`spec`]), metrics
+//! ([`metrics`]) and the result document ([`result`]).
+//!
+//! It knows the ABI, the kernels and the simulator; the command line sits above it.
+
+pub mod dma;
+pub mod metrics;
+pub mod offload;
+pub mod report;
+pub mod result;
+pub mod run;
+mod scenario;
+pub mod spec;
+pub mod tier;

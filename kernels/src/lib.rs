@@ -1,1 +1,25 @@
-//! Offloadable kernels (being built).
+//! The offloadable kernels of dpukit: CRC32C, compression, the synthetic data generator and
+//! the cache index.
+//!
+//! Each kernel is implemented once, here, and called by both the host data path
+//! (`dpukit-host`) and the simulated DPU (`dpukit-sim`), so host and offload results are
+//! byte-identical by construction. Kernels work on caller-provided slices (no allocation of
+//! output buffers, no copies beyond what the underlying library does), return
+//! [`KernelError`] for every kind of bad input, and never panic on it.
+//!
+//! This crate does not know about the ABI: mapping opcodes and descriptor fields to these
+//! functions is the job of the opcode registry above it.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cache_index;
+pub mod compress;
+pub mod crc32c;
+pub mod datagen;
+pub mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
+pub mod registry;
+
+pub use error::KernelError;

@@ -1,0 +1,95 @@
+//! Measurement helpers: latency histograms per stage, process CPU time, machine facts.
+
+use crate::result::{LatencySummary, MachineInfo, Source};
+use hdrhistogram::Histogram;
+
+/// Highest latency recorded (longer values are clamped): one hour.
+const MAX_LATENCY_NS: u64 = 3_600_000_000_000;
+/// CDF points kept per stage for charts.
+const CDF_POINTS: usize = 200;
+
+/// A latency histogram for one stage, tagged with where its values come from.
+#[derive(Clone)]
+pub struct StageHist {
+    pub stage: &'static str,
+    pub source: Source,
+    hist: Histogram<u64>,
+}
+
+impl StageHist {
+    pub fn new(stage: &'static str, source: Source) -> StageHist {
+        let hist = Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3).expect("static bounds are valid");
+        StageHist { stage, source, hist }
+    }
+
+    pub fn record(&mut self, ns: u64) {
+        let _ = self.hist.record(ns.clamp(1, MAX_LATENCY_NS));
+    }
+
+    pub fn merge(&mut self, other: &StageHist) {
+        let _ = self.hist.add(&other.hist);
+    }
+
+    pub fn len(&self) -> u64 {
+        self.hist.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hist.is_empty()
+    }
+
+    pub fn summary(&self) -> LatencySummary {
+        let h = &self.hist;
+        let mut cdf = Vec::new();
+        if !h.is_empty() {
+            for i in 0..=CDF_POINTS {
+                let q = i as f64 / CDF_POINTS as f64;
+                cdf.push((h.value_at_quantile(q), q));
+            }
+            cdf.dedup_by(|a, b| a.0 == b.0);
+        }
+        LatencySummary {
+            stage: self.stage.to_owned(),
+            source: self.source,
+            count: h.len(),
+            p50_ns: h.value_at_quantile(0.50),
+            p99_ns: h.value_at_quantile(0.99),
+            p999_ns: h.value_at_quantile(0.999),
+            max_ns: h.max(),
+            mean_ns: h.mean(),
+            cdf,
+        }
+    }
+}
+
+/// User + system CPU time of the whole process, ns.
+pub fn process_cpu_ns() -> u64 {
+    use nix::sys::resource::{getrusage, UsageWho};
+    match getrusage(UsageWho::RUSAGE_SELF) {
+        Ok(u) => {
+            let t = |tv: nix::sys::time::TimeVal| {
+                tv.tv_sec() as u64 * 1_000_000_000 + tv.tv_usec() as u64 * 1_000
+            };
+            t(u.user_time()) + t(u.system_time())
+        }
+        Err(_) => 0,
+    }
+}
+
+/// What this machine is, for the record.
+pub fn machine_info() -> MachineInfo {
+    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let logical_cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let os = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|r| format!("{} {}", std::env::consts::OS, r.trim()))
+        .unwrap_or_else(|_| std::env::consts::OS.to_owned());
+    MachineInfo { cpu_model, logical_cpus, os }
+}

@@ -1,0 +1,591 @@
+//! The offload interface: one data path, two backends.
+//!
+//! A scenario prepares a *job* in a DMA slot (input bytes, a few ops such as "CRC32C of
+//! the input" and "compress input into output"), submits it, and later takes it back
+//! finished. With the **host** backend the ops run at once on the calling thread through
+//! the kernel registry (measured). With the **DPU** backend they become descriptors on a
+//! queue pair, the simulated device executes them (real bytes) and stamps completions
+//! with modelled times; batching (`batch` jobs per doorbell) and queue depth (slots in
+//! flight) are parameters. Both backends dispatch through the same registry, so the bytes
+//! are identical.
+//!
+//! Time. In host mode the clock is the wall clock. In offload mode the host runs the
+//! device inline, so the host's clock is virtual: wall time spent in host code (measured)
+//! plus waits for modelled completions, minus the time the simulator itself takes. A job
+//! is handed back no earlier than its modelled completion; its ready time advances the
+//! host clock. The end-to-end figure combines measured host time with modelled device
+//! time and is labelled modelled.
+//!
+//! Failures. Ops the device cannot run go to the CPU (counted). An error completion that
+//! means the device failed (`DEVICE_UNAVAILABLE`) is retried on the CPU (counted). A
+//! device that stops answering, or answers later than `device_timeout_ns`, is declared
+//! dead after the timeout: the in-flight jobs and everything after run on the CPU
+//! (counted), and the device is never polled again, so it cannot touch reclaimed slots.
+
+use crate::dma::{DmaPool, PoolError};
+use crate::result::Fallbacks;
+use dpukit_ffi::{
+    Algorithm, BufRef, Completion, Descriptor, HostQueue, Op, Opcode, QueuePair, QueuePairConfig, Status,
+};
+use dpukit_kernels::registry::{Call, Registry};
+use dpukit_sim::engine::{Engine, EngineConfig};
+use dpukit_sim::profile::Profile;
+use dpukit_sim::timing::SimTime;
+use std::time::Instant;
+
+/// Which buffer of a slot an op reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Buf {
+    In,
+    Out,
+}
+
+/// One op of a job, on the job's slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotOp {
+    /// CRC32C of the first `len` bytes of a buffer (seed 0).
+    Crc32c { buf: Buf, len: u32 },
+    /// Compress `len` input bytes into the output buffer.
+    Compress { algorithm: Algorithm, level: u8, len: u32 },
+    /// Decompress `len` input bytes into the output buffer.
+    Decompress { algorithm: Algorithm, len: u32 },
+    /// Look a key up; on a hit the 16-byte value lands at the start of the output.
+    CacheLookup { key: [u8; 16] },
+    /// Insert or replace a key.
+    CacheInsert { key: [u8; 16], value: [u8; 16] },
+}
+
+impl SlotOp {
+    fn opcode(&self) -> (Opcode, Option<Algorithm>) {
+        match *self {
+            SlotOp::Crc32c { .. } => (Opcode::Crc32c, None),
+            SlotOp::Compress { algorithm, .. } => (Opcode::Compress, Some(algorithm)),
+            SlotOp::Decompress { algorithm, .. } => (Opcode::Decompress, Some(algorithm)),
+            SlotOp::CacheLookup { .. } => (Opcode::CacheLookup, None),
+            SlotOp::CacheInsert { .. } => (Opcode::CacheInsert, None),
+        }
+    }
+}
+
+/// Where an op ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RanOn {
+    Host,
+    Device,
+}
+
+/// The outcome of one op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpResult {
+    pub status: Status,
+    pub result: u64,
+    pub ran_on: RanOn,
+    /// Host: measured kernel time. Device: modelled doorbell-to-completion time.
+    pub latency_ns: u64,
+}
+
+/// Most ops in one job.
+pub const MAX_OPS_PER_JOB: usize = 4;
+
+/// A finished job: its slot (still owned by the caller until [`Offload::release`]) and
+/// the result of each op in submission order.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub slot: usize,
+    pub user: u64,
+    pub results: Vec<OpResult>,
+    /// Host clock when the job was submitted and when it was done.
+    pub submitted_ns: u64,
+    pub done_ns: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Job {
+    user: u64,
+    ops: Vec<SlotOp>,
+    results: Vec<Option<OpResult>>,
+    submitted_ns: u64,
+    /// Latest modelled due time among its device ops (host clock ns).
+    ready_ns: u64,
+}
+
+/// Backend switches.
+#[derive(Debug, Clone)]
+pub struct OffloadConfig {
+    /// Slots (jobs in flight, the queue depth).
+    pub slots: usize,
+    pub in_bytes: usize,
+    pub out_bytes: usize,
+    /// Jobs per doorbell.
+    pub batch: usize,
+    /// A device answering later than this is declared dead and the CPU takes over.
+    pub device_timeout_ns: u64,
+    pub engine: EngineConfig,
+}
+
+struct Device {
+    queue: HostQueue,
+    engine: Engine,
+    region: u32,
+    dead: bool,
+    /// Host clock at which each in-flight slot's descriptors were rung.
+    unrung_jobs: usize,
+}
+
+/// Counters of the offload layer.
+#[derive(Debug, Clone, Default)]
+pub struct OffloadStats {
+    pub jobs: u64,
+    pub ops_on_host: u64,
+    pub ops_on_device: u64,
+    pub fallbacks: Fallbacks,
+    /// Wall time spent running the simulator (excluded from the host clock).
+    pub sim_wall_ns: u64,
+    /// CPU time spent running the simulator (excluded from host CPU figures).
+    pub sim_cpu_ns: u64,
+}
+
+/// One node's offload interface.
+pub struct Offload {
+    pool: DmaPool,
+    registry: Registry,
+    device: Option<Device>,
+    jobs: Vec<Option<Job>>,
+    free: Vec<usize>,
+    batch: usize,
+    timeout_ns: u64,
+    start: Instant,
+    /// Offload mode: the host clock skips simulator time and jumps on waits.
+    wait_offset_ns: u64,
+    stats: OffloadStats,
+}
+
+/// Why the offload layer could not be set up or used.
+#[derive(Debug, thiserror::Error)]
+pub enum OffloadError {
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+    #[error("device: {0}")]
+    Device(String),
+    #[error("job has {0} ops; at most {MAX_OPS_PER_JOB}")]
+    TooManyOps(usize),
+    #[error("op length {len} exceeds the slot's {cap}-byte buffer")]
+    TooLong { len: u32, cap: usize },
+}
+
+/// CPU time of the calling thread, ns.
+pub fn thread_cpu_ns() -> u64 {
+    match nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID) {
+        Ok(ts) => ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64,
+        Err(_) => 0,
+    }
+}
+
+impl Offload {
+    /// Host backend: every op runs on the calling thread.
+    pub fn host(registry: Registry, cfg: &OffloadConfig) -> Result<Offload, OffloadError> {
+        Offload::build(registry, cfg, None)
+    }
+
+    /// DPU backend for `profile`. A profile without a device (host-only) gives a backend
+    /// whose every op falls back to the CPU, counted as unsupported.
+    pub fn dpu(registry: Registry, cfg: &OffloadConfig, profile: &Profile) -> Result<Offload, OffloadError> {
+        let mut off = Offload::build(registry.clone(), cfg, None)?;
+        let engine = match Engine::new(profile, registry, cfg.engine.clone()) {
+            Ok(e) => e,
+            Err(dpukit_sim::engine::EngineError::Model(dpukit_sim::timing::ModelError::NoDevice {
+                ..
+            })) => {
+                off.stats
+                    .fallbacks
+                    .reasons
+                    .push(format!("profile `{}` has no device: every op ran on the host CPU", profile.name));
+                return Ok(off);
+            }
+            Err(e) => return Err(OffloadError::Device(e.to_string())),
+        };
+        let entries = (cfg.slots * MAX_OPS_PER_JOB).next_power_of_two().clamp(8, 65536) as u32;
+        let (queue, dev) =
+            QueuePair::create(QueuePairConfig { sq_entries: entries, cq_entries: entries, max_regions: 4 })
+                .map_err(|e| OffloadError::Device(e.to_string()))?;
+        let mut engine = engine;
+        engine.attach(dev);
+        let (base, len) = off.pool.raw_region();
+        // SAFETY: the pool's allocation lives in `off` as long as the queue pair and the
+        // engine (both dropped with `off`, device first: see `Drop`), and the pool only
+        // lends the host slots that are not in flight.
+        let region =
+            unsafe { queue.register_region(base, len) }.map_err(|e| OffloadError::Device(e.to_string()))?.0;
+        off.device = Some(Device { queue, engine, region, dead: false, unrung_jobs: 0 });
+        Ok(off)
+    }
+
+    fn build(
+        registry: Registry,
+        cfg: &OffloadConfig,
+        device: Option<Device>,
+    ) -> Result<Offload, OffloadError> {
+        let pool = DmaPool::new(cfg.slots.max(1), cfg.in_bytes, cfg.out_bytes)?;
+        let slots = pool.slots();
+        Ok(Offload {
+            pool,
+            registry,
+            device,
+            jobs: vec![None; slots],
+            free: (0..slots).rev().collect(),
+            batch: cfg.batch.max(1),
+            timeout_ns: cfg.device_timeout_ns,
+            start: Instant::now(),
+            wait_offset_ns: 0,
+            stats: OffloadStats::default(),
+        })
+    }
+
+    /// Whether a device is attached (dead or alive).
+    pub fn has_device(&self) -> bool {
+        self.device.is_some()
+    }
+
+    pub fn device_alive(&self) -> bool {
+        self.device.as_ref().is_some_and(|d| !d.dead)
+    }
+
+    pub fn engine(&self) -> Option<&Engine> {
+        self.device.as_ref().map(|d| &d.engine)
+    }
+
+    pub fn stats(&self) -> &OffloadStats {
+        &self.stats
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The host clock in ns since this interface was built.
+    pub fn now_ns(&self) -> u64 {
+        let wall = self.start.elapsed().as_nanos() as u64;
+        wall.saturating_sub(self.stats.sim_wall_ns) + self.wait_offset_ns
+    }
+
+    fn advance_to(&mut self, t_ns: u64) {
+        let now = self.now_ns();
+        if t_ns > now {
+            self.wait_offset_ns += t_ns - now;
+        }
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.pool.slots() - self.free.len()
+    }
+
+    /// A free slot, if any.
+    pub fn take_slot(&mut self) -> Option<usize> {
+        self.free.pop()
+    }
+
+    /// The host's view of a slot (input, output).
+    pub fn slot(&mut self, slot: usize) -> Result<(&mut [u8], &mut [u8]), OffloadError> {
+        Ok(self.pool.slot(slot)?)
+    }
+
+    /// Returns a slot to the free list once the caller is done with its bytes.
+    pub fn release(&mut self, slot: usize) {
+        debug_assert!(self.jobs[slot].is_none() && !self.pool.is_in_flight(slot));
+        self.free.push(slot);
+    }
+
+    /// Submits a job on `slot`. `user` comes back in [`Finished`].
+    pub fn submit(&mut self, slot: usize, user: u64, ops: &[SlotOp]) -> Result<(), OffloadError> {
+        if ops.len() > MAX_OPS_PER_JOB {
+            return Err(OffloadError::TooManyOps(ops.len()));
+        }
+        for op in ops {
+            let (len, cap) = match *op {
+                SlotOp::Crc32c { buf: Buf::In, len }
+                | SlotOp::Compress { len, .. }
+                | SlotOp::Decompress { len, .. } => (len, self.pool.in_bytes()),
+                SlotOp::Crc32c { buf: Buf::Out, len } => (len, self.pool.out_bytes()),
+                _ => (0, 0),
+            };
+            if len as usize > cap {
+                return Err(OffloadError::TooLong { len, cap });
+            }
+        }
+        self.stats.jobs += 1;
+        let now = self.now_ns();
+        let mut job =
+            Job { user, ops: ops.to_vec(), results: vec![None; ops.len()], submitted_ns: now, ready_ns: now };
+        let alive = self.device_alive();
+        let mut descs: Vec<Descriptor> = Vec::with_capacity(ops.len());
+        for (i, op) in ops.iter().enumerate() {
+            let (opcode, algorithm) = op.opcode();
+            let on_device =
+                alive && self.device.as_ref().is_some_and(|d| d.engine.supports(opcode, algorithm));
+            if on_device {
+                descs.push(self.descriptor(slot, i, op));
+            } else {
+                if self.device.is_some() {
+                    self.stats.fallbacks.unsupported_ops += u64::from(alive);
+                    if alive {
+                        let reason =
+                            format!("{} not supported by the device: ran on the host CPU", op_name(op));
+                        push_reason(&mut self.stats.fallbacks, reason);
+                    }
+                }
+                job.results[i] = Some(self.run_on_host(slot, op)?);
+            }
+        }
+        if descs.is_empty() {
+            job.ready_ns = self.now_ns();
+            self.jobs[slot] = Some(job);
+            return Ok(());
+        }
+        self.pool.mark_in_flight(slot)?;
+        self.jobs[slot] = Some(job);
+        let dev = self.device.as_mut().expect("alive device");
+        let n = dev.queue.submit(&descs);
+        // The queue holds MAX_OPS_PER_JOB descriptors per slot, so it cannot be full.
+        debug_assert_eq!(n, descs.len(), "submission ring sized for every slot's ops");
+        if n < descs.len() {
+            return Err(OffloadError::Device("submission ring full".into()));
+        }
+        dev.unrung_jobs += 1;
+        if dev.unrung_jobs >= self.batch {
+            self.flush();
+        }
+        Ok(())
+    }
+
+    fn descriptor(&self, slot: usize, i: usize, op: &SlotOp) -> Descriptor {
+        let region = self.device.as_ref().expect("device").region;
+        let tag = ((slot as u64) << 8) | i as u64;
+        let input = |len: u32| BufRef::new(region, self.pool.in_offset(slot), len);
+        let output = |len: usize| BufRef::new(region, self.pool.out_offset(slot), len as u32);
+        let out_cap = self.pool.out_bytes();
+        let op = match *op {
+            SlotOp::Crc32c { buf: Buf::In, len } => Op::Crc32c { src: input(len), seed: 0 },
+            SlotOp::Crc32c { buf: Buf::Out, len } => Op::Crc32c { src: output(len as usize), seed: 0 },
+            SlotOp::Compress { algorithm, level, len } => {
+                Op::Compress { src: input(len), dst: output(out_cap), algorithm, level }
+            }
+            SlotOp::Decompress { algorithm, len } => {
+                Op::Decompress { src: input(len), dst: output(out_cap), algorithm }
+            }
+            SlotOp::CacheLookup { key } => Op::CacheLookup { key, dst: output(16) },
+            SlotOp::CacheInsert { key, value } => Op::CacheInsert { key, value },
+        };
+        Descriptor::new(tag, op)
+    }
+
+    fn run_on_host(&mut self, slot: usize, op: &SlotOp) -> Result<OpResult, OffloadError> {
+        let t0 = Instant::now();
+        let registry = self.registry.clone();
+        let (input, output) = self.pool.slot(slot)?;
+        let call = match *op {
+            SlotOp::Crc32c { buf: Buf::In, len } => Call::Crc32c { src: &input[..len as usize], seed: 0 },
+            SlotOp::Crc32c { buf: Buf::Out, len } => Call::Crc32c { src: &output[..len as usize], seed: 0 },
+            SlotOp::Compress { algorithm, level, len } => {
+                Call::Compress { src: &input[..len as usize], dst: output, algorithm, level }
+            }
+            SlotOp::Decompress { algorithm, len } => {
+                Call::Decompress { src: &input[..len as usize], dst: output, algorithm }
+            }
+            SlotOp::CacheLookup { key } => Call::CacheLookup { key, dst: output },
+            SlotOp::CacheInsert { key, value } => Call::CacheInsert { key, value },
+        };
+        let (status, result) = match registry.execute(call) {
+            Ok(o) => (Status::Ok, o.result),
+            Err(st) => (st, 0),
+        };
+        self.stats.ops_on_host += 1;
+        Ok(OpResult { status, result, ran_on: RanOn::Host, latency_ns: t0.elapsed().as_nanos() as u64 })
+    }
+
+    /// Rings the doorbell for jobs submitted since the last one.
+    pub fn flush(&mut self) {
+        if let Some(dev) = self.device.as_mut() {
+            if dev.unrung_jobs > 0 {
+                dev.queue.ring_doorbell();
+                dev.unrung_jobs = 0;
+            }
+        }
+    }
+
+    /// Runs the device inline and collects its completions (simulator time excluded from
+    /// the host clock).
+    fn drive_device(&mut self) -> Result<usize, OffloadError> {
+        let now = self.now_ns();
+        let Some(dev) = self.device.as_mut().filter(|d| !d.dead) else { return Ok(0) };
+        let (w0, c0) = (Instant::now(), thread_cpu_ns());
+        dev.engine.poll(SimTime::from_ns(now));
+        self.stats.sim_cpu_ns += thread_cpu_ns().saturating_sub(c0);
+        self.stats.sim_wall_ns += w0.elapsed().as_nanos() as u64;
+        let mut cpls: Vec<Completion> = Vec::new();
+        dev.queue.poll(1024, &mut cpls).map_err(|e| OffloadError::Device(e.to_string()))?;
+        let n = cpls.len();
+        for c in cpls {
+            let slot = (c.tag >> 8) as usize;
+            let i = (c.tag & 0xff) as usize;
+            let Some(job) = self.jobs.get_mut(slot).and_then(|j| j.as_mut()) else {
+                return Err(OffloadError::Device(format!("completion for unknown tag {}", c.tag)));
+            };
+            let due = job.submitted_ns.saturating_add(c.modelled_ns);
+            job.ready_ns = job.ready_ns.max(due);
+            self.stats.ops_on_device += 1;
+            let r = OpResult {
+                status: c.status,
+                result: c.result,
+                ran_on: RanOn::Device,
+                latency_ns: c.modelled_ns,
+            };
+            if i < job.results.len() {
+                job.results[i] = Some(r);
+            }
+        }
+        Ok(n)
+    }
+
+    fn job_complete(job: &Job) -> bool {
+        job.results.iter().all(|r| r.is_some())
+    }
+
+    /// Declares the device dead at host time `at_ns` and reruns every unfinished op on
+    /// the CPU.
+    fn fail_over(&mut self, at_ns: u64, why: &str) -> Result<(), OffloadError> {
+        if let Some(dev) = self.device.as_mut() {
+            dev.dead = true;
+        }
+        push_reason(&mut self.stats.fallbacks, format!("device {why}: the host CPU took over"));
+        self.advance_to(at_ns);
+        for slot in 0..self.jobs.len() {
+            let pending: Vec<(usize, SlotOp)> = match &self.jobs[slot] {
+                Some(job) => job
+                    .ops
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| {
+                        job.results[*i].is_none_or(|r| r.ran_on == RanOn::Device && job.ready_ns > at_ns)
+                    })
+                    .map(|(i, op)| (i, *op))
+                    .collect(),
+                None => continue,
+            };
+            if pending.is_empty() {
+                continue;
+            }
+            // The device will never run again: the slot is the host's.
+            self.pool.mark_done(slot)?;
+            for (i, op) in pending {
+                let r = self.run_on_host(slot, &op)?;
+                self.stats.fallbacks.after_timeout += 1;
+                let job = self.jobs[slot].as_mut().expect("job");
+                job.results[i] = Some(r);
+            }
+            let now = self.now_ns();
+            let job = self.jobs[slot].as_mut().expect("job");
+            job.ready_ns = now;
+        }
+        Ok(())
+    }
+
+    /// The next finished job, waiting (on the host clock) for the earliest one.
+    /// `None` when nothing is in flight.
+    pub fn next_finished(&mut self) -> Result<Option<Finished>, OffloadError> {
+        self.flush();
+        let mut idle_rounds = 0;
+        loop {
+            self.drive_device()?;
+            // Retry device failures on the CPU.
+            for slot in 0..self.jobs.len() {
+                let retry: Vec<(usize, SlotOp)> = match &self.jobs[slot] {
+                    Some(job) => job
+                        .results
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, r)| matches!(r, Some(r) if r.status == Status::DeviceUnavailable))
+                        .map(|(i, _)| (i, job.ops[i]))
+                        .collect(),
+                    None => continue,
+                };
+                if retry.is_empty() {
+                    continue;
+                }
+                if !Self::job_complete(self.jobs[slot].as_ref().expect("job")) {
+                    continue;
+                }
+                self.pool.mark_done(slot)?;
+                for (i, op) in retry {
+                    let r = self.run_on_host(slot, &op)?;
+                    self.stats.fallbacks.after_device_error += 1;
+                    push_reason(
+                        &mut self.stats.fallbacks,
+                        "device error completion: op retried on the host CPU".into(),
+                    );
+                    self.jobs[slot].as_mut().expect("job").results[i] = Some(r);
+                }
+            }
+            // Earliest complete job.
+            let best = self
+                .jobs
+                .iter()
+                .enumerate()
+                .filter_map(|(s, j)| j.as_ref().filter(|j| Self::job_complete(j)).map(|j| (j.ready_ns, s)))
+                .min();
+            if let Some((ready_ns, slot)) = best {
+                let job = self.jobs[slot].as_ref().expect("job");
+                if self.device_alive() && ready_ns > job.submitted_ns.saturating_add(self.timeout_ns) {
+                    let at = job.submitted_ns + self.timeout_ns;
+                    self.fail_over(at, "answered after the timeout")?;
+                    continue;
+                }
+                self.advance_to(ready_ns);
+                let job = self.jobs[slot].take().expect("job");
+                self.pool.mark_done(slot)?;
+                let results = job.results.into_iter().map(|r| r.expect("complete")).collect();
+                return Ok(Some(Finished {
+                    slot,
+                    user: job.user,
+                    results,
+                    submitted_ns: job.submitted_ns,
+                    done_ns: self.now_ns(),
+                }));
+            }
+            if self.jobs.iter().all(|j| j.is_none()) {
+                return Ok(None);
+            }
+            // Jobs in flight, none complete: the device has nothing left to give.
+            let pending = self.device.as_ref().map_or(0, |d| d.engine.pending());
+            if pending == 0 {
+                idle_rounds += 1;
+                if idle_rounds >= 3 {
+                    let oldest = self.jobs.iter().flatten().map(|j| j.submitted_ns).min().unwrap_or(0);
+                    self.fail_over(oldest + self.timeout_ns, "stopped answering (timeout)")?;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Offload {
+    fn drop(&mut self) {
+        // The device (and its queue pair, which registered the pool) goes first.
+        self.device = None;
+    }
+}
+
+fn op_name(op: &SlotOp) -> &'static str {
+    match op {
+        SlotOp::Crc32c { .. } => "crc32c",
+        SlotOp::Compress { .. } => "compress",
+        SlotOp::Decompress { .. } => "decompress",
+        SlotOp::CacheLookup { .. } => "cache_lookup",
+        SlotOp::CacheInsert { .. } => "cache_insert",
+    }
+}
+
+fn push_reason(f: &mut Fallbacks, reason: String) {
+    if !f.reasons.contains(&reason) && f.reasons.len() < 16 {
+        f.reasons.push(reason);
+    }
+}

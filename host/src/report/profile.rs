@@ -1,0 +1,189 @@
+//! A hardware profile figure by figure, each with its source and confidence, for
+//! `dpukit profiles show`. Walks the typed [`Profile`] so every figure the timing model
+//! reads is listed under the key it has in the TOML file.
+
+use dpukit_sim::profile::{AlgorithmRates, Confidence, Figure, Profile, ProfileKind};
+use std::fmt::Display;
+
+/// One figure of a profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileFigure {
+    /// The TOML key, e.g. `cores.compress_bytes_per_s.zstd`.
+    pub key: String,
+    pub value: String,
+    pub confidence: &'static str,
+    pub source: String,
+}
+
+fn confidence_name(c: Confidence) -> &'static str {
+    match c {
+        Confidence::Measured => "measured",
+        Confidence::Vendor => "vendor",
+        Confidence::Derived => "derived",
+        Confidence::Assumed => "assumed",
+    }
+}
+
+fn kind_name(k: ProfileKind) -> &'static str {
+    match k {
+        ProfileKind::HostOnly => "host-only",
+        ProfileKind::Dpu => "dpu",
+        ProfileKind::OnCpuAccelerator => "on-cpu-accelerator",
+    }
+}
+
+/// Rates and large counts in engineering notation (`10.3e9`), as the profiles write them.
+fn value<T: Display>(v: &T) -> String {
+    let s = v.to_string();
+    match s.parse::<f64>() {
+        Ok(x) if x.abs() >= 1e6 => {
+            let e = format!("{x:.4e}");
+            match e.split_once('e') {
+                Some((m, exp)) if m.contains('.') => {
+                    format!("{}e{exp}", m.trim_end_matches('0').trim_end_matches('.'))
+                }
+                _ => e,
+            }
+        }
+        _ => s,
+    }
+}
+
+struct Rows(Vec<ProfileFigure>);
+
+impl Rows {
+    fn add<T: Display>(&mut self, key: impl Into<String>, f: &Figure<T>) {
+        self.0.push(ProfileFigure {
+            key: key.into(),
+            value: value(&f.value),
+            confidence: confidence_name(f.confidence),
+            source: f.source.clone(),
+        });
+    }
+
+    fn rates(&mut self, prefix: &str, r: &AlgorithmRates) {
+        self.add(format!("{prefix}.deflate"), &r.deflate);
+        self.add(format!("{prefix}.lz4"), &r.lz4);
+        self.add(format!("{prefix}.zstd"), &r.zstd);
+    }
+}
+
+/// Every sourced figure of the profile, in file order.
+pub fn profile_figures(p: &Profile) -> Vec<ProfileFigure> {
+    let mut rows = Rows(Vec::new());
+    if let Some(c) = &p.cores {
+        rows.add("cores.count", &c.count);
+        rows.add("cores.clock_ghz", &c.clock_ghz);
+        rows.add("cores.per_op_fixed_ns", &c.per_op_fixed_ns);
+        rows.add("cores.crc32c_bytes_per_s", &c.crc32c_bytes_per_s);
+        rows.add("cores.copy_bytes_per_s", &c.copy_bytes_per_s);
+        rows.add("cores.cache_lookup_ops_per_s", &c.cache_lookup_ops_per_s);
+        rows.add("cores.cache_insert_ops_per_s", &c.cache_insert_ops_per_s);
+        rows.add("cores.cache_delete_ops_per_s", &c.cache_delete_ops_per_s);
+        rows.rates("cores.compress_bytes_per_s", &c.compress_bytes_per_s);
+        rows.rates("cores.decompress_bytes_per_s", &c.decompress_bytes_per_s);
+    }
+    for a in &p.accelerators {
+        let at = format!("accelerators[{}]", a.name);
+        rows.add(format!("{at}.engines"), &a.engines);
+        rows.add(format!("{at}.bandwidth_bytes_per_s"), &a.bandwidth_bytes_per_s);
+        rows.add(format!("{at}.setup_latency_ns"), &a.setup_latency_ns);
+        rows.add(format!("{at}.min_efficient_size_bytes"), &a.min_efficient_size_bytes);
+    }
+    if let Some(x) = &p.pcie {
+        rows.add("pcie.generation", &x.generation);
+        rows.add("pcie.lanes", &x.lanes);
+        rows.add("pcie.max_payload_size_bytes", &x.max_payload_size_bytes);
+        rows.add("pcie.max_read_request_bytes", &x.max_read_request_bytes);
+        rows.add("pcie.tlp_overhead_bytes", &x.tlp_overhead_bytes);
+        rows.add("pcie.dma_read_latency_ns", &x.dma_read_latency_ns);
+        rows.add("pcie.dma_write_latency_ns", &x.dma_write_latency_ns);
+        rows.add("pcie.doorbell_ns", &x.doorbell_ns);
+        rows.add("pcie.max_dma_read_requests_per_s", &x.max_dma_read_requests_per_s);
+        rows.add("pcie.max_dma_write_requests_per_s", &x.max_dma_write_requests_per_s);
+        if let Some(f) = &x.dma_read_bandwidth_bytes_per_s {
+            rows.add("pcie.dma_read_bandwidth_bytes_per_s", f);
+        }
+        if let Some(f) = &x.dma_write_bandwidth_bytes_per_s {
+            rows.add("pcie.dma_write_bandwidth_bytes_per_s", f);
+        }
+    }
+    if let Some(m) = &p.memory {
+        rows.add("memory.size_gib", &m.size_gib);
+        rows.add("memory.bandwidth_bytes_per_s", &m.bandwidth_bytes_per_s);
+    }
+    if let Some(n) = &p.network {
+        rows.add("network.bandwidth_gbit_per_s", &n.bandwidth_gbit_per_s);
+    }
+    for k in &p.user_kernels {
+        rows.add(format!("user_kernels[{}].fixed_ns", k.name), &k.fixed_ns);
+        rows.add(format!("user_kernels[{}].bytes_per_s", k.name), &k.bytes_per_s);
+    }
+    rows.0
+}
+
+/// The profile as text: a heading, the non-figure facts, then one block per figure
+/// (`key = value  [confidence]` and its source on the next line, indented).
+pub fn render_profile(p: &Profile) -> String {
+    let mut out = format!("{} ({})\n{}\nhost: {}\n", p.name, kind_name(p.kind), p.description, p.host.cpu);
+    if let Some(c) = &p.cores {
+        out.push_str(&format!("cores.model: {}\n", c.model));
+    }
+    for a in &p.accelerators {
+        let ops: Vec<&str> = a.ops.iter().map(|o| o.name()).collect();
+        let algs: Vec<&str> = a.algorithms.iter().map(|x| x.name()).collect();
+        out.push_str(&format!("accelerator {}: ops {}", a.name, ops.join(", ")));
+        if !algs.is_empty() {
+            out.push_str(&format!("; algorithms {}", algs.join(", ")));
+        }
+        out.push('\n');
+    }
+    if let Some(f) = &p.faults {
+        out.push_str(&format!("faults: {f:?}\n"));
+    }
+    let figures = profile_figures(p);
+    let key_w = figures.iter().map(|f| f.key.len() + f.value.len() + 3).max().unwrap_or(0);
+    out.push('\n');
+    for f in &figures {
+        let kv = format!("{} = {}", f.key, f.value);
+        out.push_str(&format!("{kv:<key_w$}  [{}]\n    source: {}\n", f.confidence, f.source));
+    }
+    let count = |c: &str| figures.iter().filter(|f| f.confidence == c).count();
+    out.push_str(&format!(
+        "\n{} figures: {} measured, {} vendor, {} derived, {} assumed (sweep the assumed ones)\n",
+        figures.len(),
+        count("measured"),
+        count("vendor"),
+        count("derived"),
+        count("assumed")
+    ));
+    out
+}
+
+/// `name  kind  description`, for `dpukit profiles list`.
+pub fn profile_summary(p: &Profile) -> (String, &'static str, String) {
+    (p.name.clone(), kind_name(p.kind), p.description.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_profile_lists_sourced_figures() {
+        for name in Profile::builtin_names() {
+            let p = Profile::builtin(name).unwrap();
+            let text = render_profile(&p);
+            assert!(text.starts_with(name), "{text}");
+            for f in profile_figures(&p) {
+                assert!(!f.source.is_empty(), "{name}: {}", f.key);
+                assert!(text.contains(&f.key));
+            }
+        }
+        let bf2 = Profile::builtin("bluefield-2").unwrap();
+        let figs = profile_figures(&bf2);
+        let zstd = figs.iter().find(|f| f.key == "cores.compress_bytes_per_s.zstd").unwrap();
+        assert_eq!((zstd.value.as_str(), zstd.confidence), ("2.84e8", "measured"));
+        assert!(figs.iter().any(|f| f.key == "pcie.lanes" && f.value == "16" && f.confidence == "vendor"));
+    }
+}

@@ -1,0 +1,231 @@
+//! The result of one run: a stable, versioned JSON document (schema in
+//! `docs/result-schema.json`, described in `docs/RESULTS.md`).
+//!
+//! Every number a person reads is a [`Figure`]: a value, its unit and its [`Source`]:
+//! `measured` on this machine, or `modelled` by the simulator. Reports render the source
+//! next to the number; nothing modelled is ever shown as measured.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the result schema; bump on any incompatible change.
+pub const RESULT_SCHEMA_VERSION: u32 = 1;
+
+/// Where a figure comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Measured on this machine during the run.
+    Measured,
+    /// Computed by the simulator's timing model from the hardware profile.
+    Modelled,
+}
+
+impl Source {
+    pub fn tag(self) -> &'static str {
+        match self {
+            Source::Measured => "measured",
+            Source::Modelled => "modelled",
+        }
+    }
+}
+
+/// A number with its unit and source.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Figure {
+    pub value: f64,
+    pub unit: Unit,
+    pub source: Source,
+}
+
+impl Figure {
+    pub fn measured(value: f64, unit: Unit) -> Figure {
+        Figure { value, unit, source: Source::Measured }
+    }
+    pub fn modelled(value: f64, unit: Unit) -> Figure {
+        Figure { value, unit, source: Source::Modelled }
+    }
+}
+
+/// Units used in results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    Bytes,
+    BytesPerSecond,
+    OpsPerSecond,
+    Nanoseconds,
+    Seconds,
+    NanosecondsPerByte,
+    Ratio,
+    Cores,
+    Count,
+}
+
+/// The run mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The host CPU runs every kernel.
+    Host,
+    /// Kernels go to the simulated DPU through queue pairs.
+    Offload,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Host => "host",
+            Mode::Offload => "offload",
+        }
+    }
+}
+
+/// Latency percentiles of one stage (or end to end).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// Stage name: `end_to_end`, `checksum`, `compress`, `local_write`, `device`, ...
+    pub stage: String,
+    pub source: Source,
+    pub count: u64,
+    pub p50_ns: u64,
+    pub p99_ns: u64,
+    pub p999_ns: u64,
+    pub max_ns: u64,
+    pub mean_ns: f64,
+    /// Points of the cumulative distribution, (latency ns, fraction <= it), ascending;
+    /// at most a few hundred points, for charts.
+    pub cdf: Vec<(u64, f64)>,
+}
+
+/// One modelled device resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceUse {
+    pub name: String,
+    pub units: u32,
+    pub jobs: u64,
+    pub busy_ns: u64,
+    /// Busy time over (units x window), 0..=1. Always modelled.
+    pub utilization: f64,
+}
+
+/// What the simulated devices did (offload mode only). All figures modelled except the
+/// simulator's own lag, which is measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceSummary {
+    pub profile: String,
+    pub devices: u32,
+    /// Modelled time from the first doorbell to the last completion, slowest device.
+    pub makespan_ns: u64,
+    /// Per resource, summed over devices (utilization is the mean over devices).
+    pub resources: Vec<ResourceUse>,
+    /// The resource with the highest utilization.
+    pub bottleneck: Option<String>,
+    pub descriptors: u64,
+    pub error_completions: u64,
+    pub injected_errors: u64,
+    pub doorbells_dropped: u64,
+    /// Ops below their engine's minimum efficient size.
+    pub below_min_efficient_size: u64,
+    /// Completions posted later than their modelled time (live emulation only).
+    pub late_completions: u64,
+    pub max_lag_ns: u64,
+}
+
+/// Work the data path ran on the CPU instead of the device.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Fallbacks {
+    /// Ops the device cannot run (no engine, no cores for them): run on the host.
+    pub unsupported_ops: u64,
+    /// Ops retried on the host after an error completion from the device.
+    pub after_device_error: u64,
+    /// Ops run on the host after the device stopped answering (timeout).
+    pub after_timeout: u64,
+    /// Human-readable reasons, deduplicated.
+    pub reasons: Vec<String>,
+}
+
+impl Fallbacks {
+    pub fn total(&self) -> u64 {
+        self.unsupported_ops + self.after_device_error + self.after_timeout
+    }
+}
+
+/// Outcome of reading back and checking what the run produced.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    pub chunks_checked: u64,
+    pub bytes_checked: u64,
+    pub corrupt_detected: u64,
+    pub refetched: u64,
+    pub failures: Vec<String>,
+    pub ok: bool,
+}
+
+/// Facts about the machine the run was measured on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MachineInfo {
+    pub cpu_model: String,
+    pub logical_cpus: u32,
+    pub os: String,
+}
+
+/// One run, host or offload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    pub schema_version: u32,
+    pub kit_version: String,
+    pub scenario: crate::spec::ScenarioSpec,
+    pub profile: String,
+    pub mode: Mode,
+    pub seed: u64,
+    pub machine: MachineInfo,
+    /// Payload bytes the scenario moved (logical, uncompressed).
+    pub bytes: u64,
+    /// Chunk operations.
+    pub ops: u64,
+    /// Wall time of the run on this machine (includes simulator overhead in offload mode).
+    pub wall: Figure,
+    /// End-to-end throughput: measured in host mode; in offload mode modelled from the
+    /// measured host-side time and the modelled device time (see docs/RESULTS.md).
+    pub throughput: Figure,
+    pub ops_per_s: Figure,
+    /// Host CPU seconds spent on the data path (user + system, all data-path threads).
+    pub host_cpu: Figure,
+    pub host_cpu_ns_per_byte: Figure,
+    /// Host CPU seconds per wall second: how many cores the data path kept busy.
+    pub host_cores_busy: Figure,
+    pub latency: Vec<LatencySummary>,
+    pub device: Option<DeviceSummary>,
+    pub fallbacks: Fallbacks,
+    pub verification: Verification,
+    /// Scenario-specific figures (hit ratio, compression ratio, egress bytes...).
+    pub extra: Vec<(String, Figure)>,
+    pub notes: Vec<String>,
+}
+
+impl RunResult {
+    /// The latency summary of a stage.
+    pub fn latency_of(&self, stage: &str) -> Option<&LatencySummary> {
+        self.latency.iter().find(|l| l.stage == stage)
+    }
+
+    /// A scenario-specific figure by name.
+    pub fn extra_figure(&self, name: &str) -> Option<Figure> {
+        self.extra.iter().find(|(n, _)| n == name).map(|(_, f)| *f)
+    }
+}
+
+/// Host vs offload on the same seed: what `dpukit compare` writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub schema_version: u32,
+    pub host: RunResult,
+    pub offload: RunResult,
+    /// Whether both runs produced identical manifests (chunks, checksums, stored bytes).
+    pub equivalent: bool,
+    /// Host cores freed by offloading: measured host-mode CPU per byte minus the
+    /// offload-mode figure, times the offload throughput. A mix of measured and
+    /// modelled inputs, so marked modelled.
+    pub host_cores_freed: Figure,
+    pub speedup: Figure,
+}

@@ -1,0 +1,97 @@
+//! Entry points: run one scenario in one mode, or compare host and offload on the same
+//! seed. The command line and the tests call these; everything else is below them.
+
+use crate::result::{Comparison, Figure, Mode, RunResult, Unit, RESULT_SCHEMA_VERSION};
+use crate::spec::{ScenarioSpec, SpecError};
+use dpukit_sim::profile::Profile;
+use std::sync::Arc;
+
+/// Progress of a run, reported a few times a second at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub mode: Mode,
+    /// Payload bytes done so far and in total.
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+}
+
+/// A progress callback.
+pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
+
+/// How to run (besides the scenario itself).
+#[derive(Clone, Default)]
+pub struct RunOptions {
+    /// Called with progress; `None` for none.
+    pub progress: Option<ProgressFn>,
+    /// Faults to inject into every simulated device (overrides the profile's `[faults]`).
+    pub faults: Option<dpukit_sim::profile::FaultConfig>,
+    /// Fault injection for fan-out read: after the cold pass, flip one byte in this many
+    /// chunks of each node's cache on the local tier. The warm pass must detect them,
+    /// report them and refetch.
+    pub corrupt_cached_chunks: u64,
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("progress", &self.progress.is_some())
+            .field("faults", &self.faults)
+            .field("corrupt_cached_chunks", &self.corrupt_cached_chunks)
+            .finish()
+    }
+}
+
+/// Why a run could not be done (bad input, I/O failure, device setup).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error("profile `{profile}`: {reason}")]
+    Profile { profile: String, reason: String },
+    #[error("{0}")]
+    Tier(String),
+    #[error("{0}")]
+    Device(String),
+    #[error("{path}: {reason}")]
+    Io { path: String, reason: String },
+}
+
+/// Runs `spec` in `mode` against `profile` (ignored in host mode except for its name).
+pub fn run_scenario(
+    spec: &ScenarioSpec,
+    mode: Mode,
+    profile: &Profile,
+    opts: &RunOptions,
+) -> Result<RunResult, RunError> {
+    spec.validate()?;
+    crate::scenario::run(spec, mode, profile, opts)
+}
+
+/// Runs host mode then offload mode on the same seed and puts them side by side.
+pub fn compare(spec: &ScenarioSpec, profile: &Profile, opts: &RunOptions) -> Result<Comparison, RunError> {
+    let host = run_scenario(spec, Mode::Host, profile, opts)?;
+    let offload = run_scenario(spec, Mode::Offload, profile, opts)?;
+    Ok(comparison(host, offload))
+}
+
+/// Builds the side-by-side record from two runs of the same scenario and seed.
+pub fn comparison(host: RunResult, offload: RunResult) -> Comparison {
+    let equivalent = host.extra_figure("manifest_digest").map(|f| f.value)
+        == offload.extra_figure("manifest_digest").map(|f| f.value)
+        && host.verification.ok
+        && offload.verification.ok;
+    // Cores freed at the offload run's throughput: (host ns/B - offload ns/B) x B/s / 1e9.
+    let freed = (host.host_cpu_ns_per_byte.value - offload.host_cpu_ns_per_byte.value)
+        * offload.throughput.value
+        / 1e9;
+    let speedup =
+        if host.throughput.value > 0.0 { offload.throughput.value / host.throughput.value } else { 0.0 };
+    Comparison {
+        schema_version: RESULT_SCHEMA_VERSION,
+        host,
+        offload,
+        equivalent,
+        host_cores_freed: Figure::modelled(freed, Unit::Cores),
+        speedup: Figure::modelled(speedup, Unit::Ratio),
+    }
+}

@@ -1,0 +1,1416 @@
+//! The four scenarios, as seeded generators of chunk operations driven through the
+//! offload interface. N simulated nodes run in one process, one thread each, each with
+//! its own local tier directory, cache index and (in offload mode) its own DPU.
+//!
+//! Host mode and offload mode replay exactly the same operations: chunk contents come
+//! from the seeded data generator, orders from the seed, and both modes dispatch through
+//! the same kernel registry, so the stored bytes and checksums are identical. The
+//! `manifest_digest` figure of a run is a CRC32C over every (node, chunk, stored length,
+//! CRC) the run produced, and `dpukit compare` checks the two modes agree on it.
+//!
+//! Per-chunk work:
+//! - fan-out write: generate, [compress], CRC32C of the stored bytes, write to the local
+//!   tier (acknowledged once durable, recorded in the manifest), copy to the blob tier in
+//!   the background;
+//! - fan-out read: cache lookup; hit: read the local tier; miss: fetch from a peer that
+//!   has the chunk (peer serving) or from the blob tier; verify CRC32C, decompress; fill
+//!   the cache. Two passes: cold, then warm;
+//! - fan-in read: `readers` nodes read every shard the writers produced from the blob
+//!   tier, verify, decompress;
+//! - KV cache: Zipf-skewed requests over token-prefix blocks; hits read the block and
+//!   verify it, misses produce it (as a prefill would), checksum it, store and insert it.
+
+use crate::metrics::{machine_info, process_cpu_ns, StageHist};
+use crate::offload::{Buf, Finished, Offload, OffloadConfig, OffloadStats, RanOn, SlotOp};
+use crate::result::{
+    DeviceSummary, Fallbacks, Figure, Mode, ResourceUse, RunResult, Source, Unit, Verification,
+    RESULT_SCHEMA_VERSION,
+};
+use crate::run::{Progress, RunError, RunOptions};
+use crate::spec::{ScenarioKind, ScenarioSpec};
+use crate::tier::{
+    BlobCopier, BlobCopierConfig, BlobKey, BlobTier, ChunkRecord, CopyJob, LocalTier, LocalTierConfig,
+    Manifest,
+};
+use bytes::Bytes;
+use dpukit_ffi::{Algorithm, Status};
+use dpukit_kernels::cache_index::{CacheIndex, CacheKey, Location};
+use dpukit_kernels::compress;
+use dpukit_kernels::crc32c::{crc32c, crc32c_append};
+use dpukit_kernels::datagen::{ByteStyle, DataGen};
+use dpukit_kernels::registry::{codec_for, Registry};
+use dpukit_sim::engine::EngineConfig;
+use dpukit_sim::profile::{FaultConfig, Profile};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A device that answers later than this (modelled) is declared dead.
+const DEVICE_TIMEOUT_NS: u64 = 1_000_000_000;
+/// Tier id of the local tier in cache locations.
+const TIER_LOCAL: u8 = 1;
+/// How long the run waits for the background blob copy to drain.
+const COPY_DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
+/// Blocks per KV request: 1..=this.
+const KV_MAX_BLOCKS_PER_REQUEST: u64 = 4;
+/// Popular documents the KV prefixes are drawn from.
+const KV_POPULAR_DOCS: u64 = 256;
+
+/// Where a run keeps its files: the given work dir, or a temporary one removed after.
+struct Env {
+    root: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    blob: Arc<BlobTier>,
+}
+
+impl Env {
+    fn new(spec: &ScenarioSpec, mode: Mode) -> Result<Env, RunError> {
+        let (root, tmp) = match &spec.work_dir {
+            Some(d) => (d.join(format!("{}-{}", spec.kind.name(), mode.name())), None),
+            None => {
+                let t = tempfile::Builder::new().prefix("dpukit-").tempdir().map_err(|e| RunError::Io {
+                    path: std::env::temp_dir().display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                (t.path().to_path_buf(), Some(t))
+            }
+        };
+        if root.exists() {
+            std::fs::remove_dir_all(&root).map_err(|e| io_err(&root, e))?;
+        }
+        let blob_dir = root.join("blob");
+        std::fs::create_dir_all(&blob_dir).map_err(|e| io_err(&blob_dir, e))?;
+        let blob = Arc::new(BlobTier::local(&blob_dir).map_err(|e| RunError::Tier(e.to_string()))?);
+        Ok(Env { root, _tmp: tmp, blob })
+    }
+
+    fn node_dir(&self, node: u32) -> Result<PathBuf, RunError> {
+        let d = self.root.join(format!("node{node:04}"));
+        std::fs::create_dir_all(&d).map_err(|e| io_err(&d, e))?;
+        Ok(d)
+    }
+}
+
+fn io_err(path: &Path, e: std::io::Error) -> RunError {
+    RunError::Io { path: path.display().to_string(), reason: e.to_string() }
+}
+
+fn tier_err(e: impl std::fmt::Display) -> RunError {
+    RunError::Tier(e.to_string())
+}
+
+fn off_err(e: impl std::fmt::Display) -> RunError {
+    RunError::Device(e.to_string())
+}
+
+/// Data of one object/shard: generator and seed.
+fn datagen(spec: &ScenarioSpec) -> DataGen {
+    let style = if spec.compressibility <= 1.0 { ByteStyle::Random } else { ByteStyle::Bf16 };
+    DataGen::new(spec.compressibility, style)
+        .unwrap_or_else(|_| DataGen::new(1.0, ByteStyle::Random).expect("1.0 is valid"))
+}
+
+fn object_seed(spec: &ScenarioSpec, object: u64) -> u64 {
+    spec.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ object.wrapping_mul(0xd6e8_feb8_6659_fd93)
+}
+
+fn algorithm(spec: &ScenarioSpec) -> Option<(Algorithm, u8)> {
+    spec.compression.as_ref().and_then(|c| Algorithm::from_name(&c.algorithm).map(|a| (a, c.level)))
+}
+
+fn algorithm_name(spec: &ScenarioSpec) -> &str {
+    spec.compression.as_ref().map_or("none", |c| c.algorithm.as_str())
+}
+
+/// Largest stored form of a chunk of `len` bytes.
+fn max_stored(spec: &ScenarioSpec, len: usize) -> usize {
+    match algorithm(spec).and_then(|(a, l)| codec_for(a, l).ok()) {
+        Some(codec) => compress::max_compressed_len(&codec, len).max(len),
+        None => len,
+    }
+}
+
+/// Per-node measurement and outcome.
+struct NodeOut {
+    bytes: u64,
+    ops: u64,
+    end_ns: u64,
+    e2e: StageHist,
+    kernel: StageHist,
+    io: StageHist,
+    offload: OffloadStats,
+    device: Option<DeviceOut>,
+    digest_items: Vec<(u32, u64, u64, u32)>,
+    verification: Verification,
+    hits: u64,
+    misses: u64,
+    blob_egress_bytes: u64,
+    peer_bytes: u64,
+    stored_bytes: u64,
+}
+
+struct DeviceOut {
+    makespan_ns: u64,
+    resources: Vec<ResourceUse>,
+    stats: dpukit_sim::engine::EngineStats,
+}
+
+impl NodeOut {
+    fn new(mode: Mode) -> NodeOut {
+        let kernel_source = if mode == Mode::Offload { Source::Modelled } else { Source::Measured };
+        NodeOut {
+            bytes: 0,
+            ops: 0,
+            end_ns: 0,
+            e2e: StageHist::new(
+                "end_to_end",
+                if mode == Mode::Offload { Source::Modelled } else { Source::Measured },
+            ),
+            kernel: StageHist::new(
+                if mode == Mode::Offload { "device_ops" } else { "kernels" },
+                kernel_source,
+            ),
+            io: StageHist::new("storage_io", Source::Measured),
+            offload: OffloadStats::default(),
+            device: None,
+            digest_items: Vec::new(),
+            verification: Verification { ok: true, ..Verification::default() },
+            hits: 0,
+            misses: 0,
+            blob_egress_bytes: 0,
+            peer_bytes: 0,
+            stored_bytes: 0,
+        }
+    }
+
+    fn finish(&mut self, off: &Offload) {
+        self.end_ns = off.now_ns();
+        self.offload = off.stats().clone();
+        if let Some(engine) = off.engine() {
+            let resources = engine
+                .resource_stats()
+                .into_iter()
+                .map(|r| ResourceUse {
+                    name: r.name.clone(),
+                    units: r.units,
+                    jobs: r.jobs,
+                    busy_ns: r.busy_ns,
+                    utilization: r.utilization,
+                })
+                .collect();
+            self.device = Some(DeviceOut {
+                makespan_ns: engine.makespan().as_ns(),
+                resources,
+                stats: engine.stats().clone(),
+            });
+        }
+    }
+
+    fn record_ops(&mut self, f: &Finished) {
+        for r in &f.results {
+            if r.ran_on == RanOn::Device
+                || !matches!(r.status, Status::Ok | Status::NotFound)
+                || r.latency_ns > 0
+            {
+                self.kernel.record(r.latency_ns);
+            }
+        }
+    }
+
+    fn fail(&mut self, msg: String) {
+        self.verification.ok = false;
+        if self.verification.failures.len() < 20 {
+            self.verification.failures.push(msg);
+        }
+    }
+}
+
+/// Shared progress counter and callback.
+struct Prog {
+    done: AtomicU64,
+    total: u64,
+    mode: Mode,
+    cb: Option<crate::run::ProgressFn>,
+    last: Mutex<Instant>,
+}
+
+impl Prog {
+    fn add(&self, bytes: u64) {
+        let done = self.done.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        if let Some(cb) = &self.cb {
+            let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+            if last.elapsed() >= Duration::from_millis(200) || done >= self.total {
+                *last = Instant::now();
+                cb(Progress { mode: self.mode, bytes_done: done.min(self.total), bytes_total: self.total });
+            }
+        }
+    }
+}
+
+fn offload_for(
+    spec: &ScenarioSpec,
+    mode: Mode,
+    profile: &Profile,
+    faults: Option<&FaultConfig>,
+    node: u32,
+    chunk_bytes: usize,
+) -> Result<Offload, RunError> {
+    let stored = max_stored(spec, chunk_bytes);
+    let cache = CacheIndex::new(spec.cache_capacity_chunks.max(16) as usize).map_err(off_err)?;
+    let registry = Registry::new(Arc::new(cache));
+    let cfg = OffloadConfig {
+        slots: spec.queue_depth as usize,
+        in_bytes: stored.max(chunk_bytes),
+        out_bytes: stored.max(chunk_bytes),
+        batch: spec.batch as usize,
+        device_timeout_ns: DEVICE_TIMEOUT_NS,
+        engine: EngineConfig {
+            fault_seed: spec.seed ^ node as u64,
+            faults: faults.cloned(),
+            ..EngineConfig::default()
+        },
+    };
+    match mode {
+        Mode::Host => Offload::host(registry, &cfg),
+        Mode::Offload => Offload::dpu(registry, &cfg, profile),
+    }
+    .map_err(off_err)
+}
+
+fn local_tier(spec: &ScenarioSpec, dir: &Path, chunk_bytes: usize) -> Result<LocalTier, RunError> {
+    let buffer = chunk_bytes.div_ceil(4096) * 4096;
+    let cfg = LocalTierConfig {
+        iodepth: spec.queue_depth.clamp(1, 256),
+        direct: spec.direct,
+        buffer_size_bytes: buffer,
+        max_inflight_bytes: (buffer as u64 * spec.queue_depth.max(1) as u64).max(buffer as u64),
+        ..LocalTierConfig::default()
+    };
+    LocalTier::open(dir, cfg).map_err(tier_err)
+}
+
+/// Runs one scenario in one mode.
+pub(crate) fn run(
+    spec: &ScenarioSpec,
+    mode: Mode,
+    profile: &Profile,
+    opts: &RunOptions,
+) -> Result<RunResult, RunError> {
+    let env = Env::new(spec, mode)?;
+    let total = match spec.kind {
+        ScenarioKind::FanOutWrite => spec.object_size_bytes * spec.nodes as u64,
+        ScenarioKind::FanOutRead => spec.object_size_bytes * spec.nodes as u64 * 2,
+        ScenarioKind::FanInRead => spec.object_size_bytes * spec.nodes as u64,
+        ScenarioKind::KvCache => (0..spec.nodes)
+            .map(|n| kv_requests(spec, n).iter().map(|r| r.1).sum::<u64>() * spec.kv_shape.block_bytes())
+            .sum(),
+    };
+    let prog = Prog {
+        done: AtomicU64::new(0),
+        total,
+        mode,
+        cb: opts.progress.clone(),
+        last: Mutex::new(Instant::now()),
+    };
+    let mut notes = Vec::new();
+
+    // Untimed setup: the data the read scenarios read.
+    let catalog = match spec.kind {
+        ScenarioKind::FanOutRead => Some(publish(spec, &env, &[ObjectName::Model])?),
+        ScenarioKind::FanInRead => {
+            let names: Vec<_> = (0..spec.nodes).map(ObjectName::Shard).collect();
+            Some(publish(spec, &env, &names)?)
+        }
+        _ => None,
+    };
+
+    let copier = if spec.kind == ScenarioKind::FanOutWrite {
+        Some(BlobCopier::start(env.blob.clone(), BlobCopierConfig::default()).map_err(tier_err)?)
+    } else {
+        None
+    };
+    let peers = PeerDir::default();
+    let faults = opts.faults.as_ref();
+    let corrupt = opts.corrupt_cached_chunks;
+
+    let cpu0 = process_cpu_ns();
+    let wall0 = Instant::now();
+    let outs: Vec<Result<(NodeOut, Option<Manifest>), RunError>> = std::thread::scope(|s| {
+        let workers: Vec<u32> = match spec.kind {
+            ScenarioKind::FanInRead => (0..spec.readers).collect(),
+            _ => (0..spec.nodes).collect(),
+        };
+        let handles: Vec<_> = workers
+            .iter()
+            .map(|&node| {
+                let (env, prog, copier, catalog, peers) =
+                    (&env, &prog, copier.as_ref(), catalog.as_ref(), &peers);
+                std::thread::Builder::new()
+                    .name(format!("node{node}"))
+                    .spawn_scoped(s, move || -> Result<(NodeOut, Option<Manifest>), RunError> {
+                        match spec.kind {
+                            ScenarioKind::FanOutWrite => {
+                                let copier = copier.expect("copier started for writes");
+                                fan_out_write(spec, mode, profile, faults, env, node, copier, prog)
+                                    .map(|(o, m)| (o, Some(m)))
+                            }
+                            ScenarioKind::FanOutRead => fan_out_read(
+                                spec,
+                                mode,
+                                profile,
+                                faults,
+                                env,
+                                node,
+                                catalog.expect("catalog"),
+                                peers,
+                                corrupt,
+                                prog,
+                            )
+                            .map(|o| (o, None)),
+                            ScenarioKind::FanInRead => fan_in_read(
+                                spec,
+                                mode,
+                                profile,
+                                faults,
+                                node,
+                                catalog.expect("catalog"),
+                                env,
+                                prog,
+                            )
+                            .map(|o| (o, None)),
+                            ScenarioKind::KvCache => {
+                                kv_cache(spec, mode, profile, faults, env, node, prog).map(|o| (o, None))
+                            }
+                        }
+                    })
+                    .expect("spawning a node thread")
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(RunError::Device("a node thread panicked".into()))))
+            .collect()
+    });
+    let wall_ns = wall0.elapsed().as_nanos() as u64;
+    let cpu_ns = process_cpu_ns().saturating_sub(cpu0);
+
+    let mut nodes = Vec::new();
+    let mut manifests = Vec::new();
+    for o in outs {
+        let (n, m) = o?;
+        nodes.push(n);
+        manifests.push(m);
+    }
+
+    // The background copy: drained after the timed phase, reported separately.
+    let mut extra: Vec<(String, Figure)> = Vec::new();
+    if let Some(mut copier) = copier {
+        let drained = copier.wait_idle(COPY_DRAIN_TIMEOUT);
+        let copied = copier.take_copied();
+        let failed = copier.take_failed();
+        let stats = copier.shutdown();
+        for (node, m) in manifests.iter_mut().enumerate() {
+            let Some(m) = m else { continue };
+            let shard = shard_name(node as u32);
+            let marks: Vec<_> =
+                copied.iter().filter(|c| c.key.shard == shard).map(|c| c.to_record()).collect();
+            m.mark_copied(&marks).map_err(tier_err)?;
+        }
+        if !drained || !failed.is_empty() {
+            notes.push(format!(
+                "blob copy incomplete: {} chunks failed, queue drained: {drained}",
+                failed.len()
+            ));
+        }
+        extra.push(("blob_copied_bytes".into(), Figure::measured(stats.copied_bytes as f64, Unit::Bytes)));
+        let mean_lag = if stats.copied_chunks > 0 {
+            stats.lag_ns_total as f64 / stats.copied_chunks as f64
+        } else {
+            0.0
+        };
+        extra.push(("blob_copy_lag_mean".into(), Figure::measured(mean_lag, Unit::Nanoseconds)));
+        extra
+            .push(("blob_copy_lag_max".into(), Figure::measured(stats.lag_ns_max as f64, Unit::Nanoseconds)));
+    }
+
+    assemble(spec, mode, profile, nodes, wall_ns, cpu_ns, extra, notes)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn assemble(
+    spec: &ScenarioSpec,
+    mode: Mode,
+    profile: &Profile,
+    nodes: Vec<NodeOut>,
+    wall_ns: u64,
+    cpu_ns: u64,
+    mut extra: Vec<(String, Figure)>,
+    mut notes: Vec<String>,
+) -> Result<RunResult, RunError> {
+    let bytes: u64 = nodes.iter().map(|n| n.bytes).sum();
+    let ops: u64 = nodes.iter().map(|n| n.ops).sum();
+    let sim_cpu: u64 = nodes.iter().map(|n| n.offload.sim_cpu_ns).sum();
+    let host_cpu_ns = cpu_ns.saturating_sub(sim_cpu);
+    let wall_s = wall_ns as f64 / 1e9;
+
+    // Host mode: wall clock. Offload mode: the slowest node's host clock (measured host
+    // time plus waits for modelled completions).
+    let (elapsed_ns, src) = match mode {
+        Mode::Host => (wall_ns, Source::Measured),
+        Mode::Offload => (nodes.iter().map(|n| n.end_ns).max().unwrap_or(0).max(1), Source::Modelled),
+    };
+    let elapsed_s = elapsed_ns as f64 / 1e9;
+    let throughput = Figure { value: bytes as f64 / elapsed_s, unit: Unit::BytesPerSecond, source: src };
+    let ops_per_s = Figure { value: ops as f64 / elapsed_s, unit: Unit::OpsPerSecond, source: src };
+
+    let mut e2e = StageHist::new("end_to_end", nodes.first().map_or(Source::Measured, |n| n.e2e.source));
+    let mut kernel = nodes
+        .first()
+        .map(|n| n.kernel.clone())
+        .unwrap_or_else(|| StageHist::new("kernels", Source::Measured));
+    let mut io = StageHist::new("storage_io", Source::Measured);
+    let mut first = true;
+    for n in &nodes {
+        e2e.merge(&n.e2e);
+        if !first {
+            kernel.merge(&n.kernel);
+        }
+        first = false;
+        io.merge(&n.io);
+    }
+    let latency = [&e2e, &kernel, &io].iter().filter(|h| !h.is_empty()).map(|h| h.summary()).collect();
+
+    let mut fallbacks = Fallbacks::default();
+    for n in &nodes {
+        let f = &n.offload.fallbacks;
+        fallbacks.unsupported_ops += f.unsupported_ops;
+        fallbacks.after_device_error += f.after_device_error;
+        fallbacks.after_timeout += f.after_timeout;
+        for r in &f.reasons {
+            if !fallbacks.reasons.contains(r) {
+                fallbacks.reasons.push(r.clone());
+            }
+        }
+    }
+
+    let device = device_summary(profile, &nodes);
+    if let Some(d) = &device {
+        if d.late_completions > 0 {
+            notes.push(format!(
+                "simulator lag: {} completions posted late, max {} ns",
+                d.late_completions, d.max_lag_ns
+            ));
+        }
+    }
+    if mode == Mode::Offload {
+        notes.push(
+            "offload throughput combines measured host-side time with modelled device time (docs/RESULTS.md)"
+                .into(),
+        );
+    }
+
+    let mut verification = Verification { ok: true, ..Verification::default() };
+    for n in &nodes {
+        let v = &n.verification;
+        verification.chunks_checked += v.chunks_checked;
+        verification.bytes_checked += v.bytes_checked;
+        verification.corrupt_detected += v.corrupt_detected;
+        verification.refetched += v.refetched;
+        verification.ok &= v.ok;
+        verification.failures.extend(v.failures.iter().cloned());
+    }
+    verification.failures.truncate(20);
+
+    // Manifest digest: identical in both modes when the same chunks were produced.
+    let mut items: Vec<_> = nodes.iter().flat_map(|n| n.digest_items.iter().copied()).collect();
+    items.sort_unstable();
+    let mut digest = 0u32;
+    for (node, idx, len, crc) in &items {
+        let mut b = [0u8; 24];
+        b[..4].copy_from_slice(&node.to_le_bytes());
+        b[4..12].copy_from_slice(&idx.to_le_bytes());
+        b[12..20].copy_from_slice(&len.to_le_bytes());
+        b[20..].copy_from_slice(&crc.to_le_bytes());
+        digest = crc32c_append(digest, &b);
+    }
+    extra.push(("manifest_digest".into(), Figure::measured(digest as f64, Unit::Count)));
+    extra.push(("manifest_chunks".into(), Figure::measured(items.len() as f64, Unit::Count)));
+    let stored: u64 = nodes.iter().map(|n| n.stored_bytes).sum();
+    if stored > 0 {
+        extra.push(("stored_bytes".into(), Figure::measured(stored as f64, Unit::Bytes)));
+        extra.push(("compression_ratio".into(), Figure::measured(bytes as f64 / stored as f64, Unit::Ratio)));
+    }
+    let (hits, misses): (u64, u64) = nodes.iter().fold((0, 0), |(h, m), n| (h + n.hits, m + n.misses));
+    if hits + misses > 0 {
+        extra.push((
+            "cache_hit_ratio".into(),
+            Figure::measured(hits as f64 / (hits + misses) as f64, Unit::Ratio),
+        ));
+    }
+    let egress: u64 = nodes.iter().map(|n| n.blob_egress_bytes).sum();
+    let peer: u64 = nodes.iter().map(|n| n.peer_bytes).sum();
+    if matches!(spec.kind, ScenarioKind::FanOutRead | ScenarioKind::FanInRead) {
+        extra.push(("blob_egress_bytes".into(), Figure::measured(egress as f64, Unit::Bytes)));
+        extra.push(("peer_bytes".into(), Figure::measured(peer as f64, Unit::Bytes)));
+    }
+    extra.push(("simulator_cpu".into(), Figure::measured(sim_cpu as f64 / 1e9, Unit::Seconds)));
+
+    Ok(RunResult {
+        schema_version: RESULT_SCHEMA_VERSION,
+        kit_version: env!("CARGO_PKG_VERSION").to_owned(),
+        scenario: spec.clone(),
+        profile: profile.name.clone(),
+        mode,
+        seed: spec.seed,
+        machine: machine_info(),
+        bytes,
+        ops,
+        wall: Figure::measured(wall_s, Unit::Seconds),
+        throughput,
+        ops_per_s,
+        host_cpu: Figure::measured(host_cpu_ns as f64 / 1e9, Unit::Seconds),
+        host_cpu_ns_per_byte: Figure::measured(
+            if bytes > 0 { host_cpu_ns as f64 / bytes as f64 } else { 0.0 },
+            Unit::NanosecondsPerByte,
+        ),
+        host_cores_busy: Figure::measured(host_cpu_ns as f64 / wall_ns.max(1) as f64, Unit::Cores),
+        latency,
+        device,
+        fallbacks,
+        verification,
+        extra,
+        notes,
+    })
+}
+
+fn device_summary(profile: &Profile, nodes: &[NodeOut]) -> Option<DeviceSummary> {
+    let devs: Vec<&DeviceOut> = nodes.iter().filter_map(|n| n.device.as_ref()).collect();
+    if devs.is_empty() {
+        return None;
+    }
+    let mut resources: Vec<ResourceUse> = Vec::new();
+    for d in &devs {
+        for r in &d.resources {
+            match resources.iter_mut().find(|x| x.name == r.name) {
+                Some(x) => {
+                    x.jobs += r.jobs;
+                    x.busy_ns += r.busy_ns;
+                    x.utilization += r.utilization / devs.len() as f64;
+                }
+                None => {
+                    let mut r = r.clone();
+                    r.utilization /= devs.len() as f64;
+                    resources.push(r);
+                }
+            }
+        }
+    }
+    let bottleneck = resources
+        .iter()
+        .filter(|r| r.jobs > 0)
+        .max_by(|a, b| a.utilization.total_cmp(&b.utilization))
+        .map(|r| r.name.clone());
+    let sum = |f: fn(&dpukit_sim::engine::EngineStats) -> u64| devs.iter().map(|d| f(&d.stats)).sum::<u64>();
+    Some(DeviceSummary {
+        profile: profile.name.clone(),
+        devices: devs.len() as u32,
+        makespan_ns: devs.iter().map(|d| d.makespan_ns).max().unwrap_or(0),
+        resources,
+        bottleneck,
+        descriptors: sum(|s| s.descriptors),
+        error_completions: sum(|s| s.errors()),
+        injected_errors: sum(|s| s.injected_errors),
+        doorbells_dropped: sum(|s| s.doorbells_dropped),
+        below_min_efficient_size: sum(|s| s.below_min_efficient_size),
+        late_completions: sum(|s| s.late_completions),
+        max_lag_ns: devs.iter().map(|d| d.stats.max_lag_ns).max().unwrap_or(0),
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Fan-out write
+
+fn shard_name(node: u32) -> String {
+    format!("node{node:04}")
+}
+
+/// One chunk on its way to the local tier.
+struct Staged {
+    index: u64,
+    offset: u64,
+    data: Bytes,
+    raw_len: u64,
+    crc: u32,
+    started_ns: u64,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fan_out_write(
+    spec: &ScenarioSpec,
+    mode: Mode,
+    profile: &Profile,
+    faults: Option<&FaultConfig>,
+    env: &Env,
+    node: u32,
+    copier: &BlobCopier,
+    prog: &Prog,
+) -> Result<(NodeOut, Manifest), RunError> {
+    let chunk = spec.chunk_size_bytes as usize;
+    let chunks = spec.chunks_per_object();
+    let dir = env.node_dir(node)?;
+    let mut local = local_tier(spec, &dir, max_stored(spec, chunk))?;
+    let mut manifest = Manifest::open(dir.join("manifest.jsonl")).map_err(tier_err)?;
+    let mut off = offload_for(spec, mode, profile, faults, node, chunk)?;
+    let mut out = NodeOut::new(mode);
+    let gen = datagen(spec);
+    let seed = object_seed(spec, node as u64);
+    let shard = shard_name(node);
+    let stride = max_stored(spec, chunk).div_ceil(4096) as u64 * 4096;
+    let codec = algorithm(spec);
+    let batch_chunks = spec.batch.max(1) as usize;
+
+    let mut next = 0u64;
+    let mut started: HashMap<u64, u64> = HashMap::new();
+    let mut compressed_len: HashMap<u64, u64> = HashMap::new();
+    let mut staged: Vec<Staged> = Vec::with_capacity(batch_chunks);
+    loop {
+        while next < chunks {
+            let Some(slot) = off.take_slot() else { break };
+            let len = chunk.min((spec.object_size_bytes - next * chunk as u64) as usize);
+            started.insert(next, off.now_ns());
+            {
+                let (input, _) = off.slot(slot).map_err(off_err)?;
+                gen.fill(seed, next * chunk as u64, &mut input[..len]);
+            }
+            let user = next << 1;
+            match codec {
+                Some((algorithm, level)) => off
+                    .submit(slot, user, &[SlotOp::Compress { algorithm, level, len: len as u32 }])
+                    .map_err(off_err)?,
+                None => off
+                    .submit(slot, user | 1, &[SlotOp::Crc32c { buf: Buf::In, len: len as u32 }])
+                    .map_err(off_err)?,
+            }
+            next += 1;
+        }
+        let Some(f) = off.next_finished().map_err(off_err)? else { break };
+        out.record_ops(&f);
+        let index = f.user >> 1;
+        let len = chunk.min((spec.object_size_bytes - index * chunk as u64) as usize);
+        let r = f.results[0];
+        if r.status != Status::Ok {
+            return Err(RunError::Device(format!(
+                "{shard} chunk {index}: {} failed: {}",
+                if f.user & 1 == 0 { "compress" } else { "crc32c" },
+                r.status
+            )));
+        }
+        if f.user & 1 == 0 {
+            // Compressed: checksum what will be stored.
+            let clen = r.result as u32;
+            off.submit(f.slot, (index << 1) | 1, &[SlotOp::Crc32c { buf: Buf::Out, len: clen }])
+                .map_err(off_err)?;
+            compressed_len.insert(index, clen as u64);
+            continue;
+        }
+        let stored_len =
+            if codec.is_some() { compressed_len.remove(&index).unwrap_or(0) } else { len as u64 };
+        let data = {
+            let (input, output) = off.slot(f.slot).map_err(off_err)?;
+            let src = if codec.is_some() { &output[..stored_len as usize] } else { &input[..len] };
+            Bytes::copy_from_slice(src)
+        };
+        off.release(f.slot);
+        staged.push(Staged {
+            index,
+            offset: index * stride,
+            data,
+            raw_len: len as u64,
+            crc: r.result as u32,
+            started_ns: started.remove(&index).unwrap_or(0),
+        });
+        if staged.len() >= batch_chunks || (next >= chunks && off.in_flight() == 0) {
+            commit(&mut local, &mut manifest, &shard, &mut staged, spec, &mut off, &mut out, copier, prog)?;
+        }
+    }
+    commit(&mut local, &mut manifest, &shard, &mut staged, spec, &mut off, &mut out, copier, prog)?;
+    out.finish(&off);
+    if spec.verify {
+        verify_written(spec, &mut local, &manifest, node, &mut out);
+    }
+    Ok((out, manifest))
+}
+
+/// Makes staged chunks durable and acknowledges them: local tier write (fdatasync),
+/// manifest records (fdatasync), then the background copy.
+#[allow(clippy::too_many_arguments)]
+fn commit(
+    local: &mut LocalTier,
+    manifest: &mut Manifest,
+    shard: &str,
+    staged: &mut Vec<Staged>,
+    spec: &ScenarioSpec,
+    off: &mut Offload,
+    out: &mut NodeOut,
+    copier: &BlobCopier,
+    prog: &Prog,
+) -> Result<(), RunError> {
+    if staged.is_empty() {
+        return Ok(());
+    }
+    let t0 = Instant::now();
+    let writes: Vec<(u64, &[u8])> = staged.iter().map(|s| (s.offset, &s.data[..])).collect();
+    local.write_chunks(shard, &writes).map_err(tier_err)?;
+    let records: Vec<ChunkRecord> = staged
+        .iter()
+        .map(|s| ChunkRecord {
+            shard: shard.to_owned(),
+            chunk_index: s.index,
+            offset_bytes: s.offset,
+            stored_len_bytes: s.data.len() as u64,
+            uncompressed_len_bytes: s.raw_len,
+            compression: algorithm_name(spec).to_owned(),
+            crc32c: s.crc,
+        })
+        .collect();
+    manifest.append_chunks(&records).map_err(tier_err)?;
+    out.io.record(t0.elapsed().as_nanos() as u64);
+    let durable_at = Instant::now();
+    let now = off.now_ns();
+    let node: u32 = shard.trim_start_matches("node").parse().unwrap_or(0);
+    for s in staged.drain(..) {
+        out.e2e.record(now.saturating_sub(s.started_ns));
+        out.bytes += s.raw_len;
+        out.stored_bytes += s.data.len() as u64;
+        out.ops += 1;
+        out.digest_items.push((node, s.index, s.data.len() as u64, s.crc));
+        prog.add(s.raw_len);
+        let job = CopyJob {
+            shard: shard.to_owned(),
+            chunk_index: s.index,
+            crc32c: s.crc,
+            data: s.data,
+            local_durable_at: durable_at,
+        };
+        // Backpressure: wait for room in the staging queue; a stopped copier is an error.
+        copier.enqueue(job, COPY_DRAIN_TIMEOUT).map_err(|e| RunError::Tier(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Reads every acknowledged chunk back, checks its CRC32C and that it decompresses to the
+/// generated bytes.
+fn verify_written(
+    spec: &ScenarioSpec,
+    local: &mut LocalTier,
+    manifest: &Manifest,
+    node: u32,
+    out: &mut NodeOut,
+) {
+    let gen = datagen(spec);
+    let seed = object_seed(spec, node as u64);
+    let chunk = spec.chunk_size_bytes as usize;
+    let mut raw = vec![0u8; chunk];
+    let mut expect = vec![0u8; chunk];
+    for entry in manifest.state().chunks.values() {
+        let r = &entry.record;
+        out.verification.chunks_checked += 1;
+        out.verification.bytes_checked += r.uncompressed_len_bytes;
+        let stored = match local.read_chunk(&r.shard, r.offset_bytes, r.stored_len_bytes as usize) {
+            Ok(b) => b,
+            Err(e) => {
+                out.fail(format!("{} chunk {}: {e}", r.shard, r.chunk_index));
+                continue;
+            }
+        };
+        if crc32c(&stored) != r.crc32c {
+            out.verification.corrupt_detected += 1;
+            out.fail(format!("{} chunk {}: CRC32C mismatch", r.shard, r.chunk_index));
+            continue;
+        }
+        let n = r.uncompressed_len_bytes as usize;
+        let got: &[u8] = match algorithm(spec) {
+            Some((a, _)) => {
+                match compress::decompress(dpukit_kernels::registry::kernel_algorithm(a), &stored, &mut raw) {
+                    Ok(k) if k == n => &raw[..n],
+                    Ok(k) => {
+                        out.fail(format!(
+                            "{} chunk {}: decompressed to {k} bytes, expected {n}",
+                            r.shard, r.chunk_index
+                        ));
+                        continue;
+                    }
+                    Err(e) => {
+                        out.fail(format!("{} chunk {}: {e}", r.shard, r.chunk_index));
+                        continue;
+                    }
+                }
+            }
+            None => &stored[..],
+        };
+        gen.fill(seed, r.chunk_index * chunk as u64, &mut expect[..n]);
+        if got != &expect[..n] {
+            out.fail(format!("{} chunk {}: content differs from what was written", r.shard, r.chunk_index));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Published objects (setup of the read scenarios, untimed)
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ObjectName {
+    /// The model every node loads (fan-out read).
+    Model,
+    /// The shard node N wrote (fan-in read).
+    Shard(u32),
+}
+
+impl ObjectName {
+    fn shard(self) -> String {
+        match self {
+            ObjectName::Model => "model".into(),
+            ObjectName::Shard(n) => shard_name(n),
+        }
+    }
+    fn seed_id(self) -> u64 {
+        match self {
+            ObjectName::Model => u64::MAX,
+            ObjectName::Shard(n) => n as u64,
+        }
+    }
+}
+
+/// One published chunk: where it is and what it must verify to.
+#[derive(Debug, Clone)]
+struct PubChunk {
+    key: BlobKey,
+    stored_len: u32,
+    raw_len: u32,
+}
+
+type Catalog = Vec<(ObjectName, Vec<PubChunk>)>;
+
+/// Writes the objects to the blob tier, as a previous job would have (untimed).
+fn publish(spec: &ScenarioSpec, env: &Env, names: &[ObjectName]) -> Result<Catalog, RunError> {
+    let gen = datagen(spec);
+    let chunk = spec.chunk_size_bytes as usize;
+    let mut raw = vec![0u8; chunk];
+    let mut comp = vec![0u8; max_stored(spec, chunk)];
+    let mut catalog = Vec::new();
+    for &name in names {
+        let seed = object_seed(spec, name.seed_id());
+        let mut chunks = Vec::new();
+        for i in 0..spec.chunks_per_object() {
+            let len = chunk.min((spec.object_size_bytes - i * chunk as u64) as usize);
+            gen.fill(seed, i * chunk as u64, &mut raw[..len]);
+            let stored: &[u8] = match algorithm(spec).and_then(|(a, l)| codec_for(a, l).ok()) {
+                Some(codec) => {
+                    let n = compress::compress(&codec, &raw[..len], &mut comp).map_err(off_err)?;
+                    &comp[..n]
+                }
+                None => &raw[..len],
+            };
+            let key =
+                env.blob.put_chunk(&name.shard(), i, Bytes::copy_from_slice(stored)).map_err(tier_err)?;
+            chunks.push(PubChunk { key, stored_len: stored.len() as u32, raw_len: len as u32 });
+        }
+        catalog.push((name, chunks));
+    }
+    Ok(catalog)
+}
+
+/// Which nodes hold which chunks of the model in their local tier (peer serving).
+#[derive(Default)]
+struct PeerDir {
+    holders: Mutex<HashMap<u64, Vec<(PathBuf, u64)>>>,
+}
+
+impl PeerDir {
+    fn find(&self, chunk: u64) -> Option<(PathBuf, u64)> {
+        self.holders.lock().unwrap_or_else(|e| e.into_inner()).get(&chunk).and_then(|v| v.first().cloned())
+    }
+    fn add(&self, chunk: u64, path: PathBuf, offset: u64) {
+        self.holders.lock().unwrap_or_else(|e| e.into_inner()).entry(chunk).or_default().push((path, offset));
+    }
+}
+
+fn flip_byte(path: &Path, offset: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, offset)?;
+    b[0] ^= 0x5a;
+    f.write_all_at(&b, offset)?;
+    f.sync_data()
+}
+
+fn read_at(path: &Path, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    std::fs::File::open(path)?.read_exact_at(buf, offset)
+}
+
+/// Verifies a stored chunk in a slot (CRC32C of the input, then decompress into the
+/// output) through the offload; returns whether it checks out.
+fn verify_in_slot(
+    off: &mut Offload,
+    out: &mut NodeOut,
+    spec: &ScenarioSpec,
+    slot: usize,
+    stored_len: u32,
+    raw_len: u32,
+    expect_crc: u32,
+) -> Result<bool, RunError> {
+    let mut ops = vec![SlotOp::Crc32c { buf: Buf::In, len: stored_len }];
+    if let Some((algorithm, _)) = algorithm(spec) {
+        ops.push(SlotOp::Decompress { algorithm, len: stored_len });
+    }
+    off.submit(slot, u64::MAX, &ops).map_err(off_err)?;
+    // This node waits for its own verification (the window holds one job here).
+    let f = match off.next_finished().map_err(off_err)? {
+        Some(f) if f.slot == slot => f,
+        Some(_) => return Err(RunError::Device("unexpected job finished".into())),
+        None => return Err(RunError::Device("verification job lost".into())),
+    };
+    out.record_ops(&f);
+    let crc_ok = f.results[0].status == Status::Ok && f.results[0].result as u32 == expect_crc;
+    let decomp_ok = f.results.get(1).is_none_or(|r| r.status == Status::Ok && r.result == raw_len as u64);
+    Ok(crc_ok && decomp_ok)
+}
+
+// ---------------------------------------------------------------------------------------
+// Fan-out read
+
+#[allow(clippy::too_many_arguments)]
+fn fan_out_read(
+    spec: &ScenarioSpec,
+    mode: Mode,
+    profile: &Profile,
+    faults: Option<&FaultConfig>,
+    env: &Env,
+    node: u32,
+    catalog: &Catalog,
+    peers: &PeerDir,
+    corrupt: u64,
+    prog: &Prog,
+) -> Result<NodeOut, RunError> {
+    let chunk = spec.chunk_size_bytes as usize;
+    let dir = env.node_dir(node)?;
+    let stored_max = max_stored(spec, chunk);
+    let mut local = local_tier(spec, &dir, stored_max)?;
+    let mut off = offload_for(spec, mode, profile, faults, node, chunk)?;
+    let mut out = NodeOut::new(mode);
+    let (_, chunks) = &catalog[0];
+    let n = chunks.len() as u64;
+    let stride = stored_max.div_ceil(4096) as u64 * 4096;
+    let cache_shard = "cache";
+    let shard_path = local.shard_path(cache_shard);
+    // Nodes start at different chunks so peers can serve each other (a broadcast).
+    let start = (node as u64 * n) / spec.nodes as u64;
+    for epoch in 0..2u64 {
+        if epoch == 1 && corrupt > 0 {
+            // Fault injection: damage cached chunks on disk between the passes.
+            for i in 0..corrupt.min(n) {
+                flip_byte(&shard_path, i * stride + (chunks[i as usize].stored_len as u64) / 2)
+                    .map_err(|e| io_err(&shard_path, e))?;
+            }
+        }
+        for k in 0..n {
+            let i = (start + k) % n;
+            let c = &chunks[i as usize];
+            let t0 = off.now_ns();
+            let key = CacheKey::for_chunk(u64::MAX, i).to_bytes();
+            let slot = off.take_slot().ok_or_else(|| RunError::Device("no free slot".into()))?;
+            off.submit(slot, i, &[SlotOp::CacheLookup { key }]).map_err(off_err)?;
+            let f = off
+                .next_finished()
+                .map_err(off_err)?
+                .ok_or_else(|| RunError::Device("lookup lost".into()))?;
+            out.record_ops(&f);
+            let hit = f.results[0].status == Status::Ok;
+            let mut verified = false;
+            if hit {
+                out.hits += 1;
+                let loc = {
+                    let (_, output) = off.slot(slot).map_err(off_err)?;
+                    Location::from_bytes(output[..16].try_into().expect("16 bytes"))
+                };
+                let t_io = Instant::now();
+                {
+                    let (input, _) = off.slot(slot).map_err(off_err)?;
+                    let mut req = [(loc.offset(), &mut input[..loc.length as usize])];
+                    local.read_chunks(cache_shard, &mut req).map_err(tier_err)?;
+                }
+                out.io.record(t_io.elapsed().as_nanos() as u64);
+                verified = verify_in_slot(&mut off, &mut out, spec, slot, loc.length, c.raw_len, loc.crc32c)?;
+                if !verified {
+                    out.verification.corrupt_detected += 1;
+                    out.verification.refetched += 1;
+                }
+            } else {
+                out.misses += 1;
+            }
+            if !verified {
+                // Miss (or a corrupt cached copy): a peer if one has it, else the blob tier;
+                // a peer copy that does not verify is dropped for the blob tier's.
+                let from_peer = if spec.peer_serving { peers.find(i) } else { None };
+                let mut ok = false;
+                if let Some((path, offset)) = from_peer {
+                    let t_io = Instant::now();
+                    let (input, _) = off.slot(slot).map_err(off_err)?;
+                    if read_at(&path, offset, &mut input[..c.stored_len as usize]).is_ok() {
+                        out.io.record(t_io.elapsed().as_nanos() as u64);
+                        out.peer_bytes += c.stored_len as u64;
+                        ok = verify_in_slot(
+                            &mut off,
+                            &mut out,
+                            spec,
+                            slot,
+                            c.stored_len,
+                            c.raw_len,
+                            c.key.crc32c,
+                        )?;
+                        if !ok {
+                            out.verification.corrupt_detected += 1;
+                        }
+                    }
+                }
+                if !ok {
+                    let t_io = Instant::now();
+                    let data =
+                        env.blob.get_range_unverified(&c.key, 0..c.stored_len as u64).map_err(tier_err)?;
+                    let (input, _) = off.slot(slot).map_err(off_err)?;
+                    input[..data.len()].copy_from_slice(&data);
+                    out.blob_egress_bytes += data.len() as u64;
+                    out.io.record(t_io.elapsed().as_nanos() as u64);
+                    ok = verify_in_slot(
+                        &mut off,
+                        &mut out,
+                        spec,
+                        slot,
+                        c.stored_len,
+                        c.raw_len,
+                        c.key.crc32c,
+                    )?;
+                }
+                if !ok {
+                    out.fail(format!("model chunk {i}: the blob tier's copy does not verify"));
+                    off.release(slot);
+                    continue;
+                }
+                // Fill the cache: local tier, then the index.
+                let offset = i * stride;
+                let t_io = Instant::now();
+                {
+                    let (input, _) = off.slot(slot).map_err(off_err)?;
+                    local
+                        .write_chunks(cache_shard, &[(offset, &input[..c.stored_len as usize])])
+                        .map_err(tier_err)?;
+                }
+                out.io.record(t_io.elapsed().as_nanos() as u64);
+                let loc =
+                    Location::new(TIER_LOCAL, 0, offset, c.stored_len, c.key.crc32c).map_err(off_err)?;
+                off.submit(slot, i, &[SlotOp::CacheInsert { key, value: loc.to_bytes() }])
+                    .map_err(off_err)?;
+                let f = off
+                    .next_finished()
+                    .map_err(off_err)?
+                    .ok_or_else(|| RunError::Device("insert lost".into()))?;
+                out.record_ops(&f);
+                if epoch == 0 {
+                    peers.add(i, shard_path.clone(), offset);
+                }
+            }
+            off.release(slot);
+            out.e2e.record(off.now_ns().saturating_sub(t0));
+            out.bytes += c.raw_len as u64;
+            out.ops += 1;
+            out.verification.chunks_checked += 1;
+            out.verification.bytes_checked += c.raw_len as u64;
+            if epoch == 1 {
+                out.digest_items.push((node, i, c.stored_len as u64, c.key.crc32c));
+            }
+            prog.add(c.raw_len as u64);
+        }
+    }
+    out.finish(&off);
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------
+// Fan-in read
+
+#[allow(clippy::too_many_arguments)]
+fn fan_in_read(
+    spec: &ScenarioSpec,
+    mode: Mode,
+    profile: &Profile,
+    faults: Option<&FaultConfig>,
+    reader: u32,
+    catalog: &Catalog,
+    env: &Env,
+    prog: &Prog,
+) -> Result<NodeOut, RunError> {
+    let chunk = spec.chunk_size_bytes as usize;
+    let mut off = offload_for(spec, mode, profile, faults, reader, chunk)?;
+    let mut out = NodeOut::new(mode);
+    // Reader r reads shards r, r + readers, ...: every shard once in all.
+    let mine: Vec<&(ObjectName, Vec<PubChunk>)> = catalog
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i as u32 % spec.readers == reader)
+        .map(|(_, s)| s)
+        .collect();
+    let mut work = mine
+        .iter()
+        .flat_map(|(name, chunks)| chunks.iter().enumerate().map(move |(i, c)| (*name, i as u64, c)));
+    let mut started: HashMap<usize, (ObjectName, u64, PubChunk, u64)> = HashMap::new();
+    let mut exhausted = false;
+    loop {
+        while !exhausted {
+            let Some(slot) = off.take_slot() else { break };
+            let Some((name, i, c)) = work.next() else {
+                off.release(slot);
+                exhausted = true;
+                break;
+            };
+            let t0 = off.now_ns();
+            let t_io = Instant::now();
+            let data = env.blob.get_range_unverified(&c.key, 0..c.stored_len as u64).map_err(tier_err)?;
+            out.io.record(t_io.elapsed().as_nanos() as u64);
+            out.blob_egress_bytes += data.len() as u64;
+            {
+                let (input, _) = off.slot(slot).map_err(off_err)?;
+                input[..data.len()].copy_from_slice(&data);
+            }
+            let mut ops = vec![SlotOp::Crc32c { buf: Buf::In, len: c.stored_len }];
+            if let Some((algorithm, _)) = algorithm(spec) {
+                ops.push(SlotOp::Decompress { algorithm, len: c.stored_len });
+            }
+            off.submit(slot, slot as u64, &ops).map_err(off_err)?;
+            started.insert(slot, (name, i, c.clone(), t0));
+        }
+        let Some(f) = off.next_finished().map_err(off_err)? else { break };
+        out.record_ops(&f);
+        let (name, i, c, t0) = started.remove(&f.slot).expect("started job");
+        let crc_ok = f.results[0].status == Status::Ok && f.results[0].result as u32 == c.key.crc32c;
+        let decomp_ok =
+            f.results.get(1).is_none_or(|r| r.status == Status::Ok && r.result == c.raw_len as u64);
+        if !(crc_ok && decomp_ok) {
+            out.verification.corrupt_detected += 1;
+            out.fail(format!("{} chunk {i}: does not verify", name.shard()));
+        }
+        off.release(f.slot);
+        out.e2e.record(off.now_ns().saturating_sub(t0));
+        out.bytes += c.raw_len as u64;
+        out.ops += 1;
+        out.verification.chunks_checked += 1;
+        out.verification.bytes_checked += c.raw_len as u64;
+        let writer = match name {
+            ObjectName::Shard(n) => n,
+            ObjectName::Model => u32::MAX,
+        };
+        out.digest_items.push((writer, i, c.stored_len as u64, c.key.crc32c));
+        prog.add(c.raw_len as u64);
+    }
+    out.finish(&off);
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------
+// KV cache
+
+/// A seeded SplitMix64 stream for request generation.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Zipf(s) over 0..n by inverse CDF on a precomputed table.
+struct Zipf {
+    cdf: Vec<f64>,
+}
+
+impl Zipf {
+    fn new(n: u64, s: f64) -> Zipf {
+        let mut acc = 0.0;
+        let mut cdf: Vec<f64> = (1..=n)
+            .map(|k| {
+                acc += 1.0 / (k as f64).powf(s);
+                acc
+            })
+            .collect();
+        for x in &mut cdf {
+            *x /= acc;
+        }
+        Zipf { cdf }
+    }
+    fn sample(&self, rng: &mut Rng) -> u64 {
+        let u = rng.unit();
+        self.cdf.partition_point(|&c| c < u).min(self.cdf.len() - 1) as u64
+    }
+}
+
+/// The requests of one node: (document, prefix blocks). Shared prefixes come from a Zipf
+/// over popular documents; the rest are unique to the request.
+fn kv_requests(spec: &ScenarioSpec, node: u32) -> Vec<(u64, u64)> {
+    let zipf = Zipf::new(KV_POPULAR_DOCS, spec.skew);
+    let mut rng = Rng(spec.seed ^ (node as u64).wrapping_mul(0xa076_1d64_78bd_642f));
+    (0..spec.kv_requests)
+        .map(|req| {
+            let shared = rng.unit() < spec.kv_prefix_sharing;
+            let doc = if shared {
+                zipf.sample(&mut rng)
+            } else {
+                KV_POPULAR_DOCS + (node as u64) * spec.kv_requests + req
+            };
+            (doc, 1 + rng.next() % KV_MAX_BLOCKS_PER_REQUEST)
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn kv_cache(
+    spec: &ScenarioSpec,
+    mode: Mode,
+    profile: &Profile,
+    faults: Option<&FaultConfig>,
+    env: &Env,
+    node: u32,
+    prog: &Prog,
+) -> Result<NodeOut, RunError> {
+    let block = spec.kv_shape.block_bytes() as usize;
+    let dir = env.node_dir(node)?;
+    let stored_max = max_stored(spec, block);
+    let mut local = local_tier(spec, &dir, stored_max)?;
+    let mut off = offload_for(spec, mode, profile, faults, node, block)?;
+    let mut out = NodeOut::new(mode);
+    let gen = datagen(spec);
+    let stride = stored_max.div_ceil(4096) as u64 * 4096;
+    let capacity = spec.cache_capacity_chunks.max(16);
+    // Block storage: a ring of `capacity` x 4 places; a block's place is fixed by its
+    // sequence number, and the index never holds more than `capacity` entries.
+    let places = capacity * 4;
+    let mut next_place = 0u64;
+    let shard = "kv";
+    for (doc, blocks) in kv_requests(spec, node) {
+        for b in 0..blocks {
+            let t0 = off.now_ns();
+            let key_id = CacheKey::for_chunk(doc, b);
+            let key = key_id.to_bytes();
+            let slot = off.take_slot().ok_or_else(|| RunError::Device("no free slot".into()))?;
+            off.submit(slot, 0, &[SlotOp::CacheLookup { key }]).map_err(off_err)?;
+            let f = off
+                .next_finished()
+                .map_err(off_err)?
+                .ok_or_else(|| RunError::Device("lookup lost".into()))?;
+            out.record_ops(&f);
+            let seed = object_seed(spec, doc ^ 0x4b56);
+            let mut served = false;
+            if f.results[0].status == Status::Ok {
+                let loc = {
+                    let (_, output) = off.slot(slot).map_err(off_err)?;
+                    Location::from_bytes(output[..16].try_into().expect("16 bytes"))
+                };
+                let t_io = Instant::now();
+                {
+                    let (input, _) = off.slot(slot).map_err(off_err)?;
+                    let mut req = [(loc.offset(), &mut input[..loc.length as usize])];
+                    local.read_chunks(shard, &mut req).map_err(tier_err)?;
+                }
+                out.io.record(t_io.elapsed().as_nanos() as u64);
+                served =
+                    verify_in_slot(&mut off, &mut out, spec, slot, loc.length, block as u32, loc.crc32c)?;
+                if served {
+                    out.hits += 1;
+                } else {
+                    // Its place was reused by a newer block: detected, served as a miss.
+                    out.verification.refetched += 1;
+                }
+            }
+            if !served {
+                out.misses += 1;
+                // Produce the block (as prefill would), checksum, store, insert.
+                let (len, ops): (u32, Vec<SlotOp>) = {
+                    let (input, _) = off.slot(slot).map_err(off_err)?;
+                    gen.fill(seed, b * block as u64, &mut input[..block]);
+                    match algorithm(spec) {
+                        Some((algorithm, level)) => {
+                            (block as u32, vec![SlotOp::Compress { algorithm, level, len: block as u32 }])
+                        }
+                        None => (block as u32, vec![SlotOp::Crc32c { buf: Buf::In, len: block as u32 }]),
+                    }
+                };
+                off.submit(slot, 1, &ops).map_err(off_err)?;
+                let f = off
+                    .next_finished()
+                    .map_err(off_err)?
+                    .ok_or_else(|| RunError::Device("produce lost".into()))?;
+                out.record_ops(&f);
+                let (buf, stored_len, crc) = if algorithm(spec).is_some() {
+                    let clen = f.results[0].result as u32;
+                    off.submit(slot, 2, &[SlotOp::Crc32c { buf: Buf::Out, len: clen }]).map_err(off_err)?;
+                    let g = off
+                        .next_finished()
+                        .map_err(off_err)?
+                        .ok_or_else(|| RunError::Device("crc lost".into()))?;
+                    out.record_ops(&g);
+                    (Buf::Out, clen, g.results[0].result as u32)
+                } else {
+                    (Buf::In, len, f.results[0].result as u32)
+                };
+                // Stored form goes to the input buffer's place in the ring.
+                let place = next_place % places;
+                next_place += 1;
+                let offset = place * stride;
+                let t_io = Instant::now();
+                {
+                    let (input, output) = off.slot(slot).map_err(off_err)?;
+                    let src = if buf == Buf::Out {
+                        &output[..stored_len as usize]
+                    } else {
+                        &input[..stored_len as usize]
+                    };
+                    local.write_chunks(shard, &[(offset, src)]).map_err(tier_err)?;
+                }
+                out.io.record(t_io.elapsed().as_nanos() as u64);
+                out.stored_bytes += stored_len as u64;
+                let loc = Location::new(TIER_LOCAL, 0, offset, stored_len, crc).map_err(off_err)?;
+                off.submit(slot, 3, &[SlotOp::CacheInsert { key, value: loc.to_bytes() }])
+                    .map_err(off_err)?;
+                let f = off
+                    .next_finished()
+                    .map_err(off_err)?
+                    .ok_or_else(|| RunError::Device("insert lost".into()))?;
+                out.record_ops(&f);
+                out.digest_items.push((
+                    node,
+                    doc.wrapping_mul(KV_MAX_BLOCKS_PER_REQUEST) + b,
+                    stored_len as u64,
+                    crc,
+                ));
+            }
+            off.release(slot);
+            out.e2e.record(off.now_ns().saturating_sub(t0));
+            out.bytes += block as u64;
+            out.ops += 1;
+            out.verification.chunks_checked += served as u64;
+            out.verification.bytes_checked += if served { block as u64 } else { 0 };
+            prog.add(block as u64);
+        }
+    }
+    out.finish(&off);
+    Ok(out)
+}

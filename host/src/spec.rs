@@ -1,0 +1,329 @@
+//! What a run does: the scenario and its knobs, validated once.
+//!
+//! A [`ScenarioSpec`] comes from the command line or a TOML file; [`ScenarioSpec::validate`]
+//! checks every knob and names the bad one. Knob names follow the tools users know: fio
+//! (`bs` = chunk size, `iodepth`, `size`, `numjobs` = nodes), accel_perf (`-q` queue depth,
+//! `-o` transfer size, `-y` verify), LMCache (`chunk_size`, cache policy), aisloader.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// The four access patterns of AI-cluster storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScenarioKind {
+    /// Checkpointing: every node writes a shard (checksum, compress, local tier, async
+    /// copy to the blob tier).
+    FanOutWrite,
+    /// Model/dataset broadcast: every node reads the same object through its cache.
+    FanOutRead,
+    /// Gather: few readers read every shard the writers produced.
+    FanInRead,
+    /// Inference KV cache: Zipf-skewed lookups of token-prefix blocks.
+    KvCache,
+}
+
+impl ScenarioKind {
+    pub const ALL: [ScenarioKind; 4] =
+        [ScenarioKind::FanOutWrite, ScenarioKind::FanOutRead, ScenarioKind::FanInRead, ScenarioKind::KvCache];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ScenarioKind::FanOutWrite => "fan-out-write",
+            ScenarioKind::FanOutRead => "fan-out-read",
+            ScenarioKind::FanInRead => "fan-in-read",
+            ScenarioKind::KvCache => "kv-cache",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<ScenarioKind> {
+        ScenarioKind::ALL.iter().copied().find(|k| k.name() == s)
+    }
+}
+
+/// Compression of stored chunks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompressionSpec {
+    /// `lz4`, `zstd`, `gzip` or `zlib`.
+    pub algorithm: String,
+    /// Level (LZ4: 0).
+    pub level: u8,
+}
+
+/// Shape of a model's KV cache (bytes per token = layers x kv_heads x head_dim x 2 x dtype).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KvShape {
+    pub layers: u32,
+    pub kv_heads: u32,
+    pub head_dim: u32,
+    pub dtype_bytes: u32,
+    /// Tokens per cached block (vLLM 16, TensorRT-LLM 64, LMCache 256).
+    pub block_tokens: u32,
+}
+
+impl KvShape {
+    /// Llama-3-8B, fp16, 16-token blocks (vLLM's default).
+    pub const LLAMA3_8B: KvShape =
+        KvShape { layers: 32, kv_heads: 8, head_dim: 128, dtype_bytes: 2, block_tokens: 16 };
+
+    pub fn bytes_per_token(&self) -> u64 {
+        self.layers as u64 * self.kv_heads as u64 * self.head_dim as u64 * 2 * self.dtype_bytes as u64
+    }
+
+    pub fn block_bytes(&self) -> u64 {
+        self.bytes_per_token() * self.block_tokens as u64
+    }
+}
+
+/// One scenario with every knob.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioSpec {
+    pub kind: ScenarioKind,
+    /// Simulated nodes (fio `numjobs`).
+    pub nodes: u32,
+    /// Shard size per node (writes) or object size (reads) (fio `size`).
+    pub object_size_bytes: u64,
+    /// Chunk size (fio `bs`, accel_perf `-o`).
+    pub chunk_size_bytes: u32,
+    /// Descriptors in flight per node (fio `iodepth`, accel_perf `-q`).
+    pub queue_depth: u32,
+    /// Descriptors per doorbell.
+    pub batch: u32,
+    /// Compression of stored chunks; `None` stores them raw.
+    pub compression: Option<CompressionSpec>,
+    /// Target compressibility of generated data (1.0 = incompressible; ~2 checkpoint-like).
+    pub compressibility: f64,
+    /// Zipf exponent of key popularity (KV cache); 0 = uniform.
+    pub skew: f64,
+    /// Cache capacity per node, in chunks (reads, KV cache).
+    pub cache_capacity_chunks: u64,
+    /// Readers of the fan-in scenario.
+    pub readers: u32,
+    /// Fan-out read: nodes may fetch chunks from peers that have them.
+    pub peer_serving: bool,
+    /// Read everything back and verify (accel_perf `-y`).
+    pub verify: bool,
+    /// KV cache: requests per node, model shape, share of requests that reuse a prefix.
+    pub kv_requests: u64,
+    pub kv_shape: KvShape,
+    pub kv_prefix_sharing: f64,
+    pub seed: u64,
+    /// Directory for local tiers and the blob tier (a temporary one when `None`).
+    pub work_dir: Option<PathBuf>,
+    /// O_DIRECT on the local tier.
+    pub direct: bool,
+}
+
+impl ScenarioSpec {
+    /// Defaults for a scenario: small enough to finish in seconds on a laptop.
+    pub fn defaults(kind: ScenarioKind) -> ScenarioSpec {
+        ScenarioSpec {
+            kind,
+            nodes: 4,
+            object_size_bytes: 64 << 20,
+            chunk_size_bytes: 1 << 20,
+            queue_depth: 16,
+            batch: 8,
+            compression: Some(CompressionSpec { algorithm: "lz4".into(), level: 0 }),
+            compressibility: 2.0,
+            skew: 0.99,
+            cache_capacity_chunks: 1024,
+            readers: 1,
+            peer_serving: true,
+            verify: true,
+            kv_requests: 2000,
+            kv_shape: KvShape::LLAMA3_8B,
+            kv_prefix_sharing: 0.5,
+            seed: 1,
+            work_dir: None,
+            direct: false,
+        }
+    }
+
+    /// Checks every knob; the error names the knob and the reason.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        let bad = |knob: &'static str, reason: String| Err(SpecError { knob, reason });
+        if self.nodes == 0 || self.nodes > 1024 {
+            return bad("nodes", format!("must be 1..=1024 for a live run, got {}", self.nodes));
+        }
+        if self.chunk_size_bytes < 512 || self.chunk_size_bytes > 64 << 20 {
+            return bad("chunk_size_bytes", format!("must be 512 B..=64 MiB, got {}", self.chunk_size_bytes));
+        }
+        if self.object_size_bytes < self.chunk_size_bytes as u64 {
+            return bad(
+                "object_size_bytes",
+                format!("{} is smaller than one chunk ({})", self.object_size_bytes, self.chunk_size_bytes),
+            );
+        }
+        if self.object_size_bytes > 1 << 40 {
+            return bad(
+                "object_size_bytes",
+                format!("must be at most 1 TiB, got {}", self.object_size_bytes),
+            );
+        }
+        if self.queue_depth == 0 || self.queue_depth > 4096 {
+            return bad("queue_depth", format!("must be 1..=4096, got {}", self.queue_depth));
+        }
+        if self.batch == 0 || self.batch > self.queue_depth {
+            return bad(
+                "batch",
+                format!("must be 1..=queue_depth ({}), got {}", self.queue_depth, self.batch),
+            );
+        }
+        if let Some(c) = &self.compression {
+            let Some(a) = dpukit_ffi::Algorithm::from_name(&c.algorithm) else {
+                return bad(
+                    "compression",
+                    format!("unknown algorithm `{}` (lz4, zstd, gzip, zlib)", c.algorithm),
+                );
+            };
+            if !a.levels().contains(&c.level) {
+                return bad(
+                    "compression",
+                    format!("level {} out of range for {} ({:?})", c.level, c.algorithm, a.levels()),
+                );
+            }
+        }
+        if !(self.compressibility.is_finite() && (1.0..=8.0).contains(&self.compressibility)) {
+            return bad("compressibility", format!("must be 1.0..=8.0, got {}", self.compressibility));
+        }
+        if !(self.skew.is_finite() && (0.0..=3.0).contains(&self.skew)) {
+            return bad("skew", format!("must be 0.0..=3.0, got {}", self.skew));
+        }
+        if self.cache_capacity_chunks == 0 {
+            return bad("cache_capacity_chunks", "must be at least 1".into());
+        }
+        if self.readers == 0 || self.readers > self.nodes {
+            return bad("readers", format!("must be 1..=nodes ({}), got {}", self.nodes, self.readers));
+        }
+        if self.kind == ScenarioKind::KvCache {
+            let s = &self.kv_shape;
+            if [s.layers, s.kv_heads, s.head_dim, s.dtype_bytes, s.block_tokens].contains(&0) {
+                return bad(
+                    "kv_shape",
+                    "layers, kv_heads, head_dim, dtype_bytes and block_tokens must be > 0".into(),
+                );
+            }
+            if s.block_bytes() > 64 << 20 {
+                return bad("kv_shape", format!("a block of {} bytes exceeds 64 MiB", s.block_bytes()));
+            }
+            if self.kv_requests == 0 {
+                return bad("kv_requests", "must be at least 1".into());
+            }
+            if !(0.0..=1.0).contains(&self.kv_prefix_sharing) {
+                return bad(
+                    "kv_prefix_sharing",
+                    format!("must be 0.0..=1.0, got {}", self.kv_prefix_sharing),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Chunks per object or shard.
+    pub fn chunks_per_object(&self) -> u64 {
+        self.object_size_bytes.div_ceil(self.chunk_size_bytes as u64)
+    }
+
+    /// Parses a scenario TOML file's text (`file` names it in errors). Keys left out take
+    /// the scenario's defaults.
+    pub fn from_toml_str(text: &str, file: &str) -> Result<ScenarioSpec, SpecError> {
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| SpecError {
+            knob: "toml",
+            reason: format!("{file}: {}", e.message()),
+        })?;
+        let kind_name = table.get("kind").and_then(|v| v.as_str()).ok_or_else(|| SpecError {
+            knob: "kind",
+            reason: format!("{file}: missing `kind` (one of {})", kind_list()),
+        })?;
+        let kind = ScenarioKind::from_name(kind_name).ok_or_else(|| SpecError {
+            knob: "kind",
+            reason: format!("{file}: unknown scenario `{kind_name}` (one of {})", kind_list()),
+        })?;
+        // Overlay the file on the defaults, then deserialize strictly.
+        let defaults = toml::Value::try_from(ScenarioSpec::defaults(kind)).map_err(|e| SpecError {
+            knob: "toml",
+            reason: format!("internal: defaults do not serialize: {e}"),
+        })?;
+        let mut merged = defaults.as_table().cloned().unwrap_or_default();
+        for (k, v) in table {
+            merged.insert(k, v);
+        }
+        let spec: ScenarioSpec = toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| {
+            SpecError { knob: "toml", reason: format!("{file}: {}", e.message()) }
+        })?;
+        spec.validate()?;
+        Ok(spec)
+    }
+}
+
+fn kind_list() -> String {
+    ScenarioKind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+}
+
+/// A knob with a bad value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{knob}: {reason}")]
+pub struct SpecError {
+    pub knob: &'static str,
+    pub reason: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_for_every_scenario() {
+        for k in ScenarioKind::ALL {
+            ScenarioSpec::defaults(k).validate().unwrap();
+            assert_eq!(ScenarioKind::from_name(k.name()), Some(k));
+        }
+        assert_eq!(KvShape::LLAMA3_8B.bytes_per_token(), 128 * 1024, "Llama-3-8B fp16: 128 KiB per token");
+    }
+
+    #[test]
+    fn bad_knobs_are_named() {
+        let base = ScenarioSpec::defaults(ScenarioKind::FanOutWrite);
+        type Edit = fn(&mut ScenarioSpec);
+        let cases: Vec<(Edit, &str)> = vec![
+            (|s| s.nodes = 0, "nodes"),
+            (|s| s.chunk_size_bytes = 100, "chunk_size_bytes"),
+            (|s| s.object_size_bytes = 1000, "object_size_bytes"),
+            (|s| s.queue_depth = 0, "queue_depth"),
+            (|s| s.batch = 100, "batch"),
+            (
+                |s| s.compression = Some(CompressionSpec { algorithm: "brotli".into(), level: 1 }),
+                "compression",
+            ),
+            (
+                |s| s.compression = Some(CompressionSpec { algorithm: "zstd".into(), level: 22 }),
+                "compression",
+            ),
+            (|s| s.compressibility = f64::NAN, "compressibility"),
+            (|s| s.skew = -1.0, "skew"),
+            (|s| s.readers = 9, "readers"),
+        ];
+        for (f, knob) in cases {
+            let mut s = base.clone();
+            f(&mut s);
+            assert_eq!(s.validate().unwrap_err().knob, knob);
+        }
+    }
+
+    #[test]
+    fn toml_overlays_defaults_and_rejects_unknown_keys() {
+        let s = ScenarioSpec::from_toml_str("kind = \"fan-in-read\"\nnodes = 8\nreaders = 2\n", "t.toml")
+            .unwrap();
+        assert_eq!((s.kind, s.nodes, s.readers), (ScenarioKind::FanInRead, 8, 2));
+        assert_eq!(s.chunk_size_bytes, ScenarioSpec::defaults(ScenarioKind::FanInRead).chunk_size_bytes);
+        let e = ScenarioSpec::from_toml_str("kind = \"fan-in-read\"\nnodez = 8\n", "t.toml").unwrap_err();
+        assert!(e.to_string().contains("nodez"), "{e}");
+        let e = ScenarioSpec::from_toml_str("kind = \"nope\"\n", "t.toml").unwrap_err();
+        assert!(e.to_string().contains("unknown scenario `nope`"), "{e}");
+        let e = ScenarioSpec::from_toml_str("kind = [", "t.toml").unwrap_err();
+        assert_eq!(e.knob, "toml");
+    }
+}

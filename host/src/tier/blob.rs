@@ -1,0 +1,580 @@
+//! The blob tier shared by all nodes (an object store, `object_store`'s `LocalFileSystem` by
+//! default) and the [`BlobCopier`] that copies acknowledged chunks to it in the background.
+//!
+//! **Checksums travel in the key.** `LocalFileSystem` refuses object attributes
+//! (`put_opts` with attributes is `NotImplemented`) and keeps no user metadata, so the
+//! CRC32C of a chunk is part of its key: `chunks/<shard>/<chunk_index:010>.<crc32c:08x>`.
+//! One put stores bytes and checksum atomically, with no sidecar to lose, and the same keys
+//! work on every store. [`BlobTier::get`] checks the bytes against the key and never returns
+//! an object it could not verify; a mismatch is [`TierError::CorruptBlob`] naming the key.
+//! A range of an object cannot be checked against a whole-object CRC, so range reads are
+//! [`BlobTier::get_range_unverified`]. The local store is opened with `with_fsync(true)`, so
+//! a completed put is durable.
+//!
+//! **Sync facade.** The data path runs on plain threads; the tier owns a small
+//! current-thread tokio runtime and blocks on it. Its methods must not be called from inside
+//! an async context.
+//!
+//! **Copier.** [`BlobCopier`] has a bounded staging queue (chunks and bytes):
+//! [`BlobCopier::try_enqueue`] hands the job back as backpressure when it is full,
+//! [`BlobCopier::enqueue`] waits at most a given time. A worker thread uploads
+//! `upload_concurrency` chunks at a time and reports each as a [`CopiedChunk`] (key, bytes,
+//! lag from local-durable to blob-durable) through [`BlobCopier::take_copied`], which the
+//! caller turns into manifest marks; a chunk that fails every attempt comes back whole
+//! through [`BlobCopier::take_failed`]. Nothing is dropped.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use dpukit_kernels::crc32c::crc32c;
+use futures::TryStreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+use super::{validate_shard_name, CopiedRecord, TierError};
+
+/// Top-level prefix of chunk objects.
+const CHUNK_PREFIX: &str = "chunks";
+
+/// Key of one chunk object: shard, chunk index and the CRC32C of its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BlobKey {
+    /// Shard of the chunk.
+    pub shard: String,
+    /// Index within the shard.
+    pub chunk_index: u64,
+    /// CRC32C of the object's bytes.
+    pub crc32c: u32,
+}
+
+impl BlobKey {
+    /// Builds a key, checking the shard name.
+    pub fn new(shard: &str, chunk_index: u64, crc32c: u32) -> Result<BlobKey, TierError> {
+        validate_shard_name(shard)?;
+        Ok(BlobKey { shard: shard.to_string(), chunk_index, crc32c })
+    }
+
+    /// Parses `chunks/<shard>/<index>.<crc hex>`.
+    pub fn parse(key: &str) -> Result<BlobKey, TierError> {
+        let bad = |reason| TierError::BadBlobKey { key: key.to_string(), reason };
+        let mut parts = key.split('/');
+        let (Some(prefix), Some(shard), Some(name), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad("expected chunks/<shard>/<index>.<crc32c>"));
+        };
+        if prefix != CHUNK_PREFIX {
+            return Err(bad("not under chunks/"));
+        }
+        validate_shard_name(shard).map_err(|_| bad("bad shard name"))?;
+        let (index, crc) = name.split_once('.').ok_or_else(|| bad("expected <index>.<crc32c>"))?;
+        let chunk_index = index.parse().map_err(|_| bad("chunk index is not a number"))?;
+        if crc.len() != 8 {
+            return Err(bad("crc32c is not 8 hex digits"));
+        }
+        let crc32c = u32::from_str_radix(crc, 16).map_err(|_| bad("crc32c is not 8 hex digits"))?;
+        Ok(BlobKey { shard: shard.to_string(), chunk_index, crc32c })
+    }
+
+    fn path(&self) -> ObjectPath {
+        ObjectPath::from(self.to_string())
+    }
+}
+
+impl fmt::Display for BlobKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{CHUNK_PREFIX}/{}/{:010}.{:08x}", self.shard, self.chunk_index, self.crc32c)
+    }
+}
+
+/// The shared object store, with a blocking API for the data path's threads.
+pub struct BlobTier {
+    store: Arc<dyn ObjectStore>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl fmt::Debug for BlobTier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BlobTier({})", self.store)
+    }
+}
+
+impl BlobTier {
+    /// The embedded default: a `LocalFileSystem` store rooted at an existing directory, with
+    /// fsync on put so a completed put is durable.
+    pub fn local(dir: impl AsRef<Path>) -> Result<BlobTier, TierError> {
+        let dir = dir.as_ref();
+        let meta = std::fs::metadata(dir).map_err(|e| TierError::io("open blob directory", dir, e))?;
+        if !meta.is_dir() {
+            return Err(TierError::Io {
+                op: "open blob directory",
+                path: dir.to_path_buf(),
+                source: std::io::Error::other("not a directory"),
+            });
+        }
+        let store = LocalFileSystem::new_with_prefix(dir)
+            .map_err(|e| TierError::Blob { op: "open", key: dir.display().to_string(), source: e })?
+            .with_fsync(true);
+        BlobTier::with_store(Arc::new(store))
+    }
+
+    /// Any object store (Azure, S3, in-memory) behind the same API.
+    pub fn with_store(store: Arc<dyn ObjectStore>) -> Result<BlobTier, TierError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .thread_name("dpukit-blob")
+            .build()
+            .map_err(|source| TierError::Runtime { source })?;
+        Ok(BlobTier { store, runtime })
+    }
+
+    /// Stores `data` under `key`. The key's CRC32C is trusted (it comes from the manifest);
+    /// a wrong one is caught by the first [`get`](Self::get).
+    pub fn put(&self, key: &BlobKey, data: Bytes) -> Result<(), TierError> {
+        self.runtime.block_on(self.put_async(key, data))
+    }
+
+    /// Computes the CRC32C of `data`, stores it and returns its key.
+    pub fn put_chunk(&self, shard: &str, chunk_index: u64, data: Bytes) -> Result<BlobKey, TierError> {
+        let key = BlobKey::new(shard, chunk_index, crc32c(&data))?;
+        self.put(&key, data)?;
+        Ok(key)
+    }
+
+    async fn put_async(&self, key: &BlobKey, data: Bytes) -> Result<(), TierError> {
+        self.store
+            .put(&key.path(), PutPayload::from(data))
+            .await
+            .map(|_| ())
+            .map_err(|source| TierError::Blob { op: "put", key: key.to_string(), source })
+    }
+
+    /// Fetches an object and checks it against the CRC32C in its key.
+    pub fn get(&self, key: &BlobKey) -> Result<Bytes, TierError> {
+        let data = self.runtime.block_on(async {
+            let got = self.store.get(&key.path()).await?;
+            got.bytes().await
+        });
+        let data = data.map_err(|source| TierError::Blob { op: "get", key: key.to_string(), source })?;
+        let actual = crc32c(&data);
+        if actual != key.crc32c {
+            return Err(TierError::CorruptBlob {
+                key: key.to_string(),
+                expected_crc32c: key.crc32c,
+                actual_crc32c: actual,
+            });
+        }
+        Ok(data)
+    }
+
+    /// Fetches a byte range of an object without verification (a range cannot be checked
+    /// against the whole-object CRC32C); for callers that verify at a higher level.
+    pub fn get_range_unverified(&self, key: &BlobKey, range: Range<u64>) -> Result<Bytes, TierError> {
+        self.runtime.block_on(self.store.get_range(&key.path(), range)).map_err(|source| TierError::Blob {
+            op: "get_range",
+            key: key.to_string(),
+            source,
+        })
+    }
+
+    /// Deletes an object.
+    pub fn delete(&self, key: &BlobKey) -> Result<(), TierError> {
+        self.runtime.block_on(self.store.delete(&key.path())).map_err(|source| TierError::Blob {
+            op: "delete",
+            key: key.to_string(),
+            source,
+        })
+    }
+
+    /// Lists chunk keys, of one shard or of all; objects that are not chunk keys are skipped.
+    pub fn list(&self, shard: Option<&str>) -> Result<Vec<BlobKey>, TierError> {
+        let prefix = match shard {
+            Some(s) => {
+                validate_shard_name(s)?;
+                format!("{CHUNK_PREFIX}/{s}")
+            }
+            None => CHUNK_PREFIX.to_string(),
+        };
+        let metas: Vec<_> = self
+            .runtime
+            .block_on(self.store.list(Some(&ObjectPath::from(prefix.as_str()))).try_collect())
+            .map_err(|source| TierError::Blob { op: "list", key: prefix.clone(), source })?;
+        let mut keys: Vec<BlobKey> =
+            metas.iter().filter_map(|m| BlobKey::parse(m.location.as_ref()).ok()).collect();
+        keys.sort();
+        Ok(keys)
+    }
+}
+
+/// Bounds and retries of a [`BlobCopier`].
+#[derive(Debug, Clone)]
+pub struct BlobCopierConfig {
+    /// Most chunks waiting in the staging queue.
+    pub queue_capacity_chunks: usize,
+    /// Most bytes waiting in the staging queue (a single larger chunk is taken when empty).
+    pub queue_capacity_bytes: u64,
+    /// Chunks uploaded concurrently.
+    pub upload_concurrency: usize,
+    /// Attempts per chunk before it is reported as failed.
+    pub max_attempts: u32,
+}
+
+impl Default for BlobCopierConfig {
+    fn default() -> Self {
+        BlobCopierConfig {
+            queue_capacity_chunks: 64,
+            queue_capacity_bytes: 256 << 20,
+            upload_concurrency: 4,
+            max_attempts: 3,
+        }
+    }
+}
+
+/// A locally durable chunk to copy to the blob tier.
+#[derive(Debug, Clone)]
+pub struct CopyJob {
+    /// Shard of the chunk.
+    pub shard: String,
+    /// Index within the shard.
+    pub chunk_index: u64,
+    /// CRC32C of `data` (from the manifest record).
+    pub crc32c: u32,
+    /// The stored bytes.
+    pub data: Bytes,
+    /// When the chunk became durable on the local tier (start of the copy lag).
+    pub local_durable_at: Instant,
+}
+
+/// A chunk whose copy is durable in the blob tier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopiedChunk {
+    /// Where it is.
+    pub key: BlobKey,
+    /// Bytes copied.
+    pub len_bytes: u64,
+    /// Local-durable to blob-durable.
+    pub lag_ns: u64,
+}
+
+impl CopiedChunk {
+    /// The manifest mark for this copy.
+    pub fn to_record(&self) -> CopiedRecord {
+        CopiedRecord {
+            shard: self.key.shard.clone(),
+            chunk_index: self.key.chunk_index,
+            crc32c: self.key.crc32c,
+            blob_key: self.key.to_string(),
+            lag_ns: self.lag_ns,
+        }
+    }
+}
+
+/// A chunk that failed every attempt, handed back whole.
+#[derive(Debug)]
+pub struct CopyFailure {
+    /// The job, to retry or report.
+    pub job: CopyJob,
+    /// The last error, one line.
+    pub error: String,
+}
+
+/// Why a job was not accepted; the job is handed back.
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    /// The staging queue is full (backpressure): retry later or wait.
+    #[error("blob copy queue full ({queued_chunks} chunks, {queued_bytes} bytes queued); shard {} chunk {} not taken", job.shard, job.chunk_index)]
+    Full {
+        /// The job, not taken.
+        job: CopyJob,
+        /// Chunks queued at the time.
+        queued_chunks: usize,
+        /// Bytes queued at the time.
+        queued_bytes: u64,
+    },
+    /// The copier is shutting down.
+    #[error("blob copier stopped; shard {} chunk {} not taken", job.shard, job.chunk_index)]
+    Stopped {
+        /// The job, not taken.
+        job: CopyJob,
+    },
+}
+
+impl EnqueueError {
+    /// The job that was not taken.
+    pub fn into_job(self) -> CopyJob {
+        match self {
+            EnqueueError::Full { job, .. } | EnqueueError::Stopped { job } => job,
+        }
+    }
+}
+
+/// Counters of a [`BlobCopier`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CopierStats {
+    /// Chunks waiting in the staging queue.
+    pub queued_chunks: usize,
+    /// Bytes waiting in the staging queue.
+    pub queued_bytes: u64,
+    /// Chunks being uploaded.
+    pub in_flight_chunks: usize,
+    /// Chunks copied so far.
+    pub copied_chunks: u64,
+    /// Bytes copied so far.
+    pub copied_bytes: u64,
+    /// Chunks that failed every attempt.
+    pub failed_chunks: u64,
+    /// Largest local-durable to blob-durable lag seen.
+    pub lag_ns_max: u64,
+    /// Sum of lags (mean = `lag_ns_total / copied_chunks`).
+    pub lag_ns_total: u64,
+    /// Times a job was refused because the queue was full.
+    pub backpressure_events: u64,
+}
+
+#[derive(Default)]
+struct CopierState {
+    queue: VecDeque<CopyJob>,
+    stats: CopierStats,
+    paused: bool,
+    stopping: bool,
+    copied: Vec<CopiedChunk>,
+    failed: Vec<CopyFailure>,
+}
+
+struct CopierShared {
+    state: Mutex<CopierState>,
+    /// Signalled when queue space frees up.
+    space: Condvar,
+    /// Signalled when work arrives, the copier resumes, or it stops.
+    work: Condvar,
+    /// Signalled when an upload batch finishes.
+    progress: Condvar,
+    config: BlobCopierConfig,
+}
+
+impl CopierShared {
+    fn lock(&self) -> MutexGuard<'_, CopierState> {
+        // A panic elsewhere while holding the lock leaves counters that are still consistent
+        // enough to report; do not propagate the poison.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn has_room(&self, st: &CopierState, len_bytes: u64) -> bool {
+        let c = &self.config;
+        st.queue.is_empty()
+            || (st.queue.len() < c.queue_capacity_chunks
+                && st.stats.queued_bytes + len_bytes <= c.queue_capacity_bytes)
+    }
+}
+
+/// Background copier from the local tiers to the blob tier. See the module docs.
+pub struct BlobCopier {
+    shared: Arc<CopierShared>,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl BlobCopier {
+    /// Starts the worker thread.
+    pub fn start(blob: Arc<BlobTier>, config: BlobCopierConfig) -> Result<BlobCopier, TierError> {
+        let bad = |field, reason: &str| Err(TierError::BadConfig { field, reason: reason.to_string() });
+        if config.queue_capacity_chunks == 0 {
+            return bad("queue_capacity_chunks", "must be at least 1");
+        }
+        if config.queue_capacity_bytes == 0 {
+            return bad("queue_capacity_bytes", "must be at least 1");
+        }
+        if config.upload_concurrency == 0 {
+            return bad("upload_concurrency", "must be at least 1");
+        }
+        if config.max_attempts == 0 {
+            return bad("max_attempts", "must be at least 1");
+        }
+        let shared = Arc::new(CopierShared {
+            state: Mutex::new(CopierState::default()),
+            space: Condvar::new(),
+            work: Condvar::new(),
+            progress: Condvar::new(),
+            config,
+        });
+        let worker_shared = Arc::clone(&shared);
+        let worker = std::thread::Builder::new()
+            .name("dpukit-blob-copier".to_string())
+            .spawn(move || copier_loop(&worker_shared, &blob))
+            .map_err(|source| TierError::Runtime { source })?;
+        Ok(BlobCopier { shared, worker: Some(worker) })
+    }
+
+    /// Queues a job if there is room, else hands it back as [`EnqueueError::Full`].
+    pub fn try_enqueue(&self, job: CopyJob) -> Result<(), EnqueueError> {
+        let mut st = self.shared.lock();
+        self.push_locked(&mut st, job)
+    }
+
+    /// Queues a job, waiting at most `timeout` for room.
+    pub fn enqueue(&self, job: CopyJob, timeout: Duration) -> Result<(), EnqueueError> {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.shared.lock();
+        let len_bytes = job.data.len() as u64;
+        while !st.stopping && !self.shared.has_room(&st, len_bytes) {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            st = self.shared.space.wait_timeout(st, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        self.push_locked(&mut st, job)
+    }
+
+    fn push_locked(&self, st: &mut CopierState, job: CopyJob) -> Result<(), EnqueueError> {
+        if st.stopping {
+            return Err(EnqueueError::Stopped { job });
+        }
+        let len_bytes = job.data.len() as u64;
+        if !self.shared.has_room(st, len_bytes) {
+            st.stats.backpressure_events += 1;
+            return Err(EnqueueError::Full {
+                job,
+                queued_chunks: st.queue.len(),
+                queued_bytes: st.stats.queued_bytes,
+            });
+        }
+        st.stats.queued_bytes += len_bytes;
+        st.queue.push_back(job);
+        st.stats.queued_chunks = st.queue.len();
+        self.shared.work.notify_one();
+        Ok(())
+    }
+
+    /// Stops taking jobs off the queue (uploads in progress finish); the queue still fills.
+    pub fn pause(&self) {
+        self.shared.lock().paused = true;
+    }
+
+    /// Resumes uploading.
+    pub fn resume(&self) {
+        self.shared.lock().paused = false;
+        self.shared.work.notify_all();
+    }
+
+    /// Chunks copied since the last call, for the manifest's `copied` marks.
+    pub fn take_copied(&self) -> Vec<CopiedChunk> {
+        std::mem::take(&mut self.shared.lock().copied)
+    }
+
+    /// Chunks that failed every attempt since the last call, handed back whole.
+    pub fn take_failed(&self) -> Vec<CopyFailure> {
+        std::mem::take(&mut self.shared.lock().failed)
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> CopierStats {
+        self.shared.lock().stats
+    }
+
+    /// Waits at most `timeout` until the queue is empty and no upload is in progress;
+    /// returns whether that happened.
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.shared.lock();
+        loop {
+            if st.queue.is_empty() && st.stats.in_flight_chunks == 0 {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            st = self.shared.progress.wait_timeout(st, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+
+    /// Uploads everything queued, stops the worker and returns the final counters. Copied
+    /// and failed chunks not yet taken stay available until the copier is dropped.
+    pub fn shutdown(&mut self) -> CopierStats {
+        {
+            let mut st = self.shared.lock();
+            st.stopping = true;
+            st.paused = false;
+        }
+        self.shared.work.notify_all();
+        self.shared.space.notify_all();
+        if let Some(worker) = self.worker.take() {
+            // A panicking worker already reported through the panic hook; the counters stand.
+            let _ = worker.join();
+        }
+        self.stats()
+    }
+}
+
+impl Drop for BlobCopier {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn copier_loop(shared: &CopierShared, blob: &BlobTier) {
+    loop {
+        let batch: Vec<CopyJob> = {
+            let mut st = shared.lock();
+            while (st.queue.is_empty() || st.paused) && !st.stopping {
+                st = shared.work.wait(st).unwrap_or_else(|p| p.into_inner());
+            }
+            if st.queue.is_empty() {
+                // Stopping with nothing left.
+                return;
+            }
+            let n = st.queue.len().min(shared.config.upload_concurrency);
+            let batch: Vec<CopyJob> = st.queue.drain(..n).collect();
+            st.stats.queued_bytes -= batch.iter().map(|j| j.data.len() as u64).sum::<u64>();
+            st.stats.queued_chunks = st.queue.len();
+            st.stats.in_flight_chunks += batch.len();
+            batch
+        };
+        shared.space.notify_all();
+
+        let max_attempts = shared.config.max_attempts;
+        let results =
+            blob.runtime.block_on(futures::future::join_all(batch.into_iter().map(|job| async move {
+                let key =
+                    BlobKey { shard: job.shard.clone(), chunk_index: job.chunk_index, crc32c: job.crc32c };
+                let mut last_err = None;
+                for _ in 0..max_attempts {
+                    match blob.put_async(&key, job.data.clone()).await {
+                        Ok(()) => {
+                            let lag_ns =
+                                job.local_durable_at.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+                            return Ok(CopiedChunk { key, len_bytes: job.data.len() as u64, lag_ns });
+                        }
+                        Err(e) => last_err = Some(e.to_string()),
+                    }
+                }
+                Err(CopyFailure { job, error: last_err.unwrap_or_default() })
+            })));
+
+        let mut st = shared.lock();
+        for result in results {
+            st.stats.in_flight_chunks -= 1;
+            match result {
+                Ok(copied) => {
+                    st.stats.copied_chunks += 1;
+                    st.stats.copied_bytes += copied.len_bytes;
+                    st.stats.lag_ns_max = st.stats.lag_ns_max.max(copied.lag_ns);
+                    st.stats.lag_ns_total += copied.lag_ns;
+                    st.copied.push(copied);
+                }
+                Err(failure) => {
+                    st.stats.failed_chunks += 1;
+                    st.failed.push(failure);
+                }
+            }
+        }
+        drop(st);
+        shared.progress.notify_all();
+    }
+}

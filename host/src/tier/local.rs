@@ -1,0 +1,779 @@
+//! The local tier of one storage node: NVMe-like shard files in a directory, written and read
+//! through io_uring with a bounded queue depth and a pool of registered, 4096-aligned buffers.
+//!
+//! **Layout.** One file per shard, `<dir>/<shard>.shard`, with each chunk at a caller-chosen
+//! byte offset (as a checkpoint shard is laid out); the manifest, not the file, says which
+//! chunks exist. One file per shard keeps the file count at one per rank, lets a batch of
+//! chunks share one fdatasync, and makes a restore a sequential read.
+//!
+//! **Durability rule.** [`LocalTier::write_chunks`] returns its acks only once every byte is
+//! durable. The default, [`Durability::Fdatasync`], submits the batch's writes and then one
+//! `IORING_OP_FSYNC` with `IORING_FSYNC_DATASYNC` flagged `IOSQE_IO_DRAIN`, so the sync
+//! starts after every write of the batch has completed (a link would serialise the writes).
+//! [`Durability::Dsync`] opens shard files with `O_DSYNC` instead, so each write completes
+//! durable. A newly created shard file also gets its directory fsynced before the first ack.
+//!
+//! **Buffers.** With `direct` (O_DIRECT), every request is copied into (writes) or out of
+//! (reads) a pool buffer of `buffer_size_bytes`, 4096-aligned and registered with the ring
+//! (`IORING_OP_*_FIXED`), so caller slices need no alignment. Buffered I/O has no alignment
+//! rule, so the kernel reads and writes the caller's slices directly (plain `READ`/`WRITE`,
+//! one copy fewer). Either way no operation outlives the call that submitted it. Requests
+//! larger than `buffer_size_bytes` are split. With O_DIRECT, offsets and lengths must be
+//! multiples of [`DIRECT_IO_ALIGN_BYTES`]; a misaligned request is rejected with
+//! [`TierError::Misaligned`], never padded. In-flight operations are bounded by
+//! `iodepth` and by `max_inflight_bytes / buffer_size_bytes`.
+//!
+//! **Fallback.** Where io_uring cannot be set up (ENOSYS, EPERM from
+//! `kernel.io_uring_disabled`, ...) or `DPUKIT_NO_URING=1` is set, the tier warns once on
+//! stderr and uses `pwrite`/`pread` plus `fdatasync` with the same API and durability rule,
+//! one request at a time; [`LocalTier::backend`] says which is in use.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use io_uring::{opcode, squeue, types, IoUring};
+
+use super::{validate_shard_name, TierError};
+
+/// Alignment of O_DIRECT offsets, lengths and buffers, in bytes.
+pub const DIRECT_IO_ALIGN_BYTES: u64 = 4096;
+
+/// Largest accepted queue depth.
+const MAX_IODEPTH: u32 = 4096;
+/// `user_data` of the fdatasync entry; pool slots use their index.
+const FSYNC_TAG: u64 = u64::MAX;
+/// Environment variable that forces the portable backend.
+pub const NO_URING_ENV: &str = "DPUKIT_NO_URING";
+
+/// How a write becomes durable before it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Writes, then one fdatasync per batch (`IORING_OP_FSYNC` + DATASYNC, drained).
+    Fdatasync,
+    /// Shard files opened with `O_DSYNC`: every write completes durable.
+    Dsync,
+}
+
+impl Durability {
+    /// `"fdatasync"` or `"O_DSYNC"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::Fdatasync => "fdatasync",
+            Durability::Dsync => "O_DSYNC",
+        }
+    }
+}
+
+/// Which I/O path a tier uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// io_uring with registered buffers and a bounded queue depth.
+    IoUring,
+    /// `pwrite`/`pread` + `fdatasync`, one request at a time.
+    PreadPwrite,
+}
+
+impl Backend {
+    /// `"io_uring"` or `"pread/pwrite"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::IoUring => "io_uring",
+            Backend::PreadPwrite => "pread/pwrite",
+        }
+    }
+}
+
+/// Configuration of a [`LocalTier`]; names follow fio where the meaning is the same.
+#[derive(Debug, Clone)]
+pub struct LocalTierConfig {
+    /// Most operations in flight at once (fio `iodepth`), 1..=4096.
+    pub iodepth: u32,
+    /// Open shard files with O_DIRECT (fio `direct`); requests must be 4096-aligned.
+    pub direct: bool,
+    /// How writes become durable before the ack.
+    pub durability: Durability,
+    /// Most bytes in flight at once; caps the pool at `max_inflight_bytes / buffer_size_bytes`.
+    pub max_inflight_bytes: u64,
+    /// Size of each pool buffer (the largest single operation), a multiple of 4096.
+    pub buffer_size_bytes: usize,
+    /// Most shard files kept open; past it the cache of open files is dropped.
+    pub max_open_files: usize,
+    /// Use the portable backend even where io_uring works (as `DPUKIT_NO_URING=1` does).
+    pub force_portable: bool,
+}
+
+impl Default for LocalTierConfig {
+    fn default() -> Self {
+        LocalTierConfig {
+            iodepth: 16,
+            direct: false,
+            durability: Durability::Fdatasync,
+            max_inflight_bytes: 64 << 20,
+            buffer_size_bytes: 1 << 20,
+            max_open_files: 256,
+            force_portable: false,
+        }
+    }
+}
+
+/// Acknowledgement of one durable chunk write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ack {
+    /// Byte offset of the chunk in the shard file.
+    pub offset_bytes: u64,
+    /// Bytes written.
+    pub len_bytes: u64,
+}
+
+/// 4096-aligned buffers carved out of boxed slices (safe alignment: over-allocate, offset).
+struct BufferPool {
+    storage: Vec<Box<[u8]>>,
+    starts: Vec<usize>,
+    buf_len: usize,
+}
+
+impl BufferPool {
+    fn new(count: usize, buf_len: usize) -> Self {
+        let align = DIRECT_IO_ALIGN_BYTES as usize;
+        let mut storage = Vec::with_capacity(count);
+        let mut starts = Vec::with_capacity(count);
+        for _ in 0..count {
+            let raw = vec![0u8; buf_len + align].into_boxed_slice();
+            let start = raw.as_ptr().align_offset(align);
+            debug_assert!(start < align);
+            storage.push(raw);
+            starts.push(start);
+        }
+        BufferPool { storage, starts, buf_len }
+    }
+
+    fn len(&self) -> usize {
+        self.storage.len()
+    }
+
+    fn slot_mut(&mut self, i: usize) -> &mut [u8] {
+        let start = self.starts[i];
+        &mut self.storage[i][start..start + self.buf_len]
+    }
+
+    fn slot(&self, i: usize) -> &[u8] {
+        let start = self.starts[i];
+        &self.storage[i][start..start + self.buf_len]
+    }
+
+    fn iovecs(&mut self) -> Vec<libc::iovec> {
+        (0..self.len())
+            .map(|i| {
+                let s = self.slot_mut(i);
+                libc::iovec { iov_base: s.as_mut_ptr().cast(), iov_len: s.len() }
+            })
+            .collect()
+    }
+}
+
+/// A slice of one request that fits a pool buffer.
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    req: usize,
+    req_start: usize,
+    file_offset: u64,
+    len: usize,
+}
+
+/// An operation the kernel owns: the pool slot stays busy until its completion is reaped.
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    piece: usize,
+    done_bytes: usize,
+    /// Start of the piece's memory: a pool slot, or the caller's slice (buffered zero-copy).
+    buf: *mut u8,
+    /// `buf` is a registered pool slot (use the `*_FIXED` opcodes).
+    fixed: bool,
+}
+
+/// The request list of one call, borrowed for the call's duration.
+enum Requests<'a, 'b> {
+    Write(&'a [(u64, &'b [u8])]),
+    Read(&'a mut [(u64, &'b mut [u8])]),
+}
+
+impl Requests<'_, '_> {
+    fn is_write(&self) -> bool {
+        matches!(self, Requests::Write(_))
+    }
+}
+
+struct Uring {
+    ring: IoUring,
+    registered: bool,
+}
+
+/// The local tier of one node. See the module docs for layout, durability and buffers.
+pub struct LocalTier {
+    // Declared before `pool`: the ring is dropped (and with it every registration) before the
+    // buffers it refers to are freed.
+    uring: Option<Uring>,
+    pool: BufferPool,
+    dir: PathBuf,
+    config: LocalTierConfig,
+    files: HashMap<String, File>,
+    poisoned: bool,
+}
+
+static FALLBACK_WARNED: AtomicBool = AtomicBool::new(false);
+
+fn warn_fallback(reason: &str) {
+    if !FALLBACK_WARNED.swap(true, Ordering::Relaxed) {
+        eprintln!(
+            "dpukit: warning: io_uring unavailable ({reason}); local tier uses pread/pwrite + fdatasync"
+        );
+    }
+}
+
+impl LocalTier {
+    /// Opens the tier in an existing directory, probing that it is writable (and, with
+    /// `direct`, that the filesystem accepts O_DIRECT), and sets up io_uring or the fallback.
+    pub fn open(dir: impl AsRef<Path>, config: LocalTierConfig) -> Result<LocalTier, TierError> {
+        let dir = dir.as_ref().to_path_buf();
+        validate_config(&config)?;
+        let meta = std::fs::metadata(&dir).map_err(|e| TierError::io("open tier directory", &dir, e))?;
+        if !meta.is_dir() {
+            return Err(TierError::Io {
+                op: "open tier directory",
+                path: dir,
+                source: io::Error::other("not a directory"),
+            });
+        }
+        probe_dir(&dir, &config)?;
+
+        let depth =
+            (config.iodepth as u64).min(config.max_inflight_bytes / config.buffer_size_bytes as u64).max(1);
+        let mut pool = BufferPool::new(depth as usize, config.buffer_size_bytes);
+
+        let forced = config.force_portable || std::env::var(NO_URING_ENV).is_ok_and(|v| v == "1");
+        let uring = if forced {
+            None
+        } else {
+            match IoUring::builder().build((depth as u32 + 1).next_power_of_two()) {
+                Ok(ring) => {
+                    let iovecs = pool.iovecs();
+                    // Registration can fail under a small RLIMIT_MEMLOCK; plain READ/WRITE on the
+                    // same pool buffers still works.
+                    let registered = register(&ring, &iovecs).is_ok();
+                    Some(Uring { ring, registered })
+                }
+                Err(e) => {
+                    warn_fallback(&e.to_string());
+                    None
+                }
+            }
+        };
+        Ok(LocalTier { uring, pool, dir, config, files: HashMap::new(), poisoned: false })
+    }
+
+    /// Which I/O path this tier uses.
+    pub fn backend(&self) -> Backend {
+        if self.uring.is_some() {
+            Backend::IoUring
+        } else {
+            Backend::PreadPwrite
+        }
+    }
+
+    /// How writes become durable before they are acknowledged.
+    pub fn durability(&self) -> Durability {
+        self.config.durability
+    }
+
+    /// Whether pool buffers are registered with the ring (fixed-buffer operations).
+    pub fn buffers_registered(&self) -> bool {
+        self.uring.as_ref().is_some_and(|u| u.registered)
+    }
+
+    /// Whether shard files are opened with O_DIRECT.
+    pub fn direct(&self) -> bool {
+        self.config.direct
+    }
+
+    /// The tier directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Effective queue depth: `min(iodepth, max_inflight_bytes / buffer_size_bytes)`.
+    pub fn iodepth(&self) -> usize {
+        self.pool.len()
+    }
+
+    /// Path of a shard's file.
+    pub fn shard_path(&self, shard: &str) -> PathBuf {
+        self.dir.join(format!("{shard}.shard"))
+    }
+
+    /// Writes each `(offset_bytes, data)` into the shard's file and returns one ack per chunk,
+    /// in order, once all of them are durable. On error, none is acknowledged.
+    pub fn write_chunks(&mut self, shard: &str, chunks: &[(u64, &[u8])]) -> Result<Vec<Ack>, TierError> {
+        self.check_requests(shard, chunks.iter().map(|(o, d)| (*o, d.len())))?;
+        let pieces = self.split(chunks.iter().map(|(o, d)| (*o, d.len())));
+        self.run(shard, &pieces, Requests::Write(chunks))?;
+        Ok(chunks.iter().map(|(o, d)| Ack { offset_bytes: *o, len_bytes: d.len() as u64 }).collect())
+    }
+
+    /// Fills each `(offset_bytes, buffer)` from the shard's file; a read past the end of the
+    /// file is [`TierError::ShortRead`].
+    pub fn read_chunks(&mut self, shard: &str, reqs: &mut [(u64, &mut [u8])]) -> Result<(), TierError> {
+        self.check_requests(shard, reqs.iter().map(|(o, b)| (*o, b.len())))?;
+        let pieces = self.split(reqs.iter().map(|(o, b)| (*o, b.len())));
+        self.run(shard, &pieces, Requests::Read(reqs))
+    }
+
+    /// Reads one chunk into a new vector.
+    pub fn read_chunk(
+        &mut self,
+        shard: &str,
+        offset_bytes: u64,
+        len_bytes: usize,
+    ) -> Result<Vec<u8>, TierError> {
+        let mut buf = vec![0u8; len_bytes];
+        self.read_chunks(shard, &mut [(offset_bytes, &mut buf[..])])?;
+        Ok(buf)
+    }
+
+    fn check_requests(&self, shard: &str, reqs: impl Iterator<Item = (u64, usize)>) -> Result<(), TierError> {
+        if self.poisoned {
+            return Err(TierError::Poisoned { dir: self.dir.clone() });
+        }
+        validate_shard_name(shard)?;
+        if self.config.direct {
+            for (offset, len) in reqs {
+                if !offset.is_multiple_of(DIRECT_IO_ALIGN_BYTES) {
+                    return Err(TierError::Misaligned {
+                        shard: shard.to_string(),
+                        what: "offset",
+                        value: offset,
+                    });
+                }
+                if !(len as u64).is_multiple_of(DIRECT_IO_ALIGN_BYTES) {
+                    return Err(TierError::Misaligned {
+                        shard: shard.to_string(),
+                        what: "length",
+                        value: len as u64,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn split(&self, reqs: impl Iterator<Item = (u64, usize)>) -> Vec<Piece> {
+        let buf_len = self.pool.buf_len;
+        let mut pieces = Vec::new();
+        for (req, (offset, len)) in reqs.enumerate() {
+            let mut start = 0;
+            while start < len {
+                let piece_len = (len - start).min(buf_len);
+                pieces.push(Piece {
+                    req,
+                    req_start: start,
+                    file_offset: offset + start as u64,
+                    len: piece_len,
+                });
+                start += piece_len;
+            }
+        }
+        pieces
+    }
+
+    /// Opens (and caches) a shard file; a write creates it and makes the new name durable.
+    fn file(&mut self, shard: &str, create: bool) -> Result<(i32, PathBuf), TierError> {
+        let path = self.shard_path(shard);
+        if let Some(f) = self.files.get(shard) {
+            return Ok((f.as_raw_fd(), path));
+        }
+        if self.files.len() >= self.config.max_open_files {
+            self.files.clear();
+        }
+        let flags = open_flags(&self.config);
+        let file = match OpenOptions::new().read(true).write(true).custom_flags(flags).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
+                let f = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .mode(0o644)
+                    .custom_flags(flags)
+                    .open(&path)
+                    .map_err(|e| TierError::io("create shard file", &path, e))?;
+                sync_dir(&self.dir)?;
+                f
+            }
+            Err(e) => return Err(TierError::io("open shard file", &path, e)),
+        };
+        let fd = file.as_raw_fd();
+        self.files.insert(shard.to_string(), file);
+        Ok((fd, path))
+    }
+
+    fn run(&mut self, shard: &str, pieces: &[Piece], reqs: Requests<'_, '_>) -> Result<(), TierError> {
+        let is_write = reqs.is_write();
+        let (fd, path) = self.file(shard, is_write)?;
+        let sync = is_write && self.config.durability == Durability::Fdatasync;
+        if self.uring.is_some() {
+            self.run_uring(fd, &path, pieces, reqs, sync)
+        } else {
+            let file = self.files.get(shard).expect("file() just cached this shard");
+            run_portable(file, &path, &mut self.pool, self.config.direct, pieces, reqs, sync)
+        }
+    }
+
+    fn run_uring(
+        &mut self,
+        fd: i32,
+        path: &Path,
+        pieces: &[Piece],
+        mut reqs: Requests<'_, '_>,
+        sync: bool,
+    ) -> Result<(), TierError> {
+        let is_write = reqs.is_write();
+        let Some(uring) = self.uring.as_mut() else { unreachable!("run_uring without a ring") };
+        let pool = &mut self.pool;
+        let depth = pool.len();
+        // Buffered I/O has no alignment rule, so the kernel reads and writes the caller's
+        // slices directly (one copy fewer, as fio does); O_DIRECT goes through the aligned,
+        // registered pool.
+        let zero_copy = !self.config.direct;
+        let registered = uring.registered;
+        let mut slots: Vec<Option<InFlight>> = vec![None; depth];
+        let mut free: Vec<usize> = (0..depth).rev().collect();
+        let mut retry: Vec<usize> = Vec::new();
+        let mut next_piece = 0;
+        let mut inflight_ops = 0usize;
+        let mut first_err: Option<TierError> = None;
+        // Sync is pending until submitted after the last write; a write resubmitted while a
+        // sync is in flight (short write) makes that sync insufficient.
+        let mut sync_pending = sync;
+        let mut sync_inflight = false;
+        let mut sync_dirty = false;
+        let mut completions: Vec<(u64, i32)> = Vec::with_capacity(depth + 1);
+
+        loop {
+            if first_err.is_none() {
+                while let Some(slot) = retry.pop() {
+                    let op = slots[slot].expect("retried slot is in flight");
+                    if let Err(e) = push_rw(uring, fd, slot, &pieces[op.piece], &op, is_write) {
+                        abort_if_caller_memory_in_flight(zero_copy && inflight_ops > 0);
+                        self.poisoned = true;
+                        return Err(e);
+                    }
+                    inflight_ops += 1;
+                    sync_dirty |= sync_inflight;
+                    sync_pending |= sync;
+                }
+                while next_piece < pieces.len() {
+                    let Some(slot) = free.pop() else { break };
+                    let piece = &pieces[next_piece];
+                    let range = piece.req_start..piece.req_start + piece.len;
+                    let buf = match &mut reqs {
+                        Requests::Write(chunks) if zero_copy => {
+                            chunks[piece.req].1[range].as_ptr().cast_mut()
+                        }
+                        Requests::Read(out) if zero_copy => out[piece.req].1[range].as_mut_ptr(),
+                        Requests::Write(chunks) => {
+                            let dst = &mut pool.slot_mut(slot)[..piece.len];
+                            dst.copy_from_slice(&chunks[piece.req].1[range]);
+                            dst.as_mut_ptr()
+                        }
+                        Requests::Read(_) => pool.slot_mut(slot).as_mut_ptr(),
+                    };
+                    let op =
+                        InFlight { piece: next_piece, done_bytes: 0, buf, fixed: !zero_copy && registered };
+                    slots[slot] = Some(op);
+                    if let Err(e) = push_rw(uring, fd, slot, piece, &op, is_write) {
+                        abort_if_caller_memory_in_flight(zero_copy && inflight_ops > 0);
+                        self.poisoned = true;
+                        return Err(e);
+                    }
+                    next_piece += 1;
+                    inflight_ops += 1;
+                }
+                if sync_pending && !sync_inflight && next_piece == pieces.len() && retry.is_empty() {
+                    let entry = opcode::Fsync::new(types::Fd(fd))
+                        .flags(types::FsyncFlags::DATASYNC)
+                        .build()
+                        .flags(squeue::Flags::IO_DRAIN)
+                        .user_data(FSYNC_TAG);
+                    if let Err(e) = push_entry(uring, &entry) {
+                        abort_if_caller_memory_in_flight(zero_copy && inflight_ops > 0);
+                        self.poisoned = true;
+                        return Err(e);
+                    }
+                    sync_pending = false;
+                    sync_inflight = true;
+                    sync_dirty = false;
+                    inflight_ops += 1;
+                }
+            }
+            if inflight_ops == 0 {
+                break;
+            }
+            if let Err(e) = submit_and_wait(uring) {
+                // Operations may still own pool buffers: never reuse or free them.
+                abort_if_caller_memory_in_flight(zero_copy);
+                self.poisoned = true;
+                return Err(e);
+            }
+            completions.clear();
+            completions.extend(uring.ring.completion().map(|c| (c.user_data(), c.result())));
+            for &(tag, res) in &completions {
+                inflight_ops -= 1;
+                if tag == FSYNC_TAG {
+                    sync_inflight = false;
+                    if res < 0 {
+                        first_err.get_or_insert(TierError::io(
+                            "fdatasync",
+                            path,
+                            io::Error::from_raw_os_error(-res),
+                        ));
+                    } else if sync_dirty {
+                        sync_pending = true;
+                    }
+                    continue;
+                }
+                let slot = tag as usize;
+                let mut op = slots[slot].expect("completion for an idle slot");
+                let piece = pieces[op.piece];
+                if res < 0 {
+                    let op_name = if is_write { "write" } else { "read" };
+                    first_err.get_or_insert(TierError::io(op_name, path, io::Error::from_raw_os_error(-res)));
+                    slots[slot] = None;
+                    free.push(slot);
+                    continue;
+                }
+                op.done_bytes += res as usize;
+                if op.done_bytes < piece.len {
+                    if res == 0 {
+                        first_err.get_or_insert(match &reqs {
+                            Requests::Read(r) => TierError::ShortRead {
+                                path: path.to_path_buf(),
+                                offset_bytes: piece.file_offset - piece.req_start as u64,
+                                wanted_bytes: r[piece.req].1.len() as u64,
+                                got_bytes: (piece.req_start + op.done_bytes) as u64,
+                            },
+                            Requests::Write(_) => {
+                                TierError::io("write", path, io::ErrorKind::WriteZero.into())
+                            }
+                        });
+                        slots[slot] = None;
+                        free.push(slot);
+                    } else {
+                        slots[slot] = Some(op);
+                        retry.push(slot);
+                    }
+                    continue;
+                }
+                if let (Requests::Read(out), false) = (&mut reqs, zero_copy) {
+                    let dst = &mut out[piece.req].1[piece.req_start..piece.req_start + piece.len];
+                    dst.copy_from_slice(&pool.slot(slot)[..piece.len]);
+                }
+                slots[slot] = None;
+                free.push(slot);
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for LocalTier {
+    fn drop(&mut self) {
+        if self.poisoned {
+            // The kernel may still write into pool buffers: leak them rather than free them.
+            std::mem::forget(std::mem::replace(&mut self.pool, BufferPool::new(0, 0)));
+        }
+    }
+}
+
+fn validate_config(config: &LocalTierConfig) -> Result<(), TierError> {
+    let bad = |field, reason: String| Err(TierError::BadConfig { field, reason });
+    if config.iodepth == 0 || config.iodepth > MAX_IODEPTH {
+        return bad("iodepth", format!("must be 1..={MAX_IODEPTH}, got {}", config.iodepth));
+    }
+    let buf = config.buffer_size_bytes;
+    if buf == 0 || !(buf as u64).is_multiple_of(DIRECT_IO_ALIGN_BYTES) || buf > u32::MAX as usize {
+        return bad(
+            "buffer_size_bytes",
+            format!("must be a non-zero multiple of 4096 below 4 GiB, got {buf}"),
+        );
+    }
+    if config.max_inflight_bytes < buf as u64 {
+        return bad(
+            "max_inflight_bytes",
+            format!("must be at least buffer_size_bytes ({buf}), got {}", config.max_inflight_bytes),
+        );
+    }
+    if config.max_open_files == 0 {
+        return bad("max_open_files", "must be at least 1".to_string());
+    }
+    Ok(())
+}
+
+fn open_flags(config: &LocalTierConfig) -> i32 {
+    let mut flags = libc::O_CLOEXEC;
+    if config.direct {
+        flags |= libc::O_DIRECT;
+    }
+    if config.durability == Durability::Dsync {
+        flags |= libc::O_DSYNC;
+    }
+    flags
+}
+
+/// Creates and removes a file with the tier's open flags, so a read-only directory or a
+/// filesystem without O_DIRECT is reported at open, naming the path.
+fn probe_dir(dir: &Path, config: &LocalTierConfig) -> Result<(), TierError> {
+    let probe = dir.join(".dpukit-probe");
+    let result = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(open_flags(config))
+        .open(&probe);
+    match result {
+        Ok(_) => std::fs::remove_file(&probe).map_err(|e| TierError::io("remove probe file", &probe, e)),
+        Err(e) if config.direct && e.raw_os_error() == Some(libc::EINVAL) => {
+            let _ = std::fs::remove_file(&probe);
+            Err(TierError::DirectIoUnsupported { path: probe })
+        }
+        Err(e) => Err(TierError::io("create file in tier directory", dir, e)),
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), TierError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| TierError::io("fsync directory", dir, e))
+}
+
+fn register(ring: &IoUring, iovecs: &[libc::iovec]) -> io::Result<()> {
+    // SAFETY: the iovecs point into `LocalTier::pool`, whose boxed slices never move or
+    // shrink and are freed only after the ring (declared first in `LocalTier`) is dropped, or
+    // leaked if the tier is poisoned; so they stay valid for the ring's whole life.
+    unsafe { ring.submitter().register_buffers(iovecs) }
+}
+
+fn push_entry(uring: &mut Uring, entry: &squeue::Entry) -> Result<(), TierError> {
+    // SAFETY: every entry pushed here carries no buffer (fsync) or points either into a pool
+    // slot that `run_uring` keeps busy until the completion is reaped, or into a caller slice
+    // borrowed for the whole `run_uring` call. `run_uring` reaps every submitted entry before
+    // it returns; if the ring fails first, it poisons the tier (pool never freed) and aborts
+    // the process when caller memory is still in flight.
+    unsafe { uring.ring.submission().push(entry) }
+        .map_err(|_| TierError::Uring { op: "push", source: io::Error::other("submission queue full") })
+}
+
+/// Aborts when an io_uring failure leaves operations in flight on caller memory: returning
+/// would let the caller free memory the kernel may still write into.
+fn abort_if_caller_memory_in_flight(in_flight: bool) {
+    if in_flight {
+        eprintln!("dpukit: fatal: io_uring failed with operations in flight on caller buffers; aborting");
+        std::process::abort();
+    }
+}
+
+fn push_rw(
+    uring: &mut Uring,
+    fd: i32,
+    slot: usize,
+    piece: &Piece,
+    op: &InFlight,
+    is_write: bool,
+) -> Result<(), TierError> {
+    // Pointer arithmetic only; `op.buf` covers `piece.len` bytes and `done_bytes < piece.len`.
+    let ptr = op.buf.wrapping_add(op.done_bytes);
+    let len = (piece.len - op.done_bytes) as u32;
+    let offset = piece.file_offset + op.done_bytes as u64;
+    let fd = types::Fd(fd);
+    let entry = match (is_write, op.fixed) {
+        (true, true) => opcode::WriteFixed::new(fd, ptr, len, slot as u16).offset(offset).build(),
+        (true, false) => opcode::Write::new(fd, ptr, len).offset(offset).build(),
+        (false, true) => opcode::ReadFixed::new(fd, ptr, len, slot as u16).offset(offset).build(),
+        (false, false) => opcode::Read::new(fd, ptr, len).offset(offset).build(),
+    };
+    push_entry(uring, &entry.user_data(slot as u64))
+}
+
+fn submit_and_wait(uring: &mut Uring) -> Result<(), TierError> {
+    loop {
+        match uring.ring.submit_and_wait(1) {
+            Ok(_) => return Ok(()),
+            Err(e)
+                if matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::EAGAIN) | Some(libc::EBUSY)) => {
+            }
+            Err(e) => return Err(TierError::Uring { op: "submit_and_wait", source: e }),
+        }
+    }
+}
+
+fn run_portable(
+    file: &File,
+    path: &Path,
+    pool: &mut BufferPool,
+    direct: bool,
+    pieces: &[Piece],
+    reqs: Requests<'_, '_>,
+    sync: bool,
+) -> Result<(), TierError> {
+    match reqs {
+        Requests::Write(chunks) => {
+            for piece in pieces {
+                let src = &chunks[piece.req].1[piece.req_start..piece.req_start + piece.len];
+                let res = if direct {
+                    let buf = &mut pool.slot_mut(0)[..piece.len];
+                    buf.copy_from_slice(src);
+                    file.write_all_at(buf, piece.file_offset)
+                } else {
+                    file.write_all_at(src, piece.file_offset)
+                };
+                res.map_err(|e| TierError::io("pwrite", path, e))?;
+            }
+            if sync {
+                file.sync_data().map_err(|e| TierError::io("fdatasync", path, e))?;
+            }
+            Ok(())
+        }
+        Requests::Read(out) => {
+            for piece in pieces {
+                let res = if direct {
+                    let buf = &mut pool.slot_mut(0)[..piece.len];
+                    file.read_exact_at(buf, piece.file_offset).map(|()| {
+                        out[piece.req].1[piece.req_start..piece.req_start + piece.len].copy_from_slice(buf)
+                    })
+                } else {
+                    let dst = &mut out[piece.req].1[piece.req_start..piece.req_start + piece.len];
+                    file.read_exact_at(dst, piece.file_offset)
+                };
+                if let Err(e) = res {
+                    if e.kind() != io::ErrorKind::UnexpectedEof {
+                        return Err(TierError::io("pread", path, e));
+                    }
+                    let req_offset = piece.file_offset - piece.req_start as u64;
+                    let file_len = file.metadata().map(|m| m.len()).unwrap_or(0);
+                    return Err(TierError::ShortRead {
+                        path: path.to_path_buf(),
+                        offset_bytes: req_offset,
+                        wanted_bytes: out[piece.req].1.len() as u64,
+                        got_bytes: file_len.saturating_sub(req_offset),
+                    });
+                }
+            }
+            Ok(())
+        }
+    }
+}

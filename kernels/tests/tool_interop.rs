@@ -1,0 +1,87 @@
+//! Interoperability with the standard command-line tools: streams written by the kernels
+//! decompress with `lz4 -d`, `zstd -d` and `gzip -d`, and the tools' output decompresses with
+//! the kernels. The tools are required: a missing one fails the test and names the Debian
+//! package that provides it (CI installs them).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use dpukit_kernels::compress::{compress, decompress, max_compressed_len, Algorithm, Codec};
+use dpukit_kernels::datagen::{DataGen, Preset};
+
+/// (algorithm, tool, Debian package, compress flags)
+const TOOLS: [(Algorithm, &str, &str, &[&str]); 3] = [
+    (Algorithm::Lz4, "lz4", "lz4", &["-1"]),
+    (Algorithm::Zstd, "zstd", "zstd", &["-3", "-q"]),
+    (Algorithm::Gzip, "gzip", "gzip", &["-6", "-n"]),
+];
+
+fn scratch_file(name: &str, bytes: &[u8]) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("dpukit-kernels-interop-{}-{name}", std::process::id()));
+    std::fs::write(&path, bytes).expect("write scratch file");
+    path
+}
+
+/// Runs `tool args... -c file` and returns stdout; fails naming the apt package if absent.
+fn run_tool(tool: &str, package: &str, args: &[&str], input: &[u8], name: &str) -> Vec<u8> {
+    let path = scratch_file(name, input);
+    let result = Command::new(tool).args(args).arg("-c").arg(&path).output();
+    let _ = std::fs::remove_file(&path);
+    let output = match result {
+        Ok(output) => output,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            panic!("the `{tool}` command is missing: install it with `apt-get install {package}`")
+        }
+        Err(e) => panic!("running `{tool}` failed: {e}"),
+    };
+    assert!(
+        output.status.success(),
+        "`{tool} {}` failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+fn sample(preset: Preset, len: usize) -> Vec<u8> {
+    let mut data = vec![0u8; len];
+    DataGen::preset(preset).fill(2024, 0, &mut data);
+    data
+}
+
+#[test]
+fn kernel_output_decompresses_with_the_tools() {
+    for (algorithm, tool, package, _) in TOOLS {
+        for (preset, len) in
+            [(Preset::TextLike, 300_000), (Preset::Incompressible, 70_001), (Preset::CheckpointLike, 0)]
+        {
+            let data = sample(preset, len);
+            for level in [*algorithm.levels().start(), *algorithm.levels().end()] {
+                let codec = Codec::new(algorithm, level).expect("valid level");
+                let mut packed = vec![0u8; max_compressed_len(&codec, data.len())];
+                let n = compress(&codec, &data, &mut packed).expect("compress");
+                let name = format!("k2t-{tool}-{level}-{len}");
+                let out = run_tool(tool, package, &["-d"], &packed[..n], &name);
+                assert!(out == data, "{tool} -d disagrees with the kernel ({len} bytes, level {level})");
+            }
+        }
+    }
+}
+
+#[test]
+fn tool_output_decompresses_with_the_kernels() {
+    for (algorithm, tool, package, flags) in TOOLS {
+        for (preset, len) in
+            [(Preset::TextLike, 300_000), (Preset::Incompressible, 70_001), (Preset::CheckpointLike, 0)]
+        {
+            let data = sample(preset, len);
+            let name = format!("t2k-{tool}-{len}");
+            let packed = run_tool(tool, package, flags, &data, &name);
+            let mut out = vec![0u8; data.len()];
+            let n = decompress(algorithm, &packed, &mut out)
+                .unwrap_or_else(|e| panic!("{tool} output rejected: {e}"));
+            assert_eq!(n, data.len());
+            assert!(out == data, "kernel disagrees with {tool} ({len} bytes)");
+        }
+    }
+}

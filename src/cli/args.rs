@@ -1,0 +1,271 @@
+//! The argument grammar (clap derive): subcommands, flags, help text and examples.
+//! Knob values stay strings here and are parsed in `knobs`, so a bad value is one line
+//! naming the flag, the same whether it came from a flag or from `--vary`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Appended to the long help of every command that takes knobs.
+macro_rules! knob_notes {
+    () => {
+        "\n\nSizes take a binary suffix, powers of 1024: 512, 4k, 64KiB, 1m, 1MiB, 1g, 1GiB.\n\
+         Knob names follow fio (--bs, --iodepth, --size, --numjobs) and accel_perf (-w, -q, -o, -y). \
+         accel_perf's -t (run for N seconds) is not supported: a run moves a fixed number of bytes \
+         (--size per node), so results of the two modes cover the same work."
+    };
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dpukit",
+    version,
+    about = "Run storage scenarios host-only and offloaded to a simulated DPU, and compare them",
+    long_about = "Run storage scenarios host-only and offloaded to a simulated DPU, and compare them.\n\n\
+        Every figure in a result is either measured on this machine or modelled by the simulator's \
+        timing model for a hardware profile, and every report says which.\n\n\
+        Scenarios: fan-out-write (checkpoint), fan-out-read (model broadcast), fan-in-read (gather), \
+        kv-cache (inference KV cache).",
+    after_help = "Examples:\n  dpukit compare fan-out-write --profile bluefield-3 --size 256m\n  \
+        dpukit run kv-cache --mode offload --out kv.json\n  \
+        dpukit sweep fan-out-write --vary chunk=64k,1m --vary profile=bluefield-2,bluefield-3\n  \
+        dpukit profiles show bluefield-2\n  dpukit report dpukit-out/comparison.json --format html --out r.html"
+)]
+pub struct Cli {
+    /// Print no progress and no status lines (results still go to stdout and files)
+    #[arg(long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one scenario in one mode and write its JSON result
+    #[command(
+        long_about = concat!(
+            "Run one scenario in one mode (host or offload) and write its JSON result.\n\n\
+            Prints a short table (every figure tagged [meas] or [model]) and writes the result to \
+            dpukit-result.json or the --out path.",
+            knob_notes!()
+        ),
+        after_help = "Example:\n  dpukit run fan-out-write --mode offload --profile bluefield-3 --nodes 8 --size 256m --chunk 1m --out bf3.json"
+    )]
+    Run(RunArgs),
+    /// Run host and offload mode on the same seed and compare them side by side
+    #[command(
+        long_about = concat!(
+            "Run host mode and offload mode on the same seed and put them side by side: \
+            throughput, latency p50/p99/p99.9, host CPU-ns per byte and host cores freed, modelled DPU \
+            utilization per resource and the bottleneck, verification, fallbacks, simulator lag.\n\n\
+            Writes comparison.json, comparison.csv and report.html (a self-contained page with charts) \
+            into the out directory (./dpukit-out/ by default).",
+            knob_notes!()
+        ),
+        after_help = "Example:\n  dpukit compare fan-out-read --profile bluefield-2 --nodes 4 --size 128m --no-peers --out-dir out/"
+    )]
+    Compare(CompareArgs),
+    /// Run the cross product of varied knobs and chart it
+    #[command(
+        long_about = concat!(
+            "Run the cross product of the --vary lists, in host mode, offload mode or both, \
+            and write sweep.json, sweep.csv, sweep.svg and sweep.html into the out directory.\n\n\
+            Knobs that can vary: chunk (bs), size, nodes (numjobs), queue-depth (iodepth, qd), batch, \
+            compress, compressibility, skew, cache-chunks, readers, seed, kv-requests, profile. \
+            At most 256 runs.",
+            knob_notes!()
+        ),
+        after_help = "Example:\n  dpukit sweep fan-out-write --size 64m --vary chunk=4k,64k,1m --vary profile=bluefield-2,bluefield-3 --mode both"
+    )]
+    Sweep(SweepArgs),
+    /// List, show or check hardware profiles
+    #[command(
+        long_about = "List the shipped hardware profiles, show every figure of one with its source and \
+            confidence (measured, vendor, derived, assumed), or check a profile file.",
+        after_help = "Examples:\n  dpukit profiles list\n  dpukit profiles show bluefield-3\n  dpukit profiles check my-dpu.toml"
+    )]
+    Profiles {
+        #[command(subcommand)]
+        action: ProfilesAction,
+    },
+    /// Render result files as a table, CSV, SVG or HTML
+    #[command(
+        long_about = "Render one or more result files (from run, compare or sweep) as a terminal table, \
+            CSV (one row per run), an SVG chart or a self-contained HTML page. Writes to stdout, or to --out.",
+        after_help = "Example:\n  dpukit report host.json offload.json --format csv --out runs.csv"
+    )]
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfilesAction {
+    /// List the shipped profiles
+    #[command(after_help = "Example:\n  dpukit profiles list")]
+    List,
+    /// Show every figure of a profile with its source and confidence
+    #[command(
+        after_help = "Example:\n  dpukit profiles show bluefield-2\n  dpukit profiles show ./my-dpu.toml"
+    )]
+    Show {
+        /// A shipped profile name or a path to a profile TOML file
+        #[arg(value_name = "NAME|PATH")]
+        name: String,
+    },
+    /// Load and validate a profile file
+    #[command(after_help = "Example:\n  dpukit profiles check ./my-dpu.toml")]
+    Check {
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    Host,
+    Offload,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SweepMode {
+    Host,
+    Offload,
+    Both,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Svg,
+    Html,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// host: the CPU runs every kernel (all measured); offload: kernels go to the simulated DPU
+    #[arg(long, value_enum, value_name = "host|offload")]
+    pub mode: ModeArg,
+    /// Where to write the JSON result
+    #[arg(long, value_name = "FILE.json", default_value = "dpukit-result.json")]
+    pub out: PathBuf,
+    // Last, so the options above keep the default heading.
+    #[command(flatten)]
+    pub knobs: Knobs,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Directory for comparison.json, comparison.csv and report.html (created if missing)
+    #[arg(long, value_name = "DIR", default_value = "dpukit-out")]
+    pub out_dir: PathBuf,
+    // Last, so the options above keep the default heading.
+    #[command(flatten)]
+    pub knobs: Knobs,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// KNOB=V1,V2,...: a knob and its values; repeat for a cross product
+    #[arg(long, value_name = "KNOB=V1,V2", required = true)]
+    pub vary: Vec<String>,
+    /// Which modes to run at each point
+    #[arg(long, value_enum, default_value = "both")]
+    pub mode: SweepMode,
+    /// Directory for sweep.json, sweep.csv, sweep.svg and sweep.html (created if missing)
+    #[arg(long, value_name = "DIR", default_value = "dpukit-out")]
+    pub out_dir: PathBuf,
+    // Last, so the options above keep the default heading.
+    #[command(flatten)]
+    pub knobs: Knobs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Result files written by run, compare or sweep
+    #[arg(value_name = "RESULT.json", required = true)]
+    pub files: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Write here instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// The scenario and its knobs. Names follow fio and accel_perf where the meaning is the
+/// same. accel_perf's -t (seconds) has no equivalent: a run moves a fixed number of bytes
+/// (--size per node), so it is refused with a hint rather than silently ignored.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Scenario knobs")]
+pub struct Knobs {
+    /// fan-out-write (default), fan-out-read, fan-in-read or kv-cache
+    #[arg(value_name = "SCENARIO")]
+    pub scenario: Option<String>,
+    /// The scenario, as accel_perf's -w workload
+    #[arg(short = 'w', long = "workload", value_name = "SCENARIO", conflicts_with = "scenario")]
+    pub workload: Option<String>,
+    /// A scenario as TOML (examples/*.toml); flags given on the command line override it
+    #[arg(long, value_name = "FILE.toml")]
+    pub scenario_file: Option<PathBuf>,
+    /// Hardware profile: a shipped name (see `dpukit profiles list`) or a TOML path [default: bluefield-2]
+    #[arg(long, value_name = "NAME|PATH")]
+    pub profile: Option<String>,
+    /// Simulated nodes (fio --numjobs)
+    #[arg(long, visible_alias = "numjobs", value_name = "N")]
+    pub nodes: Option<String>,
+    /// Shard size per node (writes) or object size (reads) (fio --size); powers of 1024
+    #[arg(long, value_name = "SIZE")]
+    pub size: Option<String>,
+    /// Chunk size (fio --bs, accel_perf -o transfer size); powers of 1024
+    #[arg(long, short = 'o', visible_alias = "bs", value_name = "SIZE")]
+    pub chunk: Option<String>,
+    /// Descriptors in flight per node (fio --iodepth, accel_perf -q)
+    #[arg(long = "queue-depth", short = 'q', visible_alias = "iodepth", value_name = "N")]
+    pub queue_depth: Option<String>,
+    /// Descriptors per doorbell (1..=queue depth)
+    #[arg(long, value_name = "N")]
+    pub batch: Option<String>,
+    /// Compression of stored chunks: lz4, zstd:3, gzip:6, zlib:6 or none
+    #[arg(long, value_name = "ALG[:LEVEL]")]
+    pub compress: Option<String>,
+    /// Target compressibility of generated data, 1.0 (incompressible) ..= 8.0
+    #[arg(long, value_name = "RATIO")]
+    pub compressibility: Option<String>,
+    /// Zipf exponent of key popularity (0 = uniform)
+    #[arg(long, value_name = "S")]
+    pub skew: Option<String>,
+    /// Cache capacity per node, in chunks
+    #[arg(long, value_name = "N")]
+    pub cache_chunks: Option<String>,
+    /// Readers of fan-in-read (1..=nodes)
+    #[arg(long, value_name = "N")]
+    pub readers: Option<String>,
+    /// Seed of data and operation order; host and offload replay the same seed
+    #[arg(long, value_name = "N")]
+    pub seed: Option<String>,
+    /// KV cache: requests per node
+    #[arg(long, value_name = "N")]
+    pub kv_requests: Option<String>,
+    /// KV cache: share of requests that reuse a popular prefix, 0.0..=1.0
+    #[arg(long, value_name = "SHARE")]
+    pub kv_prefix_sharing: Option<String>,
+    /// KV cache: tokens per block (vLLM 16, TensorRT-LLM 64, LMCache 256)
+    #[arg(long, value_name = "N")]
+    pub kv_block_tokens: Option<String>,
+    /// Fan-out read: never fetch chunks from peers, only from the blob tier
+    #[arg(long)]
+    pub no_peers: bool,
+    /// Read back and verify everything (accel_perf -y); on by default
+    #[arg(short = 'y', long)]
+    pub verify: bool,
+    /// Skip the read-back verification
+    #[arg(long, conflicts_with = "verify")]
+    pub no_verify: bool,
+    /// Directory for the local and blob tiers (a temporary one, removed after, by default)
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// O_DIRECT on the local tier (fio --direct=1)
+    #[arg(long)]
+    pub direct: bool,
+    /// Not supported: runs are sized in bytes (--size), not seconds (accel_perf -t)
+    #[arg(short = 't', value_name = "SECONDS", hide = true)]
+    pub time: Option<String>,
+}

@@ -1,0 +1,275 @@
+//! The commands: each builds its inputs from the arguments, calls the library, writes
+//! the result files and prints a table. Inputs are checked (scenario, profile, output
+//! path) before any run starts, so a typo fails in milliseconds, not after the run.
+
+use super::args::{
+    Cli, Command, CompareArgs, Format, ModeArg, ProfilesAction, ReportArgs, RunArgs, SweepArgs, SweepMode,
+};
+use super::knobs::{apply, base_spec, cross_product, parse_vary, validate, MAX_SWEEP_RUNS};
+use super::progress::Reporter;
+use anyhow::{anyhow, bail, Context, Result};
+use dpukit_host::report::{self, Document, Sweep, SweepPoint, SweepValue};
+use dpukit_host::result::{Mode, RESULT_SCHEMA_VERSION};
+use dpukit_host::run::{compare, run_scenario, RunOptions};
+use dpukit_sim::profile::Profile;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const DEFAULT_PROFILE: &str = "bluefield-2";
+
+pub fn dispatch(cli: Cli) -> Result<()> {
+    let quiet = cli.quiet;
+    match cli.command {
+        Command::Run(a) => run(a, quiet),
+        Command::Compare(a) => compare_cmd(a, quiet),
+        Command::Sweep(a) => sweep(a, quiet),
+        Command::Profiles { action } => profiles(action),
+        Command::Report(a) => report_cmd(a),
+    }
+}
+
+/// Writes to stdout; a closed pipe comes back as an error the caller treats as success.
+fn print(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+fn status(quiet: bool, line: &str) {
+    if !quiet {
+        eprintln!("dpukit: {line}");
+    }
+}
+
+/// A shipped profile by name, or a profile file; an unknown name lists the shipped ones.
+fn load_profile(name: Option<&str>) -> Result<Profile> {
+    let name = name.unwrap_or(DEFAULT_PROFILE);
+    let looks_like_path = name.contains('/') || name.ends_with(".toml") || Path::new(name).exists();
+    if !looks_like_path && !Profile::builtin_names().any(|n| n == name) {
+        let shipped: Vec<&str> = Profile::builtin_names().collect();
+        bail!(
+            "unknown profile `{name}` (shipped: {}; or give a path to a profile TOML file)",
+            shipped.join(", ")
+        );
+    }
+    Profile::load(name).map_err(|e| anyhow!("profile: {e}"))
+}
+
+fn write_file(path: &Path, contents: &str) -> Result<()> {
+    std::fs::write(path, contents).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Fails early when `path` cannot be a file we write: its directory is missing, or it is a directory.
+fn check_out_file(path: &Path, flag: &str) -> Result<()> {
+    if path.is_dir() {
+        bail!("{flag} {}: is a directory", path.display());
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        bail!("{flag} {}: directory {} does not exist", path.display(), parent.display());
+    }
+    Ok(())
+}
+
+fn make_out_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("--out-dir {}: cannot create directory", dir.display()))?;
+    // Probe, so an unwritable directory fails now rather than after the runs.
+    let probe = dir.join(".dpukit-write-test");
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("--out-dir {}: cannot write there", dir.display()))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+/// Pretty JSON with a trailing newline, from `serde_json::to_string_pretty`.
+fn json_text(pretty: serde_json::Result<String>) -> Result<String> {
+    Ok(pretty.context("cannot serialize the result")? + "\n")
+}
+
+fn mode_of(m: ModeArg) -> Mode {
+    match m {
+        ModeArg::Host => Mode::Host,
+        ModeArg::Offload => Mode::Offload,
+    }
+}
+
+fn run(a: RunArgs, quiet: bool) -> Result<()> {
+    let spec = base_spec(&a.knobs)?;
+    validate(&spec)?;
+    let profile = load_profile(a.knobs.profile.as_deref())?;
+    check_out_file(&a.out, "--out")?;
+    let mode = mode_of(a.mode);
+    let reporter = Reporter::new(quiet);
+    let opts = RunOptions { progress: reporter.callback(), ..RunOptions::default() };
+    let result = run_scenario(&spec, mode, &profile, &opts);
+    reporter.finish();
+    let result = result.map_err(|e| anyhow!("{} run of {} failed: {e}", mode.name(), spec.kind.name()))?;
+    write_file(&a.out, &json_text(serde_json::to_string_pretty(&result))?)?;
+    print(&report::render_run_table(&result))?;
+    status(quiet, &format!("wrote {}", a.out.display()));
+    Ok(())
+}
+
+fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
+    let spec = base_spec(&a.knobs)?;
+    validate(&spec)?;
+    let profile = load_profile(a.knobs.profile.as_deref())?;
+    make_out_dir(&a.out_dir)?;
+    let reporter = Reporter::new(quiet);
+    let opts = RunOptions { progress: reporter.callback(), ..RunOptions::default() };
+    let c = compare(&spec, &profile, &opts);
+    reporter.finish();
+    let c = c.map_err(|e| anyhow!("comparison of {} failed: {e}", spec.kind.name()))?;
+    let json = a.out_dir.join("comparison.json");
+    let csv = a.out_dir.join("comparison.csv");
+    let html = a.out_dir.join("report.html");
+    write_file(&json, &json_text(serde_json::to_string_pretty(&c))?)?;
+    write_file(&csv, &report::render_csv([&c.host, &c.offload]))?;
+    let doc = Document::Comparison(Box::new(c));
+    write_file(&html, &report::render_html(std::slice::from_ref(&doc)))?;
+    print(&report::render_tables(std::slice::from_ref(&doc)))?;
+    status(quiet, &format!("wrote {}, {} and {}", json.display(), csv.display(), html.display()));
+    Ok(())
+}
+
+fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
+    let varies = a.vary.iter().map(|v| parse_vary(v)).collect::<Result<Vec<_>>>()?;
+    for (i, v) in varies.iter().enumerate() {
+        if varies[..i].iter().any(|w| w.knob == v.knob && (v.knob.is_some() || w.name == v.name)) {
+            bail!("--vary {}: the knob is varied twice", v.name);
+        }
+    }
+    let base = base_spec(&a.knobs)?;
+    let modes: &[Mode] = match a.mode {
+        SweepMode::Host => &[Mode::Host],
+        SweepMode::Offload => &[Mode::Offload],
+        SweepMode::Both => &[Mode::Host, Mode::Offload],
+    };
+    let points = cross_product(&varies);
+    let total = points.len() * modes.len();
+    if total > MAX_SWEEP_RUNS {
+        bail!("--vary: {total} runs requested, at most {MAX_SWEEP_RUNS}; vary fewer values");
+    }
+    // Build and check every point before running any.
+    let mut profiles: HashMap<String, Profile> = HashMap::new();
+    let mut planned = Vec::new();
+    for values in &points {
+        let mut spec = base.clone();
+        let mut profile_name = a.knobs.profile.clone().unwrap_or_else(|| DEFAULT_PROFILE.into());
+        for (v, value) in varies.iter().zip(values) {
+            match v.knob {
+                Some(knob) => apply(&mut spec, knob, value).map_err(|e| anyhow!("--vary {}: {e}", v.name))?,
+                None => profile_name = value.clone(),
+            }
+        }
+        let label: Vec<String> = varies.iter().zip(values).map(|(v, x)| format!("{}={x}", v.name)).collect();
+        validate(&spec).with_context(|| format!("sweep point {}", label.join(" ")))?;
+        if !profiles.contains_key(&profile_name) {
+            profiles.insert(profile_name.clone(), load_profile(Some(&profile_name))?);
+        }
+        planned.push((values.clone(), spec, profile_name, label.join(" ")));
+    }
+    make_out_dir(&a.out_dir)?;
+    let reporter = Reporter::new(quiet);
+    let mut done = Vec::new();
+    let mut n = 0;
+    for (values, spec, profile_name, label) in planned {
+        for &mode in modes {
+            n += 1;
+            reporter.set_label(format!("[{n}/{total}] {label}"));
+            let opts = RunOptions { progress: reporter.callback(), ..RunOptions::default() };
+            let result = run_scenario(&spec, mode, &profiles[&profile_name], &opts).map_err(|e| {
+                reporter.finish();
+                anyhow!("sweep point {label}, {} run failed: {e}", mode.name())
+            })?;
+            let values = varies
+                .iter()
+                .zip(&values)
+                .map(|(v, x)| SweepValue { knob: v.name.clone(), value: x.clone() })
+                .collect();
+            done.push(SweepPoint { values, result });
+        }
+    }
+    reporter.finish();
+    let s = Sweep {
+        schema_version: RESULT_SCHEMA_VERSION,
+        varied: varies.iter().map(|v| v.name.clone()).collect(),
+        points: done,
+    };
+    let files: [(PathBuf, String); 4] = [
+        (a.out_dir.join("sweep.json"), json_text(serde_json::to_string_pretty(&s))?),
+        (a.out_dir.join("sweep.csv"), report::render_sweep_csv(&s)),
+        (a.out_dir.join("sweep.svg"), report::stack_svg(&[report::sweep_svg(&s)])),
+        (a.out_dir.join("sweep.html"), report::render_sweep_html(&s)),
+    ];
+    for (path, text) in &files {
+        write_file(path, text)?;
+    }
+    print(&report::render_sweep_table(&s))?;
+    let names: Vec<String> = files.iter().map(|(p, _)| p.display().to_string()).collect();
+    status(quiet, &format!("wrote {}", names.join(", ")));
+    Ok(())
+}
+
+fn profiles(action: ProfilesAction) -> Result<()> {
+    match action {
+        ProfilesAction::List => {
+            let mut rows = Vec::new();
+            for name in Profile::builtin_names() {
+                let p = Profile::builtin(name).map_err(|e| anyhow!("{e}"))?;
+                rows.push(report::profile_summary(&p));
+            }
+            let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+            let kw = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+            let mut out = String::new();
+            for (name, kind, description) in rows {
+                out.push_str(&format!("{name:<w$}  {kind:<kw$}  {description}\n"));
+            }
+            print(&out)
+        }
+        ProfilesAction::Show { name } => {
+            let p = load_profile(Some(&name))?;
+            print(&report::render_profile(&p))
+        }
+        ProfilesAction::Check { path } => {
+            let p = Profile::from_path(&path).map_err(|e| anyhow!("{e}"))?;
+            let figures = report::profile_figures(&p);
+            let assumed = figures.iter().filter(|f| f.confidence == "assumed").count();
+            let (_, kind, _) = report::profile_summary(&p);
+            print(&format!(
+                "{}: ok: profile `{}` ({kind}), {} figures, {assumed} assumed\n",
+                path.display(),
+                p.name,
+                figures.len()
+            ))
+        }
+    }
+}
+
+fn report_cmd(a: ReportArgs) -> Result<()> {
+    let mut docs = Vec::new();
+    for f in &a.files {
+        let file = f.display().to_string();
+        let text = std::fs::read_to_string(f).with_context(|| format!("cannot read {file}"))?;
+        docs.push(Document::parse(&text, &file)?);
+    }
+    if let Some(out) = &a.out {
+        check_out_file(out, "--out")?;
+    }
+    let text = match a.format {
+        Format::Table => report::render_tables(&docs),
+        Format::Csv => report::render_docs_csv(&docs),
+        Format::Svg => report::render_svg(&docs),
+        Format::Html => report::render_html(&docs),
+    };
+    match &a.out {
+        Some(out) => write_file(out, &text),
+        None => print(&text),
+    }
+}

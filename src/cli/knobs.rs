@@ -1,0 +1,347 @@
+//! Turning knob strings into a validated `ScenarioSpec`: sizes with binary suffixes,
+//! numbers, compression names, scenario files, and a sweep's `--vary` lists. A scenario
+//! is built in layers: the scenario's defaults, then the scenario file, then the flags,
+//! then (in a sweep) the point's values.
+
+use super::args::Knobs;
+use anyhow::{anyhow, bail, Context, Result};
+use dpukit_host::spec::{CompressionSpec, ScenarioKind, ScenarioSpec};
+use std::str::FromStr;
+
+/// Most runs one sweep may ask for.
+pub const MAX_SWEEP_RUNS: usize = 256;
+
+/// A knob the command line can set, by flag or by `--vary`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Knob {
+    Nodes,
+    Size,
+    Chunk,
+    QueueDepth,
+    Batch,
+    Compress,
+    Compressibility,
+    Skew,
+    CacheChunks,
+    Readers,
+    Seed,
+    KvRequests,
+    KvPrefixSharing,
+    KvBlockTokens,
+}
+
+impl Knob {
+    /// (knob, flag, `--vary` names).
+    const TABLE: [(Knob, &'static str, &'static [&'static str]); 14] = [
+        (Knob::Nodes, "--nodes", &["nodes", "numjobs"]),
+        (Knob::Size, "--size", &["size"]),
+        (Knob::Chunk, "--chunk", &["chunk", "bs"]),
+        (Knob::QueueDepth, "--queue-depth", &["queue-depth", "iodepth", "qd"]),
+        (Knob::Batch, "--batch", &["batch"]),
+        (Knob::Compress, "--compress", &["compress"]),
+        (Knob::Compressibility, "--compressibility", &["compressibility"]),
+        (Knob::Skew, "--skew", &["skew"]),
+        (Knob::CacheChunks, "--cache-chunks", &["cache-chunks"]),
+        (Knob::Readers, "--readers", &["readers"]),
+        (Knob::Seed, "--seed", &["seed"]),
+        (Knob::KvRequests, "--kv-requests", &["kv-requests"]),
+        (Knob::KvPrefixSharing, "--kv-prefix-sharing", &["kv-prefix-sharing"]),
+        (Knob::KvBlockTokens, "--kv-block-tokens", &["kv-block-tokens"]),
+    ];
+
+    pub fn flag(self) -> &'static str {
+        Knob::TABLE.iter().find(|(k, _, _)| *k == self).map(|(_, f, _)| *f).unwrap_or("--?")
+    }
+
+    fn from_vary_name(name: &str) -> Option<Knob> {
+        Knob::TABLE.iter().find(|(_, _, names)| names.contains(&name)).map(|(k, _, _)| *k)
+    }
+
+    /// The flag that sets a `ScenarioSpec` field, to name it in validation errors.
+    pub fn flag_of_field(field: &str) -> Option<&'static str> {
+        let knob = match field {
+            "nodes" => Knob::Nodes,
+            "object_size_bytes" => Knob::Size,
+            "chunk_size_bytes" => Knob::Chunk,
+            "queue_depth" => Knob::QueueDepth,
+            "batch" => Knob::Batch,
+            "compression" => Knob::Compress,
+            "compressibility" => Knob::Compressibility,
+            "skew" => Knob::Skew,
+            "cache_capacity_chunks" => Knob::CacheChunks,
+            "readers" => Knob::Readers,
+            "kv_requests" => Knob::KvRequests,
+            "kv_prefix_sharing" => Knob::KvPrefixSharing,
+            "kv_shape" => Knob::KvBlockTokens,
+            _ => return None,
+        };
+        Some(knob.flag())
+    }
+}
+
+/// Parses `512`, `4k`, `64KiB`, `1m`, `1MiB`, `1g`, `2T`: powers of 1024, case-insensitive.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, suffix) = t.split_at(split);
+    let shift = match suffix.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => return Err(format!("`{text}` is not a size (use e.g. 512, 4k, 64KiB, 1m, 1g; powers of 1024)")),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (use e.g. 512, 4k, 64KiB, 1m, 1g; powers of 1024)"))?;
+    n.checked_mul(1u64 << shift).ok_or_else(|| format!("`{text}` is too large"))
+}
+
+fn number<T: FromStr>(text: &str, what: &str) -> Result<T, String> {
+    text.trim().parse().map_err(|_| format!("`{text}` is not {what}"))
+}
+
+fn fraction(text: &str) -> Result<f64, String> {
+    let v: f64 = number(text, "a number")?;
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(format!("`{text}` is not a finite number"))
+    }
+}
+
+/// `lz4`, `zstd:3`, `gzip:6`, `zlib`, `none`. A missing level takes the algorithm's usual default.
+pub fn parse_compress(text: &str) -> Result<Option<CompressionSpec>, String> {
+    let t = text.trim().to_ascii_lowercase();
+    if t == "none" || t == "off" {
+        return Ok(None);
+    }
+    let (alg, level) = match t.split_once(':') {
+        Some((a, l)) => (a.to_string(), Some(l.to_string())),
+        None => (t.clone(), None),
+    };
+    let default_level = match alg.as_str() {
+        "lz4" => 0,
+        "zstd" => 3,
+        "gzip" | "zlib" => 6,
+        _ => {
+            return Err(format!(
+                "unknown compression `{text}` (lz4, zstd[:1-19], gzip[:1-9], zlib[:1-9], none)"
+            ))
+        }
+    };
+    let level = match level {
+        Some(l) => l.parse::<u8>().map_err(|_| format!("`{text}`: level `{l}` is not a whole number"))?,
+        None => default_level,
+    };
+    Ok(Some(CompressionSpec { algorithm: alg, level }))
+}
+
+/// Sets one knob from its text; the error names the value and the reason (the caller adds the flag).
+pub fn apply(spec: &mut ScenarioSpec, knob: Knob, text: &str) -> Result<(), String> {
+    let whole = "a whole number";
+    match knob {
+        Knob::Nodes => spec.nodes = number(text, whole)?,
+        Knob::Size => spec.object_size_bytes = parse_size(text)?,
+        Knob::Chunk => {
+            let v = parse_size(text)?;
+            spec.chunk_size_bytes = u32::try_from(v).map_err(|_| format!("`{text}` is larger than 4 GiB"))?;
+        }
+        Knob::QueueDepth => spec.queue_depth = number(text, whole)?,
+        Knob::Batch => spec.batch = number(text, whole)?,
+        Knob::Compress => spec.compression = parse_compress(text)?,
+        Knob::Compressibility => spec.compressibility = fraction(text)?,
+        Knob::Skew => spec.skew = fraction(text)?,
+        Knob::CacheChunks => spec.cache_capacity_chunks = number(text, whole)?,
+        Knob::Readers => spec.readers = number(text, whole)?,
+        Knob::Seed => spec.seed = number(text, whole)?,
+        Knob::KvRequests => spec.kv_requests = number(text, whole)?,
+        Knob::KvPrefixSharing => spec.kv_prefix_sharing = fraction(text)?,
+        Knob::KvBlockTokens => spec.kv_shape.block_tokens = number(text, whole)?,
+    }
+    Ok(())
+}
+
+fn kind_from_name(name: &str) -> Result<ScenarioKind> {
+    ScenarioKind::from_name(name).ok_or_else(|| {
+        let all: Vec<&str> = ScenarioKind::ALL.iter().map(|k| k.name()).collect();
+        anyhow!("unknown scenario `{name}` (one of {})", all.join(", "))
+    })
+}
+
+/// The scenario the flags describe, before validation (a sweep applies its points first).
+pub fn base_spec(k: &Knobs) -> Result<ScenarioSpec> {
+    if let Some(t) = &k.time {
+        bail!("-t {t}: running for a time is not supported; a run moves --size bytes per node (see --help)");
+    }
+    let named = k.scenario.as_deref().or(k.workload.as_deref()).map(kind_from_name).transpose()?;
+    let mut spec = match &k.scenario_file {
+        Some(path) => {
+            let file = path.display().to_string();
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read scenario file {file}"))?;
+            let spec = ScenarioSpec::from_toml_str(&text, &file).map_err(|e| {
+                if e.knob == "toml" || e.knob == "kind" {
+                    anyhow!("scenario file {}", e.reason)
+                } else {
+                    anyhow!("scenario file {file}: {e}")
+                }
+            })?;
+            if let Some(kind) = named {
+                if kind != spec.kind {
+                    bail!(
+                        "scenario `{}` on the command line differs from kind `{}` in {file}",
+                        kind.name(),
+                        spec.kind.name()
+                    );
+                }
+            }
+            spec
+        }
+        None => ScenarioSpec::defaults(named.unwrap_or(ScenarioKind::FanOutWrite)),
+    };
+    let flags = [
+        (Knob::Nodes, &k.nodes),
+        (Knob::Size, &k.size),
+        (Knob::Chunk, &k.chunk),
+        (Knob::QueueDepth, &k.queue_depth),
+        (Knob::Batch, &k.batch),
+        (Knob::Compress, &k.compress),
+        (Knob::Compressibility, &k.compressibility),
+        (Knob::Skew, &k.skew),
+        (Knob::CacheChunks, &k.cache_chunks),
+        (Knob::Readers, &k.readers),
+        (Knob::Seed, &k.seed),
+        (Knob::KvRequests, &k.kv_requests),
+        (Knob::KvPrefixSharing, &k.kv_prefix_sharing),
+        (Knob::KvBlockTokens, &k.kv_block_tokens),
+    ];
+    for (knob, value) in flags {
+        if let Some(v) = value {
+            apply(&mut spec, knob, v).map_err(|e| anyhow!("{}: {e}", knob.flag()))?;
+        }
+    }
+    if k.no_peers {
+        spec.peer_serving = false;
+    }
+    if k.verify {
+        spec.verify = true;
+    }
+    if k.no_verify {
+        spec.verify = false;
+    }
+    if let Some(d) = &k.work_dir {
+        spec.work_dir = Some(d.clone());
+    }
+    if k.direct {
+        spec.direct = true;
+    }
+    Ok(spec)
+}
+
+/// Validates a spec; the error names the flag that sets the bad knob.
+pub fn validate(spec: &ScenarioSpec) -> Result<()> {
+    spec.validate().map_err(|e| match Knob::flag_of_field(e.knob) {
+        Some(flag) => anyhow!("{flag} ({}): {}", e.knob, e.reason),
+        None => anyhow!("{}: {}", e.knob, e.reason),
+    })
+}
+
+/// One `--vary` list: a knob (or `profile`) and its values as written.
+#[derive(Debug, Clone)]
+pub struct Vary {
+    pub name: String,
+    pub knob: Option<Knob>,
+    pub values: Vec<String>,
+}
+
+/// Parses `KNOB=V1,V2,...` and checks every value parses.
+pub fn parse_vary(text: &str) -> Result<Vary> {
+    let (name, values) =
+        text.split_once('=').ok_or_else(|| anyhow!("--vary `{text}`: expected KNOB=V1,V2,..."))?;
+    let name = name.trim().to_string();
+    let values: Vec<String> =
+        values.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
+    if values.is_empty() {
+        bail!("--vary {name}: no values");
+    }
+    let knob = if name == "profile" {
+        None
+    } else {
+        let knob = Knob::from_vary_name(&name).ok_or_else(|| {
+            let names: Vec<&str> = Knob::TABLE.iter().map(|(_, _, n)| n[0]).collect();
+            anyhow!("--vary: unknown knob `{name}` (one of {}, profile)", names.join(", "))
+        })?;
+        let mut probe = ScenarioSpec::defaults(ScenarioKind::FanOutWrite);
+        for v in &values {
+            apply(&mut probe, knob, v).map_err(|e| anyhow!("--vary {name}: {e}"))?;
+        }
+        Some(knob)
+    };
+    Ok(Vary { name, knob, values })
+}
+
+/// The cross product of the lists, first list outermost: each point is one value per list.
+pub fn cross_product(varies: &[Vary]) -> Vec<Vec<String>> {
+    varies.iter().fold(vec![Vec::new()], |points, v| {
+        points
+            .iter()
+            .flat_map(|p| {
+                v.values.iter().map(move |value| {
+                    let mut q = p.clone();
+                    q.push(value.clone());
+                    q
+                })
+            })
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_powers_of_1024() {
+        for (t, want) in [
+            ("512", 512),
+            ("4k", 4096),
+            ("4K", 4096),
+            ("64KiB", 65536),
+            ("64kb", 65536),
+            ("1m", 1 << 20),
+            ("1MiB", 1 << 20),
+            ("1g", 1 << 30),
+            ("2T", 2 << 40),
+        ] {
+            assert_eq!(parse_size(t), Ok(want), "{t}");
+        }
+        for t in ["", "k", "4q", "1.5m", "-1", "4 kk", "99999999999999999999"] {
+            assert!(parse_size(t).is_err(), "{t}");
+        }
+    }
+
+    #[test]
+    fn compression_names() {
+        assert_eq!(parse_compress("none"), Ok(None));
+        assert_eq!(parse_compress("zstd:3").unwrap().unwrap().level, 3);
+        assert_eq!(parse_compress("lz4").unwrap().unwrap().level, 0);
+        assert_eq!(parse_compress("gzip").unwrap().unwrap().level, 6);
+        assert!(parse_compress("brotli").is_err());
+        assert!(parse_compress("zstd:x").is_err());
+    }
+
+    #[test]
+    fn vary_lists_multiply() {
+        let a = parse_vary("chunk=4k,64k").unwrap();
+        let b = parse_vary("profile=bluefield-2,bluefield-3,host-only").unwrap();
+        let points = cross_product(&[a, b]);
+        assert_eq!(points.len(), 6);
+        assert_eq!(points[0], ["4k", "bluefield-2"]);
+        assert_eq!(points[5], ["64k", "host-only"]);
+        assert!(parse_vary("chunk=4q").unwrap_err().to_string().contains("`4q`"));
+        assert!(parse_vary("colour=red").unwrap_err().to_string().contains("unknown knob `colour`"));
+        assert!(parse_vary("chunk").is_err());
+    }
+}

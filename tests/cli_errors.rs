@@ -1,0 +1,129 @@
+//! Bad input to the `dpukit` binary: each case must be one line on stderr naming the
+//! problem, a non-zero status, and no panic or backtrace. Every input here is rejected
+//! before a run starts, so the whole table takes well under a second per case.
+
+use std::path::Path;
+use std::process::Command;
+
+fn dpukit(args: &[&str], cwd: &Path) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_dpukit"))
+        .args(args)
+        .current_dir(cwd)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("spawn dpukit");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn bad_inputs_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("broken.toml"), "kind = [").unwrap();
+    std::fs::write(d.join("typo.toml"), "kind = \"fan-in-read\"\nnodez = 8\n").unwrap();
+    std::fs::write(d.join("bad-kind.toml"), "kind = \"fan-out-scribble\"\n").unwrap();
+    std::fs::write(d.join("bad-value.toml"), "kind = \"fan-out-write\"\nchunk_size_bytes = 100\n").unwrap();
+    std::fs::write(d.join("notjson.json"), "this is not json").unwrap();
+    std::fs::write(d.join("other.json"), "{\"name\": \"something else\"}").unwrap();
+    std::fs::write(d.join("future.json"), "{\"schema_version\": 99, \"mode\": \"host\"}").unwrap();
+    std::fs::write(d.join("bad-profile.toml"), "schema_version = 1\nname = \"x\"\nkind = \"dpu\"\n").unwrap();
+    std::fs::create_dir(d.join("adir")).unwrap();
+    std::fs::write(d.join("afile"), "").unwrap();
+
+    // (arguments, text the one line must contain)
+    let cases: &[(&[&str], &str)] = &[
+        (&["run", "nope", "--mode", "host"], "unknown scenario `nope`"),
+        (&["run", "-w", "nope", "--mode", "host"], "unknown scenario `nope`"),
+        (&["run", "--mode", "host", "--profile", "nope"], "unknown profile `nope`"),
+        (&["run", "--mode", "host", "--profile", "missing.toml"], "missing.toml: cannot read"),
+        (&["run", "--mode", "host", "--chunk", "4q"], "--chunk: `4q` is not a size"),
+        (&["run", "--mode", "host", "--bs", "1.5m"], "--chunk: `1.5m` is not a size"),
+        (&["run", "--mode", "host", "--size", "lots"], "--size: `lots` is not a size"),
+        (&["run", "--mode", "host", "--nodes", "abc"], "--nodes: `abc` is not a whole number"),
+        (&["run", "--mode", "host", "--nodes", "0"], "--nodes (nodes): must be 1..=1024"),
+        (&["run", "--mode", "host", "--chunk", "100"], "--chunk (chunk_size_bytes)"),
+        (&["run", "--mode", "host", "--size", "64k", "--chunk", "1m"], "--size (object_size_bytes)"),
+        (&["run", "--mode", "host", "-q", "0"], "--queue-depth (queue_depth)"),
+        (&["run", "--mode", "host", "--compress", "brotli"], "unknown compression `brotli`"),
+        (&["run", "--mode", "host", "--compress", "zstd:99"], "--compress (compression): level 99"),
+        (&["run", "--mode", "host", "--skew", "x"], "--skew: `x` is not a number"),
+        (&["run", "--mode", "host", "-t", "10"], "-t 10: running for a time is not supported"),
+        (
+            &["run", "--mode", "host", "--scenario-file", "nowhere.toml"],
+            "cannot read scenario file nowhere.toml",
+        ),
+        (&["run", "--mode", "host", "--scenario-file", "broken.toml"], "scenario file broken.toml"),
+        (&["run", "--mode", "host", "--scenario-file", "typo.toml"], "nodez"),
+        (
+            &["run", "--mode", "host", "--scenario-file", "bad-kind.toml"],
+            "unknown scenario `fan-out-scribble`",
+        ),
+        (&["run", "--mode", "host", "--scenario-file", "bad-value.toml"], "chunk_size_bytes"),
+        (&["run", "kv-cache", "--mode", "host", "--scenario-file", "typo.toml"], "nodez"),
+        (&["run", "--mode", "host", "--out", "no/such/dir/r.json"], "directory no/such/dir does not exist"),
+        (&["run", "--mode", "host", "--out", "adir"], "--out adir: is a directory"),
+        (&["compare", "--out-dir", "afile/sub"], "--out-dir afile/sub: cannot create directory"),
+        (&["compare", "--profile", "nope"], "unknown profile `nope`"),
+        (&["sweep", "--vary", "colour=red"], "unknown knob `colour`"),
+        (&["sweep", "--vary", "chunk=64k,4q"], "--vary chunk: `4q` is not a size"),
+        (&["sweep", "--vary", "chunk"], "expected KNOB=V1,V2"),
+        (&["sweep", "--vary", "profile=bluefield-2,nope"], "unknown profile `nope`"),
+        (&["sweep", "--vary", "chunk=100,1m"], "sweep point chunk=100"),
+        (&["sweep", "--vary", "chunk=4k,8k", "--vary", "bs=16k"], "varied twice"),
+        (
+            &[
+                "sweep",
+                "--vary",
+                "seed=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17",
+                "--vary",
+                "nodes=1,2,3,4,5,6,7,8",
+            ],
+            "at most 256",
+        ),
+        (&["report", "missing.json"], "cannot read missing.json"),
+        (&["report", "notjson.json"], "notjson.json: not JSON"),
+        (&["report", "other.json"], "other.json: not a dpukit result"),
+        (&["report", "future.json"], "future.json: result schema version 99 is not supported"),
+        (&["profiles", "show", "nope"], "unknown profile `nope`"),
+        (&["profiles", "check", "bad-profile.toml"], "bad-profile.toml: "),
+        (&["profiles", "check", "missing.toml"], "missing.toml: cannot read"),
+    ];
+    let mut failures = Vec::new();
+    for (args, want) in cases {
+        let (status, stderr) = dpukit(args, d);
+        let lines: Vec<&str> = stderr.lines().collect();
+        let ok = status == 1
+            && lines.len() == 1
+            && lines[0].starts_with("dpukit: error: ")
+            && lines[0].contains(want)
+            && !stderr.contains("panicked")
+            && !stderr.contains("backtrace");
+        if !ok {
+            failures.push(format!(
+                "dpukit {}: status {status}, want 1 and `{want}`; stderr:\n{stderr}",
+                args.join(" ")
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn usage_errors_are_clap_errors_with_status_2() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["frobnicate"][..],
+        &["run"],
+        &["run", "--mode", "fast"],
+        &["run", "--mode", "host", "--bogus"],
+        &["report"],
+        &["report", "x.json", "--format", "pdf"],
+        &["sweep"],
+        &["run", "--mode", "host", "-y", "--no-verify"],
+    ] {
+        let (status, stderr) = dpukit(args, dir.path());
+        assert_eq!(status, 2, "dpukit {}: {stderr}", args.join(" "));
+        assert!(stderr.starts_with("error: "), "dpukit {}: {stderr}", args.join(" "));
+        assert!(!stderr.contains("panicked"));
+    }
+}

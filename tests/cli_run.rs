@@ -1,0 +1,158 @@
+//! The `dpukit` binary end to end at tiny sizes: run, compare, sweep, report in every
+//! format, profiles, and the help text of every subcommand.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Small enough to finish in a second or two, even in a debug build.
+const TINY: &[&str] = &["--size", "4m", "--chunk", "256k", "--nodes", "2", "--quiet"];
+
+fn dpukit(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dpukit")).args(args).current_dir(cwd).output().expect("spawn dpukit")
+}
+
+fn ok(args: &[&str], cwd: &Path) -> String {
+    let out = dpukit(args, cwd);
+    assert!(
+        out.status.success(),
+        "dpukit {} failed: {}\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+fn with_tiny<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    args.iter().copied().chain(TINY.iter().copied()).collect()
+}
+
+#[test]
+fn run_writes_json_and_prints_a_tagged_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let table = ok(&with_tiny(&["run", "fan-out-write", "--mode", "host"]), d);
+    assert!(table.contains("throughput") && table.contains("[meas]"), "{table}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("dpukit-result.json")).unwrap()).unwrap();
+    assert_eq!(json["mode"], "host");
+    assert_eq!(json["scenario"]["nodes"], 2);
+    assert_eq!(json["scenario"]["chunk_size_bytes"], 256 * 1024);
+
+    let table = ok(
+        &with_tiny(&["run", "-w", "fan-in-read", "--mode", "offload", "--out", "off.json", "--readers", "2"]),
+        d,
+    );
+    assert!(table.contains("[model]") && table.contains("bottleneck"), "{table}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("off.json")).unwrap()).unwrap();
+    assert_eq!((json["mode"].as_str(), json["scenario"]["readers"].as_u64()), (Some("offload"), Some(2)));
+    assert_eq!(json["throughput"]["source"], "modelled");
+}
+
+#[test]
+fn compare_writes_its_files_and_report_renders_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let table = ok(&with_tiny(&["compare", "--out-dir", "out", "--compress", "zstd:3", "--seed", "7"]), d);
+    for want in
+        ["host", "offload", "speedup", "host cores freed", "verification", "fallbacks", "simulator lag"]
+    {
+        assert!(table.contains(want), "missing {want}: {table}");
+    }
+    for f in ["comparison.json", "comparison.csv", "report.html"] {
+        assert!(d.join("out").join(f).is_file(), "{f}");
+    }
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("out/comparison.json")).unwrap()).unwrap();
+    assert_eq!(c["host"]["seed"], 7);
+    assert_eq!(c["offload"]["scenario"]["compression"]["algorithm"], "zstd");
+
+    let table = ok(&["report", "out/comparison.json"], d);
+    assert!(table.contains("speedup"), "{table}");
+    let csv = ok(&["report", "out/comparison.json", "--format", "csv"], d);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(lines[0].starts_with("schema_version,") && lines[0].contains("throughput_source"));
+    let svg = ok(&["report", "out/comparison.json", "--format", "svg"], d);
+    assert!(svg.starts_with("<svg") && svg.contains("chart-throughput") && svg.contains("chart-utilization"));
+    ok(&["report", "out/comparison.json", "--format", "html", "--out", "r.html"], d);
+    let html = std::fs::read_to_string(d.join("r.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("chart-latency-cdf"));
+}
+
+#[test]
+fn sweep_runs_the_cross_product() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let args = with_tiny(&[
+        "sweep",
+        "--vary",
+        "chunk=256k,512k",
+        "--vary",
+        "profile=bluefield-2,bluefield-3",
+        "--mode",
+        "offload",
+        "--out-dir",
+        "sw",
+    ]);
+    let table = ok(&args, d);
+    let rows = table.lines().filter(|l| l.starts_with("256k") || l.starts_with("512k")).count();
+    assert_eq!(rows, 4, "{table}");
+    for f in ["sweep.json", "sweep.csv", "sweep.svg", "sweep.html"] {
+        assert!(d.join("sw").join(f).is_file(), "{f}");
+    }
+    let csv = std::fs::read_to_string(d.join("sw/sweep.csv")).unwrap();
+    assert!(csv.starts_with("chunk,profile,schema_version,"), "{csv}");
+    assert_eq!(csv.lines().count(), 5);
+    let svg = std::fs::read_to_string(d.join("sw/sweep.svg")).unwrap();
+    assert_eq!(svg.matches("<rect class=\"bar").count(), 4);
+    // A sweep file is itself a report input.
+    let again = ok(&["report", "sw/sweep.json"], d);
+    assert!(again.contains("512k"), "{again}");
+}
+
+#[test]
+fn profiles_list_show_and_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let list = ok(&["profiles", "list"], d);
+    for name in ["host-only", "bluefield-2", "bluefield-3"] {
+        assert!(list.contains(name), "{list}");
+    }
+    let show = ok(&["profiles", "show", "bluefield-2"], d);
+    assert!(
+        show.contains("pcie.lanes = 16") && show.contains("[vendor]") && show.contains("source: "),
+        "{show}"
+    );
+    assert!(show.contains("assumed"), "{show}");
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("dpu-sim/profiles/bluefield-3.toml");
+    let check = ok(&["profiles", "check", shipped.to_str().unwrap()], d);
+    assert!(check.contains(": ok: profile `bluefield-3`"), "{check}");
+    // `show` takes a path as well as a name.
+    let by_path = ok(&["profiles", "show", shipped.to_str().unwrap()], d);
+    assert!(by_path.starts_with("bluefield-3"));
+}
+
+#[test]
+fn every_subcommand_has_help_with_an_example() {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in [&["run"][..], &["compare"], &["sweep"], &["profiles"], &["report"], &["profiles", "show"]] {
+        let mut args = sub.to_vec();
+        args.push("--help");
+        let help = ok(&args, dir.path());
+        assert!(help.contains("Example"), "dpukit {} --help: {help}", sub.join(" "));
+    }
+    let run_help = ok(&["run", "--help"], dir.path());
+    for flag in ["--iodepth", "--bs", "--numjobs", "-q", "-o", "-y", "--compress", "powers of 1024", "-t"] {
+        assert!(run_help.contains(flag), "run --help lacks {flag}");
+    }
+}
+
+#[test]
+fn quiet_prints_nothing_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dpukit(&with_tiny(&["run", "--mode", "host"]), dir.path());
+    assert!(out.status.success());
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}

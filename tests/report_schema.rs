@@ -1,0 +1,76 @@
+//! `docs/result-schema.json` describes what dpukit really writes: real `run`, `compare`
+//! and `sweep` output validates against it, and documents with a field missing, renamed
+//! or mislabelled do not.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+fn validator() -> jsonschema::Validator {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/result-schema.json");
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).expect("schema is JSON");
+    jsonschema::draft202012::new(&schema).expect("schema compiles")
+}
+
+fn assert_valid(v: &jsonschema::Validator, doc: &Value, what: &str) {
+    let errors: Vec<String> =
+        v.iter_errors(doc).map(|e| format!("{} at {}", e, e.instance_path())).take(10).collect();
+    assert!(errors.is_empty(), "{what} does not match the schema:\n{}", errors.join("\n"));
+}
+
+fn dpukit(args: &[&str], cwd: &Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_dpukit"))
+        .args(args)
+        .args(["--size", "4m", "--chunk", "256k", "--nodes", "2", "--quiet"])
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "dpukit {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+}
+
+fn read(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn real_output_matches_the_schema() {
+    let v = validator();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    dpukit(&["run", "fan-out-read", "--mode", "offload", "--out", "run.json"], d);
+    assert_valid(&v, &read(&d.join("run.json")), "run.json");
+    dpukit(&["compare", "--out-dir", "cmp"], d);
+    let comparison = read(&d.join("cmp/comparison.json"));
+    assert_valid(&v, &comparison, "comparison.json");
+    dpukit(
+        &[
+            "sweep",
+            "kv-cache",
+            "--vary",
+            "kv-requests=5,10",
+            "--kv-block-tokens",
+            "1",
+            "--mode",
+            "host",
+            "--out-dir",
+            "sw",
+        ],
+        d,
+    );
+    assert_valid(&v, &read(&d.join("sw/sweep.json")), "sweep.json");
+
+    // The schema is strict enough to catch a broken document.
+    let mut missing = comparison.clone();
+    missing["host"].as_object_mut().unwrap().remove("throughput");
+    assert!(!v.is_valid(&missing), "a run without throughput passed");
+    let mut bad_source = comparison.clone();
+    bad_source["offload"]["throughput"]["source"] = "guessed".into();
+    assert!(!v.is_valid(&bad_source), "an unknown source passed");
+    let mut swapped = comparison.clone();
+    swapped["host"]["mode"] = "offload".into();
+    assert!(!v.is_valid(&swapped), "a comparison whose host run is offload passed");
+    let mut extra_field = comparison;
+    extra_field["offload"]["surprise"] = 1.into();
+    assert!(!v.is_valid(&extra_field), "an unknown field passed");
+}
