@@ -383,15 +383,22 @@ impl Engine {
     /// One pass over every queue at device time `now`: post due completions, then fetch,
     /// execute and time newly doorbelled descriptors.
     pub fn poll(&mut self, now: SimTime) -> PollOutcome {
+        self.poll_with(&mut || now)
+    }
+
+    /// As [`Engine::poll`], reading the device clock from `clock` at each step, so a live
+    /// device stamps a batch with the time it actually fetched it (a time read at the
+    /// start of the poll could precede the host's doorbell).
+    pub fn poll_with(&mut self, clock: &mut dyn FnMut() -> SimTime) -> PollOutcome {
         self.stats.polls += 1;
         let mut out = PollOutcome::default();
         for qi in 0..self.queues.len() {
             let budget = self.cfg.completion_budget;
-            let mut posted = self.post_due(qi, now, budget);
-            out.fetched += self.fetch_and_run(qi, now);
+            let mut posted = self.post_due(qi, clock(), budget);
+            out.fetched += self.fetch_and_run(qi, clock);
             // In virtual mode what was just executed is due at once.
             if self.cfg.clock == ClockMode::Virtual {
-                posted += self.post_due(qi, now, budget - posted);
+                posted += self.post_due(qi, clock(), budget - posted);
             }
             out.posted += posted;
         }
@@ -438,7 +445,7 @@ impl Engine {
         posted
     }
 
-    fn fetch_and_run(&mut self, qi: usize, now: SimTime) -> usize {
+    fn fetch_and_run(&mut self, qi: usize, clock: &mut dyn FnMut() -> SimTime) -> usize {
         // Doorbell handling, with injected drops: a dropped doorbell's entries stay
         // invisible until the host rings again.
         let db = self.queues[qi].dev.doorbell_index();
@@ -456,7 +463,7 @@ impl Engine {
             return 0;
         }
         // A stalled device answers nothing; in virtual mode the stall shows as delay.
-        let stall_end = self.faults.stalled_until(now);
+        let stall_end = self.faults.stalled_until(clock());
         if stall_end.is_some() && self.cfg.clock == ClockMode::Live {
             self.stats.stalled_polls += 1;
             return 0;
@@ -472,7 +479,9 @@ impl Engine {
         if n == 0 {
             return 0;
         }
-        let arrival = now.max(self.last_arrival);
+        // The batch arrives when it was fetched, read after the fetch: never before the
+        // host rang.
+        let arrival = clock().max(self.last_arrival);
         self.last_arrival = arrival;
         let batch = match self.model.doorbell(arrival, n as u32) {
             Ok(b) => b,

@@ -70,8 +70,8 @@ impl Drop for LiveDevice {
 fn run(mut engine: Engine, epoch: Instant, stop: &AtomicBool) -> Engine {
     let mut idle_polls = 0u32;
     while !stop.load(Ordering::Acquire) {
+        let out = engine.poll_with(&mut || SimTime::from_ns(epoch.elapsed().as_nanos() as u64));
         let now = SimTime::from_ns(epoch.elapsed().as_nanos() as u64);
-        let out = engine.poll(now);
         if out.fetched > 0 || out.posted > 0 {
             idle_polls = 0;
             continue;
