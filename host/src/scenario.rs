@@ -21,7 +21,7 @@
 //!   verify it, misses produce it (as a prefill would), checksum it, store and insert it.
 
 use crate::metrics::{machine_info, process_cpu_ns, StageHist};
-use crate::offload::{Buf, Finished, Offload, OffloadConfig, OffloadStats, RanOn, SlotOp};
+use crate::offload::{thread_cpu_ns, Buf, Finished, Offload, OffloadConfig, OffloadStats, RanOn, SlotOp};
 use crate::result::{
     DeviceSummary, Fallbacks, Figure, Mode, ResourceUse, RunResult, Source, Unit, Verification,
     RESULT_SCHEMA_VERSION,
@@ -149,6 +149,9 @@ struct NodeOut {
     blob_egress_bytes: u64,
     peer_bytes: u64,
     stored_bytes: u64,
+    /// CPU time of this node's thread (getrusage per thread), minus the simulator's.
+    thread_cpu_ns: u64,
+    thread_cpu_start_ns: u64,
 }
 
 struct DeviceOut {
@@ -182,12 +185,16 @@ impl NodeOut {
             blob_egress_bytes: 0,
             peer_bytes: 0,
             stored_bytes: 0,
+            thread_cpu_ns: 0,
+            thread_cpu_start_ns: thread_cpu_ns(),
         }
     }
 
     fn finish(&mut self, off: &Offload) {
         self.end_ns = off.now_ns();
         self.offload = off.stats().clone();
+        self.thread_cpu_ns =
+            thread_cpu_ns().saturating_sub(self.thread_cpu_start_ns).saturating_sub(self.offload.sim_cpu_ns);
         if let Some(engine) = off.engine() {
             let resources = engine
                 .resource_stats()
@@ -556,6 +563,21 @@ fn assemble(
         extra.push(("peer_bytes".into(), Figure::measured(peer as f64, Unit::Bytes)));
     }
     extra.push(("simulator_cpu".into(), Figure::measured(sim_cpu as f64 / 1e9, Unit::Seconds)));
+    // Per-thread split of the host CPU: the node threads' own data-path work, and the
+    // rest of the process (background blob copy, I/O runtime).
+    let node_cpu: u64 = nodes.iter().map(|n| n.thread_cpu_ns).sum();
+    extra.push(("host_cpu_node_threads".into(), Figure::measured(node_cpu as f64 / 1e9, Unit::Seconds)));
+    extra.push((
+        "host_cpu_max_node_thread".into(),
+        Figure::measured(
+            nodes.iter().map(|n| n.thread_cpu_ns).max().unwrap_or(0) as f64 / 1e9,
+            Unit::Seconds,
+        ),
+    ));
+    extra.push((
+        "host_cpu_background".into(),
+        Figure::measured(host_cpu_ns.saturating_sub(node_cpu) as f64 / 1e9, Unit::Seconds),
+    ));
 
     Ok(RunResult {
         schema_version: RESULT_SCHEMA_VERSION,
