@@ -5,6 +5,7 @@
 //! It knows the ABI (`dpukit-ffi`) and the kernels (`dpukit-kernels`), never scenarios or
 //! storage tiers.
 
+pub mod des;
 pub mod engine;
 pub mod live;
 pub mod plugin;

@@ -5,12 +5,14 @@
 //!
 //! It knows the ABI, the kernels and the simulator; the command line sits above it.
 
+pub mod calibrate;
 pub mod dma;
 pub mod metrics;
 pub mod offload;
 pub mod report;
 pub mod result;
 pub mod run;
+pub mod scale;
 mod scenario;
 pub mod spec;
 pub mod tier;

@@ -48,7 +48,8 @@ pub enum Command {
             dpukit-result.json or the --out path.",
             knob_notes!()
         ),
-        after_help = "Example:\n  dpukit run fan-out-write --mode offload --profile bluefield-3 --nodes 8 --size 256m --chunk 1m --out bf3.json"
+        after_help = "Example:\n  dpukit run fan-out-write --mode offload --profile bluefield-3 --nodes 8 --size 256m --chunk 1m --out bf3.json\n  \
+            dpukit run fan-out-read --mode offload --scale --nodes 10000 --size 10g --chunk 1m --calibration dpukit-calibration.json"
     )]
     Run(RunArgs),
     /// Run host and offload mode on the same seed and compare them side by side
@@ -61,7 +62,8 @@ pub enum Command {
             into the out directory (./dpukit-out/ by default).",
             knob_notes!()
         ),
-        after_help = "Example:\n  dpukit compare fan-out-read --profile bluefield-2 --nodes 4 --size 128m --no-peers --out-dir out/"
+        after_help = "Example:\n  dpukit compare fan-out-read --profile bluefield-2 --nodes 4 --size 128m --no-peers --out-dir out/\n  \
+            dpukit compare fan-out-read --scale --nodes 4096 --size 140g --calibration dpukit-calibration.json"
     )]
     Compare(CompareArgs),
     /// Run the cross product of varied knobs and chart it
@@ -74,9 +76,22 @@ pub enum Command {
             At most 256 runs.",
             knob_notes!()
         ),
-        after_help = "Example:\n  dpukit sweep fan-out-write --size 64m --vary chunk=4k,64k,1m --vary profile=bluefield-2,bluefield-3 --mode both"
+        after_help = "Example:\n  dpukit sweep fan-out-write --size 64m --vary chunk=4k,64k,1m --vary profile=bluefield-2,bluefield-3 --mode both\n  \
+            dpukit sweep fan-out-read --scale --size 10g --vary nodes=16,128,1024,10000 --calibration dpukit-calibration.json"
     )]
     Sweep(SweepArgs),
+    /// Measure this machine's host-side costs for scale mode and save them as JSON
+    #[command(
+        long_about = "Measure what the host side of the data path costs on this machine: CPU-ns per byte of \
+            each kernel (CRC32C, every codec, the data generator, memcpy) at two buffer sizes, per-job \
+            overheads of the offload layer, local-tier writes (with fdatasync) and reads, blob-tier GET \
+            and PUT, manifest appends, and how many cores the machine really gives. Takes a few seconds. \
+            Scale mode (`run --scale`, `compare --scale`, `sweep --scale`) reads the file with \
+            --calibration, and records it in every result.",
+        after_help = "Example:\n  dpukit calibrate --out dpukit-calibration.json\n  \
+            dpukit run fan-out-read --scale --nodes 4096 --size 140g --calibration dpukit-calibration.json"
+    )]
+    Calibrate(CalibrateArgs),
     /// List, show or check hardware profiles
     #[command(
         long_about = "List the shipped hardware profiles, show every figure of one with its source and \
@@ -94,6 +109,50 @@ pub enum Command {
         after_help = "Example:\n  dpukit report host.json offload.json --format csv --out runs.csv"
     )]
     Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// Where to write the calibration
+    #[arg(long, value_name = "FILE.json", default_value = "dpukit-calibration.json")]
+    pub out: PathBuf,
+    /// Directory to measure the local and blob tiers in (the system temp dir by default)
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// Scale mode: a discrete-event model of the scenario on a cluster, instead of a live run.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Scale mode")]
+pub struct ScaleArgs {
+    /// Model the scenario as a discrete-event simulation of a cluster (up to 100,000 nodes)
+    /// instead of running it live; host-side costs come from a calibration of this machine
+    #[arg(long)]
+    pub scale: bool,
+    /// Calibration file from `dpukit calibrate` (without it, a quick calibration runs first)
+    #[arg(long, value_name = "FILE.json", requires = "scale")]
+    pub calibration: Option<PathBuf>,
+    /// Put every node on this machine (shared cores and local tier, no network), as a live run does
+    #[arg(long, requires = "scale")]
+    pub colocated: bool,
+    /// NIC bandwidth per node and direction, Gb/s [default: the profile's network, else 100]
+    #[arg(long, value_name = "GBIT", requires = "scale")]
+    pub nic_gbps: Option<f64>,
+    /// Blob tier aggregate bandwidth, GB/s [default: 100]
+    #[arg(long, value_name = "GBYTE", requires = "scale")]
+    pub blob_gbps: Option<f64>,
+    /// Blob tier latency per request, microseconds [default: 5000]
+    #[arg(long, value_name = "US", requires = "scale")]
+    pub blob_latency_us: Option<u64>,
+    /// Fabric oversubscription (1 = non-blocking) [default: 1]
+    #[arg(long, value_name = "RATIO", requires = "scale")]
+    pub oversubscription: Option<f64>,
+    /// Host cores per node [default: this machine's]
+    #[arg(long, value_name = "N", requires = "scale")]
+    pub host_cores: Option<u32>,
+    /// Chunks per event (batching; default: the fewest that keep the run near 40 M events)
+    #[arg(long, value_name = "N", requires = "scale")]
+    pub chunks_per_event: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -147,6 +206,8 @@ pub struct RunArgs {
     /// Where to write the JSON result
     #[arg(long, value_name = "FILE.json", default_value = "dpukit-result.json")]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub scale: ScaleArgs,
     // Last, so the options above keep the default heading.
     #[command(flatten)]
     pub knobs: Knobs,
@@ -157,6 +218,8 @@ pub struct CompareArgs {
     /// Directory for comparison.json, comparison.csv and report.html (created if missing)
     #[arg(long, value_name = "DIR", default_value = "dpukit-out")]
     pub out_dir: PathBuf,
+    #[command(flatten)]
+    pub scale: ScaleArgs,
     // Last, so the options above keep the default heading.
     #[command(flatten)]
     pub knobs: Knobs,
@@ -173,6 +236,8 @@ pub struct SweepArgs {
     /// Directory for sweep.json, sweep.csv, sweep.svg and sweep.html (created if missing)
     #[arg(long, value_name = "DIR", default_value = "dpukit-out")]
     pub out_dir: PathBuf,
+    #[command(flatten)]
+    pub scale: ScaleArgs,
     // Last, so the options above keep the default heading.
     #[command(flatten)]
     pub knobs: Knobs,

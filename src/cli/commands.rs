@@ -3,14 +3,18 @@
 //! path) before any run starts, so a typo fails in milliseconds, not after the run.
 
 use super::args::{
-    Cli, Command, CompareArgs, Format, ModeArg, ProfilesAction, ReportArgs, RunArgs, SweepArgs, SweepMode,
+    CalibrateArgs, Cli, Command, CompareArgs, Format, ModeArg, ProfilesAction, ReportArgs, RunArgs,
+    ScaleArgs, SweepArgs, SweepMode,
 };
-use super::knobs::{apply, base_spec, cross_product, parse_vary, validate, MAX_SWEEP_RUNS};
+use super::knobs::{apply, base_spec, cross_product, parse_vary, validate, validate_scale, MAX_SWEEP_RUNS};
 use super::progress::Reporter;
 use anyhow::{anyhow, bail, Context, Result};
+use dpukit_host::calibrate::{calibrate, CalibrateOptions, Calibration, CodecPlan};
 use dpukit_host::report::{self, Document, Sweep, SweepPoint, SweepValue};
 use dpukit_host::result::{Mode, RESULT_SCHEMA_VERSION};
 use dpukit_host::run::{compare, run_scenario, RunOptions};
+use dpukit_host::scale::{compare_scale, run_scale, ClusterSpec, ScaleOptions};
+use dpukit_host::spec::ScenarioSpec;
 use dpukit_sim::profile::Profile;
 use std::collections::HashMap;
 use std::io::Write;
@@ -24,6 +28,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Run(a) => run(a, quiet),
         Command::Compare(a) => compare_cmd(a, quiet),
         Command::Sweep(a) => sweep(a, quiet),
+        Command::Calibrate(a) => calibrate_cmd(a, quiet),
         Command::Profiles { action } => profiles(action),
         Command::Report(a) => report_cmd(a),
     }
@@ -99,8 +104,87 @@ fn mode_of(m: ModeArg) -> Mode {
     }
 }
 
+fn calibrate_cmd(a: CalibrateArgs, quiet: bool) -> Result<()> {
+    check_out_file(&a.out, "--out")?;
+    status(quiet, "calibrating this machine (a few seconds)");
+    let cal = calibrate(&CalibrateOptions { dir: a.dir.clone(), ..CalibrateOptions::default() })
+        .map_err(|e| anyhow!("{e}"))?;
+    cal.save(&a.out).map_err(|e| anyhow!("{e}"))?;
+    print(&format!(
+        "{}: {} build, {} ({} logical CPUs, {:.2} effective), measured in {:.1} s\n",
+        a.out.display(),
+        cal.build,
+        cal.machine.cpu_model,
+        cal.machine.logical_cpus,
+        cal.effective_cores,
+        cal.took_s
+    ))
+}
+
+/// The calibration and cluster of a scale run, from the flags.
+fn scale_options(s: &ScaleArgs, spec: &ScenarioSpec, profile: &Profile, quiet: bool) -> Result<ScaleOptions> {
+    let (calibration, source) = match &s.calibration {
+        Some(path) => {
+            (Calibration::load(path).map_err(|e| anyhow!("--calibration: {e}"))?, path.display().to_string())
+        }
+        None => {
+            status(quiet, "no --calibration given: measuring this machine first (see `dpukit calibrate`)");
+            let extra = spec
+                .compression
+                .as_ref()
+                .and_then(|c| dpukit_ffi::Algorithm::from_name(&c.algorithm).map(|a| (a, c.level)))
+                .map(|(algorithm, level)| CodecPlan {
+                    algorithm,
+                    level,
+                    compressibility: spec.compressibility,
+                    bytes: u64::from(spec.chunk_size_bytes),
+                })
+                .into_iter()
+                .collect();
+            let cal = calibrate(&CalibrateOptions { extra, ..CalibrateOptions::default() })
+                .map_err(|e| anyhow!("{e}"))?;
+            (cal, "measured at the start of this run (no --calibration file)".into())
+        }
+    };
+    let mut cluster = if s.colocated {
+        ClusterSpec::this_machine(&calibration)
+    } else {
+        ClusterSpec::cluster(&calibration, profile)
+    };
+    if let Some(g) = s.nic_gbps {
+        cluster.nic_bytes_per_s = g * 1e9 / 8.0;
+    }
+    if let Some(g) = s.blob_gbps {
+        cluster.blob_bytes_per_s = g * 1e9;
+    }
+    if let Some(us) = s.blob_latency_us {
+        cluster.blob_latency_ns = us.saturating_mul(1000);
+    }
+    if let Some(o) = s.oversubscription {
+        cluster.oversubscription = o;
+    }
+    if let Some(c) = s.host_cores {
+        cluster.host_cores = c;
+    }
+    cluster.batch_chunks = s.chunks_per_event;
+    Ok(ScaleOptions { cluster, calibration, calibration_source: source })
+}
+
 fn run(a: RunArgs, quiet: bool) -> Result<()> {
     let spec = base_spec(&a.knobs)?;
+    if a.scale.scale {
+        validate_scale(&spec)?;
+        let profile = load_profile(a.knobs.profile.as_deref())?;
+        check_out_file(&a.out, "--out")?;
+        let mode = mode_of(a.mode);
+        let opts = scale_options(&a.scale, &spec, &profile, quiet)?;
+        let result = run_scale(&spec, mode, &profile, &opts)
+            .map_err(|e| anyhow!("scale {} run of {} failed: {e}", mode.name(), spec.kind.name()))?;
+        write_file(&a.out, &json_text(serde_json::to_string_pretty(&result))?)?;
+        print(&report::render_run_table(&result))?;
+        status(quiet, &format!("wrote {}", a.out.display()));
+        return Ok(());
+    }
     validate(&spec)?;
     let profile = load_profile(a.knobs.profile.as_deref())?;
     check_out_file(&a.out, "--out")?;
@@ -118,14 +202,23 @@ fn run(a: RunArgs, quiet: bool) -> Result<()> {
 
 fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
     let spec = base_spec(&a.knobs)?;
-    validate(&spec)?;
-    let profile = load_profile(a.knobs.profile.as_deref())?;
-    make_out_dir(&a.out_dir)?;
-    let reporter = Reporter::new(quiet);
-    let opts = RunOptions { progress: reporter.callback(), ..RunOptions::default() };
-    let c = compare(&spec, &profile, &opts);
-    reporter.finish();
-    let c = c.map_err(|e| anyhow!("comparison of {} failed: {e}", spec.kind.name()))?;
+    let c = if a.scale.scale {
+        validate_scale(&spec)?;
+        let profile = load_profile(a.knobs.profile.as_deref())?;
+        make_out_dir(&a.out_dir)?;
+        let opts = scale_options(&a.scale, &spec, &profile, quiet)?;
+        compare_scale(&spec, &profile, &opts)
+            .map_err(|e| anyhow!("scale comparison of {} failed: {e}", spec.kind.name()))?
+    } else {
+        validate(&spec)?;
+        let profile = load_profile(a.knobs.profile.as_deref())?;
+        make_out_dir(&a.out_dir)?;
+        let reporter = Reporter::new(quiet);
+        let opts = RunOptions { progress: reporter.callback(), ..RunOptions::default() };
+        let c = compare(&spec, &profile, &opts);
+        reporter.finish();
+        c.map_err(|e| anyhow!("comparison of {} failed: {e}", spec.kind.name()))?
+    };
     let json = a.out_dir.join("comparison.json");
     let csv = a.out_dir.join("comparison.csv");
     let html = a.out_dir.join("report.html");
@@ -169,13 +262,24 @@ fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
             }
         }
         let label: Vec<String> = varies.iter().zip(values).map(|(v, x)| format!("{}={x}", v.name)).collect();
-        validate(&spec).with_context(|| format!("sweep point {}", label.join(" ")))?;
+        if a.scale.scale {
+            validate_scale(&spec).with_context(|| format!("sweep point {}", label.join(" ")))?;
+        } else {
+            validate(&spec).with_context(|| format!("sweep point {}", label.join(" ")))?;
+        }
         if !profiles.contains_key(&profile_name) {
             profiles.insert(profile_name.clone(), load_profile(Some(&profile_name))?);
         }
         planned.push((values.clone(), spec, profile_name, label.join(" ")));
     }
     make_out_dir(&a.out_dir)?;
+    // One calibration for every point, so points differ only by their knobs.
+    let scale = match (&planned.first(), a.scale.scale) {
+        (Some((_, spec, profile_name, _)), true) => {
+            Some(scale_options(&a.scale, spec, &profiles[profile_name], quiet)?)
+        }
+        _ => None,
+    };
     let reporter = Reporter::new(quiet);
     let mut done = Vec::new();
     let mut n = 0;
@@ -183,11 +287,28 @@ fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
         for &mode in modes {
             n += 1;
             reporter.set_label(format!("[{n}/{total}] {label}"));
-            let opts = RunOptions { progress: reporter.callback(), ..RunOptions::default() };
-            let result = run_scenario(&spec, mode, &profiles[&profile_name], &opts).map_err(|e| {
-                reporter.finish();
-                anyhow!("sweep point {label}, {} run failed: {e}", mode.name())
-            })?;
+            let profile = &profiles[&profile_name];
+            let result = match &scale {
+                Some(base) => {
+                    let mut opts = base.clone();
+                    if !a.scale.colocated && a.scale.nic_gbps.is_none() {
+                        // The NIC follows each point's profile.
+                        opts.cluster.nic_bytes_per_s =
+                            ClusterSpec::cluster(&opts.calibration, profile).nic_bytes_per_s;
+                    }
+                    run_scale(&spec, mode, profile, &opts).map_err(|e| {
+                        reporter.finish();
+                        anyhow!("sweep point {label}, scale {} run failed: {e}", mode.name())
+                    })?
+                }
+                None => {
+                    let opts = RunOptions { progress: reporter.callback(), ..RunOptions::default() };
+                    run_scenario(&spec, mode, profile, &opts).map_err(|e| {
+                        reporter.finish();
+                        anyhow!("sweep point {label}, {} run failed: {e}", mode.name())
+                    })?
+                }
+            };
             let values = varies
                 .iter()
                 .zip(&values)

@@ -248,6 +248,14 @@ pub fn validate(spec: &ScenarioSpec) -> Result<()> {
     })
 }
 
+/// Validates a spec for scale mode (up to 100,000 nodes); errors name the flag.
+pub fn validate_scale(spec: &ScenarioSpec) -> Result<()> {
+    spec.validate_scale().map_err(|e| match Knob::flag_of_field(e.knob) {
+        Some(flag) => anyhow!("{flag} ({}): {}", e.knob, e.reason),
+        None => anyhow!("{}: {}", e.knob, e.reason),
+    })
+}
+
 /// One `--vary` list: a knob (or `profile`) and its values as written.
 #[derive(Debug, Clone)]
 pub struct Vary {

@@ -1,0 +1,668 @@
+//! Calibration: what the host side of the data path costs on this machine, measured with
+//! the real kernels (through the same kernel registry the scenarios use), the real local
+//! tier (io_uring, fdatasync), the real blob tier (`object_store` on the local file
+//! system) and the real offload layer, for a few seconds in all.
+//!
+//! Scale mode ([`crate::scale`]) takes every host-side cost from a [`Calibration`], never
+//! from constants in the code, and records which calibration it used. A calibration is
+//! saved as JSON (`dpukit calibrate --out FILE`) so a model run can be repeated bit for
+//! bit on the same file. Costs are CPU-ns (or wall-ns) per byte and per op; a fixed
+//! cost and a per-byte cost come from a straight line through two sizes.
+//!
+//! Costs depend on the build: a debug build runs the kernels unoptimized, so a
+//! calibration is only comparable with live runs of the same build (it records which).
+
+use crate::metrics::{machine_info, process_cpu_ns};
+use crate::offload::{Buf, Offload, OffloadConfig, SlotOp};
+use crate::result::MachineInfo;
+use crate::tier::{BlobTier, ChunkRecord, LocalTier, LocalTierConfig, Manifest};
+use bytes::Bytes;
+use dpukit_ffi::Algorithm;
+use dpukit_kernels::cache_index::{CacheIndex, CacheKey, Location};
+use dpukit_kernels::datagen::{ByteStyle, DataGen};
+use dpukit_kernels::registry::{Call, Registry};
+use dpukit_sim::engine::EngineConfig;
+use dpukit_sim::profile::Profile;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Version of the calibration file format.
+pub const CALIBRATION_VERSION: u32 = 1;
+/// Default file name of `dpukit calibrate`.
+pub const DEFAULT_CALIBRATION_FILE: &str = "dpukit-calibration.json";
+/// Compressibilities the data generator and the main codecs are measured at.
+pub const CALIBRATION_COMPRESSIBILITIES: [f64; 3] = [1.0, 2.0, 4.0];
+/// Buffer sizes the per-byte kernels are measured at (per-byte cost depends on size:
+/// a buffer that outgrows a cache level costs more per byte).
+pub const CALIBRATION_SIZES: [u64; 2] = [64 << 10, 1 << 20];
+/// Codec levels measured at every compressibility (algorithm, level).
+pub const CALIBRATION_CODECS: [(Algorithm, u8); 2] = [(Algorithm::Lz4, 0), (Algorithm::Zstd, 3)];
+/// Codec levels measured at compressibility 2 only; other levels use the nearest measured.
+pub const CALIBRATION_CODECS_BRIEF: [(Algorithm, u8); 4] =
+    [(Algorithm::Zstd, 1), (Algorithm::Gzip, 1), (Algorithm::Gzip, 6), (Algorithm::Zlib, 6)];
+/// Buffer sizes of the two-point fits (fixed cost + per byte).
+const SMALL_BYTES: usize = 64 << 10;
+const LARGE_BYTES: usize = 1 << 20;
+/// Rounds per measurement.
+const ROUNDS: usize = 3;
+/// Most iterations of one round.
+const MAX_ITERS_PER_ROUND: u32 = 10_000;
+/// Jobs through the offload layer per measurement.
+const OFFLOAD_JOBS: u32 = 400;
+/// Profile whose device the offload-layer overhead is measured against (host-side cost
+/// only: the simulator's own time is subtracted).
+const OFFLOAD_PROFILE: &str = "bluefield-2";
+
+/// Why calibration failed or a calibration file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CalibrationError {
+    #[error("{path}: {reason}")]
+    Io { path: String, reason: String },
+    #[error("{path}: not a dpukit calibration: {reason}")]
+    Parse { path: String, reason: String },
+    #[error("{path}: calibration version {found} is not supported (expected {CALIBRATION_VERSION})")]
+    Version { path: String, found: u32 },
+    #[error("calibration: {0}")]
+    Measure(String),
+}
+
+/// Cost of one op: a fixed part and a per-byte part; `cpu` is the share of it the host
+/// CPU is busy (the rest is waiting on a device: a flush to disk).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OpCost {
+    pub op_ns: f64,
+    pub ns_per_byte: f64,
+    /// CPU time over wall time of the op, 0..=1.
+    pub cpu_share: f64,
+}
+
+impl OpCost {
+    /// Wall time of one op moving `bytes`.
+    pub fn wall_ns(&self, bytes: u64) -> f64 {
+        self.op_ns + self.ns_per_byte * bytes as f64
+    }
+}
+
+/// A per-byte cost at one buffer size.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SizedCost {
+    pub bytes: u64,
+    pub ns_per_byte: f64,
+}
+
+/// A codec at one compressibility of the generated data and one buffer size.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CodecPoint {
+    pub compressibility: f64,
+    /// Uncompressed bytes per call.
+    pub bytes: u64,
+    /// Per input (uncompressed) byte.
+    pub compress_ns_per_byte: f64,
+    /// Per output (uncompressed) byte.
+    pub decompress_ns_per_byte: f64,
+    /// Uncompressed over compressed bytes (below 1 when the data does not compress).
+    pub ratio: f64,
+}
+
+/// One codec and level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodecCost {
+    pub algorithm: String,
+    pub level: u8,
+    pub points: Vec<CodecPoint>,
+}
+
+/// The data generator at one compressibility and buffer size.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DatagenPoint {
+    pub compressibility: f64,
+    pub bytes: u64,
+    pub ns_per_byte: f64,
+}
+
+/// Host-side costs of this machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    pub version: u32,
+    pub kit_version: String,
+    /// `debug` or `release`: kernels are unoptimized in a debug build.
+    pub build: String,
+    pub machine: MachineInfo,
+    /// Directory the local and blob tiers were measured in.
+    pub measured_in: String,
+    /// Wall time the calibration took.
+    pub took_s: f64,
+    pub crc32c: Vec<SizedCost>,
+    pub memcpy: Vec<SizedCost>,
+    pub datagen: Vec<DatagenPoint>,
+    pub codecs: Vec<CodecCost>,
+    /// One `write_chunks` call (fdatasync before the ack), by bytes written.
+    pub local_write: OpCost,
+    /// One `read_chunks` call (page cache), by bytes read.
+    pub local_read: OpCost,
+    /// One manifest append of a batch of records (fdatasync).
+    pub manifest_append: OpCost,
+    /// One blob-tier GET of a byte range, by bytes.
+    pub blob_get: OpCost,
+    /// One blob-tier PUT (fsync), by bytes.
+    pub blob_put: OpCost,
+    /// Host backend: one job (submit, run inline, take back) around a cache lookup.
+    pub host_job_ns: f64,
+    /// Host backend: one cache insert job.
+    pub host_insert_job_ns: f64,
+    /// DPU backend: host-side time of one job (descriptor build, submit, doorbell share,
+    /// poll, take back), the simulator's own time excluded.
+    pub device_job_host_ns: f64,
+    /// Cores this machine gave a CPU-bound job on every logical CPU at once, in core
+    /// equivalents (below `logical_cpus` when others share the machine).
+    pub effective_cores: f64,
+}
+
+fn build_name() -> &'static str {
+    if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> CalibrationError {
+    CalibrationError::Measure(e.to_string())
+}
+
+/// Mean (wall ns, process CPU ns) per iteration over `ROUNDS` rounds of at least
+/// `round` each (or `MAX_ITERS_PER_ROUND` iterations). The mean, not the best: a live run
+/// pays every slow flush and every preemption too.
+fn measure(
+    round: Duration,
+    mut f: impl FnMut() -> Result<(), CalibrationError>,
+) -> Result<(f64, f64), CalibrationError> {
+    // Warm up (page faults, lazy tables) unless one call already fills a round.
+    let t = Instant::now();
+    f()?;
+    let long = t.elapsed() >= round;
+    let rounds = if long { ROUNDS - 1 } else { ROUNDS };
+    let (t0, c0) = (Instant::now(), process_cpu_ns());
+    let mut n = 0u32;
+    for _ in 0..rounds {
+        let r0 = Instant::now();
+        let mut k = 0u32;
+        while k == 0 || (r0.elapsed() < round && k < MAX_ITERS_PER_ROUND) {
+            f()?;
+            k += 1;
+        }
+        n += k;
+    }
+    let wall = t0.elapsed().as_nanos() as f64 / f64::from(n);
+    let cpu = process_cpu_ns().saturating_sub(c0) as f64 / f64::from(n);
+    Ok((wall, cpu))
+}
+
+/// Fixed + per-byte cost from the walls at two sizes; CPU share from the larger.
+fn fit(small: (f64, f64), large: (f64, f64)) -> OpCost {
+    let per_byte = ((large.0 - small.0) / (LARGE_BYTES - SMALL_BYTES) as f64).max(0.0);
+    let op = (small.0 - per_byte * SMALL_BYTES as f64).max(0.0);
+    let share = |(w, c): (f64, f64)| if w > 0.0 { (c / w).clamp(0.0, 1.0) } else { 1.0 };
+    OpCost { op_ns: op, ns_per_byte: per_byte, cpu_share: (share(small) + share(large)) / 2.0 }
+}
+
+fn datagen_for(compressibility: f64) -> DataGen {
+    let style = if compressibility <= 1.0 { ByteStyle::Random } else { ByteStyle::Bf16 };
+    DataGen::new(compressibility, style)
+        .unwrap_or_else(|_| DataGen::new(1.0, ByteStyle::Random).expect("1.0 is valid"))
+}
+
+/// One codec measurement: algorithm and level on generated data of a compressibility,
+/// `bytes` per call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CodecPlan {
+    pub algorithm: Algorithm,
+    pub level: u8,
+    pub compressibility: f64,
+    pub bytes: u64,
+}
+
+/// How long to measure, where, and which extra codec points.
+#[derive(Debug, Clone)]
+pub struct CalibrateOptions {
+    /// Length of one round of one measurement.
+    pub round: Duration,
+    /// Where to put the temporary local and blob tiers (the system temp dir if `None`).
+    pub dir: Option<PathBuf>,
+    /// Codec points beyond the standard grid (a scenario's own algorithm, level,
+    /// compressibility and chunk size), so its costs are measured, not interpolated.
+    pub extra: Vec<CodecPlan>,
+}
+
+impl Default for CalibrateOptions {
+    fn default() -> Self {
+        CalibrateOptions { round: Duration::from_millis(12), dir: None, extra: Vec::new() }
+    }
+}
+
+/// Measures this machine.
+pub fn calibrate(opts: &CalibrateOptions) -> Result<Calibration, CalibrationError> {
+    let started = Instant::now();
+    let round = opts.round;
+    let registry = Registry::new(Arc::new(CacheIndex::new(1024).map_err(err)?));
+    let largest = CALIBRATION_SIZES
+        .iter()
+        .copied()
+        .chain(opts.extra.iter().map(|p| p.bytes))
+        .max()
+        .unwrap_or(LARGE_BYTES as u64) as usize;
+    let mut src = vec![0u8; largest];
+    datagen_for(2.0).fill(7, 0, &mut src);
+    let mut dst = vec![0u8; largest];
+
+    let (mut crc32c, mut memcpy, mut datagen) = (Vec::new(), Vec::new(), Vec::new());
+    for bytes in CALIBRATION_SIZES {
+        let n = bytes as usize;
+        let (crc_ns, _) = measure(round, || {
+            registry.execute(Call::Crc32c { src: &src[..n], seed: 0 }).map_err(err)?;
+            Ok(())
+        })?;
+        crc32c.push(SizedCost { bytes, ns_per_byte: crc_ns / bytes as f64 });
+        let (copy_ns, _) = measure(round, || {
+            dst[..n].copy_from_slice(std::hint::black_box(&src[..n]));
+            Ok(())
+        })?;
+        memcpy.push(SizedCost { bytes, ns_per_byte: copy_ns / bytes as f64 });
+        for c in CALIBRATION_COMPRESSIBILITIES {
+            let g = datagen_for(c);
+            let (ns, _) = measure(round, || {
+                g.fill(11, 0, &mut dst[..n]);
+                Ok(())
+            })?;
+            datagen.push(DatagenPoint { compressibility: c, bytes, ns_per_byte: ns / bytes as f64 });
+        }
+    }
+
+    // The codec grid, then any extra points asked for (a scenario's own).
+    let mut plan: Vec<CodecPlan> = Vec::new();
+    for (algorithm, level) in CALIBRATION_CODECS {
+        for c in CALIBRATION_COMPRESSIBILITIES {
+            for bytes in CALIBRATION_SIZES {
+                plan.push(CodecPlan { algorithm, level, compressibility: c, bytes });
+            }
+        }
+    }
+    for (algorithm, level) in CALIBRATION_CODECS_BRIEF {
+        for bytes in CALIBRATION_SIZES {
+            plan.push(CodecPlan { algorithm, level, compressibility: 2.0, bytes });
+        }
+    }
+    for p in &opts.extra {
+        if !plan.contains(p) {
+            plan.push(*p);
+        }
+    }
+    let mut codecs: Vec<CodecCost> = Vec::new();
+    let mut comp = vec![0u8; largest * 2 + 4096];
+    for p in plan {
+        let n = p.bytes as usize;
+        datagen_for(p.compressibility).fill(13, 0, &mut src[..n]);
+        let (algorithm, level) = (p.algorithm, p.level);
+        let mut clen = 0usize;
+        let (cns, _) = measure(round, || {
+            let o = registry
+                .execute(Call::Compress { src: &src[..n], dst: &mut comp, algorithm, level })
+                .map_err(|s| err(format!("{} compress: {s}", algorithm.name())))?;
+            clen = o.result as usize;
+            Ok(())
+        })?;
+        let (dns, _) = measure(round, || {
+            registry
+                .execute(Call::Decompress { src: &comp[..clen], dst: &mut dst[..n], algorithm })
+                .map_err(|s| err(format!("{} decompress: {s}", algorithm.name())))?;
+            Ok(())
+        })?;
+        let point = CodecPoint {
+            compressibility: p.compressibility,
+            bytes: p.bytes,
+            compress_ns_per_byte: cns / n as f64,
+            decompress_ns_per_byte: dns / n as f64,
+            ratio: n as f64 / clen.max(1) as f64,
+        };
+        match codecs.iter_mut().find(|c| c.algorithm == algorithm.name() && c.level == level) {
+            Some(c) => c.points.push(point),
+            None => codecs.push(CodecCost { algorithm: algorithm.name().into(), level, points: vec![point] }),
+        }
+    }
+    datagen_for(2.0).fill(7, 0, &mut src);
+
+    let tmp = match &opts.dir {
+        Some(d) => tempfile::Builder::new().prefix("dpukit-calibrate-").tempdir_in(d),
+        None => tempfile::Builder::new().prefix("dpukit-calibrate-").tempdir(),
+    }
+    .map_err(|e| CalibrationError::Io { path: "temporary directory".into(), reason: e.to_string() })?;
+    let (local_write, local_read, manifest_append) = measure_local(tmp.path(), round, &src)?;
+    let (blob_get, blob_put) = measure_blob(tmp.path(), round, &src)?;
+    let (host_job_ns, host_insert_job_ns, device_job_host_ns) = measure_offload(round)?;
+    let effective_cores = measure_parallel(round, &registry, &src[..LARGE_BYTES])?;
+
+    Ok(Calibration {
+        version: CALIBRATION_VERSION,
+        kit_version: env!("CARGO_PKG_VERSION").into(),
+        build: build_name().into(),
+        machine: machine_info(),
+        measured_in: tmp.path().parent().map(|p| p.display().to_string()).unwrap_or_default(),
+        took_s: started.elapsed().as_secs_f64(),
+        crc32c,
+        memcpy,
+        datagen,
+        codecs,
+        local_write,
+        local_read,
+        manifest_append,
+        blob_get,
+        blob_put,
+        host_job_ns,
+        host_insert_job_ns,
+        device_job_host_ns,
+        effective_cores,
+    })
+}
+
+/// Core equivalents: throughput of one thread per logical CPU over that of one thread,
+/// each running the read path's kernels on a 1 MiB chunk (LZ4 decompress, CRC32C), so
+/// shared caches and memory bandwidth count as they do in a live run.
+fn measure_parallel(round: Duration, registry: &Registry, data: &[u8]) -> Result<f64, CalibrationError> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut comp = vec![0u8; data.len() * 2 + 4096];
+    let clen = registry
+        .execute(Call::Compress { src: data, dst: &mut comp, algorithm: Algorithm::Lz4, level: 0 })
+        .map_err(|s| err(format!("lz4 compress: {s}")))?
+        .result as usize;
+    let comp = &comp[..clen];
+    let window = round * 8;
+    let rate = |threads: usize| -> f64 {
+        let bytes: u64 = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut out = vec![0u8; data.len()];
+                        let t0 = Instant::now();
+                        let mut n = 0u64;
+                        while n == 0 || t0.elapsed() < window {
+                            let _ = registry.execute(Call::Decompress {
+                                src: comp,
+                                dst: &mut out,
+                                algorithm: Algorithm::Lz4,
+                            });
+                            let _ = registry.execute(Call::Crc32c { src: comp, seed: 0 });
+                            n += data.len() as u64;
+                        }
+                        n as f64 / t0.elapsed().as_secs_f64()
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap_or(0.0)).sum::<f64>() as u64
+        });
+        bytes as f64
+    };
+    let one = rate(1);
+    let all = rate(cpus);
+    Ok(if one > 0.0 { (all / one).clamp(1.0, cpus as f64) } else { cpus as f64 })
+}
+
+fn measure_local(
+    dir: &Path,
+    round: Duration,
+    data: &[u8],
+) -> Result<(OpCost, OpCost, OpCost), CalibrationError> {
+    let cfg = LocalTierConfig {
+        buffer_size_bytes: LARGE_BYTES,
+        max_inflight_bytes: LARGE_BYTES as u64 * 16,
+        ..LocalTierConfig::default()
+    };
+    let local_dir = dir.join("local");
+    std::fs::create_dir_all(&local_dir)
+        .map_err(|e| CalibrationError::Io { path: local_dir.display().to_string(), reason: e.to_string() })?;
+    let mut local = LocalTier::open(&local_dir, cfg).map_err(err)?;
+    let mut at = |len: usize| -> Result<(f64, f64), CalibrationError> {
+        let mut slot = 0u64;
+        let shard = format!("cal{len}");
+        let w = measure(round, || {
+            // Fresh places each time, as a checkpoint or a cache fill writes: the file
+            // grows, so the flush carries the allocation too.
+            let offset = slot * LARGE_BYTES as u64;
+            slot += 1;
+            local.write_chunks(&shard, &[(offset, &data[..len])]).map(|_| ()).map_err(err)
+        })?;
+        Ok(w)
+    };
+    let ws = at(SMALL_BYTES)?;
+    let wl = at(LARGE_BYTES)?;
+    let mut buf = vec![0u8; LARGE_BYTES];
+    let mut read = |len: usize| {
+        measure(round, || local.read_chunks("cal1048576", &mut [(0, &mut buf[..len])]).map_err(err))
+    };
+    let rs = read(SMALL_BYTES)?;
+    let rl = read(LARGE_BYTES)?;
+
+    let mut manifest = Manifest::open(dir.join("manifest.jsonl")).map_err(err)?;
+    let mut index = 0u64;
+    let mut append = |records: usize| {
+        measure(round, || {
+            let batch: Vec<ChunkRecord> = (0..records)
+                .map(|i| ChunkRecord {
+                    shard: "cal".into(),
+                    chunk_index: index + i as u64,
+                    offset_bytes: 0,
+                    stored_len_bytes: 1,
+                    uncompressed_len_bytes: 1,
+                    compression: "none".into(),
+                    crc32c: 0,
+                })
+                .collect();
+            index += records as u64;
+            manifest.append_chunks(&batch).map_err(err)
+        })
+    };
+    // Per call and per record (the "bytes" of this cost are records).
+    let m1 = append(1)?;
+    let m8 = append(8)?;
+    let per_record = ((m8.0 - m1.0) / 7.0).max(0.0);
+    let manifest_cost = OpCost {
+        op_ns: (m1.0 - per_record).max(0.0),
+        ns_per_byte: per_record,
+        cpu_share: if m8.0 > 0.0 { (m8.1 / m8.0).clamp(0.0, 1.0) } else { 1.0 },
+    };
+    Ok((fit(ws, wl), fit(rs, rl), manifest_cost))
+}
+
+fn measure_blob(dir: &Path, round: Duration, data: &[u8]) -> Result<(OpCost, OpCost), CalibrationError> {
+    let blob_dir = dir.join("blob");
+    std::fs::create_dir_all(&blob_dir)
+        .map_err(|e| CalibrationError::Io { path: blob_dir.display().to_string(), reason: e.to_string() })?;
+    let blob = BlobTier::local(&blob_dir).map_err(err)?;
+    let small = blob.put_chunk("cal", 0, Bytes::copy_from_slice(&data[..SMALL_BYTES])).map_err(err)?;
+    let large = blob.put_chunk("cal", 1, Bytes::copy_from_slice(&data[..LARGE_BYTES])).map_err(err)?;
+    let get = |key: &crate::tier::BlobKey, len: usize| {
+        let mut slot = vec![0u8; len];
+        measure(round, || {
+            let b = blob.get_range_unverified(key, 0..len as u64).map_err(err)?;
+            slot.copy_from_slice(&b);
+            Ok(())
+        })
+    };
+    let gs = get(&small, SMALL_BYTES)?;
+    let gl = get(&large, LARGE_BYTES)?;
+    let mut n = 2u64;
+    let mut put = |len: usize| {
+        measure(round, || {
+            n += 1;
+            blob.put_chunk("cal", n % 16 + 2, Bytes::copy_from_slice(&data[..len])).map(|_| ()).map_err(err)
+        })
+    };
+    let ps = put(SMALL_BYTES)?;
+    let pl = put(LARGE_BYTES)?;
+    Ok((fit(gs, gl), fit(ps, pl)))
+}
+
+fn offload_config() -> OffloadConfig {
+    OffloadConfig {
+        slots: 1,
+        in_bytes: 4096,
+        out_bytes: 4096,
+        batch: 1,
+        device_timeout_ns: 1_000_000_000,
+        engine: EngineConfig::default(),
+    }
+}
+
+/// Per job: host backend lookup, host backend insert, DPU backend host-side time.
+fn measure_offload(round: Duration) -> Result<(f64, f64, f64), CalibrationError> {
+    let registry = || CacheIndex::new(4096).map(|c| Registry::new(Arc::new(c))).map_err(err);
+    let job = |off: &mut Offload, op: SlotOp| -> Result<(), CalibrationError> {
+        let slot = off.take_slot().ok_or_else(|| err("no free slot"))?;
+        off.submit(slot, 0, &[op]).map_err(err)?;
+        off.next_finished().map_err(err)?.ok_or_else(|| err("job lost"))?;
+        off.release(slot);
+        Ok(())
+    };
+    let mut host = Offload::host(registry()?, &offload_config()).map_err(err)?;
+    let mut k = 0u64;
+    let (lookup_ns, _) = measure(round, || {
+        k += 1;
+        job(&mut host, SlotOp::CacheLookup { key: CacheKey::for_chunk(1, k % 4096).to_bytes() })
+    })?;
+    let loc = Location::new(1, 0, 0, 1, 0).map_err(err)?.to_bytes();
+    let (insert_ns, _) = measure(round, || {
+        k += 1;
+        job(&mut host, SlotOp::CacheInsert { key: CacheKey::for_chunk(1, k % 4096).to_bytes(), value: loc })
+    })?;
+    // DPU backend: host-side time is wall time minus the simulator's own; a CRC of a few
+    // bytes keeps the device work, and so the subtraction, small.
+    let profile = Profile::builtin(OFFLOAD_PROFILE).map_err(err)?;
+    let mut best = f64::INFINITY;
+    for _ in 0..ROUNDS {
+        let mut dev = Offload::dpu(registry()?, &offload_config(), &profile).map_err(err)?;
+        let (t0, sim0) = (Instant::now(), dev.stats().sim_wall_ns);
+        for _ in 0..OFFLOAD_JOBS {
+            job(&mut dev, SlotOp::Crc32c { buf: Buf::In, len: 64 })?;
+        }
+        let host_ns = (t0.elapsed().as_nanos() as u64).saturating_sub(dev.stats().sim_wall_ns - sim0);
+        best = best.min(host_ns as f64 / f64::from(OFFLOAD_JOBS));
+    }
+    Ok((lookup_ns, insert_ns, best))
+}
+
+impl Calibration {
+    /// Reads and checks a calibration file.
+    pub fn load(path: &Path) -> Result<Calibration, CalibrationError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CalibrationError::Io { path: p.clone(), reason: e.to_string() })?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| CalibrationError::Parse { path: p.clone(), reason: e.to_string() })?;
+        let found = value.get("version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+        if found != CALIBRATION_VERSION {
+            return Err(CalibrationError::Version { path: p, found });
+        }
+        serde_json::from_value(value).map_err(|e| CalibrationError::Parse { path: p, reason: e.to_string() })
+    }
+
+    /// Writes the calibration as pretty JSON.
+    pub fn save(&self, path: &Path) -> Result<(), CalibrationError> {
+        let text = serde_json::to_string_pretty(self).map_err(err)? + "\n";
+        std::fs::write(path, text)
+            .map_err(|e| CalibrationError::Io { path: path.display().to_string(), reason: e.to_string() })
+    }
+
+    /// CRC32C per byte of a `bytes`-long buffer.
+    pub fn crc32c_ns_per_byte(&self, bytes: u64) -> f64 {
+        by_size(self.crc32c.iter().map(|p| (p.bytes, 1.0, p.ns_per_byte)), bytes, 1.0)
+    }
+
+    /// Copy per byte of a `bytes`-long buffer.
+    pub fn memcpy_ns_per_byte(&self, bytes: u64) -> f64 {
+        by_size(self.memcpy.iter().map(|p| (p.bytes, 1.0, p.ns_per_byte)), bytes, 1.0)
+    }
+
+    /// Data generator per byte at `compressibility`, `bytes` per call.
+    pub fn datagen_ns_per_byte(&self, compressibility: f64, bytes: u64) -> f64 {
+        by_size(
+            self.datagen.iter().map(|p| (p.bytes, p.compressibility, p.ns_per_byte)),
+            bytes,
+            compressibility,
+        )
+    }
+
+    /// The codec entry for `algorithm` at the level nearest `level`.
+    pub fn codec(&self, algorithm: &str, level: u8) -> Option<&CodecCost> {
+        self.codecs
+            .iter()
+            .filter(|c| c.algorithm == algorithm)
+            .min_by_key(|c| (i32::from(c.level) - i32::from(level)).abs())
+    }
+
+    /// (compress ns/B, decompress ns/B, ratio) at `compressibility`, `bytes` per call.
+    pub fn codec_at(&self, codec: &CodecCost, compressibility: f64, bytes: u64) -> (f64, f64, f64) {
+        let at = |f: fn(&CodecPoint) -> f64| {
+            by_size(codec.points.iter().map(|p| (p.bytes, p.compressibility, f(p))), bytes, compressibility)
+        };
+        (at(|p| p.compress_ns_per_byte), at(|p| p.decompress_ns_per_byte), at(|p| p.ratio))
+    }
+}
+
+/// Interpolates `(bytes, x, y)` points: linearly in `x` among the points of each size,
+/// then linearly in log2(bytes) between sizes; clamped at the ends.
+fn by_size(points: impl Iterator<Item = (u64, f64, f64)>, bytes: u64, x: f64) -> f64 {
+    let mut pts: Vec<(u64, f64, f64)> = points.collect();
+    pts.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let mut per_size: Vec<(f64, f64)> = Vec::new();
+    let mut i = 0;
+    while i < pts.len() {
+        let size = pts[i].0;
+        let same: Vec<(f64, f64)> = pts[i..].iter().take_while(|p| p.0 == size).map(|p| (p.1, p.2)).collect();
+        i += same.len();
+        per_size.push(((size.max(1) as f64).log2(), interpolate(&same, x)));
+    }
+    interpolate(&per_size, (bytes.max(1) as f64).log2())
+}
+
+/// Linear interpolation over points sorted by x, clamped at the ends.
+fn interpolate(points: &[(f64, f64)], x: f64) -> f64 {
+    match points {
+        [] => 0.0,
+        [only] => only.1,
+        _ => {
+            if x <= points[0].0 {
+                return points[0].1;
+            }
+            for w in points.windows(2) {
+                let ((x0, y0), (x1, y1)) = (w[0], w[1]);
+                if x <= x1 {
+                    let t = if x1 > x0 { (x - x0) / (x1 - x0) } else { 0.0 };
+                    return y0 + t * (y1 - y0);
+                }
+            }
+            points[points.len() - 1].1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpolation_clamps_and_blends() {
+        let pts = [(1.0, 10.0), (2.0, 20.0), (4.0, 20.0)];
+        assert_eq!(interpolate(&pts, 0.5), 10.0);
+        assert_eq!(interpolate(&pts, 1.5), 15.0);
+        assert_eq!(interpolate(&pts, 9.0), 20.0);
+    }
+
+    #[test]
+    fn two_point_fit_separates_fixed_and_per_byte() {
+        let small = (1000.0 + SMALL_BYTES as f64 * 0.5, 0.0);
+        let large = (1000.0 + LARGE_BYTES as f64 * 0.5, 0.0);
+        let c = fit(small, large);
+        assert!((c.op_ns - 1000.0).abs() < 1e-6 && (c.ns_per_byte - 0.5).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,106 @@
+//! Scale mode agrees with live runs where both can run: the same scenario on 1, 2 and 4
+//! nodes of this machine, live (`run_scenario`) and modelled (`run_scale` with every node
+//! on this machine), in host and offload mode: within 10 % on throughput with one worker
+//! thread, within 50 % when several node threads share this machine's cores.
+//!
+//! The calibration is measured in this same build, so a debug build compares debug
+//! kernels with debug kernels. A shared machine makes live runs noisy (both ways in
+//! offload mode, whose clock subtracts the simulator's own time), so each live figure is
+//! the median of a few runs.
+
+use dpukit_host::calibrate::{calibrate, CalibrateOptions, CodecPlan};
+use dpukit_host::result::{Mode, Source};
+use dpukit_host::run::{run_scenario, RunOptions};
+use dpukit_host::scale::{run_scale, ClusterSpec, ScaleOptions};
+use dpukit_host::spec::{ScenarioKind, ScenarioSpec};
+use dpukit_sim::profile::Profile;
+
+/// Largest relative difference allowed between modelled and live throughput, one worker.
+const TOLERANCE: f64 = 0.10;
+/// The same with several node threads on this machine's cores. Looser: how much of a
+/// second core a shared VM gives changes from minute to minute (two live nodes ran at
+/// 1.1x to 1.4x one node's throughput across runs here), and the model takes it from a
+/// calibration measured a minute earlier.
+const TOLERANCE_SHARED_CORES: f64 = 0.50;
+/// Fan-out read in offload mode, one node: a known gap. The model comes out 10-20 %
+/// faster than the live run (a host-side cost of the live offload read path that the
+/// calibration does not capture yet); asserted at this bound so it cannot grow unseen.
+const TOLERANCE_KNOWN_GAP: f64 = 0.25;
+/// Live runs per case; the median counts.
+const LIVE_TRIES: usize = 3;
+
+fn spec(kind: ScenarioKind, nodes: u32) -> ScenarioSpec {
+    let mut s = ScenarioSpec::defaults(kind);
+    s.nodes = nodes;
+    s.object_size_bytes = 16 << 20;
+    s.chunk_size_bytes = 1 << 20;
+    s
+}
+
+#[test]
+fn scale_mode_agrees_with_live_runs() {
+    let profile = Profile::builtin("bluefield-2").unwrap();
+    let base = spec(ScenarioKind::FanOutRead, 1);
+    let extra = vec![CodecPlan {
+        algorithm: dpukit_ffi::Algorithm::Lz4,
+        level: 0,
+        compressibility: base.compressibility,
+        bytes: u64::from(base.chunk_size_bytes),
+    }];
+    let cal = calibrate(&CalibrateOptions { extra, ..CalibrateOptions::default() }).unwrap();
+    let opts = ScaleOptions {
+        cluster: ClusterSpec::this_machine(&cal),
+        calibration: cal,
+        calibration_source: "measured by this test".into(),
+    };
+    let cases: &[(ScenarioKind, u32, Mode)] = &[
+        (ScenarioKind::FanOutRead, 1, Mode::Host),
+        (ScenarioKind::FanOutRead, 2, Mode::Host),
+        (ScenarioKind::FanOutRead, 4, Mode::Host),
+        (ScenarioKind::FanOutRead, 1, Mode::Offload),
+        (ScenarioKind::FanOutRead, 2, Mode::Offload),
+        (ScenarioKind::FanOutWrite, 1, Mode::Host),
+        (ScenarioKind::FanOutWrite, 2, Mode::Host),
+        (ScenarioKind::FanOutWrite, 1, Mode::Offload),
+        (ScenarioKind::FanInRead, 2, Mode::Host),
+        (ScenarioKind::FanInRead, 2, Mode::Offload),
+    ];
+    let mut failures = Vec::new();
+    for &(kind, nodes, mode) in cases {
+        let s = spec(kind, nodes);
+        let mut runs: Vec<f64> = (0..LIVE_TRIES)
+            .map(|_| run_scenario(&s, mode, &profile, &RunOptions::default()).unwrap().throughput.value)
+            .collect();
+        runs.sort_by(f64::total_cmp);
+        let live = runs[LIVE_TRIES / 2];
+        let modelled = run_scale(&s, mode, &profile, &opts).unwrap();
+        assert_eq!(modelled.throughput.source, Source::Modelled);
+        let model = modelled.throughput.value;
+        let diff = (model - live) / live;
+        eprintln!(
+            "{:<14} {} nodes {:<7}: live {:8.1} MB/s  scale {:8.1} MB/s  ({:+.1} %)",
+            kind.name(),
+            nodes,
+            mode.name(),
+            live / 1e6,
+            model / 1e6,
+            diff * 100.0
+        );
+        let workers = if kind == ScenarioKind::FanInRead { s.readers } else { nodes };
+        let tolerance = match (kind, mode, workers) {
+            (_, _, w) if w > 1 => TOLERANCE_SHARED_CORES,
+            (ScenarioKind::FanOutRead, Mode::Offload, _) => TOLERANCE_KNOWN_GAP,
+            _ => TOLERANCE,
+        };
+        if diff.abs() > tolerance {
+            failures.push(format!(
+                "{} {nodes} nodes {}: {:+.1} % (tolerance ±{:.0} %)",
+                kind.name(),
+                mode.name(),
+                diff * 100.0,
+                tolerance * 100.0
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:?}");
+}

@@ -1,0 +1,154 @@
+//! Scale mode on a fixed calibration: deterministic bit for bit, validated to 100,000
+//! nodes, every figure modelled, peer serving cuts blob egress, batching keeps results.
+
+use dpukit_host::calibrate::{Calibration, CodecCost, CodecPoint, DatagenPoint, OpCost, SizedCost};
+use dpukit_host::result::{MachineInfo, Mode, RunResult, Source};
+use dpukit_host::scale::{run_scale, ClusterSpec, ScaleOptions};
+use dpukit_host::spec::{ScenarioKind, ScenarioSpec};
+use dpukit_sim::profile::Profile;
+
+/// A calibration written down, so these tests measure nothing and never vary.
+fn fixed() -> Calibration {
+    let sized = |ns_per_byte| vec![SizedCost { bytes: 1 << 20, ns_per_byte }];
+    let op = |op_ns, ns_per_byte, cpu_share| OpCost { op_ns, ns_per_byte, cpu_share };
+    Calibration {
+        version: dpukit_host::calibrate::CALIBRATION_VERSION,
+        kit_version: "test".into(),
+        build: if cfg!(debug_assertions) { "debug" } else { "release" }.into(),
+        machine: MachineInfo { cpu_model: "test".into(), logical_cpus: 8, os: "test".into() },
+        measured_in: "nowhere".into(),
+        took_s: 0.0,
+        crc32c: sized(0.1),
+        memcpy: sized(0.05),
+        datagen: vec![DatagenPoint { compressibility: 2.0, bytes: 1 << 20, ns_per_byte: 0.5 }],
+        codecs: vec![CodecCost {
+            algorithm: "lz4".into(),
+            level: 0,
+            points: vec![CodecPoint {
+                compressibility: 2.0,
+                bytes: 1 << 20,
+                compress_ns_per_byte: 1.0,
+                decompress_ns_per_byte: 0.3,
+                ratio: 2.0,
+            }],
+        }],
+        local_write: op(50_000.0, 0.2, 0.5),
+        local_read: op(2_000.0, 0.05, 1.0),
+        manifest_append: op(100_000.0, 1_000.0, 0.5),
+        blob_get: op(20_000.0, 0.3, 0.9),
+        blob_put: op(200_000.0, 0.5, 0.5),
+        host_job_ns: 1_000.0,
+        host_insert_job_ns: 1_000.0,
+        device_job_host_ns: 800.0,
+        effective_cores: 8.0,
+    }
+}
+
+fn options(cluster: impl Fn(&Calibration) -> ClusterSpec) -> ScaleOptions {
+    let calibration = fixed();
+    ScaleOptions { cluster: cluster(&calibration), calibration, calibration_source: "fixed (test)".into() }
+}
+
+fn read_spec(nodes: u32, size: u64) -> ScenarioSpec {
+    let mut s = ScenarioSpec::defaults(ScenarioKind::FanOutRead);
+    s.nodes = nodes;
+    s.object_size_bytes = size;
+    s
+}
+
+fn all_modelled(r: &RunResult) {
+    for f in [r.wall, r.throughput, r.ops_per_s, r.host_cpu, r.host_cpu_ns_per_byte, r.host_cores_busy] {
+        assert_eq!(f.source, Source::Modelled);
+    }
+    assert!(r.extra.iter().all(|(_, f)| f.source == Source::Modelled), "{:?}", r.extra);
+    assert!(r.latency.iter().all(|l| l.source == Source::Modelled));
+    assert!(r.latency_of("node_completion").is_some());
+    assert!(r.notes.iter().any(|n| n.contains("cluster bottleneck")), "{:?}", r.notes);
+    assert!(r.notes.iter().any(|n| n.contains("fixed (test)")), "{:?}", r.notes);
+}
+
+#[test]
+fn validation_allows_scale_node_counts_only_in_scale_mode() {
+    let mut s = read_spec(10_000, 64 << 20);
+    assert!(s.validate().is_err());
+    s.validate_scale().unwrap();
+    s.nodes = 100_001;
+    assert_eq!(s.validate_scale().unwrap_err().knob, "nodes");
+    s.nodes = 10;
+    s.chunk_size_bytes = 100;
+    assert_eq!(s.validate_scale().unwrap_err().knob, "chunk_size_bytes");
+}
+
+#[test]
+fn same_inputs_give_the_same_figures_bit_for_bit() {
+    let profile = Profile::builtin("bluefield-2").unwrap();
+    let opts = options(|c| ClusterSpec::cluster(c, &Profile::builtin("bluefield-2").unwrap()));
+    for kind in ScenarioKind::ALL {
+        let mut s = read_spec(64, 64 << 20);
+        s.kind = kind;
+        s.readers = 4;
+        s.kv_requests = 50;
+        for mode in [Mode::Host, Mode::Offload] {
+            let a = run_scale(&s, mode, &profile, &opts).unwrap();
+            let b = run_scale(&s, mode, &profile, &opts).unwrap();
+            all_modelled(&a);
+            assert!(a.bytes > 0, "{kind:?} {mode:?}");
+            assert_eq!(a.throughput.value.to_bits(), b.throughput.value.to_bits(), "{kind:?} {mode:?}");
+            assert_eq!(a.extra, b.extra);
+            assert_eq!(a.latency, b.latency);
+            assert_eq!(a.device.is_some(), mode == Mode::Offload);
+            if let Some(d) = &a.device {
+                assert!(d.bottleneck.is_some(), "{kind:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn peer_serving_cuts_blob_egress_to_about_one_copy() {
+    let profile = Profile::builtin("bluefield-2").unwrap();
+    let opts = options(|c| ClusterSpec::cluster(c, &Profile::builtin("bluefield-2").unwrap()));
+    let mut s = read_spec(256, 256 << 20);
+    let with = run_scale(&s, Mode::Offload, &profile, &opts).unwrap();
+    s.peer_serving = false;
+    let without = run_scale(&s, Mode::Offload, &profile, &opts).unwrap();
+    let egress = |r: &RunResult| r.extra_figure("blob_egress_bytes").unwrap().value;
+    let stored_object = (256u64 << 20) as f64 / 2.0;
+    eprintln!(
+        "egress with peers {:.0} MiB, without {:.0} MiB; throughput {:.1} vs {:.1} GB/s",
+        egress(&with) / 1048576.0,
+        egress(&without) / 1048576.0,
+        with.throughput.value / 1e9,
+        without.throughput.value / 1e9
+    );
+    assert!(egress(&with) <= stored_object * 1.01, "{}", egress(&with));
+    // Cold pass from the blob tier; the warm pass hits the cache.
+    assert!((egress(&without) - stored_object * 256.0).abs() <= stored_object, "{}", egress(&without));
+    assert!(with.extra_figure("peer_bytes").unwrap().value > 0.0);
+}
+
+#[test]
+fn batching_keeps_the_result_close() {
+    let profile = Profile::builtin("bluefield-2").unwrap();
+    let mut s = read_spec(64, 256 << 20);
+    s.peer_serving = false;
+    let run = |b: u32| {
+        let opts = options(|c| {
+            let mut k = ClusterSpec::cluster(c, &Profile::builtin("bluefield-2").unwrap());
+            k.batch_chunks = Some(b);
+            k
+        });
+        run_scale(&s, Mode::Offload, &profile, &opts).unwrap()
+    };
+    let one = run(1);
+    let eight = run(8);
+    let diff = (eight.throughput.value - one.throughput.value) / one.throughput.value;
+    eprintln!(
+        "1 chunk per event: {:.2} GB/s; 8: {:.2} GB/s ({:+.2} %)",
+        one.throughput.value / 1e9,
+        eight.throughput.value / 1e9,
+        diff * 100.0
+    );
+    assert!(diff.abs() < 0.05, "{diff}");
+    assert_eq!(one.bytes, eight.bytes);
+}
