@@ -28,6 +28,10 @@ const TOLERANCE_SHARED_CORES: f64 = 0.50;
 const TOLERANCE_KNOWN_GAP: f64 = 0.25;
 /// Live runs per case; the median counts.
 const LIVE_TRIES: usize = 3;
+/// A case outside its tolerance is measured again (more live runs, median of all) up to
+/// this many times before it fails: a busy neighbour on a shared 2-core machine moves one
+/// median by 10 % now and then, a model error does not go away on a second look.
+const REMEASURE_ROUNDS: usize = 2;
 
 fn spec(kind: ScenarioKind, nodes: u32) -> ScenarioSpec {
     let mut s = ScenarioSpec::defaults(kind);
@@ -68,30 +72,40 @@ fn scale_mode_agrees_with_live_runs() {
     let mut failures = Vec::new();
     for &(kind, nodes, mode) in cases {
         let s = spec(kind, nodes);
-        let mut runs: Vec<f64> = (0..LIVE_TRIES)
-            .map(|_| run_scenario(&s, mode, &profile, &RunOptions::default()).unwrap().throughput.value)
-            .collect();
-        runs.sort_by(f64::total_cmp);
-        let live = runs[LIVE_TRIES / 2];
         let modelled = run_scale(&s, mode, &profile, &opts).unwrap();
         assert_eq!(modelled.throughput.source, Source::Modelled);
         let model = modelled.throughput.value;
-        let diff = (model - live) / live;
-        eprintln!(
-            "{:<14} {} nodes {:<7}: live {:8.1} MB/s  scale {:8.1} MB/s  ({:+.1} %)",
-            kind.name(),
-            nodes,
-            mode.name(),
-            live / 1e6,
-            model / 1e6,
-            diff * 100.0
-        );
         let workers = if kind == ScenarioKind::FanInRead { s.readers } else { nodes };
         let tolerance = match (kind, mode, workers) {
             (_, _, w) if w > 1 => TOLERANCE_SHARED_CORES,
             (ScenarioKind::FanOutRead, Mode::Offload, _) => TOLERANCE_KNOWN_GAP,
             _ => TOLERANCE,
         };
+        let mut runs: Vec<f64> = Vec::new();
+        let mut diff = f64::INFINITY;
+        for round in 0..=REMEASURE_ROUNDS {
+            runs.extend(
+                (0..LIVE_TRIES).map(|_| {
+                    run_scenario(&s, mode, &profile, &RunOptions::default()).unwrap().throughput.value
+                }),
+            );
+            runs.sort_by(f64::total_cmp);
+            let live = runs[runs.len() / 2];
+            diff = (model - live) / live;
+            eprintln!(
+                "{:<14} {} nodes {:<7}: live {:8.1} MB/s  scale {:8.1} MB/s  ({:+.1} %){}",
+                kind.name(),
+                nodes,
+                mode.name(),
+                live / 1e6,
+                model / 1e6,
+                diff * 100.0,
+                if round > 0 { format!("  [re-measured, {} live runs]", runs.len()) } else { String::new() }
+            );
+            if diff.abs() <= tolerance {
+                break;
+            }
+        }
         if diff.abs() > tolerance {
             failures.push(format!(
                 "{} {nodes} nodes {}: {:+.1} % (tolerance ±{:.0} %)",
