@@ -109,6 +109,19 @@ fn write_stages(c: &mut Criterion) {
             tier.write_chunks("bench", &writes).unwrap()
         })
     });
+    // The background copy to the blob tier (object_store's local store, fsync on put):
+    // per stored chunk, so read it against the raw chunk size like the stages above.
+    let blob_dir = tempfile::tempdir().unwrap();
+    let blob = dpukit_host::tier::BlobTier::local(blob_dir.path()).unwrap();
+    let stored_chunk = bytes::Bytes::copy_from_slice(&out[..clen]);
+    let mut k = 0u64;
+    g.throughput(Throughput::Bytes(chunk as u64));
+    g.bench_function("blob_put_stored_chunk", |b| {
+        b.iter(|| {
+            k += 1;
+            blob.put_chunk("bench", k % 256, stored_chunk.clone()).unwrap()
+        })
+    });
     g.finish();
 }
 
