@@ -210,6 +210,8 @@ pub struct Engine {
     seq: u64,
     /// Latest arrival handed to the model; arrivals never go backwards.
     last_arrival: SimTime,
+    /// Descriptor buffer reused by every fetch.
+    scratch: Vec<RawDesc>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -267,6 +269,7 @@ impl Engine {
             op_index: 0,
             seq: 0,
             last_arrival: SimTime::ZERO,
+            scratch: Vec::new(),
         })
     }
 
@@ -474,9 +477,12 @@ impl Engine {
         if room == 0 {
             return 0;
         }
-        let mut descs = vec![RawDesc::default(); room];
-        let n = q.dev.fetch(&mut descs);
+        // Reused across polls: no allocation on the hot path.
+        let mut descs = std::mem::take(&mut self.scratch);
+        descs.resize(room, RawDesc::default());
+        let n = q.dev.fetch(&mut descs[..room]);
         if n == 0 {
+            self.scratch = descs;
             return 0;
         }
         // The batch arrives when it was fetched, read after the fetch: never before the
@@ -491,27 +497,20 @@ impl Engine {
         let table = self.queues[qi].dev.region_table();
         let regions = table.read().unwrap_or_else(|e| e.into_inner());
         // Resolve and execute under one read lock of the region table.
-        let mut results = Vec::with_capacity(n);
         for raw in &descs[..n] {
-            results.push(self.run_one(
-                qi,
-                &regions,
-                raw,
-                batch.descriptors_ready,
-                not_before,
-                batch.doorbell.start,
-            ));
-        }
-        drop(regions);
-        for (cpl, always, due) in results {
-            let q = &mut self.queues[qi];
+            let (cpl, always, due) =
+                self.run_one(qi, &regions, raw, batch.descriptors_ready, not_before, batch.doorbell.start);
             if always {
                 self.seq += 1;
-                q.pending.push(Pending { due: Due { at: due, seq: self.seq }, cpl: cpl.encode() });
+                self.queues[qi]
+                    .pending
+                    .push(Pending { due: Due { at: due, seq: self.seq }, cpl: cpl.encode() });
             } else {
                 self.stats.silent_successes += 1;
             }
         }
+        drop(regions);
+        self.scratch = descs;
         self.stats.descriptors += n as u64;
         n
     }

@@ -354,9 +354,9 @@ pub(crate) fn run(
             .map(|&node| {
                 let (env, prog, copier, catalog, peers) =
                     (&env, &prog, copier.as_ref(), catalog.as_ref(), &peers);
-                std::thread::Builder::new()
-                    .name(format!("node{node}"))
-                    .spawn_scoped(s, move || -> Result<(NodeOut, Option<Manifest>), RunError> {
+                std::thread::Builder::new().name(format!("node{node}")).spawn_scoped(
+                    s,
+                    move || -> Result<(NodeOut, Option<Manifest>), RunError> {
                         match spec.kind {
                             ScenarioKind::FanOutWrite => {
                                 let copier = copier.expect("copier started for writes");
@@ -391,13 +391,16 @@ pub(crate) fn run(
                                 kv_cache(spec, mode, profile, faults, env, node, prog).map(|o| (o, None))
                             }
                         }
-                    })
-                    .expect("spawning a node thread")
+                    },
+                )
             })
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(RunError::Device("a node thread panicked".into()))))
+            .map(|h| match h {
+                Ok(h) => h.join().unwrap_or_else(|_| Err(RunError::Device("a node thread panicked".into()))),
+                Err(e) => Err(RunError::Device(format!("cannot start a node thread: {e}"))),
+            })
             .collect()
     });
     let wall_ns = wall0.elapsed().as_nanos() as u64;
