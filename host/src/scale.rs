@@ -62,10 +62,6 @@ pub const DEFAULT_BLOB_BYTES_PER_S: f64 = 100e9;
 pub const DEFAULT_BLOB_LATENCY_NS: u64 = 5_000_000;
 /// Local tier capacity per node (assumed: 3.84 TB NVMe).
 pub const DEFAULT_LOCAL_CAPACITY_BYTES: u64 = 3_840_000_000_000;
-/// Blocks per KV request, as in the live scenario.
-const KV_MAX_BLOCKS_PER_REQUEST: u64 = 4;
-/// Popular documents KV prefixes come from, as in the live scenario.
-const KV_POPULAR_DOCS: u64 = 256;
 
 /// Why a scale run could not be done.
 #[derive(Debug, thiserror::Error)]
@@ -1052,22 +1048,15 @@ fn fan_in_read(m: &mut Model<'_>, now: SimTime, ev: Ev) -> Result<(), ScaleError
 
 /// Per node, per request: (hits, misses) of its blocks, from the real cache index.
 fn kv_plan(spec: &ScenarioSpec) -> Vec<Vec<(u32, u32)>> {
-    let zipf = Zipf::new(KV_POPULAR_DOCS, spec.skew);
     let capacity = spec.cache_capacity_chunks.max(16) as usize;
     (0..spec.nodes)
         .map(|node| {
             let cache = CacheIndex::new(capacity).expect("capacity >= 16");
-            let mut rng = Rng(spec.seed ^ u64::from(node).wrapping_mul(0xa076_1d64_78bd_642f));
             let loc = Location::new(1, 0, 0, 1, 0).expect("valid location");
-            (0..spec.kv_requests)
-                .map(|req| {
-                    let shared = rng.unit() < spec.kv_prefix_sharing;
-                    let doc = if shared {
-                        zipf.sample(&mut rng)
-                    } else {
-                        KV_POPULAR_DOCS + u64::from(node) * spec.kv_requests + req
-                    };
-                    let blocks = 1 + rng.next() % KV_MAX_BLOCKS_PER_REQUEST;
+            // The live scenario's own request stream, so both see the same keys.
+            crate::scenario::kv_requests(spec, node)
+                .into_iter()
+                .map(|(doc, blocks)| {
                     let mut hm = (0u32, 0u32);
                     for b in 0..blocks {
                         let key = CacheKey::for_chunk(doc, b);
@@ -1161,47 +1150,6 @@ fn kv_cache(m: &mut Model<'_>, now: SimTime, ev: Ev) -> Result<(), ScaleError> {
             Ok(())
         }
         _ => Ok(()),
-    }
-}
-
-/// The live scenario's request stream: SplitMix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// The live scenario's Zipf over popular documents.
-struct Zipf {
-    cdf: Vec<f64>,
-}
-
-impl Zipf {
-    fn new(n: u64, s: f64) -> Zipf {
-        let mut acc = 0.0;
-        let mut cdf: Vec<f64> = (1..=n)
-            .map(|k| {
-                acc += 1.0 / (k as f64).powf(s);
-                acc
-            })
-            .collect();
-        for x in &mut cdf {
-            *x /= acc;
-        }
-        Zipf { cdf }
-    }
-    fn sample(&self, rng: &mut Rng) -> u64 {
-        let u = rng.unit();
-        self.cdf.partition_point(|&c| c < u).min(self.cdf.len() - 1) as u64
     }
 }
 

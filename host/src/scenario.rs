@@ -962,6 +962,29 @@ impl PeerDir {
     }
 }
 
+/// After a cache hit: the location the lookup wrote to the slot's output, and the stored
+/// chunk read from the local tier into the slot's input.
+fn read_hit(
+    off: &mut Offload,
+    local: &mut LocalTier,
+    shard: &str,
+    slot: usize,
+    out: &mut NodeOut,
+) -> Result<Location, RunError> {
+    let loc = {
+        let (_, output) = off.slot(slot).map_err(off_err)?;
+        let value: [u8; 16] = output[..16].try_into().map_err(|_| RunError::Device("lookup value".into()))?;
+        Location::from_bytes(value)
+    };
+    let t_io = Instant::now();
+    let (input, _) = off.slot(slot).map_err(off_err)?;
+    let len = (loc.length as usize).min(input.len());
+    let mut req = [(loc.offset(), &mut input[..len])];
+    local.read_chunks(shard, &mut req).map_err(tier_err)?;
+    out.io.record(t_io.elapsed().as_nanos() as u64);
+    Ok(loc)
+}
+
 fn flip_byte(path: &Path, offset: u64) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt;
     let f = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
@@ -1058,17 +1081,7 @@ fn fan_out_read(
             let mut verified = false;
             if hit {
                 out.hits += 1;
-                let loc = {
-                    let (_, output) = off.slot(slot).map_err(off_err)?;
-                    Location::from_bytes(output[..16].try_into().expect("16 bytes"))
-                };
-                let t_io = Instant::now();
-                {
-                    let (input, _) = off.slot(slot).map_err(off_err)?;
-                    let mut req = [(loc.offset(), &mut input[..loc.length as usize])];
-                    local.read_chunks(cache_shard, &mut req).map_err(tier_err)?;
-                }
-                out.io.record(t_io.elapsed().as_nanos() as u64);
+                let loc = read_hit(&mut off, &mut local, cache_shard, slot, &mut out)?;
                 verified = verify_in_slot(&mut off, &mut out, spec, slot, loc.length, c.raw_len, loc.crc32c)?;
                 if !verified {
                     out.verification.corrupt_detected += 1;
@@ -1290,7 +1303,7 @@ impl Zipf {
 
 /// The requests of one node: (document, prefix blocks). Shared prefixes come from a Zipf
 /// over popular documents; the rest are unique to the request.
-fn kv_requests(spec: &ScenarioSpec, node: u32) -> Vec<(u64, u64)> {
+pub(crate) fn kv_requests(spec: &ScenarioSpec, node: u32) -> Vec<(u64, u64)> {
     let zipf = Zipf::new(KV_POPULAR_DOCS, spec.skew);
     let mut rng = Rng(spec.seed ^ (node as u64).wrapping_mul(0xa076_1d64_78bd_642f));
     (0..spec.kv_requests)
@@ -1345,17 +1358,7 @@ fn kv_cache(
             let seed = object_seed(spec, doc ^ 0x4b56);
             let mut served = false;
             if f.results[0].status == Status::Ok {
-                let loc = {
-                    let (_, output) = off.slot(slot).map_err(off_err)?;
-                    Location::from_bytes(output[..16].try_into().expect("16 bytes"))
-                };
-                let t_io = Instant::now();
-                {
-                    let (input, _) = off.slot(slot).map_err(off_err)?;
-                    let mut req = [(loc.offset(), &mut input[..loc.length as usize])];
-                    local.read_chunks(shard, &mut req).map_err(tier_err)?;
-                }
-                out.io.record(t_io.elapsed().as_nanos() as u64);
+                let loc = read_hit(&mut off, &mut local, shard, slot, &mut out)?;
                 served =
                     verify_in_slot(&mut off, &mut out, spec, slot, loc.length, block as u32, loc.crc32c)?;
                 if served {
