@@ -9,7 +9,15 @@ scripts/install-deps.sh
 
 # The C caller test links target/debug/libdpukit_ffi.a: build it as a root first.
 cargo build -p dpukit-ffi --quiet
-cargo test --workspace
+cargo test --workspace -- --skip scale_mode_agrees_with_live_runs
+
+# Scale mode against live runs: a measurement, so a busy moment on a shared machine
+# (during calibration or the live runs) can push one case past its tolerance. It gets one
+# fresh attempt (new calibration, new live runs) before it fails.
+if ! cargo test -p dpukit-host --test scale_agreement; then
+  echo "test.sh: scale agreement failed once; measuring again from a fresh calibration" >&2
+  cargo test -p dpukit-host --test scale_agreement
+fi
 
 # Loom model of the SPSC index protocol (separate target dir: different cfg).
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
