@@ -130,9 +130,15 @@ impl EngineStats {
         }
     }
 
-    /// Total error completions.
+    /// Error completions. A cache lookup's NOT_FOUND is an answer (a miss), not an error,
+    /// and is counted by [`EngineStats::not_found`] instead.
     pub fn errors(&self) -> u64 {
-        self.errors_by_status.iter().map(|(_, n)| n).sum()
+        self.errors_by_status.iter().filter(|(s, _)| *s != Status::NotFound).map(|(_, n)| n).sum()
+    }
+
+    /// NOT_FOUND completions (cache misses and deletes of absent keys).
+    pub fn not_found(&self) -> u64 {
+        self.errors_by_status.iter().filter(|(s, _)| *s == Status::NotFound).map(|(_, n)| n).sum()
     }
 }
 

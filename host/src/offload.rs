@@ -158,6 +158,8 @@ pub struct Offload {
     /// Offload mode: the host clock skips simulator time and jumps on waits.
     wait_offset_ns: u64,
     stats: OffloadStats,
+    /// Offload mode against a profile without a device: every op is a fallback.
+    no_device: bool,
 }
 
 /// Why the offload layer could not be set up or used.
@@ -200,6 +202,7 @@ impl Offload {
                     .fallbacks
                     .reasons
                     .push(format!("profile `{}` has no device: every op ran on the host CPU", profile.name));
+                off.no_device = true;
                 return Ok(off);
             }
             Err(e) => return Err(OffloadError::Device(e.to_string())),
@@ -238,6 +241,7 @@ impl Offload {
             start: Instant::now(),
             wait_offset_ns: 0,
             stats: OffloadStats::default(),
+            no_device: false,
         })
     }
 
@@ -325,7 +329,9 @@ impl Offload {
             if on_device {
                 descs.push(self.descriptor(slot, i, op));
             } else {
-                if self.device.is_some() {
+                if self.no_device {
+                    self.stats.fallbacks.unsupported_ops += 1;
+                } else if self.device.is_some() {
                     self.stats.fallbacks.unsupported_ops += u64::from(alive);
                     if alive {
                         let reason =

@@ -949,20 +949,6 @@ fn fan_out_write(m: &mut Model<'_>, now: SimTime, ev: Ev) -> Result<(), ScaleErr
                 m.blob_put_bytes += m.c.stored * u64::from(staged);
                 let st = &mut m.state[ni];
                 st.block_start_ns = t.as_ns();
-                if last && m.spec.verify && m.mode == Mode::Host {
-                    // The live node reads its shard back and checks every chunk before it
-                    // reports: local read, CRC, decompress, regenerate, compare. Host mode
-                    // counts it (wall clock); offload mode's clock stops before it.
-                    let chunks = m.chunks_per_object() as f64;
-                    let per_chunk = m.c.local_read_ns
-                        + m.c.crc_stored_ns
-                        + m.c.decompress_ns
-                        + m.c.datagen_ns
-                        + m.c.memcpy_stored_ns * (m.c.chunk as f64 / m.c.stored as f64);
-                    let end = m.cpu(node, t, per_chunk * chunks);
-                    let st = &mut m.state[ni];
-                    st.end_ns = st.end_ns.max(end.as_ns());
-                }
             }
             if !m.state[ni].issue_pending && m.state[ni].next < m.blocks {
                 m.state[ni].issue_pending = true;

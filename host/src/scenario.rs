@@ -195,6 +195,15 @@ impl NodeOut {
         self.offload = off.stats().clone();
         self.thread_cpu_ns =
             thread_cpu_ns().saturating_sub(self.thread_cpu_start_ns).saturating_sub(self.offload.sim_cpu_ns);
+        if off.engine().is_none() {
+            // No device ran anything: every latency is a measured host figure.
+            self.e2e.source = Source::Measured;
+            self.kernel = {
+                let mut k = StageHist::new("kernels", Source::Measured);
+                k.merge(&self.kernel);
+                k
+            };
+        }
         if let Some(engine) = off.engine() {
             let resources = engine
                 .resource_stats()
@@ -467,10 +476,13 @@ fn assemble(
 
     // Host mode: wall clock. Offload mode: the slowest node's host clock (measured host
     // time plus waits for modelled completions).
-    let (elapsed_ns, src) = match mode {
-        Mode::Host => (wall_ns, Source::Measured),
-        Mode::Offload => (nodes.iter().map(|n| n.end_ns).max().unwrap_or(0).max(1), Source::Modelled),
-    };
+    // Both modes time the data path the same way: from each node's start to its end, the
+    // slowest node counting (setup such as opening tiers is outside). Host mode: the wall
+    // clock, measured. Offload mode: the node's host clock (measured host time plus waits
+    // for modelled completions), so modelled; with no device at all it is the wall clock.
+    let elapsed_ns = nodes.iter().map(|n| n.end_ns).max().unwrap_or(0).max(1);
+    let modelled = mode == Mode::Offload && nodes.iter().any(|n| n.device.is_some());
+    let src = if modelled { Source::Modelled } else { Source::Measured };
     let elapsed_s = elapsed_ns as f64 / 1e9;
     let throughput = Figure { value: bytes as f64 / elapsed_s, unit: Unit::BytesPerSecond, source: src };
     let ops_per_s = Figure { value: ops as f64 / elapsed_s, unit: Unit::OpsPerSecond, source: src };
