@@ -160,6 +160,8 @@ pub struct Offload {
     stats: OffloadStats,
     /// Offload mode against a profile without a device: every op is a fallback.
     no_device: bool,
+    /// Completion buffer reused by every poll of the device.
+    cpl_buf: Vec<Completion>,
 }
 
 /// Why the offload layer could not be set up or used.
@@ -242,6 +244,7 @@ impl Offload {
             wait_offset_ns: 0,
             stats: OffloadStats::default(),
             no_device: false,
+            cpl_buf: Vec::with_capacity(1024),
         })
     }
 
@@ -427,10 +430,16 @@ impl Offload {
         dev.engine.poll(SimTime::from_ns(now));
         self.stats.sim_cpu_ns += thread_cpu_ns().saturating_sub(c0);
         self.stats.sim_wall_ns += w0.elapsed().as_nanos() as u64;
-        let mut cpls: Vec<Completion> = Vec::new();
-        dev.queue.poll(1024, &mut cpls).map_err(|e| OffloadError::Device(e.to_string()))?;
+        // Reused across polls: no allocation per poll on the data path.
+        let mut cpls = std::mem::take(&mut self.cpl_buf);
+        cpls.clear();
+        let polled = dev.queue.poll(1024, &mut cpls).map_err(|e| OffloadError::Device(e.to_string()));
+        if let Err(e) = polled {
+            self.cpl_buf = cpls;
+            return Err(e);
+        }
         let n = cpls.len();
-        for c in cpls {
+        for &c in &cpls {
             let slot = (c.tag >> 8) as usize;
             let i = (c.tag & 0xff) as usize;
             let Some(job) = self.jobs.get_mut(slot).and_then(|j| j.as_mut()) else {
@@ -449,6 +458,7 @@ impl Offload {
                 job.results[i] = Some(r);
             }
         }
+        self.cpl_buf = cpls;
         Ok(n)
     }
 
