@@ -3,11 +3,17 @@
 //! concurrent use.
 //!
 //! Layout: each shard holds a dense entry array (key 16 bytes + location in its 16-byte wire
-//! form = 32 bytes, preallocated to the shard's capacity), one policy byte per entry, and an
-//! open-addressing index (linear probing, load <= 4/5, backward-shift deletion, so no
-//! tombstones) of 8-byte slots: 32 bits of the key hash as a tag and the entry id. A probe
-//! reads 8 slots per cache line and touches an entry only on a 32-bit tag match. With the
-//! ghost table this is about 45 bytes per entry of capacity ([`CacheIndex::bytes_per_entry`]).
+//! form = 32 bytes, preallocated to the shard's capacity), a policy byte and a frequency byte
+//! per entry, and a bucketed hash index: 64-byte buckets (one cache line) of ten slots, each
+//! a 16-bit tag from the key hash and a 32-bit entry id, with one bucket per 5.5 entries of
+//! capacity, so a full shard fills 55 % of the slots and a key's home bucket almost always has
+//! room. A probe reads the home bucket, compares its ten tags at once (SWAR on three words:
+//! no data-dependent branch until a tag matches), and reads the entry only on a tag match;
+//! when the home bucket filled up before an insert, the entry goes to the next bucket with
+//! room and every bucket passed counts it, so a probe moves on only while that count is not
+//! zero. Deletion decrements the counts again: no tombstones, nothing to rehash. A lookup is
+//! then two cache misses, the bucket and the entry, like a SwissTable's. With the ghost
+//! table this is about 47 bytes per entry of capacity ([`CacheIndex::bytes_per_entry`]).
 //!
 //! Eviction: S3-FIFO (Yang et al., SOSP 2023). New keys enter a small probationary queue
 //! (10 % of the shard); a key hit while there is promoted to the main queue when the small
@@ -21,8 +27,22 @@
 //! separate rings, which keeps the 48-byte budget; the ghost is a direct-mapped array of
 //! 16-bit fingerprints. Capacity is per shard (total / shards), so eviction may begin a
 //! little before the total is reached when keys spread unevenly.
+//!
+//! Concurrency: lookups take no lock and do no atomic read-modify-write, which would stall
+//! the loads of the lookups around them. Each shard is a seqlock: writers (insert, delete,
+//! eviction) take the shard's mutex and make its version odd while they change the index
+//! or the entries; a reader loads the version, probes with relaxed loads of the atomic
+//! bucket and entry words, and retries if the version was odd or changed meanwhile (after
+//! `SEQLOCK_READ_ATTEMPTS` tries it takes the lock, so a reader always finishes). A hit's
+//! S3-FIFO frequency bump is a relaxed load then store: concurrent lookups of one entry may
+//! lose a bump (the frequency is a 2-bit approximation anyway). Hits and misses are counted
+//! per thread (each thread writes only its own counters), so the counts are exact.
+
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{fence, AtomicU64, AtomicU8};
 
 use parking_lot::Mutex;
+use thread_local::ThreadLocal;
 
 use crate::KernelError;
 
@@ -204,9 +224,11 @@ pub struct CacheStats {
 
 /// A bounded, sharded cache index with S3-FIFO eviction. All methods take `&self`.
 pub struct CacheIndex {
-    shards: Box<[Mutex<Shard>]>,
+    shards: Box<[Shard]>,
     shard_mask: u64,
     capacity_entries: usize,
+    /// Hit and miss counters, one pair per thread that looked something up.
+    counters: ThreadLocal<LookupCounters>,
 }
 
 impl std::fmt::Debug for CacheIndex {
@@ -246,9 +268,13 @@ impl CacheIndex {
         }
         let base = capacity_entries / shards;
         let extra = capacity_entries % shards;
-        let shards_vec: Vec<Mutex<Shard>> =
-            (0..shards).map(|i| Mutex::new(Shard::new(base + usize::from(i < extra)))).collect();
-        Ok(Self { shards: shards_vec.into_boxed_slice(), shard_mask: shards as u64 - 1, capacity_entries })
+        let shards_vec: Vec<Shard> = (0..shards).map(|i| Shard::new(base + usize::from(i < extra))).collect();
+        Ok(Self {
+            shards: shards_vec.into_boxed_slice(),
+            shard_mask: shards as u64 - 1,
+            capacity_entries,
+            counters: ThreadLocal::new(),
+        })
     }
 
     /// The bound on entries.
@@ -263,7 +289,7 @@ impl CacheIndex {
 
     /// Entries currently held.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().len).sum()
+        self.shards.iter().map(|s| s.writer.lock().len).sum()
     }
 
     /// Whether no entries are held.
@@ -271,37 +297,41 @@ impl CacheIndex {
         self.len() == 0
     }
 
-    /// The location of `key`, counting a hit or a miss.
-    #[inline]
+    /// The location of `key`, counting a hit or a miss. Takes no lock and does no atomic
+    /// read-modify-write (see the module docs).
+    #[inline(always)]
     pub fn lookup(&self, key: CacheKey) -> Option<Location> {
+        let counters = self.counters.get_or_default();
         let hash = hash_key(key);
-        self.shard(hash).lock().lookup(key, hash)
+        let found = self.shard(hash).lookup(key, hash);
+        counters.count(found.is_some());
+        found
     }
 
     /// Looks up many keys, filling `out[i]` for `keys[i]` (`out` shorter than `keys` limits
-    /// the work to `out.len()`). Same result as repeated [`Self::lookup`], but each shard is
-    /// locked once per block of [`LOOKUP_BLOCK`] keys, and the lookups under one lock are
-    /// independent loads the CPU can overlap (a lock per key serializes them).
+    /// the work to `out.len()`). Same result as repeated [`Self::lookup`], but a block of
+    /// [`LOOKUP_BLOCK`] keys is hashed and its home buckets loaded first, as independent
+    /// loads the CPU overlaps, before the probes.
     pub fn lookup_many(&self, keys: &[CacheKey], out: &mut [Option<Location>]) {
+        let counters = self.counters.get_or_default();
         let n = keys.len().min(out.len());
         let mut hashes = [0u64; LOOKUP_BLOCK];
         for (block_keys, block_out) in keys[..n].chunks(LOOKUP_BLOCK).zip(out[..n].chunks_mut(LOOKUP_BLOCK)) {
-            let mut shards_seen: u128 = 0;
+            // Three passes, each a run of independent loads the CPU overlaps: the home
+            // buckets, then the entries their first matching tags point at, then the
+            // validated probes, which now mostly hit the cache.
+            let mut touched = 0u64;
             for (h, key) in hashes.iter_mut().zip(block_keys) {
                 *h = hash_key(*key);
-                shards_seen |= 1 << ((*h & self.shard_mask) % 128);
+                touched ^= self.shard(*h).home_tags(*h);
             }
-            let hashes = &hashes[..block_keys.len()];
-            for shard_index in 0..self.shards.len() {
-                if shards_seen & (1 << (shard_index % 128)) == 0 {
-                    continue;
-                }
-                let mut shard = self.shards[shard_index].lock();
-                for ((key, hash), slot) in block_keys.iter().zip(hashes).zip(block_out.iter_mut()) {
-                    if (hash & self.shard_mask) as usize == shard_index {
-                        *slot = shard.lookup(*key, *hash);
-                    }
-                }
+            for hash in &hashes[..block_keys.len()] {
+                touched ^= self.shard(*hash).home_candidate(*hash);
+            }
+            std::hint::black_box(touched);
+            for ((key, hash), slot) in block_keys.iter().zip(&hashes).zip(block_out.iter_mut()) {
+                *slot = self.shard(*hash).lookup(*key, *hash);
+                counters.count(slot.is_some());
             }
         }
     }
@@ -309,28 +339,31 @@ impl CacheIndex {
     /// Inserts or replaces `key`'s location, evicting per policy when the shard is full.
     pub fn insert(&self, key: CacheKey, location: Location) -> InsertOutcome {
         let hash = hash_key(key);
-        self.shard(hash).lock().insert(key, hash, location)
+        self.shard(hash).insert(key, hash, location)
     }
 
     /// Removes `key`, returning its location, or `NotFound`.
     pub fn delete(&self, key: CacheKey) -> Result<Location, KernelError> {
         let hash = hash_key(key);
-        self.shard(hash).lock().delete(key, hash).ok_or(KernelError::NotFound { key: key.0 })
+        self.shard(hash).delete(key, hash).ok_or(KernelError::NotFound { key: key.0 })
     }
 
     /// Whether `key` is present, without counting a lookup or touching its frequency.
     pub fn contains(&self, key: CacheKey) -> bool {
         let hash = hash_key(key);
-        self.shard(hash).lock().find(key, hash).is_some()
+        self.shard(hash).read(key, hash).is_some()
     }
 
-    /// Counters summed over shards.
+    /// Counters summed over shards and threads. Exact once the threads counting have
+    /// finished their calls; a call in progress on another thread may not be counted yet.
     pub fn stats(&self) -> CacheStats {
         let mut total = CacheStats::default();
+        for counters in self.counters.iter() {
+            total.hits += counters.hits.load(Relaxed);
+            total.misses += counters.misses.load(Relaxed);
+        }
         for shard in self.shards.iter() {
-            let s = shard.lock().stats;
-            total.hits += s.hits;
-            total.misses += s.misses;
+            let s = shard.writer.lock().stats;
             total.inserts += s.inserts;
             total.updates += s.updates;
             total.evictions += s.evictions;
@@ -344,11 +377,7 @@ impl CacheIndex {
     /// full it is.
     pub fn memory_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
-            + self
-                .shards
-                .iter()
-                .map(|s| std::mem::size_of::<Mutex<Shard>>() + s.lock().heap_bytes())
-                .sum::<usize>()
+            + self.shards.iter().map(|s| std::mem::size_of::<Shard>() + s.heap_bytes()).sum::<usize>()
     }
 
     /// [`Self::memory_bytes`] divided by the capacity: the memory cost of one entry,
@@ -357,8 +386,41 @@ impl CacheIndex {
         self.memory_bytes() as f64 / self.capacity_entries as f64
     }
 
+    /// Checks the index's internal invariants, panicking with what is wrong: every live
+    /// entry is reachable from its home bucket, and every bucket's overflow count is the
+    /// number of entries placed past it. For tests and fuzzing.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub fn check_invariants(&self) {
+        for (s, shard) in self.shards.iter().enumerate() {
+            let w = shard.writer.lock();
+            let mut expected = vec![0u64; shard.buckets.len()];
+            let mut live = 0;
+            for id in 0..w.capacity {
+                if w.meta[id] & LIVE == 0 {
+                    continue;
+                }
+                live += 1;
+                let key = shard.key_of(id);
+                let hash = hash_key(key);
+                let found = shard.find_locked(key, hash);
+                assert!(matches!(found, Some((_, got)) if got == id), "shard {s}: entry {id} not reachable");
+                let pos = found.map(|(p, _)| p).unwrap_or(SlotPos { bucket: 0, slot: 0 });
+                let mut b = shard.home(hash);
+                while b != pos.bucket {
+                    expected[b] += 1;
+                    b = shard.next(b);
+                }
+            }
+            assert_eq!(live, w.len, "shard {s}: live entries");
+            for (b, bucket) in shard.buckets.iter().enumerate() {
+                let got = u64::from(Bucket::overflow(bucket.tag_words()));
+                assert_eq!(got, expected[b], "shard {s}: bucket {b} overflow count");
+            }
+        }
+    }
+
     #[inline]
-    fn shard(&self, hash: u64) -> &Mutex<Shard> {
+    fn shard(&self, hash: u64) -> &Shard {
         &self.shards[(hash & self.shard_mask) as usize]
     }
 }
@@ -377,39 +439,176 @@ fn fast_range(hash: u64, n: usize) -> usize {
     ((u128::from(hash) * n as u128) >> 64) as usize
 }
 
-/// One cached entry: the key and the location in its packed wire words.
-#[derive(Debug, Clone, Copy, Default)]
-#[repr(C)]
+/// One cached entry: the key and the location in its packed wire words, as atomics so that
+/// lock-free readers race with writers without a data race. Aligned so an entry never
+/// straddles a cache line.
+#[derive(Debug, Default)]
+#[repr(C, align(32))]
 struct Entry {
-    key: u128,
-    word: u64,
-    length: u32,
-    crc32c: u32,
+    key_lo: AtomicU64,
+    key_hi: AtomicU64,
+    /// [`Location::packed_word`].
+    word: AtomicU64,
+    /// Length in bits 0..32, CRC32C in bits 32..64.
+    length_crc: AtomicU64,
 }
 
-// Per-entry policy byte.
+const _: () = assert!(std::mem::size_of::<Entry>() == 32);
+
+// Per-entry policy byte (writer-owned).
 const LIVE: u8 = 0x80;
 const MAIN: u8 = 0x04;
-const FREQ_MASK: u8 = 0x03;
+/// Largest value of the per-entry frequency (2 bits).
+const FREQ_MAX: u8 = 3;
 
-/// Index slot: 0 = empty, else high 32 bits the key hash's top half (tag, and the home
-/// slot derives from it, so shifting needs no entry access), low 32 bits entry id + 1.
-type IndexSlot = u64;
+/// Optimistic read attempts before a lookup falls back to taking the shard's lock.
+const SEQLOCK_READ_ATTEMPTS: u32 = 64;
 
 const NO_FREE: u32 = u32::MAX;
 
+/// Slots per bucket.
+const BUCKET_SLOTS: usize = 10;
+/// Buckets per entry of capacity, as entries per bucket when the shard is full, a fraction:
+/// 5.5 of 10 slots, so a key's home bucket has a free slot with probability about 0.975
+/// (Poisson) and a probe almost always reads one cache line; 11.6 bytes of index per entry.
+const BUCKET_FILL_AT_CAPACITY: (usize, usize) = (11, 2);
+/// 16-bit lanes of a word.
+const LANES_LO: u64 = 0x0001_0001_0001_0001;
+const LANES_LOW_15: u64 = 0x7fff_7fff_7fff_7fff;
+/// Word 2 carries tags in lanes 0 and 1 only.
+const WORD2_TAG_LANES: u64 = 0x0000_0000_8000_8000;
+
+/// One cache line of the index: ten (16-bit tag, 32-bit entry id) slots and an overflow
+/// count. Words 0..3 hold the tags (four per word, the last word two, tag 0 = empty slot)
+/// with the overflow count in the top 32 bits of word 2: how many entries whose probe
+/// passed this bucket (it was full when they were inserted) live in later buckets. A
+/// probe stops at the first bucket with a zero count. Words 3..8 hold the entry ids, two
+/// per word.
+#[derive(Debug, Default)]
+#[repr(C, align(64))]
+struct Bucket {
+    words: [AtomicU64; 8],
+}
+
+const _: () = assert!(std::mem::size_of::<Bucket>() == 64);
+
+/// Where an entry sits in the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SlotPos {
+    bucket: usize,
+    slot: usize,
+}
+
+/// A bit per 16-bit lane of `x` (its high bit) set where the lane is zero. Exact: no
+/// borrow crosses lanes.
+#[inline(always)]
+fn zero_lanes(x: u64) -> u64 {
+    !(((x & LANES_LOW_15).wrapping_add(LANES_LOW_15)) | x | LANES_LOW_15)
+}
+
+impl Bucket {
+    #[inline(always)]
+    fn tag_words(&self) -> [u64; 3] {
+        [self.words[0].load(Relaxed), self.words[1].load(Relaxed), self.words[2].load(Relaxed)]
+    }
+
+    /// Lanes of `words` equal to `tag`, one high bit per lane, by tag word.
+    #[inline(always)]
+    fn matches(words: [u64; 3], tag: u16) -> [u64; 3] {
+        let spread = u64::from(tag) * LANES_LO;
+        [
+            zero_lanes(words[0] ^ spread),
+            zero_lanes(words[1] ^ spread),
+            zero_lanes(words[2] ^ spread) & WORD2_TAG_LANES,
+        ]
+    }
+
+    #[inline(always)]
+    fn overflow(words: [u64; 3]) -> u32 {
+        (words[2] >> 32) as u32
+    }
+
+    #[inline(always)]
+    fn id(&self, slot: usize) -> usize {
+        (self.words[3 + slot / 2].load(Relaxed) >> (32 * (slot % 2))) as u32 as usize
+    }
+
+    /// Writer only: sets `slot` to `tag` (0 empties it) and `id`.
+    fn set(&self, slot: usize, tag: u16, id: usize) {
+        debug_assert!(slot < BUCKET_SLOTS);
+        let (w, shift) = (slot / 4, 16 * (slot % 4));
+        let tags = self.words[w].load(Relaxed);
+        self.words[w].store((tags & !(0xffff << shift)) | (u64::from(tag) << shift), Relaxed);
+        let (w, shift) = (3 + slot / 2, 32 * (slot % 2));
+        let ids = self.words[w].load(Relaxed);
+        self.words[w].store((ids & !(0xffff_ffff << shift)) | ((id as u64) << shift), Relaxed);
+    }
+
+    /// Writer only: adds `delta` to the overflow count.
+    fn add_overflow(&self, delta: i64) {
+        let w = self.words[2].load(Relaxed);
+        let count = ((w >> 32) as i64 + delta) as u64;
+        debug_assert!(count <= u64::from(u32::MAX), "overflow count out of range");
+        self.words[2].store((w & 0xffff_ffff) | (count << 32), Relaxed);
+    }
+}
+
+/// Calls `f(slot)` for each set lane of `masks`, in slot order, until it returns `Some`.
+#[inline(always)]
+fn each_slot<T>(masks: [u64; 3], mut f: impl FnMut(usize) -> Option<T>) -> Option<T> {
+    for (w, mut m) in masks.into_iter().enumerate() {
+        while m != 0 {
+            if let Some(found) = f(w * 4 + (m.trailing_zeros() / 16) as usize) {
+                return Some(found);
+            }
+            m &= m - 1;
+        }
+    }
+    None
+}
+
+/// Hit and miss counters of one thread: written only by that thread, with a plain load and
+/// store (exact, and no read-modify-write to stall the lookups around it), read by
+/// [`CacheIndex::stats`]. Aligned so two threads' counters never share a cache line.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct LookupCounters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl LookupCounters {
+    #[inline(always)]
+    fn count(&self, hit: bool) {
+        let counter = if hit { &self.hits } else { &self.misses };
+        counter.store(counter.load(Relaxed).wrapping_add(1), Relaxed);
+    }
+}
+
+/// One shard: reader-visible tables in atomics behind a seqlock, writer state behind a lock.
 #[derive(Debug)]
 struct Shard {
-    /// Open-addressing table (linear probing, load <= 4/5) from key to entry id.
-    index: Vec<IndexSlot>,
+    /// Seqlock version: odd while a writer mutates `buckets`, `entries` or the policy state.
+    /// Changed only with `writer` held.
+    version: AtomicU64,
+    /// Bucketed hash index from key to entry id; linear probing over buckets.
+    buckets: Box<[Bucket]>,
     /// Entries by id; the CLOCK hands sweep this array, so eviction order is independent
-    /// of hash positions (a hand sweeping hash order would pile live entries up ahead of
-    /// itself and grow probe runs without bound).
-    entries: Vec<Entry>,
-    /// Policy byte per entry id.
+    /// of hash positions.
+    entries: Box<[Entry]>,
+    /// S3-FIFO frequency per entry id (0..=FREQ_MAX), bumped by readers with a plain load +
+    /// store, so bumps racing each other or a writer may be lost or land on a recycled id.
+    freq: Box<[AtomicU8]>,
+    writer: Mutex<WriterState>,
+}
+
+/// Shard state only writers (insert, delete, eviction) touch, under the shard's lock.
+#[derive(Debug)]
+struct WriterState {
+    /// LIVE | MAIN per entry id.
     meta: Vec<u8>,
     ghost: Vec<u16>,
-    /// Head of the free list of deleted entry ids, linked through `entries[id].key`.
+    /// Head of the free list of deleted entry ids, linked through `entries[id].key_lo`.
     free_head: u32,
     /// Entry ids below this have been used at least once.
     used: usize,
@@ -418,256 +617,408 @@ struct Shard {
     small_len: usize,
     small_hand: usize,
     main_hand: usize,
+    /// Writer counters; hits and misses are counted per thread by the index.
     stats: CacheStats,
+}
+
+/// What one optimistic probe saw.
+enum Probe {
+    Hit(usize, Location),
+    Miss,
+    /// The probe ran through every bucket without reaching one with a zero overflow count:
+    /// only possible while a writer is changing the index, so the version check fails and
+    /// the read is retried.
+    Torn,
+}
+
+/// A writer's critical section on the reader-visible tables: the version is odd while it
+/// lives and even again when it drops (even on unwind, so readers never spin forever).
+/// Create only with the shard's lock held.
+struct WriteSection<'a> {
+    version: &'a AtomicU64,
+}
+
+impl<'a> WriteSection<'a> {
+    #[inline(always)]
+    fn begin(version: &'a AtomicU64) -> Self {
+        let v = version.load(Relaxed);
+        debug_assert!(v & 1 == 0, "nested or unlocked write section");
+        version.store(v.wrapping_add(1), Relaxed);
+        // Orders the odd version before the data stores that follow, for readers that
+        // observe one of those stores.
+        fence(Release);
+        Self { version }
+    }
+}
+
+impl Drop for WriteSection<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        let v = self.version.load(Relaxed);
+        self.version.store(v.wrapping_add(1), Release);
+    }
 }
 
 impl Shard {
     fn new(capacity: usize) -> Self {
         debug_assert!(capacity > 0 && capacity < u32::MAX as usize);
-        let index_slots = capacity + capacity.div_ceil(4) + 1;
+        let (num, den) = BUCKET_FILL_AT_CAPACITY;
+        let buckets = (capacity * den).div_ceil(num);
         Self {
-            index: vec![0; index_slots],
-            entries: vec![Entry::default(); capacity],
-            meta: vec![0; capacity],
-            ghost: vec![0; capacity],
-            free_head: NO_FREE,
-            used: 0,
-            capacity,
-            len: 0,
-            small_len: 0,
-            small_hand: 0,
-            main_hand: 0,
-            stats: CacheStats::default(),
+            version: AtomicU64::new(0),
+            buckets: (0..buckets).map(|_| Bucket::default()).collect(),
+            entries: (0..capacity).map(|_| Entry::default()).collect(),
+            freq: (0..capacity).map(|_| AtomicU8::new(0)).collect(),
+            writer: Mutex::new(WriterState {
+                meta: vec![0; capacity],
+                ghost: vec![0; capacity],
+                free_head: NO_FREE,
+                used: 0,
+                capacity,
+                len: 0,
+                small_len: 0,
+                small_hand: 0,
+                main_hand: 0,
+                stats: CacheStats::default(),
+            }),
         }
     }
 
     fn heap_bytes(&self) -> usize {
-        self.index.capacity() * std::mem::size_of::<IndexSlot>()
-            + self.entries.capacity() * std::mem::size_of::<Entry>()
-            + self.meta.capacity()
-            + self.ghost.capacity() * std::mem::size_of::<u16>()
+        let w = self.writer.lock();
+        self.buckets.len() * std::mem::size_of::<Bucket>()
+            + self.entries.len() * std::mem::size_of::<Entry>()
+            + self.freq.len()
+            + w.meta.capacity()
+            + w.ghost.capacity() * std::mem::size_of::<u16>()
+    }
+
+    /// The key's 16-bit tag (never 0, which marks an empty slot): the hash's top bits, which
+    /// neither the shard (low bits) nor the home bucket (bits 47 down) use.
+    #[inline(always)]
+    fn tag(hash: u64) -> u16 {
+        ((hash >> 48) as u16).max(1)
     }
 
     #[inline(always)]
-    fn tag(hash: u64) -> u64 {
-        hash >> 32
+    fn home(&self, hash: u64) -> usize {
+        fast_range(hash.rotate_left(16), self.buckets.len())
     }
 
     #[inline(always)]
-    fn home(&self, tag: u64) -> usize {
-        ((tag * self.index.len() as u64) >> 32) as usize
-    }
-
-    #[inline(always)]
-    fn next(&self, i: usize) -> usize {
-        if i + 1 == self.index.len() {
+    fn next(&self, b: usize) -> usize {
+        if b + 1 == self.buckets.len() {
             0
         } else {
-            i + 1
+            b + 1
         }
     }
 
-    /// (index position, entry id) of `key`.
+    /// The first tag word of `hash`'s home bucket, unvalidated: only to pull its line into
+    /// cache.
     #[inline(always)]
-    fn find(&self, key: CacheKey, hash: u64) -> Option<(usize, usize)> {
+    fn home_tags(&self, hash: u64) -> u64 {
+        self.buckets[self.home(hash)].words[0].load(Relaxed)
+    }
+
+    /// The first key word of the entry that the first matching tag in `hash`'s home bucket
+    /// points at, unvalidated: only to pull that entry's line into cache.
+    #[inline(always)]
+    fn home_candidate(&self, hash: u64) -> u64 {
+        let bucket = &self.buckets[self.home(hash)];
+        each_slot(Bucket::matches(bucket.tag_words(), Self::tag(hash)), |slot| {
+            Some(self.entries[bucket.id(slot)].key_lo.load(Relaxed))
+        })
+        .unwrap_or(0)
+    }
+
+    #[inline(always)]
+    fn key_matches(&self, id: usize, key: CacheKey) -> bool {
+        let e = &self.entries[id];
+        e.key_lo.load(Relaxed) == key.0 as u64 && e.key_hi.load(Relaxed) == (key.0 >> 64) as u64
+    }
+
+    /// Walks `key`'s probe sequence once, returning where it is. Consistent only with the
+    /// lock held or when validated by the seqlock version; `None` in the outer option means
+    /// the walk was torn.
+    #[inline(always)]
+    fn probe_pos(&self, key: CacheKey, hash: u64) -> Option<Option<(SlotPos, usize)>> {
         let tag = Self::tag(hash);
-        let mut i = self.home(tag);
-        loop {
-            let slot = self.index[i];
-            if slot == 0 {
-                return None;
+        let mut b = self.home(hash);
+        for _ in 0..self.buckets.len() {
+            let bucket = &self.buckets[b];
+            let words = bucket.tag_words();
+            let found = each_slot(Bucket::matches(words, tag), |slot| {
+                let id = bucket.id(slot);
+                self.key_matches(id, key).then_some((SlotPos { bucket: b, slot }, id))
+            });
+            if found.is_some() {
+                return Some(found);
             }
-            if slot >> 32 == tag {
-                let id = (slot as u32 - 1) as usize;
-                if self.entries[id].key == key.0 {
-                    return Some((i, id));
+            if Bucket::overflow(words) == 0 {
+                return Some(None);
+            }
+            b = self.next(b);
+        }
+        None
+    }
+
+    /// One optimistic probe: the entry and its location.
+    #[inline(always)]
+    fn probe(&self, key: CacheKey, hash: u64) -> Probe {
+        match self.probe_pos(key, hash) {
+            Some(Some((_, id))) => {
+                let e = &self.entries[id];
+                let length_crc = e.length_crc.load(Relaxed);
+                Probe::Hit(
+                    id,
+                    Location::from_parts(e.word.load(Relaxed), length_crc as u32, (length_crc >> 32) as u32),
+                )
+            }
+            Some(None) => Probe::Miss,
+            None => Probe::Torn,
+        }
+    }
+
+    /// (entry id, location) of `key`, without a lock: a seqlock read, retried while a
+    /// writer is active, then (bounded) under the lock.
+    #[inline(always)]
+    fn read(&self, key: CacheKey, hash: u64) -> Option<(usize, Location)> {
+        for _ in 0..SEQLOCK_READ_ATTEMPTS {
+            let before = self.version.load(Acquire);
+            if before & 1 == 0 {
+                let probe = self.probe(key, hash);
+                // Orders the probe's loads before the version reload.
+                fence(Acquire);
+                if self.version.load(Relaxed) == before {
+                    match probe {
+                        Probe::Hit(id, location) => return Some((id, location)),
+                        Probe::Miss => return None,
+                        Probe::Torn => {}
+                    }
                 }
             }
-            i = self.next(i);
+            std::hint::spin_loop();
+        }
+        self.read_locked(key, hash)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn read_locked(&self, key: CacheKey, hash: u64) -> Option<(usize, Location)> {
+        let _writer = self.writer.lock();
+        match self.probe(key, hash) {
+            Probe::Hit(id, location) => Some((id, location)),
+            Probe::Miss => None,
+            Probe::Torn => unreachable!("index probe torn under the shard lock"),
         }
     }
 
     #[inline(always)]
-    fn location_of(&self, id: usize) -> Location {
-        let e = &self.entries[id];
-        Location::from_parts(e.word, e.length, e.crc32c)
-    }
-
-    #[inline(always)]
-    fn touch(&mut self, id: usize) {
-        let m = self.meta[id];
-        if m & FREQ_MASK != FREQ_MASK {
-            self.meta[id] = m + 1;
-        }
-    }
-
-    #[inline(always)]
-    fn lookup(&mut self, key: CacheKey, hash: u64) -> Option<Location> {
-        match self.find(key, hash) {
-            Some((_, id)) => {
-                self.touch(id);
-                self.stats.hits += 1;
-                Some(self.location_of(id))
-            }
-            None => {
-                self.stats.misses += 1;
-                None
-            }
-        }
-    }
-
-    fn ghost_index(&self, hash: u64) -> (usize, u16) {
-        let index = fast_range(hash.rotate_left(23), self.ghost.len());
-        (index, ((hash >> 16) as u16).max(1))
-    }
-
-    fn insert(&mut self, key: CacheKey, hash: u64, location: Location) -> InsertOutcome {
-        if let Some((_, id)) = self.find(key, hash) {
-            let replaced = self.location_of(id);
-            self.write_location(id, location);
-            self.touch(id);
-            self.stats.updates += 1;
-            return InsertOutcome { replaced: Some(replaced), evicted: None };
-        }
-        let (id, evicted) = if self.len >= self.capacity {
-            let (id, victim) = self.evict_one();
-            (id, Some(victim))
-        } else if self.free_head != NO_FREE {
-            let id = self.free_head as usize;
-            self.free_head = self.entries[id].key as u32;
-            (id, None)
-        } else {
-            self.used += 1;
-            (self.used - 1, None)
-        };
-        let (gi, fingerprint) = self.ghost_index(hash);
-        let to_main = self.ghost[gi] == fingerprint;
-        if to_main {
-            self.ghost[gi] = 0;
-            self.stats.ghost_admissions += 1;
-        } else {
-            self.small_len += 1;
-        }
-        self.entries[id].key = key.0;
-        self.write_location(id, location);
-        self.meta[id] = LIVE | if to_main { MAIN } else { 0 };
-        let tag = Self::tag(hash);
-        let mut i = self.home(tag);
-        while self.index[i] != 0 {
-            i = self.next(i);
-        }
-        self.index[i] = (tag << 32) | (id as u64 + 1);
-        self.len += 1;
-        self.stats.inserts += 1;
-        debug_assert!(self.len <= self.capacity);
-        InsertOutcome { replaced: None, evicted }
-    }
-
-    fn write_location(&mut self, id: usize, location: Location) {
-        let e = &mut self.entries[id];
-        e.word = location.packed_word();
-        e.length = location.length;
-        e.crc32c = location.crc32c;
-    }
-
-    fn delete(&mut self, key: CacheKey, hash: u64) -> Option<Location> {
-        let (pos, id) = self.find(key, hash)?;
-        let location = self.location_of(id);
-        self.release(pos, id);
-        self.entries[id].key = u128::from(self.free_head);
-        self.free_head = id as u32;
-        self.stats.deletes += 1;
+    fn lookup(&self, key: CacheKey, hash: u64) -> Option<Location> {
+        let (id, location) = self.read(key, hash)?;
+        self.touch(id);
         Some(location)
     }
 
-    /// Unlinks entry `id` (at index position `pos`) and marks it dead.
-    fn release(&mut self, pos: usize, id: usize) {
-        if self.meta[id] & MAIN == 0 {
-            self.small_len -= 1;
+    /// Bumps the frequency of `id` (saturating), without a read-modify-write.
+    #[inline(always)]
+    fn touch(&self, id: usize) {
+        let f = self.freq[id].load(Relaxed);
+        if f < FREQ_MAX {
+            self.freq[id].store(f + 1, Relaxed);
         }
-        self.meta[id] = 0;
-        self.len -= 1;
-        self.remove_index_at(pos);
+    }
+
+    /// (index position, entry id) of `key`. Lock held.
+    fn find_locked(&self, key: CacheKey, hash: u64) -> Option<(SlotPos, usize)> {
+        self.probe_pos(key, hash).expect("index probe torn under the shard lock")
+    }
+
+    fn key_of(&self, id: usize) -> CacheKey {
+        let e = &self.entries[id];
+        CacheKey(u128::from(e.key_lo.load(Relaxed)) | (u128::from(e.key_hi.load(Relaxed)) << 64))
+    }
+
+    fn location_of(&self, id: usize) -> Location {
+        let e = &self.entries[id];
+        let length_crc = e.length_crc.load(Relaxed);
+        Location::from_parts(e.word.load(Relaxed), length_crc as u32, (length_crc >> 32) as u32)
+    }
+
+    fn write_location(&self, id: usize, location: Location) {
+        let e = &self.entries[id];
+        e.word.store(location.packed_word(), Relaxed);
+        e.length_crc.store(u64::from(location.length) | (u64::from(location.crc32c) << 32), Relaxed);
+    }
+
+    fn ghost_index(ghost_len: usize, hash: u64) -> (usize, u16) {
+        let index = fast_range(hash.rotate_left(23), ghost_len);
+        (index, ((hash >> 16) as u16).max(1))
+    }
+
+    fn insert(&self, key: CacheKey, hash: u64, location: Location) -> InsertOutcome {
+        let mut w = self.writer.lock();
+        let _section = WriteSection::begin(&self.version);
+        self.insert_locked(&mut w, key, hash, location)
+    }
+
+    fn insert_locked(
+        &self,
+        w: &mut WriterState,
+        key: CacheKey,
+        hash: u64,
+        location: Location,
+    ) -> InsertOutcome {
+        if let Some((_, id)) = self.find_locked(key, hash) {
+            let replaced = self.location_of(id);
+            self.write_location(id, location);
+            self.touch(id);
+            w.stats.updates += 1;
+            return InsertOutcome { replaced: Some(replaced), evicted: None };
+        }
+        let (id, evicted) = if w.len >= w.capacity {
+            let (id, victim) = self.evict_one(w);
+            (id, Some(victim))
+        } else if w.free_head != NO_FREE {
+            let id = w.free_head as usize;
+            w.free_head = self.entries[id].key_lo.load(Relaxed) as u32;
+            (id, None)
+        } else {
+            w.used += 1;
+            (w.used - 1, None)
+        };
+        let (gi, fingerprint) = Self::ghost_index(w.ghost.len(), hash);
+        let to_main = w.ghost[gi] == fingerprint;
+        if to_main {
+            w.ghost[gi] = 0;
+            w.stats.ghost_admissions += 1;
+        } else {
+            w.small_len += 1;
+        }
+        let e = &self.entries[id];
+        e.key_lo.store(key.0 as u64, Relaxed);
+        e.key_hi.store((key.0 >> 64) as u64, Relaxed);
+        self.write_location(id, location);
+        w.meta[id] = LIVE | if to_main { MAIN } else { 0 };
+        self.freq[id].store(0, Relaxed);
+        self.place(hash, id);
+        w.len += 1;
+        w.stats.inserts += 1;
+        debug_assert!(w.len <= w.capacity);
+        InsertOutcome { replaced: None, evicted }
+    }
+
+    /// Puts entry `id` in the first free slot from its home bucket on, counting the
+    /// overflow on every full bucket it passes. There are more slots than entries, so a
+    /// free slot exists.
+    fn place(&self, hash: u64, id: usize) {
+        let tag = Self::tag(hash);
+        let mut b = self.home(hash);
+        loop {
+            let bucket = &self.buckets[b];
+            if let Some(slot) = each_slot(Bucket::matches(bucket.tag_words(), 0), Some) {
+                bucket.set(slot, tag, id);
+                return;
+            }
+            bucket.add_overflow(1);
+            b = self.next(b);
+        }
+    }
+
+    fn delete(&self, key: CacheKey, hash: u64) -> Option<Location> {
+        let mut w = self.writer.lock();
+        let (pos, id) = self.find_locked(key, hash)?;
+        let _section = WriteSection::begin(&self.version);
+        let location = self.location_of(id);
+        self.release(&mut w, hash, pos, id);
+        self.entries[id].key_lo.store(u64::from(w.free_head), Relaxed);
+        self.entries[id].key_hi.store(0, Relaxed);
+        w.free_head = id as u32;
+        w.stats.deletes += 1;
+        Some(location)
+    }
+
+    /// Unlinks entry `id` (at index position `pos`, key hashing to `hash`) and marks it dead.
+    fn release(&self, w: &mut WriterState, hash: u64, pos: SlotPos, id: usize) {
+        if w.meta[id] & MAIN == 0 {
+            w.small_len -= 1;
+        }
+        w.meta[id] = 0;
+        w.len -= 1;
+        self.buckets[pos.bucket].set(pos.slot, 0, 0);
+        let mut b = self.home(hash);
+        while b != pos.bucket {
+            self.buckets[b].add_overflow(-1);
+            b = self.next(b);
+        }
     }
 
     /// Evicts one entry per S3-FIFO and returns its (now free) id. Requires `len > 0`.
-    fn evict_one(&mut self) -> (usize, (CacheKey, Location)) {
-        debug_assert!(self.len > 0);
-        let small_target = (self.capacity * SMALL_QUEUE_TENTHS / 10).max(1);
-        let n = self.capacity;
+    fn evict_one(&self, w: &mut WriterState) -> (usize, (CacheKey, Location)) {
+        debug_assert!(w.len > 0);
+        let small_target = (w.capacity * SMALL_QUEUE_TENTHS / 10).max(1);
+        let n = w.capacity;
         loop {
-            let main_len = self.len - self.small_len;
-            let from_small = self.small_len > 0 && (self.small_len >= small_target || main_len == 0);
+            let main_len = w.len - w.small_len;
+            let from_small = w.small_len > 0 && (w.small_len >= small_target || main_len == 0);
             let id = if from_small {
-                let id = self.small_hand;
-                self.small_hand = if id + 1 == n { 0 } else { id + 1 };
-                let m = self.meta[id];
+                let id = w.small_hand;
+                w.small_hand = if id + 1 == n { 0 } else { id + 1 };
+                let m = w.meta[id];
                 if m & LIVE == 0 || m & MAIN != 0 {
                     continue;
                 }
-                if m & FREQ_MASK != 0 {
+                if self.freq[id].load(Relaxed) != 0 {
                     // Hit while on probation: promote to main with a fresh frequency.
-                    self.meta[id] = LIVE | MAIN;
-                    self.small_len -= 1;
+                    w.meta[id] = LIVE | MAIN;
+                    self.freq[id].store(0, Relaxed);
+                    w.small_len -= 1;
                     continue;
                 }
                 id
             } else {
-                let id = self.main_hand;
-                self.main_hand = if id + 1 == n { 0 } else { id + 1 };
-                let m = self.meta[id];
+                let id = w.main_hand;
+                w.main_hand = if id + 1 == n { 0 } else { id + 1 };
+                let m = w.meta[id];
                 if m & LIVE == 0 || m & MAIN == 0 {
                     continue;
                 }
-                if m & FREQ_MASK != 0 {
-                    self.meta[id] = m - 1;
+                let f = self.freq[id].load(Relaxed);
+                if f != 0 {
+                    self.freq[id].store(f - 1, Relaxed);
                     continue;
                 }
                 id
             };
-            let key = CacheKey(self.entries[id].key);
+            let key = self.key_of(id);
             let victim = (key, self.location_of(id));
             let hash = hash_key(key);
             if from_small {
-                let (gi, fingerprint) = self.ghost_index(hash);
-                self.ghost[gi] = fingerprint;
+                let (gi, fingerprint) = Self::ghost_index(w.ghost.len(), hash);
+                w.ghost[gi] = fingerprint;
             }
             let pos = self.position_of(hash, id);
-            self.release(pos, id);
-            self.stats.evictions += 1;
+            self.release(w, hash, pos, id);
+            w.stats.evictions += 1;
             return (id, victim);
         }
     }
 
-    /// Index position of live entry `id` whose key hashes to `hash`.
-    fn position_of(&self, hash: u64, id: usize) -> usize {
-        let want = (Self::tag(hash) << 32) | (id as u64 + 1);
-        let mut i = self.home(Self::tag(hash));
-        while self.index[i] != want {
-            debug_assert!(self.index[i] != 0, "live entry missing from the index");
-            i = self.next(i);
-        }
-        i
-    }
-
-    /// Empties index position `i` and shifts later slots of the probe run back (no
-    /// tombstones, so probe runs do not grow with churn).
-    fn remove_index_at(&mut self, mut i: usize) {
-        let mut j = self.next(i);
+    /// Index position of live entry `id` whose key hashes to `hash`. Lock held.
+    fn position_of(&self, hash: u64, id: usize) -> SlotPos {
+        let tag = Self::tag(hash);
+        let mut b = self.home(hash);
         loop {
-            let slot = self.index[j];
-            if slot == 0 {
-                self.index[i] = 0;
-                return;
+            let bucket = &self.buckets[b];
+            let found = each_slot(Bucket::matches(bucket.tag_words(), tag), |slot| {
+                (bucket.id(slot) == id).then_some(SlotPos { bucket: b, slot })
+            });
+            if let Some(pos) = found {
+                return pos;
             }
-            let home = self.home(slot >> 32);
-            // j may move to i unless its home lies cyclically in (i, j].
-            let stays = if i <= j { i < home && home <= j } else { i < home || home <= j };
-            if !stays {
-                self.index[i] = slot;
-                i = j;
-            }
-            j = self.next(j);
+            debug_assert!(Bucket::overflow(bucket.tag_words()) != 0, "live entry missing from the index");
+            b = self.next(b);
         }
     }
 }
@@ -849,6 +1200,69 @@ mod tests {
             }
         });
         assert_eq!(index.len(), 8000);
+    }
+
+    #[test]
+    fn overflow_chains_stay_consistent_under_churn() {
+        // One small shard: home buckets fill up and entries spill into later buckets.
+        let index = CacheIndex::with_shards(64, 1).expect("valid");
+        let mut present = std::collections::BTreeSet::new();
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let n = rng % 200;
+            if rng & (1 << 20) == 0 {
+                if let Some((evicted, _)) = index.insert(key(n), loc(n)).evicted {
+                    present.retain(|m| key(*m) != evicted);
+                }
+                present.insert(n);
+            } else if index.delete(key(n)).is_ok() {
+                assert!(present.remove(&n));
+            }
+        }
+        index.check_invariants();
+        for n in 0..200 {
+            assert_eq!(index.lookup(key(n)), present.contains(&n).then(|| loc(n)), "key {n}");
+        }
+    }
+
+    #[test]
+    fn readers_see_stable_keys_while_writers_churn() {
+        // Readers probe without locks while a writer inserts, evicts and deletes in the same
+        // shards: a stable key must always be found with its own location. Large enough
+        // that nothing is evicted: this is about torn reads, not policy.
+        let index = CacheIndex::with_shards(32_768, 2).expect("valid");
+        for n in 0..256 {
+            index.insert(key(n), loc(n));
+        }
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let (index, done) = (&index, &done);
+            scope.spawn(move || {
+                for round in 0..20u64 {
+                    for n in 1000..3000 {
+                        index.insert(key(round * 10_000 + n), loc(n));
+                    }
+                    for n in (1000..3000).step_by(2) {
+                        let _ = index.delete(key(round * 10_000 + n));
+                    }
+                }
+                done.store(true, Relaxed);
+            });
+            scope.spawn(move || {
+                let mut rounds = 0u64;
+                while !done.load(Relaxed) || rounds == 0 {
+                    for n in 0..256 {
+                        assert_eq!(index.lookup(key(n)), Some(loc(n)), "stable key {n}");
+                    }
+                    rounds += 1;
+                }
+            });
+        });
+        assert_eq!(index.stats().evictions, 0);
+        index.check_invariants();
     }
 
     #[test]

@@ -104,6 +104,7 @@ pub fn cache_index_target(data: &[u8]) {
         assert!(index.len() <= capacity);
         assert_eq!(index.len(), model.len());
     }
+    index.check_invariants();
     let stats = index.stats();
     assert_eq!(stats.inserts - stats.evictions - stats.deletes, index.len() as u64);
 }
