@@ -49,6 +49,14 @@ fn bad_inputs_are_one_line_errors() {
         (&["run", "--mode", "host", "--skew", "x"], "--skew: `x` is not a number"),
         (&["run", "--mode", "host", "-t", "10"], "-t 10: running for a time is not supported"),
         (
+            &["run", "--mode", "host", "--preset", "gpt-9"],
+            "--preset: unknown preset `gpt-9` (one of mlperf-ckpt-8b",
+        ),
+        (
+            &["run", "kv-cache", "--mode", "host", "--preset", "mlperf-ckpt-70b"],
+            "--preset mlperf-ckpt-70b is a fan-out-write scenario, not kv-cache",
+        ),
+        (
             &["run", "--mode", "host", "--scenario-file", "nowhere.toml"],
             "cannot read scenario file nowhere.toml",
         ),

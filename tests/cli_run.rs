@@ -135,9 +135,45 @@ fn profiles_list_show_and_check() {
 }
 
 #[test]
+fn presets_list_and_a_preset_run_says_how_it_was_scaled() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let list = ok(&["presets"], d);
+    for want in ["mlperf-ckpt-70b", "64 x 13.3 GiB", "MLPerf Storage v2.0", "model-load-100g"] {
+        assert!(list.contains(want), "{list}");
+    }
+    // Flags after the preset win; the status line compares the run with the full size.
+    let out = dpukit(
+        &["run", "--preset", "mlperf-ckpt-8b", "--mode", "host", "--size", "4m", "--chunk", "256k"],
+        d,
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("preset mlperf-ckpt-8b")
+            && stderr.contains("this run is smaller: 8 of 8 nodes, 4 MiB per node instead of 12.2 GiB"),
+        "{stderr}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("dpukit-result.json")).unwrap()).unwrap();
+    assert_eq!(
+        (json["scenario"]["kind"].as_str(), json["scenario"]["nodes"].as_u64()),
+        (Some("fan-out-write"), Some(8))
+    );
+}
+
+#[test]
 fn every_subcommand_has_help_with_an_example() {
     let dir = tempfile::tempdir().unwrap();
-    for sub in [&["run"][..], &["compare"], &["sweep"], &["profiles"], &["report"], &["profiles", "show"]] {
+    for sub in [
+        &["run"][..],
+        &["compare"],
+        &["sweep"],
+        &["profiles"],
+        &["presets"],
+        &["report"],
+        &["profiles", "show"],
+    ] {
         let mut args = sub.to_vec();
         args.push("--help");
         let help = ok(&args, dir.path());

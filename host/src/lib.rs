@@ -9,6 +9,7 @@ pub mod calibrate;
 pub mod dma;
 pub mod metrics;
 pub mod offload;
+pub mod preset;
 pub mod report;
 pub mod result;
 pub mod run;

@@ -102,6 +102,15 @@ pub enum Command {
         #[command(subcommand)]
         action: ProfilesAction,
     },
+    /// List the named workload presets (MLPerf Storage checkpoints, a model broadcast)
+    #[command(
+        long_about = "List the named workloads that --preset takes: the scenario, node count and size per \
+            node at their published full size, with the source of the figures. A live run scales a preset \
+            down to at most 8 nodes and 64 MiB per node and prints the factor; --scale runs it full size.",
+        after_help = "Example:\n  dpukit presets\n  dpukit compare --preset mlperf-ckpt-70b\n  \
+            dpukit compare --preset mlperf-ckpt-70b --scale --calibration dpukit-calibration.json"
+    )]
+    Presets,
     /// Render result files as a table, CSV, SVG or HTML
     #[command(
         long_about = "Render one or more result files (from run, compare or sweep) as a terminal table, \
@@ -270,6 +279,10 @@ pub struct Knobs {
     /// A scenario as TOML (examples/*.toml); flags given on the command line override it
     #[arg(long, value_name = "FILE.toml")]
     pub scenario_file: Option<PathBuf>,
+    /// A named workload at its published size (see `dpukit presets`); live runs scale it down
+    /// and say by how much, --scale runs it full size; flags given beside it override it
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
     /// Hardware profile: a shipped name (see `dpukit profiles list`) or a TOML path [default: bluefield-2]
     #[arg(long, value_name = "NAME|PATH")]
     pub profile: Option<String>,

@@ -3,13 +3,14 @@
 //! path) before any run starts, so a typo fails in milliseconds, not after the run.
 
 use super::args::{
-    CalibrateArgs, Cli, Command, CompareArgs, Format, ModeArg, ProfilesAction, ReportArgs, RunArgs,
+    CalibrateArgs, Cli, Command, CompareArgs, Format, Knobs, ModeArg, ProfilesAction, ReportArgs, RunArgs,
     ScaleArgs, SweepArgs, SweepMode,
 };
 use super::knobs::{apply, base_spec, cross_product, parse_vary, validate, validate_scale, MAX_SWEEP_RUNS};
 use super::progress::Reporter;
 use anyhow::{anyhow, bail, Context, Result};
 use dpukit_host::calibrate::{calibrate, CalibrateOptions, Calibration, CodecPlan};
+use dpukit_host::preset::{LIVE_MAX_BYTES_PER_NODE, LIVE_MAX_NODES, PRESETS};
 use dpukit_host::report::{self, Document, Sweep, SweepPoint, SweepValue};
 use dpukit_host::result::{Mode, RESULT_SCHEMA_VERSION};
 use dpukit_host::run::{compare, run_scenario, RunOptions};
@@ -30,6 +31,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Sweep(a) => sweep(a, quiet),
         Command::Calibrate(a) => calibrate_cmd(a, quiet),
         Command::Profiles { action } => profiles(action),
+        Command::Presets => presets(),
         Command::Report(a) => report_cmd(a),
     }
 }
@@ -170,8 +172,17 @@ fn scale_options(s: &ScaleArgs, spec: &ScenarioSpec, profile: &Profile, quiet: b
     Ok(ScaleOptions { cluster, calibration, calibration_source: source })
 }
 
+/// The scenario of the flags; a preset's scaling is printed before anything runs.
+fn spec_with_note(knobs: &Knobs, scale: bool, quiet: bool) -> Result<ScenarioSpec> {
+    let (spec, note) = base_spec(knobs, scale)?;
+    if let Some(note) = note {
+        status(quiet, &note);
+    }
+    Ok(spec)
+}
+
 fn run(a: RunArgs, quiet: bool) -> Result<()> {
-    let spec = base_spec(&a.knobs)?;
+    let spec = spec_with_note(&a.knobs, a.scale.scale, quiet)?;
     if a.scale.scale {
         validate_scale(&spec)?;
         let profile = load_profile(a.knobs.profile.as_deref())?;
@@ -201,7 +212,7 @@ fn run(a: RunArgs, quiet: bool) -> Result<()> {
 }
 
 fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
-    let spec = base_spec(&a.knobs)?;
+    let spec = spec_with_note(&a.knobs, a.scale.scale, quiet)?;
     let c = if a.scale.scale {
         validate_scale(&spec)?;
         let profile = load_profile(a.knobs.profile.as_deref())?;
@@ -238,7 +249,7 @@ fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
             bail!("--vary {}: the knob is varied twice", v.name);
         }
     }
-    let base = base_spec(&a.knobs)?;
+    let base = spec_with_note(&a.knobs, a.scale.scale, quiet)?;
     let modes: &[Mode] = match a.mode {
         SweepMode::Host => &[Mode::Host],
         SweepMode::Offload => &[Mode::Offload],
@@ -336,6 +347,36 @@ fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
     let names: Vec<String> = files.iter().map(|(p, _)| p.display().to_string()).collect();
     status(quiet, &format!("wrote {}", names.join(", ")));
     Ok(())
+}
+
+fn presets() -> Result<()> {
+    let rows: Vec<[String; 4]> = PRESETS
+        .iter()
+        .map(|p| {
+            [
+                p.name.to_string(),
+                p.kind.name().to_string(),
+                format!("{} x {}", p.nodes, report::fmt_bytes(p.bytes_per_node)),
+                format!("{} ({})", p.summary, p.source),
+            ]
+        })
+        .collect();
+    let w: [usize; 3] = [0, 1, 2].map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0));
+    let mut out = String::new();
+    for [name, kind, size, about] in rows {
+        out.push_str(&format!(
+            "{name:<w0$}  {kind:<w1$}  {size:>w2$}  {about}\n",
+            w0 = w[0],
+            w1 = w[1],
+            w2 = w[2]
+        ));
+    }
+    out.push_str(&format!(
+        "\nFull size with --scale; a live run takes at most {} nodes and {} per node, and says so.\n",
+        LIVE_MAX_NODES,
+        report::fmt_bytes(LIVE_MAX_BYTES_PER_NODE)
+    ));
+    print(&out)
 }
 
 fn profiles(action: ProfilesAction) -> Result<()> {

@@ -5,6 +5,8 @@
 
 use super::args::Knobs;
 use anyhow::{anyhow, bail, Context, Result};
+use dpukit_host::preset::Preset;
+use dpukit_host::report::fmt_bytes;
 use dpukit_host::spec::{CompressionSpec, ScenarioKind, ScenarioSpec};
 use std::str::FromStr;
 
@@ -170,8 +172,10 @@ fn kind_from_name(name: &str) -> Result<ScenarioKind> {
     })
 }
 
-/// The scenario the flags describe, before validation (a sweep applies its points first).
-pub fn base_spec(k: &Knobs) -> Result<ScenarioSpec> {
+/// The scenario the flags describe, before validation (a sweep applies its points first),
+/// and, with `--preset`, the line that says how the run relates to the preset's full size.
+/// Layers: the scenario file (or the scenario's defaults), then the preset, then the flags.
+pub fn base_spec(k: &Knobs, scale: bool) -> Result<(ScenarioSpec, Option<String>)> {
     if let Some(t) = &k.time {
         bail!("-t {t}: running for a time is not supported; a run moves --size bytes per node (see --help)");
     }
@@ -201,6 +205,16 @@ pub fn base_spec(k: &Knobs) -> Result<ScenarioSpec> {
         }
         None => ScenarioSpec::defaults(named.unwrap_or(ScenarioKind::FanOutWrite)),
     };
+    let mut applied = None;
+    if let Some(name) = &k.preset {
+        let preset = Preset::by_name(name).map_err(|e| anyhow!("--preset: {e}"))?;
+        let given = named.or(k.scenario_file.as_ref().map(|_| spec.kind));
+        if let Some(kind) = given.filter(|kind| *kind != preset.kind) {
+            bail!("--preset {name} is a {} scenario, not {}", preset.kind.name(), kind.name());
+        }
+        preset.apply(&mut spec, !scale);
+        applied = Some(preset);
+    }
     let flags = [
         (Knob::Nodes, &k.nodes),
         (Knob::Size, &k.size),
@@ -237,7 +251,28 @@ pub fn base_spec(k: &Knobs) -> Result<ScenarioSpec> {
     if k.direct {
         spec.direct = true;
     }
-    Ok(spec)
+    let note = applied.map(|preset| preset_note(&preset, &spec, scale));
+    Ok((spec, note))
+}
+
+/// One line on a preset run: its full size, and how this run (flags included) compares.
+fn preset_note(preset: &Preset, spec: &ScenarioSpec, scale: bool) -> String {
+    let full = format!("preset {}: {} ({})", preset.name, preset.summary, preset.source);
+    // Full size up to the rounding to whole chunks.
+    if spec.nodes == preset.nodes
+        && preset.bytes_per_node.saturating_sub(spec.object_size_bytes) < u64::from(spec.chunk_size_bytes)
+    {
+        return format!("{full}; full size, in whole chunks");
+    }
+    format!(
+        "{full}; this run is smaller: {} of {} nodes, {} per node instead of {} (1/{:.0}){}",
+        spec.nodes,
+        preset.nodes,
+        fmt_bytes(spec.object_size_bytes),
+        fmt_bytes(preset.bytes_per_node),
+        preset.bytes_per_node as f64 / spec.object_size_bytes as f64,
+        if scale { "" } else { "; --scale runs it full size" }
+    )
 }
 
 /// Validates a spec; the error names the flag that sets the bad knob.
