@@ -26,6 +26,7 @@ pub use blob::{
 };
 pub use error::TierError;
 pub use local::{Ack, Backend, Durability, LocalTier, LocalTierConfig, DIRECT_IO_ALIGN_BYTES};
+pub(crate) use location::first_line;
 pub use location::{BlobLocation, BlobOptions, BlobTierInfo, BLOB_URL_FORMS};
 pub use manifest::{
     verify, ChunkEntry, ChunkId, ChunkRecord, CopiedRecord, CorruptChunk, Manifest, ManifestState,
