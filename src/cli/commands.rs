@@ -51,7 +51,6 @@ fn copy_cmd(a: CopyArgs, quiet: bool) -> Result<()> {
     if !a.work_dir.is_dir() {
         bail!("--work-dir {}: not a directory", a.work_dir.display());
     }
-    status(quiet, &format!("resuming the blob copy of the runs in {}", a.work_dir.display()));
     let runs = resume_copy(&a.work_dir, &ResumeOptions { blob: a.blob.blob.clone(), blob_options })
         .map_err(|e| anyhow!("copy: {e}"))?;
     let mut text = String::new();
@@ -72,6 +71,7 @@ fn copy_cmd(a: CopyArgs, quiet: bool) -> Result<()> {
         unverifiable += r.unverifiable.len();
     }
     print(&text)?;
+    status(quiet, &format!("resumed the blob copy of {} run(s) in {}", runs.len(), a.work_dir.display()));
     if unverifiable > 0 {
         bail!("{unverifiable} chunks do not verify on the local tier and were not copied (listed above)");
     }

@@ -100,6 +100,20 @@ impl Azurite {
         }
     }
 
+    /// Stops the server as an operator would (SIGTERM: Azurite saves its metadata and
+    /// exits) and waits for it; the port is closed on return. Azurite's metadata store saves
+    /// on an interval, so SIGKILL could lose objects it acknowledged: that would test
+    /// Azurite, not this kit.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let term = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            if !term.is_ok_and(|s| s.success()) {
+                let _ = c.kill();
+            }
+            let _ = c.wait();
+        }
+    }
+
     /// Kills the server (SIGKILL) and waits for it to exit; the port is closed on return.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -111,6 +125,6 @@ impl Azurite {
 
 impl Drop for Azurite {
     fn drop(&mut self) {
-        self.kill();
+        self.stop();
     }
 }
