@@ -1,15 +1,21 @@
-//! The blob tier shared by all nodes (an object store, `object_store`'s `LocalFileSystem` by
-//! default) and the [`BlobCopier`] that copies acknowledged chunks to it in the background.
+//! The blob tier shared by all nodes (an object store: `object_store`'s `LocalFileSystem` by
+//! default, or Azure Blob Storage, see `location.rs`) and the [`BlobCopier`] that copies
+//! acknowledged chunks to it in the background.
 //!
-//! **Checksums travel in the key.** `LocalFileSystem` refuses object attributes
-//! (`put_opts` with attributes is `NotImplemented`) and keeps no user metadata, so the
-//! CRC32C of a chunk is part of its key: `chunks/<shard>/<chunk_index:010>.<crc32c:08x>`.
-//! One put stores bytes and checksum atomically, with no sidecar to lose, and the same keys
-//! work on every store. [`BlobTier::get`] checks the bytes against the key and never returns
-//! an object it could not verify; a mismatch is [`TierError::CorruptBlob`] naming the key.
+//! **Checksums travel with the object.** `LocalFileSystem` refuses object attributes and
+//! keeps no user metadata, so the CRC32C of a chunk is part of its key:
+//! `chunks/<shard>/<chunk_index:010>.<crc32c:08x>`; the same keys work on every store. On
+//! Azure the CRC32C is also the object's `crc32c` user metadata. [`BlobTier::get`] checks
+//! the bytes against the key, and the metadata where the store keeps it, and never returns
+//! an object it could not verify ([`TierError::CorruptBlob`], [`TierError::BlobMetadata`]).
 //! A range of an object cannot be checked against a whole-object CRC, so range reads are
-//! [`BlobTier::get_range_unverified`]. The local store is opened with `with_fsync(true)`, so
-//! a completed put is durable.
+//! [`BlobTier::get_range_unverified`]; the scenarios read whole chunks that way and verify
+//! them. The local store is opened with `with_fsync(true)`, so a completed put is durable.
+//!
+//! **Uploads.** Below `multipart_threshold_bytes` an object is one PUT; at or above it, a
+//! multipart upload (`WriteMultipart`: Put Block / Put Block List on Azure) of
+//! `part_size_bytes` parts, `part_concurrency` in flight. Retries and timeouts are
+//! `object_store`'s, bounded by [`BlobOptions`].
 //!
 //! **Sync facade.** The data path runs on plain threads; the tier owns a small
 //! current-thread tokio runtime and blocks on it. Its methods must not be called from inside
@@ -21,7 +27,9 @@
 //! `upload_concurrency` chunks at a time and reports each as a [`CopiedChunk`] (key, bytes,
 //! lag from local-durable to blob-durable) through [`BlobCopier::take_copied`], which the
 //! caller turns into manifest marks; a chunk that fails every attempt comes back whole
-//! through [`BlobCopier::take_failed`]. Nothing is dropped.
+//! through [`BlobCopier::take_failed`], and the copier then treats the tier as down: later
+//! chunks are counted as abandoned, not attempted, and stay "not copied" in the manifests
+//! for a resume (`crate::copy`).
 
 use std::collections::VecDeque;
 use std::fmt;
