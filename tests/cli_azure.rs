@@ -1,7 +1,8 @@
 //! The command line against Azurite: a wrong key and a missing container are each one
 //! line naming the tier and the problem, exit status 1, no panic, no backtrace; a run that
-//! completes leaves its checkpoint in the container and `dpukit copy` finds nothing left
-//! to upload. Needs `DPUKIT_AZURITE_URL` (scripts/test.sh); skipped without it.
+//! completes leaves its checkpoint in the container (multipart uploads from the command
+//! line's knobs) and `dpukit copy` finds nothing left to upload; the read scenarios fetch
+//! from the container and verify. Needs `DPUKIT_AZURITE_URL` (scripts/test.sh); skipped without it.
 
 #[path = "../host/tests/common/azurite.rs"]
 mod azurite;
@@ -68,12 +69,28 @@ fn a_checkpoint_lands_in_the_container_and_nothing_is_left_to_copy() {
     let dir = tempfile::tempdir().unwrap();
     let blob = format!("azure://{container}/ckpt");
     let common = ["--blob-emulator", "--blob-endpoint", &url];
+    // Uncompressed 128 KiB chunks at a 128 KiB threshold: every chunk is a multipart
+    // upload of two 64 KiB blocks.
     let mut args = vec!["run", "fan-out-write", "--mode", "host", "--size", "2m", "--chunk", "128k"];
-    args.extend(["--nodes", "2", "--work-dir", "wd", "--blob", &blob, "--quiet"]);
+    args.extend(["--nodes", "2", "--work-dir", "wd", "--blob", &blob, "--quiet", "--compress", "none"]);
+    args.extend(["--blob-multipart-threshold", "128k", "--blob-part-size", "64k"]);
     args.extend(common);
     let (status, stdout, stderr) = dpukit(&args, &[], dir.path());
     assert_eq!(status, 0, "{stderr}");
     assert!(stdout.contains("blob copied chunks                32 [meas]"), "{stdout}");
+    assert!(stdout.contains("blob multipart uploads            32 [meas]"), "{stdout}");
+    assert!(stdout.contains("verification                      ok: 32 chunks"), "{stdout}");
+
+    // The read scenarios fetch from the same container (their own prefixes) and verify.
+    for scenario in ["fan-out-read", "fan-in-read"] {
+        let mut args = vec!["run", scenario, "--mode", "offload", "--size", "1m", "--chunk", "128k"];
+        args.extend(["--nodes", "2", "--blob", &blob, "--quiet"]);
+        args.extend(common);
+        let (status, stdout, stderr) = dpukit(&args, &[], dir.path());
+        assert_eq!(status, 0, "{scenario}: {stderr}");
+        assert!(stdout.contains("verification                      ok: "), "{scenario}: {stdout}");
+        assert!(stdout.contains("[emulator]"), "{scenario}: {stdout}");
+    }
 
     let mut args = vec!["copy", "--work-dir", "wd", "--quiet"];
     args.extend(common);

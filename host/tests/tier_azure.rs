@@ -1,6 +1,7 @@
 //! The blob tier on the Azure Blob API, against Azurite: single PUTs and multipart uploads
 //! carry the CRC32C as metadata and verify on get; an object whose metadata disagrees is
-//! refused; range reads; clearing a prefix; a missing container fails `check` in one line.
+//! refused, as is one written without the metadata; range reads; clearing a prefix; a
+//! missing container fails `check` in one line.
 //! Needs `DPUKIT_AZURITE_URL` (scripts/test.sh); skipped without it.
 
 #[path = "common/azurite.rs"]
@@ -68,6 +69,41 @@ fn chunks_travel_with_their_crc32c_and_large_ones_go_multipart() {
     assert_eq!(blob.clear().unwrap(), 3);
     assert!(blob.list(None).unwrap().is_empty());
     assert_eq!(other.list(None).unwrap().len(), 1);
+}
+
+#[test]
+fn an_object_without_crc32c_metadata_is_not_trusted() {
+    use object_store::azure::MicrosoftAzureBuilder;
+    use object_store::{ObjectStoreExt, PutPayload};
+    let Some(url) = azurite::shared_url("an_object_without_crc32c_metadata_is_not_trusted") else { return };
+    let container = azurite::container_name("tier-meta");
+    azurite::create_container(&url, &container);
+    let blob = BlobTier::open(&BlobLocation::parse(&format!("azure://{container}")).unwrap(), &options(&url))
+        .unwrap();
+    // Right bytes under the right key, but written without the metadata.
+    let data = pattern(7, 4096);
+    let key = BlobKey::new("node0000", 0, crc32c(&data)).unwrap();
+    let raw = MicrosoftAzureBuilder::new()
+        .with_account("devstoreaccount1")
+        .with_access_key(
+            "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",
+        )
+        .with_endpoint(format!("{url}/devstoreaccount1"))
+        .with_allow_http(true)
+        .with_container_name(&container)
+        .build()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(raw.put(&key.to_string().as_str().into(), PutPayload::from(data.clone()))).unwrap();
+    let e = blob.get(&key).unwrap_err();
+    assert!(matches!(e, TierError::BlobMetadata { .. }), "{e}");
+    assert_eq!(
+        e.to_string(),
+        format!("blob {key}: crc32c metadata is none, the key says otherwise; object not trusted")
+    );
+    // Written through the tier, the same bytes verify.
+    blob.put(&key, data.clone()).unwrap();
+    assert_eq!(blob.get(&key).unwrap(), data);
 }
 
 #[test]
