@@ -228,6 +228,14 @@ impl BlobOptions {
             if !(e.starts_with("http://") || e.starts_with("https://")) {
                 return bad("blob endpoint", format!("`{e}` is not an http:// or https:// URL"));
             }
+            if e.contains(['?', '#', '@']) {
+                // Results record the endpoint; a SAS or user info in it would leak.
+                return bad(
+                    "blob endpoint",
+                    "must not carry a query string or credentials (give a SAS in AZURE_STORAGE_SAS_KEY)"
+                        .into(),
+                );
+            }
         }
         Ok(())
     }
@@ -383,6 +391,13 @@ mod tests {
             (BlobOptions { retry_timeout_ms: 0, ..BlobOptions::default() }, "retry_timeout_ms"),
             (BlobOptions { max_backoff_ms: 1, ..BlobOptions::default() }, "max_backoff_ms"),
             (BlobOptions { endpoint: Some("localhost:1".into()), ..BlobOptions::default() }, "endpoint"),
+            (
+                BlobOptions {
+                    endpoint: Some("https://a.blob.core.windows.net/?sig=x".into()),
+                    ..BlobOptions::default()
+                },
+                "endpoint",
+            ),
         ];
         for (o, field) in cases {
             let e = o.validate().unwrap_err().to_string();
