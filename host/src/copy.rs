@@ -24,13 +24,25 @@ const RESUME_DRAIN_TIMEOUT: Duration = Duration::from_secs(600);
 /// Most chunks read ahead of the uploads (the copier's staging queue bounds memory too).
 const RESUME_BATCH_CHUNKS: usize = 64;
 
+/// Changes to a run's recorded blob options (endpoint, retries, ...) for its resume.
+pub type AdjustOptions = Arc<dyn Fn(&mut BlobOptions) + Send + Sync>;
+
 /// What to resume and where to.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ResumeOptions {
     /// Another tier URL instead of the recorded one (the run's segment is appended).
     pub blob: Option<String>,
-    /// Blob options instead of the recorded ones.
-    pub blob_options: Option<BlobOptions>,
+    /// Applied to the recorded blob options of each run before it resumes.
+    pub adjust: Option<AdjustOptions>,
+}
+
+impl std::fmt::Debug for ResumeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResumeOptions")
+            .field("blob", &self.blob)
+            .field("adjust", &self.adjust.is_some())
+            .finish()
+    }
 }
 
 /// Outcome of resuming one run directory.
@@ -92,7 +104,10 @@ fn resume_dir(dir: &Path, opts: &ResumeOptions) -> Result<ResumedRun, RunError> 
         Some(url) => BlobLocation::parse(url).map_err(tier)?.join(&record.segment),
         None => BlobLocation::parse(&record.location).map_err(tier)?,
     };
-    let options = opts.blob_options.clone().unwrap_or(record.blob_options);
+    let mut options = record.blob_options;
+    if let Some(adjust) = &opts.adjust {
+        adjust(&mut options);
+    }
     let blob = Arc::new(BlobTier::open(&location, &options).map_err(tier)?);
     blob.check().map_err(tier)?;
     let config = BlobCopierConfig {

@@ -267,7 +267,7 @@ pub struct CopyArgs {
 /// Where the blob tier is and how it is reached. Credentials come from the environment
 /// (AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY, AZURE_STORAGE_SAS_KEY, or a
 /// managed identity), never from flags.
-#[derive(Debug, Args, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Args, Default, PartialEq, Eq)]
 #[command(next_help_heading = "Blob tier")]
 pub struct BlobArgs {
     /// The blob tier: a directory, file:///ABS/PATH or azure://CONTAINER[/PREFIX]

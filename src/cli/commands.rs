@@ -12,7 +12,7 @@ use super::knobs::{
 use super::progress::Reporter;
 use anyhow::{anyhow, bail, Context, Result};
 use dpukit_host::calibrate::{calibrate, CalibrateOptions, Calibration, CodecPlan};
-use dpukit_host::copy::{resume_copy, ResumeOptions};
+use dpukit_host::copy::{resume_copy, AdjustOptions, ResumeOptions};
 use dpukit_host::report::{self, Document, Sweep, SweepPoint, SweepValue};
 use dpukit_host::result::{Mode, RESULT_SCHEMA_VERSION};
 use dpukit_host::run::{compare, run_scenario, RunOptions};
@@ -23,6 +23,7 @@ use dpukit_sim::profile::Profile;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 const DEFAULT_PROFILE: &str = "bluefield-2";
 
@@ -40,18 +41,21 @@ pub fn dispatch(cli: Cli) -> Result<()> {
 }
 
 fn copy_cmd(a: CopyArgs, quiet: bool) -> Result<()> {
-    let blob_options = if a.blob == BlobArgs::default() {
+    // The flags change the options each run recorded; check them once before any run.
+    let adjust: Option<AdjustOptions> = if a.blob == BlobArgs::default() {
         None
     } else {
-        let mut opts = BlobOptions::default();
-        apply_blob(&mut opts, &a.blob)?;
-        opts.validate().map_err(|e| anyhow!("{e}"))?;
-        Some(opts)
+        apply_blob(&mut BlobOptions::default(), &a.blob)?;
+        let flags = a.blob.clone();
+        Some(Arc::new(move |o: &mut BlobOptions| {
+            // Checked above: applying the same flags again cannot fail.
+            let _ = apply_blob(o, &flags);
+        }))
     };
     if !a.work_dir.is_dir() {
         bail!("--work-dir {}: not a directory", a.work_dir.display());
     }
-    let runs = resume_copy(&a.work_dir, &ResumeOptions { blob: a.blob.blob.clone(), blob_options })
+    let runs = resume_copy(&a.work_dir, &ResumeOptions { blob: a.blob.blob.clone(), adjust })
         .map_err(|e| anyhow!("copy: {e}"))?;
     let mut text = String::new();
     let mut unverifiable = 0;
