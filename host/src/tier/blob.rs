@@ -255,9 +255,11 @@ impl BlobTier {
         let full = e.to_string();
         let has = |needle: &str| full.contains(needle);
         let at = self.info.endpoint.as_deref().map(|e| format!(" at {e}")).unwrap_or_default();
-        let reason = if matches!(e, object_store::Error::NotFound { .. })
-            || has("ContainerNotFound")
-            || has("404 Not Found")
+        let azure = self.info.kind == "azure";
+        let reason = if azure
+            && (matches!(e, object_store::Error::NotFound { .. })
+                || has("ContainerNotFound")
+                || has("404 Not Found"))
         {
             "container not found (create it first, or check the account)".to_string()
         } else if matches!(
