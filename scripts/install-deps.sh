@@ -4,6 +4,7 @@
 #   gcc, valgrind C interop tests and their memcheck run
 #   lz4 zstd gzip standard tools that must read dpukit's compressed output
 #   chromium      headless browser that renders the HTML report in tests/report_html_chromium.rs
+#   nodejs npm    Azurite (tools/azurite), the Azure Storage emulator the blob-tier tests use
 set -euo pipefail
 
 need=()
@@ -16,6 +17,8 @@ have_cmd lz4 || need+=(lz4)
 have_cmd zstd || need+=(zstd)
 have_cmd gzip || need+=(gzip)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+have_cmd node || need+=(nodejs)
+have_cmd npm || need+=(npm)
 have_pkg libclang-dev || need+=(libclang-dev)
 
 if [ ${#need[@]} -gt 0 ]; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The test command: installs what is missing, then runs every test of the workspace,
-# the C interop tests (against the static library, and under valgrind) and the loom
-# model of the ring protocol.
+# The test command: installs what is missing, then runs every test of the workspace (with
+# Azurite serving the Azure blob tier), the C interop tests (against the static library,
+# and under valgrind) and the loom model of the ring protocol.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,7 +9,9 @@ scripts/install-deps.sh
 
 # The C caller test links target/debug/libdpukit_ffi.a: build it as a root first.
 cargo build -p dpukit-ffi --quiet
-cargo test --workspace -- --skip scale_mode_agrees_with_live_runs
+# Azurite serves the Azure blob-tier tests (DPUKIT_AZURITE_URL / DPUKIT_AZURITE_BIN); it is
+# installed from tools/azurite if missing and stopped when the tests end, pass or fail.
+scripts/azurite.sh cargo test --workspace -- --skip scale_mode_agrees_with_live_runs
 
 # Scale mode against live runs: a measurement, so a busy moment on a shared machine
 # (during calibration or the live runs) can push one case past its tolerance. It gets one

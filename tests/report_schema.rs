@@ -29,6 +29,9 @@ fn dpukit(args: &[&str], cwd: &Path) {
     assert!(out.status.success(), "dpukit {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
 }
 
+#[path = "../host/tests/common/azurite.rs"]
+mod azurite;
+
 fn read(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -73,4 +76,58 @@ fn real_output_matches_the_schema() {
     let mut extra_field = comparison;
     extra_field["offload"]["surprise"] = 1.into();
     assert!(!v.is_valid(&extra_field), "an unknown field passed");
+}
+
+/// A comparison against Azurite: valid against the schema, the tier recorded without
+/// secrets, every blob figure labelled emulator in the JSON, the CSV, the table and the
+/// HTML report, and the local-tier figures not labelled.
+#[test]
+fn emulator_output_matches_the_schema_and_is_labelled() {
+    let Some(url) = azurite::shared_url("emulator_output_matches_the_schema") else { return };
+    let container = azurite::container_name("schema");
+    azurite::create_container(&url, &container);
+    let v = validator();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let blob = format!("azure://{container}/runs");
+    let out = Command::new(env!("CARGO_BIN_EXE_dpukit"))
+        .args(["compare", "fan-out-write", "--out-dir", "cmp", "--blob", &blob, "--blob-emulator"])
+        .args(["--blob-endpoint", &url, "--size", "4m", "--chunk", "256k", "--nodes", "2", "--quiet"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8_lossy(&out.stdout);
+    let c = read(&d.join("cmp/comparison.json"));
+    assert_valid(&v, &c, "comparison.json against Azurite");
+    for mode in ["host", "offload"] {
+        let r = &c[mode];
+        assert_eq!(r["blob_tier"]["kind"], "azure");
+        assert_eq!(r["blob_tier"]["emulator"], true);
+        assert_eq!(r["blob_tier"]["location"], format!("{blob}/fan-out-write-{mode}-seed1"));
+        assert_eq!(r["blob_tier"]["endpoint"], format!("{url}/devstoreaccount1"));
+        let extra = r["extra"].as_array().unwrap();
+        let fig = |name: &str| extra.iter().find(|e| e[0] == name).map(|e| e[1].clone()).unwrap();
+        for name in ["blob_copy_throughput", "blob_copy_lag_p50", "blob_copy_lag_p99"] {
+            assert_eq!(fig(name)["emulator"], true, "{mode} {name}");
+        }
+        assert_eq!(fig("blob_copied_chunks")["value"], 32.0, "{mode}: every chunk copied");
+        assert!(fig("manifest_chunks").get("emulator").is_none(), "{mode}: a local figure labelled emulator");
+        assert_eq!(r["throughput"]["emulator"], true);
+    }
+    assert!(!c.to_string().contains("Eby8vdM02x"), "the account key leaked into the result");
+    assert!(table.contains("blob copy lag p99") && table.contains("[meas] [emulator]"), "{table}");
+    let csv = std::fs::read_to_string(d.join("cmp/comparison.csv")).unwrap();
+    assert!(csv.lines().next().unwrap().ends_with("blob_copy_lag_p99_ns,blob_copy_lag_p99_source"), "{csv}");
+    assert!(
+        csv.lines().nth(1).unwrap().contains(",azure,true,") && csv.contains("measured (emulator)"),
+        "{csv}"
+    );
+    let html = std::fs::read_to_string(d.join("cmp/report.html")).unwrap();
+    assert!(html.contains("<span class=\"tag emulator\">emulator</span>"));
+
+    // A document claiming a local tier with an endpoint query string fails the schema.
+    let mut leaky = c.clone();
+    leaky["host"]["blob_tier"]["endpoint"] = "https://a.blob.core.windows.net/?sig=secret".into();
+    assert!(!v.is_valid(&leaky), "an endpoint with a query string passed");
 }

@@ -6,6 +6,7 @@
 //! It knows the ABI, the kernels and the simulator; the command line sits above it.
 
 pub mod calibrate;
+pub mod copy;
 pub mod dma;
 pub mod metrics;
 pub mod offload;

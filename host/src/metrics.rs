@@ -57,6 +57,7 @@ impl StageHist {
             p999_ns: h.value_at_quantile(0.999),
             max_ns: h.max(),
             mean_ns: h.mean(),
+            emulator: false,
             cdf,
         }
     }

@@ -35,14 +35,26 @@ pub struct Figure {
     pub value: f64,
     pub unit: Unit,
     pub source: Source,
+    /// Measured against the Azure Storage emulator (Azurite): says nothing of Azure's own
+    /// speed. Written only when true.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub emulator: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Figure {
     pub fn measured(value: f64, unit: Unit) -> Figure {
-        Figure { value, unit, source: Source::Measured }
+        Figure { value, unit, source: Source::Measured, emulator: false }
     }
     pub fn modelled(value: f64, unit: Unit) -> Figure {
-        Figure { value, unit, source: Source::Modelled }
+        Figure { value, unit, source: Source::Modelled, emulator: false }
+    }
+    /// The same figure, labelled as measured against the emulator when `emulator`.
+    pub fn on_emulator(self, emulator: bool) -> Figure {
+        Figure { emulator: self.emulator || emulator, ..self }
     }
 }
 
@@ -92,6 +104,9 @@ pub struct LatencySummary {
     pub p999_ns: u64,
     pub max_ns: u64,
     pub mean_ns: f64,
+    /// Timed against the Azure Storage emulator (see [`Figure::emulator`]).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub emulator: bool,
     /// Points of the cumulative distribution, (latency ns, fraction <= it), ascending;
     /// at most a few hundred points, for charts.
     pub cdf: Vec<(u64, f64)>,
@@ -201,6 +216,10 @@ pub struct RunResult {
     /// Scenario-specific figures (hit ratio, compression ratio, egress bytes...).
     pub extra: Vec<(String, Figure)>,
     pub notes: Vec<String>,
+    /// Which blob tier the run used (kind, emulator or not, endpoint; no secrets); `None`
+    /// when the scenario does not touch one.
+    #[serde(default)]
+    pub blob_tier: Option<crate::tier::BlobTierInfo>,
 }
 
 impl RunResult {

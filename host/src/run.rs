@@ -29,6 +29,9 @@ pub struct RunOptions {
     /// chunks of each node's cache on the local tier. The warm pass must detect them,
     /// report them and refetch.
     pub corrupt_cached_chunks: u64,
+    /// Fan-out write: called by the blob copier after each upload batch (tests use it to
+    /// stop the blob service at a known point of the copy).
+    pub copy_observer: Option<crate::tier::CopyObserver>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -37,6 +40,7 @@ impl std::fmt::Debug for RunOptions {
             .field("progress", &self.progress.is_some())
             .field("faults", &self.faults)
             .field("corrupt_cached_chunks", &self.corrupt_cached_chunks)
+            .field("copy_observer", &self.copy_observer.is_some())
             .finish()
     }
 }

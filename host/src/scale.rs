@@ -1354,6 +1354,7 @@ fn assemble(
         verification: Verification { ok: true, ..Verification::default() },
         extra,
         notes,
+        blob_tier: None,
     })
 }
 

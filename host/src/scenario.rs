@@ -29,8 +29,8 @@ use crate::result::{
 use crate::run::{Progress, RunError, RunOptions};
 use crate::spec::{ScenarioKind, ScenarioSpec};
 use crate::tier::{
-    BlobCopier, BlobCopierConfig, BlobKey, BlobTier, ChunkRecord, CopyJob, LocalTier, LocalTierConfig,
-    Manifest,
+    BlobCopier, BlobCopierConfig, BlobKey, BlobLocation, BlobOptions, BlobTier, ChunkRecord, CopyJob,
+    LocalTier, LocalTierConfig, Manifest,
 };
 use bytes::Bytes;
 use dpukit_ffi::{Algorithm, Status};
@@ -58,7 +58,28 @@ const KV_MAX_BLOCKS_PER_REQUEST: u64 = 4;
 /// Popular documents the KV prefixes are drawn from.
 const KV_POPULAR_DOCS: u64 = 256;
 
+/// What a run records about its blob tier, in `<run dir>/blob-tier.json`, so `dpukit copy`
+/// can resume an interrupted copy to the same place.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct BlobRecord {
+    /// The tier URL as the user gave it (`None`: the default inside the run's directory).
+    pub blob: Option<String>,
+    /// The run's own part of the tier (`<scenario>-<mode>-seed<seed>`).
+    pub segment: String,
+    /// Where the run's objects are: the tier URL with the segment appended.
+    pub location: String,
+    pub blob_options: BlobOptions,
+}
+
+/// File name of the [`BlobRecord`] in a run's directory.
+pub(crate) const BLOB_RECORD_FILE: &str = "blob-tier.json";
+
 /// Where a run keeps its files: the given work dir, or a temporary one removed after.
+///
+/// The blob tier: by default `blob/` inside the run's directory (removed with it). A given
+/// tier (`--blob`) holds each run under `<tier>/<scenario>-<mode>-seed<seed>/`, so host and
+/// offload runs, and runs of other scenarios or seeds, never share objects; the run clears
+/// that part of the tier before it starts, as it clears its directory.
 struct Env {
     root: PathBuf,
     _tmp: Option<tempfile::TempDir>,
@@ -80,10 +101,27 @@ impl Env {
         if root.exists() {
             std::fs::remove_dir_all(&root).map_err(|e| io_err(&root, e))?;
         }
-        let blob_dir = root.join("blob");
-        std::fs::create_dir_all(&blob_dir).map_err(|e| io_err(&blob_dir, e))?;
-        let blob = Arc::new(BlobTier::local(&blob_dir).map_err(|e| RunError::Tier(e.to_string()))?);
-        Ok(Env { root, _tmp: tmp, blob })
+        std::fs::create_dir_all(&root).map_err(|e| io_err(&root, e))?;
+        let segment = spec.blob_run_segment(mode.name());
+        let location = match spec.blob_location()? {
+            None => BlobLocation::Local(root.join("blob")),
+            Some(given) => given.join(&segment),
+        };
+        let blob = BlobTier::open(&location, &spec.blob_options).map_err(tier_err)?;
+        blob.check().map_err(tier_err)?;
+        if spec.blob.is_some() {
+            blob.clear().map_err(tier_err)?;
+        }
+        let record = BlobRecord {
+            blob: spec.blob.clone(),
+            segment,
+            location: location.to_string(),
+            blob_options: spec.blob_options.clone(),
+        };
+        let path = root.join(BLOB_RECORD_FILE);
+        let text = serde_json::to_string_pretty(&record).map_err(|e| RunError::Tier(e.to_string()))?;
+        std::fs::write(&path, text).map_err(|e| io_err(&path, e))?;
+        Ok(Env { root, _tmp: tmp, blob: Arc::new(blob) })
     }
 
     fn node_dir(&self, node: u32) -> Result<PathBuf, RunError> {
@@ -330,7 +368,7 @@ pub(crate) fn run(
         cb: opts.progress.clone(),
         last: Mutex::new(Instant::now()),
     };
-    let mut notes = Vec::new();
+    let notes = Vec::new();
 
     // Untimed setup: the data the read scenarios read.
     let catalog = match spec.kind {
@@ -343,10 +381,18 @@ pub(crate) fn run(
     };
 
     let copier = if spec.kind == ScenarioKind::FanOutWrite {
-        Some(BlobCopier::start(env.blob.clone(), BlobCopierConfig::default()).map_err(tier_err)?)
+        let config = BlobCopierConfig {
+            upload_concurrency: spec.blob_options.upload_concurrency as usize,
+            ..BlobCopierConfig::default()
+        };
+        Some(
+            BlobCopier::start_observed(env.blob.clone(), config, opts.copy_observer.clone())
+                .map_err(tier_err)?,
+        )
     } else {
         None
     };
+    let uploads0 = env.blob.upload_counts();
     let peers = PeerDir::default();
     let faults = opts.faults.as_ref();
     let corrupt = opts.corrupt_cached_chunks;
@@ -424,37 +470,101 @@ pub(crate) fn run(
     }
 
     // The background copy: drained after the timed phase, reported separately.
+    let emulator = env.blob.info().emulator;
     let mut extra: Vec<(String, Figure)> = Vec::new();
+    let mut copy_failure = None;
     if let Some(mut copier) = copier {
         let drained = copier.wait_idle(COPY_DRAIN_TIMEOUT);
         let copied = copier.take_copied();
         let failed = copier.take_failed();
+        let broken = copier.broken();
         let stats = copier.shutdown();
+        let mut acked = 0u64;
+        let mut marked = 0u64;
         for (node, m) in manifests.iter_mut().enumerate() {
             let Some(m) = m else { continue };
             let shard = shard_name(node as u32);
             let marks: Vec<_> =
                 copied.iter().filter(|c| c.key.shard == shard).map(|c| c.to_record()).collect();
             m.mark_copied(&marks).map_err(tier_err)?;
+            acked += m.state().chunks.len() as u64;
+            marked += m.state().chunks.values().filter(|e| e.copied.is_some()).count() as u64;
         }
-        if !drained || !failed.is_empty() {
-            notes.push(format!(
-                "blob copy incomplete: {} chunks failed, queue drained: {drained}",
-                failed.len()
+        if !drained || !failed.is_empty() || broken.is_some() || marked < acked {
+            let why = broken
+                .or_else(|| failed.first().map(|f| f.error.clone()))
+                .unwrap_or_else(|| format!("the copy did not finish within {COPY_DRAIN_TIMEOUT:?}"));
+            let resume = match &spec.work_dir {
+                Some(d) => format!("resume with `dpukit copy --work-dir {}`", d.display()),
+                None => {
+                    "the work dir was temporary: run with --work-dir to keep the chunks for `dpukit copy`"
+                        .to_string()
+                }
+            };
+            copy_failure = Some(format!(
+                "blob copy to {} failed: {marked} of {acked} acknowledged chunks copied, the rest are durable \
+                 on the local tier only ({}); {resume}",
+                env.blob.info().location,
+                crate::tier::first_line(&why),
             ));
         }
+        let m = |v: f64, unit| Figure::measured(v, unit).on_emulator(emulator);
+        let copy_s = stats.copy_window_ns as f64 / 1e9;
+        let uploads = env.blob.upload_counts();
         extra.push(("blob_copied_bytes".into(), Figure::measured(stats.copied_bytes as f64, Unit::Bytes)));
+        extra.push(("blob_copied_chunks".into(), Figure::measured(stats.copied_chunks as f64, Unit::Count)));
+        extra.push((
+            "blob_copy_throughput".into(),
+            m(if copy_s > 0.0 { stats.copied_bytes as f64 / copy_s } else { 0.0 }, Unit::BytesPerSecond),
+        ));
+        extra.push(("blob_copy_lag_p50".into(), m(stats.lag_ns_p50 as f64, Unit::Nanoseconds)));
+        extra.push(("blob_copy_lag_p99".into(), m(stats.lag_ns_p99 as f64, Unit::Nanoseconds)));
         let mean_lag = if stats.copied_chunks > 0 {
             stats.lag_ns_total as f64 / stats.copied_chunks as f64
         } else {
             0.0
         };
-        extra.push(("blob_copy_lag_mean".into(), Figure::measured(mean_lag, Unit::Nanoseconds)));
-        extra
-            .push(("blob_copy_lag_max".into(), Figure::measured(stats.lag_ns_max as f64, Unit::Nanoseconds)));
+        extra.push(("blob_copy_lag_mean".into(), m(mean_lag, Unit::Nanoseconds)));
+        extra.push(("blob_copy_lag_max".into(), m(stats.lag_ns_max as f64, Unit::Nanoseconds)));
+        extra.push((
+            "blob_copy_backpressure_events".into(),
+            Figure::measured(stats.backpressure_events as f64, Unit::Count),
+        ));
+        extra.push((
+            "blob_multipart_uploads".into(),
+            Figure::measured((uploads.multipart_puts - uploads0.multipart_puts) as f64, Unit::Count),
+        ));
+    }
+    if let Some(msg) = copy_failure {
+        return Err(RunError::Tier(msg));
     }
 
-    assemble(spec, mode, profile, nodes, wall_ns, cpu_ns, extra, notes)
+    let mut result = assemble(spec, mode, profile, nodes, wall_ns, cpu_ns, extra, notes)?;
+    if spec.kind != ScenarioKind::KvCache {
+        result.blob_tier = Some(env.blob.info().clone());
+        if emulator {
+            // Every figure whose timing includes blob-tier requests (reads; the copy's
+            // backpressure on writes) is labelled: it is the emulator's speed, not Azure's.
+            for f in [&mut result.throughput, &mut result.ops_per_s, &mut result.wall] {
+                f.emulator = true;
+            }
+            if spec.kind != ScenarioKind::FanOutWrite {
+                for l in result
+                    .latency
+                    .iter_mut()
+                    .filter(|l| matches!(l.stage.as_str(), "end_to_end" | "storage_io"))
+                {
+                    l.emulator = true;
+                }
+            }
+            result.notes.push(
+                "blob tier: Azure Storage emulator (Azurite); figures tagged [emulator] say nothing of Azure's \
+                 own speed"
+                    .into(),
+            );
+        }
+    }
+    Ok(result)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -484,8 +594,10 @@ fn assemble(
     let modelled = mode == Mode::Offload && nodes.iter().any(|n| n.device.is_some());
     let src = if modelled { Source::Modelled } else { Source::Measured };
     let elapsed_s = elapsed_ns as f64 / 1e9;
-    let throughput = Figure { value: bytes as f64 / elapsed_s, unit: Unit::BytesPerSecond, source: src };
-    let ops_per_s = Figure { value: ops as f64 / elapsed_s, unit: Unit::OpsPerSecond, source: src };
+    let throughput =
+        Figure { value: bytes as f64 / elapsed_s, unit: Unit::BytesPerSecond, source: src, emulator: false };
+    let ops_per_s =
+        Figure { value: ops as f64 / elapsed_s, unit: Unit::OpsPerSecond, source: src, emulator: false };
 
     let mut e2e = StageHist::new("end_to_end", nodes.first().map_or(Source::Measured, |n| n.e2e.source));
     let mut kernel = nodes
@@ -619,6 +731,7 @@ fn assemble(
         verification,
         extra,
         notes,
+        blob_tier: None,
     })
 }
 
@@ -834,6 +947,9 @@ fn commit(
         // Backpressure: wait for room in the staging queue; a stopped copier is an error.
         copier.enqueue(job, COPY_DRAIN_TIMEOUT).map_err(|e| RunError::Tier(e.to_string()))?;
     }
+    // Record the copies done so far, so an interrupted run resumes from here.
+    let marks: Vec<_> = copier.take_copied_of(shard).iter().map(|c| c.to_record()).collect();
+    manifest.mark_copied(&marks).map_err(tier_err)?;
     Ok(())
 }
 
@@ -1218,29 +1334,43 @@ fn fan_in_read(
         .flat_map(|(name, chunks)| chunks.iter().enumerate().map(move |(i, c)| (*name, i as u64, c)));
     let mut started: HashMap<usize, (ObjectName, u64, PubChunk, u64)> = HashMap::new();
     let mut exhausted = false;
+    let read_concurrency = spec.blob_options.read_concurrency.max(1) as usize;
     loop {
+        // Fill free slots, fetching up to `read_concurrency` chunks from the blob tier at
+        // once; each is verified (CRC32C, decompression) when its job finishes.
         while !exhausted {
-            let Some(slot) = off.take_slot() else { break };
-            let Some((name, i, c)) = work.next() else {
-                off.release(slot);
-                exhausted = true;
+            let mut batch = Vec::with_capacity(read_concurrency);
+            while batch.len() < read_concurrency {
+                let Some(slot) = off.take_slot() else { break };
+                let Some((name, i, c)) = work.next() else {
+                    off.release(slot);
+                    exhausted = true;
+                    break;
+                };
+                batch.push((slot, name, i, c, off.now_ns()));
+            }
+            if batch.is_empty() {
                 break;
-            };
-            let t0 = off.now_ns();
+            }
+            let reqs: Vec<_> =
+                batch.iter().map(|(_, _, _, c, _)| (c.key.clone(), 0..c.stored_len as u64)).collect();
             let t_io = Instant::now();
-            let data = env.blob.get_range_unverified(&c.key, 0..c.stored_len as u64).map_err(tier_err)?;
-            out.io.record(t_io.elapsed().as_nanos() as u64);
-            out.blob_egress_bytes += data.len() as u64;
-            {
-                let (input, _) = off.slot(slot).map_err(off_err)?;
-                input[..data.len()].copy_from_slice(&data);
+            let fetched = env.blob.get_ranges_unverified(&reqs).map_err(tier_err)?;
+            let io_ns = t_io.elapsed().as_nanos() as u64;
+            for ((slot, name, i, c, t0), data) in batch.into_iter().zip(fetched) {
+                out.io.record(io_ns);
+                out.blob_egress_bytes += data.len() as u64;
+                {
+                    let (input, _) = off.slot(slot).map_err(off_err)?;
+                    input[..data.len()].copy_from_slice(&data);
+                }
+                let mut ops = vec![SlotOp::Crc32c { buf: Buf::In, len: c.stored_len }];
+                if let Some((algorithm, _)) = algorithm(spec) {
+                    ops.push(SlotOp::Decompress { algorithm, len: c.stored_len });
+                }
+                off.submit(slot, slot as u64, &ops).map_err(off_err)?;
+                started.insert(slot, (name, i, c.clone(), t0));
             }
-            let mut ops = vec![SlotOp::Crc32c { buf: Buf::In, len: c.stored_len }];
-            if let Some((algorithm, _)) = algorithm(spec) {
-                ops.push(SlotOp::Decompress { algorithm, len: c.stored_len });
-            }
-            off.submit(slot, slot as u64, &ops).map_err(off_err)?;
-            started.insert(slot, (name, i, c.clone(), t0));
         }
         let Some(f) = off.next_finished().map_err(off_err)? else { break };
         out.record_ops(&f);

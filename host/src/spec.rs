@@ -5,6 +5,7 @@
 //! (`bs` = chunk size, `iodepth`, `size`, `numjobs` = nodes), accel_perf (`-q` queue depth,
 //! `-o` transfer size, `-y` verify), LMCache (`chunk_size`, cache policy), aisloader.
 
+use crate::tier::{BlobLocation, BlobOptions};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -114,6 +115,14 @@ pub struct ScenarioSpec {
     pub work_dir: Option<PathBuf>,
     /// O_DIRECT on the local tier.
     pub direct: bool,
+    /// The blob tier: a directory or `azure://CONTAINER[/PREFIX]` (grammar in
+    /// `tier::BlobLocation`); `None` is `blob/` inside the run's directory. A run keeps its
+    /// objects under `<scenario>-<mode>-seed<seed>/` of a given tier and clears that first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blob: Option<String>,
+    /// Uploads, reads, retries and timeouts of the blob tier.
+    #[serde(default)]
+    pub blob_options: BlobOptions,
 }
 
 impl ScenarioSpec {
@@ -139,6 +148,8 @@ impl ScenarioSpec {
             seed: 1,
             work_dir: None,
             direct: false,
+            blob: None,
+            blob_options: BlobOptions::default(),
         }
     }
 
@@ -198,6 +209,12 @@ impl ScenarioSpec {
         if self.readers == 0 || self.readers > self.nodes {
             return bad("readers", format!("must be 1..=nodes ({}), got {}", self.nodes, self.readers));
         }
+        if let Some(b) = &self.blob {
+            BlobLocation::parse(b).map_err(|e| SpecError { knob: "blob", reason: e.to_string() })?;
+        }
+        self.blob_options
+            .validate()
+            .map_err(|e| SpecError { knob: "blob_options", reason: e.to_string() })?;
         if self.kind == ScenarioKind::KvCache {
             let s = &self.kv_shape;
             if [s.layers, s.kv_heads, s.head_dim, s.dtype_bytes, s.block_tokens].contains(&0) {
@@ -220,6 +237,19 @@ impl ScenarioSpec {
             }
         }
         Ok(())
+    }
+
+    /// The blob tier's location, parsed (`None`: the default inside the run's directory).
+    pub fn blob_location(&self) -> Result<Option<BlobLocation>, SpecError> {
+        self.blob
+            .as_deref()
+            .map(|b| BlobLocation::parse(b).map_err(|e| SpecError { knob: "blob", reason: e.to_string() }))
+            .transpose()
+    }
+
+    /// Name of a run's own part of a given blob tier: `<scenario>-<mode>-seed<seed>`.
+    pub fn blob_run_segment(&self, mode: &str) -> String {
+        format!("{}-{mode}-seed{}", self.kind.name(), self.seed)
     }
 
     /// Chunks per object or shard.
@@ -325,5 +355,17 @@ mod tests {
         assert!(e.to_string().contains("unknown scenario `nope`"), "{e}");
         let e = ScenarioSpec::from_toml_str("kind = [", "t.toml").unwrap_err();
         assert_eq!(e.knob, "toml");
+        let s = ScenarioSpec::from_toml_str(
+            "kind = \"fan-out-write\"\nblob = \"azure://ckpt/runs\"\n[blob_options]\npart_size_bytes = 1048576\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(s.blob.as_deref(), Some("azure://ckpt/runs"));
+        assert_eq!(s.blob_options.part_size_bytes, 1 << 20);
+        assert_eq!(s.blob_options.max_retries, BlobOptions::default().max_retries);
+        let e = ScenarioSpec::from_toml_str("kind = \"fan-out-write\"\nblob = \"s3://b\"\n", "t.toml")
+            .unwrap_err();
+        assert_eq!(e.knob, "blob");
+        assert!(e.reason.contains("azure://CONTAINER[/PREFIX]"), "{e}");
     }
 }

@@ -111,6 +111,18 @@ pub enum Command {
             dpukit compare --preset mlperf-ckpt-70b --scale --calibration dpukit-calibration.json"
     )]
     Presets,
+    /// Resume an interrupted blob copy from the manifests of a fan-out write
+    #[command(
+        long_about = "Resume the copy of a fan-out write to its blob tier after it failed or was killed: \
+            for every run directory under --work-dir (each holds blob-tier.json), read the chunks its nodes \
+            acknowledged but never marked copied back from their local tier, verify each against its \
+            manifest CRC32C, upload it and mark it copied. Chunks already marked copied are not uploaded \
+            again. The tier is the one the run recorded unless --blob names another (the run's own \
+            <scenario>-<mode>-seed<seed> part is appended).",
+        after_help = "Example:\n  dpukit run fan-out-write --mode host --work-dir ckpt --blob azure://ckpt/runs\n  \
+            dpukit copy --work-dir ckpt"
+    )]
+    Copy(CopyArgs),
     /// Render result files as a table, CSV, SVG or HTML
     #[command(
         long_about = "Render one or more result files (from run, compare or sweep) as a terminal table, \
@@ -253,6 +265,63 @@ pub struct SweepArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The --work-dir of the interrupted run (or one run directory in it)
+    #[arg(long, value_name = "DIR", required = true)]
+    pub work_dir: PathBuf,
+    #[command(flatten)]
+    pub blob: BlobArgs,
+}
+
+/// Where the blob tier is and how it is reached. Credentials come from the environment
+/// (AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY, AZURE_STORAGE_SAS_KEY, or a
+/// managed identity), never from flags.
+#[derive(Debug, Clone, Args, Default, PartialEq, Eq)]
+#[command(next_help_heading = "Blob tier")]
+pub struct BlobArgs {
+    /// The blob tier: a directory, file:///ABS/PATH or azure://CONTAINER[/PREFIX]
+    /// [default: blob/ in the run's directory]; a run keeps its objects under
+    /// <scenario>-<mode>-seed<seed>/ there
+    #[arg(long, value_name = "URL")]
+    pub blob: Option<String>,
+    /// Use the Azure Storage emulator (Azurite) at --blob-endpoint, else AZURITE_BLOB_STORAGE_URL,
+    /// else http://127.0.0.1:10000 (also on with AZURE_STORAGE_USE_EMULATOR=true)
+    #[arg(long)]
+    pub blob_emulator: bool,
+    /// Blob service endpoint: the emulator's URL, or an Azure account URL instead of
+    /// https://ACCOUNT.blob.core.windows.net
+    #[arg(long, value_name = "URL")]
+    pub blob_endpoint: Option<String>,
+    /// Objects at least this large are uploaded in parts (Put Block / Put Block List) [default: 16m]
+    #[arg(long, value_name = "SIZE")]
+    pub blob_multipart_threshold: Option<String>,
+    /// Part size of a multipart upload [default: 8m]
+    #[arg(long, value_name = "SIZE")]
+    pub blob_part_size: Option<String>,
+    /// Parts of one multipart upload in flight [default: 4]
+    #[arg(long, value_name = "N")]
+    pub blob_part_concurrency: Option<String>,
+    /// Chunks the background copy uploads at once [default: 4]
+    #[arg(long, value_name = "N")]
+    pub blob_upload_concurrency: Option<String>,
+    /// Chunks a reader fetches from the blob tier at once [default: 4]
+    #[arg(long, value_name = "N")]
+    pub blob_read_concurrency: Option<String>,
+    /// Retries of a request after a transient error [default: 3]
+    #[arg(long, value_name = "N")]
+    pub blob_retries: Option<String>,
+    /// No retry starts after this long, e.g. 10s, 500ms [default: 10s]
+    #[arg(long, value_name = "DURATION")]
+    pub blob_retry_timeout: Option<String>,
+    /// Timeout of one request [default: 30s]
+    #[arg(long, value_name = "DURATION")]
+    pub blob_timeout: Option<String>,
+    /// Connection timeout [default: 5s]
+    #[arg(long, value_name = "DURATION")]
+    pub blob_connect_timeout: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Result files written by run, compare or sweep
     #[arg(value_name = "RESULT.json", required = true)]
@@ -346,4 +415,6 @@ pub struct Knobs {
     /// Not supported: runs are sized in bytes (--size), not seconds (accel_perf -t)
     #[arg(short = 't', value_name = "SECONDS", hide = true)]
     pub time: Option<String>,
+    #[command(flatten)]
+    pub blob: BlobArgs,
 }

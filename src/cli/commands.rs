@@ -3,23 +3,28 @@
 //! path) before any run starts, so a typo fails in milliseconds, not after the run.
 
 use super::args::{
-    CalibrateArgs, Cli, Command, CompareArgs, Format, Knobs, ModeArg, ProfilesAction, ReportArgs, RunArgs,
-    ScaleArgs, SweepArgs, SweepMode,
+    BlobArgs, CalibrateArgs, Cli, Command, CompareArgs, CopyArgs, Format, Knobs, ModeArg, ProfilesAction,
+    ReportArgs, RunArgs, ScaleArgs, SweepArgs, SweepMode,
 };
-use super::knobs::{apply, base_spec, cross_product, parse_vary, validate, validate_scale, MAX_SWEEP_RUNS};
+use super::knobs::{
+    apply, apply_blob, base_spec, cross_product, parse_vary, validate, validate_scale, MAX_SWEEP_RUNS,
+};
 use super::progress::Reporter;
 use anyhow::{anyhow, bail, Context, Result};
 use dpukit_host::calibrate::{calibrate, CalibrateOptions, Calibration, CodecPlan};
+use dpukit_host::copy::{resume_copy, AdjustOptions, ResumeOptions};
 use dpukit_host::preset::{LIVE_MAX_BYTES_PER_NODE, LIVE_MAX_NODES, PRESETS};
 use dpukit_host::report::{self, Document, Sweep, SweepPoint, SweepValue};
 use dpukit_host::result::{Mode, RESULT_SCHEMA_VERSION};
 use dpukit_host::run::{compare, run_scenario, RunOptions};
 use dpukit_host::scale::{compare_scale, run_scale, ClusterSpec, ScaleOptions};
 use dpukit_host::spec::ScenarioSpec;
+use dpukit_host::tier::BlobOptions;
 use dpukit_sim::profile::Profile;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 const DEFAULT_PROFILE: &str = "bluefield-2";
 
@@ -33,7 +38,50 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Profiles { action } => profiles(action),
         Command::Presets => presets(),
         Command::Report(a) => report_cmd(a),
+        Command::Copy(a) => copy_cmd(a, quiet),
     }
+}
+
+fn copy_cmd(a: CopyArgs, quiet: bool) -> Result<()> {
+    // The flags change the options each run recorded; check them once before any run.
+    let adjust: Option<AdjustOptions> = if a.blob == BlobArgs::default() {
+        None
+    } else {
+        apply_blob(&mut BlobOptions::default(), &a.blob)?;
+        let flags = a.blob.clone();
+        Some(Arc::new(move |o: &mut BlobOptions| {
+            // Checked above: applying the same flags again cannot fail.
+            let _ = apply_blob(o, &flags);
+        }))
+    };
+    if !a.work_dir.is_dir() {
+        bail!("--work-dir {}: not a directory", a.work_dir.display());
+    }
+    let runs = resume_copy(&a.work_dir, &ResumeOptions { blob: a.blob.blob.clone(), adjust })
+        .map_err(|e| anyhow!("copy: {e}"))?;
+    let mut text = String::new();
+    let mut unverifiable = 0;
+    for r in &runs {
+        text.push_str(&format!(
+            "{}: {} acknowledged chunks, {} already copied, {} uploaded now ({} bytes) to {}\n",
+            r.dir.display(),
+            r.acknowledged_chunks,
+            r.already_copied_chunks,
+            r.uploaded_chunks,
+            r.uploaded_bytes,
+            r.location
+        ));
+        for u in &r.unverifiable {
+            text.push_str(&format!("  not copied: {u}\n"));
+        }
+        unverifiable += r.unverifiable.len();
+    }
+    print(&text)?;
+    status(quiet, &format!("resumed the blob copy of {} run(s) in {}", runs.len(), a.work_dir.display()));
+    if unverifiable > 0 {
+        bail!("{unverifiable} chunks do not verify on the local tier and were not copied (listed above)");
+    }
+    Ok(())
 }
 
 /// Writes to stdout; a closed pipe comes back as an error the caller treats as success.

@@ -3,11 +3,12 @@
 //! is built in layers: the scenario's defaults, then the scenario file, then the flags,
 //! then (in a sweep) the point's values.
 
-use super::args::Knobs;
+use super::args::{BlobArgs, Knobs};
 use anyhow::{anyhow, bail, Context, Result};
 use dpukit_host::preset::Preset;
 use dpukit_host::report::fmt_bytes;
 use dpukit_host::spec::{CompressionSpec, ScenarioKind, ScenarioSpec};
+use dpukit_host::tier::{BlobLocation, BlobOptions};
 use std::str::FromStr;
 
 /// Most runs one sweep may ask for.
@@ -251,6 +252,10 @@ pub fn base_spec(k: &Knobs, scale: bool) -> Result<(ScenarioSpec, Option<String>
     if k.direct {
         spec.direct = true;
     }
+    if let Some(b) = &k.blob.blob {
+        spec.blob = Some(b.clone());
+    }
+    apply_blob(&mut spec.blob_options, &k.blob)?;
     let note = applied.map(|preset| preset_note(&preset, &spec, scale));
     Ok((spec, note))
 }
@@ -275,10 +280,90 @@ fn preset_note(preset: &Preset, spec: &ScenarioSpec, scale: bool) -> String {
     )
 }
 
+/// Parses `500ms`, `10s`, `2m` or a bare number of milliseconds into milliseconds.
+pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let bad = || format!("`{text}` is not a duration (use e.g. 500ms, 10s, 2m)");
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let scale = match unit.trim() {
+        "" | "ms" => 1,
+        "s" => 1000,
+        "m" | "min" => 60_000,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(scale).ok_or_else(bad)
+}
+
+/// Applies the blob-tier flags over `opts`; errors name the flag. The tier URL itself is
+/// checked here too, so a bad one fails before anything runs.
+pub fn apply_blob(opts: &mut BlobOptions, b: &BlobArgs) -> Result<()> {
+    if let Some(url) = &b.blob {
+        BlobLocation::parse(url).map_err(|e| anyhow!("--blob: {e}"))?;
+    }
+    if b.blob_emulator {
+        opts.emulator = true;
+    }
+    if let Some(e) = &b.blob_endpoint {
+        opts.endpoint = Some(e.clone());
+    }
+    let size = |flag: &str, v: &Option<String>, field: &mut u64| -> Result<()> {
+        if let Some(v) = v {
+            *field = parse_size(v).map_err(|e| anyhow!("{flag}: {e}"))?;
+        }
+        Ok(())
+    };
+    size("--blob-multipart-threshold", &b.blob_multipart_threshold, &mut opts.multipart_threshold_bytes)?;
+    size("--blob-part-size", &b.blob_part_size, &mut opts.part_size_bytes)?;
+    let count = |flag: &str, v: &Option<String>, field: &mut u32| -> Result<()> {
+        if let Some(v) = v {
+            *field = number(v, "a whole number").map_err(|e| anyhow!("{flag}: {e}"))?;
+        }
+        Ok(())
+    };
+    count("--blob-part-concurrency", &b.blob_part_concurrency, &mut opts.part_concurrency)?;
+    count("--blob-upload-concurrency", &b.blob_upload_concurrency, &mut opts.upload_concurrency)?;
+    count("--blob-read-concurrency", &b.blob_read_concurrency, &mut opts.read_concurrency)?;
+    count("--blob-retries", &b.blob_retries, &mut opts.max_retries)?;
+    let dur = |flag: &str, v: &Option<String>, field: &mut u64| -> Result<()> {
+        if let Some(v) = v {
+            *field = parse_duration_ms(v).map_err(|e| anyhow!("{flag}: {e}"))?;
+        }
+        Ok(())
+    };
+    dur("--blob-retry-timeout", &b.blob_retry_timeout, &mut opts.retry_timeout_ms)?;
+    dur("--blob-timeout", &b.blob_timeout, &mut opts.request_timeout_ms)?;
+    dur("--blob-connect-timeout", &b.blob_connect_timeout, &mut opts.connect_timeout_ms)?;
+    Ok(())
+}
+
+/// The flag that sets a blob option named in a validation error.
+fn blob_flag(reason: &str) -> &'static str {
+    [
+        ("multipart_threshold_bytes", "--blob-multipart-threshold"),
+        ("part_size_bytes", "--blob-part-size"),
+        ("part_concurrency", "--blob-part-concurrency"),
+        ("upload_concurrency", "--blob-upload-concurrency"),
+        ("read_concurrency", "--blob-read-concurrency"),
+        ("max_retries", "--blob-retries"),
+        ("retry_timeout_ms", "--blob-retry-timeout"),
+        ("max_backoff_ms", "--blob-retry-timeout"),
+        ("request_timeout_ms", "--blob-timeout"),
+        ("connect_timeout_ms", "--blob-connect-timeout"),
+        ("endpoint", "--blob-endpoint"),
+    ]
+    .iter()
+    .find(|(field, _)| reason.contains(field))
+    .map_or("--blob", |(_, flag)| flag)
+}
+
 /// Validates a spec; the error names the flag that sets the bad knob.
 pub fn validate(spec: &ScenarioSpec) -> Result<()> {
     spec.validate().map_err(|e| match Knob::flag_of_field(e.knob) {
         Some(flag) => anyhow!("{flag} ({}): {}", e.knob, e.reason),
+        None if e.knob == "blob" => anyhow!("--blob: {}", e.reason),
+        None if e.knob == "blob_options" => anyhow!("{}: {}", blob_flag(&e.reason), e.reason),
         None => anyhow!("{}: {}", e.knob, e.reason),
     })
 }

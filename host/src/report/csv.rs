@@ -47,7 +47,25 @@ const COLUMNS: &[&str] = &[
     "verification_ok",
     "chunks_checked",
     "corrupt_detected",
+    "blob_tier",
+    "blob_emulator",
+    "blob_copy_throughput_bytes_per_s",
+    "blob_copy_throughput_source",
+    "blob_copy_lag_p50_ns",
+    "blob_copy_lag_p50_source",
+    "blob_copy_lag_p99_ns",
+    "blob_copy_lag_p99_source",
 ];
+
+/// A `_source` cell: `measured` or `modelled`, with ` (emulator)` for figures measured
+/// against the Azure Storage emulator.
+fn source_cell(source: Source, emulator: bool) -> String {
+    if emulator {
+        format!("{} (emulator)", source.tag())
+    } else {
+        source.tag().to_string()
+    }
+}
 
 /// The header line (no newline); `extra` names columns put in front (a sweep's knobs).
 pub fn csv_header(extra: &[String]) -> String {
@@ -60,7 +78,7 @@ pub fn csv_row(r: &RunResult, extra: &[String]) -> String {
     let mut v: Vec<String> = extra.to_vec();
     let fig = |v: &mut Vec<String>, f: &Figure| {
         v.push(num(f.value));
-        v.push(f.source.tag().into());
+        v.push(source_cell(f.source, f.emulator));
     };
     v.extend([
         r.schema_version.to_string(),
@@ -92,7 +110,7 @@ pub fn csv_row(r: &RunResult, extra: &[String]) -> String {
             l.p50_ns.to_string(),
             l.p99_ns.to_string(),
             l.p999_ns.to_string(),
-            l.source.tag().into(),
+            source_cell(l.source, l.emulator),
         ]),
         None => v.extend(["".into(), "".into(), "".into(), "".into()]),
     }
@@ -115,6 +133,16 @@ pub fn csv_row(r: &RunResult, extra: &[String]) -> String {
         r.verification.chunks_checked.to_string(),
         r.verification.corrupt_detected.to_string(),
     ]);
+    match &r.blob_tier {
+        Some(b) => v.extend([b.kind.clone(), b.emulator.to_string()]),
+        None => v.extend(["".into(), "".into()]),
+    }
+    for name in ["blob_copy_throughput", "blob_copy_lag_p50", "blob_copy_lag_p99"] {
+        match r.extra_figure(name) {
+            Some(f) => fig(&mut v, &f),
+            None => v.extend(["".into(), "".into()]),
+        }
+    }
     v.iter().map(|s| field(s)).collect::<Vec<_>>().join(",")
 }
 

@@ -105,9 +105,19 @@ pub fn fmt_value(f: &Figure) -> String {
     }
 }
 
-/// A figure with its source tag: `2.79 GiB/s [model]`.
+/// The tag of a figure: its source, and `emulator` when measured against the emulator.
+pub fn figure_tag(source: Source, emulator: bool) -> String {
+    let tag = source_tag(source);
+    if emulator {
+        format!("{} [emulator]", tag)
+    } else {
+        tag.to_string()
+    }
+}
+
+/// A figure with its source tag: `2.79 GiB/s [model]`, `310 MiB/s [meas] [emulator]`.
 pub fn fmt_figure(f: &Figure) -> String {
-    format!("{} {}", fmt_value(f), source_tag(f.source))
+    format!("{} {}", fmt_value(f), figure_tag(f.source, f.emulator))
 }
 
 /// Decimal SI prefixes for counts and op rates: 1.23k, 4.56M.

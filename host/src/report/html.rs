@@ -17,6 +17,7 @@ th,td{border:1px solid #cbd5e0;padding:4px 10px;text-align:left;font-size:13px;v
 th{background:#edf2f7}\
 .tag{display:inline-block;border-radius:3px;padding:0 4px;font-size:11px;margin-left:4px}\
 .meas{background:#c6f6d5;color:#22543d}.model{background:#feebc8;color:#7b341e}\
+.emulator{background:#e9d8fd;color:#44337a}\
 .legend-box{border:1px solid #cbd5e0;background:#f7fafc;padding:8px 12px;margin:12px 0;font-size:13px}\
 .chart{display:block;margin:10px 0;border:1px solid #e2e8f0}\
 ul.notes{font-size:13px;color:#4a5568}";
@@ -26,6 +27,7 @@ fn cell(text: &str) -> String {
     esc(text)
         .replace("[meas]", "<span class=\"tag meas\">measured</span>")
         .replace("[model]", "<span class=\"tag model\">modelled</span>")
+        .replace("[emulator]", "<span class=\"tag emulator\">emulator</span>")
 }
 
 fn table(header: &[String], body: &[Vec<String>]) -> String {
@@ -62,7 +64,9 @@ fn legend_box(profiles: &str) -> String {
          simulator's timing model for profile {} (hatched bars, dashed lines). In offload mode the \
          throughput and latency are modelled from measured host-side time and modelled device time; \
          host CPU figures are always measured. Blue is host mode, orange offload mode, purple a modelled \
-         device resource; a heavy outline marks the bottleneck.</div>",
+         device resource; a heavy outline marks the bottleneck. \
+         <span class=\"tag emulator\">emulator</span> marks figures measured against the Azure Storage \
+         emulator (Azurite): they say nothing of Azure's own speed.</div>",
         esc(profiles)
     )
 }

@@ -24,8 +24,8 @@ pub(crate) fn run(mode: Mode) -> RunResult {
         bytes,
         ops: 256,
         wall: Figure::measured(bytes as f64 / tp * 1.1, Unit::Seconds),
-        throughput: Figure { value: tp, unit: Unit::BytesPerSecond, source: src },
-        ops_per_s: Figure { value: tp / 1048576.0, unit: Unit::OpsPerSecond, source: src },
+        throughput: Figure { value: tp, unit: Unit::BytesPerSecond, source: src, emulator: false },
+        ops_per_s: Figure { value: tp / 1048576.0, unit: Unit::OpsPerSecond, source: src, emulator: false },
         host_cpu: Figure::measured(0.4, Unit::Seconds),
         host_cpu_ns_per_byte: Figure::measured(if offload { 0.1 } else { 0.7 }, Unit::NanosecondsPerByte),
         host_cores_busy: Figure::measured(if offload { 0.3 } else { 1.1 }, Unit::Cores),
@@ -38,6 +38,7 @@ pub(crate) fn run(mode: Mode) -> RunResult {
             p999_ns: 1_300_000,
             max_ns: 1_500_000,
             mean_ns: 52_000.0,
+            emulator: false,
             cdf,
         }],
         device: offload.then(|| DeviceSummary {
@@ -83,6 +84,7 @@ pub(crate) fn run(mode: Mode) -> RunResult {
         },
         extra: vec![("compression_ratio".into(), Figure::measured(1.95, Unit::Ratio))],
         notes: vec!["test data <not a real run>".into()],
+        blob_tier: None,
     }
 }
 

@@ -1,15 +1,21 @@
-//! The blob tier shared by all nodes (an object store, `object_store`'s `LocalFileSystem` by
-//! default) and the [`BlobCopier`] that copies acknowledged chunks to it in the background.
+//! The blob tier shared by all nodes (an object store: `object_store`'s `LocalFileSystem` by
+//! default, or Azure Blob Storage, see `location.rs`) and the [`BlobCopier`] that copies
+//! acknowledged chunks to it in the background.
 //!
-//! **Checksums travel in the key.** `LocalFileSystem` refuses object attributes
-//! (`put_opts` with attributes is `NotImplemented`) and keeps no user metadata, so the
-//! CRC32C of a chunk is part of its key: `chunks/<shard>/<chunk_index:010>.<crc32c:08x>`.
-//! One put stores bytes and checksum atomically, with no sidecar to lose, and the same keys
-//! work on every store. [`BlobTier::get`] checks the bytes against the key and never returns
-//! an object it could not verify; a mismatch is [`TierError::CorruptBlob`] naming the key.
+//! **Checksums travel with the object.** `LocalFileSystem` refuses object attributes and
+//! keeps no user metadata, so the CRC32C of a chunk is part of its key:
+//! `chunks/<shard>/<chunk_index:010>.<crc32c:08x>`; the same keys work on every store. On
+//! Azure the CRC32C is also the object's `crc32c` user metadata. [`BlobTier::get`] checks
+//! the bytes against the key, and the metadata where the store keeps it, and never returns
+//! an object it could not verify ([`TierError::CorruptBlob`], [`TierError::BlobMetadata`]).
 //! A range of an object cannot be checked against a whole-object CRC, so range reads are
-//! [`BlobTier::get_range_unverified`]. The local store is opened with `with_fsync(true)`, so
-//! a completed put is durable.
+//! [`BlobTier::get_range_unverified`]; the scenarios read whole chunks that way and verify
+//! them. The local store is opened with `with_fsync(true)`, so a completed put is durable.
+//!
+//! **Uploads.** Below `multipart_threshold_bytes` an object is one PUT; at or above it, a
+//! multipart upload (`WriteMultipart`: Put Block / Put Block List on Azure) of
+//! `part_size_bytes` parts, `part_concurrency` in flight. Retries and timeouts are
+//! `object_store`'s, bounded by [`BlobOptions`].
 //!
 //! **Sync facade.** The data path runs on plain threads; the tier owns a small
 //! current-thread tokio runtime and blocks on it. Its methods must not be called from inside
@@ -21,23 +27,31 @@
 //! `upload_concurrency` chunks at a time and reports each as a [`CopiedChunk`] (key, bytes,
 //! lag from local-durable to blob-durable) through [`BlobCopier::take_copied`], which the
 //! caller turns into manifest marks; a chunk that fails every attempt comes back whole
-//! through [`BlobCopier::take_failed`]. Nothing is dropped.
+//! through [`BlobCopier::take_failed`], and the copier then treats the tier as down: later
+//! chunks are counted as abandoned, not attempted, and stay "not copied" in the manifests
+//! for a resume (`crate::copy`).
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use dpukit_kernels::crc32c::crc32c;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::prefix::PrefixStore;
+use object_store::{
+    Attribute, AttributeValue, Attributes, ObjectStore, ObjectStoreExt, PutMultipartOptions, PutOptions,
+    PutPayload, WriteMultipart,
+};
 
+use super::location::{first_line, open_azure, BlobLocation, BlobOptions, BlobTierInfo};
 use super::{validate_shard_name, CopiedRecord, TierError};
 
 /// Top-level prefix of chunk objects.
@@ -94,10 +108,31 @@ impl fmt::Display for BlobKey {
     }
 }
 
+/// Name of the user metadata that carries a chunk's CRC32C on stores with attributes.
+pub const CRC32C_METADATA: &str = "crc32c";
+
+/// Uploads a [`BlobTier`] has made, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UploadCounts {
+    /// Objects stored with one PUT.
+    pub single_puts: u64,
+    /// Objects stored as multipart uploads.
+    pub multipart_puts: u64,
+    /// Parts (blocks) uploaded by the multipart uploads.
+    pub parts: u64,
+}
+
 /// The shared object store, with a blocking API for the data path's threads.
 pub struct BlobTier {
     store: Arc<dyn ObjectStore>,
     runtime: tokio::runtime::Runtime,
+    options: BlobOptions,
+    /// The store keeps user metadata: the CRC32C also travels as `crc32c` metadata.
+    attributes: bool,
+    info: BlobTierInfo,
+    single_puts: AtomicU64,
+    multipart_puts: AtomicU64,
+    parts: AtomicU64,
 }
 
 impl fmt::Debug for BlobTier {
@@ -122,16 +157,142 @@ impl BlobTier {
         let store = LocalFileSystem::new_with_prefix(dir)
             .map_err(|e| TierError::Blob { op: "open", key: dir.display().to_string(), source: e })?
             .with_fsync(true);
-        BlobTier::with_store(Arc::new(store))
+        let mut tier = BlobTier::with_store(Arc::new(store))?;
+        tier.info = BlobTierInfo {
+            kind: "local".into(),
+            emulator: false,
+            location: dir.display().to_string(),
+            endpoint: None,
+        };
+        Ok(tier)
+    }
+
+    /// Opens the tier at `location` with `options`: a local directory (created if missing)
+    /// or an Azure container, whose keys then live under the location's prefix. No request
+    /// is made; [`check`](Self::check) makes one.
+    pub fn open(location: &BlobLocation, options: &BlobOptions) -> Result<BlobTier, TierError> {
+        options.validate()?;
+        let mut tier = match location {
+            BlobLocation::Local(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| TierError::io("create blob directory", dir, e))?;
+                BlobTier::local(dir)?
+            }
+            BlobLocation::Azure { container, prefix } => {
+                let opened = open_azure(container, options, &location.to_string())?;
+                let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+                    opened.store
+                } else {
+                    Arc::new(PrefixStore::new(opened.store, prefix.as_str()))
+                };
+                let mut tier = BlobTier::with_store(store)?;
+                tier.attributes = opened.attributes;
+                tier.info = opened.info;
+                tier
+            }
+        };
+        tier.options = options.clone();
+        Ok(tier)
     }
 
     /// Any object store (Azure, S3, in-memory) behind the same API.
     pub fn with_store(store: Arc<dyn ObjectStore>) -> Result<BlobTier, TierError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
             .thread_name("dpukit-blob")
             .build()
             .map_err(|source| TierError::Runtime { source })?;
-        Ok(BlobTier { store, runtime })
+        let info = BlobTierInfo {
+            kind: "store".into(),
+            emulator: false,
+            location: store.to_string(),
+            endpoint: None,
+        };
+        Ok(BlobTier {
+            store,
+            runtime,
+            options: BlobOptions::default(),
+            attributes: false,
+            info,
+            single_puts: AtomicU64::new(0),
+            multipart_puts: AtomicU64::new(0),
+            parts: AtomicU64::new(0),
+        })
+    }
+
+    /// Which tier this is, without secrets.
+    pub fn info(&self) -> &BlobTierInfo {
+        &self.info
+    }
+
+    /// The options it was opened with.
+    pub fn options(&self) -> &BlobOptions {
+        &self.options
+    }
+
+    /// Uploads so far.
+    pub fn upload_counts(&self) -> UploadCounts {
+        UploadCounts {
+            single_puts: self.single_puts.load(Ordering::Relaxed),
+            multipart_puts: self.multipart_puts.load(Ordering::Relaxed),
+            parts: self.parts.load(Ordering::Relaxed),
+        }
+    }
+
+    /// One request that proves the tier is reachable and the credentials work (a listing of
+    /// at most one object); a failure is one line saying what is wrong.
+    pub fn check(&self) -> Result<(), TierError> {
+        let first = self.runtime.block_on(async { self.store.list(None).next().await });
+        match first {
+            None | Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => Err(self.access_error(&e)),
+        }
+    }
+
+    /// A store error on the tier as a whole (not one object), as one line for a person.
+    /// Azure's list errors arrive as `Generic` with the status and the service's error code
+    /// in the text, so the text is what is classified.
+    fn access_error(&self, e: &object_store::Error) -> TierError {
+        let full = e.to_string();
+        let has = |needle: &str| full.contains(needle);
+        let at = self.info.endpoint.as_deref().map(|e| format!(" at {e}")).unwrap_or_default();
+        let azure = self.info.kind == "azure";
+        let reason = if azure
+            && (matches!(e, object_store::Error::NotFound { .. })
+                || has("ContainerNotFound")
+                || has("404 Not Found"))
+        {
+            "container not found (create it first, or check the account)".to_string()
+        } else if matches!(
+            e,
+            object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }
+        ) || has("AuthenticationFailed")
+            || has("AuthorizationFailure")
+            || has("403 Forbidden")
+            || has("401 Unauthorized")
+        {
+            format!(
+                "access denied{at}: check AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY, the SAS \
+                 token or the identity's role"
+            )
+        } else if has("error sending request") || has("onnection refused") || has("timed out") {
+            let why = if has("timed out") { "timed out" } else { "connection refused or failed" };
+            format!("cannot reach the blob service{at} ({why}, after the configured retries)")
+        } else {
+            first_line(&full)
+        };
+        TierError::BlobAccess { location: self.info.location.clone(), reason }
+    }
+
+    /// Deletes every chunk object under the tier (a run's prefix before the run starts).
+    pub fn clear(&self) -> Result<u64, TierError> {
+        let paths: Vec<ObjectPath> = self.list(None)?.iter().map(BlobKey::path).collect();
+        self.runtime
+            .block_on(async {
+                let paths = futures::stream::iter(paths.into_iter().map(Ok)).boxed();
+                let deleted: Vec<_> = self.store.delete_stream(paths).try_collect().await?;
+                Ok::<u64, object_store::Error>(deleted.len() as u64)
+            })
+            .map_err(|e| self.access_error(&e))
     }
 
     /// Stores `data` under `key`. The key's CRC32C is trusted (it comes from the manifest);
@@ -147,21 +308,71 @@ impl BlobTier {
         Ok(key)
     }
 
-    async fn put_async(&self, key: &BlobKey, data: Bytes) -> Result<(), TierError> {
-        self.store
-            .put(&key.path(), PutPayload::from(data))
-            .await
-            .map(|_| ())
-            .map_err(|source| TierError::Blob { op: "put", key: key.to_string(), source })
+    fn attributes_for(&self, key: &BlobKey) -> Attributes {
+        let mut attributes = Attributes::new();
+        if self.attributes {
+            attributes.insert(
+                Attribute::Metadata(CRC32C_METADATA.into()),
+                AttributeValue::from(format!("{:08x}", key.crc32c)),
+            );
+        }
+        attributes
     }
 
-    /// Fetches an object and checks it against the CRC32C in its key.
+    /// One PUT below the multipart threshold; above it, a multipart upload of
+    /// `part_size_bytes` parts, `part_concurrency` in flight.
+    async fn put_async(&self, key: &BlobKey, data: Bytes) -> Result<(), TierError> {
+        let err = |op, source| TierError::Blob { op, key: key.to_string(), source };
+        let path = key.path();
+        let attributes = self.attributes_for(key);
+        if (data.len() as u64) < self.options.multipart_threshold_bytes {
+            let opts = PutOptions { attributes, ..PutOptions::default() };
+            self.store.put_opts(&path, PutPayload::from(data), opts).await.map_err(|e| err("put", e))?;
+            self.single_puts.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        let opts = PutMultipartOptions { attributes, ..PutMultipartOptions::default() };
+        let upload = self.store.put_multipart_opts(&path, opts).await.map_err(|e| err("put_multipart", e))?;
+        let part = self.options.part_size_bytes as usize;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, part);
+        let mut parts = 0u64;
+        let mut rest = data;
+        while !rest.is_empty() {
+            if let Err(e) = writer.wait_for_capacity(self.options.part_concurrency as usize).await {
+                writer.abort().await.ok();
+                return Err(err("put_multipart", e));
+            }
+            let piece = rest.split_to(part.min(rest.len()));
+            writer.put(piece);
+            parts += 1;
+        }
+        writer.finish().await.map_err(|e| err("put_multipart", e))?;
+        self.multipart_puts.fetch_add(1, Ordering::Relaxed);
+        self.parts.fetch_add(parts, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Fetches an object and checks it against the CRC32C in its key and, on stores with
+    /// attributes, against its `crc32c` metadata: an object that cannot be verified both
+    /// ways is never returned.
     pub fn get(&self, key: &BlobKey) -> Result<Bytes, TierError> {
-        let data = self.runtime.block_on(async {
+        let got = self.runtime.block_on(async {
             let got = self.store.get(&key.path()).await?;
-            got.bytes().await
+            let attributes = got.attributes.clone();
+            Ok::<_, object_store::Error>((got.bytes().await?, attributes))
         });
-        let data = data.map_err(|source| TierError::Blob { op: "get", key: key.to_string(), source })?;
+        let (data, attributes) =
+            got.map_err(|source| TierError::Blob { op: "get", key: key.to_string(), source })?;
+        if self.attributes {
+            let meta = attributes.get(&Attribute::Metadata(CRC32C_METADATA.into())).map(|v| v.to_string());
+            let want = format!("{:08x}", key.crc32c);
+            if meta.as_deref() != Some(want.as_str()) {
+                return Err(TierError::BlobMetadata {
+                    key: key.to_string(),
+                    found: meta.unwrap_or_else(|| "none".into()),
+                });
+            }
+        }
         let actual = crc32c(&data);
         if actual != key.crc32c {
             return Err(TierError::CorruptBlob {
@@ -181,6 +392,23 @@ impl BlobTier {
             key: key.to_string(),
             source,
         })
+    }
+
+    /// Fetches several ranges, `read_concurrency` at a time, in order, without verification
+    /// (the caller checks each chunk's CRC32C, as the scenarios do).
+    pub fn get_ranges_unverified(&self, reqs: &[(BlobKey, Range<u64>)]) -> Result<Vec<Bytes>, TierError> {
+        let n = self.options.read_concurrency.max(1) as usize;
+        self.runtime.block_on(
+            futures::stream::iter(reqs.iter().map(|(key, range)| async move {
+                self.store.get_range(&key.path(), range.clone()).await.map_err(|source| TierError::Blob {
+                    op: "get_range",
+                    key: key.to_string(),
+                    source,
+                })
+            }))
+            .buffered(n)
+            .try_collect(),
+        )
     }
 
     /// Deletes an object.
@@ -335,9 +563,23 @@ pub struct CopierStats {
     pub lag_ns_total: u64,
     /// Times a job was refused because the queue was full.
     pub backpressure_events: u64,
+    /// Median local-durable to blob-durable lag (3 significant digits).
+    pub lag_ns_p50: u64,
+    /// 99th percentile of that lag.
+    pub lag_ns_p99: u64,
+    /// Time from the first upload started to the last one finished (copy throughput =
+    /// `copied_bytes / copy_window_ns`).
+    pub copy_window_ns: u64,
+    /// Chunks not attempted because an earlier chunk failed every attempt: the tier is
+    /// treated as down for the rest of the copier's life; their data is dropped (the
+    /// manifest still lists them as not copied, for a resume).
+    pub abandoned_chunks: u64,
 }
 
-#[derive(Default)]
+/// Called by the copier's worker after each upload batch, with the counters; for tests
+/// and progress displays. It runs on the worker thread, so the copy waits for it.
+pub type CopyObserver = Arc<dyn Fn(&CopierStats) + Send + Sync>;
+
 struct CopierState {
     queue: VecDeque<CopyJob>,
     stats: CopierStats,
@@ -345,6 +587,28 @@ struct CopierState {
     stopping: bool,
     copied: Vec<CopiedChunk>,
     failed: Vec<CopyFailure>,
+    /// Lag of every copy, nanoseconds (1 ns to 1 hour, 3 significant digits).
+    lag: hdrhistogram::Histogram<u64>,
+    first_upload_at: Option<Instant>,
+    /// The first error that exhausted every attempt; later jobs are abandoned.
+    broken: Option<String>,
+}
+
+impl Default for CopierState {
+    fn default() -> Self {
+        CopierState {
+            queue: VecDeque::new(),
+            stats: CopierStats::default(),
+            paused: false,
+            stopping: false,
+            copied: Vec::new(),
+            failed: Vec::new(),
+            lag: hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
+                .expect("static histogram bounds are valid"),
+            first_upload_at: None,
+            broken: None,
+        }
+    }
 }
 
 struct CopierShared {
@@ -356,6 +620,7 @@ struct CopierShared {
     /// Signalled when an upload batch finishes.
     progress: Condvar,
     config: BlobCopierConfig,
+    observer: Option<CopyObserver>,
 }
 
 impl CopierShared {
@@ -382,6 +647,15 @@ pub struct BlobCopier {
 impl BlobCopier {
     /// Starts the worker thread.
     pub fn start(blob: Arc<BlobTier>, config: BlobCopierConfig) -> Result<BlobCopier, TierError> {
+        BlobCopier::start_observed(blob, config, None)
+    }
+
+    /// Starts the worker thread, calling `observer` after every upload batch.
+    pub fn start_observed(
+        blob: Arc<BlobTier>,
+        config: BlobCopierConfig,
+        observer: Option<CopyObserver>,
+    ) -> Result<BlobCopier, TierError> {
         let bad = |field, reason: &str| Err(TierError::BadConfig { field, reason: reason.to_string() });
         if config.queue_capacity_chunks == 0 {
             return bad("queue_capacity_chunks", "must be at least 1");
@@ -401,6 +675,7 @@ impl BlobCopier {
             work: Condvar::new(),
             progress: Condvar::new(),
             config,
+            observer,
         });
         let worker_shared = Arc::clone(&shared);
         let worker = std::thread::Builder::new()
@@ -467,6 +742,19 @@ impl BlobCopier {
         std::mem::take(&mut self.shared.lock().copied)
     }
 
+    /// Chunks of one shard copied since the last call (a node marks its own manifest).
+    pub fn take_copied_of(&self, shard: &str) -> Vec<CopiedChunk> {
+        let mut st = self.shared.lock();
+        let (mine, rest) = std::mem::take(&mut st.copied).into_iter().partition(|c| c.key.shard == shard);
+        st.copied = rest;
+        mine
+    }
+
+    /// The error that made the copier give up, if it did.
+    pub fn broken(&self) -> Option<String> {
+        self.shared.lock().broken.clone()
+    }
+
     /// Chunks that failed every attempt since the last call, handed back whole.
     pub fn take_failed(&self) -> Vec<CopyFailure> {
         std::mem::take(&mut self.shared.lock().failed)
@@ -474,7 +762,8 @@ impl BlobCopier {
 
     /// Current counters.
     pub fn stats(&self) -> CopierStats {
-        self.shared.lock().stats
+        let st = self.shared.lock();
+        stats_of(&st)
     }
 
     /// Waits at most `timeout` until the queue is empty and no upload is in progress;
@@ -518,6 +807,15 @@ impl Drop for BlobCopier {
     }
 }
 
+fn stats_of(st: &CopierState) -> CopierStats {
+    let mut stats = st.stats;
+    if !st.lag.is_empty() {
+        stats.lag_ns_p50 = st.lag.value_at_quantile(0.50);
+        stats.lag_ns_p99 = st.lag.value_at_quantile(0.99);
+    }
+    stats
+}
+
 fn copier_loop(shared: &CopierShared, blob: &BlobTier) {
     loop {
         let batch: Vec<CopyJob> = {
@@ -533,7 +831,16 @@ fn copier_loop(shared: &CopierShared, blob: &BlobTier) {
             let batch: Vec<CopyJob> = st.queue.drain(..n).collect();
             st.stats.queued_bytes -= batch.iter().map(|j| j.data.len() as u64).sum::<u64>();
             st.stats.queued_chunks = st.queue.len();
+            if st.broken.is_some() {
+                // The tier is down for this copier: drop the data, keep the count.
+                st.stats.abandoned_chunks += batch.len() as u64;
+                drop(st);
+                shared.space.notify_all();
+                shared.progress.notify_all();
+                continue;
+            }
             st.stats.in_flight_chunks += batch.len();
+            st.first_upload_at.get_or_insert_with(Instant::now);
             batch
         };
         shared.space.notify_all();
@@ -566,15 +873,24 @@ fn copier_loop(shared: &CopierShared, blob: &BlobTier) {
                     st.stats.copied_bytes += copied.len_bytes;
                     st.stats.lag_ns_max = st.stats.lag_ns_max.max(copied.lag_ns);
                     st.stats.lag_ns_total += copied.lag_ns;
+                    st.lag.saturating_record(copied.lag_ns.max(1));
                     st.copied.push(copied);
                 }
                 Err(failure) => {
                     st.stats.failed_chunks += 1;
+                    st.broken.get_or_insert_with(|| failure.error.clone());
                     st.failed.push(failure);
                 }
             }
         }
+        if let Some(t0) = st.first_upload_at {
+            st.stats.copy_window_ns = t0.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+        }
+        let stats = stats_of(&st);
         drop(st);
+        if let Some(observer) = &shared.observer {
+            observer(&stats);
+        }
         shared.progress.notify_all();
     }
 }

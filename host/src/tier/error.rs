@@ -155,6 +155,31 @@ pub enum TierError {
         /// The store's error.
         source: object_store::Error,
     },
+    /// A blob tier URL that is not one of the accepted forms.
+    #[error("blob tier `{url}`: {reason}")]
+    BadBlobUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong, with the accepted forms.
+        reason: String,
+    },
+    /// The blob tier as a whole cannot be used: unreachable, missing container, refused
+    /// credentials.
+    #[error("blob tier {location}: {reason}")]
+    BlobAccess {
+        /// The tier URL (no secrets).
+        location: String,
+        /// What is wrong, one line.
+        reason: String,
+    },
+    /// An object whose `crc32c` metadata is missing or disagrees with its key.
+    #[error("blob {key}: crc32c metadata is {found}, the key says otherwise; object not trusted")]
+    BlobMetadata {
+        /// The object key.
+        key: String,
+        /// The metadata value found (`none` when absent).
+        found: String,
+    },
     /// The blob tier could not start its runtime.
     #[error("blob tier runtime: {source}")]
     Runtime {

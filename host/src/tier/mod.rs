@@ -17,14 +17,17 @@
 mod blob;
 mod error;
 mod local;
+mod location;
 mod manifest;
 
 pub use blob::{
     BlobCopier, BlobCopierConfig, BlobKey, BlobTier, CopiedChunk, CopierStats, CopyFailure, CopyJob,
-    EnqueueError,
+    CopyObserver, EnqueueError, UploadCounts, CRC32C_METADATA,
 };
 pub use error::TierError;
 pub use local::{Ack, Backend, Durability, LocalTier, LocalTierConfig, DIRECT_IO_ALIGN_BYTES};
+pub(crate) use location::first_line;
+pub use location::{BlobLocation, BlobOptions, BlobTierInfo, BLOB_URL_FORMS};
 pub use manifest::{
     verify, ChunkEntry, ChunkId, ChunkRecord, CopiedRecord, CorruptChunk, Manifest, ManifestState,
     MissingChunk, VerifyReport,

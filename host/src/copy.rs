@@ -1,0 +1,217 @@
+//! Resuming an interrupted blob copy (`dpukit copy`): after a fan-out write whose copy to
+//! the blob tier failed or was killed, the chunks each node acknowledged but never marked
+//! copied are read back from its local tier, verified against their manifest CRC32C,
+//! uploaded, and marked copied. Chunks already marked are not uploaded again.
+//!
+//! A run directory is one that holds `blob-tier.json` (written by every live run): the tier
+//! URL, the run's own part of it and the blob options. The tier can be overridden (same
+//! run segment appended), e.g. to copy to another container.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::run::RunError;
+use crate::scenario::{BlobRecord, BLOB_RECORD_FILE};
+use crate::tier::{
+    BlobCopier, BlobCopierConfig, BlobLocation, BlobOptions, BlobTier, CopyJob, LocalTier, LocalTierConfig,
+    Manifest,
+};
+use dpukit_kernels::crc32c::crc32c;
+
+/// How long a resume waits for its last uploads to finish.
+const RESUME_DRAIN_TIMEOUT: Duration = Duration::from_secs(600);
+/// Most chunks read ahead of the uploads (the copier's staging queue bounds memory too).
+const RESUME_BATCH_CHUNKS: usize = 64;
+
+/// Changes to a run's recorded blob options (endpoint, retries, ...) for its resume.
+pub type AdjustOptions = Arc<dyn Fn(&mut BlobOptions) + Send + Sync>;
+
+/// What to resume and where to.
+#[derive(Clone, Default)]
+pub struct ResumeOptions {
+    /// Another tier URL instead of the recorded one (the run's segment is appended).
+    pub blob: Option<String>,
+    /// Applied to the recorded blob options of each run before it resumes.
+    pub adjust: Option<AdjustOptions>,
+}
+
+impl std::fmt::Debug for ResumeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResumeOptions")
+            .field("blob", &self.blob)
+            .field("adjust", &self.adjust.is_some())
+            .finish()
+    }
+}
+
+/// Outcome of resuming one run directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumedRun {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// Where its objects went.
+    pub location: String,
+    /// Acknowledged chunks in its manifests.
+    pub acknowledged_chunks: u64,
+    /// Chunks already marked copied before the resume (not uploaded again).
+    pub already_copied_chunks: u64,
+    /// Chunks uploaded and marked now.
+    pub uploaded_chunks: u64,
+    /// Bytes uploaded now.
+    pub uploaded_bytes: u64,
+    /// Chunks whose local copy does not verify (not uploaded; named, one line each).
+    pub unverifiable: Vec<String>,
+}
+
+/// Resumes every run directory at or directly under `work_dir`.
+pub fn resume_copy(work_dir: &Path, opts: &ResumeOptions) -> Result<Vec<ResumedRun>, RunError> {
+    let io =
+        |p: &Path, e: std::io::Error| RunError::Io { path: p.display().to_string(), reason: e.to_string() };
+    let mut dirs = Vec::new();
+    if work_dir.join(BLOB_RECORD_FILE).is_file() {
+        dirs.push(work_dir.to_path_buf());
+    } else {
+        for entry in std::fs::read_dir(work_dir).map_err(|e| io(work_dir, e))? {
+            let path = entry.map_err(|e| io(work_dir, e))?.path();
+            if path.join(BLOB_RECORD_FILE).is_file() {
+                dirs.push(path);
+            }
+        }
+        dirs.sort();
+    }
+    if dirs.is_empty() {
+        return Err(RunError::Io {
+            path: work_dir.display().to_string(),
+            reason: format!(
+                "no run directory here (none holds {BLOB_RECORD_FILE}); give the --work-dir of the run"
+            ),
+        });
+    }
+    dirs.iter().map(|d| resume_dir(d, opts)).collect()
+}
+
+fn resume_dir(dir: &Path, opts: &ResumeOptions) -> Result<ResumedRun, RunError> {
+    let tier = |e: crate::tier::TierError| RunError::Tier(e.to_string());
+    let record_path = dir.join(BLOB_RECORD_FILE);
+    let text = std::fs::read_to_string(&record_path)
+        .map_err(|e| RunError::Io { path: record_path.display().to_string(), reason: e.to_string() })?;
+    let record: BlobRecord = serde_json::from_str(&text).map_err(|e| RunError::Io {
+        path: record_path.display().to_string(),
+        reason: format!("not a blob tier record: {e}"),
+    })?;
+    let location = match &opts.blob {
+        Some(url) => BlobLocation::parse(url).map_err(tier)?.join(&record.segment),
+        None => BlobLocation::parse(&record.location).map_err(tier)?,
+    };
+    let mut options = record.blob_options;
+    if let Some(adjust) = &opts.adjust {
+        adjust(&mut options);
+    }
+    let blob = Arc::new(BlobTier::open(&location, &options).map_err(tier)?);
+    blob.check().map_err(tier)?;
+    let config = BlobCopierConfig {
+        upload_concurrency: options.upload_concurrency as usize,
+        ..BlobCopierConfig::default()
+    };
+    let mut copier = BlobCopier::start(Arc::clone(&blob), config).map_err(tier)?;
+    let mut out = ResumedRun {
+        dir: dir.to_path_buf(),
+        location: location.to_string(),
+        acknowledged_chunks: 0,
+        already_copied_chunks: 0,
+        uploaded_chunks: 0,
+        uploaded_bytes: 0,
+        unverifiable: Vec::new(),
+    };
+
+    let mut nodes: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| RunError::Io { path: dir.display().to_string(), reason: e.to_string() })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("manifest.jsonl").is_file())
+        .collect();
+    nodes.sort();
+    for node in nodes {
+        let mut manifest = Manifest::open(node.join("manifest.jsonl")).map_err(tier)?;
+        let state = manifest.state().clone();
+        out.acknowledged_chunks += state.chunks.len() as u64;
+        out.already_copied_chunks += state.chunks.values().filter(|e| e.copied.is_some()).count() as u64;
+        let todo: Vec<_> = state.not_copied().cloned().collect();
+        let longest = todo.iter().map(|r| r.stored_len_bytes).max().unwrap_or(0) as usize;
+        if todo.is_empty() {
+            continue;
+        }
+        let buffer = longest.div_ceil(4096).max(1) * 4096;
+        let cfg = LocalTierConfig {
+            buffer_size_bytes: buffer,
+            max_inflight_bytes: (buffer as u64) * 4,
+            ..LocalTierConfig::default()
+        };
+        let mut local = LocalTier::open(&node, cfg).map_err(tier)?;
+        for batch in todo.chunks(RESUME_BATCH_CHUNKS) {
+            for r in batch {
+                let data = match local.read_chunk(&r.shard, r.offset_bytes, r.stored_len_bytes as usize) {
+                    Ok(d) if crc32c(&d) == r.crc32c => d,
+                    Ok(_) => {
+                        out.unverifiable.push(format!(
+                            "{} chunk {}: CRC32C mismatch on the local tier",
+                            r.shard, r.chunk_index
+                        ));
+                        continue;
+                    }
+                    Err(e) => {
+                        out.unverifiable.push(format!("{} chunk {}: {e}", r.shard, r.chunk_index));
+                        continue;
+                    }
+                };
+                let job = CopyJob {
+                    shard: r.shard.clone(),
+                    chunk_index: r.chunk_index,
+                    crc32c: r.crc32c,
+                    data: data.into(),
+                    local_durable_at: Instant::now(),
+                };
+                copier.enqueue(job, RESUME_DRAIN_TIMEOUT).map_err(|e| RunError::Tier(e.to_string()))?;
+            }
+            mark(&copier, &mut manifest, &mut out)?;
+            if let Some(why) = copier.broken() {
+                return Err(resume_failed(&out, &why));
+            }
+        }
+        copier.wait_idle(RESUME_DRAIN_TIMEOUT);
+        mark(&copier, &mut manifest, &mut out)?;
+        if let Some(why) = copier.broken() {
+            return Err(resume_failed(&out, &why));
+        }
+    }
+    copier.shutdown();
+    Ok(out)
+}
+
+/// Appends the copies done so far to the manifest. The lag of a resumed copy is unknown
+/// (the chunk became durable in an earlier process): it is recorded as 0.
+fn mark(copier: &BlobCopier, manifest: &mut Manifest, out: &mut ResumedRun) -> Result<(), RunError> {
+    let copied = copier.take_copied();
+    let marks: Vec<_> = copied
+        .iter()
+        .map(|c| {
+            let mut m = c.to_record();
+            m.lag_ns = 0;
+            m
+        })
+        .collect();
+    manifest.mark_copied(&marks).map_err(|e| RunError::Tier(e.to_string()))?;
+    out.uploaded_chunks += copied.len() as u64;
+    out.uploaded_bytes += copied.iter().map(|c| c.len_bytes).sum::<u64>();
+    Ok(())
+}
+
+fn resume_failed(out: &ResumedRun, why: &str) -> RunError {
+    RunError::Tier(format!(
+        "blob copy of {} to {} failed again after {} chunks ({}); rerun `dpukit copy` when the tier is back",
+        out.dir.display(),
+        out.location,
+        out.uploaded_chunks,
+        crate::tier::first_line(why)
+    ))
+}
