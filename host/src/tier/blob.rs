@@ -818,7 +818,7 @@ fn stats_of(st: &CopierState) -> CopierStats {
 
 fn copier_loop(shared: &CopierShared, blob: &BlobTier) {
     loop {
-        let batch: Vec<CopyJob> = {
+        {
             let mut st = shared.lock();
             while (st.queue.is_empty() || st.paused) && !st.stopping {
                 st = shared.work.wait(st).unwrap_or_else(|p| p.into_inner());
@@ -827,70 +827,100 @@ fn copier_loop(shared: &CopierShared, blob: &BlobTier) {
                 // Stopping with nothing left.
                 return;
             }
-            let n = st.queue.len().min(shared.config.upload_concurrency);
-            let batch: Vec<CopyJob> = st.queue.drain(..n).collect();
-            st.stats.queued_bytes -= batch.iter().map(|j| j.data.len() as u64).sum::<u64>();
-            st.stats.queued_chunks = st.queue.len();
-            if st.broken.is_some() {
-                // The tier is down for this copier: drop the data, keep the count.
-                st.stats.abandoned_chunks += batch.len() as u64;
-                drop(st);
-                shared.space.notify_all();
-                shared.progress.notify_all();
-                continue;
-            }
-            st.stats.in_flight_chunks += batch.len();
-            st.first_upload_at.get_or_insert_with(Instant::now);
-            batch
-        };
-        shared.space.notify_all();
-
-        let max_attempts = shared.config.max_attempts;
-        let results =
-            blob.runtime.block_on(futures::future::join_all(batch.into_iter().map(|job| async move {
-                let key =
-                    BlobKey { shard: job.shard.clone(), chunk_index: job.chunk_index, crc32c: job.crc32c };
-                let mut last_err = None;
-                for _ in 0..max_attempts {
-                    match blob.put_async(&key, job.data.clone()).await {
-                        Ok(()) => {
-                            let lag_ns =
-                                job.local_durable_at.elapsed().as_nanos().min(u64::MAX as u128) as u64;
-                            return Ok(CopiedChunk { key, len_bytes: job.data.len() as u64, lag_ns });
-                        }
-                        Err(e) => last_err = Some(e.to_string()),
+        }
+        // Keep `upload_concurrency` uploads in flight: each completion takes the next job,
+        // so one slow upload (an fsync, a slow part) does not hold the others' slots idle.
+        // Back to the condition variable once the queue and the uploads are both empty.
+        blob.runtime.block_on(async {
+            let mut in_flight = futures::stream::FuturesUnordered::new();
+            loop {
+                while in_flight.len() < shared.config.upload_concurrency {
+                    match take_job(shared) {
+                        Some(job) => in_flight.push(upload(blob, job, shared.config.max_attempts)),
+                        None => break,
                     }
                 }
-                Err(CopyFailure { job, error: last_err.unwrap_or_default() })
-            })));
-
-        let mut st = shared.lock();
-        for result in results {
-            st.stats.in_flight_chunks -= 1;
-            match result {
-                Ok(copied) => {
-                    st.stats.copied_chunks += 1;
-                    st.stats.copied_bytes += copied.len_bytes;
-                    st.stats.lag_ns_max = st.stats.lag_ns_max.max(copied.lag_ns);
-                    st.stats.lag_ns_total += copied.lag_ns;
-                    st.lag.saturating_record(copied.lag_ns.max(1));
-                    st.copied.push(copied);
-                }
-                Err(failure) => {
-                    st.stats.failed_chunks += 1;
-                    st.broken.get_or_insert_with(|| failure.error.clone());
-                    st.failed.push(failure);
+                match in_flight.next().await {
+                    Some(result) => record(shared, result),
+                    None => break,
                 }
             }
-        }
-        if let Some(t0) = st.first_upload_at {
-            st.stats.copy_window_ns = t0.elapsed().as_nanos().min(u64::MAX as u128) as u64;
-        }
-        let stats = stats_of(&st);
-        drop(st);
-        if let Some(observer) = &shared.observer {
-            observer(&stats);
-        }
-        shared.progress.notify_all();
+        });
     }
+}
+
+/// The next job to upload, if any (none while paused); once the tier is broken, every
+/// queued job is abandoned instead (counted, data dropped, memory freed).
+fn take_job(shared: &CopierShared) -> Option<CopyJob> {
+    let mut st = shared.lock();
+    if st.paused {
+        return None;
+    }
+    if st.broken.is_some() {
+        let abandoned = st.queue.len() as u64;
+        if abandoned > 0 {
+            st.queue.clear();
+            st.stats.queued_bytes = 0;
+            st.stats.queued_chunks = 0;
+            st.stats.abandoned_chunks += abandoned;
+            drop(st);
+            shared.space.notify_all();
+            shared.progress.notify_all();
+        }
+        return None;
+    }
+    let job = st.queue.pop_front()?;
+    st.stats.queued_bytes -= job.data.len() as u64;
+    st.stats.queued_chunks = st.queue.len();
+    st.stats.in_flight_chunks += 1;
+    st.first_upload_at.get_or_insert_with(Instant::now);
+    drop(st);
+    shared.space.notify_all();
+    Some(job)
+}
+
+/// Uploads one job, up to `max_attempts` times.
+async fn upload(blob: &BlobTier, job: CopyJob, max_attempts: u32) -> Result<CopiedChunk, CopyFailure> {
+    let key = BlobKey { shard: job.shard.clone(), chunk_index: job.chunk_index, crc32c: job.crc32c };
+    let mut last_err = None;
+    for _ in 0..max_attempts {
+        match blob.put_async(&key, job.data.clone()).await {
+            Ok(()) => {
+                let lag_ns = job.local_durable_at.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+                return Ok(CopiedChunk { key, len_bytes: job.data.len() as u64, lag_ns });
+            }
+            Err(e) => last_err = Some(e.to_string()),
+        }
+    }
+    Err(CopyFailure { job, error: last_err.unwrap_or_default() })
+}
+
+/// Counts one finished upload and tells the observer and waiters.
+fn record(shared: &CopierShared, result: Result<CopiedChunk, CopyFailure>) {
+    let mut st = shared.lock();
+    st.stats.in_flight_chunks -= 1;
+    match result {
+        Ok(copied) => {
+            st.stats.copied_chunks += 1;
+            st.stats.copied_bytes += copied.len_bytes;
+            st.stats.lag_ns_max = st.stats.lag_ns_max.max(copied.lag_ns);
+            st.stats.lag_ns_total += copied.lag_ns;
+            st.lag.saturating_record(copied.lag_ns.max(1));
+            st.copied.push(copied);
+        }
+        Err(failure) => {
+            st.stats.failed_chunks += 1;
+            st.broken.get_or_insert_with(|| failure.error.clone());
+            st.failed.push(failure);
+        }
+    }
+    if let Some(t0) = st.first_upload_at {
+        st.stats.copy_window_ns = t0.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+    }
+    let stats = stats_of(&st);
+    drop(st);
+    if let Some(observer) = &shared.observer {
+        observer(&stats);
+    }
+    shared.progress.notify_all();
 }
