@@ -202,6 +202,7 @@ impl ScenarioSpec {
         let mut live = self.clone();
         live.nodes = self.nodes.min(1024);
         live.readers = self.readers.min(live.nodes);
+        live.read_shift = self.read_shift.min(live.nodes - 1);
         live.validate()
     }
 }
@@ -1354,6 +1355,7 @@ fn assemble(
         verification: Verification { ok: true, ..Verification::default() },
         extra,
         notes,
+        per_node: None,
     })
 }
 

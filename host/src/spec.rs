@@ -103,6 +103,11 @@ pub struct ScenarioSpec {
     pub readers: u32,
     /// Fan-out read: nodes may fetch chunks from peers that have them.
     pub peer_serving: bool,
+    /// Reads: node r reads what node (r + shift) mod nodes wrote (fan-in read) or starts
+    /// in its segment (fan-out read), so no node reads back its own bytes from its page
+    /// cache (IOR's `-C` task reordering is shift 1).
+    #[serde(default)]
+    pub read_shift: u32,
     /// Read everything back and verify (accel_perf `-y`).
     pub verify: bool,
     /// KV cache: requests per node, model shape, share of requests that reuse a prefix.
@@ -132,6 +137,7 @@ impl ScenarioSpec {
             cache_capacity_chunks: 1024,
             readers: 1,
             peer_serving: true,
+            read_shift: 0,
             verify: true,
             kv_requests: 2000,
             kv_shape: KvShape::LLAMA3_8B,
@@ -197,6 +203,9 @@ impl ScenarioSpec {
         }
         if self.readers == 0 || self.readers > self.nodes {
             return bad("readers", format!("must be 1..=nodes ({}), got {}", self.nodes, self.readers));
+        }
+        if self.read_shift >= self.nodes {
+            return bad("read_shift", format!("must be 0..nodes ({}), got {}", self.nodes, self.read_shift));
         }
         if self.kind == ScenarioKind::KvCache {
             let s = &self.kv_shape;

@@ -83,6 +83,7 @@ pub(crate) fn run(mode: Mode) -> RunResult {
         },
         extra: vec![("compression_ratio".into(), Figure::measured(1.95, Unit::Ratio))],
         notes: vec!["test data <not a real run>".into()],
+        per_node: None,
     }
 }
 
