@@ -4,6 +4,8 @@
 #   gcc, valgrind C interop tests and their memcheck run
 #   lz4 zstd gzip standard tools that must read dpukit's compressed output
 #   chromium      headless browser that renders the HTML report in tests/report_html_chromium.rs
+#   openmpi-bin libopenmpi-dev  mpirun and the library the `mpi` feature builds against
+#                 (tests/mpi_runs.rs, tests/mpi_scale.rs)
 set -euo pipefail
 
 need=()
@@ -17,6 +19,8 @@ have_cmd zstd || need+=(zstd)
 have_cmd gzip || need+=(gzip)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 have_pkg libclang-dev || need+=(libclang-dev)
+have_cmd mpirun || need+=(openmpi-bin)
+have_pkg libopenmpi-dev || need+=(libopenmpi-dev)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-deps: installing ${need[*]}"

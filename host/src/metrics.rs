@@ -105,23 +105,6 @@ impl StageHist {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_histogram_survives_the_wire() {
-        let mut h = StageHist::new("storage_io", Source::Measured);
-        for v in [1, 7, 1_000, 1_234_567, 99_999_999, 1_234_567] {
-            h.record(v);
-        }
-        let text = serde_json::to_string(&h).unwrap();
-        let back: StageHist = serde_json::from_str(&text).unwrap();
-        assert_eq!(back.summary(), h.summary());
-        assert_eq!(back.len(), 6);
-    }
-}
-
 /// User + system CPU time of the whole process, ns.
 pub fn process_cpu_ns() -> u64 {
     use nix::sys::resource::{getrusage, UsageWho};
@@ -152,4 +135,21 @@ pub fn machine_info() -> MachineInfo {
         .map(|r| format!("{} {}", std::env::consts::OS, r.trim()))
         .unwrap_or_else(|_| std::env::consts::OS.to_owned());
     MachineInfo { cpu_model, logical_cpus, os }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_histogram_survives_the_wire() {
+        let mut h = StageHist::new("storage_io", Source::Measured);
+        for v in [1, 7, 1_000, 1_234_567, 99_999_999, 1_234_567] {
+            h.record(v);
+        }
+        let text = serde_json::to_string(&h).unwrap();
+        let back: StageHist = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.summary(), h.summary());
+        assert_eq!(back.len(), 6);
+    }
 }

@@ -1,6 +1,10 @@
 //! The four scenarios, as seeded generators of chunk operations driven through the
-//! offload interface. N simulated nodes run in one process, one thread each, each with
-//! its own local tier directory, cache index and (in offload mode) its own DPU.
+//! offload interface. Each of N simulated nodes runs on a thread of its own, with its own
+//! local tier directory, cache index and (in offload mode) its own DPU. The nodes of a run
+//! are spread over the processes of a [`Cluster`]: all of them in one process, or one per
+//! MPI rank; what crosses nodes (the barrier that starts each timed phase, the catalog of
+//! published objects, peer chunks, the per-node outputs the leader assembles) goes through
+//! it, so the same code runs either way.
 //!
 //! Host mode and offload mode replay exactly the same operations: chunk contents come
 //! from the seeded data generator, orders from the seed, and both modes dispatch through
@@ -12,9 +16,9 @@
 //! - fan-out write: generate, [compress], CRC32C of the stored bytes, write to the local
 //!   tier (acknowledged once durable, recorded in the manifest), copy to the blob tier in
 //!   the background;
-//! - fan-out read: cache lookup; hit: read the local tier; miss: fetch from a peer that
-//!   has the chunk (peer serving) or from the blob tier; verify CRC32C, decompress; fill
-//!   the cache. Two passes: cold, then warm;
+//! - fan-out read: cache lookup; hit: read the local tier; miss: in the cold pass, fetch
+//!   from the peer [`PeerPlan`] names (peer serving), else from the blob tier; verify
+//!   CRC32C, decompress; fill the cache. Two passes, each a phase: cold, then warm;
 //! - fan-in read: `readers` nodes read every shard the writers produced from the blob
 //!   tier, verify, decompress;
 //! - KV cache: Zipf-skewed requests over token-prefix blocks; hits read the block and
@@ -669,7 +673,7 @@ pub(crate) fn run(
 
     let cpu0 = process_cpu_ns();
     let wall0 = Instant::now();
-    let outs: Vec<Result<(Option<NodeOut>, Option<Manifest>), RunError>> = std::thread::scope(|s| {
+    let outs: Vec<Result<NodeResult, RunError>> = std::thread::scope(|s| {
         let handles: Vec<_> = local
             .iter()
             .map(|&node| {
@@ -769,9 +773,12 @@ fn is_release(e: &RunError) -> bool {
     matches!(e, RunError::Cluster(ClusterError(m)) if m == "another node failed")
 }
 
+/// What a node thread returns: its output (none for an idle node) and its manifest (writes).
+type NodeResult = (Option<NodeOut>, Option<Manifest>);
+
 /// One node's part of the scenario; `None` for a node with nothing to do (a fan-in node
 /// that is not a reader), which still takes part in the barriers.
-fn run_node(ctx: &Ctx, node: u32) -> Result<(Option<NodeOut>, Option<Manifest>), RunError> {
+fn run_node(ctx: &Ctx, node: u32) -> Result<NodeResult, RunError> {
     match ctx.spec.kind {
         ScenarioKind::FanOutWrite => fan_out_write(ctx, node).map(|(o, m)| (Some(o), Some(m))),
         ScenarioKind::FanOutRead => fan_out_read(ctx, node).map(|o| (Some(o), None)),
