@@ -11,6 +11,11 @@
 //! `MPI_THREAD_MULTIPLE` and a thread that busy-polls MPI on every rank (OpenMPI's
 //! blocking receive spins), which on an oversubscribed machine would take the cores the
 //! data path measures.
+//!
+//! Waiting: a rank that waits (at a barrier, for a peer's chunk) does not spin in a
+//! blocking MPI call, which would take a core from the ranks still working when ranks
+//! share a machine. It posts the non-blocking form and tests it, spinning briefly, then
+//! sleeping between tests with a growing pause of at most [`MAX_PAUSE`].
 
 use super::{Cluster, ClusterError, Transport};
 use mpi::datatype::PartitionMut;
@@ -19,10 +24,36 @@ use mpi::topology::{Communicator, SimpleCommunicator};
 use mpi::traits::*;
 use mpi::Threading;
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// Tag of chunk-exchange messages. Messages between two ranks are not overtaken (MPI's
 /// ordering rule), and every step has at most one in each direction, so one tag suffices.
 const TAG_PEER: i32 = 77;
+/// Tests of a pending request before the waiting rank starts to sleep between tests.
+const SPIN_TESTS: u32 = 64;
+/// Longest sleep between two tests of a pending request: the most a wait adds to a phase.
+const MAX_PAUSE: Duration = Duration::from_micros(500);
+
+/// Completes `request`, yielding the CPU while it is pending (see the module docs).
+fn wait_gently<'a, D: ?Sized, S: mpi::request::Scope<'a>>(
+    mut request: mpi::request::Request<'a, D, S>,
+) -> mpi::point_to_point::Status {
+    let mut tests = 0u32;
+    let mut pause = Duration::from_micros(10);
+    loop {
+        match request.test() {
+            Ok(status) => return status,
+            Err(r) => request = r,
+        }
+        tests += 1;
+        if tests > SPIN_TESTS {
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(MAX_PAUSE);
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
 
 /// The world communicator of this MPI job. Dropping it finalizes MPI.
 pub struct MpiCluster {
@@ -85,7 +116,7 @@ impl Cluster for MpiCluster {
 
     fn barrier(&self) -> Result<(), ClusterError> {
         let (_g, world) = self.world();
-        world.barrier();
+        wait_gently(world.immediate_barrier());
         Ok(())
     }
 
@@ -94,6 +125,8 @@ impl Cluster for MpiCluster {
             ClusterError(format!("{} bytes to gather from one rank: at most 2 GiB", mine.len()))
         })?;
         let (_g, world) = self.world();
+        // Everyone arrives first (without spinning), so the gathers themselves do not wait.
+        wait_gently(world.immediate_barrier());
         let mut counts = vec![0i32; self.size as usize];
         world.all_gather_into(&len, &mut counts[..]);
         let mut displs = Vec::with_capacity(counts.len());
@@ -132,11 +165,12 @@ impl Cluster for MpiCluster {
                 })
                 .collect();
             let got = from.map(|f| {
-                let status = world.process_at_rank(f as i32).receive_into_with_tag(into, TAG_PEER);
-                status.count(u8::equivalent_datatype()) as usize
+                let request =
+                    world.process_at_rank(f as i32).immediate_receive_into_with_tag(scope, into, TAG_PEER);
+                wait_gently(request).count(u8::equivalent_datatype()) as usize
             });
             for r in requests {
-                r.wait();
+                wait_gently(r);
             }
             got
         });
