@@ -239,3 +239,27 @@ fn a_failing_rank_aborts_the_job_with_one_line_and_acknowledged_chunks_verify() 
     let chunks = verified_chunks(&work.join("fan-out-write-host"), 4);
     assert!(chunks.iter().any(|c| c.0 == "node0003"), "rank 3 acknowledged nothing before failing");
 }
+
+#[test]
+fn ranks_given_different_options_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let bin = env!("CARGO_BIN_EXE_dpukit");
+    let args =
+        ["run", "kv-cache", "--mode", "host", "--quiet", "--kv-requests", "5", "--kv-block-tokens", "1"];
+    let out = mpirun(1)
+        .arg(bin)
+        .args(args)
+        .args([":", "-n", "1", bin])
+        .args(args)
+        .args(["--seed", "99"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "ranks with different seeds ran:\n{stderr}");
+    let ours: Vec<&str> = stderr.lines().filter(|l| l.starts_with("dpukit:")).collect();
+    assert_eq!(ours.len(), 1, "{stderr}");
+    assert!(ours[0].starts_with("dpukit: rank 1: ") && ours[0].contains("different scenario"), "{}", ours[0]);
+    assert!(!d.join("dpukit-result.json").exists());
+}

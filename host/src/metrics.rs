@@ -119,6 +119,15 @@ pub fn process_cpu_ns() -> u64 {
     }
 }
 
+/// This machine's host name, for telling the ranks of a multi-host run apart.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// What this machine is, for the record.
 pub fn machine_info() -> MachineInfo {
     let cpu_model = std::fs::read_to_string("/proc/cpuinfo")

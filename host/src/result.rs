@@ -232,6 +232,8 @@ pub const STRAGGLER_FACTOR: f64 = 1.10;
 pub struct NodeTime {
     /// Node index (the MPI rank under MPI).
     pub node: u32,
+    /// Host name of the machine the node ran on.
+    pub host: String,
     /// Payload bytes this node moved.
     pub bytes: u64,
     pub elapsed: Figure,

@@ -25,7 +25,7 @@
 //!   verify it, misses produce it (as a prefill would), checksum it, store and insert it.
 
 use crate::cluster::{Cluster, ClusterError, PeerPlan};
-use crate::metrics::{machine_info, process_cpu_ns, StageHist};
+use crate::metrics::{host_name, machine_info, process_cpu_ns, StageHist};
 use crate::offload::{thread_cpu_ns, Buf, Finished, Offload, OffloadConfig, RanOn, SlotOp};
 use crate::result::{
     DeviceSummary, Fallbacks, Figure, Mode, NodeTime, PerNode, ResourceUse, RunResult, Source, Unit,
@@ -166,6 +166,8 @@ fn max_stored(spec: &ScenarioSpec, len: usize) -> usize {
 #[derive(Serialize, Deserialize)]
 struct NodeOut {
     node: u32,
+    /// Host name of the machine it ran on.
+    host: String,
     bytes: u64,
     ops: u64,
     /// Host clock from the start of the timed phase (the barrier) to the node's end.
@@ -210,6 +212,7 @@ impl NodeOut {
         let kernel_source = if mode == Mode::Offload { Source::Modelled } else { Source::Measured };
         NodeOut {
             node,
+            host: host_name(),
             bytes: 0,
             ops: 0,
             end_ns: 0,
@@ -604,6 +607,7 @@ pub(crate) fn run(
             cluster.ranks()
         ))));
     }
+    same_scenario_everywhere(spec, mode, cluster)?;
     let env = Env::new(spec, mode, cluster)?;
     let local: Vec<u32> = (0..spec.nodes).filter(|&n| cluster.rank_of(n) == cluster.rank()).collect();
     let total = match spec.kind {
@@ -769,6 +773,26 @@ pub(crate) fn run(
     assemble(spec, mode, profile, cluster, procs).map(Some)
 }
 
+/// Every rank must run the same scenario and mode (a launch that gives ranks different
+/// options would compare unlike runs); only the work directory may differ. A rank that
+/// differs from rank 0 fails, naming itself.
+fn same_scenario_everywhere(spec: &ScenarioSpec, mode: Mode, cluster: &dyn Cluster) -> Result<(), RunError> {
+    if cluster.ranks() == 1 {
+        return Ok(());
+    }
+    let mut s = spec.clone();
+    s.work_dir = None;
+    let mine = serde_json::to_vec(&(mode, &s)).map_err(wire_err)?;
+    let all = cluster.all_gather(mine.clone()).map_err(RunError::Cluster)?;
+    if all.first() != Some(&mine) {
+        return Err(RunError::Cluster(ClusterError(format!(
+            "rank {} was given a different scenario or mode than rank 0: every rank needs the same options",
+            cluster.rank()
+        ))));
+    }
+    Ok(())
+}
+
 fn is_release(e: &RunError) -> bool {
     matches!(e, RunError::Cluster(ClusterError(m)) if m == "another node failed")
 }
@@ -811,7 +835,12 @@ fn per_node(nodes: &[NodeOut], src: Source, cluster: &dyn Cluster) -> Option<Per
     stragglers.sort_unstable();
     let mut list: Vec<NodeTime> = nodes
         .iter()
-        .map(|n| NodeTime { node: n.node, bytes: n.bytes, elapsed: secs(n.end_ns as f64) })
+        .map(|n| NodeTime {
+            node: n.node,
+            host: n.host.clone(),
+            bytes: n.bytes,
+            elapsed: secs(n.end_ns as f64),
+        })
         .collect();
     list.sort_by_key(|n| n.node);
     Some(PerNode {
@@ -836,6 +865,17 @@ fn assemble(
     let wall_ns = procs.iter().map(|p| p.wall_ns).max().unwrap_or(0);
     let cpu_ns: u64 = procs.iter().map(|p| p.cpu_ns).sum();
     let mut notes: Vec<String> = procs.iter().flat_map(|p| p.notes.iter().cloned()).collect();
+    if cluster.ranks() > 1 {
+        let mut hosts: Vec<&str> =
+            procs.iter().flat_map(|p| p.nodes.iter().map(|n| n.host.as_str())).collect();
+        hosts.sort_unstable();
+        hosts.dedup();
+        notes.push(format!(
+            "{} MPI ranks, one node each, on {} host(s); machine facts are rank 0's",
+            cluster.ranks(),
+            hosts.len()
+        ));
+    }
     let mut extra: Vec<(String, Figure)> = Vec::new();
     let copies: Vec<&CopyOut> = procs.iter().filter_map(|p| p.copy.as_ref()).collect();
     if !copies.is_empty() {
