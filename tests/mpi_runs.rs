@@ -186,7 +186,7 @@ fn peer_serving_between_ranks_cuts_blob_egress_and_compare_covers_the_cluster() 
     assert_eq!(extra(&shifted, "manifest_digest"), extra(&peers, "manifest_digest"));
     assert_eq!(shifted["scenario"]["read_shift"], 1);
 
-    check(
+    let out = check(
         mpirun(4)
             .arg(env!("CARGO_BIN_EXE_dpukit"))
             .args(["compare", "fan-out-read", "--quiet", "--out-dir", "cmp"])
@@ -196,6 +196,10 @@ fn peer_serving_between_ranks_cuts_blob_egress_and_compare_covers_the_cluster() 
             .unwrap(),
         "compare under mpirun",
     );
+    // One table for the cluster, from rank 0 only, with the per-rank spread.
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(table.matches("node time min/median/max").count(), 1, "{table}");
+    assert!(table.contains("4 (4 MPI ranks)") && table.contains("stragglers"), "{table}");
     let c = read(&d.join("cmp/comparison.json"));
     assert_eq!(c["equivalent"], true);
     for mode in ["host", "offload"] {
