@@ -220,9 +220,10 @@ fn a_failing_rank_aborts_the_job_with_one_line_and_acknowledged_chunks_verify() 
         work.display(),
         d.join("r.json").display()
     );
-    // Rank 3 runs with a file size limit of 1 MiB (as a quota would impose), so its local
-    // tier refuses a write part-way through its shard (SIGXFSZ ignored: the write fails
-    // with EFBIG instead of killing the process). The other ranks run normally.
+    // Rank 3 runs with a file size limit of 2048 blocks (1 or 2 MiB by the shell's block
+    // size), as a quota would impose: its local tier refuses a write part-way through its
+    // shard (SIGXFSZ ignored, so the write fails with EFBIG instead of killing the
+    // process). The other ranks run normally. Paths here have no spaces (a temp dir).
     let limited = format!("trap '' XFSZ; ulimit -f 2048; exec {bin} {run}");
     let out = mpirun(3)
         .arg(bin)
