@@ -6,8 +6,9 @@
 //! Two ranks is as many as a 2-core machine runs without oversubscribing. The
 //! calibration comes from the same build as the binary, so debug kernels are compared with
 //! debug kernels. Each live figure is the median of a few runs (a shared machine is noisy);
-//! a case outside the tolerance is measured again before it fails, as in
-//! `host/tests/scale_agreement.rs`.
+//! the live runs sit between two calibrations, and a round in which those disagree (a
+//! neighbour's load came or went) does not count. A case outside the tolerance is
+//! measured again, calibrations included, before it fails: a model error stays.
 #![cfg(feature = "mpi")]
 
 use dpukit_host::calibrate::Calibration;
@@ -22,8 +23,13 @@ use std::process::Command;
 const TOLERANCE: f64 = 0.15;
 /// MPI runs per round; the median counts.
 const LIVE_TRIES: usize = 3;
-/// Extra rounds of live runs for a case outside the tolerance.
+/// Extra rounds (fresh calibrations, fresh runs) for a case outside the tolerance.
 const REMEASURE_ROUNDS: usize = 2;
+/// Most the two calibrations of a round may differ (modelled throughput) for the round
+/// to count. Back to back on a quiet moment of this shared 2-core VM they differ by up
+/// to ~18 % for fan-out read (the calibration's own noise); a neighbour's build moved
+/// them by 2.6x.
+const CALIBRATION_DRIFT: f64 = 0.25;
 const SIZE: &str = "16m";
 const CHUNK: &str = "1m";
 
@@ -45,11 +51,10 @@ fn mpi_throughput(scenario: &str, dir: &std::path::Path) -> f64 {
     doc["throughput"]["value"].as_f64().unwrap()
 }
 
-#[test]
-fn two_mpi_ranks_agree_with_scale_mode() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let cal_path = d.join("cal.json");
+/// Calibrates this machine with `dpukit calibrate` (the binary under test) and returns
+/// scale mode's options for it.
+fn calibrated(dir: &std::path::Path) -> ScaleOptions {
+    let cal_path = dir.join("cal.json");
     let out = Command::new(env!("CARGO_BIN_EXE_dpukit"))
         .args(["calibrate", "--quiet", "--out"])
         .arg(&cal_path)
@@ -57,48 +62,85 @@ fn two_mpi_ranks_agree_with_scale_mode() {
         .unwrap();
     assert!(out.status.success(), "dpukit calibrate: {}", String::from_utf8_lossy(&out.stderr));
     let cal = Calibration::load(&cal_path).unwrap();
-    let opts = ScaleOptions {
+    ScaleOptions {
         cluster: ClusterSpec::this_machine(&cal),
         calibration: cal,
         calibration_source: "dpukit calibrate, run by this test".into(),
-    };
+    }
+}
+
+#[test]
+fn two_mpi_ranks_agree_with_scale_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
     let profile = Profile::builtin("bluefield-2").unwrap();
-    let mut failures = Vec::new();
-    for kind in [ScenarioKind::FanOutWrite, ScenarioKind::FanOutRead] {
-        let mut spec = ScenarioSpec::defaults(kind);
-        spec.nodes = 2;
-        spec.object_size_bytes = 16 << 20;
-        spec.chunk_size_bytes = 1 << 20;
-        let modelled = run_scale(&spec, Mode::Host, &profile, &opts).unwrap();
-        assert_eq!(modelled.throughput.source, Source::Modelled);
-        let model = modelled.throughput.value;
-        let mut runs = Vec::new();
-        let mut diff = f64::INFINITY;
-        for round in 0..=REMEASURE_ROUNDS {
-            runs.extend((0..LIVE_TRIES).map(|_| mpi_throughput(kind.name(), d)));
-            runs.sort_by(f64::total_cmp);
-            let live = runs[runs.len() / 2];
-            diff = (model - live) / live;
+    let spec = |kind| {
+        let mut s = ScenarioSpec::defaults(kind);
+        s.nodes = 2;
+        s.object_size_bytes = 16 << 20;
+        s.chunk_size_bytes = 1 << 20;
+        s
+    };
+    let mut pending = vec![ScenarioKind::FanOutWrite, ScenarioKind::FanOutRead];
+    let mut last: Vec<(ScenarioKind, Option<f64>)> = Vec::new();
+    // Each round calibrates, runs, and calibrates again: the live runs are held against
+    // the mean of the two models, and a round whose two calibrations disagree (a
+    // neighbour's load came or went meanwhile) measured nothing and does not count.
+    for round in 0..=REMEASURE_ROUNDS {
+        if pending.is_empty() {
+            break;
+        }
+        let before = calibrated(d);
+        let live: Vec<f64> = pending
+            .iter()
+            .map(|kind| {
+                let mut runs: Vec<f64> = (0..LIVE_TRIES).map(|_| mpi_throughput(kind.name(), d)).collect();
+                runs.sort_by(f64::total_cmp);
+                runs[runs.len() / 2]
+            })
+            .collect();
+        let after = calibrated(d);
+        last.clear();
+        let mut still = Vec::new();
+        for (kind, live) in pending.iter().zip(live) {
+            let s = spec(*kind);
+            let a = run_scale(&s, Mode::Host, &profile, &before).unwrap();
+            let b = run_scale(&s, Mode::Host, &profile, &after).unwrap();
+            assert_eq!((a.throughput.source, b.throughput.source), (Source::Modelled, Source::Modelled));
+            let (a, b) = (a.throughput.value, b.throughput.value);
+            let model = (a + b) / 2.0;
+            let steady = (a - b).abs() / a.min(b) <= CALIBRATION_DRIFT;
+            let diff = (model - live) / live;
             eprintln!(
-                "{:<14} 2 ranks host: mpirun {:8.1} MB/s [measured]  scale {:8.1} MB/s [modelled]  ({:+.1} %){}",
+                "{:<14} 2 ranks host, round {}: mpirun {:7.1} MB/s [measured]  scale {:7.1} MB/s [modelled] \
+                 ({:+.1} %; calibrations {:.1} / {:.1} MB/s{})",
                 kind.name(),
+                round + 1,
                 live / 1e6,
                 model / 1e6,
                 diff * 100.0,
-                if round > 0 { format!("  [re-measured, {} runs]", runs.len()) } else { String::new() }
+                a / 1e6,
+                b / 1e6,
+                if steady { "" } else { ", moved: round void" }
             );
-            if diff.abs() <= TOLERANCE {
-                break;
+            last.push((*kind, steady.then_some(diff)));
+            if !(steady && diff.abs() <= TOLERANCE) {
+                still.push(*kind);
             }
         }
-        if diff.abs() > TOLERANCE {
-            failures.push(format!(
-                "{}: {:+.1} % (tolerance ±{:.0} %)",
-                kind.name(),
-                diff * 100.0,
-                TOLERANCE * 100.0
-            ));
-        }
+        pending = still;
     }
+    let failures: Vec<String> = last
+        .iter()
+        .filter(|(kind, _)| pending.contains(kind))
+        .map(|(kind, diff)| match diff {
+            Some(d) => {
+                format!("{}: {:+.1} % (tolerance ±{:.0} %)", kind.name(), d * 100.0, TOLERANCE * 100.0)
+            }
+            None => {
+                format!("{}: the machine's speed moved during every round; nothing measured", kind.name())
+            }
+        })
+        .collect();
     assert!(failures.is_empty(), "{failures:?}");
 }
