@@ -5,6 +5,8 @@
 #   lz4 zstd gzip standard tools that must read dpukit's compressed output
 #   chromium      headless browser that renders the HTML report in tests/report_html_chromium.rs
 #   nodejs npm    Azurite (tools/azurite), the Azure Storage emulator the blob-tier tests use
+#   openmpi-bin libopenmpi-dev  mpirun and the library the `mpi` feature builds against
+#                 (tests/mpi_runs.rs, tests/mpi_scale.rs)
 set -euo pipefail
 
 need=()
@@ -20,6 +22,8 @@ have_cmd gzip || need+=(gzip)
 have_cmd node || need+=(nodejs)
 have_cmd npm || need+=(npm)
 have_pkg libclang-dev || need+=(libclang-dev)
+have_cmd mpirun || need+=(openmpi-bin)
+have_pkg libopenmpi-dev || need+=(libopenmpi-dev)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-deps: installing ${need[*]}"

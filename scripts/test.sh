@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, then runs every test of the workspace (with
 # Azurite serving the Azure blob tier), the C interop tests (against the static library,
-# and under valgrind) and the loom model of the ring protocol.
+# and under valgrind), the MPI runs (feature `mpi`) and the loom model of the ring protocol.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +19,17 @@ scripts/azurite.sh cargo test --workspace -- --skip scale_mode_agrees_with_live_
 if ! cargo test -p dpukit-host --test scale_agreement; then
   echo "test.sh: scale agreement failed once; measuring again from a fresh calibration" >&2
   cargo test -p dpukit-host --test scale_agreement
+fi
+
+# Multi-host runs: each scenario under `mpirun --oversubscribe -n 4` at a small size
+# (equivalence with one process, peer serving between ranks, compare, a failing rank),
+# and a 2-rank run held against scale mode (one fresh attempt, as above). OpenMPI
+# refuses to run as root unless told; CI runs as root.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+cargo test --features mpi --test mpi_runs
+if ! cargo test --features mpi --test mpi_scale; then
+  echo "test.sh: MPI against scale mode failed once; measuring again from a fresh calibration" >&2
+  cargo test --features mpi --test mpi_scale
 fi
 
 # Loom model of the SPSC index protocol (separate target dir: different cfg).

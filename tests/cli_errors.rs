@@ -123,6 +123,16 @@ fn bad_inputs_are_one_line_errors() {
         ),
         (&["copy", "--work-dir", "adir"], "no run directory here"),
         (&["copy", "--work-dir", "nowhere"], "--work-dir nowhere: not a directory"),
+        (&["run", "--mode", "host", "--shift", "4"], "--shift (read_shift): must be 0..nodes (4)"),
+        (&["run", "--mode", "host", "--shift", "x"], "--shift: `x` is not a whole number"),
+        (&["run", "--mode", "host", "--mpi", "--scale"], "--scale models the cluster in one process"),
+        #[cfg(not(feature = "mpi"))]
+        (
+            &["run", "--mode", "host", "--mpi"],
+            "built without it: build with `cargo build --release --features mpi`",
+        ),
+        #[cfg(not(feature = "mpi"))]
+        (&["compare", "--mpi"], "built without it"),
     ];
     let mut failures = Vec::new();
     for (args, want) in cases {
@@ -161,5 +171,22 @@ fn usage_errors_are_clap_errors_with_status_2() {
         assert_eq!(status, 2, "dpukit {}: {stderr}", args.join(" "));
         assert!(stderr.starts_with("error: "), "dpukit {}: {stderr}", args.join(" "));
         assert!(!stderr.contains("panicked"));
+    }
+}
+
+#[test]
+fn under_an_mpi_launcher_only_run_and_compare_are_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["sweep", "--vary", "chunk=64k,1m"][..], &["calibrate"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_dpukit"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("OMPI_COMM_WORLD_SIZE", "2")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "dpukit {}: {stderr}", args.join(" "));
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("only `run` and `compare` run one node per rank"), "{stderr}");
     }
 }

@@ -73,6 +73,10 @@ fn real_output_matches_the_schema() {
     let mut swapped = comparison.clone();
     swapped["host"]["mode"] = "offload".into();
     assert!(!v.is_valid(&swapped), "a comparison whose host run is offload passed");
+    let mut bad_transport = comparison.clone();
+    assert!(bad_transport["host"]["per_node"]["nodes"].as_array().is_some_and(|n| n.len() == 2));
+    bad_transport["host"]["per_node"]["transport"] = "carrier-pigeon".into();
+    assert!(!v.is_valid(&bad_transport), "an unknown transport passed");
     let mut extra_field = comparison;
     extra_field["offload"]["surprise"] = 1.into();
     assert!(!v.is_valid(&extra_field), "an unknown field passed");

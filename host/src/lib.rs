@@ -1,11 +1,13 @@
 //! The host data path of dpukit: the offload interface with its host and DPU backends
 //! ([`offload`], over the DMA slot pool in [`dma`]), the storage tiers ([`tier`]), the four
-//! scenarios ([`scenario`], entered through [`run`]), their knobs ([`spec`]), metrics
+//! scenarios ([`scenario`], entered through [`run`], their nodes spread over processes by
+//! [`cluster`]), their knobs ([`spec`]), metrics
 //! ([`metrics`]) and the result document ([`result`]).
 //!
 //! It knows the ABI, the kernels and the simulator; the command line sits above it.
 
 pub mod calibrate;
+pub mod cluster;
 pub mod copy;
 pub mod dma;
 pub mod metrics;

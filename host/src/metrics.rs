@@ -11,15 +11,58 @@ const CDF_POINTS: usize = 200;
 /// A latency histogram for one stage, tagged with where its values come from.
 #[derive(Clone)]
 pub struct StageHist {
-    pub stage: &'static str,
+    pub stage: String,
     pub source: Source,
     hist: Histogram<u64>,
+}
+
+/// A histogram as it travels between processes (MPI ranks to the leader): its stage,
+/// source and the recorded (value, count) pairs. Values are the buckets' own, so the
+/// histogram rebuilt from them has the same percentiles, mean and maximum.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HistWire {
+    pub stage: String,
+    pub source: Source,
+    pub counts: Vec<(u64, u64)>,
+}
+
+impl From<&StageHist> for HistWire {
+    fn from(h: &StageHist) -> HistWire {
+        HistWire {
+            stage: h.stage.clone(),
+            source: h.source,
+            counts: h.hist.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect(),
+        }
+    }
+}
+
+impl From<HistWire> for StageHist {
+    fn from(w: HistWire) -> StageHist {
+        let mut h = StageHist::new("", w.source);
+        h.stage = w.stage;
+        for (value, count) in w.counts {
+            let _ = h.hist.record_n(value.clamp(1, MAX_LATENCY_NS), count);
+        }
+        h
+    }
+}
+
+impl serde::Serialize for StageHist {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        HistWire::from(self).serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for StageHist {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<StageHist, D::Error> {
+        HistWire::deserialize(d).map(StageHist::from)
+    }
 }
 
 impl StageHist {
     pub fn new(stage: &'static str, source: Source) -> StageHist {
         let hist = Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3).expect("static bounds are valid");
-        StageHist { stage, source, hist }
+        StageHist { stage: stage.to_owned(), source, hist }
     }
 
     pub fn record(&mut self, ns: u64) {
@@ -49,7 +92,7 @@ impl StageHist {
             cdf.dedup_by(|a, b| a.0 == b.0);
         }
         LatencySummary {
-            stage: self.stage.to_owned(),
+            stage: self.stage.clone(),
             source: self.source,
             count: h.len(),
             p50_ns: h.value_at_quantile(0.50),
@@ -77,6 +120,15 @@ pub fn process_cpu_ns() -> u64 {
     }
 }
 
+/// This machine's host name, for telling the ranks of a multi-host run apart.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// What this machine is, for the record.
 pub fn machine_info() -> MachineInfo {
     let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
@@ -93,4 +145,21 @@ pub fn machine_info() -> MachineInfo {
         .map(|r| format!("{} {}", std::env::consts::OS, r.trim()))
         .unwrap_or_else(|_| std::env::consts::OS.to_owned());
     MachineInfo { cpu_model, logical_cpus, os }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_histogram_survives_the_wire() {
+        let mut h = StageHist::new("storage_io", Source::Measured);
+        for v in [1, 7, 1_000, 1_234_567, 99_999_999, 1_234_567] {
+            h.record(v);
+        }
+        let text = serde_json::to_string(&h).unwrap();
+        let back: StageHist = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.summary(), h.summary());
+        assert_eq!(back.len(), 6);
+    }
 }

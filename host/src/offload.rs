@@ -157,6 +157,8 @@ pub struct Offload {
     start: Instant,
     /// Offload mode: the host clock skips simulator time and jumps on waits.
     wait_offset_ns: u64,
+    /// Wall time that is not this node's work (waiting for other nodes), off the clock.
+    excluded_wall_ns: u64,
     stats: OffloadStats,
     /// Offload mode against a profile without a device: every op is a fallback.
     no_device: bool,
@@ -241,6 +243,7 @@ impl Offload {
             batch: cfg.batch.max(1),
             timeout_ns: cfg.device_timeout_ns,
             start: Instant::now(),
+            excluded_wall_ns: 0,
             wait_offset_ns: 0,
             stats: OffloadStats::default(),
             no_device: false,
@@ -272,7 +275,14 @@ impl Offload {
     /// The host clock in ns since this interface was built.
     pub fn now_ns(&self) -> u64 {
         let wall = self.start.elapsed().as_nanos() as u64;
-        wall.saturating_sub(self.stats.sim_wall_ns) + self.wait_offset_ns
+        wall.saturating_sub(self.stats.sim_wall_ns + self.excluded_wall_ns) + self.wait_offset_ns
+    }
+
+    /// Keeps `ns` of wall time just spent off the host clock: time this node waited for
+    /// other nodes (a barrier) whose own clocks do not count the same wall time (in
+    /// offload mode each skips its simulator's time).
+    pub fn exclude_wall_ns(&mut self, ns: u64) {
+        self.excluded_wall_ns += ns;
     }
 
     fn advance_to(&mut self, t_ns: u64) {

@@ -220,6 +220,42 @@ pub struct RunResult {
     /// when the scenario does not touch one.
     #[serde(default)]
     pub blob_tier: Option<crate::tier::BlobTierInfo>,
+    /// Live runs: each node's time and the spread across nodes (absent in scale mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_node: Option<PerNode>,
+}
+
+/// How the nodes of a live run compare: each node's bytes and elapsed time (from the
+/// barrier that starts the timed phase to its last chunk), the minimum, median and maximum
+/// and the stragglers. Throughput is total bytes over the slowest node's time, so the
+/// stragglers are the nodes that set it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PerNode {
+    /// `threads`: every node a thread of one process; `mpi`: one node per MPI rank.
+    pub transport: String,
+    /// Processes the nodes ran in (MPI ranks; 1 for threads).
+    pub processes: u32,
+    pub elapsed_min: Figure,
+    pub elapsed_median: Figure,
+    pub elapsed_max: Figure,
+    /// Nodes whose elapsed time exceeds the median by more than [`STRAGGLER_FACTOR`].
+    pub stragglers: Vec<u32>,
+    pub nodes: Vec<NodeTime>,
+}
+
+/// A node slower than the median by more than this factor is a straggler.
+pub const STRAGGLER_FACTOR: f64 = 1.10;
+
+/// One node of a live run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeTime {
+    /// Node index (the MPI rank under MPI).
+    pub node: u32,
+    /// Host name of the machine the node ran on.
+    pub host: String,
+    /// Payload bytes this node moved.
+    pub bytes: u64,
+    pub elapsed: Figure,
 }
 
 impl RunResult {

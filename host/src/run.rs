@@ -1,6 +1,7 @@
 //! Entry points: run one scenario in one mode, or compare host and offload on the same
 //! seed. The command line and the tests call these; everything else is below them.
 
+use crate::cluster::{Cluster, ClusterError, InProcess};
 use crate::result::{Comparison, Figure, Mode, RunResult, Unit, RESULT_SCHEMA_VERSION};
 use crate::spec::{ScenarioSpec, SpecError};
 use dpukit_sim::profile::Profile;
@@ -58,24 +59,54 @@ pub enum RunError {
     Device(String),
     #[error("{path}: {reason}")]
     Io { path: String, reason: String },
+    #[error("cluster: {0}")]
+    Cluster(ClusterError),
 }
 
-/// Runs `spec` in `mode` against `profile` (ignored in host mode except for its name).
+/// Runs `spec` in `mode` against `profile` (ignored in host mode except for its name),
+/// every node a thread of this process.
 pub fn run_scenario(
     spec: &ScenarioSpec,
     mode: Mode,
     profile: &Profile,
     opts: &RunOptions,
 ) -> Result<RunResult, RunError> {
+    run_scenario_on(&InProcess, spec, mode, profile, opts)?
+        .ok_or_else(|| RunError::Cluster(ClusterError("a one-process run produced no result".into())))
+}
+
+/// Runs `spec` with its nodes spread over `cluster`'s processes (under MPI: one node per
+/// rank; every rank calls this). The leader (rank 0) gets the result of all nodes; the
+/// others get `None`.
+pub fn run_scenario_on(
+    cluster: &dyn Cluster,
+    spec: &ScenarioSpec,
+    mode: Mode,
+    profile: &Profile,
+    opts: &RunOptions,
+) -> Result<Option<RunResult>, RunError> {
     spec.validate()?;
-    crate::scenario::run(spec, mode, profile, opts)
+    crate::scenario::run(spec, mode, profile, opts, cluster)
 }
 
 /// Runs host mode then offload mode on the same seed and puts them side by side.
 pub fn compare(spec: &ScenarioSpec, profile: &Profile, opts: &RunOptions) -> Result<Comparison, RunError> {
-    let host = run_scenario(spec, Mode::Host, profile, opts)?;
-    let offload = run_scenario(spec, Mode::Offload, profile, opts)?;
-    Ok(comparison(host, offload))
+    compare_on(&InProcess, spec, profile, opts)?
+        .ok_or_else(|| RunError::Cluster(ClusterError("a one-process run produced no result".into())))
+}
+
+/// [`compare`] over `cluster`: host mode on every process, a barrier, then offload mode;
+/// the leader gets the comparison, the others `None`.
+pub fn compare_on(
+    cluster: &dyn Cluster,
+    spec: &ScenarioSpec,
+    profile: &Profile,
+    opts: &RunOptions,
+) -> Result<Option<Comparison>, RunError> {
+    let host = run_scenario_on(cluster, spec, Mode::Host, profile, opts)?;
+    cluster.barrier().map_err(RunError::Cluster)?;
+    let offload = run_scenario_on(cluster, spec, Mode::Offload, profile, opts)?;
+    Ok(host.zip(offload).map(|(h, o)| comparison(h, o)))
 }
 
 /// Builds the side-by-side record from two runs of the same scenario and seed.

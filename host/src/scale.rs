@@ -202,6 +202,7 @@ impl ScenarioSpec {
         let mut live = self.clone();
         live.nodes = self.nodes.min(1024);
         live.readers = self.readers.min(live.nodes);
+        live.read_shift = self.read_shift.min(live.nodes - 1);
         live.validate()
     }
 }
@@ -1355,6 +1356,7 @@ fn assemble(
         extra,
         notes,
         blob_tier: None,
+        per_node: None,
     })
 }
 

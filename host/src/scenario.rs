@@ -1,6 +1,10 @@
 //! The four scenarios, as seeded generators of chunk operations driven through the
-//! offload interface. N simulated nodes run in one process, one thread each, each with
-//! its own local tier directory, cache index and (in offload mode) its own DPU.
+//! offload interface. Each of N simulated nodes runs on a thread of its own, with its own
+//! local tier directory, cache index and (in offload mode) its own DPU. The nodes of a run
+//! are spread over the processes of a [`Cluster`]: all of them in one process, or one per
+//! MPI rank; what crosses nodes (the barrier that starts each timed phase, the catalog of
+//! published objects, peer chunks, the per-node outputs the leader assembles) goes through
+//! it, so the same code runs either way.
 //!
 //! Host mode and offload mode replay exactly the same operations: chunk contents come
 //! from the seeded data generator, orders from the seed, and both modes dispatch through
@@ -12,19 +16,20 @@
 //! - fan-out write: generate, [compress], CRC32C of the stored bytes, write to the local
 //!   tier (acknowledged once durable, recorded in the manifest), copy to the blob tier in
 //!   the background;
-//! - fan-out read: cache lookup; hit: read the local tier; miss: fetch from a peer that
-//!   has the chunk (peer serving) or from the blob tier; verify CRC32C, decompress; fill
-//!   the cache. Two passes: cold, then warm;
+//! - fan-out read: cache lookup; hit: read the local tier; miss: in the cold pass, fetch
+//!   from the peer [`PeerPlan`] names (peer serving), else from the blob tier; verify
+//!   CRC32C, decompress; fill the cache. Two passes, each a phase: cold, then warm;
 //! - fan-in read: `readers` nodes read every shard the writers produced from the blob
 //!   tier, verify, decompress;
 //! - KV cache: Zipf-skewed requests over token-prefix blocks; hits read the block and
 //!   verify it, misses produce it (as a prefill would), checksum it, store and insert it.
 
-use crate::metrics::{machine_info, process_cpu_ns, StageHist};
-use crate::offload::{thread_cpu_ns, Buf, Finished, Offload, OffloadConfig, OffloadStats, RanOn, SlotOp};
+use crate::cluster::{Cluster, ClusterError, PeerPlan};
+use crate::metrics::{host_name, machine_info, process_cpu_ns, StageHist};
+use crate::offload::{thread_cpu_ns, Buf, Finished, Offload, OffloadConfig, RanOn, SlotOp};
 use crate::result::{
-    DeviceSummary, Fallbacks, Figure, Mode, ResourceUse, RunResult, Source, Unit, Verification,
-    RESULT_SCHEMA_VERSION,
+    DeviceSummary, Fallbacks, Figure, Mode, NodeTime, PerNode, ResourceUse, RunResult, Source, Unit,
+    Verification, RESULT_SCHEMA_VERSION, STRAGGLER_FACTOR,
 };
 use crate::run::{Progress, RunError, RunOptions};
 use crate::spec::{ScenarioKind, ScenarioSpec};
@@ -41,10 +46,11 @@ use dpukit_kernels::datagen::{ByteStyle, DataGen};
 use dpukit_kernels::registry::{codec_for, Registry};
 use dpukit_sim::engine::EngineConfig;
 use dpukit_sim::profile::{FaultConfig, Profile};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// A device that answers later than this (modelled) is declared dead.
@@ -57,6 +63,8 @@ const COPY_DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
 const KV_MAX_BLOCKS_PER_REQUEST: u64 = 4;
 /// Popular documents the KV prefixes are drawn from.
 const KV_POPULAR_DOCS: u64 = 256;
+/// Longest a node waits for another node (a barrier, a peer's chunk) in one process.
+const NODE_WAIT_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// What a run records about its blob tier, in `<run dir>/blob-tier.json`, so `dpukit copy`
 /// can resume an interrupted copy to the same place.
@@ -80,6 +88,10 @@ pub(crate) const BLOB_RECORD_FILE: &str = "blob-tier.json";
 /// tier (`--blob`) holds each run under `<tier>/<scenario>-<mode>-seed<seed>/`, so host and
 /// offload runs, and runs of other scenarios or seeds, never share objects; the run clears
 /// that part of the tier before it starts, as it clears its directory.
+///
+/// Under MPI the leader prepares the run directory (removing an old one) before any rank
+/// uses it; without a work dir the ranks share the leader's temporary directory (so they
+/// must share its filesystem: a single host; a cluster gives a shared `--work-dir`).
 struct Env {
     root: PathBuf,
     _tmp: Option<tempfile::TempDir>,
@@ -87,40 +99,59 @@ struct Env {
 }
 
 impl Env {
-    fn new(spec: &ScenarioSpec, mode: Mode) -> Result<Env, RunError> {
-        let (root, tmp) = match &spec.work_dir {
-            Some(d) => (d.join(format!("{}-{}", spec.kind.name(), mode.name())), None),
-            None => {
+    fn new(spec: &ScenarioSpec, mode: Mode, cluster: &dyn Cluster) -> Result<Env, RunError> {
+        let mut root =
+            spec.work_dir.as_ref().map(|d| d.join(format!("{}-{}", spec.kind.name(), mode.name())));
+        let mut tmp = None;
+        let segment = spec.blob_run_segment(mode.name());
+        let mut leader_blob = None;
+        if cluster.is_leader() {
+            if root.is_none() {
                 let t = tempfile::Builder::new().prefix("dpukit-").tempdir().map_err(|e| RunError::Io {
                     path: std::env::temp_dir().display().to_string(),
                     reason: e.to_string(),
                 })?;
-                (t.path().to_path_buf(), Some(t))
+                root = Some(t.path().to_path_buf());
+                tmp = Some(t);
             }
-        };
-        if root.exists() {
-            std::fs::remove_dir_all(&root).map_err(|e| io_err(&root, e))?;
+            let r = root.as_ref().expect("root set above");
+            if r.exists() {
+                std::fs::remove_dir_all(r).map_err(|e| io_err(r, e))?;
+            }
+            let blob_dir = r.join("blob");
+            std::fs::create_dir_all(&blob_dir).map_err(|e| io_err(&blob_dir, e))?;
+            // The leader checks the tier, clears the run's part of a given one and records
+            // where it is, before any rank uses it.
+            let location = blob_location(spec, r, &segment)?;
+            let blob = BlobTier::open(&location, &spec.blob_options).map_err(tier_err)?;
+            blob.check().map_err(tier_err)?;
+            if spec.blob.is_some() {
+                blob.clear().map_err(tier_err)?;
+            }
+            let record = BlobRecord {
+                blob: spec.blob.clone(),
+                segment: segment.clone(),
+                location: location.to_string(),
+                blob_options: spec.blob_options.clone(),
+            };
+            let path = r.join(BLOB_RECORD_FILE);
+            let text = serde_json::to_string_pretty(&record).map_err(|e| RunError::Tier(e.to_string()))?;
+            std::fs::write(&path, text).map_err(|e| io_err(&path, e))?;
+            leader_blob = Some(blob);
         }
-        std::fs::create_dir_all(&root).map_err(|e| io_err(&root, e))?;
-        let segment = spec.blob_run_segment(mode.name());
-        let location = match spec.blob_location()? {
-            None => BlobLocation::Local(root.join("blob")),
-            Some(given) => given.join(&segment),
+        // The leader's directory and tier are ready once this returns; a rank without a
+        // work dir takes the leader's.
+        let leader_root = root.as_ref().map(|r| r.display().to_string()).unwrap_or_default();
+        let all = cluster.all_gather(leader_root.into_bytes()).map_err(RunError::Cluster)?;
+        let root = match root {
+            Some(r) => r,
+            None => PathBuf::from(String::from_utf8_lossy(&all[0]).into_owned()),
         };
-        let blob = BlobTier::open(&location, &spec.blob_options).map_err(tier_err)?;
-        blob.check().map_err(tier_err)?;
-        if spec.blob.is_some() {
-            blob.clear().map_err(tier_err)?;
-        }
-        let record = BlobRecord {
-            blob: spec.blob.clone(),
-            segment,
-            location: location.to_string(),
-            blob_options: spec.blob_options.clone(),
+        let blob = match leader_blob {
+            Some(blob) => blob,
+            None => BlobTier::open(&blob_location(spec, &root, &segment)?, &spec.blob_options)
+                .map_err(tier_err)?,
         };
-        let path = root.join(BLOB_RECORD_FILE);
-        let text = serde_json::to_string_pretty(&record).map_err(|e| RunError::Tier(e.to_string()))?;
-        std::fs::write(&path, text).map_err(|e| io_err(&path, e))?;
         Ok(Env { root, _tmp: tmp, blob: Arc::new(blob) })
     }
 
@@ -129,6 +160,14 @@ impl Env {
         std::fs::create_dir_all(&d).map_err(|e| io_err(&d, e))?;
         Ok(d)
     }
+}
+
+/// Where a run's objects go: `blob/` in the run's directory, or the run's part of a given tier.
+fn blob_location(spec: &ScenarioSpec, root: &Path, segment: &str) -> Result<BlobLocation, RunError> {
+    Ok(match spec.blob_location()? {
+        None => BlobLocation::Local(root.join("blob")),
+        Some(given) => given.join(segment),
+    })
 }
 
 fn io_err(path: &Path, e: std::io::Error) -> RunError {
@@ -141,6 +180,10 @@ fn tier_err(e: impl std::fmt::Display) -> RunError {
 
 fn off_err(e: impl std::fmt::Display) -> RunError {
     RunError::Device(e.to_string())
+}
+
+fn wire_err(e: impl std::fmt::Display) -> RunError {
+    RunError::Cluster(ClusterError(format!("malformed message between ranks: {e}")))
 }
 
 /// Data of one object/shard: generator and seed.
@@ -170,15 +213,23 @@ fn max_stored(spec: &ScenarioSpec, len: usize) -> usize {
     }
 }
 
-/// Per-node measurement and outcome.
+/// Per-node measurement and outcome. It crosses processes as JSON (under MPI every rank
+/// sends its node's to the leader), so it holds only plain data.
+#[derive(Serialize, Deserialize)]
 struct NodeOut {
+    node: u32,
+    /// Host name of the machine it ran on.
+    host: String,
     bytes: u64,
     ops: u64,
+    /// Host clock from the start of the timed phase (the barrier) to the node's end.
     end_ns: u64,
     e2e: StageHist,
     kernel: StageHist,
     io: StageHist,
-    offload: OffloadStats,
+    /// Simulator CPU time (excluded from the host's) and CPU fallbacks.
+    sim_cpu_ns: u64,
+    fallbacks: Fallbacks,
     device: Option<DeviceOut>,
     digest_items: Vec<(u32, u64, u64, u32)>,
     verification: Verification,
@@ -189,19 +240,31 @@ struct NodeOut {
     stored_bytes: u64,
     /// CPU time of this node's thread (getrusage per thread), minus the simulator's.
     thread_cpu_ns: u64,
+    #[serde(skip)]
     thread_cpu_start_ns: u64,
+    #[serde(skip)]
+    start_ns: u64,
 }
 
+#[derive(Serialize, Deserialize)]
 struct DeviceOut {
     makespan_ns: u64,
     resources: Vec<ResourceUse>,
-    stats: dpukit_sim::engine::EngineStats,
+    descriptors: u64,
+    error_completions: u64,
+    injected_errors: u64,
+    doorbells_dropped: u64,
+    below_min_efficient_size: u64,
+    late_completions: u64,
+    max_lag_ns: u64,
 }
 
 impl NodeOut {
-    fn new(mode: Mode) -> NodeOut {
+    fn new(mode: Mode, node: u32) -> NodeOut {
         let kernel_source = if mode == Mode::Offload { Source::Modelled } else { Source::Measured };
         NodeOut {
+            node,
+            host: host_name(),
             bytes: 0,
             ops: 0,
             end_ns: 0,
@@ -214,7 +277,8 @@ impl NodeOut {
                 kernel_source,
             ),
             io: StageHist::new("storage_io", Source::Measured),
-            offload: OffloadStats::default(),
+            sim_cpu_ns: 0,
+            fallbacks: Fallbacks::default(),
             device: None,
             digest_items: Vec::new(),
             verification: Verification { ok: true, ..Verification::default() },
@@ -225,14 +289,25 @@ impl NodeOut {
             stored_bytes: 0,
             thread_cpu_ns: 0,
             thread_cpu_start_ns: thread_cpu_ns(),
+            start_ns: 0,
         }
     }
 
+    /// Waits at the barrier that starts the timed phase, then starts this node's clocks.
+    fn begin(&mut self, ctx: &Ctx, off: &Offload) -> Result<(), RunError> {
+        ctx.sync.wait()?;
+        self.start_ns = off.now_ns();
+        self.thread_cpu_start_ns = thread_cpu_ns();
+        Ok(())
+    }
+
     fn finish(&mut self, off: &Offload) {
-        self.end_ns = off.now_ns();
-        self.offload = off.stats().clone();
+        self.end_ns = off.now_ns().saturating_sub(self.start_ns);
+        let stats = off.stats();
+        self.sim_cpu_ns = stats.sim_cpu_ns;
+        self.fallbacks = stats.fallbacks.clone();
         self.thread_cpu_ns =
-            thread_cpu_ns().saturating_sub(self.thread_cpu_start_ns).saturating_sub(self.offload.sim_cpu_ns);
+            thread_cpu_ns().saturating_sub(self.thread_cpu_start_ns).saturating_sub(stats.sim_cpu_ns);
         if off.engine().is_none() {
             // No device ran anything: every latency is a measured host figure.
             self.e2e.source = Source::Measured;
@@ -254,10 +329,17 @@ impl NodeOut {
                     utilization: r.utilization,
                 })
                 .collect();
+            let s = engine.stats();
             self.device = Some(DeviceOut {
                 makespan_ns: engine.makespan().as_ns(),
                 resources,
-                stats: engine.stats().clone(),
+                descriptors: s.descriptors,
+                error_completions: s.errors(),
+                injected_errors: s.injected_errors,
+                doorbells_dropped: s.doorbells_dropped,
+                below_min_efficient_size: s.below_min_efficient_size,
+                late_completions: s.late_completions,
+                max_lag_ns: s.max_lag_ns,
             });
         }
     }
@@ -303,14 +385,192 @@ impl Prog {
     }
 }
 
-fn offload_for(
-    spec: &ScenarioSpec,
+/// The barrier of the node threads of this process; the last thread to arrive also waits
+/// at the cluster's barrier, so every node of every process starts a phase together. A
+/// node that fails releases the others with an error instead of leaving them waiting.
+struct NodeSync<'a> {
+    parties: usize,
+    state: Mutex<SyncState>,
+    cv: Condvar,
+    cluster: &'a dyn Cluster,
+}
+
+#[derive(Default)]
+struct SyncState {
+    arrived: usize,
+    generation: u64,
+    failed: bool,
+}
+
+impl NodeSync<'_> {
+    fn wait(&self) -> Result<(), RunError> {
+        let aborted = || RunError::Cluster(ClusterError("another node failed".into()));
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if st.failed {
+            return Err(aborted());
+        }
+        st.arrived += 1;
+        if st.arrived == self.parties {
+            let r = self.cluster.barrier().map_err(RunError::Cluster);
+            st.arrived = 0;
+            st.generation += 1;
+            self.cv.notify_all();
+            return r;
+        }
+        let generation = st.generation;
+        let deadline = Instant::now() + NODE_WAIT_TIMEOUT;
+        while st.generation == generation && !st.failed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(RunError::Cluster(ClusterError(format!(
+                    "a node waited {} s at a barrier",
+                    NODE_WAIT_TIMEOUT.as_secs()
+                ))));
+            }
+            st = self.cv.wait_timeout(st, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        if st.generation == generation {
+            return Err(aborted());
+        }
+        Ok(())
+    }
+
+    fn fail(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).failed = true;
+        self.cv.notify_all();
+    }
+}
+
+/// A chunk a node holds in its cache for its peers, or could not get.
+#[derive(Clone)]
+enum Held {
+    At { path: PathBuf, offset: u64, len: u32 },
+    Missing,
+}
+
+/// Peer serving of fan-out read. Who serves whom follows [`PeerPlan`]; within a process a
+/// node waits for the chunk its source caches and reads it from the source's local tier
+/// file; across processes the chunks travel by the cluster's exchange, one step at a time.
+struct Peers<'a> {
+    plan: PeerPlan,
+    cluster: &'a dyn Cluster,
+    held: Mutex<PeerState>,
+    cv: Condvar,
+}
+
+#[derive(Default)]
+struct PeerState {
+    chunks: HashMap<(u32, u64), Held>,
+    failed: bool,
+}
+
+impl Peers<'_> {
+    /// Records what `node` holds of `chunk` after handling it in the cold pass.
+    fn hold(&self, node: u32, chunk: u64, held: Held) {
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).chunks.insert((node, chunk), held);
+        self.cv.notify_all();
+    }
+
+    fn fail(&self) {
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).failed = true;
+        self.cv.notify_all();
+    }
+
+    fn read_held(&self, node: u32, chunk: u64) -> Result<Vec<u8>, RunError> {
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner()).chunks.get(&(node, chunk)).cloned();
+        match held {
+            Some(Held::At { path, offset, len }) => {
+                let mut buf = vec![0u8; len as usize];
+                read_at(&path, offset, &mut buf).map_err(|e| io_err(&path, e))?;
+                Ok(buf)
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Step `step` of `node`'s cold pass: serves the nodes of other processes whose source
+    /// `node` is, and fetches `node`'s own chunk from its source into `into`. Every node
+    /// calls this at every step of the cold pass. Returns the fetched length, or `None`
+    /// when the chunk must come from the blob tier.
+    fn step(&self, node: u32, step: u64, into: &mut [u8]) -> Result<Option<usize>, RunError> {
+        let src = self.plan.source(node, step);
+        if self.cluster.ranks() > 1 {
+            let me = self.cluster.rank_of(node);
+            let mut sends = Vec::new();
+            for q in 0..self.plan.nodes() {
+                let rank = self.cluster.rank_of(q);
+                if rank != me && self.plan.source(q, step) == Some(node) {
+                    sends.push((rank, self.read_held(node, self.plan.chunk(q, step))?));
+                }
+            }
+            let from = src.map(|s| self.cluster.rank_of(s)).filter(|&r| r != me);
+            let got = self.cluster.exchange(&sends, from, into).map_err(RunError::Cluster)?;
+            if from.is_some() {
+                return Ok(got.filter(|&n| n > 0));
+            }
+        }
+        let Some(src) = src else { return Ok(None) };
+        let chunk = self.plan.chunk(node, step);
+        let deadline = Instant::now() + NODE_WAIT_TIMEOUT;
+        let mut st = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let held = loop {
+            if let Some(h) = st.chunks.get(&(src, chunk)) {
+                break h.clone();
+            }
+            if st.failed {
+                return Err(RunError::Cluster(ClusterError("another node failed".into())));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(RunError::Cluster(ClusterError(format!(
+                    "node {node} waited {} s for chunk {chunk} from node {src}",
+                    NODE_WAIT_TIMEOUT.as_secs()
+                ))));
+            }
+            st = self.cv.wait_timeout(st, left).unwrap_or_else(|e| e.into_inner()).0;
+        };
+        drop(st);
+        match held {
+            Held::At { path, offset, len } => {
+                let len = len as usize;
+                if len > into.len() {
+                    return Ok(None);
+                }
+                Ok(read_at(&path, offset, &mut into[..len]).ok().map(|_| len))
+            }
+            Held::Missing => Ok(None),
+        }
+    }
+}
+
+/// What every node thread of a run shares.
+struct Ctx<'a> {
+    spec: &'a ScenarioSpec,
     mode: Mode,
-    profile: &Profile,
-    faults: Option<&FaultConfig>,
-    node: u32,
-    chunk_bytes: usize,
-) -> Result<Offload, RunError> {
+    profile: &'a Profile,
+    faults: Option<&'a FaultConfig>,
+    corrupt: u64,
+    env: &'a Env,
+    prog: &'a Prog,
+    sync: &'a NodeSync<'a>,
+    peers: Option<&'a Peers<'a>>,
+    catalog: &'a Catalog,
+    copier: Option<&'a BlobCopier>,
+}
+
+impl Ctx<'_> {
+    /// Wall time a node spent waiting for others (a barrier, a peer's chunk) is not its
+    /// own work: in offload mode, whose host clock is virtual (it skips the simulator's
+    /// time, which the others' wall time includes), it is kept off the clock.
+    fn waited(&self, off: &mut Offload, since: Instant) {
+        if self.mode == Mode::Offload {
+            off.exclude_wall_ns(since.elapsed().as_nanos() as u64);
+        }
+    }
+}
+
+fn offload_for(ctx: &Ctx, node: u32, chunk_bytes: usize) -> Result<Offload, RunError> {
+    let spec = ctx.spec;
     let stored = max_stored(spec, chunk_bytes);
     let cache = CacheIndex::new(spec.cache_capacity_chunks.max(16) as usize).map_err(off_err)?;
     let registry = Registry::new(Arc::new(cache));
@@ -322,13 +582,13 @@ fn offload_for(
         device_timeout_ns: DEVICE_TIMEOUT_NS,
         engine: EngineConfig {
             fault_seed: spec.seed ^ node as u64,
-            faults: faults.cloned(),
+            faults: ctx.faults.cloned(),
             ..EngineConfig::default()
         },
     };
-    match mode {
+    match ctx.mode {
         Mode::Host => Offload::host(registry, &cfg),
-        Mode::Offload => Offload::dpu(registry, &cfg, profile),
+        Mode::Offload => Offload::dpu(registry, &cfg, ctx.profile),
     }
     .map_err(off_err)
 }
@@ -345,20 +605,79 @@ fn local_tier(spec: &ScenarioSpec, dir: &Path, chunk_bytes: usize) -> Result<Loc
     LocalTier::open(dir, cfg).map_err(tier_err)
 }
 
-/// Runs one scenario in one mode.
+/// What one process sends the leader: its nodes' outputs and its own figures.
+#[derive(Serialize, Deserialize)]
+struct ProcessOut {
+    rank: u32,
+    nodes: Vec<NodeOut>,
+    wall_ns: u64,
+    cpu_ns: u64,
+    copy: Option<CopyOut>,
+    notes: Vec<String>,
+}
+
+/// The background blob copy of one process (fan-out write).
+#[derive(Serialize, Deserialize)]
+struct CopyOut {
+    copied_bytes: u64,
+    copied_chunks: u64,
+    lag_ns_total: u64,
+    lag_ns_max: u64,
+    /// From the first upload to the last completion.
+    window_ns: u64,
+    backpressure_events: u64,
+    multipart_uploads: u64,
+    /// Lag histogram, (bucket value, count) pairs.
+    lag: Vec<(u64, u64)>,
+}
+
+/// Marks a node failed on the way out unless it finished: the others stop waiting for it.
+struct NodeGuard<'a> {
+    sync: &'a NodeSync<'a>,
+    peers: Option<&'a Peers<'a>>,
+    done: bool,
+}
+
+impl Drop for NodeGuard<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.sync.fail();
+            if let Some(p) = self.peers {
+                p.fail();
+            }
+        }
+    }
+}
+
+/// Runs one scenario in one mode: this process's nodes, then (on the leader) the result of
+/// every process's nodes together. Returns `None` on the processes that are not the leader.
 pub(crate) fn run(
     spec: &ScenarioSpec,
     mode: Mode,
     profile: &Profile,
     opts: &RunOptions,
-) -> Result<RunResult, RunError> {
-    let env = Env::new(spec, mode)?;
+    cluster: &dyn Cluster,
+) -> Result<Option<RunResult>, RunError> {
+    if cluster.ranks() > 1 && spec.nodes != cluster.ranks() {
+        return Err(RunError::Cluster(ClusterError(format!(
+            "{} nodes on {} MPI ranks: a rank is one node, so --nodes must be the world size",
+            spec.nodes,
+            cluster.ranks()
+        ))));
+    }
+    same_scenario_everywhere(spec, mode, cluster)?;
+    let env = Env::new(spec, mode, cluster)?;
+    let local: Vec<u32> = (0..spec.nodes).filter(|&n| cluster.rank_of(n) == cluster.rank()).collect();
     let total = match spec.kind {
-        ScenarioKind::FanOutWrite => spec.object_size_bytes * spec.nodes as u64,
-        ScenarioKind::FanOutRead => spec.object_size_bytes * spec.nodes as u64 * 2,
-        ScenarioKind::FanInRead => spec.object_size_bytes * spec.nodes as u64,
-        ScenarioKind::KvCache => (0..spec.nodes)
-            .map(|n| kv_requests(spec, n).iter().map(|r| r.1).sum::<u64>() * spec.kv_shape.block_bytes())
+        ScenarioKind::FanOutWrite => spec.object_size_bytes * local.len() as u64,
+        ScenarioKind::FanOutRead => spec.object_size_bytes * local.len() as u64 * 2,
+        ScenarioKind::FanInRead => {
+            spec.object_size_bytes
+                * (0..spec.nodes).filter(|n| local.contains(&(n % spec.readers))).count() as u64
+        }
+        ScenarioKind::KvCache => local
+            .iter()
+            .map(|&n| kv_requests(spec, n).iter().map(|r| r.1).sum::<u64>() * spec.kv_shape.block_bytes())
             .sum(),
     };
     let prog = Prog {
@@ -370,15 +689,14 @@ pub(crate) fn run(
     };
     let notes = Vec::new();
 
-    // Untimed setup: the data the read scenarios read.
-    let catalog = match spec.kind {
-        ScenarioKind::FanOutRead => Some(publish(spec, &env, &[ObjectName::Model])?),
-        ScenarioKind::FanInRead => {
-            let names: Vec<_> = (0..spec.nodes).map(ObjectName::Shard).collect();
-            Some(publish(spec, &env, &names)?)
-        }
-        _ => None,
+    // Untimed setup: the data the read scenarios read, published by the process that owns
+    // it (the model: the leader; a shard: its writer's process), then shared.
+    let owned: Vec<ObjectName> = match spec.kind {
+        ScenarioKind::FanOutRead if cluster.is_leader() => vec![ObjectName::Model],
+        ScenarioKind::FanInRead => local.iter().map(|&n| ObjectName::Shard(n)).collect(),
+        _ => Vec::new(),
     };
+    let catalog = share_catalog(cluster, publish(spec, &env, &owned)?)?;
 
     let copier = if spec.kind == ScenarioKind::FanOutWrite {
         let config = BlobCopierConfig {
@@ -393,194 +711,337 @@ pub(crate) fn run(
         None
     };
     let uploads0 = env.blob.upload_counts();
-    let peers = PeerDir::default();
-    let faults = opts.faults.as_ref();
-    let corrupt = opts.corrupt_cached_chunks;
+    let peers = (spec.kind == ScenarioKind::FanOutRead && spec.peer_serving).then(|| Peers {
+        plan: PeerPlan::new(
+            spec.nodes,
+            catalog.first().map_or(1, |(_, c)| c.len().max(1) as u64),
+            spec.read_shift,
+        ),
+        cluster,
+        held: Mutex::new(PeerState::default()),
+        cv: Condvar::new(),
+    });
+    let sync = NodeSync {
+        parties: local.len(),
+        state: Mutex::new(SyncState::default()),
+        cv: Condvar::new(),
+        cluster,
+    };
+    let ctx = Ctx {
+        spec,
+        mode,
+        profile,
+        faults: opts.faults.as_ref(),
+        corrupt: opts.corrupt_cached_chunks,
+        env: &env,
+        prog: &prog,
+        sync: &sync,
+        peers: peers.as_ref(),
+        catalog: &catalog,
+        copier: copier.as_ref(),
+    };
 
     let cpu0 = process_cpu_ns();
     let wall0 = Instant::now();
-    let outs: Vec<Result<(NodeOut, Option<Manifest>), RunError>> = std::thread::scope(|s| {
-        let workers: Vec<u32> = match spec.kind {
-            ScenarioKind::FanInRead => (0..spec.readers).collect(),
-            _ => (0..spec.nodes).collect(),
-        };
-        let handles: Vec<_> = workers
+    let outs: Vec<Result<NodeResult, RunError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = local
             .iter()
             .map(|&node| {
-                let (env, prog, copier, catalog, peers) =
-                    (&env, &prog, copier.as_ref(), catalog.as_ref(), &peers);
-                std::thread::Builder::new().name(format!("node{node}")).spawn_scoped(
-                    s,
-                    move || -> Result<(NodeOut, Option<Manifest>), RunError> {
-                        match spec.kind {
-                            ScenarioKind::FanOutWrite => {
-                                let copier = copier.expect("copier started for writes");
-                                fan_out_write(spec, mode, profile, faults, env, node, copier, prog)
-                                    .map(|(o, m)| (o, Some(m)))
-                            }
-                            ScenarioKind::FanOutRead => fan_out_read(
-                                spec,
-                                mode,
-                                profile,
-                                faults,
-                                env,
-                                node,
-                                catalog.expect("catalog"),
-                                peers,
-                                corrupt,
-                                prog,
-                            )
-                            .map(|o| (o, None)),
-                            ScenarioKind::FanInRead => fan_in_read(
-                                spec,
-                                mode,
-                                profile,
-                                faults,
-                                node,
-                                catalog.expect("catalog"),
-                                env,
-                                prog,
-                            )
-                            .map(|o| (o, None)),
-                            ScenarioKind::KvCache => {
-                                kv_cache(spec, mode, profile, faults, env, node, prog).map(|o| (o, None))
-                            }
-                        }
-                    },
-                )
+                let ctx = &ctx;
+                std::thread::Builder::new().name(format!("node{node}")).spawn_scoped(s, move || {
+                    let mut guard = NodeGuard { sync: ctx.sync, peers: ctx.peers, done: false };
+                    let r = run_node(ctx, node);
+                    guard.done = r.is_ok();
+                    r
+                })
             })
             .collect();
         handles
             .into_iter()
             .map(|h| match h {
                 Ok(h) => h.join().unwrap_or_else(|_| Err(RunError::Device("a node thread panicked".into()))),
-                Err(e) => Err(RunError::Device(format!("cannot start a node thread: {e}"))),
+                Err(e) => {
+                    sync.fail();
+                    Err(RunError::Device(format!("cannot start a node thread: {e}")))
+                }
             })
             .collect()
     });
     let wall_ns = wall0.elapsed().as_nanos() as u64;
     let cpu_ns = process_cpu_ns().saturating_sub(cpu0);
 
+    // The first real error counts, not the "another node failed" of those it released.
     let mut nodes = Vec::new();
     let mut manifests = Vec::new();
+    let mut first_err: Option<RunError> = None;
     for o in outs {
-        let (n, m) = o?;
-        nodes.push(n);
-        manifests.push(m);
+        match o {
+            Ok((n, m)) => {
+                if let Some(n) = n {
+                    nodes.push(n);
+                }
+                manifests.push(m);
+            }
+            Err(e) => {
+                let released = matches!(&e, RunError::Cluster(ClusterError(m)) if m == "another node failed");
+                if first_err.is_none() || (!released && first_err.as_ref().is_some_and(is_release)) {
+                    first_err = Some(e);
+                }
+            }
+        }
+    }
+    if let Some(e) = first_err {
+        return Err(e);
     }
 
     // The background copy: drained after the timed phase, reported separately.
-    let emulator = env.blob.info().emulator;
-    let mut extra: Vec<(String, Figure)> = Vec::new();
-    let mut copy_failure = None;
-    if let Some(mut copier) = copier {
-        let drained = copier.wait_idle(COPY_DRAIN_TIMEOUT);
-        let copied = copier.take_copied();
-        let failed = copier.take_failed();
-        let broken = copier.broken();
-        let stats = copier.shutdown();
-        let mut acked = 0u64;
-        let mut marked = 0u64;
-        for (node, m) in manifests.iter_mut().enumerate() {
-            let Some(m) = m else { continue };
-            let shard = shard_name(node as u32);
-            let marks: Vec<_> =
-                copied.iter().filter(|c| c.key.shard == shard).map(|c| c.to_record()).collect();
-            m.mark_copied(&marks).map_err(tier_err)?;
-            acked += m.state().chunks.len() as u64;
-            marked += m.state().chunks.values().filter(|e| e.copied.is_some()).count() as u64;
-        }
-        if !drained || !failed.is_empty() || broken.is_some() || marked < acked {
-            let why = broken
-                .or_else(|| failed.first().map(|f| f.error.clone()))
-                .unwrap_or_else(|| format!("the copy did not finish within {COPY_DRAIN_TIMEOUT:?}"));
-            let resume = match &spec.work_dir {
-                Some(d) => format!("resume with `dpukit copy --work-dir {}`", d.display()),
-                None => {
-                    "the work dir was temporary: run with --work-dir to keep the chunks for `dpukit copy`"
-                        .to_string()
+    let copy = match copier {
+        Some(mut copier) => {
+            let drained = copier.wait_idle(COPY_DRAIN_TIMEOUT);
+            let copied = copier.take_copied();
+            let failed = copier.take_failed();
+            let broken = copier.broken();
+            let lag = copier.lag_counts();
+            let stats = copier.shutdown();
+            let mut acked = 0u64;
+            let mut marked = 0u64;
+            for m in manifests.iter_mut().flatten() {
+                let shard = m.state().chunks.values().next().map(|e| e.record.shard.clone());
+                if let Some(shard) = shard {
+                    let marks: Vec<_> =
+                        copied.iter().filter(|c| c.key.shard == shard).map(|c| c.to_record()).collect();
+                    m.mark_copied(&marks).map_err(tier_err)?;
                 }
-            };
-            copy_failure = Some(format!(
-                "blob copy to {} failed: {marked} of {acked} acknowledged chunks copied, the rest are durable \
-                 on the local tier only ({}); {resume}",
-                env.blob.info().location,
-                crate::tier::first_line(&why),
-            ));
+                acked += m.state().chunks.len() as u64;
+                marked += m.state().chunks.values().filter(|e| e.copied.is_some()).count() as u64;
+            }
+            if !drained || !failed.is_empty() || broken.is_some() || marked < acked {
+                let why = broken
+                    .or_else(|| failed.first().map(|f| f.error.clone()))
+                    .unwrap_or_else(|| format!("the copy did not finish within {COPY_DRAIN_TIMEOUT:?}"));
+                let resume = match &spec.work_dir {
+                    Some(d) => format!("resume with `dpukit copy --work-dir {}`", d.display()),
+                    None => {
+                        "the work dir was temporary: run with --work-dir to keep the chunks for `dpukit copy`"
+                            .to_string()
+                    }
+                };
+                return Err(RunError::Tier(format!(
+                    "blob copy to {} failed: {marked} of {acked} acknowledged chunks copied, the rest are \
+                     durable on the local tier only ({}); {resume}",
+                    env.blob.info().location,
+                    crate::tier::first_line(&why),
+                )));
+            }
+            let uploads = env.blob.upload_counts();
+            Some(CopyOut {
+                copied_bytes: stats.copied_bytes,
+                copied_chunks: stats.copied_chunks,
+                lag_ns_total: stats.lag_ns_total,
+                lag_ns_max: stats.lag_ns_max,
+                window_ns: stats.copy_window_ns,
+                backpressure_events: stats.backpressure_events,
+                multipart_uploads: uploads.multipart_puts - uploads0.multipart_puts,
+                lag,
+            })
         }
-        let m = |v: f64, unit| Figure::measured(v, unit).on_emulator(emulator);
-        let copy_s = stats.copy_window_ns as f64 / 1e9;
-        let uploads = env.blob.upload_counts();
-        extra.push(("blob_copied_bytes".into(), Figure::measured(stats.copied_bytes as f64, Unit::Bytes)));
-        extra.push(("blob_copied_chunks".into(), Figure::measured(stats.copied_chunks as f64, Unit::Count)));
-        extra.push((
-            "blob_copy_throughput".into(),
-            m(if copy_s > 0.0 { stats.copied_bytes as f64 / copy_s } else { 0.0 }, Unit::BytesPerSecond),
-        ));
-        extra.push(("blob_copy_lag_p50".into(), m(stats.lag_ns_p50 as f64, Unit::Nanoseconds)));
-        extra.push(("blob_copy_lag_p99".into(), m(stats.lag_ns_p99 as f64, Unit::Nanoseconds)));
-        let mean_lag = if stats.copied_chunks > 0 {
-            stats.lag_ns_total as f64 / stats.copied_chunks as f64
-        } else {
-            0.0
-        };
-        extra.push(("blob_copy_lag_mean".into(), m(mean_lag, Unit::Nanoseconds)));
-        extra.push(("blob_copy_lag_max".into(), m(stats.lag_ns_max as f64, Unit::Nanoseconds)));
-        extra.push((
-            "blob_copy_backpressure_events".into(),
-            Figure::measured(stats.backpressure_events as f64, Unit::Count),
-        ));
-        extra.push((
-            "blob_multipart_uploads".into(),
-            Figure::measured((uploads.multipart_puts - uploads0.multipart_puts) as f64, Unit::Count),
-        ));
-    }
-    if let Some(msg) = copy_failure {
-        return Err(RunError::Tier(msg));
-    }
+        None => None,
+    };
 
-    let mut result = assemble(spec, mode, profile, nodes, wall_ns, cpu_ns, extra, notes)?;
-    if spec.kind != ScenarioKind::KvCache {
-        result.blob_tier = Some(env.blob.info().clone());
-        if emulator {
-            // Every figure whose timing includes blob-tier requests (reads; the copy's
-            // backpressure on writes) is labelled: it is the emulator's speed, not Azure's.
-            for f in [&mut result.throughput, &mut result.ops_per_s, &mut result.wall] {
-                f.emulator = true;
-            }
-            if spec.kind != ScenarioKind::FanOutWrite {
-                for l in result
-                    .latency
-                    .iter_mut()
-                    .filter(|l| matches!(l.stage.as_str(), "end_to_end" | "storage_io"))
-                {
-                    l.emulator = true;
-                }
-            }
-            result.notes.push(
-                "blob tier: Azure Storage emulator (Azurite); figures tagged [emulator] say nothing of Azure's \
-                 own speed"
-                    .into(),
-            );
-        }
+    // Every process's outputs to the leader, as JSON (the same path in one process).
+    let mine = ProcessOut { rank: cluster.rank(), nodes, wall_ns, cpu_ns, copy, notes };
+    let bytes = serde_json::to_vec(&mine).map_err(wire_err)?;
+    let all = cluster.all_gather(bytes).map_err(RunError::Cluster)?;
+    if !cluster.is_leader() {
+        return Ok(None);
     }
-    Ok(result)
+    let mut procs = Vec::with_capacity(all.len());
+    for b in &all {
+        procs.push(serde_json::from_slice::<ProcessOut>(b).map_err(wire_err)?);
+    }
+    let mut result = assemble(spec, mode, profile, cluster, procs)?;
+    label_blob_tier(&mut result, spec, &env);
+    Ok(Some(result))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Records which blob tier the run used and, on the Azure Storage emulator, tags every
+/// figure whose timing includes blob-tier requests (reads; the copy; the copy's
+/// backpressure on writes): it is the emulator's speed, not Azure's.
+fn label_blob_tier(result: &mut RunResult, spec: &ScenarioSpec, env: &Env) {
+    if spec.kind == ScenarioKind::KvCache {
+        return;
+    }
+    let info = env.blob.info().clone();
+    let emulator = info.emulator;
+    result.blob_tier = Some(info);
+    if !emulator {
+        return;
+    }
+    for f in [&mut result.throughput, &mut result.ops_per_s, &mut result.wall] {
+        f.emulator = true;
+    }
+    if spec.kind != ScenarioKind::FanOutWrite {
+        for l in result.latency.iter_mut().filter(|l| matches!(l.stage.as_str(), "end_to_end" | "storage_io"))
+        {
+            l.emulator = true;
+        }
+    }
+    for (name, f) in result.extra.iter_mut() {
+        if name == "blob_copy_throughput" || name.starts_with("blob_copy_lag") {
+            f.emulator = true;
+        }
+    }
+    result.notes.push(
+        "blob tier: Azure Storage emulator (Azurite); figures tagged [emulator] say nothing of Azure's own speed"
+            .into(),
+    );
+}
+
+/// Every rank must run the same scenario and mode (a launch that gives ranks different
+/// options would compare unlike runs); only the work directory may differ. A rank that
+/// differs from rank 0 fails, naming itself.
+fn same_scenario_everywhere(spec: &ScenarioSpec, mode: Mode, cluster: &dyn Cluster) -> Result<(), RunError> {
+    if cluster.ranks() == 1 {
+        return Ok(());
+    }
+    let mut s = spec.clone();
+    s.work_dir = None;
+    let mine = serde_json::to_vec(&(mode, &s)).map_err(wire_err)?;
+    let all = cluster.all_gather(mine.clone()).map_err(RunError::Cluster)?;
+    if all.first() != Some(&mine) {
+        return Err(RunError::Cluster(ClusterError(format!(
+            "rank {} was given a different scenario or mode than rank 0: every rank needs the same options",
+            cluster.rank()
+        ))));
+    }
+    Ok(())
+}
+
+fn is_release(e: &RunError) -> bool {
+    matches!(e, RunError::Cluster(ClusterError(m)) if m == "another node failed")
+}
+
+/// What a node thread returns: its output (none for an idle node) and its manifest (writes).
+type NodeResult = (Option<NodeOut>, Option<Manifest>);
+
+/// One node's part of the scenario; `None` for a node with nothing to do (a fan-in node
+/// that is not a reader), which still takes part in the barriers.
+fn run_node(ctx: &Ctx, node: u32) -> Result<NodeResult, RunError> {
+    match ctx.spec.kind {
+        ScenarioKind::FanOutWrite => fan_out_write(ctx, node).map(|(o, m)| (Some(o), Some(m))),
+        ScenarioKind::FanOutRead => fan_out_read(ctx, node).map(|o| (Some(o), None)),
+        ScenarioKind::FanInRead => {
+            if node < ctx.spec.readers {
+                fan_in_read(ctx, node).map(|o| (Some(o), None))
+            } else {
+                ctx.sync.wait().map(|_| (None, None))
+            }
+        }
+        ScenarioKind::KvCache => kv_cache(ctx, node).map(|o| (Some(o), None)),
+    }
+}
+
+/// Each node's time and the spread across nodes.
+fn per_node(nodes: &[NodeOut], src: Source, cluster: &dyn Cluster) -> Option<PerNode> {
+    if nodes.is_empty() {
+        return None;
+    }
+    let mut times: Vec<u64> = nodes.iter().map(|n| n.end_ns).collect();
+    times.sort_unstable();
+    let median = if times.len() % 2 == 1 {
+        times[times.len() / 2] as f64
+    } else {
+        (times[times.len() / 2 - 1] + times[times.len() / 2]) as f64 / 2.0
+    };
+    let secs = |ns: f64| Figure { value: ns / 1e9, unit: Unit::Seconds, source: src, emulator: false };
+    let mut stragglers: Vec<u32> =
+        nodes.iter().filter(|n| n.end_ns as f64 > median * STRAGGLER_FACTOR).map(|n| n.node).collect();
+    stragglers.sort_unstable();
+    let mut list: Vec<NodeTime> = nodes
+        .iter()
+        .map(|n| NodeTime {
+            node: n.node,
+            host: n.host.clone(),
+            bytes: n.bytes,
+            elapsed: secs(n.end_ns as f64),
+        })
+        .collect();
+    list.sort_by_key(|n| n.node);
+    Some(PerNode {
+        transport: cluster.transport().name().to_owned(),
+        processes: cluster.ranks(),
+        elapsed_min: secs(times[0] as f64),
+        elapsed_median: secs(median),
+        elapsed_max: secs(times[times.len() - 1] as f64),
+        stragglers,
+        nodes: list,
+    })
+}
+
 fn assemble(
     spec: &ScenarioSpec,
     mode: Mode,
     profile: &Profile,
-    nodes: Vec<NodeOut>,
-    wall_ns: u64,
-    cpu_ns: u64,
-    mut extra: Vec<(String, Figure)>,
-    mut notes: Vec<String>,
+    cluster: &dyn Cluster,
+    procs: Vec<ProcessOut>,
 ) -> Result<RunResult, RunError> {
+    // Processes run side by side: the run's wall time is the longest; CPU time adds up.
+    let wall_ns = procs.iter().map(|p| p.wall_ns).max().unwrap_or(0);
+    let cpu_ns: u64 = procs.iter().map(|p| p.cpu_ns).sum();
+    let mut notes: Vec<String> = procs.iter().flat_map(|p| p.notes.iter().cloned()).collect();
+    if cluster.ranks() > 1 {
+        let mut hosts: Vec<&str> =
+            procs.iter().flat_map(|p| p.nodes.iter().map(|n| n.host.as_str())).collect();
+        hosts.sort_unstable();
+        hosts.dedup();
+        notes.push(format!(
+            "{} MPI ranks, one node each, on {} host(s); machine facts are rank 0's",
+            cluster.ranks(),
+            hosts.len()
+        ));
+    }
+    let mut extra: Vec<(String, Figure)> = Vec::new();
+    let copies: Vec<&CopyOut> = procs.iter().filter_map(|p| p.copy.as_ref()).collect();
+    if !copies.is_empty() {
+        let copied_bytes: u64 = copies.iter().map(|c| c.copied_bytes).sum();
+        let copied_chunks: u64 = copies.iter().map(|c| c.copied_chunks).sum();
+        let lag_total: u64 = copies.iter().map(|c| c.lag_ns_total).sum();
+        let lag_max = copies.iter().map(|c| c.lag_ns_max).max().unwrap_or(0);
+        // Processes copy side by side: the copy's window is the longest one's.
+        let window_s = copies.iter().map(|c| c.window_ns).max().unwrap_or(0) as f64 / 1e9;
+        let mut lag = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3)
+            .expect("static histogram bounds are valid");
+        for (value, count) in copies.iter().flat_map(|c| c.lag.iter()) {
+            lag.saturating_record_n(*value, *count);
+        }
+        let quantile = |q| if lag.is_empty() { 0.0 } else { lag.value_at_quantile(q) as f64 };
+        let m = Figure::measured;
+        extra.push(("blob_copied_bytes".into(), m(copied_bytes as f64, Unit::Bytes)));
+        extra.push(("blob_copied_chunks".into(), m(copied_chunks as f64, Unit::Count)));
+        extra.push((
+            "blob_copy_throughput".into(),
+            m(if window_s > 0.0 { copied_bytes as f64 / window_s } else { 0.0 }, Unit::BytesPerSecond),
+        ));
+        extra.push(("blob_copy_lag_p50".into(), m(quantile(0.50), Unit::Nanoseconds)));
+        extra.push(("blob_copy_lag_p99".into(), m(quantile(0.99), Unit::Nanoseconds)));
+        let mean_lag = if copied_chunks > 0 { lag_total as f64 / copied_chunks as f64 } else { 0.0 };
+        extra.push(("blob_copy_lag_mean".into(), m(mean_lag, Unit::Nanoseconds)));
+        extra.push(("blob_copy_lag_max".into(), m(lag_max as f64, Unit::Nanoseconds)));
+        extra.push((
+            "blob_copy_backpressure_events".into(),
+            m(copies.iter().map(|c| c.backpressure_events).sum::<u64>() as f64, Unit::Count),
+        ));
+        extra.push((
+            "blob_multipart_uploads".into(),
+            m(copies.iter().map(|c| c.multipart_uploads).sum::<u64>() as f64, Unit::Count),
+        ));
+    }
+    let mut nodes: Vec<NodeOut> = procs.into_iter().flat_map(|p| p.nodes).collect();
+    nodes.sort_by_key(|n| n.node);
+
     let bytes: u64 = nodes.iter().map(|n| n.bytes).sum();
     let ops: u64 = nodes.iter().map(|n| n.ops).sum();
-    let sim_cpu: u64 = nodes.iter().map(|n| n.offload.sim_cpu_ns).sum();
+    let sim_cpu: u64 = nodes.iter().map(|n| n.sim_cpu_ns).sum();
     let host_cpu_ns = cpu_ns.saturating_sub(sim_cpu);
     let wall_s = wall_ns as f64 / 1e9;
 
@@ -618,7 +1079,7 @@ fn assemble(
 
     let mut fallbacks = Fallbacks::default();
     for n in &nodes {
-        let f = &n.offload.fallbacks;
+        let f = &n.fallbacks;
         fallbacks.unsupported_ops += f.unsupported_ops;
         fallbacks.after_device_error += f.after_device_error;
         fallbacks.after_timeout += f.after_timeout;
@@ -732,6 +1193,7 @@ fn assemble(
         extra,
         notes,
         blob_tier: None,
+        per_node: per_node(&nodes, src, cluster),
     })
 }
 
@@ -762,20 +1224,20 @@ fn device_summary(profile: &Profile, nodes: &[NodeOut]) -> Option<DeviceSummary>
         .filter(|r| r.jobs > 0)
         .max_by(|a, b| a.utilization.total_cmp(&b.utilization))
         .map(|r| r.name.clone());
-    let sum = |f: fn(&dpukit_sim::engine::EngineStats) -> u64| devs.iter().map(|d| f(&d.stats)).sum::<u64>();
+    let sum = |f: fn(&DeviceOut) -> u64| devs.iter().map(|d| f(d)).sum::<u64>();
     Some(DeviceSummary {
         profile: profile.name.clone(),
         devices: devs.len() as u32,
         makespan_ns: devs.iter().map(|d| d.makespan_ns).max().unwrap_or(0),
         resources,
         bottleneck,
-        descriptors: sum(|s| s.descriptors),
-        error_completions: sum(|s| s.errors()),
-        injected_errors: sum(|s| s.injected_errors),
-        doorbells_dropped: sum(|s| s.doorbells_dropped),
-        below_min_efficient_size: sum(|s| s.below_min_efficient_size),
-        late_completions: sum(|s| s.late_completions),
-        max_lag_ns: devs.iter().map(|d| d.stats.max_lag_ns).max().unwrap_or(0),
+        descriptors: sum(|d| d.descriptors),
+        error_completions: sum(|d| d.error_completions),
+        injected_errors: sum(|d| d.injected_errors),
+        doorbells_dropped: sum(|d| d.doorbells_dropped),
+        below_min_efficient_size: sum(|d| d.below_min_efficient_size),
+        late_completions: sum(|d| d.late_completions),
+        max_lag_ns: devs.iter().map(|d| d.max_lag_ns).max().unwrap_or(0),
     })
 }
 
@@ -796,30 +1258,23 @@ struct Staged {
     started_ns: u64,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn fan_out_write(
-    spec: &ScenarioSpec,
-    mode: Mode,
-    profile: &Profile,
-    faults: Option<&FaultConfig>,
-    env: &Env,
-    node: u32,
-    copier: &BlobCopier,
-    prog: &Prog,
-) -> Result<(NodeOut, Manifest), RunError> {
+fn fan_out_write(ctx: &Ctx, node: u32) -> Result<(NodeOut, Manifest), RunError> {
+    let (spec, prog) = (ctx.spec, ctx.prog);
+    let copier = ctx.copier.ok_or_else(|| RunError::Tier("no blob copier for a write".into()))?;
     let chunk = spec.chunk_size_bytes as usize;
     let chunks = spec.chunks_per_object();
-    let dir = env.node_dir(node)?;
+    let dir = ctx.env.node_dir(node)?;
     let mut local = local_tier(spec, &dir, max_stored(spec, chunk))?;
     let mut manifest = Manifest::open(dir.join("manifest.jsonl")).map_err(tier_err)?;
-    let mut off = offload_for(spec, mode, profile, faults, node, chunk)?;
-    let mut out = NodeOut::new(mode);
+    let mut off = offload_for(ctx, node, chunk)?;
+    let mut out = NodeOut::new(ctx.mode, node);
     let gen = datagen(spec);
     let seed = object_seed(spec, node as u64);
     let shard = shard_name(node);
     let stride = max_stored(spec, chunk).div_ceil(4096) as u64 * 4096;
     let codec = algorithm(spec);
     let batch_chunks = spec.batch.max(1) as usize;
+    out.begin(ctx, &off)?;
 
     let mut next = 0u64;
     let mut started: HashMap<u64, u64> = HashMap::new();
@@ -1013,7 +1468,7 @@ fn verify_written(
 // ---------------------------------------------------------------------------------------
 // Published objects (setup of the read scenarios, untimed)
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 enum ObjectName {
     /// The model every node loads (fan-out read).
     Model,
@@ -1046,6 +1501,36 @@ struct PubChunk {
 
 type Catalog = Vec<(ObjectName, Vec<PubChunk>)>;
 
+/// Every process's published objects, in object order (the model, then shards by writer).
+fn share_catalog(cluster: &dyn Cluster, mine: Catalog) -> Result<Catalog, RunError> {
+    type Wire = Vec<(ObjectName, Vec<(String, u32, u32)>)>;
+    let wire: Wire = mine
+        .into_iter()
+        .map(|(name, chunks)| {
+            (name, chunks.into_iter().map(|c| (c.key.to_string(), c.stored_len, c.raw_len)).collect())
+        })
+        .collect();
+    let all = cluster.all_gather(serde_json::to_vec(&wire).map_err(wire_err)?).map_err(RunError::Cluster)?;
+    let mut catalog = Catalog::new();
+    for bytes in all {
+        let wire: Wire = serde_json::from_slice(&bytes).map_err(wire_err)?;
+        for (name, chunks) in wire {
+            let chunks = chunks
+                .into_iter()
+                .map(|(key, stored_len, raw_len)| {
+                    BlobKey::parse(&key).map(|key| PubChunk { key, stored_len, raw_len }).map_err(wire_err)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            catalog.push((name, chunks));
+        }
+    }
+    catalog.sort_by_key(|(name, _)| match name {
+        ObjectName::Model => (0, 0),
+        ObjectName::Shard(n) => (1, *n),
+    });
+    Ok(catalog)
+}
+
 /// Writes the objects to the blob tier, as a previous job would have (untimed).
 fn publish(spec: &ScenarioSpec, env: &Env, names: &[ObjectName]) -> Result<Catalog, RunError> {
     let gen = datagen(spec);
@@ -1073,21 +1558,6 @@ fn publish(spec: &ScenarioSpec, env: &Env, names: &[ObjectName]) -> Result<Catal
         catalog.push((name, chunks));
     }
     Ok(catalog)
-}
-
-/// Which nodes hold which chunks of the model in their local tier (peer serving).
-#[derive(Default)]
-struct PeerDir {
-    holders: Mutex<HashMap<u64, Vec<(PathBuf, u64)>>>,
-}
-
-impl PeerDir {
-    fn find(&self, chunk: u64) -> Option<(PathBuf, u64)> {
-        self.holders.lock().unwrap_or_else(|e| e.into_inner()).get(&chunk).and_then(|v| v.first().cloned())
-    }
-    fn add(&self, chunk: u64, path: PathBuf, offset: u64) {
-        self.holders.lock().unwrap_or_else(|e| e.into_inner()).entry(chunk).or_default().push((path, offset));
-    }
 }
 
 /// After a cache hit: the location the lookup wrote to the slot's output, and the stored
@@ -1159,33 +1629,33 @@ fn verify_in_slot(
 // ---------------------------------------------------------------------------------------
 // Fan-out read
 
-#[allow(clippy::too_many_arguments)]
-fn fan_out_read(
-    spec: &ScenarioSpec,
-    mode: Mode,
-    profile: &Profile,
-    faults: Option<&FaultConfig>,
-    env: &Env,
-    node: u32,
-    catalog: &Catalog,
-    peers: &PeerDir,
-    corrupt: u64,
-    prog: &Prog,
-) -> Result<NodeOut, RunError> {
+fn fan_out_read(ctx: &Ctx, node: u32) -> Result<NodeOut, RunError> {
+    let (spec, env, prog, corrupt) = (ctx.spec, ctx.env, ctx.prog, ctx.corrupt);
     let chunk = spec.chunk_size_bytes as usize;
     let dir = env.node_dir(node)?;
     let stored_max = max_stored(spec, chunk);
     let mut local = local_tier(spec, &dir, stored_max)?;
-    let mut off = offload_for(spec, mode, profile, faults, node, chunk)?;
-    let mut out = NodeOut::new(mode);
-    let (_, chunks) = &catalog[0];
+    let mut off = offload_for(ctx, node, chunk)?;
+    let mut out = NodeOut::new(ctx.mode, node);
+    let (_, chunks) = ctx.catalog.first().ok_or_else(|| RunError::Tier("no model was published".into()))?;
     let n = chunks.len() as u64;
     let stride = stored_max.div_ceil(4096) as u64 * 4096;
     let cache_shard = "cache";
     let shard_path = local.shard_path(cache_shard);
-    // Nodes start at different chunks so peers can serve each other (a broadcast).
-    let start = (node as u64 * n) / spec.nodes as u64;
+    // Nodes start at different chunks so peers can serve each other (a broadcast); the
+    // peer plan says where (and who serves whom).
+    let plan = PeerPlan::new(spec.nodes, n.max(1), spec.read_shift);
+    let start = plan.start(node);
+    // Where a chunk received for a peer goes when this node does not need it.
+    let mut scratch = Vec::new();
+    out.begin(ctx, &off)?;
     for epoch in 0..2u64 {
+        if epoch == 1 {
+            // Both passes start together, as separate phases.
+            let t = Instant::now();
+            ctx.sync.wait()?;
+            ctx.waited(&mut off, t);
+        }
         if epoch == 1 && corrupt > 0 {
             // Fault injection: damage cached chunks on disk between the passes.
             for i in 0..corrupt.min(n) {
@@ -1214,20 +1684,35 @@ fn fan_out_read(
                 if !verified {
                     out.verification.corrupt_detected += 1;
                     out.verification.refetched += 1;
+                } else if let (0, Some(peers)) = (epoch, ctx.peers) {
+                    let held = Held::At { path: shard_path.clone(), offset: loc.offset(), len: loc.length };
+                    peers.hold(node, i, held);
                 }
             } else {
                 out.misses += 1;
             }
+            // The cold pass with peer serving: every node takes part in every step (it may
+            // serve others); the chunk it receives is used on a miss.
+            let t_io = Instant::now();
+            let from_peer = match (epoch, ctx.peers) {
+                (0, Some(peers)) if verified => {
+                    scratch.resize(stored_max, 0);
+                    peers.step(node, k, &mut scratch)?;
+                    None
+                }
+                (0, Some(peers)) => {
+                    let (input, _) = off.slot(slot).map_err(off_err)?;
+                    peers.step(node, k, input)?
+                }
+                _ => None,
+            };
             if !verified {
                 // Miss (or a corrupt cached copy): a peer if one has it, else the blob tier;
                 // a peer copy that does not verify is dropped for the blob tier's.
-                let from_peer = if spec.peer_serving { peers.find(i) } else { None };
                 let mut ok = false;
-                if let Some((path, offset)) = from_peer {
-                    let t_io = Instant::now();
-                    let (input, _) = off.slot(slot).map_err(off_err)?;
-                    if read_at(&path, offset, &mut input[..c.stored_len as usize]).is_ok() {
-                        out.io.record(t_io.elapsed().as_nanos() as u64);
+                if let Some(len) = from_peer {
+                    out.io.record(t_io.elapsed().as_nanos() as u64);
+                    if len == c.stored_len as usize {
                         out.peer_bytes += c.stored_len as u64;
                         ok = verify_in_slot(
                             &mut off,
@@ -1263,6 +1748,9 @@ fn fan_out_read(
                 }
                 if !ok {
                     out.fail(format!("model chunk {i}: the blob tier's copy does not verify"));
+                    if let (0, Some(peers)) = (epoch, ctx.peers) {
+                        peers.hold(node, i, Held::Missing);
+                    }
                     off.release(slot);
                     continue;
                 }
@@ -1285,8 +1773,8 @@ fn fan_out_read(
                     .map_err(off_err)?
                     .ok_or_else(|| RunError::Device("insert lost".into()))?;
                 out.record_ops(&f);
-                if epoch == 0 {
-                    peers.add(i, shard_path.clone(), offset);
+                if let (0, Some(peers)) = (epoch, ctx.peers) {
+                    peers.hold(node, i, Held::At { path: shard_path.clone(), offset, len: c.stored_len });
                 }
             }
             off.release(slot);
@@ -1308,27 +1796,23 @@ fn fan_out_read(
 // ---------------------------------------------------------------------------------------
 // Fan-in read
 
-#[allow(clippy::too_many_arguments)]
-fn fan_in_read(
-    spec: &ScenarioSpec,
-    mode: Mode,
-    profile: &Profile,
-    faults: Option<&FaultConfig>,
-    reader: u32,
-    catalog: &Catalog,
-    env: &Env,
-    prog: &Prog,
-) -> Result<NodeOut, RunError> {
+fn fan_in_read(ctx: &Ctx, reader: u32) -> Result<NodeOut, RunError> {
+    let (spec, env, prog) = (ctx.spec, ctx.env, ctx.prog);
     let chunk = spec.chunk_size_bytes as usize;
-    let mut off = offload_for(spec, mode, profile, faults, reader, chunk)?;
-    let mut out = NodeOut::new(mode);
-    // Reader r reads shards r, r + readers, ...: every shard once in all.
-    let mine: Vec<&(ObjectName, Vec<PubChunk>)> = catalog
+    let mut off = offload_for(ctx, reader, chunk)?;
+    let mut out = NodeOut::new(ctx.mode, reader);
+    // Reader r reads the shards of writers r + shift, r + shift + readers, ... (mod nodes):
+    // every shard once in all.
+    let nodes = spec.nodes as usize;
+    let shift = spec.read_shift as usize;
+    let mine: Vec<&(ObjectName, Vec<PubChunk>)> = ctx
+        .catalog
         .iter()
         .enumerate()
-        .filter(|(i, _)| *i as u32 % spec.readers == reader)
+        .filter(|(i, _)| ((i + nodes - shift % nodes) % nodes) as u32 % spec.readers == reader)
         .map(|(_, s)| s)
         .collect();
+    out.begin(ctx, &off)?;
     let mut work = mine
         .iter()
         .flat_map(|(name, chunks)| chunks.iter().enumerate().map(move |(i, c)| (*name, i as u64, c)));
@@ -1461,22 +1945,14 @@ pub(crate) fn kv_requests(spec: &ScenarioSpec, node: u32) -> Vec<(u64, u64)> {
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
-fn kv_cache(
-    spec: &ScenarioSpec,
-    mode: Mode,
-    profile: &Profile,
-    faults: Option<&FaultConfig>,
-    env: &Env,
-    node: u32,
-    prog: &Prog,
-) -> Result<NodeOut, RunError> {
+fn kv_cache(ctx: &Ctx, node: u32) -> Result<NodeOut, RunError> {
+    let (spec, prog) = (ctx.spec, ctx.prog);
     let block = spec.kv_shape.block_bytes() as usize;
-    let dir = env.node_dir(node)?;
+    let dir = ctx.env.node_dir(node)?;
     let stored_max = max_stored(spec, block);
     let mut local = local_tier(spec, &dir, stored_max)?;
-    let mut off = offload_for(spec, mode, profile, faults, node, block)?;
-    let mut out = NodeOut::new(mode);
+    let mut off = offload_for(ctx, node, block)?;
+    let mut out = NodeOut::new(ctx.mode, node);
     let gen = datagen(spec);
     let stride = stored_max.div_ceil(4096) as u64 * 4096;
     let capacity = spec.cache_capacity_chunks.max(16);
@@ -1485,7 +1961,9 @@ fn kv_cache(
     let places = capacity * 4;
     let mut next_place = 0u64;
     let shard = "kv";
-    for (doc, blocks) in kv_requests(spec, node) {
+    let requests = kv_requests(spec, node);
+    out.begin(ctx, &off)?;
+    for (doc, blocks) in requests {
         for b in 0..blocks {
             let t0 = off.now_ns();
             let key_id = CacheKey::for_chunk(doc, b);

@@ -104,6 +104,11 @@ pub struct ScenarioSpec {
     pub readers: u32,
     /// Fan-out read: nodes may fetch chunks from peers that have them.
     pub peer_serving: bool,
+    /// Reads: node r reads what node (r + shift) mod nodes wrote (fan-in read) or starts
+    /// in its segment (fan-out read), so no node reads back its own bytes from its page
+    /// cache (IOR's `-C` task reordering is shift 1).
+    #[serde(default)]
+    pub read_shift: u32,
     /// Read everything back and verify (accel_perf `-y`).
     pub verify: bool,
     /// KV cache: requests per node, model shape, share of requests that reuse a prefix.
@@ -141,6 +146,7 @@ impl ScenarioSpec {
             cache_capacity_chunks: 1024,
             readers: 1,
             peer_serving: true,
+            read_shift: 0,
             verify: true,
             kv_requests: 2000,
             kv_shape: KvShape::LLAMA3_8B,
@@ -215,6 +221,9 @@ impl ScenarioSpec {
         self.blob_options
             .validate()
             .map_err(|e| SpecError { knob: "blob_options", reason: e.to_string() })?;
+        if self.read_shift >= self.nodes {
+            return bad("read_shift", format!("must be 0..nodes ({}), got {}", self.nodes, self.read_shift));
+        }
         if self.kind == ScenarioKind::KvCache {
             let s = &self.kv_shape;
             if [s.layers, s.kv_heads, s.head_dim, s.dtype_bytes, s.block_tokens].contains(&0) {

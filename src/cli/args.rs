@@ -72,7 +72,7 @@ pub enum Command {
             "Run the cross product of the --vary lists, in host mode, offload mode or both, \
             and write sweep.json, sweep.csv, sweep.svg and sweep.html into the out directory.\n\n\
             Knobs that can vary: chunk (bs), size, nodes (numjobs), queue-depth (iodepth, qd), batch, \
-            compress, compressibility, skew, cache-chunks, readers, seed, kv-requests, profile. \
+            compress, compressibility, skew, cache-chunks, readers, seed, kv-requests, shift, profile. \
             At most 256 runs.",
             knob_notes!()
         ),
@@ -224,6 +224,10 @@ pub struct RunArgs {
     /// host: the CPU runs every kernel (all measured); offload: kernels go to the simulated DPU
     #[arg(long, value_enum, value_name = "host|offload")]
     pub mode: ModeArg,
+    /// Run as one node per MPI rank (implied when started by mpirun or srun); needs a build
+    /// with `--features mpi`
+    #[arg(long)]
+    pub mpi: bool,
     /// Where to write the JSON result
     #[arg(long, value_name = "FILE.json", default_value = "dpukit-result.json")]
     pub out: PathBuf,
@@ -239,6 +243,10 @@ pub struct CompareArgs {
     /// Directory for comparison.json, comparison.csv and report.html (created if missing)
     #[arg(long, value_name = "DIR", default_value = "dpukit-out")]
     pub out_dir: PathBuf,
+    /// Run as one node per MPI rank (implied when started by mpirun or srun); needs a build
+    /// with `--features mpi`
+    #[arg(long)]
+    pub mpi: bool,
     #[command(flatten)]
     pub scale: ScaleArgs,
     // Last, so the options above keep the default heading.
@@ -400,6 +408,13 @@ pub struct Knobs {
     /// Fan-out read: never fetch chunks from peers, only from the blob tier
     #[arg(long)]
     pub no_peers: bool,
+    /// Reads: node r reads what node (r + N) mod nodes wrote (fan-in read) or starts in its
+    /// segment (fan-out read), so no node reads its own bytes back from its page cache
+    #[arg(long, value_name = "N")]
+    pub shift: Option<String>,
+    /// IOR's -C: the same as --shift 1
+    #[arg(short = 'C', long, conflicts_with = "shift")]
+    pub reorder_tasks: bool,
     /// Read back and verify everything (accel_perf -y); on by default
     #[arg(short = 'y', long)]
     pub verify: bool,

@@ -12,9 +12,11 @@ use super::knobs::{
 use super::progress::Reporter;
 use anyhow::{anyhow, bail, Context, Result};
 use dpukit_host::calibrate::{calibrate, CalibrateOptions, Calibration, CodecPlan};
+use dpukit_host::cluster::launched_by_mpi;
 use dpukit_host::copy::{resume_copy, AdjustOptions, ResumeOptions};
 use dpukit_host::preset::{LIVE_MAX_BYTES_PER_NODE, LIVE_MAX_NODES, PRESETS};
 use dpukit_host::report::{self, Document, Sweep, SweepPoint, SweepValue};
+use dpukit_host::result::Comparison;
 use dpukit_host::result::{Mode, RESULT_SCHEMA_VERSION};
 use dpukit_host::run::{compare, run_scenario, RunOptions};
 use dpukit_host::scale::{compare_scale, run_scale, ClusterSpec, ScaleOptions};
@@ -30,6 +32,12 @@ const DEFAULT_PROFILE: &str = "bluefield-2";
 
 pub fn dispatch(cli: Cli) -> Result<()> {
     let quiet = cli.quiet;
+    if launched_by_mpi() && matches!(cli.command, Command::Sweep(_) | Command::Calibrate(_)) {
+        bail!(
+            "started by an MPI launcher: only `run` and `compare` run one node per rank; \
+             run sweep and calibrate in one process"
+        );
+    }
     match cli.command {
         Command::Run(a) => run(a, quiet),
         Command::Compare(a) => compare_cmd(a, quiet),
@@ -229,8 +237,27 @@ fn spec_with_note(knobs: &Knobs, scale: bool, quiet: bool) -> Result<ScenarioSpe
     Ok(spec)
 }
 
+/// Refuses `--scale` under MPI; without the `mpi` feature, refuses MPI altogether.
+fn check_mpi(scale: bool) -> Result<()> {
+    if scale {
+        bail!("--scale models the cluster in one process: run it without mpirun/srun or --mpi");
+    }
+    if !cfg!(feature = "mpi") {
+        bail!(
+            "MPI requested (--mpi, or started by mpirun/srun) but this dpukit was built without it: \
+             build with `cargo build --release --features mpi` (needs OpenMPI: openmpi-bin, libopenmpi-dev)"
+        );
+    }
+    Ok(())
+}
+
 fn run(a: RunArgs, quiet: bool) -> Result<()> {
     let spec = spec_with_note(&a.knobs, a.scale.scale, quiet)?;
+    if a.mpi || launched_by_mpi() {
+        check_mpi(a.scale.scale)?;
+        #[cfg(feature = "mpi")]
+        return mpi::run(a, spec, quiet);
+    }
     if a.scale.scale {
         validate_scale(&spec)?;
         let profile = load_profile(a.knobs.profile.as_deref())?;
@@ -261,6 +288,11 @@ fn run(a: RunArgs, quiet: bool) -> Result<()> {
 
 fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
     let spec = spec_with_note(&a.knobs, a.scale.scale, quiet)?;
+    if a.mpi || launched_by_mpi() {
+        check_mpi(a.scale.scale)?;
+        #[cfg(feature = "mpi")]
+        return mpi::compare(a, spec, quiet);
+    }
     let c = if a.scale.scale {
         validate_scale(&spec)?;
         let profile = load_profile(a.knobs.profile.as_deref())?;
@@ -278,9 +310,14 @@ fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
         reporter.finish();
         c.map_err(|e| anyhow!("comparison of {} failed: {e}", spec.kind.name()))?
     };
-    let json = a.out_dir.join("comparison.json");
-    let csv = a.out_dir.join("comparison.csv");
-    let html = a.out_dir.join("report.html");
+    write_comparison(&a.out_dir, c, quiet)
+}
+
+/// comparison.json, comparison.csv and report.html, and the table on stdout.
+fn write_comparison(out_dir: &Path, c: Comparison, quiet: bool) -> Result<()> {
+    let json = out_dir.join("comparison.json");
+    let csv = out_dir.join("comparison.csv");
+    let html = out_dir.join("report.html");
     write_file(&json, &json_text(serde_json::to_string_pretty(&c))?)?;
     write_file(&csv, &report::render_csv([&c.host, &c.offload]))?;
     let doc = Document::Comparison(Box::new(c));
@@ -481,5 +518,102 @@ fn report_cmd(a: ReportArgs) -> Result<()> {
     match &a.out {
         Some(out) => write_file(out, &text),
         None => print(&text),
+    }
+}
+
+/// `run` and `compare` under MPI: every rank is one node of the scenario and the node count
+/// is the world size; rank 0 writes the result. A rank that fails prints one line naming
+/// itself and the error, and aborts the whole job: no rank writes a partial result.
+#[cfg(feature = "mpi")]
+mod mpi {
+    use super::super::args::{CompareArgs, Knobs, RunArgs};
+    use super::super::knobs::validate;
+    use super::super::one_line;
+    use super::{
+        check_out_file, json_text, load_profile, make_out_dir, mode_of, print, status, write_comparison,
+        write_file,
+    };
+    use anyhow::{anyhow, bail, Result};
+    use dpukit_host::cluster::mpi::MpiCluster;
+    use dpukit_host::cluster::Cluster;
+    use dpukit_host::report;
+    use dpukit_host::run::{compare_on, run_scenario_on, RunOptions};
+    use dpukit_host::spec::ScenarioSpec;
+
+    /// The scenario with one node per rank; a different explicit `--nodes` is an error.
+    fn sized(mut spec: ScenarioSpec, knobs: &Knobs, cluster: &MpiCluster) -> Result<ScenarioSpec> {
+        if knobs.nodes.is_some() && spec.nodes != cluster.ranks() {
+            bail!(
+                "--nodes {}: under MPI each rank is one node, and this job has {} ranks",
+                spec.nodes,
+                cluster.ranks()
+            );
+        }
+        spec.nodes = cluster.ranks();
+        validate(&spec)?;
+        Ok(spec)
+    }
+
+    /// Runs `body` on this rank; on error, one line and the whole job ends.
+    fn on_rank(quiet: bool, body: impl FnOnce(&MpiCluster, bool) -> Result<()>) -> Result<()> {
+        let cluster = MpiCluster::init().map_err(|e| anyhow!("MPI: {e}"))?;
+        let leader = cluster.is_leader();
+        if let Err(e) = body(&cluster, quiet || !leader) {
+            eprintln!("dpukit: rank {}: {}", cluster.rank(), one_line(&format!("{e:#}")));
+            cluster.abort(1);
+        }
+        Ok(())
+    }
+
+    pub fn run(a: RunArgs, spec: ScenarioSpec, quiet: bool) -> Result<()> {
+        on_rank(quiet, |cluster, quiet| {
+            let spec = sized(spec, &a.knobs, cluster)?;
+            let profile = load_profile(a.knobs.profile.as_deref())?;
+            if cluster.is_leader() {
+                check_out_file(&a.out, "--out")?;
+            }
+            let mode = mode_of(a.mode);
+            status(
+                quiet,
+                &format!(
+                    "{} MPI ranks, one node each: {} {}",
+                    cluster.ranks(),
+                    spec.kind.name(),
+                    mode.name()
+                ),
+            );
+            let result = run_scenario_on(cluster, &spec, mode, &profile, &RunOptions::default())
+                .map_err(|e| anyhow!("{} run of {} failed: {e}", mode.name(), spec.kind.name()))?;
+            if let Some(result) = result {
+                write_file(&a.out, &json_text(serde_json::to_string_pretty(&result))?)?;
+                print(&report::render_run_table(&result))?;
+                status(quiet, &format!("wrote {}", a.out.display()));
+            }
+            Ok(())
+        })
+    }
+
+    pub fn compare(a: CompareArgs, spec: ScenarioSpec, quiet: bool) -> Result<()> {
+        on_rank(quiet, |cluster, quiet| {
+            let spec = sized(spec, &a.knobs, cluster)?;
+            let profile = load_profile(a.knobs.profile.as_deref())?;
+            if cluster.is_leader() {
+                make_out_dir(&a.out_dir)?;
+            }
+            status(
+                quiet,
+                &format!(
+                    "{} MPI ranks, one node each: {} host, then offload",
+                    cluster.ranks(),
+                    spec.kind.name()
+                ),
+            );
+            let c = compare_on(cluster, &spec, &profile, &RunOptions::default())
+                .map_err(|e| anyhow!("comparison of {} failed: {e}", spec.kind.name()))?;
+            match c {
+                Some(c) => write_comparison(&a.out_dir, c, quiet),
+                None => Ok(()),
+            }
+        })
     }
 }

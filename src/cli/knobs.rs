@@ -31,11 +31,12 @@ pub enum Knob {
     KvRequests,
     KvPrefixSharing,
     KvBlockTokens,
+    ReadShift,
 }
 
 impl Knob {
     /// (knob, flag, `--vary` names).
-    const TABLE: [(Knob, &'static str, &'static [&'static str]); 14] = [
+    const TABLE: [(Knob, &'static str, &'static [&'static str]); 15] = [
         (Knob::Nodes, "--nodes", &["nodes", "numjobs"]),
         (Knob::Size, "--size", &["size"]),
         (Knob::Chunk, "--chunk", &["chunk", "bs"]),
@@ -50,6 +51,7 @@ impl Knob {
         (Knob::KvRequests, "--kv-requests", &["kv-requests"]),
         (Knob::KvPrefixSharing, "--kv-prefix-sharing", &["kv-prefix-sharing"]),
         (Knob::KvBlockTokens, "--kv-block-tokens", &["kv-block-tokens"]),
+        (Knob::ReadShift, "--shift", &["shift"]),
     ];
 
     pub fn flag(self) -> &'static str {
@@ -76,6 +78,7 @@ impl Knob {
             "kv_requests" => Knob::KvRequests,
             "kv_prefix_sharing" => Knob::KvPrefixSharing,
             "kv_shape" => Knob::KvBlockTokens,
+            "read_shift" => Knob::ReadShift,
             _ => return None,
         };
         Some(knob.flag())
@@ -162,6 +165,7 @@ pub fn apply(spec: &mut ScenarioSpec, knob: Knob, text: &str) -> Result<(), Stri
         Knob::KvRequests => spec.kv_requests = number(text, whole)?,
         Knob::KvPrefixSharing => spec.kv_prefix_sharing = fraction(text)?,
         Knob::KvBlockTokens => spec.kv_shape.block_tokens = number(text, whole)?,
+        Knob::ReadShift => spec.read_shift = number(text, whole)?,
     }
     Ok(())
 }
@@ -231,6 +235,7 @@ pub fn base_spec(k: &Knobs, scale: bool) -> Result<(ScenarioSpec, Option<String>
         (Knob::KvRequests, &k.kv_requests),
         (Knob::KvPrefixSharing, &k.kv_prefix_sharing),
         (Knob::KvBlockTokens, &k.kv_block_tokens),
+        (Knob::ReadShift, &k.shift),
     ];
     for (knob, value) in flags {
         if let Some(v) = value {
@@ -239,6 +244,9 @@ pub fn base_spec(k: &Knobs, scale: bool) -> Result<(ScenarioSpec, Option<String>
     }
     if k.no_peers {
         spec.peer_serving = false;
+    }
+    if k.reorder_tasks {
+        spec.read_shift = 1;
     }
     if k.verify {
         spec.verify = true;

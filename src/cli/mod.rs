@@ -41,6 +41,6 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-fn one_line(s: &str) -> String {
+pub(crate) fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -5,6 +5,9 @@ use super::format::{fmt_bytes, fmt_duration_ns, fmt_figure, fmt_pct, fmt_value, 
 use super::{legend, scenario_line, Sweep};
 use crate::result::{Comparison, RunResult, Source};
 
+/// Stragglers listed by name in a table; the rest are counted.
+const MAX_STRAGGLERS_SHOWN: usize = 8;
+
 /// The rows of one run: (figure name, value with tag). Labels are stable so two runs line up.
 fn rows(r: &RunResult) -> Vec<(String, String)> {
     let mut rows: Vec<(String, String)> = vec![
@@ -13,6 +16,40 @@ fn rows(r: &RunResult) -> Vec<(String, String)> {
         ("wall time".into(), fmt_figure(&r.wall)),
         ("bytes moved".into(), format!("{} in {} ops", fmt_bytes(r.bytes), r.ops)),
     ];
+    if let Some(p) = &r.per_node {
+        let tag = source_tag(p.elapsed_max.source);
+        let how = if p.transport == "mpi" {
+            format!("{} MPI ranks", p.processes)
+        } else {
+            format!("threads of {} process", p.processes)
+        };
+        rows.push(("nodes".into(), format!("{} ({how})", p.nodes.len())));
+        rows.push((
+            "node time min/median/max".into(),
+            format!(
+                "{} / {} / {} {tag}",
+                fmt_duration_ns(p.elapsed_min.value * 1e9),
+                fmt_duration_ns(p.elapsed_median.value * 1e9),
+                fmt_duration_ns(p.elapsed_max.value * 1e9)
+            ),
+        ));
+        let slow: Vec<String> = p
+            .nodes
+            .iter()
+            .filter(|n| p.stragglers.contains(&n.node))
+            .take(MAX_STRAGGLERS_SHOWN)
+            .map(|n| format!("{} on {} ({})", n.node, n.host, fmt_duration_ns(n.elapsed.value * 1e9)))
+            .collect();
+        let more = p.stragglers.len().saturating_sub(slow.len());
+        rows.push((
+            "stragglers (>10 % over median)".into(),
+            match (slow.is_empty(), more) {
+                (true, _) => "none".into(),
+                (false, 0) => format!("{} {tag}", slow.join(", ")),
+                (false, m) => format!("{} and {m} more {tag}", slow.join(", ")),
+            },
+        ));
+    }
     for l in &r.latency {
         let tag = source_tag(l.source);
         let name =

@@ -85,6 +85,7 @@ pub(crate) fn run(mode: Mode) -> RunResult {
         extra: vec![("compression_ratio".into(), Figure::measured(1.95, Unit::Ratio))],
         notes: vec!["test data <not a real run>".into()],
         blob_tier: None,
+        per_node: None,
     }
 }
 

@@ -750,6 +750,13 @@ impl BlobCopier {
         mine
     }
 
+    /// The lag histogram as (value, count) pairs (values are bucket values), for a
+    /// process that sends it elsewhere to be merged.
+    pub fn lag_counts(&self) -> Vec<(u64, u64)> {
+        let st = self.shared.lock();
+        st.lag.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect()
+    }
+
     /// The error that made the copier give up, if it did.
     pub fn broken(&self) -> Option<String> {
         self.shared.lock().broken.clone()
