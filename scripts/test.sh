@@ -26,7 +26,7 @@ fi
 # and a 2-rank run held against scale mode (one fresh attempt, as above). OpenMPI
 # refuses to run as root unless told; CI runs as root.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-cargo test --features mpi --test mpi_runs
+scripts/azurite.sh cargo test --features mpi --test mpi_runs
 if ! cargo test --features mpi --test mpi_scale; then
   echo "test.sh: MPI against scale mode failed once; measuring again from a fresh calibration" >&2
   cargo test --features mpi --test mpi_scale

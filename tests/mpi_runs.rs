@@ -8,7 +8,12 @@
 //! - Failure: a rank that fails (here: a file size limit on one rank, mid-write) ends the
 //!   job with one line naming the rank; no result is written; every chunk any rank
 //!   acknowledged before the abort still verifies.
+//! - An Azure blob tier (Azurite, when `DPUKIT_AZURITE_URL` is set): every rank copies to
+//!   the same container and the one result counts every rank's copy.
 #![cfg(feature = "mpi")]
+
+#[path = "../host/tests/common/azurite.rs"]
+mod azurite;
 
 use dpukit_host::tier::{verify, LocalTier, LocalTierConfig, Manifest};
 use serde_json::Value;
@@ -267,4 +272,43 @@ fn ranks_given_different_options_are_refused() {
     assert_eq!(ours.len(), 1, "{stderr}");
     assert!(ours[0].starts_with("dpukit: rank 1: ") && ours[0].contains("different scenario"), "{}", ours[0]);
     assert!(!d.join("dpukit-result.json").exists());
+}
+
+#[test]
+fn ranks_copy_to_one_azure_container_and_the_result_counts_them_all() {
+    let Some(url) = azurite::shared_url("ranks_copy_to_one_azure_container") else { return };
+    let container = azurite::container_name("mpi-copy");
+    azurite::create_container(&url, &container);
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    let blob = format!("azure://{container}/runs");
+    check(
+        mpirun(2)
+            .arg(env!("CARGO_BIN_EXE_dpukit"))
+            .args(["run", "fan-out-write", "--mode", "host", "--quiet", "--blob", &blob, "--blob-emulator"])
+            .args(["--blob-endpoint", &url, "--work-dir", work.to_str().unwrap()])
+            .args(["--out", dir.path().join("r.json").to_str().unwrap()])
+            .args(SMALL)
+            .output()
+            .unwrap(),
+        "mpirun -n 2 fan-out-write to Azurite",
+    );
+    let doc = read(&dir.path().join("r.json"));
+    assert!(validator().is_valid(&doc));
+    assert_eq!(doc["blob_tier"]["kind"], "azure");
+    assert_eq!(doc["blob_tier"]["emulator"], true);
+    // 2 ranks x 4 MiB in 256 KiB chunks: every chunk of both ranks reached the container.
+    assert_eq!(extra(&doc, "manifest_chunks"), Some(32.0));
+    assert_eq!(extra(&doc, "blob_copied_chunks"), Some(32.0));
+    assert!(extra(&doc, "blob_copy_lag_p99").unwrap() >= extra(&doc, "blob_copy_lag_p50").unwrap());
+    // Both ranks' manifests mark every chunk copied: nothing is left for `dpukit copy`.
+    let out = check(
+        std::process::Command::new(env!("CARGO_BIN_EXE_dpukit"))
+            .args(["copy", "--work-dir", work.to_str().unwrap(), "--blob-endpoint", &url])
+            .output()
+            .unwrap(),
+        "dpukit copy",
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("32 acknowledged chunks, 32 already copied, 0 uploaded now"), "{text}");
 }
