@@ -1,7 +1,8 @@
 //! Scale mode agrees with live runs where both can run: the same scenario on 1, 2 and 4
 //! nodes of this machine, live (`run_scenario`) and modelled (`run_scale` with every node
-//! on this machine), in host and offload mode: within 10 % on throughput with one worker
-//! thread, within 50 % when several node threads share this machine's cores.
+//! on this machine), in host and offload mode. The goal is 10 % on throughput; the test
+//! holds 20 % in host mode at every node count and in offload mode with one node, and
+//! 50 % in offload mode with several nodes (see the constants for the measured figures).
 //!
 //! The calibration is measured in this same build, so a debug build compares debug
 //! kernels with debug kernels. A shared machine makes live runs noisy (both ways in
@@ -15,25 +16,23 @@ use dpukit_host::scale::{run_scale, ClusterSpec, ScaleOptions};
 use dpukit_host::spec::{ScenarioKind, ScenarioSpec};
 use dpukit_sim::profile::Profile;
 
-/// Largest relative difference allowed between modelled and live throughput, one worker.
-/// The goal is 10 %; on this shared 2-core VM single cases land at 0-11 % and the
-/// calibration itself moves by several percent between runs, so the test holds 20 %:
-/// what it reliably reaches here, tight enough to catch a model that drifts.
+/// Largest relative difference allowed between modelled and live throughput: host mode at
+/// every node count, offload mode with one worker. The goal is 10 %; on this 2-core VM,
+/// quiet, host mode lands within 6 % at 1, 2 and 4 nodes (fan-out read +4..+6 %, fan-out
+/// write -3..+3 %, fan-in read 0 %: every node's clock starts at the barrier that opens its
+/// phase) and fan-out write offload at +8 %; the calibration itself moves by several
+/// percent between runs, so the test holds 20 %, tight enough to catch a model that drifts.
 const TOLERANCE: f64 = 0.20;
-/// The same with several node threads on this machine's cores. Looser: how much of a
-/// second core a shared VM gives changes from minute to minute (two live nodes ran at
-/// 1.1x to 1.4x one node's throughput across runs here), and the model takes it from a
-/// calibration measured a minute earlier.
+/// Offload mode with several node threads on this machine's cores: a known gap. Two
+/// fan-out read nodes model 38-46 % faster than they run, two fan-in readers 15-17 %
+/// slower. The cause is not found yet (one candidate: in a live run the simulator's own
+/// work shares the two cores with the node threads). Asserted at this bound so it cannot
+/// grow unseen.
 const TOLERANCE_SHARED_CORES: f64 = 0.50;
-/// Fan-out read in offload mode, one node: a known gap. The model comes out 10-20 %
+/// Fan-out read in offload mode, one node: a known gap. The model comes out 12-21 %
 /// faster than the live run (a host-side cost of the live offload read path that the
 /// calibration does not capture yet); asserted at this bound so it cannot grow unseen.
 const TOLERANCE_KNOWN_GAP: f64 = 0.25;
-/// Host mode, one node, fan-out read and write: the model comes out 16-28 % faster than
-/// the live run since live runs stopped counting the read-back verification (setup and
-/// verification are outside both clocks now); the host cost it misses is not found yet.
-/// Asserted at this bound so it cannot grow unseen.
-const TOLERANCE_HOST_GAP: f64 = 0.30;
 /// Live runs per case; the median counts.
 const LIVE_TRIES: usize = 3;
 /// A case outside its tolerance is measured again (more live runs, median of all) up to
@@ -85,9 +84,9 @@ fn scale_mode_agrees_with_live_runs() {
         let model = modelled.throughput.value;
         let workers = if kind == ScenarioKind::FanInRead { s.readers } else { nodes };
         let tolerance = match (kind, mode, workers) {
-            (_, _, w) if w > 1 => TOLERANCE_SHARED_CORES,
+            (_, Mode::Host, _) => TOLERANCE,
+            (_, Mode::Offload, w) if w > 1 => TOLERANCE_SHARED_CORES,
             (ScenarioKind::FanOutRead, Mode::Offload, _) => TOLERANCE_KNOWN_GAP,
-            (ScenarioKind::FanOutRead | ScenarioKind::FanOutWrite, Mode::Host, _) => TOLERANCE_HOST_GAP,
             _ => TOLERANCE,
         };
         let mut runs: Vec<f64> = Vec::new();
