@@ -5,12 +5,16 @@
 //! holds them within [`TOLERANCE`].
 //!
 //! On a quiet moment of this shared 2-core VM the two agree within about 10 % (fan-out
-//! write -7..+10 %, fan-out read -3..+10 % over several runs). With a neighbour's build
-//! running, two ranks get less than the two cores the calibration saw and the model came
-//! out 53-56 % faster even in rounds whose calibrations before and after the runs agreed.
-//! No bound is reliable under that load; the test holds the one
-//! `host/tests/scale_agreement.rs` holds for nodes sharing this machine's cores, after up
-//! to three rounds that stop early once both cases are within the goal.
+//! write -7..+10 %, fan-out read -5..+10 % over several runs), so the test holds the goal,
+//! after up to three rounds that stop early once both cases are within it. With a
+//! neighbour's build running, two ranks get less than the two cores the calibration saw
+//! and the model came out 53-56 % faster even in rounds whose calibrations before and
+//! after the runs agreed: this test needs the machine to itself, as CI gives it.
+//!
+//! This is a debug build, as `cargo test` makes it. In a release build the same
+//! comparison (and the one-process live runs, without MPI) finds scale mode 40-140 %
+//! faster than the live runs: with fast kernels, costs the calibration does not capture
+//! dominate. That gap is scale mode's, not MPI's.
 //!
 //! Two ranks is as many as a 2-core machine runs without oversubscribing. The
 //! calibration comes from the same build as the binary, so debug kernels are compared with
@@ -31,7 +35,7 @@ use std::process::Command;
 /// The agreement sought between the 2-rank MPI run and scale mode, throughput.
 const GOAL: f64 = 0.15;
 /// What this shared machine reaches (see the module docs).
-const TOLERANCE: f64 = 0.50;
+const TOLERANCE: f64 = GOAL;
 /// MPI runs per round; the median counts.
 const LIVE_TRIES: usize = 3;
 /// Extra rounds (fresh calibrations, fresh runs) for a case outside the tolerance.
