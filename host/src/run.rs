@@ -30,8 +30,8 @@ pub struct RunOptions {
     /// chunks of each node's cache on the local tier. The warm pass must detect them,
     /// report them and refetch.
     pub corrupt_cached_chunks: u64,
-    /// Fan-out write: called by the blob copier after each upload batch (tests use it to
-    /// stop the blob service at a known point of the copy).
+    /// Fan-out write: called by the blob copier after each finished upload (tests use it
+    /// to stop the blob service at a known point of the copy); see [`crate::tier::CopyObserver`].
     pub copy_observer: Option<crate::tier::CopyObserver>,
 }
 

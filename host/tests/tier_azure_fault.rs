@@ -4,13 +4,16 @@
 //! restart on the same data folder, `resume_copy` uploads exactly the chunks not marked
 //! copied, and a second resume uploads nothing.
 //!
-//! The stop is deterministic: the copier's observer stops the server (and waits for it to
-//! exit) once 16 chunks are copied, on the copier's own thread, so no later upload can
-//! succeed. Needs `DPUKIT_AZURITE_BIN` (scripts/test.sh); skipped without it.
+//! The stop comes from the copier itself, not from a timer: once 16 chunks are copied its
+//! observer starts stopping the server (SIGTERM, on a thread of its own: the observer runs
+//! between the copier's uploads, and Azurite's graceful stop waits for the requests in
+//! flight, which that runtime drives). Uploads in flight may still land; later ones fail.
+//! Needs `DPUKIT_AZURITE_BIN` (scripts/test.sh); skipped without it.
 
 #[path = "common/azurite.rs"]
 mod azurite;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use azurite::Azurite;
@@ -62,14 +65,22 @@ fn stopped_azurite_keeps_acknowledged_chunks_and_the_copy_resumes() {
         ..BlobOptions::default()
     };
     let observer_server = Arc::clone(&server);
+    let stopping = Arc::new(AtomicBool::new(false));
+    let stopper: Arc<Mutex<Option<std::thread::JoinHandle<()>>>> = Arc::new(Mutex::new(None));
+    let observer_stopper = Arc::clone(&stopper);
     let observer = Arc::new(move |s: &CopierStats| {
-        if s.copied_chunks >= STOP_AFTER_COPIED {
-            observer_server.lock().unwrap().stop();
+        if s.copied_chunks >= STOP_AFTER_COPIED && !stopping.swap(true, Ordering::SeqCst) {
+            let server = Arc::clone(&observer_server);
+            *observer_stopper.lock().unwrap() =
+                Some(std::thread::spawn(move || server.lock().unwrap().stop()));
         }
     });
     let opts = RunOptions { copy_observer: Some(observer), ..RunOptions::default() };
     let profile = Profile::builtin("host-only").unwrap();
     let err = run_scenario(&spec, Mode::Host, &profile, &opts).unwrap_err().to_string();
+    if let Some(stop) = stopper.lock().unwrap().take() {
+        stop.join().unwrap();
+    }
     assert!(
         err.starts_with("blob copy to azure://fault/ckpt/fan-out-write-host-seed1 failed: "),
         "unclear failure: {err}"

@@ -576,8 +576,10 @@ pub struct CopierStats {
     pub abandoned_chunks: u64,
 }
 
-/// Called by the copier's worker after each upload batch, with the counters; for tests
-/// and progress displays. It runs on the worker thread, so the copy waits for it.
+/// Called by the copier's worker after each finished upload, with the counters; for tests
+/// and progress displays. It runs on the worker thread between polls of the uploads still
+/// in flight, so it must return promptly and must never wait on the blob tier (that would
+/// wait on the very uploads it is holding up).
 pub type CopyObserver = Arc<dyn Fn(&CopierStats) + Send + Sync>;
 
 struct CopierState {
@@ -650,7 +652,7 @@ impl BlobCopier {
         BlobCopier::start_observed(blob, config, None)
     }
 
-    /// Starts the worker thread, calling `observer` after every upload batch.
+    /// Starts the worker thread, calling `observer` after every finished upload.
     pub fn start_observed(
         blob: Arc<BlobTier>,
         config: BlobCopierConfig,
