@@ -34,8 +34,8 @@ use crate::result::{
 use crate::run::{Progress, RunError, RunOptions};
 use crate::spec::{ScenarioKind, ScenarioSpec};
 use crate::tier::{
-    BlobCopier, BlobCopierConfig, BlobKey, BlobLocation, BlobOptions, BlobTier, ChunkRecord, CopyJob,
-    LocalTier, LocalTierConfig, Manifest,
+    write_acknowledged, BlobCopier, BlobCopierConfig, BlobKey, BlobLocation, BlobOptions, BlobTier,
+    ChunkWrite, CopyJob, LocalTier, LocalTierConfig, Manifest,
 };
 use bytes::Bytes;
 use dpukit_ffi::{Algorithm, Status};
@@ -859,14 +859,16 @@ pub(crate) fn run(
     for b in &all {
         procs.push(serde_json::from_slice::<ProcessOut>(b).map_err(wire_err)?);
     }
-    let mut result = assemble(spec, mode, profile, cluster, procs)?;
+    let emulator = env.blob.info().emulator;
+    let mut result = assemble(spec, mode, profile, cluster, procs, emulator)?;
     label_blob_tier(&mut result, spec, &env);
     Ok(Some(result))
 }
 
-/// Records which blob tier the run used and, on the Azure Storage emulator, tags every
-/// figure whose timing includes blob-tier requests (reads; the copy; the copy's
-/// backpressure on writes): it is the emulator's speed, not Azure's.
+/// Records which blob tier the run used and, on the Azure Storage emulator, tags the run's
+/// figures whose timing includes blob-tier requests (reads; the copy's backpressure on
+/// writes): it is the emulator's speed, not Azure's. The copy's own figures are tagged
+/// where they are made, in [`assemble`].
 fn label_blob_tier(result: &mut RunResult, spec: &ScenarioSpec, env: &Env) {
     if spec.kind == ScenarioKind::KvCache {
         return;
@@ -884,11 +886,6 @@ fn label_blob_tier(result: &mut RunResult, spec: &ScenarioSpec, env: &Env) {
         for l in result.latency.iter_mut().filter(|l| matches!(l.stage.as_str(), "end_to_end" | "storage_io"))
         {
             l.emulator = true;
-        }
-    }
-    for (name, f) in result.extra.iter_mut() {
-        if name == "blob_copy_throughput" || name.starts_with("blob_copy_lag") {
-            f.emulator = true;
         }
     }
     result.notes.push(
@@ -978,12 +975,14 @@ fn per_node(nodes: &[NodeOut], src: Source, cluster: &dyn Cluster) -> Option<Per
     })
 }
 
+/// `emulator`: the blob tier is the Azure Storage emulator, so the copy's timings are its.
 fn assemble(
     spec: &ScenarioSpec,
     mode: Mode,
     profile: &Profile,
     cluster: &dyn Cluster,
     procs: Vec<ProcessOut>,
+    emulator: bool,
 ) -> Result<RunResult, RunError> {
     // Processes run side by side: the run's wall time is the longest; CPU time adds up.
     let wall_ns = procs.iter().map(|p| p.wall_ns).max().unwrap_or(0);
@@ -1016,17 +1015,19 @@ fn assemble(
         }
         let quantile = |q| if lag.is_empty() { 0.0 } else { lag.value_at_quantile(q) as f64 };
         let m = Figure::measured;
+        // Timings of the copy are the blob service's: the emulator's, when it is one.
+        let timed = |v, unit| Figure::measured(v, unit).on_emulator(emulator);
         extra.push(("blob_copied_bytes".into(), m(copied_bytes as f64, Unit::Bytes)));
         extra.push(("blob_copied_chunks".into(), m(copied_chunks as f64, Unit::Count)));
         extra.push((
             "blob_copy_throughput".into(),
-            m(if window_s > 0.0 { copied_bytes as f64 / window_s } else { 0.0 }, Unit::BytesPerSecond),
+            timed(if window_s > 0.0 { copied_bytes as f64 / window_s } else { 0.0 }, Unit::BytesPerSecond),
         ));
-        extra.push(("blob_copy_lag_p50".into(), m(quantile(0.50), Unit::Nanoseconds)));
-        extra.push(("blob_copy_lag_p99".into(), m(quantile(0.99), Unit::Nanoseconds)));
+        extra.push(("blob_copy_lag_p50".into(), timed(quantile(0.50), Unit::Nanoseconds)));
+        extra.push(("blob_copy_lag_p99".into(), timed(quantile(0.99), Unit::Nanoseconds)));
         let mean_lag = if copied_chunks > 0 { lag_total as f64 / copied_chunks as f64 } else { 0.0 };
-        extra.push(("blob_copy_lag_mean".into(), m(mean_lag, Unit::Nanoseconds)));
-        extra.push(("blob_copy_lag_max".into(), m(lag_max as f64, Unit::Nanoseconds)));
+        extra.push(("blob_copy_lag_mean".into(), timed(mean_lag, Unit::Nanoseconds)));
+        extra.push(("blob_copy_lag_max".into(), timed(lag_max as f64, Unit::Nanoseconds)));
         extra.push((
             "blob_copy_backpressure_events".into(),
             m(copies.iter().map(|c| c.backpressure_events).sum::<u64>() as f64, Unit::Count),
@@ -1366,31 +1367,27 @@ fn commit(
         return Ok(());
     }
     let t0 = Instant::now();
-    let writes: Vec<(u64, &[u8])> = staged.iter().map(|s| (s.offset, &s.data[..])).collect();
-    local.write_chunks(shard, &writes).map_err(tier_err)?;
-    let records: Vec<ChunkRecord> = staged
+    let chunks: Vec<ChunkWrite<'_>> = staged
         .iter()
-        .map(|s| ChunkRecord {
-            shard: shard.to_owned(),
+        .map(|s| ChunkWrite {
             chunk_index: s.index,
             offset_bytes: s.offset,
-            stored_len_bytes: s.data.len() as u64,
+            stored: &s.data,
             uncompressed_len_bytes: s.raw_len,
-            compression: algorithm_name(spec).to_owned(),
+            compression: algorithm_name(spec),
             crc32c: s.crc,
         })
         .collect();
-    manifest.append_chunks(&records).map_err(tier_err)?;
+    write_acknowledged(local, manifest, shard, &chunks).map_err(tier_err)?;
     out.io.record(t0.elapsed().as_nanos() as u64);
     let durable_at = Instant::now();
     let now = off.now_ns();
-    let node: u32 = shard.trim_start_matches("node").parse().unwrap_or(0);
     for s in staged.drain(..) {
         out.e2e.record(now.saturating_sub(s.started_ns));
         out.bytes += s.raw_len;
         out.stored_bytes += s.data.len() as u64;
         out.ops += 1;
-        out.digest_items.push((node, s.index, s.data.len() as u64, s.crc));
+        out.digest_items.push((out.node, s.index, s.data.len() as u64, s.crc));
         prog.add(s.raw_len);
         let job = CopyJob {
             shard: shard.to_owned(),

@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use dpukit_host::tier::{
     verify, write_acknowledged, ChunkId, ChunkWrite, LocalTier, LocalTierConfig, Manifest,
 };
+use dpukit_kernels::crc32c::crc32c;
 
 const CHILD_DIR_ENV: &str = "DPUKIT_TIER_CRASH_DIR";
 const CHILD_SEED_ENV: &str = "DPUKIT_TIER_CRASH_CHILD_SEED";
@@ -65,6 +66,7 @@ fn crash_child_entry() {
                     stored: d,
                     uncompressed_len_bytes: d.len() as u64,
                     compression: "none",
+                    crc32c: crc32c(d),
                 };
                 next_index[s] += 1;
                 next_offset[s] += d.len() as u64;

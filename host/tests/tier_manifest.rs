@@ -10,6 +10,7 @@ use dpukit_host::tier::{
     verify, write_acknowledged, ChunkId, ChunkWrite, CopiedRecord, LocalTier, LocalTierConfig, Manifest,
     TierError,
 };
+use dpukit_kernels::crc32c::crc32c;
 
 fn pattern(seed: u64, len: usize) -> Vec<u8> {
     (0..len).map(|i| (i as u64).wrapping_mul(31).wrapping_add(seed * 7) as u8).collect()
@@ -27,6 +28,7 @@ fn write_some(local: &mut LocalTier, manifest: &mut Manifest, shard: &str, count
             stored: d,
             uncompressed_len_bytes: len as u64,
             compression: "none",
+            crc32c: crc32c(d),
         })
         .collect();
     let records = write_acknowledged(local, manifest, shard, &chunks).unwrap();

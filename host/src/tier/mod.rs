@@ -33,8 +33,6 @@ pub use manifest::{
     MissingChunk, VerifyReport,
 };
 
-use dpukit_kernels::crc32c::crc32c;
-
 /// Longest accepted shard name, in bytes (it becomes a file name and part of a blob key).
 pub const MAX_SHARD_NAME_BYTES: usize = 128;
 
@@ -71,6 +69,9 @@ pub struct ChunkWrite<'a> {
     pub uncompressed_len_bytes: u64,
     /// Compression algorithm name (`"none"`, `"lz4"`, `"zstd"`, ...).
     pub compression: &'a str,
+    /// CRC32C of `stored`, as the data path computed it (on the host or on the DPU): the
+    /// manifest records it and every read-back is checked against it.
+    pub crc32c: u32,
 }
 
 /// Writes chunks of one shard and acknowledges them: local tier durable, then manifest record
@@ -95,7 +96,7 @@ pub fn write_acknowledged(
             stored_len_bytes: c.stored.len() as u64,
             uncompressed_len_bytes: c.uncompressed_len_bytes,
             compression: c.compression.to_string(),
-            crc32c: crc32c(c.stored),
+            crc32c: c.crc32c,
         })
         .collect();
     manifest.append_chunks(&records)?;
