@@ -209,6 +209,16 @@ fn bench_cache_index(c: &mut Criterion) {
             found
         })
     });
+    group.bench_function("contains-hit", |b| {
+        b.iter(|| {
+            let start = next_batch(&order);
+            let mut found = 0u32;
+            for key in &order[start..start + BATCH] {
+                found += index.contains(*key) as u32;
+            }
+            found
+        })
+    });
     let mut out = vec![None; BATCH];
     group.bench_function("lookup_many-hit", |b| {
         b.iter(|| {

@@ -2,37 +2,40 @@
 //! compact [`Location`] (tier, offset, length, CRC32C), bounded in entries, sharded for
 //! concurrent use.
 //!
-//! Layout: each shard holds a dense entry array (key 16 bytes + location in its 16-byte wire
-//! form = 32 bytes, preallocated to the shard's capacity), a policy byte and a frequency byte
-//! per entry, and a bucketed hash index: 64-byte buckets (one cache line) of ten slots, each
-//! a 16-bit tag from the key hash and a 32-bit entry id, with one bucket per 5.5 entries of
-//! capacity, so a full shard fills 55 % of the slots and a key's home bucket almost always has
-//! room. A probe reads the home bucket, compares its ten tags at once (SWAR on three words:
-//! no data-dependent branch until a tag matches), and reads the entry only on a tag match;
-//! when the home bucket filled up before an insert, the entry goes to the next bucket with
-//! room and every bucket passed counts it, so a probe moves on only while that count is not
-//! zero. Deletion decrements the counts again: no tombstones, nothing to rehash. A lookup is
-//! then two cache misses, the bucket and the entry, like a SwissTable's. With the ghost
-//! table this is about 47 bytes per entry of capacity ([`CacheIndex::bytes_per_entry`]).
+//! Layout, as in a SwissTable: each shard has groups of fifteen 8-bit tags (from the key
+//! hash) and an overflow count, 16 bytes per group, and an entry array beside them: slot
+//! `s` of group `g` holds entry `g * 15 + s` (key 16 bytes + location in its 16-byte wire
+//! form = 32 bytes), so the entry's address follows from where its tag matched, with no
+//! entry id to load. Groups are sized for a load of 0.8 when the shard is full. The tags
+//! take about 1.3 bytes per entry (1.4 MB at a million entries), small enough to stay in
+//! cache and in the TLB's reach, so a hit costs one trip to memory, the entry's. A probe
+//! loads the home group, compares its fifteen tags at once (SWAR on two words, no
+//! data-dependent branch until a tag matches) and reads an entry only on a tag match (a
+//! false tag match costs one extra entry read about 2 % of the time). An entry that finds
+//! its home group full goes to the next group with room, and every group it passes counts
+//! it; a probe moves on only while that count is not zero. Deletion decrements the counts
+//! again: no tombstones, nothing to rehash. With the policy bytes and the ghost table this
+//! is about 46 bytes per entry of capacity ([`CacheIndex::bytes_per_entry`]).
 //!
 //! Eviction: S3-FIFO (Yang et al., SOSP 2023). New keys enter a small probationary queue
-//! (10 % of the shard); a key hit while there is promoted to the main queue when the small
-//! queue is swept, a key that was not is evicted and remembered in a ghost table; a key
-//! re-inserted while remembered goes straight to main. Main is a CLOCK with 2-bit frequency.
-//! Chosen over CLOCK-Pro because it is as scan-resistant for this workload (one-time scans of
-//! a checkpoint or dataset must not flush hot model chunks or KV blocks) and much simpler:
-//! per entry it needs 3 bits of metadata and, for the ghost, 2 bytes. Here the two FIFO
-//! queues are CLOCK hands sweeping the entry array (entries carry a small/main bit; a new
-//! entry takes the id just freed at the hand, i.e. the queue's tail) instead of
-//! separate rings, which keeps the 48-byte budget; the ghost is a direct-mapped array of
-//! 16-bit fingerprints. Capacity is per shard (total / shards), so eviction may begin a
-//! little before the total is reached when keys spread unevenly.
+//! (10 % of the shard); a key hit while there is promoted to the main queue, a key that was
+//! not is evicted and remembered in a ghost table; a key re-inserted while remembered goes
+//! straight to main. Main is a CLOCK with 2-bit frequency. Chosen over CLOCK-Pro because it
+//! is as scan-resistant for this workload (one-time scans of a checkpoint or dataset must
+//! not flush hot model chunks or KV blocks) and much simpler: per entry it needs 4 bits of
+//! metadata and, for the ghost, 2 bytes. An entry's slot is set by its hash, so both queues
+//! are CLOCK hands sweeping the slots (entries carry small/main bits) instead of separate
+//! rings, which keeps the 48-byte budget; a small entry is evicted only on the small hand's
+//! second pass, so every new entry gets at least a full sweep of probation wherever it
+//! lands (see `Shard::evict_one`). The ghost is a direct-mapped array of 16-bit
+//! fingerprints. Capacity is per shard (total / shards), so eviction may begin a little
+//! before the total is reached when keys spread unevenly.
 //!
 //! Concurrency: lookups take no lock and do no atomic read-modify-write, which would stall
 //! the loads of the lookups around them. Each shard is a seqlock: writers (insert, delete,
 //! eviction) take the shard's mutex and make its version odd while they change the index
 //! or the entries; a reader loads the version, probes with relaxed loads of the atomic
-//! bucket and entry words, and retries if the version was odd or changed meanwhile (after
+//! group and entry words, and retries if the version was odd or changed meanwhile (after
 //! `SEQLOCK_READ_ATTEMPTS` tries it takes the lock, so a reader always finishes). A hit's
 //! S3-FIFO frequency bump is a relaxed load then store: concurrent lookups of one entry may
 //! lose a bump (the frequency is a 2-bit approximation anyway). Hits and misses are counted
@@ -43,6 +46,7 @@ use std::sync::atomic::{fence, AtomicU64, AtomicU8};
 
 use parking_lot::Mutex;
 use thread_local::ThreadLocal;
+use wide::u8x16;
 
 use crate::KernelError;
 
@@ -309,26 +313,30 @@ impl CacheIndex {
     }
 
     /// Looks up many keys, filling `out[i]` for `keys[i]` (`out` shorter than `keys` limits
-    /// the work to `out.len()`). Same result as repeated [`Self::lookup`], but a block of
-    /// [`LOOKUP_BLOCK`] keys is hashed and its home buckets loaded first, as independent
-    /// loads the CPU overlaps, before the probes. (Loading the candidate entries in a second
-    /// such pass measured no faster on this machine: the page walks, not the loads, bound it.)
+    /// the work to `out.len()`). Same result as repeated [`Self::lookup`], faster for hits:
+    /// for a block of [`LOOKUP_BLOCK`] keys it first finds each key's likely slot (the first
+    /// tag match in its home group, whose tags are usually in cache), then loads those
+    /// entries in a tight loop of independent loads, so that many trips to memory overlap
+    /// instead of as many as fit in the CPU's reorder window of whole lookups, and only
+    /// then runs the validated probes, which find their entries in cache.
     pub fn lookup_many(&self, keys: &[CacheKey], out: &mut [Option<Location>]) {
         let counters = self.counters.get_or_default();
         let n = keys.len().min(out.len());
         let mut hashes = [0u64; LOOKUP_BLOCK];
+        let mut slots = [0u32; LOOKUP_BLOCK];
         for (block_keys, block_out) in keys[..n].chunks(LOOKUP_BLOCK).zip(out[..n].chunks_mut(LOOKUP_BLOCK)) {
-            // The home buckets first, as a run of independent loads the CPU overlaps; then
-            // the validated probes.
-            let mut touched = 0u64;
-            for (h, key) in hashes.iter_mut().zip(block_keys) {
+            for ((h, slot), key) in hashes.iter_mut().zip(slots.iter_mut()).zip(block_keys) {
                 *h = hash_key(*key);
-                touched ^= self.shard(*h).home_tags(*h);
+                *slot = self.shard(*h).likely_slot(*h) as u32;
+            }
+            let mut touched = 0u64;
+            for (h, slot) in hashes.iter().zip(&slots).take(block_keys.len()) {
+                touched ^= self.shard(*h).entries[*slot as usize].key_lo.load(Relaxed);
             }
             std::hint::black_box(touched);
-            for ((key, hash), slot) in block_keys.iter().zip(&hashes).zip(block_out.iter_mut()) {
-                *slot = self.shard(*hash).lookup(*key, *hash);
-                counters.count(slot.is_some());
+            for ((key, hash), found) in block_keys.iter().zip(&hashes).zip(block_out.iter_mut()) {
+                *found = self.shard(*hash).lookup(*key, *hash);
+                counters.count(found.is_some());
             }
         }
     }
@@ -384,34 +392,44 @@ impl CacheIndex {
     }
 
     /// Checks the index's internal invariants, panicking with what is wrong: every live
-    /// entry is reachable from its home bucket, and every bucket's overflow count is the
-    /// number of entries placed past it. For tests and fuzzing.
+    /// entry is reachable from its home group under its own tag, every empty slot has tag
+    /// 0, the queue lengths add up, and every group's overflow count is the number of
+    /// entries placed past it (or stuck at its ceiling). For tests and fuzzing.
     #[cfg(any(test, feature = "fuzzing"))]
     pub fn check_invariants(&self) {
         for (s, shard) in self.shards.iter().enumerate() {
             let w = shard.writer.lock();
-            let mut expected = vec![0u64; shard.buckets.len()];
-            let mut live = 0;
-            for id in 0..w.capacity {
-                if w.meta[id] & LIVE == 0 {
+            let mut expected = vec![0u64; shard.groups.len()];
+            let (mut live, mut small) = (0, 0);
+            for slot in 0..w.meta.len() {
+                let (g, lane) = (slot / GROUP_SLOTS, slot % GROUP_SLOTS);
+                let tag = (shard.groups[g].load()[lane / 8] >> (8 * (lane % 8))) as u8;
+                if w.meta[slot] & LIVE == 0 {
+                    assert_eq!(tag, 0, "shard {s}: empty slot {slot} has a tag");
                     continue;
                 }
                 live += 1;
-                let key = shard.key_of(id);
+                small += usize::from(w.meta[slot] & MAIN == 0);
+                let key = shard.key_of(slot);
                 let hash = hash_key(key);
-                let found = shard.find_locked(key, hash);
-                assert!(matches!(found, Some((_, got)) if got == id), "shard {s}: entry {id} not reachable");
-                let pos = found.map(|(p, _)| p).unwrap_or(SlotPos { bucket: 0, slot: 0 });
-                let mut b = shard.home(hash);
-                while b != pos.bucket {
-                    expected[b] += 1;
-                    b = shard.next(b);
+                assert_eq!(tag, Shard::tag(hash), "shard {s}: slot {slot} tag");
+                assert_eq!(shard.find_locked(key, hash), Some(slot), "shard {s}: slot {slot} not reachable");
+                let mut at = shard.home(hash);
+                while at != g {
+                    expected[at] += 1;
+                    at = shard.next(at);
                 }
             }
             assert_eq!(live, w.len, "shard {s}: live entries");
-            for (b, bucket) in shard.buckets.iter().enumerate() {
-                let got = u64::from(Bucket::overflow(bucket.tag_words()));
-                assert_eq!(got, expected[b], "shard {s}: bucket {b} overflow count");
+            assert_eq!(small, w.small_len, "shard {s}: small-queue entries");
+            for (g, group) in shard.groups.iter().enumerate() {
+                let got = u64::from(Group::overflow(group.load()));
+                let want = expected[g].min(u64::from(OVERFLOW_STICKY));
+                assert!(
+                    got == want || got == u64::from(OVERFLOW_STICKY),
+                    "shard {s}: group {g} overflow count {got}, expected {}",
+                    expected[g]
+                );
             }
         }
     }
@@ -452,114 +470,92 @@ struct Entry {
 
 const _: () = assert!(std::mem::size_of::<Entry>() == 32);
 
-// Per-entry policy byte (writer-owned).
+// Per-slot policy byte (writer-owned).
 const LIVE: u8 = 0x80;
+/// In the main queue (else the small, probationary one).
 const MAIN: u8 = 0x04;
+/// A small-queue entry the small hand has passed once: evicted (or promoted) the next time.
+const SEEN: u8 = 0x08;
 /// Largest value of the per-entry frequency (2 bits).
 const FREQ_MAX: u8 = 3;
 
 /// Optimistic read attempts before a lookup falls back to taking the shard's lock.
 const SEQLOCK_READ_ATTEMPTS: u32 = 64;
 
-const NO_FREE: u32 = u32::MAX;
+/// Slots per group.
+const GROUP_SLOTS: usize = 15;
+/// Entries per group when the shard is full, as a fraction: 12 of 15 slots (load 0.8).
+/// Denser packs more entries into the budget but sends more probes to a second group.
+const GROUP_FILL_AT_CAPACITY: (usize, usize) = (12, 1);
+/// Overflow counts stop here and stay: the probe then always moves on, which is only slower.
+const OVERFLOW_STICKY: u8 = u8::MAX;
+/// Bits of a group's match mask that are slots (byte 15 is the overflow count).
+const SLOT_BITS: u32 = (1 << GROUP_SLOTS) - 1;
 
-/// Slots per bucket.
-const BUCKET_SLOTS: usize = 10;
-/// Buckets per entry of capacity, as entries per bucket when the shard is full, a fraction:
-/// 5.5 of 10 slots, so a key's home bucket has a free slot with probability about 0.975
-/// (Poisson) and a probe almost always reads one cache line; 11.6 bytes of index per entry.
-const BUCKET_FILL_AT_CAPACITY: (usize, usize) = (11, 2);
-/// 16-bit lanes of a word.
-const LANES_LO: u64 = 0x0001_0001_0001_0001;
-const LANES_LOW_15: u64 = 0x7fff_7fff_7fff_7fff;
-/// Word 2 carries tags in lanes 0 and 1 only.
-const WORD2_TAG_LANES: u64 = 0x0000_0000_8000_8000;
-
-/// One cache line of the index: ten (16-bit tag, 32-bit entry id) slots and an overflow
-/// count. Words 0..3 hold the tags (four per word, the last word two, tag 0 = empty slot)
-/// with the overflow count in the top 32 bits of word 2: how many entries whose probe
-/// passed this bucket (it was full when they were inserted) live in later buckets. A
-/// probe stops at the first bucket with a zero count. Words 3..8 hold the entry ids, two
-/// per word.
+/// Sixteen bytes of the index: fifteen 8-bit tags (0 = empty slot) and an overflow count,
+/// the number of entries whose probe passed this group (it was full when they were
+/// inserted) and that live in later groups. A probe stops at the first group with a zero
+/// count. Four groups share a cache line; a shard's groups take about 1.3 bytes per entry,
+/// small enough to stay in cache. Slot `s` of group `g` holds entry `g * 15 + s`.
 #[derive(Debug, Default)]
-#[repr(C, align(64))]
-struct Bucket {
-    words: [AtomicU64; 8],
+#[repr(C, align(16))]
+struct Group {
+    words: [AtomicU64; 2],
 }
 
-const _: () = assert!(std::mem::size_of::<Bucket>() == 64);
+const _: () = assert!(std::mem::size_of::<Group>() == 16);
 
-/// Where an entry sits in the index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct SlotPos {
-    bucket: usize,
-    slot: usize,
-}
-
-/// A bit per 16-bit lane of `x` (its high bit) set where the lane is zero. Exact: no
-/// borrow crosses lanes.
-#[inline(always)]
-fn zero_lanes(x: u64) -> u64 {
-    !(((x & LANES_LOW_15).wrapping_add(LANES_LOW_15)) | x | LANES_LOW_15)
-}
-
-impl Bucket {
+impl Group {
     #[inline(always)]
-    fn tag_words(&self) -> [u64; 3] {
-        [self.words[0].load(Relaxed), self.words[1].load(Relaxed), self.words[2].load(Relaxed)]
+    fn load(&self) -> [u64; 2] {
+        [self.words[0].load(Relaxed), self.words[1].load(Relaxed)]
     }
 
-    /// Lanes of `words` equal to `tag`, one high bit per lane, by tag word.
+    /// Slots of `words` whose tag is `tag`, one bit per slot: one byte compare and one
+    /// mask extraction (SSE2 / NEON through `wide`), no data-dependent branch.
     #[inline(always)]
-    fn matches(words: [u64; 3], tag: u16) -> [u64; 3] {
-        let spread = u64::from(tag) * LANES_LO;
-        [
-            zero_lanes(words[0] ^ spread),
-            zero_lanes(words[1] ^ spread),
-            zero_lanes(words[2] ^ spread) & WORD2_TAG_LANES,
-        ]
+    fn matches(words: [u64; 2], tag: u8) -> u32 {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&words[0].to_le_bytes());
+        bytes[8..].copy_from_slice(&words[1].to_le_bytes());
+        let equal = u8x16::new(bytes).cmp_eq(u8x16::splat(tag));
+        equal.move_mask() as u32 & SLOT_BITS
     }
 
     #[inline(always)]
-    fn overflow(words: [u64; 3]) -> u32 {
-        (words[2] >> 32) as u32
+    fn overflow(words: [u64; 2]) -> u8 {
+        (words[1] >> 56) as u8
     }
 
-    #[inline(always)]
-    fn id(&self, slot: usize) -> usize {
-        (self.words[3 + slot / 2].load(Relaxed) >> (32 * (slot % 2))) as u32 as usize
+    /// Writer only: sets `slot`'s tag (0 empties it).
+    fn set_tag(&self, slot: usize, tag: u8) {
+        debug_assert!(slot < GROUP_SLOTS);
+        let (w, shift) = (slot / 8, 8 * (slot % 8));
+        let word = self.words[w].load(Relaxed);
+        self.words[w].store((word & !(0xff << shift)) | (u64::from(tag) << shift), Relaxed);
     }
 
-    /// Writer only: sets `slot` to `tag` (0 empties it) and `id`.
-    fn set(&self, slot: usize, tag: u16, id: usize) {
-        debug_assert!(slot < BUCKET_SLOTS);
-        let (w, shift) = (slot / 4, 16 * (slot % 4));
-        let tags = self.words[w].load(Relaxed);
-        self.words[w].store((tags & !(0xffff << shift)) | (u64::from(tag) << shift), Relaxed);
-        let (w, shift) = (3 + slot / 2, 32 * (slot % 2));
-        let ids = self.words[w].load(Relaxed);
-        self.words[w].store((ids & !(0xffff_ffff << shift)) | ((id as u64) << shift), Relaxed);
-    }
-
-    /// Writer only: adds `delta` to the overflow count.
-    fn add_overflow(&self, delta: i64) {
-        let w = self.words[2].load(Relaxed);
-        let count = ((w >> 32) as i64 + delta) as u64;
-        debug_assert!(count <= u64::from(u32::MAX), "overflow count out of range");
-        self.words[2].store((w & 0xffff_ffff) | (count << 32), Relaxed);
-    }
-}
-
-/// Calls `f(slot)` for each set lane of `masks`, in slot order, until it returns `Some`.
-#[inline(always)]
-fn each_slot<T>(masks: [u64; 3], mut f: impl FnMut(usize) -> Option<T>) -> Option<T> {
-    for (w, mut m) in masks.into_iter().enumerate() {
-        while m != 0 {
-            if let Some(found) = f(w * 4 + (m.trailing_zeros() / 16) as usize) {
-                return Some(found);
-            }
-            m &= m - 1;
+    /// Writer only: adds `delta` (±1) to the overflow count, which sticks once it reaches
+    /// [`OVERFLOW_STICKY`].
+    fn add_overflow(&self, delta: i8) {
+        let word = self.words[1].load(Relaxed);
+        let count = Self::overflow([0, word]);
+        if count == OVERFLOW_STICKY {
+            return;
         }
+        let count = count.checked_add_signed(delta).expect("overflow count out of range");
+        self.words[1].store((word & !(0xff << 56)) | (u64::from(count) << 56), Relaxed);
+    }
+}
+
+/// Calls `f(slot)` for each set bit of `mask`, in slot order, until it returns `Some`.
+#[inline(always)]
+fn each_slot<T>(mut mask: u32, mut f: impl FnMut(usize) -> Option<T>) -> Option<T> {
+    while mask != 0 {
+        if let Some(found) = f(mask.trailing_zeros() as usize) {
+            return Some(found);
+        }
+        mask &= mask - 1;
     }
     None
 }
@@ -585,16 +581,15 @@ impl LookupCounters {
 /// One shard: reader-visible tables in atomics behind a seqlock, writer state behind a lock.
 #[derive(Debug)]
 struct Shard {
-    /// Seqlock version: odd while a writer mutates `buckets`, `entries` or the policy state.
+    /// Seqlock version: odd while a writer mutates `groups`, `entries` or the policy state.
     /// Changed only with `writer` held.
     version: AtomicU64,
-    /// Bucketed hash index from key to entry id; linear probing over buckets.
-    buckets: Box<[Bucket]>,
-    /// Entries by id; the CLOCK hands sweep this array, so eviction order is independent
-    /// of hash positions.
+    /// Tags and overflow counts; linear probing over groups.
+    groups: Box<[Group]>,
+    /// Entries by slot (`group * GROUP_SLOTS + slot`).
     entries: Box<[Entry]>,
-    /// S3-FIFO frequency per entry id (0..=FREQ_MAX), bumped by readers with a plain load +
-    /// store, so bumps racing each other or a writer may be lost or land on a recycled id.
+    /// S3-FIFO frequency per slot (0..=FREQ_MAX), bumped by readers with a plain load +
+    /// store, so bumps racing each other or a writer may be lost or land on a reused slot.
     freq: Box<[AtomicU8]>,
     writer: Mutex<WriterState>,
 }
@@ -602,30 +597,17 @@ struct Shard {
 /// Shard state only writers (insert, delete, eviction) touch, under the shard's lock.
 #[derive(Debug)]
 struct WriterState {
-    /// LIVE | MAIN per entry id.
+    /// LIVE | MAIN | SEEN per slot.
     meta: Vec<u8>,
     ghost: Vec<u16>,
-    /// Head of the free list of deleted entry ids, linked through `entries[id].key_lo`.
-    free_head: u32,
-    /// Entry ids below this have been used at least once.
-    used: usize,
     capacity: usize,
     len: usize,
     small_len: usize,
+    /// CLOCK hands over the slots.
     small_hand: usize,
     main_hand: usize,
     /// Writer counters; hits and misses are counted per thread by the index.
     stats: CacheStats,
-}
-
-/// What one optimistic probe saw.
-enum Probe {
-    Hit(usize, Location),
-    Miss,
-    /// The probe ran through every bucket without reaching one with a zero overflow count:
-    /// only possible while a writer is changing the index, so the version check fails and
-    /// the read is retried.
-    Torn,
 }
 
 /// A writer's critical section on the reader-visible tables: the version is odd while it
@@ -659,18 +641,17 @@ impl Drop for WriteSection<'_> {
 impl Shard {
     fn new(capacity: usize) -> Self {
         debug_assert!(capacity > 0 && capacity < u32::MAX as usize);
-        let (num, den) = BUCKET_FILL_AT_CAPACITY;
-        let buckets = (capacity * den).div_ceil(num);
+        let (num, den) = GROUP_FILL_AT_CAPACITY;
+        let groups = (capacity * den).div_ceil(num);
+        let slots = groups * GROUP_SLOTS;
         Self {
             version: AtomicU64::new(0),
-            buckets: (0..buckets).map(|_| Bucket::default()).collect(),
-            entries: (0..capacity).map(|_| Entry::default()).collect(),
-            freq: (0..capacity).map(|_| AtomicU8::new(0)).collect(),
+            groups: (0..groups).map(|_| Group::default()).collect(),
+            entries: (0..slots).map(|_| Entry::default()).collect(),
+            freq: (0..slots).map(|_| AtomicU8::new(0)).collect(),
             writer: Mutex::new(WriterState {
-                meta: vec![0; capacity],
+                meta: vec![0; slots],
                 ghost: vec![0; capacity],
-                free_head: NO_FREE,
-                used: 0,
                 capacity,
                 len: 0,
                 small_len: 0,
@@ -683,108 +664,105 @@ impl Shard {
 
     fn heap_bytes(&self) -> usize {
         let w = self.writer.lock();
-        self.buckets.len() * std::mem::size_of::<Bucket>()
+        self.groups.len() * std::mem::size_of::<Group>()
             + self.entries.len() * std::mem::size_of::<Entry>()
             + self.freq.len()
             + w.meta.capacity()
             + w.ghost.capacity() * std::mem::size_of::<u16>()
     }
 
-    /// The key's 16-bit tag (never 0, which marks an empty slot): the hash's top bits, which
-    /// neither the shard (low bits) nor the home bucket (bits 47 down) use.
+    /// The key's 8-bit tag (never 0, which marks an empty slot): the hash's top bits, which
+    /// neither the shard (low bits) nor the home group (bits 47 down) use.
     #[inline(always)]
-    fn tag(hash: u64) -> u16 {
-        ((hash >> 48) as u16).max(1)
+    fn tag(hash: u64) -> u8 {
+        ((hash >> 56) as u8).max(1)
     }
 
     #[inline(always)]
     fn home(&self, hash: u64) -> usize {
-        fast_range(hash.rotate_left(16), self.buckets.len())
+        fast_range(hash.rotate_left(16), self.groups.len())
     }
 
     #[inline(always)]
-    fn next(&self, b: usize) -> usize {
-        if b + 1 == self.buckets.len() {
+    fn next(&self, g: usize) -> usize {
+        if g + 1 == self.groups.len() {
             0
         } else {
-            b + 1
+            g + 1
         }
     }
 
-    /// The first tag word of `hash`'s home bucket, unvalidated: only to pull its line into
-    /// cache.
+    /// The slot `hash`'s home group suggests first (its first tag match, else its first
+    /// slot), unvalidated: only to start pulling that entry's line into cache.
     #[inline(always)]
-    fn home_tags(&self, hash: u64) -> u64 {
-        self.buckets[self.home(hash)].words[0].load(Relaxed)
+    fn likely_slot(&self, hash: u64) -> usize {
+        let g = self.home(hash);
+        let m = Group::matches(self.groups[g].load(), Self::tag(hash));
+        g * GROUP_SLOTS + (m.trailing_zeros() as usize % GROUP_SLOTS)
     }
 
     #[inline(always)]
-    fn key_matches(&self, id: usize, key: CacheKey) -> bool {
-        let e = &self.entries[id];
+    fn key_matches(&self, slot: usize, key: CacheKey) -> bool {
+        let e = &self.entries[slot];
         e.key_lo.load(Relaxed) == key.0 as u64 && e.key_hi.load(Relaxed) == (key.0 >> 64) as u64
     }
 
-    /// Walks `key`'s probe sequence once, returning where it is. Consistent only with the
-    /// lock held or when validated by the seqlock version; `None` in the outer option means
-    /// the walk was torn.
+    /// Walks `key`'s probe sequence once, returning its slot: through the home group and
+    /// on while the group passed has a non-zero overflow count, at most once around the
+    /// shard. Consistent only with the lock held or when validated by the seqlock version
+    /// (the bound keeps a torn walk finite).
     #[inline(always)]
-    fn probe_pos(&self, key: CacheKey, hash: u64) -> Option<Option<(SlotPos, usize)>> {
+    fn probe_slot(&self, key: CacheKey, hash: u64) -> Option<usize> {
         let tag = Self::tag(hash);
-        let mut b = self.home(hash);
-        for _ in 0..self.buckets.len() {
-            let bucket = &self.buckets[b];
-            let words = bucket.tag_words();
-            let found = each_slot(Bucket::matches(words, tag), |slot| {
-                let id = bucket.id(slot);
-                self.key_matches(id, key).then_some((SlotPos { bucket: b, slot }, id))
+        let mut g = self.home(hash);
+        for _ in 0..self.groups.len() {
+            let words = self.groups[g].load();
+            let base = g * GROUP_SLOTS;
+            let found = each_slot(Group::matches(words, tag), |s| {
+                self.key_matches(base + s, key).then_some(base + s)
             });
-            if found.is_some() {
-                return Some(found);
+            if found.is_some() || Group::overflow(words) == 0 {
+                return found;
             }
-            if Bucket::overflow(words) == 0 {
-                return Some(None);
-            }
-            b = self.next(b);
+            g = self.next(g);
         }
         None
     }
 
-    /// One optimistic probe: the entry and its location.
+    /// One optimistic probe: the slot and its location.
     #[inline(always)]
-    fn probe(&self, key: CacheKey, hash: u64) -> Probe {
-        match self.probe_pos(key, hash) {
-            Some(Some((_, id))) => {
-                let e = &self.entries[id];
-                let length_crc = e.length_crc.load(Relaxed);
-                Probe::Hit(
-                    id,
-                    Location::from_parts(e.word.load(Relaxed), length_crc as u32, (length_crc >> 32) as u32),
-                )
-            }
-            Some(None) => Probe::Miss,
-            None => Probe::Torn,
-        }
+    fn probe(&self, key: CacheKey, hash: u64) -> Option<(usize, Location)> {
+        self.probe_slot(key, hash).map(|slot| (slot, self.location_of(slot)))
     }
 
-    /// (entry id, location) of `key`, without a lock: a seqlock read, retried while a
-    /// writer is active, then (bounded) under the lock.
+    /// (slot, location) of `key`, without a lock: a seqlock read; when a writer was active,
+    /// retried out of line.
     #[inline(always)]
     fn read(&self, key: CacheKey, hash: u64) -> Option<(usize, Location)> {
+        let before = self.version.load(Acquire);
+        let probe = self.probe(key, hash);
+        // Orders the probe's loads before the version reload.
+        fence(Acquire);
+        if before & 1 == 0 && self.version.load(Relaxed) == before {
+            return probe;
+        }
+        self.read_retry(key, hash)
+    }
+
+    /// The seqlock read retried while a writer is active, then (bounded) under the lock.
+    #[cold]
+    #[inline(never)]
+    fn read_retry(&self, key: CacheKey, hash: u64) -> Option<(usize, Location)> {
         for _ in 0..SEQLOCK_READ_ATTEMPTS {
+            std::hint::spin_loop();
             let before = self.version.load(Acquire);
             if before & 1 == 0 {
                 let probe = self.probe(key, hash);
-                // Orders the probe's loads before the version reload.
                 fence(Acquire);
                 if self.version.load(Relaxed) == before {
-                    match probe {
-                        Probe::Hit(id, location) => return Some((id, location)),
-                        Probe::Miss => return None,
-                        Probe::Torn => {}
-                    }
+                    return probe;
                 }
             }
-            std::hint::spin_loop();
         }
         self.read_locked(key, hash)
     }
@@ -793,47 +771,44 @@ impl Shard {
     #[inline(never)]
     fn read_locked(&self, key: CacheKey, hash: u64) -> Option<(usize, Location)> {
         let _writer = self.writer.lock();
-        match self.probe(key, hash) {
-            Probe::Hit(id, location) => Some((id, location)),
-            Probe::Miss => None,
-            Probe::Torn => unreachable!("index probe torn under the shard lock"),
-        }
+        self.probe(key, hash)
     }
 
     #[inline(always)]
     fn lookup(&self, key: CacheKey, hash: u64) -> Option<Location> {
-        let (id, location) = self.read(key, hash)?;
-        self.touch(id);
+        let (slot, location) = self.read(key, hash)?;
+        self.touch(slot);
         Some(location)
     }
 
-    /// Bumps the frequency of `id` (saturating), without a read-modify-write.
+    /// Bumps the frequency of `slot` (saturating), without a read-modify-write.
     #[inline(always)]
-    fn touch(&self, id: usize) {
-        let f = self.freq[id].load(Relaxed);
+    fn touch(&self, slot: usize) {
+        let f = self.freq[slot].load(Relaxed);
         if f < FREQ_MAX {
-            self.freq[id].store(f + 1, Relaxed);
+            self.freq[slot].store(f + 1, Relaxed);
         }
     }
 
-    /// (index position, entry id) of `key`. Lock held.
-    fn find_locked(&self, key: CacheKey, hash: u64) -> Option<(SlotPos, usize)> {
-        self.probe_pos(key, hash).expect("index probe torn under the shard lock")
+    /// Slot of `key`. Lock held.
+    fn find_locked(&self, key: CacheKey, hash: u64) -> Option<usize> {
+        self.probe_slot(key, hash)
     }
 
-    fn key_of(&self, id: usize) -> CacheKey {
-        let e = &self.entries[id];
+    fn key_of(&self, slot: usize) -> CacheKey {
+        let e = &self.entries[slot];
         CacheKey(u128::from(e.key_lo.load(Relaxed)) | (u128::from(e.key_hi.load(Relaxed)) << 64))
     }
 
-    fn location_of(&self, id: usize) -> Location {
-        let e = &self.entries[id];
+    #[inline(always)]
+    fn location_of(&self, slot: usize) -> Location {
+        let e = &self.entries[slot];
         let length_crc = e.length_crc.load(Relaxed);
         Location::from_parts(e.word.load(Relaxed), length_crc as u32, (length_crc >> 32) as u32)
     }
 
-    fn write_location(&self, id: usize, location: Location) {
-        let e = &self.entries[id];
+    fn write_location(&self, slot: usize, location: Location) {
+        let e = &self.entries[slot];
         e.word.store(location.packed_word(), Relaxed);
         e.length_crc.store(u64::from(location.length) | (u64::from(location.crc32c) << 32), Relaxed);
     }
@@ -856,24 +831,14 @@ impl Shard {
         hash: u64,
         location: Location,
     ) -> InsertOutcome {
-        if let Some((_, id)) = self.find_locked(key, hash) {
-            let replaced = self.location_of(id);
-            self.write_location(id, location);
-            self.touch(id);
+        if let Some(slot) = self.find_locked(key, hash) {
+            let replaced = self.location_of(slot);
+            self.write_location(slot, location);
+            self.touch(slot);
             w.stats.updates += 1;
             return InsertOutcome { replaced: Some(replaced), evicted: None };
         }
-        let (id, evicted) = if w.len >= w.capacity {
-            let (id, victim) = self.evict_one(w);
-            (id, Some(victim))
-        } else if w.free_head != NO_FREE {
-            let id = w.free_head as usize;
-            w.free_head = self.entries[id].key_lo.load(Relaxed) as u32;
-            (id, None)
-        } else {
-            w.used += 1;
-            (w.used - 1, None)
-        };
+        let evicted = (w.len >= w.capacity).then(|| self.evict_one(w));
         let (gi, fingerprint) = Self::ghost_index(w.ghost.len(), hash);
         let to_main = w.ghost[gi] == fingerprint;
         if to_main {
@@ -882,129 +847,124 @@ impl Shard {
         } else {
             w.small_len += 1;
         }
-        let e = &self.entries[id];
+        let slot = self.place(hash);
+        let e = &self.entries[slot];
         e.key_lo.store(key.0 as u64, Relaxed);
         e.key_hi.store((key.0 >> 64) as u64, Relaxed);
-        self.write_location(id, location);
-        w.meta[id] = LIVE | if to_main { MAIN } else { 0 };
-        self.freq[id].store(0, Relaxed);
-        self.place(hash, id);
+        self.write_location(slot, location);
+        w.meta[slot] = LIVE | if to_main { MAIN } else { 0 };
+        self.freq[slot].store(0, Relaxed);
         w.len += 1;
         w.stats.inserts += 1;
         debug_assert!(w.len <= w.capacity);
         InsertOutcome { replaced: None, evicted }
     }
 
-    /// Puts entry `id` in the first free slot from its home bucket on, counting the
-    /// overflow on every full bucket it passes. There are more slots than entries, so a
-    /// free slot exists.
-    fn place(&self, hash: u64, id: usize) {
+    /// Takes the first free slot from `hash`'s home group on, tagging it and counting the
+    /// overflow on every full group passed. Slots outnumber entries, so one is free.
+    fn place(&self, hash: u64) -> usize {
         let tag = Self::tag(hash);
-        let mut b = self.home(hash);
+        let mut g = self.home(hash);
         loop {
-            let bucket = &self.buckets[b];
-            if let Some(slot) = each_slot(Bucket::matches(bucket.tag_words(), 0), Some) {
-                bucket.set(slot, tag, id);
-                return;
+            let group = &self.groups[g];
+            if let Some(s) = each_slot(Group::matches(group.load(), 0), Some) {
+                group.set_tag(s, tag);
+                return g * GROUP_SLOTS + s;
             }
-            bucket.add_overflow(1);
-            b = self.next(b);
+            group.add_overflow(1);
+            g = self.next(g);
         }
     }
 
     fn delete(&self, key: CacheKey, hash: u64) -> Option<Location> {
         let mut w = self.writer.lock();
-        let (pos, id) = self.find_locked(key, hash)?;
+        let slot = self.find_locked(key, hash)?;
         let _section = WriteSection::begin(&self.version);
-        let location = self.location_of(id);
-        self.release(&mut w, hash, pos, id);
-        self.entries[id].key_lo.store(u64::from(w.free_head), Relaxed);
-        self.entries[id].key_hi.store(0, Relaxed);
-        w.free_head = id as u32;
+        let location = self.location_of(slot);
+        self.release(&mut w, hash, slot);
         w.stats.deletes += 1;
         Some(location)
     }
 
-    /// Unlinks entry `id` (at index position `pos`, key hashing to `hash`) and marks it dead.
-    fn release(&self, w: &mut WriterState, hash: u64, pos: SlotPos, id: usize) {
-        if w.meta[id] & MAIN == 0 {
+    /// Empties `slot` (its key hashing to `hash`) and undoes the overflow counts its
+    /// placement added.
+    fn release(&self, w: &mut WriterState, hash: u64, slot: usize) {
+        if w.meta[slot] & MAIN == 0 {
             w.small_len -= 1;
         }
-        w.meta[id] = 0;
+        w.meta[slot] = 0;
         w.len -= 1;
-        self.buckets[pos.bucket].set(pos.slot, 0, 0);
-        let mut b = self.home(hash);
-        while b != pos.bucket {
-            self.buckets[b].add_overflow(-1);
-            b = self.next(b);
+        let at = slot / GROUP_SLOTS;
+        self.groups[at].set_tag(slot % GROUP_SLOTS, 0);
+        let e = &self.entries[slot];
+        e.key_lo.store(0, Relaxed);
+        e.key_hi.store(0, Relaxed);
+        let mut g = self.home(hash);
+        while g != at {
+            self.groups[g].add_overflow(-1);
+            g = self.next(g);
         }
     }
 
-    /// Evicts one entry per S3-FIFO and returns its (now free) id. Requires `len > 0`.
-    fn evict_one(&self, w: &mut WriterState) -> (usize, (CacheKey, Location)) {
+    /// Evicts one entry per S3-FIFO and returns it. Requires `len > 0`.
+    ///
+    /// The queues are CLOCK hands over the slots, because an entry's slot is set by its hash,
+    /// not by its arrival. Small: a hand passing an entry that was hit promotes it to main;
+    /// one not hit is marked on the first pass and evicted (and remembered by the ghost) on
+    /// the second, so every new entry gets at least one full sweep of probation, wherever
+    /// its slot lies relative to the hand. Main: a CLOCK with a 2-bit frequency; a promoted
+    /// entry starts at frequency 1, i.e. it survives the main hand's next pass, as it would
+    /// entering a FIFO's tail.
+    fn evict_one(&self, w: &mut WriterState) -> (CacheKey, Location) {
         debug_assert!(w.len > 0);
         let small_target = (w.capacity * SMALL_QUEUE_TENTHS / 10).max(1);
-        let n = w.capacity;
+        let n = w.meta.len();
         loop {
             let main_len = w.len - w.small_len;
             let from_small = w.small_len > 0 && (w.small_len >= small_target || main_len == 0);
-            let id = if from_small {
-                let id = w.small_hand;
-                w.small_hand = if id + 1 == n { 0 } else { id + 1 };
-                let m = w.meta[id];
+            let slot = if from_small {
+                let slot = w.small_hand;
+                w.small_hand = if slot + 1 == n { 0 } else { slot + 1 };
+                let m = w.meta[slot];
                 if m & LIVE == 0 || m & MAIN != 0 {
                     continue;
                 }
-                if self.freq[id].load(Relaxed) != 0 {
-                    // Hit while on probation: promote to main with a fresh frequency.
-                    w.meta[id] = LIVE | MAIN;
-                    self.freq[id].store(0, Relaxed);
+                if self.freq[slot].load(Relaxed) != 0 {
+                    // Hit while on probation: promote.
+                    w.meta[slot] = LIVE | MAIN;
+                    self.freq[slot].store(1, Relaxed);
                     w.small_len -= 1;
                     continue;
                 }
-                id
+                if m & SEEN == 0 {
+                    w.meta[slot] = m | SEEN;
+                    continue;
+                }
+                slot
             } else {
-                let id = w.main_hand;
-                w.main_hand = if id + 1 == n { 0 } else { id + 1 };
-                let m = w.meta[id];
+                let slot = w.main_hand;
+                w.main_hand = if slot + 1 == n { 0 } else { slot + 1 };
+                let m = w.meta[slot];
                 if m & LIVE == 0 || m & MAIN == 0 {
                     continue;
                 }
-                let f = self.freq[id].load(Relaxed);
+                let f = self.freq[slot].load(Relaxed);
                 if f != 0 {
-                    self.freq[id].store(f - 1, Relaxed);
+                    self.freq[slot].store(f - 1, Relaxed);
                     continue;
                 }
-                id
+                slot
             };
-            let key = self.key_of(id);
-            let victim = (key, self.location_of(id));
+            let key = self.key_of(slot);
+            let victim = (key, self.location_of(slot));
             let hash = hash_key(key);
             if from_small {
                 let (gi, fingerprint) = Self::ghost_index(w.ghost.len(), hash);
                 w.ghost[gi] = fingerprint;
             }
-            let pos = self.position_of(hash, id);
-            self.release(w, hash, pos, id);
+            self.release(w, hash, slot);
             w.stats.evictions += 1;
-            return (id, victim);
-        }
-    }
-
-    /// Index position of live entry `id` whose key hashes to `hash`. Lock held.
-    fn position_of(&self, hash: u64, id: usize) -> SlotPos {
-        let tag = Self::tag(hash);
-        let mut b = self.home(hash);
-        loop {
-            let bucket = &self.buckets[b];
-            let found = each_slot(Bucket::matches(bucket.tag_words(), tag), |slot| {
-                (bucket.id(slot) == id).then_some(SlotPos { bucket: b, slot })
-            });
-            if let Some(pos) = found {
-                return pos;
-            }
-            debug_assert!(Bucket::overflow(bucket.tag_words()) != 0, "live entry missing from the index");
-            b = self.next(b);
+            return victim;
         }
     }
 }
@@ -1158,6 +1118,69 @@ mod tests {
     }
 
     #[test]
+    fn new_entries_get_probation_wherever_they_land() {
+        // A new key's slot follows from its hash, so it may land just ahead of the small
+        // queue's hand. Such a key must still survive many inserts before it is evicted.
+        let capacity = 1000;
+        let index = CacheIndex::with_shards(capacity, 1).expect("valid");
+        let shard = &index.shards[0];
+        let (mut candidate, mut fresh, mut trials) = (10_000_000u64, 0u64, 0);
+        let insert_fresh = |index: &CacheIndex, fresh: &mut u64| {
+            *fresh += 1;
+            index.insert(key(*fresh), loc(*fresh));
+        };
+        for _ in 0..capacity {
+            insert_fresh(&index, &mut fresh);
+        }
+        while trials < 50 {
+            assert!(fresh < 1_000_000, "no key found to land just ahead of the hand");
+            let hand = shard.writer.lock().small_hand;
+            // A key whose home group starts within 30 slots ahead of the hand and has room:
+            // 60 evictions then move the hand past it.
+            let found = (0..2000).map(|i| candidate + i).find(|k| {
+                let home = shard.home(hash_key(key(*k)));
+                home * GROUP_SLOTS > hand
+                    && home * GROUP_SLOTS <= hand + 2 * GROUP_SLOTS
+                    && Group::matches(shard.groups[home].load(), 0) != 0
+            });
+            candidate += 2000;
+            let Some(k) = found else {
+                insert_fresh(&index, &mut fresh);
+                continue;
+            };
+            index.insert(key(k), loc(k));
+            let slot = shard.find_locked(key(k), hash_key(key(k))).expect("just inserted");
+            assert!(slot > hand && slot < hand + 60, "slot {slot}, hand {hand}");
+            for _ in 0..60 {
+                insert_fresh(&index, &mut fresh);
+            }
+            assert!(
+                index.contains(key(k)),
+                "key at slot {slot}, just ahead of the hand at {hand}, evicted within 60 inserts"
+            );
+            trials += 1;
+        }
+        index.check_invariants();
+    }
+
+    #[test]
+    fn group_match_masks() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..10_000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let words = [rng, rng.rotate_left(29) ^ 0x00ff_00ff_00ff_00ff];
+            for tag in [0u8, 1, 0x7f, 0x80, 0xff, (rng >> 8) as u8, words[0] as u8] {
+                let want = (0..GROUP_SLOTS)
+                    .filter(|s| (words[s / 8] >> (8 * (s % 8))) as u8 == tag)
+                    .fold(0u32, |m, s| m | 1 << s);
+                assert_eq!(Group::matches(words, tag), want, "{words:x?} tag {tag:#x}");
+            }
+        }
+    }
+
+    #[test]
     fn ghost_readmits_to_main() {
         let index = CacheIndex::with_shards(100, 1).expect("valid");
         for n in 0..300 {
@@ -1190,7 +1213,7 @@ mod tests {
 
     #[test]
     fn overflow_chains_stay_consistent_under_churn() {
-        // One small shard: home buckets fill up and entries spill into later buckets.
+        // One small shard: home groups fill up and entries spill into later groups.
         let index = CacheIndex::with_shards(64, 1).expect("valid");
         let mut present = std::collections::BTreeSet::new();
         let mut rng = 0x9e37_79b9_7f4a_7c15u64;
