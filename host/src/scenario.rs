@@ -14,8 +14,9 @@
 //!
 //! Per-chunk work:
 //! - fan-out write: generate, [compress], CRC32C of the stored bytes, write to the local
-//!   tier (acknowledged once durable, recorded in the manifest), copy to the blob tier in
-//!   the background;
+//!   tier in batches of `batch` chunks through a write pipeline (the next batches are
+//!   generated and written while one syncs; a batch is acknowledged once durable, then
+//!   recorded in the manifest), copy to the blob tier in the background;
 //! - fan-out read: cache lookup; hit: read the local tier; miss: in the cold pass, fetch
 //!   from the peer [`PeerPlan`] names (peer serving), else from the blob tier; verify
 //!   CRC32C, decompress; fill the cache. Two passes, each a phase: cold, then warm;
@@ -34,8 +35,8 @@ use crate::result::{
 use crate::run::{Progress, RunError, RunOptions};
 use crate::spec::{ScenarioKind, ScenarioSpec};
 use crate::tier::{
-    write_acknowledged, BlobCopier, BlobCopierConfig, BlobKey, BlobLocation, BlobOptions, BlobTier,
-    ChunkWrite, CopyJob, LocalTier, LocalTierConfig, Manifest,
+    AckedBatch, AckedWriter, BatchId, BlobCopier, BlobCopierConfig, BlobKey, BlobLocation, BlobOptions,
+    BlobTier, CopyJob, LocalTier, LocalTierConfig, Manifest, OwnedChunkWrite, MAX_BATCHES_IN_FLIGHT,
 };
 use bytes::Bytes;
 use dpukit_ffi::{Algorithm, Status};
@@ -47,7 +48,7 @@ use dpukit_kernels::registry::{codec_for, Registry};
 use dpukit_sim::engine::EngineConfig;
 use dpukit_sim::profile::{FaultConfig, Profile};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -1259,14 +1260,55 @@ struct Staged {
     started_ns: u64,
 }
 
+/// Batches of a fan-out write in flight at once on a node's local tier: `queue_depth` chunks
+/// in flight as `batch`-chunk batches, and at least two, so one batch is written while the
+/// one before it syncs.
+fn write_batches_in_flight(spec: &ScenarioSpec) -> usize {
+    ((spec.queue_depth / spec.batch.max(1)) as usize).clamp(2, MAX_BATCHES_IN_FLIGHT)
+}
+
+/// A batch of a fan-out write in the local tier's pipeline, not yet acknowledged.
+struct InFlightBatch {
+    batch: BatchId,
+    chunks: Vec<Staged>,
+    submitted_at: Instant,
+}
+
+/// What `commit` and `acknowledge` share on one node.
+struct WriteSide<'a> {
+    writer: AckedWriter<'a>,
+    in_flight: VecDeque<InFlightBatch>,
+    shard: &'a str,
+    spec: &'a ScenarioSpec,
+    copier: &'a BlobCopier,
+    prog: &'a Prog,
+}
+
 fn fan_out_write(ctx: &Ctx, node: u32) -> Result<(NodeOut, Manifest), RunError> {
-    let (spec, prog) = (ctx.spec, ctx.prog);
+    let spec = ctx.spec;
     let copier = ctx.copier.ok_or_else(|| RunError::Tier("no blob copier for a write".into()))?;
     let chunk = spec.chunk_size_bytes as usize;
-    let chunks = spec.chunks_per_object();
     let dir = ctx.env.node_dir(node)?;
     let mut local = local_tier(spec, &dir, max_stored(spec, chunk))?;
     let mut manifest = Manifest::open(dir.join("manifest.jsonl")).map_err(tier_err)?;
+    let mut out = fan_out_write_batches(ctx, node, &mut local, &mut manifest, copier)?;
+    if spec.verify {
+        verify_written(spec, &mut local, &manifest, node, &mut out);
+    }
+    Ok((out, manifest))
+}
+
+/// The timed part of a fan-out write: generate, [compress], checksum and commit every chunk.
+fn fan_out_write_batches(
+    ctx: &Ctx,
+    node: u32,
+    local: &mut LocalTier,
+    manifest: &mut Manifest,
+    copier: &BlobCopier,
+) -> Result<NodeOut, RunError> {
+    let (spec, prog) = (ctx.spec, ctx.prog);
+    let chunk = spec.chunk_size_bytes as usize;
+    let chunks = spec.chunks_per_object();
     let mut off = offload_for(ctx, node, chunk)?;
     let mut out = NodeOut::new(ctx.mode, node);
     let gen = datagen(spec);
@@ -1275,6 +1317,8 @@ fn fan_out_write(ctx: &Ctx, node: u32) -> Result<(NodeOut, Manifest), RunError> 
     let stride = max_stored(spec, chunk).div_ceil(4096) as u64 * 4096;
     let codec = algorithm(spec);
     let batch_chunks = spec.batch.max(1) as usize;
+    let writer = AckedWriter::new(local, manifest, write_batches_in_flight(spec)).map_err(tier_err)?;
+    let mut side = WriteSide { writer, in_flight: VecDeque::new(), shard: &shard, spec, copier, prog };
     out.begin(ctx, &off)?;
 
     let mut next = 0u64;
@@ -1338,70 +1382,87 @@ fn fan_out_write(ctx: &Ctx, node: u32) -> Result<(NodeOut, Manifest), RunError> 
             started_ns: started.remove(&index).unwrap_or(0),
         });
         if staged.len() >= batch_chunks || (next >= chunks && off.in_flight() == 0) {
-            commit(&mut local, &mut manifest, &shard, &mut staged, spec, &mut off, &mut out, copier, prog)?;
+            commit(&mut side, &mut staged, &mut off, &mut out)?;
         }
     }
-    commit(&mut local, &mut manifest, &shard, &mut staged, spec, &mut off, &mut out, copier, prog)?;
-    out.finish(&off);
-    if spec.verify {
-        verify_written(spec, &mut local, &manifest, node, &mut out);
+    commit(&mut side, &mut staged, &mut off, &mut out)?;
+    // The last batches: every chunk acknowledged before the node's time stops.
+    while let Some(done) = side.writer.wait().map_err(tier_err)? {
+        acknowledge(&mut side, done, &mut off, &mut out)?;
     }
-    Ok((out, manifest))
+    out.finish(&off);
+    Ok(out)
 }
 
-/// Makes staged chunks durable and acknowledges them: local tier write (fdatasync),
-/// manifest records (fdatasync), then the background copy.
-#[allow(clippy::too_many_arguments)]
+/// Hands staged chunks to the local tier's write pipeline as one batch (waiting for the
+/// oldest batch first when the pipeline is full), then acknowledges every batch already
+/// durable. The chunks are acknowledged later, by `acknowledge`.
 fn commit(
-    local: &mut LocalTier,
-    manifest: &mut Manifest,
-    shard: &str,
+    side: &mut WriteSide<'_>,
     staged: &mut Vec<Staged>,
-    spec: &ScenarioSpec,
     off: &mut Offload,
     out: &mut NodeOut,
-    copier: &BlobCopier,
-    prog: &Prog,
 ) -> Result<(), RunError> {
-    if staged.is_empty() {
-        return Ok(());
+    if !staged.is_empty() {
+        while side.writer.is_full() {
+            let done = side.writer.wait().map_err(tier_err)?.expect("a full pipeline holds a batch");
+            acknowledge(side, done, off, out)?;
+        }
+        let chunks: Vec<OwnedChunkWrite> = staged
+            .iter()
+            .map(|s| OwnedChunkWrite {
+                chunk_index: s.index,
+                offset_bytes: s.offset,
+                stored: s.data.clone(),
+                uncompressed_len_bytes: s.raw_len,
+                compression: algorithm_name(side.spec).to_string(),
+                crc32c: s.crc,
+            })
+            .collect();
+        let submitted_at = Instant::now();
+        let batch = side.writer.submit(side.shard, chunks).map_err(tier_err)?;
+        side.in_flight.push_back(InFlightBatch { batch, chunks: std::mem::take(staged), submitted_at });
     }
-    let t0 = Instant::now();
-    let chunks: Vec<ChunkWrite<'_>> = staged
-        .iter()
-        .map(|s| ChunkWrite {
-            chunk_index: s.index,
-            offset_bytes: s.offset,
-            stored: &s.data,
-            uncompressed_len_bytes: s.raw_len,
-            compression: algorithm_name(spec),
-            crc32c: s.crc,
-        })
-        .collect();
-    write_acknowledged(local, manifest, shard, &chunks).map_err(tier_err)?;
-    out.io.record(t0.elapsed().as_nanos() as u64);
+    while let Some(done) = side.writer.poll().map_err(tier_err)? {
+        acknowledge(side, done, off, out)?;
+    }
+    Ok(())
+}
+
+/// Acknowledges one batch the writer reports durable (local tier synced, manifest records
+/// synced): counts its chunks, then queues the background copy.
+fn acknowledge(
+    side: &mut WriteSide<'_>,
+    done: AckedBatch,
+    off: &mut Offload,
+    out: &mut NodeOut,
+) -> Result<(), RunError> {
+    let flight = side.in_flight.pop_front().expect("an acknowledged batch was submitted");
+    debug_assert_eq!(flight.batch, done.batch, "batches are acknowledged in order");
+    // From submission to acknowledged: the write, its sync, and any wait behind earlier batches.
+    out.io.record(flight.submitted_at.elapsed().as_nanos() as u64);
     let durable_at = Instant::now();
     let now = off.now_ns();
-    for s in staged.drain(..) {
+    for s in flight.chunks {
         out.e2e.record(now.saturating_sub(s.started_ns));
         out.bytes += s.raw_len;
         out.stored_bytes += s.data.len() as u64;
         out.ops += 1;
         out.digest_items.push((out.node, s.index, s.data.len() as u64, s.crc));
-        prog.add(s.raw_len);
+        side.prog.add(s.raw_len);
         let job = CopyJob {
-            shard: shard.to_owned(),
+            shard: side.shard.to_owned(),
             chunk_index: s.index,
             crc32c: s.crc,
             data: s.data,
             local_durable_at: durable_at,
         };
         // Backpressure: wait for room in the staging queue; a stopped copier is an error.
-        copier.enqueue(job, COPY_DRAIN_TIMEOUT).map_err(|e| RunError::Tier(e.to_string()))?;
+        side.copier.enqueue(job, COPY_DRAIN_TIMEOUT).map_err(|e| RunError::Tier(e.to_string()))?;
     }
     // Record the copies done so far, so an interrupted run resumes from here.
-    let marks: Vec<_> = copier.take_copied_of(shard).iter().map(|c| c.to_record()).collect();
-    manifest.mark_copied(&marks).map_err(tier_err)?;
+    let marks: Vec<_> = side.copier.take_copied_of(side.shard).iter().map(|c| c.to_record()).collect();
+    side.writer.manifest().mark_copied(&marks).map_err(tier_err)?;
     Ok(())
 }
 

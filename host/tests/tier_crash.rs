@@ -1,7 +1,8 @@
 //! Crash test of the acknowledgement rule: a child process (this test binary, re-executed)
-//! writes chunks through `write_acknowledged` in a loop and prints each ack; the parent
-//! SIGKILLs it at a seeded point, then checks that every printed ack is in the manifest and
-//! that every acknowledged chunk reads back with its CRC32C.
+//! writes chunks through `write_acknowledged` (or, pipelined, through an `AckedWriter` with
+//! several batches in flight) in a loop and prints each ack; the parent SIGKILLs it at a
+//! seeded point, then checks that every printed ack is in the manifest and that every
+//! acknowledged chunk reads back with its CRC32C.
 //!
 //! `DPUKIT_CRASH_SEED=<n>` replays one seed.
 
@@ -10,12 +11,15 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
 use dpukit_host::tier::{
-    verify, write_acknowledged, ChunkId, ChunkWrite, LocalTier, LocalTierConfig, Manifest,
+    verify, write_acknowledged, AckedBatch, AckedWriter, ChunkId, ChunkWrite, LocalTier, LocalTierConfig,
+    Manifest, OwnedChunkWrite,
 };
 use dpukit_kernels::crc32c::crc32c;
 
 const CHILD_DIR_ENV: &str = "DPUKIT_TIER_CRASH_DIR";
 const CHILD_SEED_ENV: &str = "DPUKIT_TIER_CRASH_CHILD_SEED";
+/// Batches in flight in the child's `AckedWriter`; unset: `write_acknowledged`, one at a time.
+const CHILD_PIPELINE_ENV: &str = "DPUKIT_TIER_CRASH_PIPELINE";
 /// Upper bound on the child's work, so an orphaned child stops by itself.
 const CHILD_MAX_CHUNKS: u64 = 20_000;
 
@@ -42,6 +46,10 @@ fn crash_child_entry() {
         assert_eq!(local.backend().as_str(), "pread/pwrite");
     }
     let mut manifest = Manifest::open(std::path::Path::new(&dir).join("manifest.jsonl")).unwrap();
+    if let Some(depth) = std::env::var(CHILD_PIPELINE_ENV).ok().and_then(|d| d.parse().ok()) {
+        pipelined_child(&mut local, &mut manifest, depth, &mut rng);
+        return;
+    }
     let shards = ["rank0", "rank1", "rank2"];
     let mut next_index = [0u64; 3];
     let mut next_offset = [0u64; 3];
@@ -82,7 +90,61 @@ fn crash_child_entry() {
     }
 }
 
+/// The pipelined child: random batches over three shards, `depth` in flight, an ack line per
+/// chunk once its batch is durable and recorded.
+fn pipelined_child(local: &mut LocalTier, manifest: &mut Manifest, depth: usize, rng: &mut SplitMix) {
+    let mut writer = AckedWriter::new(local, manifest, depth).unwrap();
+    let shards = ["rank0", "rank1", "rank2"];
+    let mut next_index = [0u64; 3];
+    let mut next_offset = [0u64; 3];
+    let mut out = std::io::stdout().lock();
+    let mut print = |done: AckedBatch| {
+        for r in &done.records {
+            writeln!(out, "ACK {} {} {:08x}", r.shard, r.chunk_index, r.crc32c).unwrap();
+        }
+        out.flush().unwrap();
+    };
+    let mut written = 0u64;
+    while written < CHILD_MAX_CHUNKS {
+        let s = (rng.next() % 3) as usize;
+        let batch = 1 + rng.next() % 4;
+        let chunks: Vec<OwnedChunkWrite> = (0..batch)
+            .map(|_| {
+                let len = 4096 * (1 + rng.next() % 16) as usize;
+                let fill = rng.next();
+                let data: bytes::Bytes = (0..len).map(|i| (fill >> (i % 8 * 8)) as u8 ^ i as u8).collect();
+                let c = OwnedChunkWrite {
+                    chunk_index: next_index[s],
+                    offset_bytes: next_offset[s],
+                    crc32c: crc32c(&data),
+                    uncompressed_len_bytes: data.len() as u64,
+                    stored: data,
+                    compression: "none".into(),
+                };
+                next_index[s] += 1;
+                next_offset[s] += len as u64;
+                c
+            })
+            .collect();
+        if writer.is_full() {
+            print(writer.wait().unwrap().unwrap());
+        }
+        writer.submit(shards[s], chunks).unwrap();
+        while let Some(done) = writer.poll().unwrap() {
+            print(done);
+        }
+        written += batch;
+    }
+    while let Some(done) = writer.wait().unwrap() {
+        print(done);
+    }
+}
+
 fn crash_once(seed: u64, portable: bool) {
+    crash_with(seed, portable, None);
+}
+
+fn crash_with(seed: u64, portable: bool, pipeline: Option<usize>) {
     let dir = tempfile::tempdir().unwrap();
     let kill_after_acks = 1 + SplitMix(seed ^ 0xC0FFEE).next() % 150;
     let mut cmd = Command::new(std::env::current_exe().unwrap());
@@ -93,6 +155,9 @@ fn crash_once(seed: u64, portable: bool) {
         .stderr(Stdio::null());
     if portable {
         cmd.env("DPUKIT_NO_URING", "1");
+    }
+    if let Some(depth) = pipeline {
+        cmd.env(CHILD_PIPELINE_ENV, depth.to_string());
     }
     let mut child = cmd.spawn().unwrap();
     let stdout = BufReader::new(child.stdout.take().unwrap());
@@ -127,8 +192,9 @@ fn crash_once(seed: u64, portable: bool) {
     assert!(report.is_clean(), "seed {seed}: missing {:?} corrupt {:?}", report.missing, report.corrupt);
     assert_eq!(report.ok.len(), state.chunks.len());
     eprintln!(
-        "seed {seed} ({}): killed after {} printed acks; manifest has {} chunks, torn tail {} bytes; all verify",
+        "seed {seed} ({}{}): killed after {} printed acks; manifest has {} chunks, torn tail {} bytes; all verify",
         if portable { "pread/pwrite" } else { "io_uring" },
+        pipeline.map(|d| format!(", {d} batches in flight")).unwrap_or_default(),
         acked.len(),
         state.chunks.len(),
         state.torn_tail_bytes
@@ -146,5 +212,8 @@ fn acknowledged_chunks_survive_sigkill() {
     }
     for seed in 1..=4u64 {
         crash_once(seed, seed % 2 == 0);
+    }
+    for seed in 5..=8u64 {
+        crash_with(seed, seed % 2 == 0, Some(2 + seed as usize % 3));
     }
 }

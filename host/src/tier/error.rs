@@ -105,6 +105,23 @@ pub enum TierError {
         /// The tier directory.
         dir: PathBuf,
     },
+    /// A write pipeline already holds its limit of batches; collect one before submitting.
+    #[error("write pipeline full: {max_batches_in_flight} batches in flight; collect one before submitting")]
+    PipelineFull {
+        /// The pipeline's limit.
+        max_batches_in_flight: usize,
+    },
+    /// A write pipeline stopped at a failed batch: that batch and every later one are not
+    /// acknowledged, and the pipeline accepts nothing more.
+    #[error("write pipeline in {dir} stopped at batch {batch}, not acknowledged from there on: {cause}")]
+    PipelineFailed {
+        /// The tier directory.
+        dir: PathBuf,
+        /// The first batch not acknowledged.
+        batch: u64,
+        /// The error that stopped it, as first reported (it names the file).
+        cause: String,
+    },
     /// Chunk bytes on the local tier do not match their recorded CRC32C.
     #[error("shard {shard} chunk {chunk_index}: CRC32C mismatch (recorded {expected_crc32c:08x}, read {actual_crc32c:08x})")]
     CorruptChunk {

@@ -6,22 +6,24 @@
 //! chunks exist. One file per shard keeps the file count at one per rank, lets a batch of
 //! chunks share one fdatasync, and makes a restore a sequential read.
 //!
-//! **Durability rule.** [`LocalTier::write_chunks`] returns its acks only once every byte is
-//! durable. The default, [`Durability::Fdatasync`], submits the batch's writes and then one
-//! `IORING_OP_FSYNC` with `IORING_FSYNC_DATASYNC` flagged `IOSQE_IO_DRAIN`, so the sync
-//! starts after every write of the batch has completed (a link would serialise the writes).
-//! [`Durability::Dsync`] opens shard files with `O_DSYNC` instead, so each write completes
-//! durable. A newly created shard file also gets its directory fsynced before the first ack.
+//! **Durability rule.** A chunk is acknowledged only once it is durable. Writes go through a
+//! [`WritePipeline`](super::WritePipeline) (see `pipeline.rs` for the ordering rule and error
+//! semantics): with the default, [`Durability::Fdatasync`], a batch's acks are delivered once
+//! an `IORING_OP_FSYNC` with `IORING_FSYNC_DATASYNC`, pushed after every write of the batch
+//! completed, has completed; [`Durability::Dsync`] opens shard files with `O_DSYNC` instead,
+//! so each write completes durable. A newly created shard file also gets its directory
+//! fsynced before its first batch is accepted. [`LocalTier::write_chunks`] is the one-batch
+//! form: submit, then wait for the acks.
 //!
 //! **Buffers.** With `direct` (O_DIRECT), every request is copied into (writes) or out of
 //! (reads) a pool buffer of `buffer_size_bytes`, 4096-aligned and registered with the ring
 //! (`IORING_OP_*_FIXED`), so caller slices need no alignment. Buffered I/O has no alignment
-//! rule, so the kernel reads and writes the caller's slices directly (plain `READ`/`WRITE`,
-//! one copy fewer). Either way no operation outlives the call that submitted it. Requests
-//! larger than `buffer_size_bytes` are split. With O_DIRECT, offsets and lengths must be
-//! multiples of [`DIRECT_IO_ALIGN_BYTES`]; a misaligned request is rejected with
-//! [`TierError::Misaligned`], never padded. In-flight operations are bounded by
-//! `iodepth` and by `max_inflight_bytes / buffer_size_bytes`.
+//! rule, so the kernel reads and writes the caller's bytes directly (plain `READ`/`WRITE`,
+//! one copy fewer). No operation outlives the object that owns its memory: a read call, or
+//! the write pipeline holding the batch. Requests larger than `buffer_size_bytes` are split.
+//! With O_DIRECT, offsets and lengths must be multiples of [`DIRECT_IO_ALIGN_BYTES`]; a
+//! misaligned request is rejected with [`TierError::Misaligned`], never padded. In-flight
+//! operations are bounded by `iodepth` and by `max_inflight_bytes / buffer_size_bytes`.
 //!
 //! **Fallback.** Where io_uring cannot be set up (ENOSYS, EPERM from
 //! `kernel.io_uring_disabled`, ...) or `DPUKIT_NO_URING=1` is set, the tier warns once on
@@ -35,9 +37,11 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use io_uring::{opcode, squeue, types, IoUring};
 
+use super::pipeline::MAX_BATCHES_IN_FLIGHT;
 use super::{validate_shard_name, TierError};
 
 /// Alignment of O_DIRECT offsets, lengths and buffers, in bytes.
@@ -45,15 +49,13 @@ pub const DIRECT_IO_ALIGN_BYTES: u64 = 4096;
 
 /// Largest accepted queue depth.
 const MAX_IODEPTH: u32 = 4096;
-/// `user_data` of the fdatasync entry; pool slots use their index.
-const FSYNC_TAG: u64 = u64::MAX;
 /// Environment variable that forces the portable backend.
 pub const NO_URING_ENV: &str = "DPUKIT_NO_URING";
 
 /// How a write becomes durable before it is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
-    /// Writes, then one fdatasync per batch (`IORING_OP_FSYNC` + DATASYNC, drained).
+    /// Writes, then one fdatasync (`IORING_OP_FSYNC` + DATASYNC) pushed once they completed.
     Fdatasync,
     /// Shard files opened with `O_DSYNC`: every write completes durable.
     Dsync,
@@ -131,10 +133,10 @@ pub struct Ack {
 }
 
 /// 4096-aligned buffers carved out of boxed slices (safe alignment: over-allocate, offset).
-struct BufferPool {
+pub(super) struct BufferPool {
     storage: Vec<Box<[u8]>>,
     starts: Vec<usize>,
-    buf_len: usize,
+    pub(super) buf_len: usize,
 }
 
 impl BufferPool {
@@ -152,11 +154,11 @@ impl BufferPool {
         BufferPool { storage, starts, buf_len }
     }
 
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.storage.len()
     }
 
-    fn slot_mut(&mut self, i: usize) -> &mut [u8] {
+    pub(super) fn slot_mut(&mut self, i: usize) -> &mut [u8] {
         let start = self.starts[i];
         &mut self.storage[i][start..start + self.buf_len]
     }
@@ -178,14 +180,18 @@ impl BufferPool {
 
 /// A slice of one request that fits a pool buffer.
 #[derive(Debug, Clone, Copy)]
-struct Piece {
-    req: usize,
-    req_start: usize,
-    file_offset: u64,
-    len: usize,
+pub(super) struct Piece {
+    /// Index of the request (chunk) in its call or batch.
+    pub(super) req: usize,
+    /// Start of the piece within the request.
+    pub(super) req_start: usize,
+    /// Where the piece goes in the file.
+    pub(super) file_offset: u64,
+    /// Bytes in the piece (at most `buffer_size_bytes`).
+    pub(super) len: usize,
 }
 
-/// An operation the kernel owns: the pool slot stays busy until its completion is reaped.
+/// A read the kernel owns: the pool slot stays busy until its completion is reaped.
 #[derive(Debug, Clone, Copy)]
 struct InFlight {
     piece: usize,
@@ -196,33 +202,31 @@ struct InFlight {
     fixed: bool,
 }
 
-/// The request list of one call, borrowed for the call's duration.
-enum Requests<'a, 'b> {
-    Write(&'a [(u64, &'b [u8])]),
-    Read(&'a mut [(u64, &'b mut [u8])]),
+pub(super) struct Uring {
+    pub(super) ring: IoUring,
+    pub(super) registered: bool,
 }
 
-impl Requests<'_, '_> {
-    fn is_write(&self) -> bool {
-        matches!(self, Requests::Write(_))
-    }
-}
-
-struct Uring {
-    ring: IoUring,
-    registered: bool,
+/// An open shard file. Shared (`Arc`) between the tier's cache of open files and the write
+/// batches in flight, so dropping the cache never closes a descriptor the kernel still uses.
+pub(super) struct ShardFile {
+    pub(super) file: File,
+    pub(super) path: PathBuf,
 }
 
 /// The local tier of one node. See the module docs for layout, durability and buffers.
 pub struct LocalTier {
     // Declared before `pool`: the ring is dropped (and with it every registration) before the
     // buffers it refers to are freed.
-    uring: Option<Uring>,
-    pool: BufferPool,
+    pub(super) uring: Option<Uring>,
+    pub(super) pool: BufferPool,
     dir: PathBuf,
-    config: LocalTierConfig,
-    files: HashMap<String, File>,
-    poisoned: bool,
+    pub(super) config: LocalTierConfig,
+    files: HashMap<String, Arc<ShardFile>>,
+    pub(super) poisoned: bool,
+    /// A write pipeline borrows the tier; still set once the borrow is over means the
+    /// pipeline was leaked (never dropped) with operations possibly still in the ring.
+    pub(super) pipeline_open: bool,
 }
 
 static FALLBACK_WARNED: AtomicBool = AtomicBool::new(false);
@@ -259,7 +263,9 @@ impl LocalTier {
         let uring = if forced {
             None
         } else {
-            match IoUring::builder().build((depth as u32 + 1).next_power_of_two()) {
+            // Room for every write in flight plus one fdatasync per batch a pipeline may hold.
+            let entries = (depth as usize + MAX_BATCHES_IN_FLIGHT).next_power_of_two() as u32;
+            match IoUring::builder().build(entries) {
                 Ok(ring) => {
                     let iovecs = pool.iovecs();
                     // Registration can fail under a small RLIMIT_MEMLOCK; plain READ/WRITE on the
@@ -273,7 +279,15 @@ impl LocalTier {
                 }
             }
         };
-        Ok(LocalTier { uring, pool, dir, config, files: HashMap::new(), poisoned: false })
+        Ok(LocalTier {
+            uring,
+            pool,
+            dir,
+            config,
+            files: HashMap::new(),
+            poisoned: false,
+            pipeline_open: false,
+        })
     }
 
     /// Which I/O path this tier uses.
@@ -317,19 +331,32 @@ impl LocalTier {
 
     /// Writes each `(offset_bytes, data)` into the shard's file and returns one ack per chunk,
     /// in order, once all of them are durable. On error, none is acknowledged.
+    ///
+    /// One batch through a [`WritePipeline`](super::WritePipeline) of depth 1: submit, wait.
     pub fn write_chunks(&mut self, shard: &str, chunks: &[(u64, &[u8])]) -> Result<Vec<Ack>, TierError> {
-        self.check_requests(shard, chunks.iter().map(|(o, d)| (*o, d.len())))?;
-        let pieces = self.split(chunks.iter().map(|(o, d)| (*o, d.len())));
-        self.run(shard, &pieces, Requests::Write(chunks))?;
-        Ok(chunks.iter().map(|(o, d)| Ack { offset_bytes: *o, len_bytes: d.len() as u64 }).collect())
+        let mut pipe = self.write_pipeline(1)?;
+        // SAFETY: `chunks` is borrowed for this whole call and `pipe` does not outlive it:
+        // either `wait` below collects the batch (every operation reaped), or `pipe` is
+        // dropped before this function returns, and its `Drop` reaps every operation the
+        // kernel holds (aborting the process if the ring fails with borrowed bytes in flight).
+        let batch = unsafe { pipe.submit_borrowed(shard, chunks) }?;
+        let done = pipe.wait()?.expect("the batch just submitted is in flight");
+        debug_assert_eq!(done.batch, batch);
+        Ok(done.acks)
     }
 
     /// Fills each `(offset_bytes, buffer)` from the shard's file; a read past the end of the
     /// file is [`TierError::ShortRead`].
     pub fn read_chunks(&mut self, shard: &str, reqs: &mut [(u64, &mut [u8])]) -> Result<(), TierError> {
+        self.usable()?;
         self.check_requests(shard, reqs.iter().map(|(o, b)| (*o, b.len())))?;
         let pieces = self.split(reqs.iter().map(|(o, b)| (*o, b.len())));
-        self.run(shard, &pieces, Requests::Read(reqs))
+        let file = self.shard_file(shard, false)?;
+        if self.uring.is_some() {
+            self.read_uring(file.file.as_raw_fd(), &file.path, &pieces, reqs)
+        } else {
+            read_portable(&file.file, &file.path, &mut self.pool, self.config.direct, &pieces, reqs)
+        }
     }
 
     /// Reads one chunk into a new vector.
@@ -344,10 +371,26 @@ impl LocalTier {
         Ok(buf)
     }
 
-    fn check_requests(&self, shard: &str, reqs: impl Iterator<Item = (u64, usize)>) -> Result<(), TierError> {
+    /// Refuses work on a tier a ring failure or a leaked write pipeline left in an unknown
+    /// state.
+    pub(super) fn usable(&mut self) -> Result<(), TierError> {
+        if self.pipeline_open {
+            // Only a pipeline that was never dropped leaves this set: its operations may
+            // still be in the ring and own pool buffers.
+            self.poisoned = true;
+        }
         if self.poisoned {
             return Err(TierError::Poisoned { dir: self.dir.clone() });
         }
+        Ok(())
+    }
+
+    /// Checks a request list at the boundary: the shard name, and O_DIRECT alignment.
+    pub(super) fn check_requests(
+        &self,
+        shard: &str,
+        reqs: impl Iterator<Item = (u64, usize)>,
+    ) -> Result<(), TierError> {
         validate_shard_name(shard)?;
         if self.config.direct {
             for (offset, len) in reqs {
@@ -370,7 +413,8 @@ impl LocalTier {
         Ok(())
     }
 
-    fn split(&self, reqs: impl Iterator<Item = (u64, usize)>) -> Vec<Piece> {
+    /// Cuts requests into pieces of at most one pool buffer.
+    pub(super) fn split(&self, reqs: impl Iterator<Item = (u64, usize)>) -> Vec<Piece> {
         let buf_len = self.pool.buf_len;
         let mut pieces = Vec::new();
         for (req, (offset, len)) in reqs.enumerate() {
@@ -390,12 +434,13 @@ impl LocalTier {
     }
 
     /// Opens (and caches) a shard file; a write creates it and makes the new name durable.
-    fn file(&mut self, shard: &str, create: bool) -> Result<(i32, PathBuf), TierError> {
-        let path = self.shard_path(shard);
+    pub(super) fn shard_file(&mut self, shard: &str, create: bool) -> Result<Arc<ShardFile>, TierError> {
         if let Some(f) = self.files.get(shard) {
-            return Ok((f.as_raw_fd(), path));
+            return Ok(Arc::clone(f));
         }
+        let path = self.shard_path(shard);
         if self.files.len() >= self.config.max_open_files {
+            // Batches in flight hold their own `Arc`: their descriptors stay open.
             self.files.clear();
         }
         let flags = open_flags(&self.config);
@@ -415,37 +460,23 @@ impl LocalTier {
             }
             Err(e) => return Err(TierError::io("open shard file", &path, e)),
         };
-        let fd = file.as_raw_fd();
-        self.files.insert(shard.to_string(), file);
-        Ok((fd, path))
+        let file = Arc::new(ShardFile { file, path });
+        self.files.insert(shard.to_string(), Arc::clone(&file));
+        Ok(file)
     }
 
-    fn run(&mut self, shard: &str, pieces: &[Piece], reqs: Requests<'_, '_>) -> Result<(), TierError> {
-        let is_write = reqs.is_write();
-        let (fd, path) = self.file(shard, is_write)?;
-        let sync = is_write && self.config.durability == Durability::Fdatasync;
-        if self.uring.is_some() {
-            self.run_uring(fd, &path, pieces, reqs, sync)
-        } else {
-            let file = self.files.get(shard).expect("file() just cached this shard");
-            run_portable(file, &path, &mut self.pool, self.config.direct, pieces, reqs, sync)
-        }
-    }
-
-    fn run_uring(
+    fn read_uring(
         &mut self,
         fd: i32,
         path: &Path,
         pieces: &[Piece],
-        mut reqs: Requests<'_, '_>,
-        sync: bool,
+        out: &mut [(u64, &mut [u8])],
     ) -> Result<(), TierError> {
-        let is_write = reqs.is_write();
-        let Some(uring) = self.uring.as_mut() else { unreachable!("run_uring without a ring") };
+        let Some(uring) = self.uring.as_mut() else { unreachable!("read_uring without a ring") };
         let pool = &mut self.pool;
         let depth = pool.len();
-        // Buffered I/O has no alignment rule, so the kernel reads and writes the caller's
-        // slices directly (one copy fewer, as fio does); O_DIRECT goes through the aligned,
+        // Buffered I/O has no alignment rule, so the kernel reads into the caller's slices
+        // directly (one copy fewer, as fio does); O_DIRECT goes through the aligned,
         // registered pool.
         let zero_copy = !self.config.direct;
         let registered = uring.registered;
@@ -455,46 +486,32 @@ impl LocalTier {
         let mut next_piece = 0;
         let mut inflight_ops = 0usize;
         let mut first_err: Option<TierError> = None;
-        // Sync is pending until submitted after the last write; a write resubmitted while a
-        // sync is in flight (short write) makes that sync insufficient.
-        let mut sync_pending = sync;
-        let mut sync_inflight = false;
-        let mut sync_dirty = false;
-        let mut completions: Vec<(u64, i32)> = Vec::with_capacity(depth + 1);
+        let mut completions: Vec<(u64, i32)> = Vec::with_capacity(depth);
 
         loop {
             if first_err.is_none() {
                 while let Some(slot) = retry.pop() {
                     let op = slots[slot].expect("retried slot is in flight");
-                    if let Err(e) = push_rw(uring, fd, slot, &pieces[op.piece], &op, is_write) {
+                    let piece = &pieces[op.piece];
+                    if let Err(e) = push_read(uring, fd, slot, piece, &op) {
                         abort_if_caller_memory_in_flight(zero_copy && inflight_ops > 0);
                         self.poisoned = true;
                         return Err(e);
                     }
                     inflight_ops += 1;
-                    sync_dirty |= sync_inflight;
-                    sync_pending |= sync;
                 }
                 while next_piece < pieces.len() {
                     let Some(slot) = free.pop() else { break };
                     let piece = &pieces[next_piece];
-                    let range = piece.req_start..piece.req_start + piece.len;
-                    let buf = match &mut reqs {
-                        Requests::Write(chunks) if zero_copy => {
-                            chunks[piece.req].1[range].as_ptr().cast_mut()
-                        }
-                        Requests::Read(out) if zero_copy => out[piece.req].1[range].as_mut_ptr(),
-                        Requests::Write(chunks) => {
-                            let dst = &mut pool.slot_mut(slot)[..piece.len];
-                            dst.copy_from_slice(&chunks[piece.req].1[range]);
-                            dst.as_mut_ptr()
-                        }
-                        Requests::Read(_) => pool.slot_mut(slot).as_mut_ptr(),
+                    let buf = if zero_copy {
+                        out[piece.req].1[piece.req_start..piece.req_start + piece.len].as_mut_ptr()
+                    } else {
+                        pool.slot_mut(slot).as_mut_ptr()
                     };
                     let op =
                         InFlight { piece: next_piece, done_bytes: 0, buf, fixed: !zero_copy && registered };
                     slots[slot] = Some(op);
-                    if let Err(e) = push_rw(uring, fd, slot, piece, &op, is_write) {
+                    if let Err(e) = push_read(uring, fd, slot, piece, &op) {
                         abort_if_caller_memory_in_flight(zero_copy && inflight_ops > 0);
                         self.poisoned = true;
                         return Err(e);
@@ -502,27 +519,11 @@ impl LocalTier {
                     next_piece += 1;
                     inflight_ops += 1;
                 }
-                if sync_pending && !sync_inflight && next_piece == pieces.len() && retry.is_empty() {
-                    let entry = opcode::Fsync::new(types::Fd(fd))
-                        .flags(types::FsyncFlags::DATASYNC)
-                        .build()
-                        .flags(squeue::Flags::IO_DRAIN)
-                        .user_data(FSYNC_TAG);
-                    if let Err(e) = push_entry(uring, &entry) {
-                        abort_if_caller_memory_in_flight(zero_copy && inflight_ops > 0);
-                        self.poisoned = true;
-                        return Err(e);
-                    }
-                    sync_pending = false;
-                    sync_inflight = true;
-                    sync_dirty = false;
-                    inflight_ops += 1;
-                }
             }
             if inflight_ops == 0 {
                 break;
             }
-            if let Err(e) = submit_and_wait(uring) {
+            if let Err(e) = submit_and_wait(uring, 1) {
                 // Operations may still own pool buffers: never reuse or free them.
                 abort_if_caller_memory_in_flight(zero_copy);
                 self.poisoned = true;
@@ -532,25 +533,11 @@ impl LocalTier {
             completions.extend(uring.ring.completion().map(|c| (c.user_data(), c.result())));
             for &(tag, res) in &completions {
                 inflight_ops -= 1;
-                if tag == FSYNC_TAG {
-                    sync_inflight = false;
-                    if res < 0 {
-                        first_err.get_or_insert(TierError::io(
-                            "fdatasync",
-                            path,
-                            io::Error::from_raw_os_error(-res),
-                        ));
-                    } else if sync_dirty {
-                        sync_pending = true;
-                    }
-                    continue;
-                }
                 let slot = tag as usize;
                 let mut op = slots[slot].expect("completion for an idle slot");
                 let piece = pieces[op.piece];
                 if res < 0 {
-                    let op_name = if is_write { "write" } else { "read" };
-                    first_err.get_or_insert(TierError::io(op_name, path, io::Error::from_raw_os_error(-res)));
+                    first_err.get_or_insert(TierError::io("read", path, io::Error::from_raw_os_error(-res)));
                     slots[slot] = None;
                     free.push(slot);
                     continue;
@@ -558,16 +545,11 @@ impl LocalTier {
                 op.done_bytes += res as usize;
                 if op.done_bytes < piece.len {
                     if res == 0 {
-                        first_err.get_or_insert(match &reqs {
-                            Requests::Read(r) => TierError::ShortRead {
-                                path: path.to_path_buf(),
-                                offset_bytes: piece.file_offset - piece.req_start as u64,
-                                wanted_bytes: r[piece.req].1.len() as u64,
-                                got_bytes: (piece.req_start + op.done_bytes) as u64,
-                            },
-                            Requests::Write(_) => {
-                                TierError::io("write", path, io::ErrorKind::WriteZero.into())
-                            }
+                        first_err.get_or_insert(TierError::ShortRead {
+                            path: path.to_path_buf(),
+                            offset_bytes: piece.file_offset - piece.req_start as u64,
+                            wanted_bytes: out[piece.req].1.len() as u64,
+                            got_bytes: (piece.req_start + op.done_bytes) as u64,
                         });
                         slots[slot] = None;
                         free.push(slot);
@@ -577,7 +559,7 @@ impl LocalTier {
                     }
                     continue;
                 }
-                if let (Requests::Read(out), false) = (&mut reqs, zero_copy) {
+                if !zero_copy {
                     let dst = &mut out[piece.req].1[piece.req_start..piece.req_start + piece.len];
                     dst.copy_from_slice(&pool.slot(slot)[..piece.len]);
                 }
@@ -668,50 +650,52 @@ fn register(ring: &IoUring, iovecs: &[libc::iovec]) -> io::Result<()> {
     unsafe { ring.submitter().register_buffers(iovecs) }
 }
 
-fn push_entry(uring: &mut Uring, entry: &squeue::Entry) -> Result<(), TierError> {
-    // SAFETY: every entry pushed here carries no buffer (fsync) or points either into a pool
-    // slot that `run_uring` keeps busy until the completion is reaped, or into a caller slice
-    // borrowed for the whole `run_uring` call. `run_uring` reaps every submitted entry before
-    // it returns; if the ring fails first, it poisons the tier (pool never freed) and aborts
-    // the process when caller memory is still in flight.
+/// Pushes one submission entry.
+///
+/// # Safety
+///
+/// Any memory the entry names (a read or write buffer) must stay valid, and not be used
+/// otherwise, until the entry's completion has been reaped. `read_uring` and the write
+/// pipeline keep that rule: a pool slot stays busy, and caller or batch bytes stay borrowed
+/// or owned, until the completion is reaped; if the ring fails first, the tier is poisoned
+/// (pool never freed), owned bytes are leaked, and the process aborts when caller memory is
+/// still in flight.
+pub(super) unsafe fn push_entry(uring: &mut Uring, entry: &squeue::Entry) -> Result<(), TierError> {
+    // SAFETY: forwarded to the caller (see `# Safety`).
     unsafe { uring.ring.submission().push(entry) }
         .map_err(|_| TierError::Uring { op: "push", source: io::Error::other("submission queue full") })
 }
 
 /// Aborts when an io_uring failure leaves operations in flight on caller memory: returning
-/// would let the caller free memory the kernel may still write into.
-fn abort_if_caller_memory_in_flight(in_flight: bool) {
+/// would let the caller free memory the kernel may still read or write.
+pub(super) fn abort_if_caller_memory_in_flight(in_flight: bool) {
     if in_flight {
         eprintln!("dpukit: fatal: io_uring failed with operations in flight on caller buffers; aborting");
         std::process::abort();
     }
 }
 
-fn push_rw(
-    uring: &mut Uring,
-    fd: i32,
-    slot: usize,
-    piece: &Piece,
-    op: &InFlight,
-    is_write: bool,
-) -> Result<(), TierError> {
+fn push_read(uring: &mut Uring, fd: i32, slot: usize, piece: &Piece, op: &InFlight) -> Result<(), TierError> {
     // Pointer arithmetic only; `op.buf` covers `piece.len` bytes and `done_bytes < piece.len`.
     let ptr = op.buf.wrapping_add(op.done_bytes);
     let len = (piece.len - op.done_bytes) as u32;
     let offset = piece.file_offset + op.done_bytes as u64;
     let fd = types::Fd(fd);
-    let entry = match (is_write, op.fixed) {
-        (true, true) => opcode::WriteFixed::new(fd, ptr, len, slot as u16).offset(offset).build(),
-        (true, false) => opcode::Write::new(fd, ptr, len).offset(offset).build(),
-        (false, true) => opcode::ReadFixed::new(fd, ptr, len, slot as u16).offset(offset).build(),
-        (false, false) => opcode::Read::new(fd, ptr, len).offset(offset).build(),
+    let entry = if op.fixed {
+        opcode::ReadFixed::new(fd, ptr, len, slot as u16).offset(offset).build()
+    } else {
+        opcode::Read::new(fd, ptr, len).offset(offset).build()
     };
-    push_entry(uring, &entry.user_data(slot as u64))
+    // SAFETY: `ptr..ptr + len` lies in a pool slot or a caller slice that `read_uring` keeps
+    // busy or borrowed until this entry's completion is reaped (see `push_entry`).
+    unsafe { push_entry(uring, &entry.user_data(slot as u64)) }
 }
 
-fn submit_and_wait(uring: &mut Uring) -> Result<(), TierError> {
+/// Submits pushed entries and waits for at least `want` completions, retrying on EINTR,
+/// EAGAIN and EBUSY.
+pub(super) fn submit_and_wait(uring: &mut Uring, want: usize) -> Result<(), TierError> {
     loop {
-        match uring.ring.submit_and_wait(1) {
+        match uring.ring.submit_and_wait(want) {
             Ok(_) => return Ok(()),
             Err(e)
                 if matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::EAGAIN) | Some(libc::EBUSY)) => {
@@ -721,59 +705,36 @@ fn submit_and_wait(uring: &mut Uring) -> Result<(), TierError> {
     }
 }
 
-fn run_portable(
+fn read_portable(
     file: &File,
     path: &Path,
     pool: &mut BufferPool,
     direct: bool,
     pieces: &[Piece],
-    reqs: Requests<'_, '_>,
-    sync: bool,
+    out: &mut [(u64, &mut [u8])],
 ) -> Result<(), TierError> {
-    match reqs {
-        Requests::Write(chunks) => {
-            for piece in pieces {
-                let src = &chunks[piece.req].1[piece.req_start..piece.req_start + piece.len];
-                let res = if direct {
-                    let buf = &mut pool.slot_mut(0)[..piece.len];
-                    buf.copy_from_slice(src);
-                    file.write_all_at(buf, piece.file_offset)
-                } else {
-                    file.write_all_at(src, piece.file_offset)
-                };
-                res.map_err(|e| TierError::io("pwrite", path, e))?;
+    for piece in pieces {
+        let res = if direct {
+            let buf = &mut pool.slot_mut(0)[..piece.len];
+            file.read_exact_at(buf, piece.file_offset)
+                .map(|()| out[piece.req].1[piece.req_start..piece.req_start + piece.len].copy_from_slice(buf))
+        } else {
+            let dst = &mut out[piece.req].1[piece.req_start..piece.req_start + piece.len];
+            file.read_exact_at(dst, piece.file_offset)
+        };
+        if let Err(e) = res {
+            if e.kind() != io::ErrorKind::UnexpectedEof {
+                return Err(TierError::io("pread", path, e));
             }
-            if sync {
-                file.sync_data().map_err(|e| TierError::io("fdatasync", path, e))?;
-            }
-            Ok(())
-        }
-        Requests::Read(out) => {
-            for piece in pieces {
-                let res = if direct {
-                    let buf = &mut pool.slot_mut(0)[..piece.len];
-                    file.read_exact_at(buf, piece.file_offset).map(|()| {
-                        out[piece.req].1[piece.req_start..piece.req_start + piece.len].copy_from_slice(buf)
-                    })
-                } else {
-                    let dst = &mut out[piece.req].1[piece.req_start..piece.req_start + piece.len];
-                    file.read_exact_at(dst, piece.file_offset)
-                };
-                if let Err(e) = res {
-                    if e.kind() != io::ErrorKind::UnexpectedEof {
-                        return Err(TierError::io("pread", path, e));
-                    }
-                    let req_offset = piece.file_offset - piece.req_start as u64;
-                    let file_len = file.metadata().map(|m| m.len()).unwrap_or(0);
-                    return Err(TierError::ShortRead {
-                        path: path.to_path_buf(),
-                        offset_bytes: req_offset,
-                        wanted_bytes: out[piece.req].1.len() as u64,
-                        got_bytes: file_len.saturating_sub(req_offset),
-                    });
-                }
-            }
-            Ok(())
+            let req_offset = piece.file_offset - piece.req_start as u64;
+            let file_len = file.metadata().map(|m| m.len()).unwrap_or(0);
+            return Err(TierError::ShortRead {
+                path: path.to_path_buf(),
+                offset_bytes: req_offset,
+                wanted_bytes: out[piece.req].1.len() as u64,
+                got_bytes: file_len.saturating_sub(req_offset),
+            });
         }
     }
+    Ok(())
 }

@@ -8,8 +8,11 @@
 //!
 //! The acknowledgement rule of a fan-out write is [`write_acknowledged`]: the chunk bytes are
 //! durable in the local tier, then the manifest record is durable, then the caller gets the
-//! ack; the blob copy follows asynchronously. After a crash, [`Manifest::load`] returns
-//! exactly the acknowledged chunks and [`verify`] checks them against their CRC32C.
+//! ack; the blob copy follows asynchronously. [`AckedWriter`] applies the same rule to a
+//! [`WritePipeline`], so the next batch is written while the previous one syncs: a batch's
+//! records reach the manifest only once its sync has completed. After a crash,
+//! [`Manifest::load`] returns exactly the acknowledged chunks and [`verify`] checks them
+//! against their CRC32C.
 //!
 //! Nothing here depends on the simulator or on scenarios; the only other crate used is
 //! `dpukit_kernels::crc32c`.
@@ -19,6 +22,11 @@ mod error;
 mod local;
 mod location;
 mod manifest;
+mod pipeline;
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
 
 pub use blob::{
     BlobCopier, BlobCopierConfig, BlobKey, BlobTier, CopiedChunk, CopierStats, CopyFailure, CopyJob,
@@ -31,6 +39,9 @@ pub use location::{BlobLocation, BlobOptions, BlobTierInfo, BLOB_URL_FORMS};
 pub use manifest::{
     verify, ChunkEntry, ChunkId, ChunkRecord, CopiedRecord, CorruptChunk, Manifest, ManifestState,
     MissingChunk, VerifyReport,
+};
+pub use pipeline::{
+    BatchAcks, BatchId, PipelineEvent, WritePipeline, MAX_BATCHES_IN_FLIGHT, MAX_PIPELINE_EVENTS,
 };
 
 /// Longest accepted shard name, in bytes (it becomes a file name and part of a blob key).
@@ -101,4 +112,135 @@ pub fn write_acknowledged(
         .collect();
     manifest.append_chunks(&records)?;
     Ok(records)
+}
+
+/// One chunk of a pipelined fan-out write ([`AckedWriter`]): a [`ChunkWrite`] that owns its
+/// bytes, so they can stay with the kernel after `submit` returns.
+#[derive(Debug, Clone)]
+pub struct OwnedChunkWrite {
+    /// Index of the chunk within its shard.
+    pub chunk_index: u64,
+    /// Byte offset of the chunk in the shard file.
+    pub offset_bytes: u64,
+    /// The bytes as stored (after optional compression).
+    pub stored: Bytes,
+    /// Length before compression (equal to `stored.len()` when uncompressed).
+    pub uncompressed_len_bytes: u64,
+    /// Compression algorithm name (`"none"`, `"lz4"`, `"zstd"`, ...).
+    pub compression: String,
+    /// CRC32C of `stored`.
+    pub crc32c: u32,
+}
+
+/// A batch acknowledged by [`AckedWriter`]: durable in the local tier and in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckedBatch {
+    /// The batch.
+    pub batch: BatchId,
+    /// The manifest records appended for it, one per chunk in the order submitted.
+    pub records: Vec<ChunkRecord>,
+}
+
+/// [`write_acknowledged`] over a [`WritePipeline`]: batches are written while earlier ones
+/// sync, and a batch's records are appended to the manifest (durably) only once the pipeline
+/// acknowledged it, i.e. once a sync covering all of its writes completed. Acks come out in
+/// submission order.
+///
+/// Errors follow the pipeline's: the first error of a batch is returned in place of its
+/// acks, and neither it nor any later batch reaches the manifest. A failed manifest append
+/// also stops the writer (later calls are refused), as the manifest's state is then unknown.
+pub struct AckedWriter<'a> {
+    pipe: WritePipeline<'a>,
+    manifest: &'a mut Manifest,
+    /// Records of the batches in flight, oldest first.
+    pending: VecDeque<(BatchId, Vec<ChunkRecord>)>,
+    manifest_failed: bool,
+}
+
+impl<'a> AckedWriter<'a> {
+    /// A writer holding at most `max_batches_in_flight` batches (1..=[`MAX_BATCHES_IN_FLIGHT`]).
+    pub fn new(
+        local: &'a mut LocalTier,
+        manifest: &'a mut Manifest,
+        max_batches_in_flight: usize,
+    ) -> Result<AckedWriter<'a>, TierError> {
+        let pipe = local.write_pipeline(max_batches_in_flight)?;
+        Ok(AckedWriter { pipe, manifest, pending: VecDeque::new(), manifest_failed: false })
+    }
+
+    /// Whether `submit` would be refused for want of room: collect a batch first.
+    pub fn is_full(&self) -> bool {
+        self.pipe.is_full()
+    }
+
+    /// Batches submitted and not yet acknowledged.
+    pub fn in_flight(&self) -> usize {
+        self.pipe.in_flight()
+    }
+
+    /// The manifest, for records that need no local write (blob-copy marks).
+    pub fn manifest(&mut self) -> &mut Manifest {
+        self.manifest
+    }
+
+    /// Starts writing one batch of chunks of `shard`; returns at once.
+    pub fn submit(&mut self, shard: &str, chunks: Vec<OwnedChunkWrite>) -> Result<BatchId, TierError> {
+        self.check_manifest()?;
+        let mut records = Vec::with_capacity(chunks.len());
+        let mut writes = Vec::with_capacity(chunks.len());
+        for c in chunks {
+            records.push(ChunkRecord {
+                shard: shard.to_string(),
+                chunk_index: c.chunk_index,
+                offset_bytes: c.offset_bytes,
+                stored_len_bytes: c.stored.len() as u64,
+                uncompressed_len_bytes: c.uncompressed_len_bytes,
+                compression: c.compression,
+                crc32c: c.crc32c,
+            });
+            writes.push((c.offset_bytes, c.stored));
+        }
+        let batch = self.pipe.submit(shard, writes)?;
+        self.pending.push_back((batch, records));
+        Ok(batch)
+    }
+
+    /// The oldest batch, once durable and recorded; blocks until then. `Ok(None)` when
+    /// nothing is in flight.
+    pub fn wait(&mut self) -> Result<Option<AckedBatch>, TierError> {
+        self.check_manifest()?;
+        let done = self.pipe.wait()?;
+        self.record(done)
+    }
+
+    /// [`wait`](Self::wait) without blocking on the local tier (the manifest append of a
+    /// durable batch still syncs).
+    pub fn poll(&mut self) -> Result<Option<AckedBatch>, TierError> {
+        self.check_manifest()?;
+        let done = self.pipe.poll()?;
+        self.record(done)
+    }
+
+    fn check_manifest(&self) -> Result<(), TierError> {
+        if self.manifest_failed {
+            return Err(TierError::Io {
+                op: "append to manifest",
+                path: self.manifest.path().to_path_buf(),
+                source: std::io::Error::other("an earlier append failed; nothing more is acknowledged"),
+            });
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, done: Option<BatchAcks>) -> Result<Option<AckedBatch>, TierError> {
+        let Some(done) = done else { return Ok(None) };
+        let (batch, records) = self.pending.pop_front().expect("an acknowledged batch was submitted");
+        debug_assert_eq!(batch, done.batch, "acks come out in submission order");
+        debug_assert_eq!(records.len(), done.acks.len());
+        if let Err(e) = self.manifest.append_chunks(&records) {
+            self.manifest_failed = true;
+            return Err(e);
+        }
+        Ok(Some(AckedBatch { batch, records }))
+    }
 }
