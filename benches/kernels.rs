@@ -219,6 +219,21 @@ fn bench_cache_index(c: &mut Criterion) {
             found
         })
     });
+    // As the DPU engine runs a fetched batch of descriptors (64 at most): the batch's
+    // entries prefetched together, then each lookup on its own, in order.
+    group.bench_function("prefetch64-lookup-hit", |b| {
+        b.iter(|| {
+            let start = next_batch(&order);
+            let mut found = 0u32;
+            for batch in order[start..start + BATCH].chunks(64) {
+                index.prefetch(batch);
+                for key in batch {
+                    found += index.lookup(*key).map_or(0, |l| l.length);
+                }
+            }
+            found
+        })
+    });
     let mut out = vec![None; BATCH];
     group.bench_function("lookup_many-hit", |b| {
         b.iter(|| {

@@ -35,6 +35,7 @@ use dpukit_ffi::{
     Algorithm, Completion, DescFlags, Descriptor, DeviceQueue, Op, Opcode, RawCpl, RawDesc, RegionTable,
     ResolvedBuf, Status,
 };
+use dpukit_kernels::cache_index::CacheKey;
 use dpukit_kernels::registry::{Call, Registry, UserArgs, UserKernel};
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
@@ -218,6 +219,8 @@ pub struct Engine {
     last_arrival: SimTime,
     /// Descriptor buffer reused by every fetch.
     scratch: Vec<RawDesc>,
+    /// Keys of the cache lookups in the batch being run (reused).
+    lookup_keys: Vec<CacheKey>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -276,6 +279,7 @@ impl Engine {
             seq: 0,
             last_arrival: SimTime::ZERO,
             scratch: Vec::new(),
+            lookup_keys: Vec::new(),
         })
     }
 
@@ -502,6 +506,19 @@ impl Engine {
         let not_before = stall_end.unwrap_or(SimTime::ZERO);
         let table = self.queues[qi].dev.region_table();
         let regions = table.read().unwrap_or_else(|e| e.into_inner());
+        // The batch's cache lookups run one at a time, in order with the rest; their
+        // entries are pulled into cache together first, so their trips to memory overlap.
+        self.lookup_keys.clear();
+        for raw in &descs[..n] {
+            if raw.0.opcode == Opcode::CacheLookup.raw() {
+                if let Ok(Descriptor { op: Op::CacheLookup { key, .. }, .. }) = Descriptor::parse(raw) {
+                    self.lookup_keys.extend(CacheKey::from_bytes(key).ok());
+                }
+            }
+        }
+        if self.lookup_keys.len() > 1 {
+            self.registry.cache().prefetch(&self.lookup_keys);
+        }
         // Resolve and execute under one read lock of the region table.
         for raw in &descs[..n] {
             let (cpl, always, due) =
