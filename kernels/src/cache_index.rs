@@ -580,6 +580,41 @@ fn each_slot<T>(mut mask: u32, mut f: impl FnMut(usize) -> Option<T>) -> Option<
     None
 }
 
+/// The first slot from `from` on (wrapping once) whose policy byte is live and in the main
+/// queue (`main`) or the small one. Eight bytes at a time, so a hand skips empty slots and
+/// the other queue's entries without a branch per slot. The caller knows one exists.
+fn next_in_queue(meta: &[u8], from: usize, main: bool) -> usize {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // MAIN (bit 2) moved up to each byte's LIVE bit (bit 7).
+    const _: () = assert!(LIVE == 0x80 && MAIN == 0x04);
+    let pick = |word: u64| {
+        let in_main = (word << 5) & HIGH;
+        word & HIGH & if main { in_main } else { !in_main }
+    };
+    let is_candidate = |m: u8| m & LIVE != 0 && (m & MAIN != 0) == main;
+    let n = meta.len();
+    let mut at = from;
+    for _ in 0..2 {
+        while at < n {
+            if at.is_multiple_of(8) && at + 8 <= n {
+                let bytes: [u8; 8] = meta[at..at + 8].try_into().expect("eight bytes");
+                let hits = pick(u64::from_le_bytes(bytes));
+                if hits != 0 {
+                    return at + (hits.trailing_zeros() / 8) as usize;
+                }
+                at += 8;
+            } else {
+                if is_candidate(meta[at]) {
+                    return at;
+                }
+                at += 1;
+            }
+        }
+        at = 0;
+    }
+    unreachable!("no {} entry in a queue counted non-empty", if main { "main" } else { "small" })
+}
+
 /// Hit and miss counters of one thread: written only by that thread, with a plain load and
 /// store (exact, and no read-modify-write to stall the lookups around it), read by
 /// [`CacheIndex::stats`]. Aligned so two threads' counters never share a cache line.
@@ -943,12 +978,10 @@ impl Shard {
             let main_len = w.len - w.small_len;
             let from_small = w.small_len > 0 && (w.small_len >= small_target || main_len == 0);
             let slot = if from_small {
-                let slot = w.small_hand;
+                let slot = next_in_queue(&w.meta, w.small_hand, false);
                 w.small_hand = if slot + 1 == n { 0 } else { slot + 1 };
                 let m = w.meta[slot];
-                if m & LIVE == 0 || m & MAIN != 0 {
-                    continue;
-                }
+                debug_assert!(m & LIVE != 0 && m & MAIN == 0);
                 if self.freq[slot].load(Relaxed) != 0 {
                     // Hit while on probation: promote.
                     w.meta[slot] = LIVE | MAIN;
@@ -962,12 +995,9 @@ impl Shard {
                 }
                 slot
             } else {
-                let slot = w.main_hand;
+                let slot = next_in_queue(&w.meta, w.main_hand, true);
                 w.main_hand = if slot + 1 == n { 0 } else { slot + 1 };
-                let m = w.meta[slot];
-                if m & LIVE == 0 || m & MAIN == 0 {
-                    continue;
-                }
+                debug_assert!(w.meta[slot] & (LIVE | MAIN) == LIVE | MAIN);
                 let f = self.freq[slot].load(Relaxed);
                 if f != 0 {
                     self.freq[slot].store(f - 1, Relaxed);
@@ -1181,6 +1211,36 @@ mod tests {
             trials += 1;
         }
         index.check_invariants();
+    }
+
+    #[test]
+    fn queue_scan_finds_the_next_entry_of_its_queue() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        for len in [1usize, 7, 8, 9, 64, 70] {
+            for _ in 0..2000 {
+                let meta: Vec<u8> = (0..len)
+                    .map(|_| {
+                        rng ^= rng << 13;
+                        rng ^= rng >> 7;
+                        rng ^= rng << 17;
+                        [0, LIVE, LIVE | MAIN, LIVE | SEEN, MAIN, LIVE | MAIN | SEEN][(rng % 6) as usize]
+                    })
+                    .collect();
+                let from = (rng >> 20) as usize % len;
+                for main in [false, true] {
+                    let want = (0..len)
+                        .map(|i| (from + i) % len)
+                        .find(|&i| meta[i] & LIVE != 0 && (meta[i] & MAIN != 0) == main);
+                    if let Some(want) = want {
+                        assert_eq!(
+                            next_in_queue(&meta, from, main),
+                            want,
+                            "{meta:x?} from {from} main {main}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
