@@ -6,44 +6,9 @@ use std::process::Command;
 
 use dpukit_host::tier::{Backend, Durability, LocalTier, LocalTierConfig, TierError};
 
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
-fn config(portable: bool, direct: bool) -> LocalTierConfig {
-    LocalTierConfig {
-        iodepth: 4,
-        direct,
-        buffer_size_bytes: 64 << 10,
-        max_inflight_bytes: 256 << 10,
-        force_portable: portable,
-        ..LocalTierConfig::default()
-    }
-}
-
-/// Opens a tier; when O_DIRECT is refused by the filesystem, says so and falls back to
-/// buffered I/O (the caller's assertions then cover the buffered path only).
-fn open_or_report(dir: &Path, cfg: LocalTierConfig) -> LocalTier {
-    match LocalTier::open(dir, cfg.clone()) {
-        Err(TierError::DirectIoUnsupported { path }) => {
-            eprintln!(
-                "NOTE: O_DIRECT refused by the filesystem under {} (probe {}); this run tests buffered I/O instead",
-                dir.display(),
-                path.display()
-            );
-            LocalTier::open(dir, LocalTierConfig { direct: false, ..cfg }).expect("buffered open")
-        }
-        other => other.expect("open local tier"),
-    }
-}
+#[path = "common/local_tier.rs"]
+mod local_tier;
+use local_tier::{config, open_or_report, pattern};
 
 /// Writes chunks of mixed sizes (some larger than a pool buffer, so split) at aligned
 /// offsets, reads them back in one batch and one by one.

@@ -16,28 +16,9 @@ use dpukit_host::tier::{
 };
 use dpukit_kernels::crc32c::crc32c;
 
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
-fn config(portable: bool, direct: bool) -> LocalTierConfig {
-    LocalTierConfig {
-        iodepth: 4,
-        direct,
-        buffer_size_bytes: 64 << 10,
-        max_inflight_bytes: 256 << 10,
-        force_portable: portable,
-        ..LocalTierConfig::default()
-    }
-}
+#[path = "common/local_tier.rs"]
+mod local_tier;
+use local_tier::{config, open_or_report, pattern};
 
 fn backend_name(portable: bool) -> &'static str {
     if portable {
@@ -49,13 +30,7 @@ fn backend_name(portable: bool) -> &'static str {
 
 /// Opens a tier, falling back to buffered I/O where the filesystem refuses O_DIRECT.
 fn open(dir: &Path, cfg: LocalTierConfig) -> LocalTier {
-    let tier = match LocalTier::open(dir, cfg.clone()) {
-        Err(TierError::DirectIoUnsupported { path }) => {
-            eprintln!("NOTE: O_DIRECT refused (probe {}); testing buffered I/O instead", path.display());
-            LocalTier::open(dir, LocalTierConfig { direct: false, ..cfg }).expect("buffered open")
-        }
-        other => other.expect("open local tier"),
-    };
+    let tier = open_or_report(dir, cfg.clone());
     if !cfg.force_portable && tier.backend() != Backend::IoUring {
         eprintln!("NOTE: io_uring unavailable on this kernel; the io_uring case ran on the fallback");
     }

@@ -9,7 +9,7 @@
 //! entry id to load. Groups are sized for a load of 0.8 when the shard is full. The tags
 //! take about 1.3 bytes per entry (1.4 MB at a million entries), small enough to stay in
 //! cache and in the TLB's reach, so a hit costs one trip to memory, the entry's. A probe
-//! loads the home group, compares its fifteen tags at once (SWAR on two words, no
+//! loads the home group, compares its fifteen tags at once (one SIMD byte compare, no
 //! data-dependent branch until a tag matches) and reads an entry only on a tag match (a
 //! false tag match costs one extra entry read about 2 % of the time). An entry that finds
 //! its home group full goes to the next group with room, and every group it passes counts
@@ -323,18 +323,13 @@ impl CacheIndex {
         let counters = self.counters.get_or_default();
         let n = keys.len().min(out.len());
         let mut hashes = [0u64; LOOKUP_BLOCK];
-        let mut slots = [0u32; LOOKUP_BLOCK];
         for (block_keys, block_out) in keys[..n].chunks(LOOKUP_BLOCK).zip(out[..n].chunks_mut(LOOKUP_BLOCK)) {
-            for ((h, slot), key) in hashes.iter_mut().zip(slots.iter_mut()).zip(block_keys) {
+            let hashes = &mut hashes[..block_keys.len()];
+            for (h, key) in hashes.iter_mut().zip(block_keys) {
                 *h = hash_key(*key);
-                *slot = self.shard(*h).likely_slot(*h) as u32;
             }
-            let mut touched = 0u64;
-            for (h, slot) in hashes.iter().zip(&slots).take(block_keys.len()) {
-                touched ^= self.shard(*h).entries[*slot as usize].key_lo.load(Relaxed);
-            }
-            std::hint::black_box(touched);
-            for ((key, hash), found) in block_keys.iter().zip(&hashes).zip(block_out.iter_mut()) {
+            self.warm(hashes);
+            for ((key, hash), found) in block_keys.iter().zip(hashes.iter()).zip(block_out.iter_mut()) {
                 *found = self.shard(*hash).lookup(*key, *hash);
                 counters.count(found.is_some());
             }
@@ -347,16 +342,27 @@ impl CacheIndex {
     /// batch but must run one at a time, in order, between other operations (the DPU
     /// engine executing a fetched batch of descriptors).
     pub fn prefetch(&self, keys: &[CacheKey]) {
-        let mut touched = 0u64;
+        let mut hashes = [0u64; LOOKUP_BLOCK];
         for block in keys.chunks(LOOKUP_BLOCK) {
-            let mut where_: [(usize, usize); LOOKUP_BLOCK] = [(0, 0); LOOKUP_BLOCK];
-            for (w, key) in where_.iter_mut().zip(block) {
-                let hash = hash_key(*key);
-                *w = ((hash & self.shard_mask) as usize, self.shard(hash).likely_slot(hash));
+            let hashes = &mut hashes[..block.len()];
+            for (h, key) in hashes.iter_mut().zip(block) {
+                *h = hash_key(*key);
             }
-            for &(shard, slot) in &where_[..block.len()] {
-                touched ^= self.shards[shard].entries[slot].key_lo.load(Relaxed);
-            }
+            self.warm(hashes);
+        }
+    }
+
+    /// The first two passes of a batch (at most [`LOOKUP_BLOCK`] hashes): each key's likely
+    /// slot from its home group's tags, then a tight loop loading those entries, so their
+    /// trips to memory overlap. Unvalidated loads, for their cache effect only.
+    fn warm(&self, hashes: &[u64]) {
+        let mut slots = [0u32; LOOKUP_BLOCK];
+        for (slot, h) in slots.iter_mut().zip(hashes) {
+            *slot = self.shard(*h).likely_slot(*h) as u32;
+        }
+        let mut touched = 0u64;
+        for (h, slot) in hashes.iter().zip(&slots) {
+            touched ^= self.shard(*h).entries[*slot as usize].key_lo.load(Relaxed);
         }
         std::hint::black_box(touched);
     }

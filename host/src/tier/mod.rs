@@ -87,6 +87,9 @@ pub struct ChunkWrite<'a> {
 
 /// Writes chunks of one shard and acknowledges them: local tier durable, then manifest record
 /// durable (one fdatasync for the whole batch), then the returned records are the acks.
+/// One batch through an [`AckedWriter`] of depth 1, so the acknowledgement rule lives in one
+/// place; the bytes are copied into the batch (the fan-out write hands owned bytes to an
+/// `AckedWriter` directly).
 ///
 /// On error nothing in this batch is acknowledged; chunks that did reach the disk are simply
 /// not in the manifest and are ignored after a crash.
@@ -96,22 +99,21 @@ pub fn write_acknowledged(
     shard: &str,
     chunks: &[ChunkWrite<'_>],
 ) -> Result<Vec<ChunkRecord>, TierError> {
-    let writes: Vec<(u64, &[u8])> = chunks.iter().map(|c| (c.offset_bytes, c.stored)).collect();
-    local.write_chunks(shard, &writes)?;
-    let records: Vec<ChunkRecord> = chunks
+    let owned = chunks
         .iter()
-        .map(|c| ChunkRecord {
-            shard: shard.to_string(),
+        .map(|c| OwnedChunkWrite {
             chunk_index: c.chunk_index,
             offset_bytes: c.offset_bytes,
-            stored_len_bytes: c.stored.len() as u64,
+            stored: Bytes::copy_from_slice(c.stored),
             uncompressed_len_bytes: c.uncompressed_len_bytes,
             compression: c.compression.to_string(),
             crc32c: c.crc32c,
         })
         .collect();
-    manifest.append_chunks(&records)?;
-    Ok(records)
+    let mut writer = AckedWriter::new(local, manifest, 1)?;
+    writer.submit(shard, owned)?;
+    let done = writer.wait()?.expect("the batch just submitted");
+    Ok(done.records)
 }
 
 /// One chunk of a pipelined fan-out write ([`AckedWriter`]): a [`ChunkWrite`] that owns its

@@ -1,0 +1,47 @@
+//! Local-tier test helpers shared by the round-trip and the write-pipeline tests.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use dpukit_host::tier::{LocalTier, LocalTierConfig, TierError};
+
+/// `len` bytes of a seeded xorshift stream: no two chunks alike, nothing compressible.
+pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A small tier: queue depth 4, 64 KiB pool buffers, so larger chunks are split.
+pub fn config(portable: bool, direct: bool) -> LocalTierConfig {
+    LocalTierConfig {
+        iodepth: 4,
+        direct,
+        buffer_size_bytes: 64 << 10,
+        max_inflight_bytes: 256 << 10,
+        force_portable: portable,
+        ..LocalTierConfig::default()
+    }
+}
+
+/// Opens a tier; when O_DIRECT is refused by the filesystem, says so and falls back to
+/// buffered I/O (the caller's assertions then cover the buffered path only).
+pub fn open_or_report(dir: &Path, cfg: LocalTierConfig) -> LocalTier {
+    match LocalTier::open(dir, cfg.clone()) {
+        Err(TierError::DirectIoUnsupported { path }) => {
+            eprintln!(
+                "NOTE: O_DIRECT refused by the filesystem under {} (probe {}); this run tests buffered I/O instead",
+                dir.display(),
+                path.display()
+            );
+            LocalTier::open(dir, LocalTierConfig { direct: false, ..cfg }).expect("buffered open")
+        }
+        other => other.expect("open local tier"),
+    }
+}
