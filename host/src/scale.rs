@@ -234,11 +234,13 @@ struct Costs {
     local_write_op_ns: f64,
     local_write_byte_ns: f64,
     local_write_cpu_share: f64,
+    local_write_serial: f64,
     manifest_op_ns: f64,
     manifest_record_ns: f64,
     manifest_cpu_share: f64,
     blob_get_ns: f64,
     blob_get_cpu_share: f64,
+    blob_get_serial: f64,
     blob_put_ns: f64,
     blob_put_cpu_share: f64,
 }
@@ -288,11 +290,15 @@ fn costs(spec: &ScenarioSpec, cal: &Calibration, notes: &mut Vec<String>) -> Cos
         local_write_op_ns: cal.local_write.op_ns,
         local_write_byte_ns: cal.local_write.ns_per_byte,
         local_write_cpu_share: cal.local_write.cpu_share,
+        // A calibration without the two-writer measurement: the flush (the share that
+        // is not CPU) takes turns, the CPU share overlaps.
+        local_write_serial: cal.local_write.serial_share.unwrap_or(1.0 - cal.local_write.cpu_share),
         manifest_op_ns: cal.manifest_append.op_ns,
         manifest_record_ns: cal.manifest_append.ns_per_byte,
         manifest_cpu_share: cal.manifest_append.cpu_share,
         blob_get_ns: cal.blob_get.wall_ns(stored),
         blob_get_cpu_share: cal.blob_get.cpu_share,
+        blob_get_serial: cal.blob_get.serial_share.unwrap_or(0.0),
         blob_put_ns: cal.blob_put.wall_ns(stored),
         blob_put_cpu_share: cal.blob_put.cpu_share,
     }
@@ -469,18 +475,42 @@ impl Model<'_> {
         servers.iter().fold(at, |t, s| t.max(self.arena.earliest_free(*s)))
     }
 
-    /// Blocking I/O: CPU share on thread + core, the rest on thread + the local tier.
-    fn io(&mut self, node: u32, at: SimTime, wall_ns: f64, cpu_share: f64) -> SimTime {
-        let t = self.cpu(node, at, wall_ns * cpu_share);
-        let wait = wall_ns * (1.0 - cpu_share);
-        if wait <= 0.0 {
-            return t;
-        }
-        let n = self.nodes[node as usize];
-        let start = self.earliest(&[n.thread, n.disk], t);
-        let d = ns(wait);
-        self.arena.book(n.thread, start, d);
-        self.arena.book(n.disk, start, d).end
+    /// Blocking I/O on the local tier: `wall_ns` of which `cpu_share` is CPU and
+    /// `serial` is taken in turns with the other nodes of the same disk (see
+    /// [`Model::shared_op`]).
+    fn io(&mut self, node: u32, at: SimTime, wall_ns: f64, cpu_share: f64, serial: f64) -> SimTime {
+        let disk = self.nodes[node as usize].disk;
+        self.shared_op(node, at, wall_ns, cpu_share, serial, disk)
+    }
+
+    /// A blocking op of `wall_ns` on the node's thread: the `serial` share holds `shared`
+    /// too (one op at a time there), the CPU share a core, the rest only the thread. The
+    /// calibration measures the shares; with one node all three add up to the wall.
+    fn shared_op(
+        &mut self,
+        node: u32,
+        at: SimTime,
+        wall_ns: f64,
+        cpu_share: f64,
+        serial: f64,
+        shared: FifoServer,
+    ) -> SimTime {
+        let serial = serial.clamp(0.0, 1.0);
+        let cpu_share = cpu_share.clamp(0.0, 1.0);
+        let on_core = cpu_share.min(1.0 - serial);
+        // CPU the op burns while it holds the shared server counts all the same.
+        self.host_cpu_ns += wall_ns * (cpu_share - on_core);
+        let t = self.cpu(node, at, wall_ns * on_core);
+        let t = if serial > 0.0 {
+            let th = self.nodes[node as usize].thread;
+            let start = self.earliest(&[th, shared], t);
+            let d = ns(wall_ns * serial);
+            self.arena.book(th, start, d);
+            self.arena.book(shared, start, d).end
+        } else {
+            t
+        };
+        self.wait(node, t, wall_ns * (1.0 - serial - on_core))
     }
 
     /// A wait that holds only the node's thread (a blocking call on no modelled resource).
@@ -502,6 +532,17 @@ impl Model<'_> {
         let first = self.nodes[node as usize].dpu_first as usize;
         let servers = &self.dpu[first..first + self.dpu_per_node];
         shape.book(&mut self.arena, servers, t, times)
+    }
+
+    /// `chunks` blob-tier GETs of stored chunks, one after another, each copied into a
+    /// slot. Colocated nodes share one client: the calibrated serial share of a GET holds
+    /// the blob tier's server. In a cluster each node has its own client, and the network
+    /// and the blob tier's bandwidth are modelled by [`Model::transfer`].
+    fn blob_get(&mut self, node: u32, at: SimTime, chunks: u32) -> SimTime {
+        let wall = self.c.blob_get_ns * f64::from(chunks);
+        let serial = if self.cluster.colocated { self.c.blob_get_serial } else { 0.0 };
+        let t = self.shared_op(node, at, wall, self.c.blob_get_cpu_share, serial, self.blob);
+        self.cpu(node, t, self.c.memcpy_stored_ns * f64::from(chunks))
     }
 
     /// A transfer over the network into `node`: from `source` (a peer's NIC, or the blob
@@ -792,13 +833,7 @@ fn fan_out_read(m: &mut Model<'_>, now: SimTime, ev: Ev) -> Result<(), ScaleErro
                     m.state[ni].from_peer = false;
                     m.egress_bytes += stored;
                     let received = m.transfer(node, now, stored, None, b);
-                    let wall = m.c.blob_get_ns * f64::from(b);
-                    let t = m.cpu(
-                        node,
-                        received,
-                        wall * m.c.blob_get_cpu_share + m.c.memcpy_stored_ns * f64::from(b),
-                    );
-                    let t = m.wait(node, t, wall * (1.0 - m.c.blob_get_cpu_share));
+                    let t = m.blob_get(node, received, b);
                     if m.spec.peer_serving && m.holder[block as usize].0 == NO_HOLDER {
                         m.holder[block as usize] = (node, t.as_ns());
                     }
@@ -821,7 +856,7 @@ fn fan_out_read(m: &mut Model<'_>, now: SimTime, ev: Ev) -> Result<(), ScaleErro
         }
         Step::Fill => {
             let wall = (m.c.local_write_op_ns + m.c.local_write_byte_ns * m.c.stored as f64) * f64::from(b);
-            let t = m.io(node, now, wall, m.c.local_write_cpu_share);
+            let t = m.io(node, now, wall, m.c.local_write_cpu_share, m.c.local_write_serial);
             m.schedule(t, node, 0, Step::Insert)
         }
         Step::Insert => {
@@ -926,9 +961,9 @@ fn fan_out_write(m: &mut Model<'_>, now: SimTime, ev: Ev) -> Result<(), ScaleErr
                 let calls = f64::from(staged.div_ceil(m.spec.batch));
                 let bytes = m.c.stored as f64 * f64::from(staged);
                 let write = m.c.local_write_op_ns * calls + m.c.local_write_byte_ns * bytes;
-                t = m.io(node, t, write, m.c.local_write_cpu_share);
+                t = m.io(node, t, write, m.c.local_write_cpu_share, m.c.local_write_serial);
                 let manifest = m.c.manifest_op_ns * calls + m.c.manifest_record_ns * f64::from(staged);
-                t = m.io(node, t, manifest, m.c.manifest_cpu_share);
+                t = m.io(node, t, manifest, m.c.manifest_cpu_share, 1.0 - m.c.manifest_cpu_share);
                 let start = m.state[ni].block_start_ns;
                 m.finish_chunks(node, staged, start, t);
                 m.stored_bytes += m.c.stored * u64::from(staged);
@@ -987,10 +1022,7 @@ fn fan_in_read(m: &mut Model<'_>, now: SimTime, ev: Ev) -> Result<(), ScaleError
             let stored = m.c.stored * u64::from(b);
             m.egress_bytes += stored;
             let received = m.transfer(node, now, stored, None, b);
-            let wall = m.c.blob_get_ns * f64::from(b);
-            let t =
-                m.cpu(node, received, wall * m.c.blob_get_cpu_share + m.c.memcpy_stored_ns * f64::from(b));
-            let t = m.wait(node, t, wall * (1.0 - m.c.blob_get_cpu_share));
+            let t = m.blob_get(node, received, b);
             let slot = m.issued_slot(node, token);
             m.issued_ns[slot] = now.as_ns();
             m.schedule(t, node, token, Step::Fetched)?;
@@ -1116,7 +1148,7 @@ fn kv_cache(m: &mut Model<'_>, now: SimTime, ev: Ev) -> Result<(), ScaleError> {
         }
         Step::Fill => {
             let wall = (m.c.local_write_op_ns + m.c.local_write_byte_ns * m.c.stored as f64) * fm;
-            let t = m.io(node, now, wall, m.c.local_write_cpu_share);
+            let t = m.io(node, now, wall, m.c.local_write_cpu_share, m.c.local_write_serial);
             m.stored_bytes += m.c.stored * u64::from(mi);
             m.schedule(t, node, 0, Step::Insert)
         }

@@ -14,6 +14,10 @@ fn calibration_measures_saves_and_loads() {
         .all(|c| c.points.iter().all(|p| p.compress_ns_per_byte > 0.0 && p.ratio > 0.5)));
     assert!(cal.local_write.op_ns > 0.0 && cal.blob_get.ns_per_byte > 0.0);
     assert!(cal.host_job_ns > 0.0 && cal.device_job_host_ns > 0.0);
+    for (name, op) in [("local write", cal.local_write), ("blob get", cal.blob_get)] {
+        let share = op.serial_share.unwrap_or_else(|| panic!("{name}: no serial share measured"));
+        assert!((0.0..=1.0).contains(&share), "{name}: serial share {share}");
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cal.json");
     cal.save(&path).unwrap();

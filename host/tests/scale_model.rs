@@ -1,5 +1,6 @@
 //! Scale mode on a fixed calibration: deterministic bit for bit, validated to 100,000
-//! nodes, every figure modelled, peer serving cuts blob egress, batching keeps results.
+//! nodes, every figure modelled, peer serving cuts blob egress, batching keeps results,
+//! colocated nodes take turns at the calibrated serial share of their storage ops.
 
 use dpukit_host::calibrate::{Calibration, CodecCost, CodecPoint, DatagenPoint, OpCost, SizedCost};
 use dpukit_host::result::{MachineInfo, Mode, RunResult, Source};
@@ -10,7 +11,7 @@ use dpukit_sim::profile::Profile;
 /// A calibration written down, so these tests measure nothing and never vary.
 fn fixed() -> Calibration {
     let sized = |ns_per_byte| vec![SizedCost { bytes: 1 << 20, ns_per_byte }];
-    let op = |op_ns, ns_per_byte, cpu_share| OpCost { op_ns, ns_per_byte, cpu_share };
+    let op = |op_ns, ns_per_byte, cpu_share| OpCost { op_ns, ns_per_byte, cpu_share, serial_share: None };
     Calibration {
         version: dpukit_host::calibrate::CALIBRATION_VERSION,
         kit_version: "test".into(),
@@ -151,4 +152,49 @@ fn batching_keeps_the_result_close() {
     );
     assert!(diff.abs() < 0.05, "{diff}");
     assert_eq!(one.bytes, eight.bytes);
+}
+
+#[test]
+fn colocated_nodes_take_turns_at_the_serial_share_of_storage_ops() {
+    let profile = Profile::builtin("bluefield-2").unwrap();
+    let s = read_spec(2, 64 << 20);
+    // Storage-bound: a cache fill (a write with its flush) takes about 1 ms a chunk.
+    let storage_bound = || {
+        let mut c = fixed();
+        c.local_write = OpCost { op_ns: 500_000.0, ns_per_byte: 1.0, cpu_share: 0.2, serial_share: None };
+        c
+    };
+    let run = |write: Option<f64>, get: Option<f64>| {
+        let mut calibration = storage_bound();
+        calibration.local_write.serial_share = write;
+        calibration.blob_get.serial_share = get;
+        let opts = ScaleOptions {
+            cluster: ClusterSpec::this_machine(&calibration),
+            calibration,
+            calibration_source: "fixed (test)".into(),
+        };
+        run_scale(&s, Mode::Host, &profile, &opts).unwrap().throughput.value
+    };
+    // A file without the two-at-once measurement: the share of a write that is not CPU
+    // takes turns, as before the measurement existed.
+    assert_eq!(run(None, None).to_bits(), run(Some(0.8), Some(0.0)).to_bits());
+    let overlapping = run(Some(0.0), Some(0.0));
+    let turns = run(Some(1.0), Some(1.0));
+    eprintln!("two colocated nodes: {overlapping:.0} B/s overlapping, {turns:.0} B/s taking turns");
+    assert!(turns < overlapping * 0.95, "{turns} vs {overlapping}");
+    // One node has no one to take turns with.
+    let one = |share: f64| {
+        let mut calibration = storage_bound();
+        calibration.local_write.serial_share = Some(share);
+        calibration.blob_get.serial_share = Some(share);
+        let opts = ScaleOptions {
+            cluster: ClusterSpec::this_machine(&calibration),
+            calibration,
+            calibration_source: "fixed (test)".into(),
+        };
+        run_scale(&read_spec(1, 64 << 20), Mode::Host, &profile, &opts).unwrap().throughput.value
+    };
+    let (a, b) = (one(0.0), one(1.0));
+    // (Splitting an op into parts rounds each to the nanosecond.)
+    assert!((a - b).abs() <= a * 1e-6, "{a} vs {b}");
 }
