@@ -59,6 +59,8 @@ const SMALL_BYTES: usize = 64 << 10;
 const LARGE_BYTES: usize = 1 << 20;
 /// Rounds per measurement.
 const ROUNDS: usize = 3;
+/// Rounds of the tier measurements are this many times longer.
+const STORAGE_ROUND_FACTOR: u32 = 3;
 /// Most iterations of one round.
 const MAX_ITERS_PER_ROUND: u32 = 10_000;
 /// Jobs through the offload layer per measurement.
@@ -439,8 +441,11 @@ pub fn calibrate(opts: &CalibrateOptions) -> Result<Calibration, CalibrationErro
         None => tempfile::Builder::new().prefix("dpukit-calibrate-").tempdir(),
     }
     .map_err(|e| CalibrationError::Io { path: "temporary directory".into(), reason: e.to_string() })?;
-    let (local_write, local_read, manifest_append) = measure_local(tmp.path(), round, &src)?;
-    let (blob_get, blob_put) = measure_blob(tmp.path(), round, &src)?;
+    // A flush takes a millisecond or more and varies from one to the next: the tiers get
+    // longer rounds, so that one measurement averages a few dozen of them.
+    let storage_round = round * STORAGE_ROUND_FACTOR;
+    let (local_write, local_read, manifest_append) = measure_local(tmp.path(), storage_round, &src)?;
+    let (blob_get, blob_put) = measure_blob(tmp.path(), storage_round, &src)?;
     let (host_job_ns, host_insert_job_ns, device_job_host_ns) = measure_offload(round)?;
 
     Ok(Calibration {
@@ -713,10 +718,13 @@ fn measure_blob(dir: &Path, round: Duration, data: &[u8]) -> Result<(OpCost, OpC
         }
     })?;
     let mut n = 2u64;
+    // The payload is made once: a run's copier hands over bytes it already holds, and a
+    // fresh copy per PUT would add an allocation's page faults that a run does not pay.
     let mut put = |len: usize| {
+        let payload = Bytes::copy_from_slice(&data[..len]);
         measure(round, || {
             n += 1;
-            blob.put_chunk("cal", n % 16 + 2, Bytes::copy_from_slice(&data[..len])).map(|_| ()).map_err(err)
+            blob.put_chunk("cal", n % 16 + 2, payload.clone()).map(|_| ()).map_err(err)
         })
     };
     let ps = put(SMALL_BYTES)?;
