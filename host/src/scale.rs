@@ -498,14 +498,23 @@ impl Model<'_> {
         let serial = serial.clamp(0.0, 1.0);
         let cpu_share = cpu_share.clamp(0.0, 1.0);
         let on_core = cpu_share.min(1.0 - serial);
-        // CPU the op burns while it holds the shared server counts all the same.
-        self.host_cpu_ns += wall_ns * (cpu_share - on_core);
+        // CPU the op burns while it holds the shared server (a GET is mostly CPU and
+        // partly serial): it holds a core for that long too, from the same start.
+        let inside = cpu_share - on_core;
         let t = self.cpu(node, at, wall_ns * on_core);
         let t = if serial > 0.0 {
-            let th = self.nodes[node as usize].thread;
-            let start = self.earliest(&[th, shared], t);
+            let n = self.nodes[node as usize];
+            let start = if inside > 0.0 {
+                self.earliest(&[n.thread, shared, n.cores], t)
+            } else {
+                self.earliest(&[n.thread, shared], t)
+            };
+            if inside > 0.0 {
+                self.host_cpu_ns += wall_ns * inside;
+                self.arena.book(n.cores, start, ns(wall_ns * inside * self.cpu_stretch));
+            }
             let d = ns(wall_ns * serial);
-            self.arena.book(th, start, d);
+            self.arena.book(n.thread, start, d);
             self.arena.book(shared, start, d).end
         } else {
             t

@@ -2,8 +2,9 @@
 //! nodes of this machine, live (`run_scenario`) and modelled (`run_scale` with every node
 //! on this machine), in host and offload mode. The goal is 10 % on throughput; the test
 //! holds 20 % in host mode at every node count and in offload mode with one node, 50 % in
-//! offload mode with several nodes, and wider bounds on two known offload gaps, fan-out
-//! read and fan-in read (see the constants for the measured figures).
+//! offload mode with several nodes, and wider bounds on known gaps: fan-out read in host
+//! mode, fan-out read and fan-in read in offload mode (see the constants for the measured
+//! figures).
 //!
 //! The calibration is measured in this same build, so a debug build compares debug
 //! kernels with debug kernels. CI runs the debug build, where the kernels set the pace.
@@ -24,10 +25,10 @@ use dpukit_sim::profile::Profile;
 
 /// Largest relative difference allowed between modelled and live throughput: host mode at
 /// every node count, offload mode with one worker. The goal is 10 %; on this 2-core VM,
-/// quiet, host mode lands within 6 % at 1, 2 and 4 nodes (fan-out read +4..+6 %, fan-out
-/// write -3..+3 %, fan-in read 0 %: every node's clock starts at the barrier that opens its
-/// phase) and fan-out write offload at +8 %; the calibration itself moves by several
-/// percent between runs, so the test holds 20 %, tight enough to catch a model that drifts.
+/// quiet, fan-out write in host mode lands within 8 % at 1 and 2 nodes and fan-in read
+/// within 11 % (every node's clock starts at the barrier that opens its phase), fan-out
+/// write offload within 8 %; the calibration itself moves by several percent between
+/// runs, so the test holds 20 %, tight enough to catch a model that drifts.
 const TOLERANCE: f64 = 0.20;
 /// Offload mode with several node threads on this machine's cores: a known gap. Two
 /// fan-out read nodes model 38-46 % faster than they run, two fan-in readers 15-17 %
@@ -46,6 +47,15 @@ const TOLERANCE_KNOWN_GAP: f64 = 0.25;
 /// slower there (on this VM the cost of fresh memory depends on what the machine did in
 /// the last minute). Asserted at this bound so it cannot grow unseen; issue 7 tracks it.
 const TOLERANCE_FAN_IN_OFFLOAD: f64 = 0.35;
+/// Fan-out read in host mode: a known gap since the LZ4 kernels stopped allocating per
+/// call. Decompression got about three times as fast, so even a debug build now spends
+/// much of a fan-out read in storage ops (blob GETs, cache fills with their flush), whose
+/// cost on this VM moves with its memory state and which the model prices from a few
+/// seconds of calibration. Five runs modelled it +6 to +25 % from live on one node, +3 to
+/// +18 % on two, -23 to +24 % on four (the -23 % in a run whose calibration also put
+/// fan-out write on two nodes at -31 %). Asserted at this bound so it cannot grow unseen;
+/// issue 7 tracks it.
+const TOLERANCE_FAN_OUT_READ_HOST: f64 = 0.35;
 /// Live runs per case; the median counts.
 const LIVE_TRIES: usize = 3;
 /// A case outside its tolerance is measured again (more live runs, median of all) up to
@@ -72,6 +82,12 @@ fn scale_mode_agrees_with_live_runs() {
         bytes: u64::from(base.chunk_size_bytes),
     }];
     let cal = calibrate(&CalibrateOptions { extra, ..CalibrateOptions::default() }).unwrap();
+    eprintln!(
+        "calibration: {:.2} effective cores, serial share of a local write {:.2}, of a blob GET {:.2}",
+        cal.effective_cores,
+        cal.local_write.serial_share.unwrap_or(f64::NAN),
+        cal.blob_get.serial_share.unwrap_or(f64::NAN)
+    );
     let opts = ScaleOptions {
         cluster: ClusterSpec::this_machine(&cal),
         calibration: cal,
@@ -97,6 +113,7 @@ fn scale_mode_agrees_with_live_runs() {
         let model = modelled.throughput.value;
         let workers = if kind == ScenarioKind::FanInRead { s.readers } else { nodes };
         let tolerance = match (kind, mode, workers) {
+            (ScenarioKind::FanOutRead, Mode::Host, _) => TOLERANCE_FAN_OUT_READ_HOST,
             (_, Mode::Host, _) => TOLERANCE,
             (_, Mode::Offload, w) if w > 1 => TOLERANCE_SHARED_CORES,
             (ScenarioKind::FanOutRead, Mode::Offload, _) => TOLERANCE_KNOWN_GAP,
