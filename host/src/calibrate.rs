@@ -250,14 +250,20 @@ fn measure_serial_share<F>(round: Duration, make: impl Fn(usize) -> F + Sync) ->
 where
     F: FnMut() -> Result<(), CalibrationError>,
 {
-    let mut shares = Vec::with_capacity(3);
-    for _ in 0..3 {
+    let mut shares = [0.0; 3];
+    for share in &mut shares {
         let (alone, _) = measure(round, make(0))?;
         let together = measure_together(round, &make)?;
-        shares.push(serial_share(alone, together));
+        *share = serial_share(alone, together);
     }
-    shares.sort_by(f64::total_cmp);
-    Ok(shares[1])
+    Ok(median3(shares))
+}
+
+/// The middle one of three measurements: one disturbed by something else on the machine
+/// does not count.
+fn median3(mut v: [f64; 3]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[1]
 }
 
 /// Mean wall per call of `op` when [`CONCURRENT_OPS`] threads run it at once; thread `i`
@@ -563,19 +569,16 @@ fn measure_parallel(round: Duration, registry: &Registry, data: &[u8]) -> Result
     };
     // One thread, then all, three times over; the median ratio counts, so that one
     // window in which something else ran does not set the machine's core count.
-    let mut ratios: Vec<f64> = (0..3)
-        .map(|_| {
-            let one = rate(1);
-            let all = rate(cpus);
-            if one > 0.0 {
-                (all / one).clamp(1.0, cpus as f64)
-            } else {
-                cpus as f64
-            }
-        })
-        .collect();
-    ratios.sort_by(f64::total_cmp);
-    Ok(ratios[1])
+    let ratio = || {
+        let one = rate(1);
+        let all = rate(cpus);
+        if one > 0.0 {
+            (all / one).clamp(1.0, cpus as f64)
+        } else {
+            cpus as f64
+        }
+    };
+    Ok(median3([ratio(), ratio(), ratio()]))
 }
 
 fn measure_local(

@@ -157,14 +157,13 @@ fn batching_keeps_the_result_close() {
 #[test]
 fn colocated_nodes_take_turns_at_the_serial_share_of_storage_ops() {
     let profile = Profile::builtin("bluefield-2").unwrap();
-    let s = read_spec(2, 64 << 20);
     // Storage-bound: a cache fill (a write with its flush) takes about 1 ms a chunk.
     let storage_bound = || {
         let mut c = fixed();
         c.local_write = OpCost { op_ns: 500_000.0, ns_per_byte: 1.0, cpu_share: 0.2, serial_share: None };
         c
     };
-    let run = |write: Option<f64>, get: Option<f64>| {
+    let run_on = |nodes: u32, write: Option<f64>, get: Option<f64>| {
         let mut calibration = storage_bound();
         calibration.local_write.serial_share = write;
         calibration.blob_get.serial_share = get;
@@ -173,8 +172,9 @@ fn colocated_nodes_take_turns_at_the_serial_share_of_storage_ops() {
             calibration,
             calibration_source: "fixed (test)".into(),
         };
-        run_scale(&s, Mode::Host, &profile, &opts).unwrap().throughput.value
+        run_scale(&read_spec(nodes, 64 << 20), Mode::Host, &profile, &opts).unwrap().throughput.value
     };
+    let run = |write, get| run_on(2, write, get);
     // A file without the two-at-once measurement: the share of a write that is not CPU
     // takes turns, as before the measurement existed.
     assert_eq!(run(None, None).to_bits(), run(Some(0.8), Some(0.0)).to_bits());
@@ -183,17 +183,7 @@ fn colocated_nodes_take_turns_at_the_serial_share_of_storage_ops() {
     eprintln!("two colocated nodes: {overlapping:.0} B/s overlapping, {turns:.0} B/s taking turns");
     assert!(turns < overlapping * 0.95, "{turns} vs {overlapping}");
     // One node has no one to take turns with.
-    let one = |share: f64| {
-        let mut calibration = storage_bound();
-        calibration.local_write.serial_share = Some(share);
-        calibration.blob_get.serial_share = Some(share);
-        let opts = ScaleOptions {
-            cluster: ClusterSpec::this_machine(&calibration),
-            calibration,
-            calibration_source: "fixed (test)".into(),
-        };
-        run_scale(&read_spec(1, 64 << 20), Mode::Host, &profile, &opts).unwrap().throughput.value
-    };
+    let one = |share: f64| run_on(1, Some(share), Some(share));
     let (a, b) = (one(0.0), one(1.0));
     // (Splitting an op into parts rounds each to the nanosecond.)
     assert!((a - b).abs() <= a * 1e-6, "{a} vs {b}");

@@ -1,14 +1,11 @@
 //! Local tier: round trips through io_uring and the pread/pwrite fallback, buffered and
 //! O_DIRECT, and the errors a person sees for bad requests and unusable directories.
 
-use std::path::Path;
-use std::process::Command;
-
 use dpukit_host::tier::{Backend, Durability, LocalTier, LocalTierConfig, TierError};
 
 #[path = "common/local_tier.rs"]
 mod local_tier;
-use local_tier::{config, open_or_report, pattern};
+use local_tier::{allow_new_files, config, deny_new_files, open_or_report, pattern};
 
 /// Writes chunks of mixed sizes (some larger than a pool buffer, so split) at aligned
 /// offsets, reads them back in one batch and one by one.
@@ -166,37 +163,18 @@ fn bad_config_is_refused() {
     assert!(err.to_string().starts_with("bad tier config: buffer_size_bytes"), "{err}");
 }
 
-/// Makes `dir` refuse new files: mode 0555 for an unprivileged user; root ignores modes, so
-/// it also sets the ext4 immutable flag. Returns false when neither denies access.
-fn deny_writes(dir: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
-    if std::fs::File::create(dir.join("probe")).is_err() {
-        return true;
-    }
-    let _ = std::fs::remove_file(dir.join("probe"));
-    Command::new("chattr").arg("+i").arg(dir).status().is_ok_and(|s| s.success())
-        && std::fs::File::create(dir.join("probe")).is_err()
-}
-
-fn allow_writes(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let _ = Command::new("chattr").arg("-i").arg(dir).status();
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
 #[test]
 fn permission_denied_names_the_path() {
     let parent = tempfile::tempdir().unwrap();
     let dir = parent.path().join("locked");
     std::fs::create_dir(&dir).unwrap();
-    if !deny_writes(&dir) {
-        allow_writes(&dir);
+    if !deny_new_files(&dir) {
+        allow_new_files(&dir);
         eprintln!("NOTE: could not make {} unwritable (root without chattr); test not run", dir.display());
         return;
     }
     let result = LocalTier::open(&dir, config(false, false));
-    allow_writes(&dir);
+    allow_new_files(&dir);
     let err = result.err().expect("open in an unwritable directory must fail");
     assert!(matches!(&err, TierError::PermissionDenied { path, .. } if *path == dir), "{err}");
     assert_eq!(

@@ -18,7 +18,7 @@ use dpukit_kernels::crc32c::crc32c;
 
 #[path = "common/local_tier.rs"]
 mod local_tier;
-use local_tier::{config, open_or_report, pattern};
+use local_tier::{allow_new_files, config, deny_new_files, open_or_report, pattern};
 
 fn backend_name(portable: bool) -> &'static str {
     if portable {
@@ -287,25 +287,6 @@ fn dropping_a_pipeline_reaps_it_and_leaking_one_poisons_the_tier() {
     let err = tier.read_chunk("s", 0, 10).unwrap_err();
     assert!(matches!(err, TierError::Poisoned { .. }), "{err}");
     assert!(tier.write_pipeline(1).is_err());
-}
-
-/// Makes `dir` refuse new files: mode 0555 for an unprivileged user; root ignores modes, so
-/// it also sets the ext4 immutable flag. Returns false when neither denies access.
-fn deny_new_files(dir: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
-    if std::fs::File::create(dir.join("probe")).is_err() {
-        return true;
-    }
-    let _ = std::fs::remove_file(dir.join("probe"));
-    Command::new("chattr").arg("+i").arg(dir).status().is_ok_and(|s| s.success())
-        && std::fs::File::create(dir.join("probe")).is_err()
-}
-
-fn allow_new_files(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let _ = Command::new("chattr").arg("-i").arg(dir).status();
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 #[test]

@@ -215,17 +215,18 @@ const LZ4_FLG_DICT_ID: u8 = 0x01;
 /// Stored-block flag of a block size word.
 const LZ4_UNCOMPRESSED: u32 = 0x8000_0000;
 
-/// Largest block of a frame for `len` bytes of input and its BD code: 64 KiB, 256 KiB or
+/// Largest block of a frame for `len` bytes of input and its BD byte: 64 KiB, 256 KiB or
 /// 4 MiB, as `lz4_flex`'s automatic choice (fixed 64 KiB blocks made 1 MiB compression
 /// about 30 % slower).
 fn lz4_block_max(len: usize) -> (usize, u8) {
-    if len > 256 * 1024 {
-        (4 << 20, 7)
+    let code: u8 = if len > 256 * 1024 {
+        7
     } else if len > 64 * 1024 {
-        (256 << 10, 5)
+        5
     } else {
-        (64 << 10, 4)
-    }
+        4
+    };
+    (lz4_block_size_of(code << 4).unwrap_or(64 << 10), code << 4)
 }
 
 /// Block size of a BD byte, `None` for a reserved or unknown code.
@@ -268,15 +269,15 @@ thread_local! {
 /// block that does not shrink is stored as is, as the `lz4` tool and `lz4_flex` do.
 fn lz4_compress(src: &[u8], dst: &mut [u8]) -> Result<usize, KernelError> {
     let capacity = dst.len();
-    let small = |_| too_small(capacity, None);
+    let small = || too_small(capacity, None);
     let (block_max, bd) = lz4_block_max(src.len());
     let mut header = [0u8; 15];
     header[..4].copy_from_slice(&LZ4_MAGIC.to_le_bytes());
     header[4] = LZ4_FLG;
-    header[5] = bd << 4;
+    header[5] = bd;
     header[6..14].copy_from_slice(&(src.len() as u64).to_le_bytes());
     header[14] = (xxhash_rust::xxh32::xxh32(&header[4..14], 0) >> 8) as u8;
-    dst.get_mut(..15).ok_or(()).map_err(small)?.copy_from_slice(&header);
+    dst.get_mut(..15).ok_or_else(small)?.copy_from_slice(&header);
     let mut pos = 15usize;
     for block in src.chunks(block_max) {
         let body = pos + 4;
@@ -303,13 +304,13 @@ fn lz4_compress(src: &[u8], dst: &mut [u8]) -> Result<usize, KernelError> {
         let word = if packed < block.len() && packed <= room {
             packed as u32
         } else {
-            dst.get_mut(body..body + block.len()).ok_or(()).map_err(small)?.copy_from_slice(block);
+            dst.get_mut(body..body + block.len()).ok_or_else(small)?.copy_from_slice(block);
             block.len() as u32 | LZ4_UNCOMPRESSED
         };
         dst[pos..body].copy_from_slice(&word.to_le_bytes());
         pos = body + (word & !LZ4_UNCOMPRESSED) as usize;
     }
-    dst.get_mut(pos..pos + 4).ok_or(()).map_err(small)?.copy_from_slice(&0u32.to_le_bytes());
+    dst.get_mut(pos..pos + 4).ok_or_else(small)?.copy_from_slice(&0u32.to_le_bytes());
     Ok(pos + 4)
 }
 

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::Path;
+use std::process::Command;
 
 use dpukit_host::tier::{LocalTier, LocalTierConfig, TierError};
 
@@ -44,4 +45,24 @@ pub fn open_or_report(dir: &Path, cfg: LocalTierConfig) -> LocalTier {
         }
         other => other.expect("open local tier"),
     }
+}
+
+/// Makes `dir` refuse new files: mode 0555 for an unprivileged user; root ignores modes, so
+/// it also sets the ext4 immutable flag. Returns false when neither denies access.
+pub fn deny_new_files(dir: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    if std::fs::File::create(dir.join("probe")).is_err() {
+        return true;
+    }
+    let _ = std::fs::remove_file(dir.join("probe"));
+    Command::new("chattr").arg("+i").arg(dir).status().is_ok_and(|s| s.success())
+        && std::fs::File::create(dir.join("probe")).is_err()
+}
+
+/// Undoes [`deny_new_files`].
+pub fn allow_new_files(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = Command::new("chattr").arg("-i").arg(dir).status();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
