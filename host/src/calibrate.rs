@@ -17,9 +17,13 @@
 //! - local-tier reads go round 48 MiB of chunks, more than a last-level cache holds, so
 //!   the page cache's copy comes from memory; each blob-tier GET is the first read of an
 //!   object written just before, as in a run;
-//! - local-tier writes and blob-tier GETs are also run two at once, which gives the share
-//!   of one op that colocated nodes take turns at (a journal, a flush queue, a shared
-//!   client): [`OpCost::serial_share`].
+//! - local-tier writes start a new extent each, as a cache fill's do in its slot-sized
+//!   stride;
+//! - local-tier writes and blob-tier GETs are also timed while another thread runs the
+//!   same op back to back, a few ops alone and a few loaded in turn, at both sizes: the
+//!   share of an op that colocated nodes take turns at (a disk's bandwidth, a journal, a
+//!   flush queue, a shared client), [`OpCost::serial_share`] and
+//!   [`OpCost::serial_share_at`].
 //!
 //! Costs depend on the build: a debug build runs the kernels unoptimized, so a
 //! calibration is only comparable with live runs of the same build (it records which).
@@ -90,17 +94,50 @@ pub struct OpCost {
     pub ns_per_byte: f64,
     /// CPU time over wall time of the op, 0..=1.
     pub cpu_share: f64,
-    /// Share of the op's wall that two ops at once do not overlap, 0..=1: 0 when two run
-    /// side by side as fast as one alone, 1 when they take turns (one disk journal, one
-    /// flush queue). Measured by running two at once; absent in files that predate it.
+    /// Share of the op's wall that ops on several threads at once take in turns (one
+    /// disk's bandwidth, one journal, one flush queue, one client), 0..=1, for an op of the
+    /// large calibration size (1 MiB). Measured as the op's slowdown while another thread
+    /// runs the same op back to back, over two: 1 when it takes twice as long, 0.5 when it
+    /// takes no longer (see `serial_share` in this module). Absent in files that predate it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serial_share: Option<f64>,
+    /// The same for an op of the small calibration size (64 KiB); absent in files that
+    /// predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial_share_small: Option<f64>,
 }
 
 impl OpCost {
     /// Wall time of one op moving `bytes`.
     pub fn wall_ns(&self, bytes: u64) -> f64 {
         self.op_ns + self.ns_per_byte * bytes as f64
+    }
+
+    /// A file written before the share was measured at two sizes recorded the slowdown of
+    /// two ops at once minus one, measured at 1 MiB: rewritten in today's terms (the
+    /// slowdown over two, see [`serial_share`]), the same at both sizes. A saved file then
+    /// has both and loads unchanged.
+    fn upgrade_serial_share(&mut self) {
+        if let (Some(old), None) = (self.serial_share, self.serial_share_small) {
+            let share = ((1.0 + old) / CONCURRENT_OPS as f64).clamp(0.0, 1.0);
+            self.serial_share = Some(share);
+            self.serial_share_small = Some(share);
+        }
+    }
+
+    /// Serial share of an op moving `bytes`. The serial time (share times wall) is a fixed
+    /// part plus a per-byte part, like the wall: a disk's latency overlaps with another
+    /// op's, its bandwidth does not, so a large write takes turns more than a small one.
+    /// Fitted through the two calibration sizes; with only the large one measured, that
+    /// share at every size.
+    pub fn serial_share_at(&self, bytes: u64) -> Option<f64> {
+        let large = self.serial_share?;
+        let Some(small) = self.serial_share_small else { return Some(large) };
+        let at = |b: usize, share: f64| (b as f64, share * self.wall_ns(b as u64));
+        let ((x0, y0), (x1, y1)) = (at(SMALL_BYTES, small), at(LARGE_BYTES, large));
+        let serial_ns = y0 + (y1 - y0) / (x1 - x0) * (bytes as f64 - x0);
+        let wall = self.wall_ns(bytes);
+        Some(if wall > 0.0 { (serial_ns / wall).clamp(0.0, 1.0) } else { large })
     }
 }
 
@@ -229,34 +266,141 @@ fn fit(small: (f64, f64), large: (f64, f64)) -> OpCost {
         ns_per_byte: per_byte,
         cpu_share: (share(small) + share(large)) / 2.0,
         serial_share: None,
+        serial_share_small: None,
     }
 }
 
 /// Ops run at once to measure how much of an op does not overlap with another.
 const CONCURRENT_OPS: usize = 2;
+/// Time budget of one two-at-once measurement, in rounds.
+const SERIAL_ROUNDS: u32 = 4 * ROUNDS as u32;
+/// Fewest counted cycles of a two-at-once measurement, whatever its time budget.
+const MIN_SERIAL_CYCLES: u32 = 6;
+/// Ops thread 0 times in each phase (alone, loaded) of a cycle.
+const SERIAL_OPS_PER_PHASE: u32 = 3;
 
-/// Share of one op's wall that [`CONCURRENT_OPS`] ops at once do not overlap, from the
-/// mean wall of one op alone and of each op when all run at once.
-fn serial_share(alone_ns: f64, together_ns: f64) -> f64 {
+/// Share of one op's wall that [`CONCURRENT_OPS`] ops at once take in turns, from the
+/// mean wall of one op alone and of one op while the others run back to back: the share
+/// with which scale mode's model reproduces that slowdown. There, an op holds the shared
+/// server (a disk, a client) for its serial share `s` of its wall `T` and overlaps the
+/// rest with the others' ops, so `N` streams of ops each take `max(T, N * s * T)` per op:
+/// `s` is the slowdown over `N`. No slowdown at all gives `1 / N`: the most that `N`
+/// streams can share without waiting, which is all that measuring `N` at once can tell.
+fn serial_share(alone_ns: f64, loaded_ns: f64) -> f64 {
     if alone_ns <= 0.0 {
         return 0.0;
     }
-    ((together_ns / alone_ns - 1.0) / (CONCURRENT_OPS - 1) as f64).clamp(0.0, 1.0)
+    (loaded_ns / alone_ns / CONCURRENT_OPS as f64).clamp(0.0, 1.0)
 }
 
-/// [`serial_share`] of the op `make(i)` makes for thread `i`: the op alone (thread 0's),
-/// then all at once, three times over; the median counts.
-fn measure_serial_share<F>(round: Duration, make: impl Fn(usize) -> F + Sync) -> Result<f64, CalibrationError>
+/// [`serial_share`] of the op `make(i)` makes for thread `i`. Thread 0 times its op in
+/// cycles: [`SERIAL_OPS_PER_PHASE`] ops alone, then as many while the other threads run
+/// theirs back to back, as a run's node threads do; until `budget` is spent (at least
+/// [`MIN_SERIAL_CYCLES`] cycles).
+///
+/// Alone and loaded alternate every few ops, so they see the same machine: on a VM whose
+/// disk slows down for a while after a burst of writes, all of one and then all of the
+/// other put the burst's after-effect on one side only (here: 1 MiB writes alone at 4.1 ms
+/// before two-writer phases, 6.3 ms after them). The first loaded op is not timed: it
+/// starts together with the others' first, which a steady stream of ops does not.
+fn measure_serial_share<F>(
+    budget: Duration,
+    make: impl Fn(usize) -> F + Sync,
+) -> Result<f64, CalibrationError>
 where
     F: FnMut() -> Result<(), CalibrationError>,
 {
-    let mut shares = [0.0; 3];
-    for share in &mut shares {
-        let (alone, _) = measure(round, make(0))?;
-        let together = measure_together(round, &make)?;
-        *share = serial_share(alone, together);
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let barrier = std::sync::Barrier::new(CONCURRENT_OPS);
+    // `stop` is written only between a cycle's last barrier and the next cycle's first,
+    // and read right after that first one: every thread leaves on the same cycle.
+    let stop = AtomicBool::new(false);
+    // Set by thread 0 when its loaded ops are done; the others then finish the op they
+    // are in. Cleared by thread 0 before the next cycle's first barrier.
+    let loaded_done = AtomicBool::new(false);
+    let failure = std::sync::Mutex::new(None::<CalibrationError>);
+    let started = Instant::now();
+    let fail = |e: CalibrationError| {
+        failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+    };
+    let timed = |op: &mut F, k: u32| -> Result<f64, CalibrationError> {
+        let t = Instant::now();
+        for _ in 0..k {
+            op()?;
+        }
+        Ok(t.elapsed().as_nanos() as f64)
+    };
+    // Thread 0's (ns alone, ns loaded, cycles counted).
+    let sums = std::thread::scope(|s| {
+        let load: Vec<_> = (1..CONCURRENT_OPS)
+            .map(|i| {
+                let (barrier, stop, loaded_done, fail, make) = (&barrier, &stop, &loaded_done, &fail, &make);
+                s.spawn(move || {
+                    let mut op = make(i);
+                    loop {
+                        barrier.wait();
+                        if stop.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        barrier.wait();
+                        while !loaded_done.load(Ordering::SeqCst) {
+                            if let Err(e) = op() {
+                                fail(e);
+                                stop.store(true, Ordering::SeqCst);
+                                break;
+                            }
+                        }
+                        barrier.wait();
+                    }
+                })
+            })
+            .collect();
+        let mut op = make(0);
+        let (mut alone, mut loaded, mut cycles) = (0.0, 0.0, 0u32);
+        // Cycle 0 warms up (page faults, file creation) and is not counted.
+        for cycle in 0u32.. {
+            barrier.wait();
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let a = timed(&mut op, SERIAL_OPS_PER_PHASE);
+            barrier.wait();
+            let l =
+                a.and_then(|a| timed(&mut op, 1).and(timed(&mut op, SERIAL_OPS_PER_PHASE)).map(|l| (a, l)));
+            loaded_done.store(true, Ordering::SeqCst);
+            barrier.wait();
+            loaded_done.store(false, Ordering::SeqCst);
+            match l {
+                Ok((a, l)) if cycle > 0 => {
+                    alone += a;
+                    loaded += l;
+                    cycles += 1;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    fail(e);
+                    stop.store(true, Ordering::SeqCst);
+                }
+            }
+            if cycles >= MIN_SERIAL_CYCLES && started.elapsed() >= budget {
+                stop.store(true, Ordering::SeqCst);
+            }
+        }
+        for h in load {
+            if h.join().is_err() {
+                fail(err("a calibration thread panicked"));
+            }
+        }
+        (alone, loaded, cycles)
+    });
+    if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
     }
-    Ok(median3(shares))
+    let (alone, loaded, cycles) = sums;
+    if cycles == 0 {
+        return Err(err("a two-at-once measurement counted no cycle"));
+    }
+    Ok(serial_share(alone, loaded))
 }
 
 /// The middle one of three measurements: one disturbed by something else on the machine
@@ -264,33 +408,6 @@ where
 fn median3(mut v: [f64; 3]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[1]
-}
-
-/// Mean wall per call of `op` when [`CONCURRENT_OPS`] threads run it at once; thread `i`
-/// makes its calls with `op(i)`.
-fn measure_together<F>(round: Duration, op: impl Fn(usize) -> F + Sync) -> Result<f64, CalibrationError>
-where
-    F: FnMut() -> Result<(), CalibrationError>,
-{
-    let start = std::sync::Barrier::new(CONCURRENT_OPS);
-    let walls: Vec<Result<f64, CalibrationError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..CONCURRENT_OPS)
-            .map(|i| {
-                let (start, op) = (&start, &op);
-                s.spawn(move || {
-                    let f = op(i);
-                    start.wait();
-                    measure(round, f).map(|(wall, _)| wall)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(err("a calibration thread panicked"))))
-            .collect()
-    });
-    let walls = walls.into_iter().collect::<Result<Vec<f64>, _>>()?;
-    Ok(walls.iter().sum::<f64>() / walls.len() as f64)
 }
 
 fn datagen_for(compressibility: f64) -> DataGen {
@@ -480,6 +597,9 @@ pub fn calibrate(opts: &CalibrateOptions) -> Result<Calibration, CalibrationErro
 /// Buffers of the ring the per-byte kernels write into: as many as a run's DMA pool has
 /// slots at the default queue depth.
 const RING_SLOTS: usize = 16;
+/// Distance between the starts of two local-tier writes: more than the largest, so each
+/// leaves a hole before the next.
+const WRITE_STRIDE_BYTES: u64 = 2 * LARGE_BYTES as u64;
 /// Chunks the local-tier reads go round (48 MiB of `LARGE_BYTES` chunks, more than a
 /// server CPU's last-level cache), and objects of each size the blob-tier GETs read once.
 const READ_SPAN_CHUNKS: u64 = 48;
@@ -600,8 +720,10 @@ fn measure_local(
         let shard = format!("cal{len}");
         let w = measure(round, || {
             // Fresh places each time, as a checkpoint or a cache fill writes: the file
-            // grows, so the flush carries the allocation too.
-            let offset = slot * LARGE_BYTES as u64;
+            // grows, so the flush carries the allocation too. A gap after each, as a cache
+            // fill leaves in its slot-sized stride: every write starts a new extent
+            // (0.53 MB written back to back here took 1.8-2.2 ms, with gaps 2.0-2.4 ms).
+            let offset = slot * WRITE_STRIDE_BYTES;
             slot += 1;
             local.write_chunks(&shard, &[(offset, &data[..len])]).map(|_| ()).map_err(err)
         })?;
@@ -623,14 +745,17 @@ fn measure_local(
         .map(std::sync::Mutex::new)
         .collect::<Vec<_>>();
     let slots: Vec<std::sync::atomic::AtomicU64> = tiers.iter().map(|_| Default::default()).collect();
-    let write_serial = measure_serial_share(round, |i| {
-        let (tier, slot) = (&tiers[i], &slots[i]);
-        move || {
-            let offset = slot.fetch_add(1, std::sync::atomic::Ordering::Relaxed) * LARGE_BYTES as u64;
-            let mut t = tier.lock().map_err(|_| err("local tier lock"))?;
-            t.write_chunks("cal", &[(offset, &data[..LARGE_BYTES])]).map(|_| ()).map_err(err)
-        }
-    })?;
+    let write_serial = |len: usize| {
+        measure_serial_share(round * SERIAL_ROUNDS, |i| {
+            let (tier, slot) = (&tiers[i], &slots[i]);
+            move || {
+                let offset = slot.fetch_add(1, std::sync::atomic::Ordering::Relaxed) * WRITE_STRIDE_BYTES;
+                let mut t = tier.lock().map_err(|_| err("local tier lock"))?;
+                t.write_chunks("cal", &[(offset, &data[..len])]).map(|_| ()).map_err(err)
+            }
+        })
+    };
+    let (serial_small, serial_large) = (write_serial(SMALL_BYTES)?, write_serial(LARGE_BYTES)?);
     tiers.clear();
     // Reads go round a span of chunks larger than the last-level cache, each into the
     // next slot of a ring, as a run reads its cached chunks back into its slots: the page
@@ -678,8 +803,10 @@ fn measure_local(
         ns_per_byte: per_record,
         cpu_share: if m8.0 > 0.0 { (m8.1 / m8.0).clamp(0.0, 1.0) } else { 1.0 },
         serial_share: None,
+        serial_share_small: None,
     };
-    let write = OpCost { serial_share: Some(write_serial), ..fit(ws, wl) };
+    let write =
+        OpCost { serial_share: Some(serial_large), serial_share_small: Some(serial_small), ..fit(ws, wl) };
     Ok((write, fit(rs, rl), manifest_cost))
 }
 
@@ -707,19 +834,23 @@ fn measure_blob(dir: &Path, round: Duration, data: &[u8]) -> Result<(OpCost, OpC
         let cpu = process_cpu_ns().saturating_sub(c0) as f64 / n;
         Ok(((wall, cpu), keys))
     };
-    let (gs, _) = first_reads(SMALL_BYTES, "calsmall")?;
+    let (gs, keys_small) = first_reads(SMALL_BYTES, "calsmall")?;
     let (gl, keys) = first_reads(LARGE_BYTES, "callarge")?;
     // Two readers at once through the same client, as colocated nodes share one.
-    let get_serial = measure_serial_share(round, |i| {
-        let (blob, keys) = (&blob, &keys);
-        let mut next = i * keys.len() / CONCURRENT_OPS;
-        move || {
-            let key = &keys[next % keys.len()];
-            next += 1;
-            std::hint::black_box(blob.get_range_unverified(key, 0..LARGE_BYTES as u64).map_err(err)?);
-            Ok(())
-        }
-    })?;
+    let get_serial = |len: usize, keys: &[BlobKey]| {
+        measure_serial_share(round * SERIAL_ROUNDS, |i| {
+            let blob = &blob;
+            let mut next = i * keys.len() / CONCURRENT_OPS;
+            move || {
+                let key = &keys[next % keys.len()];
+                next += 1;
+                std::hint::black_box(blob.get_range_unverified(key, 0..len as u64).map_err(err)?);
+                Ok(())
+            }
+        })
+    };
+    let (serial_small, serial_large) =
+        (get_serial(SMALL_BYTES, &keys_small)?, get_serial(LARGE_BYTES, &keys)?);
     let mut n = 2u64;
     // The payload is made once: a run's copier hands over bytes it already holds, and a
     // fresh copy per PUT would add an allocation's page faults that a run does not pay.
@@ -732,7 +863,8 @@ fn measure_blob(dir: &Path, round: Duration, data: &[u8]) -> Result<(OpCost, OpC
     };
     let ps = put(SMALL_BYTES)?;
     let pl = put(LARGE_BYTES)?;
-    let get = OpCost { serial_share: Some(get_serial), ..fit(gs, gl) };
+    let get =
+        OpCost { serial_share: Some(serial_large), serial_share_small: Some(serial_small), ..fit(gs, gl) };
     Ok((get, fit(ps, pl)))
 }
 
@@ -796,7 +928,11 @@ impl Calibration {
         if found != CALIBRATION_VERSION {
             return Err(CalibrationError::Version { path: p, found });
         }
-        serde_json::from_value(value).map_err(|e| CalibrationError::Parse { path: p, reason: e.to_string() })
+        let mut cal: Calibration = serde_json::from_value(value)
+            .map_err(|e| CalibrationError::Parse { path: p, reason: e.to_string() })?;
+        cal.local_write.upgrade_serial_share();
+        cal.blob_get.upgrade_serial_share();
+        Ok(cal)
     }
 
     /// Writes the calibration as pretty JSON.
@@ -900,12 +1036,12 @@ mod tests {
     }
 
     #[test]
-    fn serial_share_is_the_slowdown_of_two_at_once() {
-        assert_eq!(serial_share(100.0, 100.0), 0.0);
-        assert_eq!(serial_share(100.0, 150.0), 0.5);
+    fn serial_share_is_the_slowdown_of_two_at_once_over_two() {
+        assert_eq!(serial_share(100.0, 100.0), 0.5);
+        assert_eq!(serial_share(100.0, 150.0), 0.75);
         assert_eq!(serial_share(100.0, 200.0), 1.0);
         // Noise either way stays within 0..=1.
-        assert_eq!(serial_share(100.0, 90.0), 0.0);
+        assert_eq!(serial_share(100.0, 90.0), 0.45);
         assert_eq!(serial_share(100.0, 260.0), 1.0);
         assert_eq!(serial_share(0.0, 10.0), 0.0);
     }
@@ -934,5 +1070,51 @@ mod tests {
         let op: OpCost = serde_json::from_str(old).unwrap();
         assert_eq!(op.serial_share, None);
         assert!(!serde_json::to_string(&op).unwrap().contains("serial_share"));
+    }
+
+    #[test]
+    fn a_file_with_the_old_serial_share_is_read_in_todays_terms() {
+        let mut op: OpCost = serde_json::from_str(
+            r#"{"op_ns": 1.0, "ns_per_byte": 2.0, "cpu_share": 0.5, "serial_share": 0.4}"#,
+        )
+        .unwrap();
+        op.upgrade_serial_share();
+        // Two at once took 1.4 times as long: 0.7 of an op's wall in turns, at any size.
+        assert_eq!((op.serial_share, op.serial_share_small), (Some(0.7), Some(0.7)));
+        assert!((op.serial_share_at(300 << 10).unwrap() - 0.7).abs() < 1e-9);
+        // Upgraded once: loading what was saved changes nothing.
+        let again = op;
+        op.upgrade_serial_share();
+        assert_eq!(op, again);
+        // A file without any share keeps none: the model's fallback applies.
+        let mut none: OpCost =
+            serde_json::from_str(r#"{"op_ns": 1.0, "ns_per_byte": 2.0, "cpu_share": 0.5}"#).unwrap();
+        none.upgrade_serial_share();
+        assert_eq!((none.serial_share, none.serial_share_small), (None, None));
+    }
+
+    #[test]
+    fn serial_time_is_fitted_through_both_sizes() {
+        // 64 KiB: 100 us, half in turns; 1 MiB: 1100 us, nine tenths in turns.
+        let per_byte = 1_000_000.0 / (LARGE_BYTES - SMALL_BYTES) as f64;
+        let op = OpCost {
+            op_ns: 100_000.0 - per_byte * SMALL_BYTES as f64,
+            ns_per_byte: per_byte,
+            cpu_share: 0.2,
+            serial_share: Some(0.9),
+            serial_share_small: Some(0.5),
+        };
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        assert!(close(op.serial_share_at(SMALL_BYTES as u64).unwrap(), 0.5));
+        assert!(close(op.serial_share_at(LARGE_BYTES as u64).unwrap(), 0.9));
+        // Halfway in bytes: serial time halfway (50 + 990) / 2 us of a 600 us op.
+        let mid = (SMALL_BYTES + LARGE_BYTES) as u64 / 2;
+        assert!(close(op.serial_share_at(mid).unwrap(), (50_000.0 + 990_000.0) / 2.0 / 600_000.0));
+        // Outside the two sizes the fit is clamped to a share.
+        assert!((0.0..=1.0).contains(&op.serial_share_at(64 << 20).unwrap()));
+        assert!((0.0..=1.0).contains(&op.serial_share_at(0).unwrap()));
+        // Only the large share measured: that one everywhere.
+        let large_only = OpCost { serial_share_small: None, ..op };
+        assert_eq!(large_only.serial_share_at(mid), Some(0.9));
     }
 }

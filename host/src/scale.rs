@@ -274,6 +274,12 @@ fn costs(spec: &ScenarioSpec, cal: &Calibration, notes: &mut Vec<String>) -> Cos
     };
     let stored =
         if spec.compression.is_some() { ((chunk as f64 / ratio).round() as u64).max(1) } else { chunk };
+    // What one local-tier write moves: a checkpoint writes a batch of chunks at once, a
+    // cache fill or a KV store one.
+    let write_bytes = match spec.kind {
+        ScenarioKind::FanOutWrite => stored * u64::from(spec.batch.max(1)),
+        _ => stored,
+    };
     Costs {
         chunk,
         stored,
@@ -292,13 +298,16 @@ fn costs(spec: &ScenarioSpec, cal: &Calibration, notes: &mut Vec<String>) -> Cos
         local_write_cpu_share: cal.local_write.cpu_share,
         // A calibration without the two-writer measurement: the flush (the share that
         // is not CPU) takes turns, the CPU share overlaps.
-        local_write_serial: cal.local_write.serial_share.unwrap_or(1.0 - cal.local_write.cpu_share),
+        local_write_serial: cal
+            .local_write
+            .serial_share_at(write_bytes)
+            .unwrap_or(1.0 - cal.local_write.cpu_share),
         manifest_op_ns: cal.manifest_append.op_ns,
         manifest_record_ns: cal.manifest_append.ns_per_byte,
         manifest_cpu_share: cal.manifest_append.cpu_share,
         blob_get_ns: cal.blob_get.wall_ns(stored),
         blob_get_cpu_share: cal.blob_get.cpu_share,
-        blob_get_serial: cal.blob_get.serial_share.unwrap_or(0.0),
+        blob_get_serial: cal.blob_get.serial_share_at(stored).unwrap_or(0.0),
         blob_put_ns: cal.blob_put.wall_ns(stored),
         blob_put_cpu_share: cal.blob_put.cpu_share,
     }

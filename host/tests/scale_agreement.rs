@@ -83,11 +83,18 @@ fn scale_mode_agrees_with_live_runs() {
         bytes: u64::from(base.chunk_size_bytes),
     }];
     let cal = calibrate(&CalibrateOptions { extra, ..CalibrateOptions::default() }).unwrap();
+    let shares = |op: &dpukit_host::calibrate::OpCost| {
+        format!(
+            "{:.2} at 64 KiB, {:.2} at 1 MiB",
+            op.serial_share_small.unwrap_or(f64::NAN),
+            op.serial_share.unwrap_or(f64::NAN)
+        )
+    };
     eprintln!(
-        "calibration: {:.2} effective cores, serial share of a local write {:.2}, of a blob GET {:.2}",
+        "calibration: {:.2} effective cores; serial share of a local write {}, of a blob GET {}",
         cal.effective_cores,
-        cal.local_write.serial_share.unwrap_or(f64::NAN),
-        cal.blob_get.serial_share.unwrap_or(f64::NAN)
+        shares(&cal.local_write),
+        shares(&cal.blob_get)
     );
     let opts = ScaleOptions {
         cluster: ClusterSpec::this_machine(&cal),

@@ -15,8 +15,12 @@ fn calibration_measures_saves_and_loads() {
     assert!(cal.local_write.op_ns > 0.0 && cal.blob_get.ns_per_byte > 0.0);
     assert!(cal.host_job_ns > 0.0 && cal.device_job_host_ns > 0.0);
     for (name, op) in [("local write", cal.local_write), ("blob get", cal.blob_get)] {
-        let share = op.serial_share.unwrap_or_else(|| panic!("{name}: no serial share measured"));
-        assert!((0.0..=1.0).contains(&share), "{name}: serial share {share}");
+        for (size, share) in [("1 MiB", op.serial_share), ("64 KiB", op.serial_share_small)] {
+            let share = share.unwrap_or_else(|| panic!("{name}: no serial share measured at {size}"));
+            assert!((0.0..=1.0).contains(&share), "{name}: serial share {share} at {size}");
+        }
+        let mid = op.serial_share_at(512 << 10).unwrap();
+        assert!((0.0..=1.0).contains(&mid), "{name}: serial share {mid} at 512 KiB");
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cal.json");

@@ -11,7 +11,13 @@ use dpukit_sim::profile::Profile;
 /// A calibration written down, so these tests measure nothing and never vary.
 fn fixed() -> Calibration {
     let sized = |ns_per_byte| vec![SizedCost { bytes: 1 << 20, ns_per_byte }];
-    let op = |op_ns, ns_per_byte, cpu_share| OpCost { op_ns, ns_per_byte, cpu_share, serial_share: None };
+    let op = |op_ns, ns_per_byte, cpu_share| OpCost {
+        op_ns,
+        ns_per_byte,
+        cpu_share,
+        serial_share: None,
+        serial_share_small: None,
+    };
     Calibration {
         version: dpukit_host::calibrate::CALIBRATION_VERSION,
         kit_version: "test".into(),
@@ -160,7 +166,13 @@ fn colocated_nodes_take_turns_at_the_serial_share_of_storage_ops() {
     // Storage-bound: a cache fill (a write with its flush) takes about 1 ms a chunk.
     let storage_bound = || {
         let mut c = fixed();
-        c.local_write = OpCost { op_ns: 500_000.0, ns_per_byte: 1.0, cpu_share: 0.2, serial_share: None };
+        c.local_write = OpCost {
+            op_ns: 500_000.0,
+            ns_per_byte: 1.0,
+            cpu_share: 0.2,
+            serial_share: None,
+            serial_share_small: None,
+        };
         c
     };
     let run_on = |nodes: u32, write: Option<f64>, get: Option<f64>| {
@@ -187,4 +199,57 @@ fn colocated_nodes_take_turns_at_the_serial_share_of_storage_ops() {
     let (a, b) = (one(0.0), one(1.0));
     // (Splitting an op into parts rounds each to the nanosecond.)
     assert!((a - b).abs() <= a * 1e-6, "{a} vs {b}");
+}
+
+/// The calibration turns the slowdown `r` of an op while another runs back to back into a
+/// serial share `r / 2` (`calibrate::serial_share`), because that is the share with which
+/// two colocated streams of the op slow down by `r` here: each op holds the shared disk for
+/// its serial share and overlaps the rest, so two streams take `max(1, 2 * share)` times
+/// as long per op as one.
+#[test]
+fn two_colocated_writers_slow_down_by_twice_their_serial_share() {
+    let profile = Profile::builtin("bluefield-2").unwrap();
+    let node_time = |nodes: u32, share: f64| {
+        let mut c = fixed();
+        // Nothing but the writes costs anything.
+        c.crc32c = vec![SizedCost { bytes: 1 << 20, ns_per_byte: 0.0 }];
+        c.memcpy = c.crc32c.clone();
+        c.datagen = vec![DatagenPoint { compressibility: 2.0, bytes: 1 << 20, ns_per_byte: 0.0 }];
+        c.host_job_ns = 0.0;
+        // All CPU, so that it holds no share of the disk either.
+        let free = OpCost {
+            op_ns: 0.0,
+            ns_per_byte: 0.0,
+            cpu_share: 1.0,
+            serial_share: None,
+            serial_share_small: None,
+        };
+        c.manifest_append = free;
+        c.blob_put = free;
+        c.local_write = OpCost {
+            op_ns: 1_000_000.0,
+            ns_per_byte: 0.0,
+            cpu_share: 0.2,
+            serial_share: Some(share),
+            serial_share_small: Some(share),
+        };
+        let mut s = ScenarioSpec::defaults(ScenarioKind::FanOutWrite);
+        s.nodes = nodes;
+        s.object_size_bytes = 64 << 20;
+        s.batch = 1;
+        s.compression = None;
+        let opts = ScaleOptions {
+            cluster: ClusterSpec::this_machine(&c),
+            calibration: c,
+            calibration_source: "fixed (test)".into(),
+        };
+        let r = run_scale(&s, Mode::Host, &profile, &opts).unwrap();
+        r.wall.value
+    };
+    for share in [0.3, 0.5, 0.6, 0.8, 1.0] {
+        let slowdown = node_time(2, share) / node_time(1, share);
+        let expected = (2.0 * share).max(1.0);
+        eprintln!("serial share {share}: two writers {slowdown:.3} times as long per write (expected {expected:.3})");
+        assert!((slowdown - expected).abs() < 0.03 * expected, "share {share}: {slowdown} vs {expected}");
+    }
 }
