@@ -446,6 +446,10 @@ impl Default for CalibrateOptions {
 
 /// Measures this machine.
 pub fn calibrate(opts: &CalibrateOptions) -> Result<Calibration, CalibrationError> {
+    // Write back what others left dirty first: the kernel's flusher threads would take a
+    // core from the measurements, and the disk's bandwidth from the tiers' (right after a
+    // test suite's writes, one calibration here saw 1.25 of this machine's 2 cores).
+    nix::unistd::sync();
     let started = Instant::now();
     let round = opts.round;
     let registry = Registry::new(Arc::new(CacheIndex::new(1024).map_err(err)?));

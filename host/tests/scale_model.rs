@@ -216,7 +216,9 @@ fn two_colocated_writers_slow_down_by_twice_their_serial_share() {
         c.memcpy = c.crc32c.clone();
         c.datagen = vec![DatagenPoint { compressibility: 2.0, bytes: 1 << 20, ns_per_byte: 0.0 }];
         c.host_job_ns = 0.0;
-        // All CPU, so that it holds no share of the disk either.
+        // All CPU: an op of no cost with a serial share would still be booked on the
+        // disk, at the end of the write before it, and (the model books its servers in
+        // the order it handles events) hold the other node's earlier write behind it.
         let free = OpCost {
             op_ns: 0.0,
             ns_per_byte: 0.0,
