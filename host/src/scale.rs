@@ -504,6 +504,12 @@ impl Model<'_> {
         serial: f64,
         shared: FifoServer,
     ) -> SimTime {
+        // An op that costs nothing books nothing: a zero-length booking would still move
+        // the shared server's clock to where it is made (servers are booked in the order
+        // events are handled), holding another node's earlier op behind it.
+        if wall_ns <= 0.0 {
+            return at;
+        }
         let serial = serial.clamp(0.0, 1.0);
         let cpu_share = cpu_share.clamp(0.0, 1.0);
         let on_core = cpu_share.min(1.0 - serial);

@@ -216,13 +216,12 @@ fn two_colocated_writers_slow_down_by_twice_their_serial_share() {
         c.memcpy = c.crc32c.clone();
         c.datagen = vec![DatagenPoint { compressibility: 2.0, bytes: 1 << 20, ns_per_byte: 0.0 }];
         c.host_job_ns = 0.0;
-        // All CPU: an op of no cost with a serial share would still be booked on the
-        // disk, at the end of the write before it, and (the model books its servers in
-        // the order it handles events) hold the other node's earlier write behind it.
+        // (With no CPU share, a manifest append's share of the disk would be all of it:
+        // an op of no cost must book nothing, or it would hold the other node's writes.)
         let free = OpCost {
             op_ns: 0.0,
             ns_per_byte: 0.0,
-            cpu_share: 1.0,
+            cpu_share: 0.0,
             serial_share: None,
             serial_share_small: None,
         };
