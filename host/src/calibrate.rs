@@ -88,7 +88,7 @@ pub enum CalibrationError {
 
 /// Cost of one op: a fixed part and a per-byte part; `cpu` is the share of it the host
 /// CPU is busy (the rest is waiting on a device: a flush to disk).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct OpCost {
     pub op_ns: f64,
     pub ns_per_byte: f64,
@@ -265,8 +265,7 @@ fn fit(small: (f64, f64), large: (f64, f64)) -> OpCost {
         op_ns: op,
         ns_per_byte: per_byte,
         cpu_share: (share(small) + share(large)) / 2.0,
-        serial_share: None,
-        serial_share_small: None,
+        ..OpCost::default()
     }
 }
 
@@ -806,8 +805,7 @@ fn measure_local(
         op_ns: (m1.0 - per_record).max(0.0),
         ns_per_byte: per_record,
         cpu_share: if m8.0 > 0.0 { (m8.1 / m8.0).clamp(0.0, 1.0) } else { 1.0 },
-        serial_share: None,
-        serial_share_small: None,
+        ..OpCost::default()
     };
     let write =
         OpCost { serial_share: Some(serial_large), serial_share_small: Some(serial_small), ..fit(ws, wl) };

@@ -11,13 +11,7 @@ use dpukit_sim::profile::Profile;
 /// A calibration written down, so these tests measure nothing and never vary.
 fn fixed() -> Calibration {
     let sized = |ns_per_byte| vec![SizedCost { bytes: 1 << 20, ns_per_byte }];
-    let op = |op_ns, ns_per_byte, cpu_share| OpCost {
-        op_ns,
-        ns_per_byte,
-        cpu_share,
-        serial_share: None,
-        serial_share_small: None,
-    };
+    let op = |op_ns, ns_per_byte, cpu_share| OpCost { op_ns, ns_per_byte, cpu_share, ..OpCost::default() };
     Calibration {
         version: dpukit_host::calibrate::CALIBRATION_VERSION,
         kit_version: "test".into(),
@@ -166,13 +160,7 @@ fn colocated_nodes_take_turns_at_the_serial_share_of_storage_ops() {
     // Storage-bound: a cache fill (a write with its flush) takes about 1 ms a chunk.
     let storage_bound = || {
         let mut c = fixed();
-        c.local_write = OpCost {
-            op_ns: 500_000.0,
-            ns_per_byte: 1.0,
-            cpu_share: 0.2,
-            serial_share: None,
-            serial_share_small: None,
-        };
+        c.local_write = OpCost { op_ns: 500_000.0, ns_per_byte: 1.0, cpu_share: 0.2, ..OpCost::default() };
         c
     };
     let run_on = |nodes: u32, write: Option<f64>, get: Option<f64>| {
@@ -218,13 +206,7 @@ fn two_colocated_writers_slow_down_by_twice_their_serial_share() {
         c.host_job_ns = 0.0;
         // (With no CPU share, a manifest append's share of the disk would be all of it:
         // an op of no cost must book nothing, or it would hold the other node's writes.)
-        let free = OpCost {
-            op_ns: 0.0,
-            ns_per_byte: 0.0,
-            cpu_share: 0.0,
-            serial_share: None,
-            serial_share_small: None,
-        };
+        let free = OpCost::default();
         c.manifest_append = free;
         c.blob_put = free;
         c.local_write = OpCost {
