@@ -44,6 +44,10 @@ fn bad_inputs_are_one_line_errors() {
         (&["run", "--mode", "host", "--chunk", "100"], "--chunk (chunk_size_bytes)"),
         (&["run", "--mode", "host", "--size", "64k", "--chunk", "1m"], "--size (object_size_bytes)"),
         (&["run", "--mode", "host", "-q", "0"], "--queue-depth (queue_depth)"),
+        (
+            &["run", "--mode", "host", "-q", "4096", "--bs", "64m", "--size", "64m", "--nodes", "1", "--compress", "none"],
+            "the DMA pools of 1 node(s) would pin 512.0 GiB (4096 slots x 2 buffers x 65536 KiB each)",
+        ),
         (&["run", "--mode", "host", "--compress", "brotli"], "unknown compression `brotli`"),
         (&["run", "--mode", "host", "--compress", "zstd:99"], "--compress (compression): level 99"),
         (&["run", "--mode", "host", "--skew", "x"], "--skew: `x` is not a number"),

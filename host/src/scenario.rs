@@ -570,6 +570,56 @@ impl Ctx<'_> {
     }
 }
 
+/// What one buffer of a node's DMA pool holds: a chunk (a KV block) or its stored form,
+/// whichever is larger.
+fn slot_buffer_bytes(spec: &ScenarioSpec) -> usize {
+    let chunk = match spec.kind {
+        ScenarioKind::KvCache => spec.kv_shape.block_bytes() as usize,
+        _ => spec.chunk_size_bytes as usize,
+    };
+    max_stored(spec, chunk).max(chunk)
+}
+
+/// Most of this machine's available memory that the DMA pools of one process may pin.
+const DMA_POOLS_MAX_SHARE_OF_AVAILABLE: f64 = 0.75;
+
+/// Refuses a run whose nodes' DMA pools (resident from the start, as pinned DMA memory
+/// is) would not fit in this machine's available memory, before anything is made: the
+/// allocation would fail and abort the process, or the kernel would kill it.
+fn fits_in_memory(spec: &ScenarioSpec, local: &[u32]) -> Result<(), RunError> {
+    let workers = match spec.kind {
+        ScenarioKind::FanInRead => local.iter().filter(|&&n| n < spec.readers).count(),
+        _ => local.len(),
+    } as u64;
+    let buffer = slot_buffer_bytes(spec).div_ceil(crate::dma::SLOT_ALIGN) * crate::dma::SLOT_ALIGN;
+    let need = workers * u64::from(spec.queue_depth) * 2 * buffer as u64;
+    let Some(available) = available_memory_bytes() else { return Ok(()) };
+    if need as f64 > available as f64 * DMA_POOLS_MAX_SHARE_OF_AVAILABLE {
+        let gib = |b: u64| b as f64 / f64::from(1u32 << 30);
+        return Err(RunError::Spec(crate::spec::SpecError {
+            knob: "queue_depth",
+            reason: format!(
+                "the DMA pools of {workers} node(s) would pin {:.1} GiB ({} slots x 2 buffers x {} KiB each), \
+                 more than {:.0} % of the {:.1} GiB this machine has available: lower --iodepth, --nodes or --bs",
+                gib(need),
+                spec.queue_depth,
+                buffer / 1024,
+                DMA_POOLS_MAX_SHARE_OF_AVAILABLE * 100.0,
+                gib(available)
+            ),
+        }));
+    }
+    Ok(())
+}
+
+/// `MemAvailable` of /proc/meminfo, in bytes; `None` where it cannot be read.
+fn available_memory_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 fn offload_for(ctx: &Ctx, node: u32, chunk_bytes: usize) -> Result<Offload, RunError> {
     let spec = ctx.spec;
     let stored = max_stored(spec, chunk_bytes);
@@ -667,8 +717,9 @@ pub(crate) fn run(
         ))));
     }
     same_scenario_everywhere(spec, mode, cluster)?;
-    let env = Env::new(spec, mode, cluster)?;
     let local: Vec<u32> = (0..spec.nodes).filter(|&n| cluster.rank_of(n) == cluster.rank()).collect();
+    fits_in_memory(spec, &local)?;
+    let env = Env::new(spec, mode, cluster)?;
     let total = match spec.kind {
         ScenarioKind::FanOutWrite => spec.object_size_bytes * local.len() as u64,
         ScenarioKind::FanOutRead => spec.object_size_bytes * local.len() as u64 * 2,
