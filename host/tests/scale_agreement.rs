@@ -1,10 +1,9 @@
 //! Scale mode agrees with live runs where both can run: the same scenario on 1, 2 and 4
 //! nodes of this machine, live (`run_scenario`) and modelled (`run_scale` with every node
 //! on this machine), in host and offload mode. The goal is 10 % on throughput; the test
-//! holds 20 % in host mode at every node count and in offload mode with one node, 50 % in
-//! offload mode with several nodes, and wider bounds on known gaps: fan-out read in host
-//! mode, fan-out write in host mode on several nodes, fan-out read and fan-in read in
-//! offload mode (see the constants for the measured figures).
+//! holds 20 % in both modes, and wider bounds on known gaps: fan-out read in host mode,
+//! fan-out write in host mode on several nodes, fan-out read and fan-in read in offload
+//! mode (see the constants for the measured figures).
 //!
 //! The calibration is measured in this same build, so a debug build compares debug
 //! kernels with debug kernels. CI runs the debug build, where the kernels set the pace.
@@ -37,15 +36,13 @@ use dpukit_sim::profile::Profile;
 /// write offload within 8 %; the calibration itself moves by several percent between
 /// runs, so the test holds 20 %, tight enough to catch a model that drifts.
 const TOLERANCE: f64 = 0.20;
-/// Offload mode with several node threads on this machine's cores: a known gap. Two
-/// fan-out read nodes model 38-46 % faster than they run, two fan-in readers 15-17 %
-/// slower. The cause is not found yet (one candidate: in a live run the simulator's own
-/// work shares the two cores with the node threads). Asserted at this bound so it cannot
-/// grow unseen.
-const TOLERANCE_SHARED_CORES: f64 = 0.50;
-/// Fan-out read in offload mode, one node: a known gap. The model comes out 12-21 %
-/// faster than the live run (a host-side cost of the live offload read path that the
-/// calibration does not capture yet); asserted at this bound so it cannot grow unseen.
+/// Fan-out read in offload mode: a known gap. The model comes out faster than the live
+/// run: in debug builds (CI), one node +4 to +21 % and two nodes -8 to +5 % over five
+/// runs of this test (earlier builds modelled two nodes 38-46 % faster, and were held at
+/// 50 %); in a release build with 64 MiB per node, three calibrations each against the
+/// median of three live runs, one node +13 to +24 % and two nodes +29 to +41 %. Part of
+/// it is a host-side cost of the live offload read path that the calibration does not
+/// capture yet. Asserted at this bound so it cannot grow unseen; issue 7 tracks it.
 const TOLERANCE_KNOWN_GAP: f64 = 0.25;
 /// Fan-in read in offload mode (two nodes, one reader): a known gap that moves with the
 /// machine's state. Quiet runs here model it -15 % to +6 % from live; two attempts in a
@@ -68,10 +65,14 @@ const TOLERANCE_FAN_OUT_READ_HOST: f64 = 0.35;
 /// turns at their writes; before, the shares were too small to make them wait at all).
 /// The model blocks a node's thread for each batch's write, where the live write pipeline
 /// keeps two batches in flight, and it leaves the copier's PUTs (which fsync on the same
-/// disk) off the disk. In clean-clone CI runs, right after the workspace tests, it came
-/// out -22 and -24 % (-37 and -39 % from a calibration that saw 1.25 of the 2 cores);
-/// standalone -1 and +19 %; in a release build -12 to -18 %. Asserted at this bound so
-/// it cannot grow unseen; issue 7 tracks it.
+/// disk) off the disk. Both mended together made it worse, not better (a trial, not
+/// kept: two nodes -18 %, offload -48 %): the copier's fsyncs do not take turns with the
+/// node's writes as two uploads take turns with each other (a share of 0.70-0.85). A live
+/// offload node wrote a batch every 17 ms, about what one batch's write costs alone (16
+/// ms calibrated), while the copier uploaded at 161 MB/s beside it. In clean-clone CI
+/// runs, right after the workspace tests, it came out -22 and -24 % (-37 and -39 % from
+/// a calibration that saw 1.25 of the 2 cores); standalone -1 and +19 %; in a release
+/// build -12 to -18 %. Asserted at this bound so it cannot grow unseen; issue 7 tracks it.
 const TOLERANCE_FAN_OUT_WRITE_SHARED: f64 = 0.30;
 /// Live runs per case; the median counts.
 const LIVE_TRIES: usize = 3;
@@ -140,7 +141,6 @@ fn scale_mode_agrees_with_live_runs() {
             (ScenarioKind::FanOutRead, Mode::Host, _) => TOLERANCE_FAN_OUT_READ_HOST,
             (ScenarioKind::FanOutWrite, Mode::Host, w) if w > 1 => TOLERANCE_FAN_OUT_WRITE_SHARED,
             (_, Mode::Host, _) => TOLERANCE,
-            (_, Mode::Offload, w) if w > 1 => TOLERANCE_SHARED_CORES,
             (ScenarioKind::FanOutRead, Mode::Offload, _) => TOLERANCE_KNOWN_GAP,
             (ScenarioKind::FanInRead, Mode::Offload, _) => TOLERANCE_FAN_IN_OFFLOAD,
             _ => TOLERANCE,
