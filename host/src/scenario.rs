@@ -620,15 +620,15 @@ fn available_memory_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
-fn offload_for(ctx: &Ctx, node: u32, chunk_bytes: usize) -> Result<Offload, RunError> {
+fn offload_for(ctx: &Ctx, node: u32) -> Result<Offload, RunError> {
     let spec = ctx.spec;
-    let stored = max_stored(spec, chunk_bytes);
+    let buffer = slot_buffer_bytes(spec);
     let cache = CacheIndex::new(spec.cache_capacity_chunks.max(16) as usize).map_err(off_err)?;
     let registry = Registry::new(Arc::new(cache));
     let cfg = OffloadConfig {
         slots: spec.queue_depth as usize,
-        in_bytes: stored.max(chunk_bytes),
-        out_bytes: stored.max(chunk_bytes),
+        in_bytes: buffer,
+        out_bytes: buffer,
         batch: spec.batch as usize,
         device_timeout_ns: DEVICE_TIMEOUT_NS,
         engine: EngineConfig {
@@ -1360,7 +1360,7 @@ fn fan_out_write_batches(
     let (spec, prog) = (ctx.spec, ctx.prog);
     let chunk = spec.chunk_size_bytes as usize;
     let chunks = spec.chunks_per_object();
-    let mut off = offload_for(ctx, node, chunk)?;
+    let mut off = offload_for(ctx, node)?;
     let mut out = NodeOut::new(ctx.mode, node);
     let gen = datagen(spec);
     let seed = object_seed(spec, node as u64);
@@ -1744,7 +1744,7 @@ fn fan_out_read(ctx: &Ctx, node: u32) -> Result<NodeOut, RunError> {
     let dir = env.node_dir(node)?;
     let stored_max = max_stored(spec, chunk);
     let mut local = local_tier(spec, &dir, stored_max)?;
-    let mut off = offload_for(ctx, node, chunk)?;
+    let mut off = offload_for(ctx, node)?;
     let mut out = NodeOut::new(ctx.mode, node);
     let (_, chunks) = ctx.catalog.first().ok_or_else(|| RunError::Tier("no model was published".into()))?;
     let n = chunks.len() as u64;
@@ -1907,8 +1907,7 @@ fn fan_out_read(ctx: &Ctx, node: u32) -> Result<NodeOut, RunError> {
 
 fn fan_in_read(ctx: &Ctx, reader: u32) -> Result<NodeOut, RunError> {
     let (spec, env, prog) = (ctx.spec, ctx.env, ctx.prog);
-    let chunk = spec.chunk_size_bytes as usize;
-    let mut off = offload_for(ctx, reader, chunk)?;
+    let mut off = offload_for(ctx, reader)?;
     let mut out = NodeOut::new(ctx.mode, reader);
     // Reader r reads the shards of writers r + shift, r + shift + readers, ... (mod nodes):
     // every shard once in all.
@@ -2060,7 +2059,7 @@ fn kv_cache(ctx: &Ctx, node: u32) -> Result<NodeOut, RunError> {
     let dir = ctx.env.node_dir(node)?;
     let stored_max = max_stored(spec, block);
     let mut local = local_tier(spec, &dir, stored_max)?;
-    let mut off = offload_for(ctx, node, block)?;
+    let mut off = offload_for(ctx, node)?;
     let mut out = NodeOut::new(ctx.mode, node);
     let gen = datagen(spec);
     let stride = stored_max.div_ceil(4096) as u64 * 4096;
