@@ -256,6 +256,56 @@ fn measure(
     Ok((wall, cpu))
 }
 
+/// Passes over the kernel measurements (see `calibrate`).
+const KERNEL_PASSES: usize = 5;
+
+/// Kernel measurements taken in passes: the `i`-th measurement of every pass adds one round
+/// (at least `round`, or [`MAX_ITERS_PER_ROUND`] calls) to the `i`-th running mean, so a
+/// kernel's rounds spread over all the passes. The first pass warms each kernel up first.
+struct Passes {
+    round: Duration,
+    /// Per measurement: wall ns and calls, summed over the passes so far.
+    sums: Vec<(f64, u64)>,
+    next: usize,
+    first: bool,
+}
+
+impl Passes {
+    fn new(round: Duration) -> Passes {
+        Passes { round, sums: Vec::new(), next: 0, first: true }
+    }
+
+    fn start_pass(&mut self) {
+        self.first = self.sums.is_empty();
+        self.next = 0;
+    }
+
+    /// One round of `f`; returns the mean wall ns per call over every round of this
+    /// measurement so far. Measurements come in the same order in every pass.
+    fn measure(
+        &mut self,
+        mut f: impl FnMut() -> Result<(), CalibrationError>,
+    ) -> Result<f64, CalibrationError> {
+        if self.first {
+            // Warm up (page faults, lazy tables).
+            f()?;
+            self.sums.push((0.0, 0));
+        }
+        let i = self.next;
+        self.next += 1;
+        let t0 = Instant::now();
+        let mut k = 0u32;
+        while k == 0 || (t0.elapsed() < self.round && k < MAX_ITERS_PER_ROUND) {
+            f()?;
+            k += 1;
+        }
+        let sum = self.sums.get_mut(i).ok_or_else(|| err("kernel measurements out of order"))?;
+        sum.0 += t0.elapsed().as_nanos() as f64;
+        sum.1 += u64::from(k);
+        Ok(sum.0 / sum.1 as f64)
+    }
+}
+
 /// Fixed + per-byte cost from the walls at two sizes; CPU share from the larger.
 fn fit(small: (f64, f64), large: (f64, f64)) -> OpCost {
     let per_byte = ((large.0 - small.0) / (LARGE_BYTES - SMALL_BYTES) as f64).max(0.0);
@@ -465,35 +515,6 @@ pub fn calibrate(opts: &CalibrateOptions) -> Result<Calibration, CalibrationErro
     // buffer, a 1 MiB output stays in cache: on a 32 MiB-L3 EPYC a 1 MiB copy then looks
     // four times, and an LZ4 decompression a third, as fast as in the data path.
     let mut ring = Ring::new(largest);
-    let hot = |n: usize| &src[..n];
-
-    let (mut crc32c, mut memcpy, mut datagen) = (Vec::new(), Vec::new(), Vec::new());
-    for bytes in CALIBRATION_SIZES {
-        let n = bytes as usize;
-        // CRC32C runs on bytes just written (a fetched chunk just copied into its slot,
-        // a compressed chunk just produced): in cache.
-        let (crc_ns, _) = measure(round, || {
-            registry.execute(Call::Crc32c { src: hot(n), seed: 0 }).map_err(err)?;
-            Ok(())
-        })?;
-        crc32c.push(SizedCost { bytes, ns_per_byte: crc_ns / bytes as f64 });
-        // A copy moves bytes another thread produced (a fetched object, a device's
-        // output) into a slot: neither end in cache.
-        ring.fill_from(hot(n));
-        let (copy_ns, _) = measure(round, || {
-            ring.copy_across(n);
-            Ok(())
-        })?;
-        memcpy.push(SizedCost { bytes, ns_per_byte: copy_ns / bytes as f64 });
-        for c in CALIBRATION_COMPRESSIBILITIES {
-            let g = datagen_for(c);
-            let (ns, _) = measure(round, || {
-                g.fill(11, 0, ring.next_out(n));
-                Ok(())
-            })?;
-            datagen.push(DatagenPoint { compressibility: c, bytes, ns_per_byte: ns / bytes as f64 });
-        }
-    }
 
     // The codec grid, then any extra points asked for (a scenario's own).
     let mut plan: Vec<CodecPlan> = Vec::new();
@@ -514,45 +535,94 @@ pub fn calibrate(opts: &CalibrateOptions) -> Result<Calibration, CalibrationErro
             plan.push(*p);
         }
     }
+    // Every kernel is measured in `KERNEL_PASSES` passes over the whole set, one round of
+    // each per pass, and its cost is its mean over the passes. This VM's cores run a
+    // kernel at two speeds 1.7 times apart, switching every few hundred milliseconds (LZ4
+    // compression of 1 MiB: 0.95 or 1.6 ns/B in 36 ms windows of one process): the rounds
+    // of one kernel in a row caught one speed or the other, and in a debug build, where
+    // a round is a call or two, calibrations minutes apart put one node's fan-out write at
+    // 12.1 to 17.8 MB/s in scale mode. Spread over the whole set, every kernel sees a
+    // mix, as a run of a few hundred milliseconds does: three calibrations then put it at
+    // 12.9 to 13.5 MB/s.
+    let mut passes = Passes::new(round);
+    let (mut crc32c, mut memcpy, mut datagen) = (Vec::new(), Vec::new(), Vec::new());
     let mut codecs: Vec<CodecCost> = Vec::new();
     let mut comp = vec![0u8; largest * 2 + 4096];
-    for p in plan {
-        let n = p.bytes as usize;
-        datagen_for(p.compressibility).fill(13, 0, &mut src[..n]);
-        let (algorithm, level) = (p.algorithm, p.level);
-        // Compression reads a chunk just generated or copied in (in cache) and writes a
-        // slot's output; decompression reads a chunk just fetched and writes a slot.
-        let (cns, _) = measure(round, || {
-            registry
-                .execute(Call::Compress {
-                    src: &src[..n],
-                    dst: ring.next_out(n * 2 + 4096),
-                    algorithm,
-                    level,
-                })
-                .map_err(|s| err(format!("{} compress: {s}", algorithm.name())))?;
-            Ok(())
-        })?;
-        let clen = registry
-            .execute(Call::Compress { src: &src[..n], dst: &mut comp, algorithm, level })
-            .map_err(|s| err(format!("{} compress: {s}", algorithm.name())))?
-            .result as usize;
-        let (dns, _) = measure(round, || {
-            registry
-                .execute(Call::Decompress { src: &comp[..clen], dst: ring.next_out(n), algorithm })
-                .map_err(|s| err(format!("{} decompress: {s}", algorithm.name())))?;
-            Ok(())
-        })?;
-        let point = CodecPoint {
-            compressibility: p.compressibility,
-            bytes: p.bytes,
-            compress_ns_per_byte: cns / n as f64,
-            decompress_ns_per_byte: dns / n as f64,
-            ratio: n as f64 / clen.max(1) as f64,
-        };
-        match codecs.iter_mut().find(|c| c.algorithm == algorithm.name() && c.level == level) {
-            Some(c) => c.points.push(point),
-            None => codecs.push(CodecCost { algorithm: algorithm.name().into(), level, points: vec![point] }),
+    for _ in 0..KERNEL_PASSES {
+        // Each pass rebuilds the figures from the running means: the last has them all.
+        passes.start_pass();
+        datagen_for(2.0).fill(7, 0, &mut src);
+        crc32c.clear();
+        memcpy.clear();
+        datagen.clear();
+        codecs.clear();
+        for bytes in CALIBRATION_SIZES {
+            let n = bytes as usize;
+            // CRC32C runs on bytes just written (a fetched chunk just copied into its slot,
+            // a compressed chunk just produced): in cache.
+            let crc_ns = passes.measure(|| {
+                registry.execute(Call::Crc32c { src: &src[..n], seed: 0 }).map_err(err)?;
+                Ok(())
+            })?;
+            crc32c.push(SizedCost { bytes, ns_per_byte: crc_ns / bytes as f64 });
+            // A copy moves bytes another thread produced (a fetched object, a device's
+            // output) into a slot: neither end in cache.
+            ring.fill_from(&src[..n]);
+            let copy_ns = passes.measure(|| {
+                ring.copy_across(n);
+                Ok(())
+            })?;
+            memcpy.push(SizedCost { bytes, ns_per_byte: copy_ns / bytes as f64 });
+            for c in CALIBRATION_COMPRESSIBILITIES {
+                let g = datagen_for(c);
+                let ns = passes.measure(|| {
+                    g.fill(11, 0, ring.next_out(n));
+                    Ok(())
+                })?;
+                datagen.push(DatagenPoint { compressibility: c, bytes, ns_per_byte: ns / bytes as f64 });
+            }
+        }
+
+        for &p in &plan {
+            let n = p.bytes as usize;
+            datagen_for(p.compressibility).fill(13, 0, &mut src[..n]);
+            let (algorithm, level) = (p.algorithm, p.level);
+            // Compression reads a chunk just generated or copied in (in cache) and writes a
+            // slot's output; decompression reads a chunk just fetched and writes a slot.
+            let cns = passes.measure(|| {
+                registry
+                    .execute(Call::Compress {
+                        src: &src[..n],
+                        dst: ring.next_out(n * 2 + 4096),
+                        algorithm,
+                        level,
+                    })
+                    .map_err(|s| err(format!("{} compress: {s}", algorithm.name())))?;
+                Ok(())
+            })?;
+            let clen = registry
+                .execute(Call::Compress { src: &src[..n], dst: &mut comp, algorithm, level })
+                .map_err(|s| err(format!("{} compress: {s}", algorithm.name())))?
+                .result as usize;
+            let dns = passes.measure(|| {
+                registry
+                    .execute(Call::Decompress { src: &comp[..clen], dst: ring.next_out(n), algorithm })
+                    .map_err(|s| err(format!("{} decompress: {s}", algorithm.name())))?;
+                Ok(())
+            })?;
+            let point = CodecPoint {
+                compressibility: p.compressibility,
+                bytes: p.bytes,
+                compress_ns_per_byte: cns / n as f64,
+                decompress_ns_per_byte: dns / n as f64,
+                ratio: n as f64 / clen.max(1) as f64,
+            };
+            match codecs.iter_mut().find(|c| c.algorithm == algorithm.name() && c.level == level) {
+                Some(c) => c.points.push(point),
+                None => {
+                    codecs.push(CodecCost { algorithm: algorithm.name().into(), level, points: vec![point] })
+                }
+            }
         }
     }
     drop(ring);
@@ -625,8 +695,8 @@ impl Ring {
     fn new(largest: usize) -> Ring {
         // Every page written now, as a run's DMA pool is when it is made: a buffer zeroed by
         // the allocator is mapped lazily, and the first pass over the ring would time page
-        // faults (on a 2-core VM they put a 1 MiB copy at 0.20-0.37 ns/B from one
-        // calibration to the next; 0.11-0.15 with every page written first).
+        // faults (three pairs of calibrations on a 2-core VM, one of each kind in turn: a
+        // 1 MiB copy at 0.23-0.33 ns/B with those faults, 0.19-0.20 without).
         let resident = |n: usize| vec![RING_FILL; n];
         Ring {
             inputs: (0..RING_SLOTS).map(|_| resident(largest)).collect(),
