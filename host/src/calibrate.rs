@@ -10,10 +10,13 @@
 //! cost and a per-byte cost come from a straight line through two sizes.
 //!
 //! Costs are measured the way a run pays them, not at their best:
-//! - kernels write into a ring of slot-sized buffers, as a run's outputs land in its DMA
-//!   pool's slots, not into one buffer still in cache from the last call; a copy reads
-//!   from the ring too (bytes another thread produced), while CRC32C reads bytes just
-//!   written, as it does in a run;
+//! - kernels write into a ring of slot-sized buffers, resident as a run's DMA pool is, as a
+//!   run's outputs land in its slots, not into one buffer still in cache from the last
+//!   call; a copy reads from the ring too (bytes another thread produced), while CRC32C
+//!   reads bytes just written, as it does in a run;
+//! - each kernel's rounds are spread over five passes of the whole set, so a machine whose
+//!   speed changes from second to second prices every kernel at the same mix, as a run of
+//!   a few hundred milliseconds pays it;
 //! - local-tier reads go round 48 MiB of chunks, more than a last-level cache holds, so
 //!   the page cache's copy comes from memory; each blob-tier GET is the first read of an
 //!   object written just before, as in a run;
