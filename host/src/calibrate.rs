@@ -1119,6 +1119,39 @@ mod tests {
     }
 
     #[test]
+    fn passes_warm_up_once_and_keep_each_measurement_in_its_place() {
+        let mut passes = Passes::new(Duration::from_micros(50));
+        let (mut a, mut b) = (0u32, 0u32);
+        for _ in 0..3 {
+            passes.start_pass();
+            let ma = passes
+                .measure(|| {
+                    a += 1;
+                    Ok(())
+                })
+                .unwrap();
+            let mb = passes
+                .measure(|| {
+                    b += 1;
+                    std::thread::sleep(Duration::from_micros(200));
+                    Ok(())
+                })
+                .unwrap();
+            // Each measurement keeps its own mean: the sleeping one is the slower.
+            assert!(mb > ma && mb >= 200_000.0, "{ma} ns, {mb} ns");
+        }
+        // `b` takes longer than a round: one warm-up call, then one call per pass.
+        assert_eq!(b, 1 + 3);
+        assert!(a > b);
+        // A pass that measures more than the first did is refused, not misfiled.
+        passes.start_pass();
+        for _ in 0..2 {
+            passes.measure(|| Ok(())).unwrap();
+        }
+        assert!(passes.measure(|| Ok(())).is_err());
+    }
+
+    #[test]
     fn serial_share_is_the_slowdown_of_two_at_once_over_two() {
         assert_eq!(serial_share(100.0, 100.0), 0.5);
         assert_eq!(serial_share(100.0, 150.0), 0.75);
