@@ -246,17 +246,26 @@ fn measure(
     let (t0, c0) = (Instant::now(), process_cpu_ns());
     let mut n = 0u32;
     for _ in 0..rounds {
-        let r0 = Instant::now();
-        let mut k = 0u32;
-        while k == 0 || (r0.elapsed() < round && k < MAX_ITERS_PER_ROUND) {
-            f()?;
-            k += 1;
-        }
-        n += k;
+        n += one_round(round, &mut f)?;
     }
     let wall = t0.elapsed().as_nanos() as f64 / f64::from(n);
     let cpu = process_cpu_ns().saturating_sub(c0) as f64 / f64::from(n);
     Ok((wall, cpu))
+}
+
+/// Calls `f` for at least `round` (at least once, at most [`MAX_ITERS_PER_ROUND`] times);
+/// returns how many times.
+fn one_round(
+    round: Duration,
+    f: &mut impl FnMut() -> Result<(), CalibrationError>,
+) -> Result<u32, CalibrationError> {
+    let t0 = Instant::now();
+    let mut k = 0u32;
+    while k == 0 || (t0.elapsed() < round && k < MAX_ITERS_PER_ROUND) {
+        f()?;
+        k += 1;
+    }
+    Ok(k)
 }
 
 /// Passes over the kernel measurements (see `calibrate`).
@@ -297,11 +306,7 @@ impl Passes {
         let i = self.next;
         self.next += 1;
         let t0 = Instant::now();
-        let mut k = 0u32;
-        while k == 0 || (t0.elapsed() < self.round && k < MAX_ITERS_PER_ROUND) {
-            f()?;
-            k += 1;
-        }
+        let k = one_round(self.round, &mut f)?;
         let sum = self.sums.get_mut(i).ok_or_else(|| err("kernel measurements out of order"))?;
         sum.0 += t0.elapsed().as_nanos() as f64;
         sum.1 += u64::from(k);

@@ -55,7 +55,8 @@ impl DmaPool {
             .ok_or(PoolError::TooLarge { slots, bytes: stride })?;
         let layout = std::alloc::Layout::from_size_align(total, SLOT_ALIGN)
             .map_err(|_| PoolError::TooLarge { slots, bytes: stride })?;
-        // SAFETY: total > 0.
+        // SAFETY: the layout's size is not zero (`total` is at least one slot of two
+        // buffers of at least `SLOT_ALIGN` bytes each); a null return is handled below.
         let raw = unsafe { std::alloc::alloc(layout) };
         let Some(base) = NonNull::new(raw) else { return Err(PoolError::NoMemory { bytes: total }) };
         // Zeroed by writing every byte, so every page is resident from here on, as memory
