@@ -26,7 +26,10 @@
 //!   same op back to back, a few ops alone and a few loaded in turn, at both sizes: the
 //!   share of an op that colocated nodes take turns at (a disk's bandwidth, a journal, a
 //!   flush queue, a shared client), [`OpCost::serial_share`] and
-//!   [`OpCost::serial_share_at`].
+//!   [`OpCost::serial_share_at`];
+//! - the core count is how much one thread's kernels slow down while the other logical
+//!   CPUs run them too, in alternating phases shorter than the machine's speed changes
+//!   and spread over the kernel passes ([`Calibration::effective_cores`]).
 //!
 //! Costs depend on the build: a debug build runs the kernels unoptimized, so a
 //! calibration is only comparable with live runs of the same build (it records which).
@@ -44,6 +47,7 @@ use dpukit_sim::engine::EngineConfig;
 use dpukit_sim::profile::Profile;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -215,7 +219,9 @@ pub struct Calibration {
     /// poll, take back), the simulator's own time excluded.
     pub device_job_host_ns: f64,
     /// Cores this machine gave a CPU-bound job on every logical CPU at once, in core
-    /// equivalents (below `logical_cpus` when others share the machine).
+    /// equivalents (below `logical_cpus` when others share the machine, or when the
+    /// threads contend for caches and memory): one, plus for each other logical CPU the
+    /// speed of one thread's kernels with every CPU busy over its speed alone.
     pub effective_cores: f64,
 }
 
@@ -460,13 +466,6 @@ where
     Ok(serial_share(alone, loaded))
 }
 
-/// The middle one of three measurements: one disturbed by something else on the machine
-/// does not count.
-fn median3(mut v: [f64; 3]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[1]
-}
-
 fn datagen_for(compressibility: f64) -> DataGen {
     let style = if compressibility <= 1.0 { ByteStyle::Random } else { ByteStyle::Bf16 };
     DataGen::new(compressibility, style)
@@ -556,7 +555,9 @@ pub fn calibrate(opts: &CalibrateOptions) -> Result<Calibration, CalibrationErro
     let (mut crc32c, mut memcpy, mut datagen) = (Vec::new(), Vec::new(), Vec::new());
     let mut codecs: Vec<CodecCost> = Vec::new();
     let mut comp = vec![0u8; largest * 2 + 4096];
+    let mut cores = CoreProbe::new(round, &registry, &src[..LARGE_BYTES])?;
     for _ in 0..KERNEL_PASSES {
+        cores.sample(&registry);
         // Each pass rebuilds the figures from the running means: the last has them all.
         passes.start_pass();
         datagen_for(2.0).fill(7, 0, &mut src);
@@ -635,10 +636,11 @@ pub fn calibrate(opts: &CalibrateOptions) -> Result<Calibration, CalibrationErro
     }
     drop(ring);
     datagen_for(2.0).fill(7, 0, &mut src);
-
-    // Before the tiers: their flushes and freed pages keep the kernel busy for a while
-    // after, and that would count as a core this machine does not give.
-    let effective_cores = measure_parallel(round, &registry, &src[..LARGE_BYTES])?;
+    // Taken during the kernel passes, before the tiers: their flushes and freed pages
+    // keep the kernel busy for a while after, and that would count as a core this
+    // machine does not give.
+    let effective_cores = cores.effective_cores();
+    drop(cores);
 
     let tmp = match &opts.dir {
         Some(d) => tempfile::Builder::new().prefix("dpukit-calibrate-").tempdir_in(d),
@@ -739,55 +741,121 @@ impl Ring {
     }
 }
 
-/// Core equivalents: throughput of one thread per logical CPU over that of one thread,
-/// each running the read path's kernels on a 1 MiB chunk (LZ4 decompress, CRC32C), so
-/// shared caches and memory bandwidth count as they do in a live run.
-fn measure_parallel(round: Duration, registry: &Registry, data: &[u8]) -> Result<f64, CalibrationError> {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut comp = vec![0u8; data.len() * 2 + 4096];
-    let clen = registry
-        .execute(Call::Compress { src: data, dst: &mut comp, algorithm: Algorithm::Lz4, level: 0 })
-        .map_err(|s| err(format!("lz4 compress: {s}")))?
-        .result as usize;
-    let comp = &comp[..clen];
-    let window = round * 4;
-    let rate = |threads: usize| -> f64 {
-        let bytes: u64 = std::thread::scope(|s| {
-            let hs: Vec<_> = (0..threads)
-                .map(|_| {
-                    s.spawn(|| {
-                        let mut out = vec![0u8; data.len()];
-                        let t0 = Instant::now();
-                        let mut n = 0u64;
-                        while n == 0 || t0.elapsed() < window {
-                            let _ = registry.execute(Call::Decompress {
-                                src: comp,
-                                dst: &mut out,
-                                algorithm: Algorithm::Lz4,
-                            });
-                            let _ = registry.execute(Call::Crc32c { src: comp, seed: 0 });
-                            n += data.len() as u64;
-                        }
-                        n as f64 / t0.elapsed().as_secs_f64()
-                    })
-                })
-                .collect();
-            hs.into_iter().map(|h| h.join().unwrap_or(0.0)).sum::<f64>() as u64
-        });
-        bytes as f64
-    };
-    // One thread, then all, three times over; the median ratio counts, so that one
-    // window in which something else ran does not set the machine's core count.
-    let ratio = || {
-        let one = rate(1);
-        let all = rate(cpus);
-        if one > 0.0 {
-            (all / one).clamp(1.0, cpus as f64)
-        } else {
-            cpus as f64
+/// Phases per [`CoreProbe::sample`]: half with the other threads running, half without.
+const CORE_PROBE_PHASES: u32 = 10;
+
+/// Core equivalents: how much a thread running the read path's kernels on a 1 MiB chunk
+/// (LZ4 decompress, CRC32C) slows down when one such thread runs on every other logical
+/// CPU too, so shared caches and memory bandwidth count as they do in a live run.
+///
+/// One thread runs all the time; the others run in every second phase of a few rounds
+/// each, and the measured thread's calls are timed on both sides. This VM's cores change
+/// speed by up to 1.7 times every few hundred milliseconds: a window of one thread then a
+/// window of two read that as a core lost or gained (three such ratios taken within 0.3 s
+/// said 1.19-1.27 cores where the live runs that followed had both; single ratios went
+/// from 1.2 to 2.2 within one calibration). Phases shorter than the speed changes see both
+/// speeds on both sides. A sample is taken per kernel pass, spread over the calibration:
+/// the guest kernel stays busy for a few seconds after a process frees a lot of memory (a
+/// previous run or test), and no one moment sets the figure.
+struct CoreProbe {
+    cpus: usize,
+    phase: Duration,
+    comp: Vec<u8>,
+    /// One output buffer per thread, resident before anything is timed: a fresh page
+    /// costs about 3 us to fault in on this VM, and threads faulting at once do not scale
+    /// as their kernels do.
+    outs: Vec<Vec<u8>>,
+    /// The measured thread's (ns, bytes), alone and with the others running.
+    alone: (f64, f64),
+    loaded: (f64, f64),
+}
+
+impl CoreProbe {
+    fn new(round: Duration, registry: &Registry, data: &[u8]) -> Result<CoreProbe, CalibrationError> {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut comp = vec![0u8; data.len() * 2 + 4096];
+        let clen = registry
+            .execute(Call::Compress { src: data, dst: &mut comp, algorithm: Algorithm::Lz4, level: 0 })
+            .map_err(|s| err(format!("lz4 compress: {s}")))?
+            .result as usize;
+        comp.truncate(clen);
+        let outs = (0..cpus).map(|_| vec![RING_FILL; data.len()]).collect();
+        Ok(CoreProbe { cpus, phase: round * 2, comp, outs, alone: (0.0, 0.0), loaded: (0.0, 0.0) })
+    }
+
+    /// [`CORE_PROBE_PHASES`] more phases.
+    fn sample(&mut self, registry: &Registry) {
+        if self.cpus < 2 {
+            return;
         }
-    };
-    Ok(median3([ratio(), ratio(), ratio()]))
+        let comp = &self.comp[..];
+        let kernels = |out: &mut [u8]| {
+            let _ = registry.execute(Call::Decompress { src: comp, dst: out, algorithm: Algorithm::Lz4 });
+            let _ = registry.execute(Call::Crc32c { src: comp, seed: 0 });
+        };
+        // Phase number: the others run in odd phases. `turns` counts their starts and
+        // stops, so a timed call that saw one is dropped.
+        let phase = AtomicU32::new(0);
+        let turns = AtomicU32::new(0);
+        let done = AtomicBool::new(false);
+        let (first, others) = self.outs.split_at_mut(1);
+        let measured = &mut first[0];
+        let (mut alone, mut loaded) = ((0.0, 0.0), (0.0, 0.0));
+        std::thread::scope(|s| {
+            for out in others.iter_mut() {
+                let (phase, turns, done) = (&phase, &turns, &done);
+                s.spawn(move || {
+                    let mut running = false;
+                    while !done.load(Ordering::Acquire) {
+                        let on = phase.load(Ordering::Acquire) % 2 == 1;
+                        if on != running {
+                            running = on;
+                            turns.fetch_add(1, Ordering::AcqRel);
+                        }
+                        if on {
+                            kernels(out);
+                        } else {
+                            std::thread::sleep(Duration::from_micros(200));
+                        }
+                    }
+                });
+            }
+            let timed = s.spawn(|| {
+                while !done.load(Ordering::Acquire) {
+                    let (p0, t0) = (phase.load(Ordering::Acquire), turns.load(Ordering::Acquire));
+                    let start = Instant::now();
+                    kernels(measured);
+                    let ns = start.elapsed().as_nanos() as f64;
+                    let (p1, t1) = (phase.load(Ordering::Acquire), turns.load(Ordering::Acquire));
+                    // Only calls wholly inside one phase, with the others settled in it.
+                    if p0 == p1 && t0 == t1 {
+                        let side = if p0 % 2 == 1 { &mut loaded } else { &mut alone };
+                        side.0 += ns;
+                        side.1 += measured.len() as f64;
+                    }
+                }
+            });
+            for p in 0..CORE_PROBE_PHASES {
+                phase.store(p, Ordering::Release);
+                std::thread::sleep(self.phase);
+            }
+            done.store(true, Ordering::Release);
+            let _ = timed.join();
+        });
+        self.alone = (self.alone.0 + alone.0, self.alone.1 + alone.1);
+        self.loaded = (self.loaded.0 + loaded.0, self.loaded.1 + loaded.1);
+    }
+
+    /// One core for the measured thread, and for each of the others its speed with them
+    /// running over its speed alone. All the logical CPUs if nothing was measured.
+    fn effective_cores(&self) -> f64 {
+        let cpus = self.cpus as f64;
+        if self.alone.0 <= 0.0 || self.loaded.0 <= 0.0 {
+            return cpus;
+        }
+        let speed = (self.loaded.1 / self.loaded.0) / (self.alone.1 / self.alone.0);
+        (1.0 + (cpus - 1.0) * speed).clamp(1.0, cpus)
+    }
 }
 
 fn measure_local(
@@ -1121,6 +1189,30 @@ mod tests {
         let large = (1000.0 + LARGE_BYTES as f64 * 0.5, 0.0);
         let c = fit(small, large);
         assert!((c.op_ns - 1000.0).abs() < 1e-6 && (c.ns_per_byte - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn core_probe_times_the_measured_thread_on_both_sides() {
+        let registry = Registry::new(Arc::new(CacheIndex::new(16).unwrap()));
+        let mut data = vec![0u8; 64 << 10];
+        datagen_for(2.0).fill(7, 0, &mut data);
+        let mut probe = CoreProbe::new(Duration::from_millis(2), &registry, &data).unwrap();
+        let cpus = probe.cpus as f64;
+        assert_eq!(probe.effective_cores(), cpus, "nothing measured yet: every logical CPU");
+        probe.sample(&registry);
+        probe.sample(&registry);
+        if probe.cpus > 1 {
+            assert!(probe.alone.1 > 0.0 && probe.loaded.1 > 0.0, "{:?} {:?}", probe.alone, probe.loaded);
+        }
+        let cores = probe.effective_cores();
+        assert!((1.0..=cpus).contains(&cores), "{cores}");
+        // Half the speed with the others running: one core, plus half of each other.
+        probe.alone = (1000.0, 1000.0);
+        probe.loaded = (2000.0, 1000.0);
+        assert_eq!(probe.effective_cores(), 1.0 + (cpus - 1.0) * 0.5);
+        // Faster with company (noise) is capped at the logical CPUs.
+        probe.loaded = (500.0, 1000.0);
+        assert_eq!(probe.effective_cores(), cpus);
     }
 
     #[test]
