@@ -36,7 +36,7 @@ use std::process::Command;
 const GOAL: f64 = 0.15;
 /// What this shared machine reaches (see the module docs).
 const TOLERANCE: f64 = GOAL;
-/// Fan-out read: a known gap of scale mode (see `TOLERANCE_FAN_OUT_READ`
+/// Fan-out read: a known gap of scale mode (see `TOLERANCE_FAN_OUT_READ_HOST`
 /// in `host/tests/scale_agreement.rs`, where one process runs the nodes): the model comes
 /// out faster. Clean-clone CI attempts modelled it +17.2 and +25.7 % (2026-12-01), +17.1
 /// and +20.8 % (2026-12-02), each passing only on the script's second attempt. Asserted at

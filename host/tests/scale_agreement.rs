@@ -1,8 +1,8 @@
 //! Scale mode agrees with live runs where both can run: the same scenario on 1, 2 and 4
 //! nodes of this machine, live (`run_scenario`) and modelled (`run_scale` with every node
 //! on this machine), in host and offload mode. The goal is 10 % on throughput; the test
-//! holds 20 %, and wider bounds on two known gaps: fan-out read (both modes), and fan-out
-//! write in host mode on several nodes (see the constants for the measured figures).
+//! holds 20 %, and wider bounds on two known gaps: fan-out read in host mode and fan-in
+//! read in offload mode (see the constants for the measured figures).
 //!
 //! The test goes in rounds: a fresh calibration, then every case modelled from it and run
 //! live once. Each figure is the mean over the rounds (bytes over time). This 2-core VM
@@ -16,10 +16,10 @@
 //! The calibration is measured in this same build, so a debug build compares debug
 //! kernels with debug kernels. CI runs the debug build, where the kernels set the pace.
 //! In a release build the storage ops and memory traffic set it; with 64 MiB per node,
-//! three calibrations each followed by every case (`dpukit run`, median of three live
-//! runs) gave fan-out write on one node -10 to +6 %, on two nodes -18 to -2 %, fan-out
-//! read on one node +2 to +23 %, on two nodes +19 to +58 %, fan-in read 0 to +22 %
-//! (before the paired rounds; issue 7).
+//! three calibrations each followed by every case in host mode (`dpukit run`, median of
+//! three live runs, not paired) gave fan-out write on one node -5 to +15 %, on two +5 to
+//! +7 %, fan-out read on one node -13 to -3 %, on two -19 to -11 %, fan-in read +9 to
+//! +29 % (issue 7).
 
 use dpukit_host::calibrate::{calibrate, CalibrateOptions, CodecPlan};
 use dpukit_host::result::{Mode, Source};
@@ -30,29 +30,22 @@ use dpukit_sim::profile::Profile;
 
 /// Largest relative difference allowed between modelled and live throughput where no
 /// known gap applies. The goal is 10 %. Five runs of this test on the 2-core VM (debug
-/// build, three paired rounds each): fan-out write on one node -16 to +15 % in host mode
-/// and +3 to +20 % in offload mode, fan-in read -9 to +13 % in host mode and -11 to +2 %
-/// in offload mode. The bound is 20 %, tight enough to catch a model that drifts.
+/// build, three paired rounds each, first look): fan-out read in offload mode +2 to +6 %
+/// on one node and -7 to -3 % on two; fan-out write in host mode -10 to +6 % on one node
+/// and -7 to +11 % on two, in offload mode -2 to +20 % on one; fan-in read in host mode
+/// -9 to +2 %. The bound is 20 %, tight enough to catch a model that drifts.
 const TOLERANCE: f64 = 0.20;
-/// Fan-out read, host and offload mode: a known gap. The model is faster than the live run
-/// at every node count and in both modes: the same five runs put it at +3 to +44 %, +21 %
-/// in the median (host, one node +12 to +32 %, two +10 to +44 %, four +11 to +27 %;
-/// offload, one node +14 to +27 %, two +3 to +21 %). Timed per step in a live debug run,
-/// the blob GETs took 2.9-3.7 ms where the calibration said 3.9 ms, and the cache fills
-/// 1.8-2.3 ms where it said 1.4 ms: the steps do not each carry the gap. A kernel right
-/// after a flushed write is 1-3 % slower than back to back (a probe, not kept): not it
-/// either. Asserted at this bound so it cannot grow unseen; issue 7 tracks it.
-const TOLERANCE_FAN_OUT_READ: f64 = 0.40;
-/// Fan-out write in host mode on several nodes: a known gap since the calibration's
-/// serial shares were put in the model's own terms. The model blocks a node's thread for
-/// each batch's write, where the live write pipeline keeps two batches in flight, and it
-/// leaves the copier's PUTs (which fsync on the same disk) off the disk. Both mended
-/// together made it worse, not better (a trial, not kept: two nodes -18 %, offload
-/// -48 %): the copier's fsyncs do not take turns with the node's writes as two uploads
-/// take turns with each other. The five runs above put it at +4 to +20 %. Before the
-/// paired rounds and the steadier core count it came out -37 to +21 % (a calibration
-/// right after the workspace tests once saw 1.19 of the 2 cores) and was held at 40 %.
-const TOLERANCE_FAN_OUT_WRITE_SHARED: f64 = 0.25;
+/// Fan-out read in host mode: a known gap, the model faster. The same five runs put it at
+/// -3 to +16 % on one node, +5 to +14 % on two, +8 to +19 % on four. Before local-tier
+/// writes were calibrated after other work (see `measure_spaced` in `calibrate.rs`), five
+/// runs put fan-out read in both modes at +3 to +44 %: the cache fills cost 2.9-3.7 ms
+/// live where the calibration said 2.1. Asserted at this bound so it cannot grow unseen;
+/// issue 7 tracks it.
+const TOLERANCE_FAN_OUT_READ_HOST: f64 = 0.25;
+/// Fan-in read in offload mode (two nodes, one reader): a known gap, the model slower. The
+/// same five runs put it at -23 to -9 % (-15 % after one more round where it was -23 %).
+/// Asserted at this bound so it cannot grow unseen; issue 7 tracks it.
+const TOLERANCE_FAN_IN_OFFLOAD: f64 = 0.30;
 /// Rounds of a calibration and one live run of every case.
 const ROUNDS: usize = 3;
 /// A case outside its tolerance is measured again (one more round, for that case alone,
@@ -88,10 +81,9 @@ fn scale_mode_agrees_with_live_runs() {
         .iter()
         .map(|&(kind, nodes, mode)| {
             let spec = spec(kind, nodes);
-            let workers = if kind == ScenarioKind::FanInRead { spec.readers } else { nodes };
-            let tolerance = match (kind, mode, workers) {
-                (ScenarioKind::FanOutRead, _, _) => TOLERANCE_FAN_OUT_READ,
-                (ScenarioKind::FanOutWrite, Mode::Host, w) if w > 1 => TOLERANCE_FAN_OUT_WRITE_SHARED,
+            let tolerance = match (kind, mode) {
+                (ScenarioKind::FanOutRead, Mode::Host) => TOLERANCE_FAN_OUT_READ_HOST,
+                (ScenarioKind::FanInRead, Mode::Offload) => TOLERANCE_FAN_IN_OFFLOAD,
                 _ => TOLERANCE,
             };
             Row { spec, mode, tolerance, model: Vec::new(), live: Vec::new() }
