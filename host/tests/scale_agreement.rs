@@ -95,10 +95,9 @@ fn scale_mode_agrees_with_live_runs() {
         compressibility: rows[0].spec.compressibility,
         bytes: u64::from(rows[0].spec.chunk_size_bytes),
     }];
-    // One round: a fresh calibration, then each case modelled from it and run live once.
-    // This VM's speed moves by a quarter within minutes, so a calibration is compared with
-    // live runs of the minute after it, and each figure is the mean over the rounds.
-    let round = |rows: &mut [Row], only_failing: bool| {
+    // One round (see the module docs): a fresh calibration, then each case modelled from
+    // it and run live once. Returns which cases it ran.
+    let round = |rows: &mut [Row], only_failing: bool| -> Vec<usize> {
         let cal =
             calibrate(&CalibrateOptions { extra: extra.clone(), ..CalibrateOptions::default() }).unwrap();
         let shares = |op: &dpukit_host::calibrate::OpCost| {
@@ -119,13 +118,16 @@ fn scale_mode_agrees_with_live_runs() {
             calibration: cal,
             calibration_source: "measured by this test".into(),
         };
-        for row in rows.iter_mut().filter(|r| !only_failing || !r.within()) {
+        let ran: Vec<usize> = (0..rows.len()).filter(|&i| !only_failing || !rows[i].within()).collect();
+        for &i in &ran {
+            let row = &mut rows[i];
             let modelled = run_scale(&row.spec, row.mode, &profile, &opts).unwrap();
             assert_eq!(modelled.throughput.source, Source::Modelled);
             row.model.push(modelled.throughput.value);
             let live = run_scenario(&row.spec, row.mode, &profile, &RunOptions::default()).unwrap();
             row.live.push(live.throughput.value);
         }
+        ran
     };
     for _ in 0..ROUNDS {
         round(&mut rows, false);
@@ -133,13 +135,12 @@ fn scale_mode_agrees_with_live_runs() {
     for row in &rows {
         row.print("");
     }
-    for extra_round in 1..=REMEASURE_ROUNDS {
+    for _ in 0..REMEASURE_ROUNDS {
         if rows.iter().all(Row::within) {
             break;
         }
-        round(&mut rows, true);
-        for row in rows.iter().filter(|r| r.live.len() > ROUNDS + extra_round - 1) {
-            row.print("  [re-measured]");
+        for i in round(&mut rows, true) {
+            rows[i].print("  [re-measured]");
         }
     }
     let failures: Vec<String> = rows
