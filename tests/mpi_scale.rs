@@ -2,11 +2,13 @@
 //! `dpukit calibrate` measures it (both ranks on its cores and local tier, as
 //! `ClusterSpec::this_machine` describes), fan-out write and fan-out read in host mode.
 //! Prints both figures, says whether they are within the goal of [`GOAL`] (15 %), and
-//! holds them within [`TOLERANCE`] (fan-out read: [`TOLERANCE_FAN_OUT_READ`]).
+//! holds them within [`TOLERANCE`].
 //!
-//! On a quiet moment of this shared 2-core VM the two agree within about 10 % (fan-out
-//! write -7..+10 %, fan-out read -5..+10 % over several runs), so the test holds the goal,
-//! after up to three rounds that stop early once both cases are within it. With a
+//! On a quiet moment of this shared 2-core VM the two agree within about 10 % (three runs
+//! on 2026-12-02: fan-out write +2.6 to +8.9 %, fan-out read +2.1 to +6.4 %, each on the
+//! first round), so the test holds the goal, after up to three rounds that stop early once
+//! both cases are within it. Before the blob tier's GETs were calibrated after other work,
+//! as a run makes them, clean-clone CI attempts put fan-out read at +17 to +26 %. With a
 //! neighbour's build running, two ranks get less than the two cores the calibration saw
 //! and the model came out 53-56 % faster even in rounds whose calibrations before and
 //! after the runs agreed: this test needs the machine to itself, as CI gives it.
@@ -36,19 +38,6 @@ use std::process::Command;
 const GOAL: f64 = 0.15;
 /// What this shared machine reaches (see the module docs).
 const TOLERANCE: f64 = GOAL;
-/// Fan-out read: a known gap of scale mode (see `TOLERANCE_FAN_OUT_READ_HOST`
-/// in `host/tests/scale_agreement.rs`, where one process runs the nodes): the model comes
-/// out faster. Clean-clone CI attempts modelled it +17.2 and +25.7 % (2026-12-01), +17.1
-/// and +20.8 % (2026-12-02), each passing only on the script's second attempt. Asserted at
-/// this bound so it cannot grow unseen; the goal stays 15 %, and issue 7 tracks it.
-const TOLERANCE_FAN_OUT_READ: f64 = 0.30;
-
-fn tolerance(kind: ScenarioKind) -> f64 {
-    match kind {
-        ScenarioKind::FanOutRead => TOLERANCE_FAN_OUT_READ,
-        _ => TOLERANCE,
-    }
-}
 /// MPI runs per round; the median counts.
 const LIVE_TRIES: usize = 3;
 /// Extra rounds (fresh calibrations, fresh runs) for a case outside the tolerance.
@@ -171,13 +160,10 @@ fn two_mpi_ranks_agree_with_scale_mode() {
     let failures: Vec<String> = [ScenarioKind::FanOutWrite, ScenarioKind::FanOutRead]
         .iter()
         .filter_map(|kind| match best.iter().find(|(k, _)| k == kind) {
-            Some((_, d)) if d.abs() <= tolerance(*kind) => None,
-            Some((_, d)) => Some(format!(
-                "{}: {:+.1} % (tolerance ±{:.0} %)",
-                kind.name(),
-                d * 100.0,
-                tolerance(*kind) * 100.0
-            )),
+            Some((_, d)) if d.abs() <= TOLERANCE => None,
+            Some((_, d)) => {
+                Some(format!("{}: {:+.1} % (tolerance ±{:.0} %)", kind.name(), d * 100.0, TOLERANCE * 100.0))
+            }
             None => Some(format!(
                 "{}: the machine's speed moved during every round; nothing measured",
                 kind.name()

@@ -19,11 +19,14 @@
 //!   a few hundred milliseconds pays it;
 //! - local-tier reads go round 48 MiB of chunks, more than a last-level cache holds, so
 //!   the page cache's copy comes from memory; each blob-tier GET is the first read of an
-//!   object written just before, as in a run;
+//!   object written just before, as in a run, and so is each GET of a batch made at once
+//!   (`read_concurrency` of them, as a reader fetches, [`Calibration::blob_get_batch`]);
 //! - local-tier writes start a new extent each, as a cache fill's do in its slot-sized
-//!   stride, and each comes after 64 MiB of other memory traffic, as a data path's write
-//!   comes after a chunk's GET and verification or a batch's generation: back to back,
-//!   the kernel's write path stays in cache and a flushed write costs a third less;
+//!   stride;
+//! - each local-tier write, blob-tier GET and batch of GETs comes after 64 MiB of other
+//!   memory traffic, as a data path's does after a chunk's verification, a batch's
+//!   generation or a reader's copies into slots: back to back, the kernel's and the
+//!   client's paths stay in cache, and a flushed write costs a third less, a GET 15 % less;
 //! - local-tier writes and blob-tier GETs are also timed while another thread runs the
 //!   same op back to back, a few ops alone and a few loaded in turn, at both sizes: the
 //!   share of an op that colocated nodes take turns at (a disk's bandwidth, a journal, a
@@ -114,6 +117,22 @@ pub struct OpCost {
     /// predate it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serial_share_small: Option<f64>,
+}
+
+/// `requests` ops of one size made at once: the wall time of the batch, by the bytes of
+/// each op.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BatchCost {
+    pub requests: u32,
+    pub op_ns: f64,
+    pub ns_per_byte: f64,
+}
+
+impl BatchCost {
+    /// Wall time of the batch, each op moving `bytes`.
+    pub fn wall_ns(&self, bytes: u64) -> f64 {
+        self.op_ns + self.ns_per_byte * bytes as f64
+    }
 }
 
 impl OpCost {
@@ -211,6 +230,10 @@ pub struct Calibration {
     pub manifest_append: OpCost,
     /// One blob-tier GET of a byte range, by bytes.
     pub blob_get: OpCost,
+    /// A batch of blob-tier GETs at once through one client, as a reader fetches with
+    /// `read_concurrency` requests in flight; absent in files that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blob_get_batch: Option<BatchCost>,
     /// One blob-tier PUT (fsync), by bytes.
     pub blob_put: OpCost,
     /// Host backend: one job (submit, run inline, take back) around a cache lookup.
@@ -262,9 +285,20 @@ fn measure(
 }
 
 /// Bytes of other work (1 MiB copies through a [`Ring`], 64 MiB of memory traffic)
-/// before each timed local-tier write: what a data path does between two flushed writes,
-/// a cache fill's GET and verification or a checkpoint's next batch.
-const WRITE_GAP_COPIES: usize = 32;
+/// before each timed storage op (a local-tier write, a blob-tier GET or batch of GETs):
+/// what a data path does between two, a cache fill's GET and verification, a
+/// checkpoint's next batch, a reader's copies into slots. Back to back, the op finds the
+/// kernel's and the client's paths in cache, as a run does not (see [`measure_spaced`]).
+/// On this VM a first-read GET of 0.53 MB took 3.9-4.3 ms back to back and 4.7-5.1 ms
+/// after the gap (three calibrations of each), and a live fan-in read's GETs 4.3-5.2 ms.
+const GAP_COPIES: usize = 32;
+
+/// Runs the gap before a timed storage op (see [`GAP_COPIES`]).
+fn gap(ring: &mut Ring) {
+    for _ in 0..GAP_COPIES {
+        ring.copy_across(LARGE_BYTES);
+    }
+}
 
 /// Mean (wall ns, process CPU ns) of `f` over at least `ROUNDS` rounds of `round` of its
 /// own time (or `MAX_ITERS_PER_ROUND` calls), with `gap` run untimed before every call:
@@ -685,7 +719,7 @@ pub fn calibrate(opts: &CalibrateOptions) -> Result<Calibration, CalibrationErro
     // longer rounds, so that one measurement averages a few dozen of them.
     let storage_round = round * STORAGE_ROUND_FACTOR;
     let (local_write, local_read, manifest_append) = measure_local(tmp.path(), storage_round, &src)?;
-    let (blob_get, blob_put) = measure_blob(tmp.path(), storage_round, &src)?;
+    let (blob_get, blob_get_batch, blob_put) = measure_blob(tmp.path(), storage_round, &src)?;
     let (host_job_ns, host_insert_job_ns, device_job_host_ns) = measure_offload(round)?;
 
     Ok(Calibration {
@@ -703,6 +737,7 @@ pub fn calibrate(opts: &CalibrateOptions) -> Result<Calibration, CalibrationErro
         local_read,
         manifest_append,
         blob_get,
+        blob_get_batch: Some(blob_get_batch),
         blob_put,
         host_job_ns,
         host_insert_job_ns,
@@ -910,20 +945,19 @@ fn measure_local(
     let mut at = |len: usize| -> Result<(f64, f64), CalibrationError> {
         let mut slot = 0u64;
         let shard = format!("cal{len}");
-        let gap = || {
-            for _ in 0..WRITE_GAP_COPIES {
-                ring.copy_across(LARGE_BYTES);
-            }
-        };
-        let w = measure_spaced(round, gap, || {
-            // Fresh places each time, as a checkpoint or a cache fill writes: the file
-            // grows, so the flush carries the allocation too. A gap after each, as a cache
-            // fill leaves in its slot-sized stride: every write starts a new extent
-            // (0.53 MB written back to back here took 1.8-2.2 ms, with gaps 2.0-2.4 ms).
-            let offset = slot * WRITE_STRIDE_BYTES;
-            slot += 1;
-            local.write_chunks(&shard, &[(offset, &data[..len])]).map(|_| ()).map_err(err)
-        })?;
+        let w = measure_spaced(
+            round,
+            || gap(&mut ring),
+            || {
+                // Fresh places each time, as a checkpoint or a cache fill writes: the file
+                // grows, so the flush carries the allocation too. A gap after each, as a cache
+                // fill leaves in its slot-sized stride: every write starts a new extent
+                // (0.53 MB written back to back here took 1.8-2.2 ms, with gaps 2.0-2.4 ms).
+                let offset = slot * WRITE_STRIDE_BYTES;
+                slot += 1;
+                local.write_chunks(&shard, &[(offset, &data[..len])]).map(|_| ()).map_err(err)
+            },
+        )?;
         Ok(w)
     };
     let ws = at(SMALL_BYTES)?;
@@ -1005,32 +1039,69 @@ fn measure_local(
     Ok((write, fit(rs, rl), manifest_cost))
 }
 
-fn measure_blob(dir: &Path, round: Duration, data: &[u8]) -> Result<(OpCost, OpCost), CalibrationError> {
+fn measure_blob(
+    dir: &Path,
+    round: Duration,
+    data: &[u8],
+) -> Result<(OpCost, BatchCost, OpCost), CalibrationError> {
     let blob_dir = dir.join("blob");
     std::fs::create_dir_all(&blob_dir)
         .map_err(|e| CalibrationError::Io { path: blob_dir.display().to_string(), reason: e.to_string() })?;
     let blob = BlobTier::local(&blob_dir).map_err(err)?;
+    let mut ring = Ring::new(LARGE_BYTES);
     // Each get is the first read of an object written just before, as a run's is (a
     // fan-out read's cold pass, a fan-in read): here a first read of 1 MiB took 163 us,
     // later reads of the same object 105-109 us. The objects add up to more than a
     // last-level cache holds. The copy into a slot is not part of it: the model counts
     // that as a memcpy.
-    let first_reads = |len: usize, shard: &str| -> Result<((f64, f64), Vec<BlobKey>), CalibrationError> {
-        let keys: Vec<BlobKey> = (0..READ_SPAN_CHUNKS)
-            .map(|i| blob.put_chunk(shard, i, Bytes::copy_from_slice(&data[..len])))
+    let first_reads =
+        |ring: &mut Ring, len: usize, shard: &str| -> Result<((f64, f64), Vec<BlobKey>), CalibrationError> {
+            let keys: Vec<BlobKey> = (0..READ_SPAN_CHUNKS)
+                .map(|i| blob.put_chunk(shard, i, Bytes::copy_from_slice(&data[..len])))
+                .collect::<Result<_, _>>()
+                .map_err(err)?;
+            let (mut wall, mut cpu) = (Duration::ZERO, 0u64);
+            for key in &keys {
+                gap(ring);
+                let (t0, c0) = (Instant::now(), process_cpu_ns());
+                std::hint::black_box(blob.get_range_unverified(key, 0..len as u64).map_err(err)?);
+                wall += t0.elapsed();
+                cpu += process_cpu_ns().saturating_sub(c0);
+            }
+            let n = keys.len() as f64;
+            let wall = wall.as_nanos() as f64 / n;
+            let cpu = cpu as f64 / n;
+            Ok(((wall, cpu), keys))
+        };
+    let (gs, keys_small) = first_reads(&mut ring, SMALL_BYTES, "calsmall")?;
+    let (gl, keys) = first_reads(&mut ring, LARGE_BYTES, "callarge")?;
+    // Several at once through the client, as a reader fetches `read_concurrency` chunks:
+    // the wall of each batch, first reads too, after the same gap. Here four GETs of
+    // 0.53 MB at once took 2.1-2.4 times as long as one (three debug calibrations).
+    let requests = blob.options().read_concurrency.max(1);
+    let batches = |ring: &mut Ring, len: usize, shard: &str| -> Result<f64, CalibrationError> {
+        let reqs: Vec<(BlobKey, std::ops::Range<u64>)> = (0..READ_SPAN_CHUNKS)
+            .map(|i| {
+                blob.put_chunk(shard, i, Bytes::copy_from_slice(&data[..len])).map(|k| (k, 0..len as u64))
+            })
             .collect::<Result<_, _>>()
             .map_err(err)?;
-        let (t0, c0) = (Instant::now(), process_cpu_ns());
-        for key in &keys {
-            std::hint::black_box(blob.get_range_unverified(key, 0..len as u64).map_err(err)?);
+        let mut wall = Duration::ZERO;
+        let mut n = 0u32;
+        for batch in reqs.chunks(requests as usize) {
+            gap(ring);
+            let t0 = Instant::now();
+            std::hint::black_box(blob.get_ranges_unverified(batch).map_err(err)?);
+            wall += t0.elapsed();
+            n += 1;
         }
-        let n = keys.len() as f64;
-        let wall = t0.elapsed().as_nanos() as f64 / n;
-        let cpu = process_cpu_ns().saturating_sub(c0) as f64 / n;
-        Ok(((wall, cpu), keys))
+        Ok(wall.as_nanos() as f64 / f64::from(n))
     };
-    let (gs, keys_small) = first_reads(SMALL_BYTES, "calsmall")?;
-    let (gl, keys) = first_reads(LARGE_BYTES, "callarge")?;
+    let fitted = fit(
+        (batches(&mut ring, SMALL_BYTES, "calbatchsmall")?, 0.0),
+        (batches(&mut ring, LARGE_BYTES, "calbatchlarge")?, 0.0),
+    );
+    let batch = BatchCost { requests, op_ns: fitted.op_ns, ns_per_byte: fitted.ns_per_byte };
     // Two readers at once through the same client, as colocated nodes share one.
     let get_serial = |len: usize, keys: &[BlobKey]| {
         measure_serial_share(round * SERIAL_ROUNDS, |i| {
@@ -1060,7 +1131,7 @@ fn measure_blob(dir: &Path, round: Duration, data: &[u8]) -> Result<(OpCost, OpC
     let pl = put(LARGE_BYTES)?;
     let get =
         OpCost { serial_share: Some(serial_large), serial_share_small: Some(serial_small), ..fit(gs, gl) };
-    Ok((get, fit(ps, pl)))
+    Ok((get, batch, fit(ps, pl)))
 }
 
 fn offload_config() -> OffloadConfig {

@@ -241,6 +241,8 @@ struct Costs {
     blob_get_ns: f64,
     blob_get_cpu_share: f64,
     blob_get_serial: f64,
+    /// (requests, wall ns) of a batch of GETs at once, at the stored chunk size.
+    blob_get_batch: Option<(u32, f64)>,
     blob_put_ns: f64,
     blob_put_cpu_share: f64,
 }
@@ -274,6 +276,15 @@ fn costs(spec: &ScenarioSpec, cal: &Calibration, notes: &mut Vec<String>) -> Cos
     };
     let stored =
         if spec.compression.is_some() { ((chunk as f64 / ratio).round() as u64).max(1) } else { chunk };
+    if spec.kind == ScenarioKind::FanInRead
+        && spec.blob_options.read_concurrency > 1
+        && cal.blob_get_batch.is_none_or(|b| b.requests < 2)
+    {
+        notes.push(
+            "calibration has no GETs at once: a reader's read_concurrency GETs modelled one after another"
+                .into(),
+        );
+    }
     // What one local-tier write moves: a checkpoint writes a batch of chunks at once, a
     // cache fill or a KV store one.
     let write_bytes = match spec.kind {
@@ -308,6 +319,10 @@ fn costs(spec: &ScenarioSpec, cal: &Calibration, notes: &mut Vec<String>) -> Cos
         blob_get_ns: cal.blob_get.wall_ns(stored),
         blob_get_cpu_share: cal.blob_get.cpu_share,
         blob_get_serial: cal.blob_get.serial_share_at(stored).unwrap_or(0.0),
+        blob_get_batch: cal
+            .blob_get_batch
+            .filter(|b| b.requests > 1)
+            .map(|b| (b.requests, b.wall_ns(stored))),
         blob_put_ns: cal.blob_put.wall_ns(stored),
         blob_put_cpu_share: cal.blob_put.cpu_share,
     }
@@ -402,6 +417,12 @@ struct NodeState {
     staged_chunks: u32,
     done_blocks: u32,
     issue_pending: bool,
+    /// Fan-in read: tokens of the fetch in progress.
+    fetch_batch: u32,
+    /// Fan-in read: jobs finished and not yet collected.
+    finished: u32,
+    /// Fan-in read: jobs the thread waits to collect (0 while it fills slots).
+    collecting: u32,
     block_start_ns: u64,
     end_ns: u64,
     kv_req: u32,
@@ -569,9 +590,37 @@ impl Model<'_> {
         self.cpu(node, t, self.c.memcpy_stored_ns * f64::from(chunks))
     }
 
+    /// `chunks` blob-tier GETs made `lanes` at a time through the node's client (a
+    /// reader's `get_ranges_unverified` with `read_concurrency` requests in flight), each
+    /// then copied into a slot. The node's thread waits for each batch of `lanes`, whose
+    /// wall comes from the calibration (see [`Model::get_batch_ns`]).
+    fn blob_get_batch(&mut self, node: u32, at: SimTime, chunks: u32, lanes: u32) -> SimTime {
+        let lanes = lanes.clamp(1, chunks.max(1));
+        let rest = chunks % lanes;
+        let wall = f64::from(chunks / lanes) * self.get_batch_ns(lanes)
+            + if rest > 0 { self.get_batch_ns(rest) } else { 0.0 };
+        let serial = if self.cluster.colocated { self.c.blob_get_serial } else { 0.0 };
+        let t = self.shared_op(node, at, wall, self.c.blob_get_cpu_share, serial, self.blob);
+        self.cpu(node, t, self.c.memcpy_stored_ns * f64::from(chunks))
+    }
+
+    /// Wall of `k` GETs at once through one client: one GET, plus for each further
+    /// request what the calibration's batch of several added per request over one (a
+    /// straight line through the two measurements, extended past the larger). Without
+    /// that measurement, one after another.
+    fn get_batch_ns(&self, k: u32) -> f64 {
+        let one = self.c.blob_get_ns;
+        let per_more = match self.c.blob_get_batch {
+            Some((n, wall)) if n > 1 => ((wall - one) / f64::from(n - 1)).max(0.0),
+            _ => one,
+        };
+        one + per_more * f64::from(k.saturating_sub(1))
+    }
+
     /// A transfer over the network into `node`: from `source` (a peer's NIC, or the blob
     /// tier), streaming: each later hop starts when the one before starts.
-    /// `requests` blob requests are made one after another, each paying the latency.
+    /// `requests` rounds of blob requests are made one after another, each paying the
+    /// latency.
     fn transfer(
         &mut self,
         node: u32,
@@ -1025,68 +1074,101 @@ fn fan_out_write(m: &mut Model<'_>, now: SimTime, ev: Ev) -> Result<(), ScaleErr
 }
 
 // ---------------------------------------------------------------------------------------
-// Fan-in read: readers fetch every shard's blocks from the blob tier (blocking), then
-// verify (host CPU, or the device while the reader fetches the next).
+// Fan-in read: readers fetch every shard's blocks from the blob tier, `read_concurrency`
+// at a time (blocking), then verify (host CPU, or the device while the reader fetches the
+// next); with its slots full, a reader collects that many finished jobs before it fetches
+// again.
 
 fn fan_in_read(m: &mut Model<'_>, now: SimTime, ev: Ev) -> Result<(), ScaleError> {
     let node = ev.node;
     let ni = node as usize;
     let off = m.offload();
     let readers = m.spec.readers;
+    let lanes = m.spec.blob_options.read_concurrency.max(1);
     // Reader r reads shards r, r + readers, ...; token = index into its own work list.
     let my_shards = (m.spec.nodes - node).div_ceil(readers);
     let total = my_shards * m.blocks;
     match ev.step {
+        // The reader's thread fills free slots, `read_concurrency` tokens per fetch, as the
+        // live reader does; with none free (or nothing left) it collects finished jobs.
         Step::Issue => {
-            m.state[ni].issue_pending = false;
             let st = m.state[ni];
-            if st.next >= total || st.in_flight >= m.spec.queue_depth {
-                return Ok(());
+            let k = lanes.min(m.spec.queue_depth - st.in_flight).min(total - st.next);
+            if k == 0 {
+                return fan_in_collect(m, node, now);
             }
-            let token = st.next;
-            let b = m.blocks_len(token % m.blocks);
-            m.state[ni].next += 1;
-            m.state[ni].in_flight += 1;
-            let stored = m.c.stored * u64::from(b);
+            let first = st.next;
+            let chunks: u32 = (first..first + k).map(|t| m.blocks_len(t % m.blocks)).sum();
+            m.state[ni].next += k;
+            m.state[ni].in_flight += k;
+            m.state[ni].fetch_batch = k;
+            let stored = m.c.stored * u64::from(chunks);
             m.egress_bytes += stored;
-            let received = m.transfer(node, now, stored, None, b);
-            let t = m.blob_get(node, received, b);
-            let slot = m.issued_slot(node, token);
-            m.issued_ns[slot] = now.as_ns();
-            m.schedule(t, node, token, Step::Fetched)?;
+            let received = m.transfer(node, now, stored, None, chunks.div_ceil(lanes));
+            let t = m.blob_get_batch(node, received, chunks, lanes);
+            for token in first..first + k {
+                let slot = m.issued_slot(node, token);
+                m.issued_ns[slot] = now.as_ns();
+            }
+            m.schedule(t, node, first, Step::Fetched)?;
             Ok(())
         }
+        // Each fetched token submitted in turn: verified on the CPU, or handed to the device
+        // while the thread goes on.
         Step::Fetched => {
-            let b = m.blocks_len(ev.token % m.blocks);
-            let fb = f64::from(b);
-            let t = if off {
-                m.device(node, now, |s| &s.verify, b)
-            } else {
-                m.cpu(node, now, (m.c.host_job_ns + m.c.crc_stored_ns + m.c.decompress_ns) * fb)
-            };
-            m.schedule(t, node, ev.token, Step::Done)?;
-            // The reader's thread goes on fetching while the device verifies.
-            let issue_at = if off { now } else { t };
-            if !m.state[ni].issue_pending {
-                m.state[ni].issue_pending = true;
-                m.schedule(issue_at, node, 0, Step::Issue)?;
+            let mut t = now;
+            for token in ev.token..ev.token + m.state[ni].fetch_batch {
+                let fb = f64::from(m.blocks_len(token % m.blocks));
+                if off {
+                    let done = m.device(node, t, |s| &s.verify, fb as u32);
+                    t = t.max(m.arena.earliest_free(m.nodes[ni].thread));
+                    m.schedule(done, node, token, Step::Done)?;
+                } else {
+                    t = m.cpu(node, t, (m.c.host_job_ns + m.c.crc_stored_ns + m.c.decompress_ns) * fb);
+                    m.schedule(t, node, token, Step::Done)?;
+                }
             }
+            m.schedule(t, node, 0, Step::Issue)?;
             Ok(())
         }
         Step::Done => {
             let b = m.blocks_len(ev.token % m.blocks);
-            m.state[ni].in_flight -= 1;
             // Latency of a block: from its fetch to its verification, per chunk.
             let start = m.issued_ns[m.issued_slot(node, ev.token)];
             m.finish_chunks(node, b, start, now);
-            if !m.state[ni].issue_pending && m.state[ni].next < total {
-                m.state[ni].issue_pending = true;
-                m.schedule(now, node, 0, Step::Issue)?;
+            let st = &mut m.state[ni];
+            st.finished += 1;
+            if st.collecting > 0 && st.finished >= st.collecting {
+                fan_in_take(m, node, now)?;
             }
             Ok(())
         }
         _ => Ok(()),
     }
+}
+
+/// The fan-in reader's thread has no slot to fill: it collects the `read_concurrency`
+/// earliest finished jobs (or all in flight), now if they are done, else when they are.
+fn fan_in_collect(m: &mut Model<'_>, node: u32, now: SimTime) -> Result<(), ScaleError> {
+    let st = &mut m.state[node as usize];
+    let want = m.spec.blob_options.read_concurrency.max(1).min(st.in_flight);
+    if want == 0 {
+        return Ok(());
+    }
+    st.collecting = want;
+    if st.finished >= want {
+        fan_in_take(m, node, now)?;
+    }
+    Ok(())
+}
+
+/// The collected jobs free their slots, and the thread goes back to filling them.
+fn fan_in_take(m: &mut Model<'_>, node: u32, now: SimTime) -> Result<(), ScaleError> {
+    let st = &mut m.state[node as usize];
+    st.in_flight -= st.collecting;
+    st.finished -= st.collecting;
+    st.collecting = 0;
+    m.schedule(now, node, 0, Step::Issue)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1964,28 +1964,37 @@ fn fan_in_read(ctx: &Ctx, reader: u32) -> Result<NodeOut, RunError> {
                 started.insert(slot, (name, i, c.clone(), t0));
             }
         }
-        let Some(f) = off.next_finished().map_err(off_err)? else { break };
-        out.record_ops(&f);
-        let (name, i, c, t0) = started.remove(&f.slot).expect("started job");
-        let crc_ok = f.results[0].status == Status::Ok && f.results[0].result as u32 == c.key.crc32c;
-        let decomp_ok =
-            f.results.get(1).is_none_or(|r| r.status == Status::Ok && r.result == c.raw_len as u64);
-        if !(crc_ok && decomp_ok) {
-            out.verification.corrupt_detected += 1;
-            out.fail(format!("{} chunk {i}: does not verify", name.shard()));
+        // Collect the `read_concurrency` earliest finished jobs (or all there are), so the
+        // next fill fetches that many chunks at once again: collecting one job and
+        // refilling its slot would fetch one chunk at a time once the queue is full.
+        let want = read_concurrency.min(off.in_flight());
+        if want == 0 {
+            break;
         }
-        off.release(f.slot);
-        out.e2e.record(off.now_ns().saturating_sub(t0));
-        out.bytes += c.raw_len as u64;
-        out.ops += 1;
-        out.verification.chunks_checked += 1;
-        out.verification.bytes_checked += c.raw_len as u64;
-        let writer = match name {
-            ObjectName::Shard(n) => n,
-            ObjectName::Model => u32::MAX,
-        };
-        out.digest_items.push((writer, i, c.stored_len as u64, c.key.crc32c));
-        prog.add(c.raw_len as u64);
+        for _ in 0..want {
+            let Some(f) = off.next_finished().map_err(off_err)? else { break };
+            out.record_ops(&f);
+            let (name, i, c, t0) = started.remove(&f.slot).expect("started job");
+            let crc_ok = f.results[0].status == Status::Ok && f.results[0].result as u32 == c.key.crc32c;
+            let decomp_ok =
+                f.results.get(1).is_none_or(|r| r.status == Status::Ok && r.result == c.raw_len as u64);
+            if !(crc_ok && decomp_ok) {
+                out.verification.corrupt_detected += 1;
+                out.fail(format!("{} chunk {i}: does not verify", name.shard()));
+            }
+            off.release(f.slot);
+            out.e2e.record(off.now_ns().saturating_sub(t0));
+            out.bytes += c.raw_len as u64;
+            out.ops += 1;
+            out.verification.chunks_checked += 1;
+            out.verification.bytes_checked += c.raw_len as u64;
+            let writer = match name {
+                ObjectName::Shard(n) => n,
+                ObjectName::Model => u32::MAX,
+            };
+            out.digest_items.push((writer, i, c.stored_len as u64, c.key.crc32c));
+            prog.add(c.raw_len as u64);
+        }
     }
     out.finish(&off);
     Ok(out)

@@ -2,7 +2,9 @@
 //! nodes, every figure modelled, peer serving cuts blob egress, batching keeps results,
 //! colocated nodes take turns at the calibrated serial share of their storage ops.
 
-use dpukit_host::calibrate::{Calibration, CodecCost, CodecPoint, DatagenPoint, OpCost, SizedCost};
+use dpukit_host::calibrate::{
+    BatchCost, Calibration, CodecCost, CodecPoint, DatagenPoint, OpCost, SizedCost,
+};
 use dpukit_host::result::{MachineInfo, Mode, RunResult, Source};
 use dpukit_host::scale::{run_scale, ClusterSpec, ScaleOptions};
 use dpukit_host::spec::{ScenarioKind, ScenarioSpec};
@@ -37,6 +39,7 @@ fn fixed() -> Calibration {
         local_read: op(2_000.0, 0.05, 1.0),
         manifest_append: op(100_000.0, 1_000.0, 0.5),
         blob_get: op(20_000.0, 0.3, 0.9),
+        blob_get_batch: None,
         blob_put: op(200_000.0, 0.5, 0.5),
         host_job_ns: 1_000.0,
         host_insert_job_ns: 1_000.0,
@@ -235,4 +238,52 @@ fn two_colocated_writers_slow_down_by_twice_their_serial_share() {
         eprintln!("serial share {share}: two writers {slowdown:.3} times as long per write (expected {expected:.3})");
         assert!((slowdown - expected).abs() < 0.03 * expected, "share {share}: {slowdown} vs {expected}");
     }
+}
+
+/// A fan-in reader fetches `read_concurrency` chunks at once, as the live reader does:
+/// each batch costs what the calibration measured for that many GETs at once, and a
+/// smaller batch lies on the straight line from one GET to the measured batch. A
+/// calibration without the measurement fetches one after another, and says so.
+#[test]
+fn a_reader_fetches_read_concurrency_chunks_at_once_at_the_calibrated_cost() {
+    const ONE_NS: f64 = 1_000_000.0;
+    const FOUR_NS: f64 = 2_500_000.0;
+    let profile = Profile::builtin("bluefield-2").unwrap();
+    let run = |read_concurrency: u32, batch: Option<BatchCost>| {
+        let mut c = fixed();
+        // Nothing but the GETs costs anything.
+        c.crc32c = vec![SizedCost { bytes: 1 << 20, ns_per_byte: 0.0 }];
+        c.memcpy = c.crc32c.clone();
+        c.host_job_ns = 0.0;
+        c.blob_get = OpCost { op_ns: ONE_NS, ns_per_byte: 0.0, cpu_share: 1.0, ..OpCost::default() };
+        c.blob_get_batch = batch;
+        let mut s = ScenarioSpec::defaults(ScenarioKind::FanInRead);
+        s.nodes = 2;
+        s.object_size_bytes = 16 << 20;
+        s.chunk_size_bytes = 1 << 20;
+        s.compression = None;
+        s.blob_options.read_concurrency = read_concurrency;
+        let opts = ScaleOptions {
+            cluster: ClusterSpec::this_machine(&c),
+            calibration: c,
+            calibration_source: "fixed (test)".into(),
+        };
+        let r = run_scale(&s, Mode::Host, &profile, &opts).unwrap();
+        (r.wall.value, r.notes)
+    };
+    let four = Some(BatchCost { requests: 4, op_ns: FOUR_NS, ns_per_byte: 0.0 });
+    let (one, _) = run(1, four);
+    // 32 chunks: one at a time, in batches of four, of two (1.5 GETs' time each), of
+    // eight (4.5 GETs' time, past the measured four).
+    for (rc, expected) in
+        [(4, 8.0 * FOUR_NS / (32.0 * ONE_NS)), (2, 16.0 * 1.5 / 32.0), (8, 4.0 * 4.5 / 32.0)]
+    {
+        let (wall, notes) = run(rc, four);
+        eprintln!("read_concurrency {rc}: {:.3} of one at a time (expected {expected:.3})", wall / one);
+        assert!((wall / one - expected).abs() < 1e-6, "read_concurrency {rc}: {} vs {expected}", wall / one);
+        assert!(!notes.iter().any(|n| n.contains("GETs at once")), "{notes:?}");
+    }
+    let (without, notes) = run(4, None);
+    assert!((without / one - 1.0).abs() < 1e-6, "{without} vs {one}");
+    assert!(notes.iter().any(|n| n.contains("no GETs at once")), "{notes:?}");
 }

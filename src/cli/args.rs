@@ -85,7 +85,7 @@ pub enum Command {
         long_about = "Measure what the host side of the data path costs on this machine: CPU-ns per byte of \
             each kernel (CRC32C, every codec, the data generator, memcpy) at two buffer sizes, per-job \
             overheads of the offload layer, local-tier writes (with fdatasync) and reads, blob-tier GET \
-            and PUT, manifest appends, and how many cores the machine really gives. Takes a few seconds. \
+            (one, and a reader's batch at once) and PUT, manifest appends, and how many cores the machine really gives. Takes a few seconds. \
             Scale mode (`run --scale`, `compare --scale`, `sweep --scale`) reads the file with \
             --calibration, and records it in every result.",
         after_help = "Example:\n  dpukit calibrate --out dpukit-calibration.json\n  \
