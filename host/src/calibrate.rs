@@ -23,10 +23,11 @@
 //!   (`read_concurrency` of them, as a reader fetches, [`Calibration::blob_get_batch`]);
 //! - local-tier writes start a new extent each, as a cache fill's do in its slot-sized
 //!   stride;
-//! - each local-tier write, blob-tier GET and batch of GETs comes after 64 MiB of other
-//!   memory traffic, as a data path's does after a chunk's verification, a batch's
-//!   generation or a reader's copies into slots: back to back, the kernel's and the
-//!   client's paths stay in cache, and a flushed write costs a third less, a GET 15 % less;
+//! - each local-tier write comes after 64 MiB of other memory traffic, as a data path's
+//!   does after a chunk's GET and verification or a batch's generation (back to back, the
+//!   kernel's write path stays in cache and a flushed write costs a third less), and each
+//!   blob-tier GET or batch of GETs after 8 MiB, what a reader's copies and verifications
+//!   of a batch move;
 //! - local-tier writes and blob-tier GETs are also timed while another thread runs the
 //!   same op back to back, a few ops alone and a few loaded in turn, at both sizes: the
 //!   share of an op that colocated nodes take turns at (a disk's bandwidth, a journal, a
@@ -284,18 +285,24 @@ fn measure(
     Ok((wall, cpu))
 }
 
-/// Bytes of other work (1 MiB copies through a [`Ring`], 64 MiB of memory traffic)
-/// before each timed storage op (a local-tier write, a blob-tier GET or batch of GETs):
-/// what a data path does between two, a cache fill's GET and verification, a
-/// checkpoint's next batch, a reader's copies into slots. Back to back, the op finds the
-/// kernel's and the client's paths in cache, as a run does not (see [`measure_spaced`]).
-/// On this VM a first-read GET of 0.53 MB took 3.9-4.3 ms back to back and 4.7-5.1 ms
-/// after the gap (three calibrations of each), and a live fan-in read's GETs 4.3-5.2 ms.
-const GAP_COPIES: usize = 32;
+/// Other work (1 MiB copies through a [`Ring`], 64 MiB of memory traffic) before each
+/// timed local-tier write: what a data path does between two flushed writes, a cache
+/// fill's GET and verification, a checkpoint's next batch (see [`measure_spaced`]).
+const WRITE_GAP_COPIES: usize = 32;
 
-/// Runs the gap before a timed storage op (see [`GAP_COPIES`]).
-fn gap(ring: &mut Ring) {
-    for _ in 0..GAP_COPIES {
+/// Other work (8 MiB of memory traffic) before each timed blob-tier GET or batch of
+/// GETs: what a reader's copies into slots and verifications of a batch of four chunks
+/// move. Back to back, the client's path stays in cache and a GET looks cheaper than in a
+/// run; after as much traffic as a write gets, it looks dearer. First-read GETs of 0.53 MB
+/// on this VM (two calibrations at each gap, 0 / 8 / 64 MiB of traffic): release 0.21-0.24
+/// / 0.20-0.21 / 0.36-0.44 ms, a live fan-in read's 0.17-0.21 ms; debug 3.3-4.3 / 3.7-4.5
+/// / 4.5 ms, live 3.8-4.4 ms. Batches of four: release 0.78-1.07 / 0.83-0.86 / 1.04-1.25
+/// ms, live 0.66-0.79 ms.
+const GET_GAP_COPIES: usize = 4;
+
+/// Runs `copies` of the gap before a timed storage op.
+fn gap(ring: &mut Ring, copies: usize) {
+    for _ in 0..copies {
         ring.copy_across(LARGE_BYTES);
     }
 }
@@ -947,7 +954,7 @@ fn measure_local(
         let shard = format!("cal{len}");
         let w = measure_spaced(
             round,
-            || gap(&mut ring),
+            || gap(&mut ring, WRITE_GAP_COPIES),
             || {
                 // Fresh places each time, as a checkpoint or a cache fill writes: the file
                 // grows, so the flush carries the allocation too. A gap after each, as a cache
@@ -1062,7 +1069,7 @@ fn measure_blob(
                 .map_err(err)?;
             let (mut wall, mut cpu) = (Duration::ZERO, 0u64);
             for key in &keys {
-                gap(ring);
+                gap(ring, GET_GAP_COPIES);
                 let (t0, c0) = (Instant::now(), process_cpu_ns());
                 std::hint::black_box(blob.get_range_unverified(key, 0..len as u64).map_err(err)?);
                 wall += t0.elapsed();
@@ -1089,7 +1096,7 @@ fn measure_blob(
         let mut wall = Duration::ZERO;
         let mut n = 0u32;
         for batch in reqs.chunks(requests as usize) {
-            gap(ring);
+            gap(ring, GET_GAP_COPIES);
             let t0 = Instant::now();
             std::hint::black_box(blob.get_ranges_unverified(batch).map_err(err)?);
             wall += t0.elapsed();
