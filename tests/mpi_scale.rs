@@ -5,7 +5,7 @@
 //! holds them within [`TOLERANCE`].
 //!
 //! On a quiet moment of this shared 2-core VM the two agree within about 10 % (three runs
-//! on 2026-12-02: fan-out write +2.6 to +14.3 %, fan-out read +6.0 to +11.9 %, each on the
+//! on 2026-12-02: fan-out write +2.6 to +8.9 %, fan-out read +2.1 to +6.4 %, each on the
 //! first round), so the test holds the goal, after up to three rounds that stop early once
 //! both cases are within it. Before the blob tier's GETs were calibrated after other work,
 //! as a run makes them, clean-clone CI attempts put fan-out read at +17 to +26 %. With a

@@ -30,13 +30,15 @@ use dpukit_sim::profile::Profile;
 /// Largest relative difference allowed between modelled and live throughput. The goal is
 /// 10 %. Three runs of this test on the 2-core VM (debug build, three paired rounds each,
 /// first look), with the fan-in reader fetching `read_concurrency` chunks at once and the
-/// blob tier's GETs calibrated after other work: fan-out read in host mode -1.5 to +5.6 %
-/// on one node, -5.6 to +6.5 % on two, +8.8 to +11.7 % on four (four node threads
-/// time-share two cores, which the model does not price); in offload mode -1.2 to +8.6 %
-/// on one, -8.7 to -0.9 % on two; fan-out write in host mode -13.8 to 0.0 % on one, -1.4
-/// to +3.0 % on two, in offload mode -11.0 to +12.2 %; fan-in read +3.9 to +10.2 % in host
-/// mode, +7.6 to +14.2 % in offload mode. 23 of the 30 figures were within 10 %, all
-/// within 14.2 %. The bound is 20 %, tight enough to catch a model that drifts.
+/// blob tier's GETs calibrated after other work: fan-out read in host mode +3.5 to +6.7 %
+/// on one node, -1.9 to +4.6 % on two, +2.1 to +15.4 % on four (four node threads
+/// time-share two cores, which the model does not price); in offload mode -1.1 to +10.8 %
+/// on one, -11.6 to +6.3 % on two; fan-out write in host mode -1.8 to +5.8 % on one, -3.8
+/// to +6.6 % on two, in offload mode +0.4 to +9.8 %; fan-in read -1.3 to +7.4 % in host
+/// mode, +4.2 to +11.8 % in offload mode. 25 of the 30 figures were within 10 %, all
+/// within 15.4 %. Clean-clone CI attempts, which run this test right after the rest of
+/// the suite, have seen every case shift the same way at once, the model 15-30 % faster
+/// (issue 7). The bound is 20 %, tight enough to catch a model that drifts.
 const TOLERANCE: f64 = 0.20;
 /// Rounds of a calibration and one live run of every case.
 const ROUNDS: usize = 3;
