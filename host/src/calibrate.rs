@@ -1084,8 +1084,9 @@ fn measure_blob(
     let (gl, keys) = first_reads(&mut ring, LARGE_BYTES, "callarge")?;
     // Several at once through the client, as a reader fetches `read_concurrency` chunks:
     // the wall of each batch, first reads too, after the same gap. Here four GETs of
-    // 0.53 MB at once took 2.1-2.4 times as long as one in a debug build, and about 4.1
-    // times in a release build: no faster than one after another.
+    // 0.53 MB at once took 2.1-2.4 times as long as one in a debug build. In a release
+    // build they do not overlap: live fan-in reads fetched a batch of four in 0.66-0.79 ms
+    // and one GET in 0.17-0.21 ms.
     let requests = blob.options().read_concurrency.max(1);
     let batches = |ring: &mut Ring, len: usize, shard: &str| -> Result<f64, CalibrationError> {
         let reqs: Vec<(BlobKey, std::ops::Range<u64>)> = (0..READ_SPAN_CHUNKS)
