@@ -584,10 +584,7 @@ impl Model<'_> {
     /// the blob tier's server. In a cluster each node has its own client, and the network
     /// and the blob tier's bandwidth are modelled by [`Model::transfer`].
     fn blob_get(&mut self, node: u32, at: SimTime, chunks: u32) -> SimTime {
-        let wall = self.c.blob_get_ns * f64::from(chunks);
-        let serial = if self.cluster.colocated { self.c.blob_get_serial } else { 0.0 };
-        let t = self.shared_op(node, at, wall, self.c.blob_get_cpu_share, serial, self.blob);
-        self.cpu(node, t, self.c.memcpy_stored_ns * f64::from(chunks))
+        self.blob_get_batch(node, at, chunks, 1)
     }
 
     /// `chunks` blob-tier GETs made `lanes` at a time through the node's client (a
@@ -1118,9 +1115,10 @@ fn fan_in_read(m: &mut Model<'_>, now: SimTime, ev: Ev) -> Result<(), ScaleError
         Step::Fetched => {
             let mut t = now;
             for token in ev.token..ev.token + m.state[ni].fetch_batch {
-                let fb = f64::from(m.blocks_len(token % m.blocks));
+                let b = m.blocks_len(token % m.blocks);
+                let fb = f64::from(b);
                 if off {
-                    let done = m.device(node, t, |s| &s.verify, fb as u32);
+                    let done = m.device(node, t, |s| &s.verify, b);
                     t = t.max(m.arena.earliest_free(m.nodes[ni].thread));
                     m.schedule(done, node, token, Step::Done)?;
                 } else {

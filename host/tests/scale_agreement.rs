@@ -15,10 +15,10 @@
 //! The calibration is measured in this same build, so a debug build compares debug
 //! kernels with debug kernels. CI runs the debug build, where the kernels set the pace.
 //! In a release build the storage ops and memory traffic set it; with 64 MiB per node,
-//! three calibrations each followed by every case in host mode (`dpukit run`, median of
-//! three live runs, not paired) gave fan-out write on one node -5 to +15 %, on two +5 to
-//! +7 %, fan-out read on one node -13 to -3 %, on two -19 to -11 %, fan-in read +9 to
-//! +29 % (issue 7).
+//! three calibrations each followed by one live run of every case (`dpukit run`) gave
+//! fan-out write on one node -16 to +14 %, on two -15 to +42 %, fan-out read in host mode
+//! on one node -32 to -2 %, on two -24 to +10 %, fan-in read in host mode -24 to +8 %, in
+//! offload mode -25 to -11 % (issue 7).
 
 use dpukit_host::calibrate::{calibrate, CalibrateOptions, CodecPlan};
 use dpukit_host::result::{Mode, Source};
