@@ -87,6 +87,7 @@ fn scale_mode_agrees_with_live_runs() {
     // One round (see the module docs): a fresh calibration, then each case modelled from
     // it and run live once. Returns which cases it ran.
     let round = |rows: &mut [Row], only_failing: bool| -> Vec<usize> {
+        let before = Load::now();
         let cal =
             calibrate(&CalibrateOptions { extra: extra.clone(), ..CalibrateOptions::default() }).unwrap();
         let shares = |op: &dpukit_host::calibrate::OpCost| {
@@ -102,6 +103,7 @@ fn scale_mode_agrees_with_live_runs() {
             shares(&cal.local_write),
             shares(&cal.blob_get)
         );
+        let calibrated = Load::now();
         let opts = ScaleOptions {
             cluster: ClusterSpec::this_machine(&cal),
             calibration: cal,
@@ -116,6 +118,11 @@ fn scale_mode_agrees_with_live_runs() {
             let live = run_scenario(&row.spec, row.mode, &profile, &RunOptions::default()).unwrap();
             row.live.push(live.throughput.value);
         }
+        eprintln!(
+            "  CPU use during the calibration: {}; during the cases: {}",
+            calibrated.since(&before),
+            Load::now().since(&calibrated)
+        );
         ran
     };
     for _ in 0..ROUNDS {
@@ -192,5 +199,48 @@ impl Row {
             self.diff() * 100.0,
             self.live.len(),
         );
+    }
+}
+
+/// What the machine's CPUs did over a stretch of the test, from `/proc/stat` and this
+/// process's rusage: a calibration and the live runs after it only agree if the machine
+/// ran at the same speed for both, so each round prints how much CPU this process, the
+/// rest of the machine and the hypervisor (steal) took during each.
+struct Load {
+    at: std::time::Instant,
+    own_ns: u64,
+    /// (busy, steal) clock ticks of all CPUs, if `/proc/stat` could be read.
+    ticks: Option<(u64, u64)>,
+}
+
+impl Load {
+    fn now() -> Load {
+        let ticks = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
+            let line = s.lines().next()?;
+            let v: Vec<u64> = line.split_whitespace().skip(1).map(|f| f.parse().unwrap_or(0)).collect();
+            // user nice system idle iowait irq softirq steal
+            let busy = v.first()? + v.get(1)? + v.get(2)? + v.get(5)? + v.get(6)?;
+            Some((busy, *v.get(7)?))
+        });
+        Load { at: std::time::Instant::now(), own_ns: dpukit_host::metrics::process_cpu_ns(), ticks }
+    }
+
+    /// "this test 1.62 CPUs, others 0.03, steal 0.00 over 21.4 s".
+    fn since(&self, start: &Load) -> String {
+        let wall = self.at.duration_since(start.at).as_secs_f64().max(1e-9);
+        let own = self.own_ns.saturating_sub(start.own_ns) as f64 / 1e9 / wall;
+        // /proc/stat counts in USER_HZ, 100 per second on every Linux ABI.
+        let hz = 100.0;
+        match (start.ticks, self.ticks) {
+            (Some((b0, s0)), Some((b1, s1))) => {
+                let busy = b1.saturating_sub(b0) as f64 / hz / wall;
+                let steal = s1.saturating_sub(s0) as f64 / hz / wall;
+                format!(
+                    "this test {own:.2} CPUs, others {:.2}, steal {steal:.2} over {wall:.1} s",
+                    (busy - own).max(0.0)
+                )
+            }
+            _ => format!("this test {own:.2} CPUs over {wall:.1} s"),
+        }
     }
 }
