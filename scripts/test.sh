@@ -15,10 +15,11 @@ scripts/azurite.sh cargo test --workspace -- --skip scale_mode_agrees_with_live_
 
 # Scale mode against live runs: a measurement, so a busy moment on a shared machine
 # (during calibration or the live runs) can push one case past its tolerance. It gets one
-# fresh attempt (new calibration, new live runs) before it fails.
-if ! cargo test -p dpukit-host --test scale_agreement; then
+# fresh attempt (new calibration, new live runs) before it fails. Both figures of every
+# case, and the machine's load per round, are printed whether it passes or not.
+if ! cargo test -p dpukit-host --test scale_agreement -- --nocapture; then
   echo "test.sh: scale agreement failed once; measuring again from a fresh calibration" >&2
-  cargo test -p dpukit-host --test scale_agreement
+  cargo test -p dpukit-host --test scale_agreement -- --nocapture
 fi
 
 # Multi-host runs: each scenario under `mpirun --oversubscribe -n 4` at a small size
@@ -27,9 +28,9 @@ fi
 # refuses to run as root unless told; CI runs as root.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 scripts/azurite.sh cargo test --features mpi --test mpi_runs
-if ! cargo test --features mpi --test mpi_scale; then
+if ! cargo test --features mpi --test mpi_scale -- --nocapture; then
   echo "test.sh: MPI against scale mode failed once; measuring again from a fresh calibration" >&2
-  cargo test --features mpi --test mpi_scale
+  cargo test --features mpi --test mpi_scale -- --nocapture
 fi
 
 # Loom model of the SPSC index protocol (separate target dir: different cfg).

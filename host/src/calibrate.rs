@@ -19,8 +19,9 @@
 //!   a few hundred milliseconds pays it;
 //! - local-tier reads go round 48 MiB of chunks, more than a last-level cache holds, so
 //!   the page cache's copy comes from memory; each blob-tier GET is the first read of an
-//!   object written just before, as in a run, and so is each GET of a batch made at once
-//!   (`read_concurrency` of them, as a reader fetches, [`Calibration::blob_get_batch`]);
+//!   object, as in a run, and so is each GET of a batch made at once (`read_concurrency`
+//!   of them, as a reader fetches, [`Calibration::blob_get_batch`]); the GETs are timed a
+//!   few per kernel pass, so they too are spread over the whole calibration;
 //! - local-tier writes start a new extent each, as a cache fill's do in its slot-sized
 //!   stride;
 //! - each local-tier write, blob-tier GET and batch of GETs comes after 64 MiB of other
@@ -628,6 +629,13 @@ pub fn calibrate(opts: &CalibrateOptions) -> Result<Calibration, CalibrationErro
     // 12.1 to 17.8 MB/s in scale mode. Spread over the whole set, every kernel sees a
     // mix, as a run of a few hundred milliseconds does: three calibrations then put it at
     // 12.9 to 13.5 MB/s.
+    let tmp = match &opts.dir {
+        Some(d) => tempfile::Builder::new().prefix("dpukit-calibrate-").tempdir_in(d),
+        None => tempfile::Builder::new().prefix("dpukit-calibrate-").tempdir(),
+    }
+    .map_err(|e| CalibrationError::Io { path: "temporary directory".into(), reason: e.to_string() })?;
+    // Blob-tier GETs are timed a few per pass too (see `GetProbe`).
+    let mut gets = GetProbe::new(tmp.path(), &src)?;
     let mut passes = Passes::new(round);
     let (mut crc32c, mut memcpy, mut datagen) = (Vec::new(), Vec::new(), Vec::new());
     let mut codecs: Vec<CodecCost> = Vec::new();
@@ -710,6 +718,7 @@ pub fn calibrate(opts: &CalibrateOptions) -> Result<Calibration, CalibrationErro
                 }
             }
         }
+        gets.sample(&mut ring)?;
     }
     drop(ring);
     datagen_for(2.0).fill(7, 0, &mut src);
@@ -719,16 +728,11 @@ pub fn calibrate(opts: &CalibrateOptions) -> Result<Calibration, CalibrationErro
     let effective_cores = cores.effective_cores();
     drop(cores);
 
-    let tmp = match &opts.dir {
-        Some(d) => tempfile::Builder::new().prefix("dpukit-calibrate-").tempdir_in(d),
-        None => tempfile::Builder::new().prefix("dpukit-calibrate-").tempdir(),
-    }
-    .map_err(|e| CalibrationError::Io { path: "temporary directory".into(), reason: e.to_string() })?;
     // A flush takes a millisecond or more and varies from one to the next: the tiers get
     // longer rounds, so that one measurement averages a few dozen of them.
     let storage_round = round * STORAGE_ROUND_FACTOR;
     let (local_write, local_read, manifest_append) = measure_local(tmp.path(), storage_round, &src)?;
-    let (blob_get, blob_get_batch, blob_put) = measure_blob(tmp.path(), storage_round, &src)?;
+    let (blob_get, blob_get_batch, blob_put) = measure_blob(gets, storage_round, &src)?;
     let (host_job_ns, host_insert_job_ns, device_job_host_ns) = measure_offload(round)?;
 
     Ok(Calibration {
@@ -765,7 +769,7 @@ const RING_FILL: u8 = 0xA5;
 /// leaves a hole before the next.
 const WRITE_STRIDE_BYTES: u64 = 2 * LARGE_BYTES as u64;
 /// Chunks the local-tier reads go round (48 MiB of `LARGE_BYTES` chunks, more than a
-/// server CPU's last-level cache), and objects of each size the blob-tier GETs read once.
+/// server CPU's last-level cache).
 const READ_SPAN_CHUNKS: u64 = 48;
 
 /// Buffers the per-byte kernels read from and write into in turn, so that, as in a run's
@@ -1048,69 +1052,140 @@ fn measure_local(
     Ok((write, fit(rs, rl), manifest_cost))
 }
 
+/// First-read GETs timed at each size per kernel pass, one at a time and in batches of
+/// `read_concurrency` (each batch of fresh objects too): over the five passes, 40 GETs
+/// and 15 batches per size, spread over the whole calibration as the kernels are.
+///
+/// One GET's wall is a wide distribution here, and its mean moves from one second to the
+/// next (debug, 0.53 MB after the gap, 384 in a row: p10 3.5, p50 5.6, p90 7.1, p99 13.4
+/// ms, means of 24 in a row from 4.1 to 9.7 ms). Timed in one block, 48 GETs and 12
+/// batches per size, six blocks in one process put one GET at 3.8-5.2 ms and a batch at
+/// 9.1-12.1 ms; twice as many per block, at 2.9-4.2 and 6.8-9.8 ms: more GETs in one
+/// block see the same moment, not more moments. Four debug calibrations in a row, 0.53 MB
+/// (`dpukit calibrate`): timed in one block, one GET 3.3-4.8 ms and a batch 7.5-10.4 ms;
+/// a few per pass, 3.0-3.7 and 7.4-8.3 ms, and the calibration took 18 s instead of 19-22.
+const GETS_PER_PASS: u64 = 8;
+const GET_BATCHES_PER_PASS: u64 = 3;
+
+/// The blob tier's first-read GETs, objects written before the passes start and timed a
+/// few per pass (see [`GETS_PER_PASS`]).
+struct GetProbe {
+    blob: BlobTier,
+    requests: u32,
+    /// Per size ([`SMALL_BYTES`], [`LARGE_BYTES`]): objects not read yet, to GET one at a
+    /// time and in batches.
+    singles: [Vec<BlobKey>; 2],
+    batched: [Vec<BlobKey>; 2],
+    /// Per size: objects read, for the two-at-once measurement after the passes.
+    read: [Vec<BlobKey>; 2],
+    /// Per size: (wall ns, process CPU ns, GETs) one at a time, (wall ns, batches) in
+    /// batches.
+    single_sums: [(f64, f64, u32); 2],
+    batch_sums: [(f64, u32); 2],
+}
+
+const GET_SIZES: [usize; 2] = [SMALL_BYTES, LARGE_BYTES];
+
+impl GetProbe {
+    fn new(dir: &Path, data: &[u8]) -> Result<GetProbe, CalibrationError> {
+        let blob_dir = dir.join("blob");
+        std::fs::create_dir_all(&blob_dir).map_err(|e| CalibrationError::Io {
+            path: blob_dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let blob = BlobTier::local(&blob_dir).map_err(err)?;
+        let requests = blob.options().read_concurrency.max(1);
+        let passes = KERNEL_PASSES as u64;
+        let fresh = |len: usize, shard: &str, count: u64| -> Result<Vec<BlobKey>, CalibrationError> {
+            (0..count)
+                .map(|i| blob.put_chunk(shard, i, Bytes::copy_from_slice(&data[..len])))
+                .collect::<Result<_, _>>()
+                .map_err(err)
+        };
+        let singles = [
+            fresh(SMALL_BYTES, "calsmall", GETS_PER_PASS * passes)?,
+            fresh(LARGE_BYTES, "callarge", GETS_PER_PASS * passes)?,
+        ];
+        let batch_objects = GET_BATCHES_PER_PASS * u64::from(requests) * passes;
+        let batched = [
+            fresh(SMALL_BYTES, "calbatchsmall", batch_objects)?,
+            fresh(LARGE_BYTES, "calbatchlarge", batch_objects)?,
+        ];
+        // Written back before anything is timed: the flusher would take a core from the
+        // kernels' passes.
+        nix::unistd::sync();
+        Ok(GetProbe {
+            blob,
+            requests,
+            singles,
+            batched,
+            read: [Vec::new(), Vec::new()],
+            single_sums: [(0.0, 0.0, 0); 2],
+            batch_sums: [(0.0, 0); 2],
+        })
+    }
+
+    /// One pass's GETs at both sizes, each after the gap.
+    fn sample(&mut self, ring: &mut Ring) -> Result<(), CalibrationError> {
+        for (i, len) in GET_SIZES.into_iter().enumerate() {
+            for _ in 0..GETS_PER_PASS {
+                let Some(key) = self.singles[i].pop() else { break };
+                gap(ring, GET_GAP_COPIES);
+                let (t0, c0) = (Instant::now(), process_cpu_ns());
+                std::hint::black_box(self.blob.get_range_unverified(&key, 0..len as u64).map_err(err)?);
+                let sum = &mut self.single_sums[i];
+                sum.0 += t0.elapsed().as_nanos() as f64;
+                sum.1 += process_cpu_ns().saturating_sub(c0) as f64;
+                sum.2 += 1;
+                self.read[i].push(key);
+            }
+            for _ in 0..GET_BATCHES_PER_PASS {
+                let at = self.batched[i].len().saturating_sub(self.requests as usize);
+                let batch: Vec<(BlobKey, std::ops::Range<u64>)> =
+                    self.batched[i].drain(at..).map(|k| (k, 0..len as u64)).collect();
+                if batch.is_empty() {
+                    break;
+                }
+                gap(ring, GET_GAP_COPIES);
+                let t0 = Instant::now();
+                std::hint::black_box(self.blob.get_ranges_unverified(&batch).map_err(err)?);
+                let sum = &mut self.batch_sums[i];
+                sum.0 += t0.elapsed().as_nanos() as f64;
+                sum.1 += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Mean (wall ns, CPU ns) of one GET at size `i`, and mean wall ns of a batch.
+    fn means(&self, i: usize) -> Result<((f64, f64), f64), CalibrationError> {
+        let (wall, cpu, n) = self.single_sums[i];
+        let (bwall, bn) = self.batch_sums[i];
+        if n == 0 || bn == 0 {
+            return Err(err("no blob-tier GET was timed"));
+        }
+        Ok(((wall / f64::from(n), cpu / f64::from(n)), bwall / f64::from(bn)))
+    }
+}
+
+/// GET (from the passes' [`GetProbe`]), a batch of GETs, and PUT costs of the blob tier.
+/// Each GET is the first read of an object written before the passes, as a run's is (a
+/// fan-out read's cold pass, a fan-in read): here a first read of 1 MiB took 163 us, later
+/// reads of the same object 105-109 us. The objects add up to more than a last-level cache
+/// holds. The copy into a slot is not part of it: the model counts that as a memcpy.
+///
+/// A batch is `read_concurrency` GETs at once through the client, as a reader fetches:
+/// here four GETs of 0.53 MB at once took 2.1-2.4 times as long as one in a debug build.
+/// In a release build they do not overlap: live fan-in reads fetched a batch of four in
+/// 0.66-0.79 ms and one GET in 0.17-0.21 ms.
 fn measure_blob(
-    dir: &Path,
+    probe: GetProbe,
     round: Duration,
     data: &[u8],
 ) -> Result<(OpCost, BatchCost, OpCost), CalibrationError> {
-    let blob_dir = dir.join("blob");
-    std::fs::create_dir_all(&blob_dir)
-        .map_err(|e| CalibrationError::Io { path: blob_dir.display().to_string(), reason: e.to_string() })?;
-    let blob = BlobTier::local(&blob_dir).map_err(err)?;
-    let mut ring = Ring::new(LARGE_BYTES);
-    // Each get is the first read of an object written just before, as a run's is (a
-    // fan-out read's cold pass, a fan-in read): here a first read of 1 MiB took 163 us,
-    // later reads of the same object 105-109 us. The objects add up to more than a
-    // last-level cache holds. The copy into a slot is not part of it: the model counts
-    // that as a memcpy.
-    let fresh = |len: usize, shard: &str| -> Result<Vec<BlobKey>, CalibrationError> {
-        (0..READ_SPAN_CHUNKS)
-            .map(|i| blob.put_chunk(shard, i, Bytes::copy_from_slice(&data[..len])))
-            .collect::<Result<_, _>>()
-            .map_err(err)
-    };
-    let first_reads =
-        |ring: &mut Ring, len: usize, shard: &str| -> Result<((f64, f64), Vec<BlobKey>), CalibrationError> {
-            let keys = fresh(len, shard)?;
-            let (mut wall, mut cpu) = (Duration::ZERO, 0u64);
-            for key in &keys {
-                gap(ring, GET_GAP_COPIES);
-                let (t0, c0) = (Instant::now(), process_cpu_ns());
-                std::hint::black_box(blob.get_range_unverified(key, 0..len as u64).map_err(err)?);
-                wall += t0.elapsed();
-                cpu += process_cpu_ns().saturating_sub(c0);
-            }
-            let n = keys.len() as f64;
-            let wall = wall.as_nanos() as f64 / n;
-            let cpu = cpu as f64 / n;
-            Ok(((wall, cpu), keys))
-        };
-    let (gs, keys_small) = first_reads(&mut ring, SMALL_BYTES, "calsmall")?;
-    let (gl, keys) = first_reads(&mut ring, LARGE_BYTES, "callarge")?;
-    // Several at once through the client, as a reader fetches `read_concurrency` chunks:
-    // the wall of each batch, first reads too, after the same gap. Here four GETs of
-    // 0.53 MB at once took 2.1-2.4 times as long as one in a debug build. In a release
-    // build they do not overlap: live fan-in reads fetched a batch of four in 0.66-0.79 ms
-    // and one GET in 0.17-0.21 ms.
-    let requests = blob.options().read_concurrency.max(1);
-    let batches = |ring: &mut Ring, len: usize, shard: &str| -> Result<f64, CalibrationError> {
-        let reqs: Vec<(BlobKey, std::ops::Range<u64>)> =
-            fresh(len, shard)?.into_iter().map(|k| (k, 0..len as u64)).collect();
-        let mut wall = Duration::ZERO;
-        let mut n = 0u32;
-        for batch in reqs.chunks(requests as usize) {
-            gap(ring, GET_GAP_COPIES);
-            let t0 = Instant::now();
-            std::hint::black_box(blob.get_ranges_unverified(batch).map_err(err)?);
-            wall += t0.elapsed();
-            n += 1;
-        }
-        Ok(wall.as_nanos() as f64 / f64::from(n))
-    };
-    let fitted = fit(
-        (batches(&mut ring, SMALL_BYTES, "calbatchsmall")?, 0.0),
-        (batches(&mut ring, LARGE_BYTES, "calbatchlarge")?, 0.0),
-    );
+    let ((gs, bs), (gl, bl)) = (probe.means(0)?, probe.means(1)?);
+    let GetProbe { blob, requests, read: [keys_small, keys], .. } = probe;
+    let fitted = fit((bs, 0.0), (bl, 0.0));
     let batch = BatchCost { requests, op_ns: fitted.op_ns, ns_per_byte: fitted.ns_per_byte };
     // Two readers at once through the same client, as colocated nodes share one.
     let get_serial = |len: usize, keys: &[BlobKey]| {
