@@ -192,3 +192,25 @@ fn quiet_prints_nothing_on_stderr() {
     assert!(out.status.success());
     assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// O_DIRECT on the local tier with compressed chunks, whose lengths are not multiples of
+/// 4 KiB: every scenario that writes or reads the local tier runs and verifies.
+#[test]
+fn direct_io_runs_every_scenario_with_compressed_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for scenario in ["fan-out-write", "fan-out-read", "fan-in-read", "kv-cache"] {
+        for mode in ["host", "offload"] {
+            let out = format!("{scenario}-{mode}.json");
+            let mut args =
+                with_tiny(&["run", scenario, "--mode", mode, "--direct", "--compress", "lz4", "--out", &out]);
+            // A few KV requests of small blocks (the request count, not --size, sets its work).
+            args.extend(["--kv-requests", "20", "--kv-block-tokens", "1"]);
+            ok(&args, d);
+            let json: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(d.join(&out)).unwrap()).unwrap();
+            assert_eq!(json["scenario"]["direct"], true, "{scenario} {mode}");
+            assert_eq!(json["verification"]["ok"], true, "{scenario} {mode}: {}", json["verification"]);
+        }
+    }
+}

@@ -98,7 +98,7 @@ fn many_chunks_beyond_iodepth() {
 }
 
 #[test]
-fn direct_rejects_misaligned_requests() {
+fn direct_rejects_misaligned_offsets() {
     let dir = tempfile::tempdir().unwrap();
     let mut tier = open_or_report(dir.path(), config(false, true));
     if !tier.direct() {
@@ -107,8 +107,66 @@ fn direct_rejects_misaligned_requests() {
     let data = vec![1u8; 4096];
     let err = tier.write_chunks("s", &[(100, &data)]).unwrap_err();
     assert!(matches!(err, TierError::Misaligned { what: "offset", value: 100, .. }), "{err}");
-    let err = tier.write_chunks("s", &[(0, &data[..1000])]).unwrap_err();
-    assert_eq!(err.to_string(), "shard s: O_DIRECT needs 4096-aligned length, got 1000");
+    assert_eq!(err.to_string(), "shard s: O_DIRECT needs 4096-aligned offset, got 100");
+    let mut buf = vec![0u8; 4096];
+    let err = tier.read_chunks("s", &mut [(4097, &mut buf[..])]).unwrap_err();
+    assert!(matches!(err, TierError::Misaligned { what: "offset", value: 4097, .. }), "{err}");
+}
+
+/// With O_DIRECT a length need not be a multiple of 4 KiB (a compressed chunk's): writes
+/// are padded with zeros to the next 4 KiB, reads drop the padding, on both backends and
+/// across a piece boundary (the pool's buffers are 64 KiB here).
+#[test]
+fn direct_pads_lengths_that_are_not_multiples_of_4k() {
+    for portable in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut tier = open_or_report(dir.path(), config(portable, true));
+        if !tier.direct() {
+            return;
+        }
+        let backend = tier.backend().as_str();
+        let pattern = |len: usize, seed: u8| -> Vec<u8> {
+            (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) | 1).collect()
+        };
+        // 1000 B, 5000 B, and 70000 B (a full 64 KiB piece and an unaligned tail), each at
+        // a 4 KiB boundary after the padding of the one before.
+        let chunks = [(0u64, pattern(1000, 1)), (4096, pattern(5000, 2)), (12288, pattern(70_000, 3))];
+        let reqs: Vec<(u64, &[u8])> = chunks.iter().map(|(o, d)| (*o, &d[..])).collect();
+        let acks = tier.write_chunks("s", &reqs).unwrap();
+        assert_eq!(acks.iter().map(|a| a.len_bytes).collect::<Vec<_>>(), [1000, 5000, 70_000], "{backend}");
+        for (o, d) in &chunks {
+            assert_eq!(tier.read_chunk("s", *o, d.len()).unwrap(), *d, "{backend}: chunk at {o}");
+        }
+        // The padding is zeros, and the file ends at the last chunk's padded end.
+        let file = std::fs::read(dir.path().join("s.shard")).unwrap();
+        assert_eq!(file.len(), 12288 + 73728, "{backend}");
+        assert!(file[1000..4096].iter().all(|&b| b == 0), "{backend}");
+        assert!(file[9096..12288].iter().all(|&b| b == 0), "{backend}");
+        assert!(file[12288 + 70_000..].iter().all(|&b| b == 0), "{backend}");
+        // A read past the end is still a short read, padding or not.
+        match tier.read_chunk("s", 12288 + 69_632, 5000).unwrap_err() {
+            TierError::ShortRead { wanted_bytes: 5000, got_bytes: 4096, .. } => {}
+            other => panic!("{backend}: expected a short read, got {other}"),
+        }
+    }
+}
+
+/// A file written buffered ends inside what a padded O_DIRECT read asks for: the read
+/// takes the bytes the file has.
+#[test]
+fn direct_reads_a_chunk_that_ends_the_file_unpadded() {
+    for portable in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+        let mut buffered = LocalTier::open(dir.path(), config(portable, false)).unwrap();
+        buffered.write_chunks("s", &[(0, &data)]).unwrap();
+        drop(buffered);
+        let mut tier = open_or_report(dir.path(), config(portable, true));
+        if !tier.direct() {
+            return;
+        }
+        assert_eq!(tier.read_chunk("s", 0, 5000).unwrap(), data, "{}", tier.backend().as_str());
+    }
 }
 
 #[test]

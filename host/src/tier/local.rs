@@ -21,8 +21,12 @@
 //! rule, so the kernel reads and writes the caller's bytes directly (plain `READ`/`WRITE`,
 //! one copy fewer). No operation outlives the object that owns its memory: a read call, or
 //! the write pipeline holding the batch. Requests larger than `buffer_size_bytes` are split.
-//! With O_DIRECT, offsets and lengths must be multiples of [`DIRECT_IO_ALIGN_BYTES`]; a
-//! misaligned request is rejected with [`TierError::Misaligned`], never padded. In-flight
+//! With O_DIRECT, offsets must be multiples of [`DIRECT_IO_ALIGN_BYTES`] (a misaligned
+//! offset is rejected with [`TierError::Misaligned`]); a length need not be: the pool
+//! buffer is padded with zeros to the next 4096 bytes, so a write also zeroes the bytes
+//! from the request's end to that boundary, and a read drops them. A compressed chunk is
+//! rarely a multiple of 4 KiB; its caller places chunks on 4 KiB boundaries and the tier
+//! does the rest, as a storage engine pads its blocks. In-flight
 //! operations are bounded by `iodepth` and by `max_inflight_bytes / buffer_size_bytes`.
 //!
 //! **Fallback.** Where io_uring cannot be set up (ENOSYS, EPERM from
@@ -95,7 +99,8 @@ impl Backend {
 pub struct LocalTierConfig {
     /// Most operations in flight at once (fio `iodepth`), 1..=4096.
     pub iodepth: u32,
-    /// Open shard files with O_DIRECT (fio `direct`); requests must be 4096-aligned.
+    /// Open shard files with O_DIRECT (fio `direct`); requests must start 4096-aligned,
+    /// and a length that is not a multiple of 4096 is padded (see the module docs).
     pub direct: bool,
     /// How writes become durable before the ack.
     pub durability: Durability,
@@ -189,6 +194,10 @@ pub(super) struct Piece {
     pub(super) file_offset: u64,
     /// Bytes in the piece (at most `buffer_size_bytes`).
     pub(super) len: usize,
+    /// Bytes the I/O moves: `len`, or with O_DIRECT `len` rounded up to 4096 (only a
+    /// request's last piece can end unaligned). A padded write zeroes the bytes from the
+    /// piece's end to that boundary; a padded read drops them.
+    pub(super) io_len: usize,
 }
 
 /// A read the kernel owns: the pool slot stays busy until its completion is reaped.
@@ -385,7 +394,8 @@ impl LocalTier {
         Ok(())
     }
 
-    /// Checks a request list at the boundary: the shard name, and O_DIRECT alignment.
+    /// Checks a request list at the boundary: the shard name, and with O_DIRECT that each
+    /// request starts on a 4096-byte boundary (its length may be anything: see [`Piece`]).
     pub(super) fn check_requests(
         &self,
         shard: &str,
@@ -393,19 +403,12 @@ impl LocalTier {
     ) -> Result<(), TierError> {
         validate_shard_name(shard)?;
         if self.config.direct {
-            for (offset, len) in reqs {
+            for (offset, _) in reqs {
                 if !offset.is_multiple_of(DIRECT_IO_ALIGN_BYTES) {
                     return Err(TierError::Misaligned {
                         shard: shard.to_string(),
                         what: "offset",
                         value: offset,
-                    });
-                }
-                if !(len as u64).is_multiple_of(DIRECT_IO_ALIGN_BYTES) {
-                    return Err(TierError::Misaligned {
-                        shard: shard.to_string(),
-                        what: "length",
-                        value: len as u64,
                     });
                 }
             }
@@ -421,11 +424,17 @@ impl LocalTier {
             let mut start = 0;
             while start < len {
                 let piece_len = (len - start).min(buf_len);
+                let io_len = if self.config.direct {
+                    piece_len.next_multiple_of(DIRECT_IO_ALIGN_BYTES as usize)
+                } else {
+                    piece_len
+                };
                 pieces.push(Piece {
                     req,
                     req_start: start,
                     file_offset: offset + start as u64,
                     len: piece_len,
+                    io_len,
                 });
                 start += piece_len;
             }
@@ -676,9 +685,10 @@ pub(super) fn abort_if_caller_memory_in_flight(in_flight: bool) {
 }
 
 fn push_read(uring: &mut Uring, fd: i32, slot: usize, piece: &Piece, op: &InFlight) -> Result<(), TierError> {
-    // Pointer arithmetic only; `op.buf` covers `piece.len` bytes and `done_bytes < piece.len`.
+    // Pointer arithmetic only; `op.buf` covers `piece.io_len` bytes (a pool slot, or a
+    // caller slice when `io_len == len`) and `done_bytes < piece.len <= piece.io_len`.
     let ptr = op.buf.wrapping_add(op.done_bytes);
-    let len = (piece.len - op.done_bytes) as u32;
+    let len = (piece.io_len - op.done_bytes) as u32;
     let offset = piece.file_offset + op.done_bytes as u64;
     let fd = types::Fd(fd);
     let entry = if op.fixed {
@@ -705,6 +715,21 @@ pub(super) fn submit_and_wait(uring: &mut Uring, want: usize) -> Result<(), Tier
     }
 }
 
+/// Reads into `buf` at `offset` until at least `want` bytes are in (the rest of `buf` is
+/// padding a file may end inside); fewer before the end of the file is `UnexpectedEof`.
+fn read_at_least(file: &File, buf: &mut [u8], want: usize, offset: u64) -> io::Result<()> {
+    let mut done = 0;
+    while done < want {
+        match file.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 fn read_portable(
     file: &File,
     path: &Path,
@@ -715,9 +740,11 @@ fn read_portable(
 ) -> Result<(), TierError> {
     for piece in pieces {
         let res = if direct {
-            let buf = &mut pool.slot_mut(0)[..piece.len];
-            file.read_exact_at(buf, piece.file_offset)
-                .map(|()| out[piece.req].1[piece.req_start..piece.req_start + piece.len].copy_from_slice(buf))
+            let buf = &mut pool.slot_mut(0)[..piece.io_len];
+            read_at_least(file, buf, piece.len, piece.file_offset).map(|()| {
+                out[piece.req].1[piece.req_start..piece.req_start + piece.len]
+                    .copy_from_slice(&buf[..piece.len])
+            })
         } else {
             let dst = &mut out[piece.req].1[piece.req_start..piece.req_start + piece.len];
             file.read_exact_at(dst, piece.file_offset)

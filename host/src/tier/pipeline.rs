@@ -610,8 +610,10 @@ impl WritePipeline<'_> {
                 let buf = if zero_copy {
                     src.as_slice()[piece.req_start..].as_ptr()
                 } else {
-                    let dst = &mut tier.pool.slot_mut(slot)[..piece.len];
-                    dst.copy_from_slice(&src.as_slice()[piece.req_start..piece.req_start + piece.len]);
+                    let dst = &mut tier.pool.slot_mut(slot)[..piece.io_len];
+                    let (data, pad) = dst.split_at_mut(piece.len);
+                    data.copy_from_slice(&src.as_slice()[piece.req_start..piece.req_start + piece.len]);
+                    pad.fill(0);
                     dst.as_ptr()
                 };
                 let op = WriteOp { batch: batch.id, piece: batch.next_piece, done_bytes: 0, buf, fixed };
@@ -712,7 +714,7 @@ impl WritePipeline<'_> {
             return;
         }
         op.done_bytes += res as usize;
-        if op.done_bytes < piece.len {
+        if op.done_bytes < piece.io_len {
             if res == 0 {
                 self.free.push(slot);
                 let path = self.batches[at].file.path.clone();
@@ -779,8 +781,10 @@ fn write_pieces_portable(batch: &Batch, pool: &mut BufferPool, direct: bool) -> 
     for piece in &batch.pieces {
         let src = &batch.chunks[piece.req].1.as_slice()[piece.req_start..piece.req_start + piece.len];
         let res = if direct {
-            let buf = &mut pool.slot_mut(0)[..piece.len];
-            buf.copy_from_slice(src);
+            let buf = &mut pool.slot_mut(0)[..piece.io_len];
+            let (data, pad) = buf.split_at_mut(piece.len);
+            data.copy_from_slice(src);
+            pad.fill(0);
             file.write_all_at(buf, piece.file_offset)
         } else {
             file.write_all_at(src, piece.file_offset)
@@ -791,9 +795,10 @@ fn write_pieces_portable(batch: &Batch, pool: &mut BufferPool, direct: bool) -> 
 }
 
 fn push_write(uring: &mut Uring, fd: i32, slot: usize, piece: &Piece, op: &WriteOp) -> Result<(), TierError> {
-    // Pointer arithmetic only; `op.buf` covers `piece.len` bytes and `done_bytes < piece.len`.
+    // Pointer arithmetic only; `op.buf` covers `piece.io_len` bytes (a pool slot, or the
+    // batch's chunk when `io_len == len`) and `done_bytes < piece.io_len`.
     let ptr = op.buf.wrapping_add(op.done_bytes);
-    let len = (piece.len - op.done_bytes) as u32;
+    let len = (piece.io_len - op.done_bytes) as u32;
     let offset = piece.file_offset + op.done_bytes as u64;
     let fd = types::Fd(fd);
     let entry = if op.fixed {
