@@ -551,9 +551,12 @@ impl LocalTier {
                     free.push(slot);
                     continue;
                 }
+                let asked = piece.io_len - op.done_bytes;
                 op.done_bytes += res as usize;
                 if op.done_bytes < piece.len {
-                    if res == 0 {
+                    // O_DIRECT reads less than asked only at the end of the file, and a
+                    // retry from an unaligned end would fail with EINVAL.
+                    if res == 0 || (!zero_copy && (res as usize) < asked) {
                         first_err.get_or_insert(TierError::ShortRead {
                             path: path.to_path_buf(),
                             offset_bytes: piece.file_offset - piece.req_start as u64,
@@ -715,13 +718,18 @@ pub(super) fn submit_and_wait(uring: &mut Uring, want: usize) -> Result<(), Tier
     }
 }
 
-/// Reads into `buf` at `offset` until at least `want` bytes are in (the rest of `buf` is
-/// padding a file may end inside); fewer before the end of the file is `UnexpectedEof`.
+/// Reads (O_DIRECT) into `buf` at `offset` until at least `want` bytes are in (the rest of
+/// `buf` is padding a file may end inside); fewer before the end of the file is
+/// `UnexpectedEof`. O_DIRECT reads less than asked only at the end of the file, and a
+/// retry from an unaligned end would fail with EINVAL.
 fn read_at_least(file: &File, buf: &mut [u8], want: usize, offset: u64) -> io::Result<()> {
     let mut done = 0;
     while done < want {
+        let asked = buf.len() - done;
         match file.read_at(&mut buf[done..], offset + done as u64) {
-            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) if n == 0 || (n < asked && done + n < want) => {
+                return Err(io::ErrorKind::UnexpectedEof.into())
+            }
             Ok(n) => done += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
