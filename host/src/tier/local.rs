@@ -200,6 +200,18 @@ pub(super) struct Piece {
     pub(super) io_len: usize,
 }
 
+impl Piece {
+    /// Puts the piece's bytes `src` at the start of `slot` (a pool buffer) and zeroes the
+    /// padding up to `io_len`; returns the `io_len` bytes to write.
+    pub(super) fn fill_padded<'a>(&self, slot: &'a mut [u8], src: &[u8]) -> &'a mut [u8] {
+        let buf = &mut slot[..self.io_len];
+        let (data, pad) = buf.split_at_mut(self.len);
+        data.copy_from_slice(src);
+        pad.fill(0);
+        buf
+    }
+}
+
 /// A read the kernel owns: the pool slot stays busy until its completion is reaped.
 #[derive(Debug, Clone, Copy)]
 struct InFlight {

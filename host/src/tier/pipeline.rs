@@ -610,11 +610,8 @@ impl WritePipeline<'_> {
                 let buf = if zero_copy {
                     src.as_slice()[piece.req_start..].as_ptr()
                 } else {
-                    let dst = &mut tier.pool.slot_mut(slot)[..piece.io_len];
-                    let (data, pad) = dst.split_at_mut(piece.len);
-                    data.copy_from_slice(&src.as_slice()[piece.req_start..piece.req_start + piece.len]);
-                    pad.fill(0);
-                    dst.as_ptr()
+                    let bytes = &src.as_slice()[piece.req_start..piece.req_start + piece.len];
+                    piece.fill_padded(tier.pool.slot_mut(slot), bytes).as_ptr()
                 };
                 let op = WriteOp { batch: batch.id, piece: batch.next_piece, done_bytes: 0, buf, fixed };
                 slots[slot] = Some(op);
@@ -781,11 +778,7 @@ fn write_pieces_portable(batch: &Batch, pool: &mut BufferPool, direct: bool) -> 
     for piece in &batch.pieces {
         let src = &batch.chunks[piece.req].1.as_slice()[piece.req_start..piece.req_start + piece.len];
         let res = if direct {
-            let buf = &mut pool.slot_mut(0)[..piece.io_len];
-            let (data, pad) = buf.split_at_mut(piece.len);
-            data.copy_from_slice(src);
-            pad.fill(0);
-            file.write_all_at(buf, piece.file_offset)
+            file.write_all_at(piece.fill_padded(pool.slot_mut(0), src), piece.file_offset)
         } else {
             file.write_all_at(src, piece.file_offset)
         };
