@@ -25,8 +25,10 @@
 //! **Scenarios** follow `scenario.rs` step by step: fan-out read (per chunk: lookup; hit:
 //! local read; miss: a peer that has the chunk, else the blob tier; verify; fill the
 //! cache; insert; two passes), fan-out write (generate, compress, CRC, stage; commit every
-//! `batch` chunks with fdatasync and a manifest append; copy to the blob tier in the
-//! background), fan-in read (readers fetch every shard from the blob tier and verify),
+//! `batch` chunks to the write pipeline, which writes and fdatasyncs them while the node
+//! goes on, at most `queue_depth / batch` batches (two at least) in flight; acknowledge a
+//! batch once durable with a manifest append; copy to the blob tier in the background),
+//! fan-in read (readers fetch every shard from the blob tier and verify),
 //! KV cache (the same seeded requests; hits from the real cache index).
 //!
 //! **Batching.** A step's work for `B` consecutive chunks of one node is one event with
@@ -43,12 +45,14 @@ use crate::result::{
     DeviceSummary, Fallbacks, Figure, LatencySummary, Mode, ResourceUse, RunResult, Source, Unit,
     Verification, RESULT_SCHEMA_VERSION,
 };
+use crate::scenario::write_batches_in_flight;
 use crate::spec::{ScenarioKind, ScenarioSpec, SpecError};
 use dpukit_ffi::Algorithm as AbiAlgorithm;
 use dpukit_kernels::cache_index::{CacheIndex, CacheKey, Location};
 use dpukit_sim::des::{dpu_resources, DpuShape, FifoServer, Scheduler, UnitArena};
 use dpukit_sim::profile::{Algorithm as ProfileAlgorithm, Profile, ProfileKind};
 use dpukit_sim::timing::{OpCost, OpKind, SimDuration, SimTime};
+use std::collections::VecDeque;
 
 /// Most nodes a scale run models.
 pub const MAX_SCALE_NODES: u32 = 100_000;
@@ -426,6 +430,8 @@ struct NodeState {
     block_start_ns: u64,
     end_ns: u64,
     kv_req: u32,
+    /// Fan-out write: when the node's shard file is free for the next sync (one at a time).
+    file_free_ns: u64,
 }
 
 /// The model: servers, costs, counters.
@@ -464,11 +470,28 @@ struct Model<'a> {
     kv: Vec<Vec<(u32, u32)>>,
     /// Pipelined scenarios: when each in-flight token was issued, by token % queue depth.
     issued_ns: Vec<u64>,
+    /// Fan-out write: per node, its commits in the local tier's write pipeline, oldest
+    /// first.
+    writes: Vec<VecDeque<PendingWrite>>,
     /// CPU work stretch of colocated nodes sharing fewer real cores (1 otherwise).
     cpu_stretch: f64,
 }
 
 const NO_HOLDER: u32 = u32::MAX;
+
+/// A fan-out write's commit in the local tier's write pipeline, not yet acknowledged.
+#[derive(Debug, Clone, Copy)]
+struct PendingWrite {
+    /// When its writes and their sync complete; `None` until its sync is pushed.
+    done: Option<SimTime>,
+    /// Its writes and sync, wall ns.
+    wall_ns: f64,
+    /// Chunks it commits, and the write batches (local-tier calls) they make.
+    chunks: u32,
+    batches: u32,
+    /// When its first chunk was issued.
+    start_ns: u64,
+}
 
 impl Model<'_> {
     fn blocks_len(&self, block: u32) -> u32 {
@@ -556,6 +579,37 @@ impl Model<'_> {
             t
         };
         self.wait(node, t, wall_ns * (1.0 - serial - on_core))
+    }
+
+    /// The writes and sync of a fan-out write batch, pushed at `at` by the node's write
+    /// pipeline while its thread goes on: they start when the node's shard file is free
+    /// (one sync per file at a time, as the live pipeline keeps it) and the disk can take
+    /// them, hold the disk for their serial share (taken in turns, colocated, with every
+    /// node's), and complete their wall after they start. Their CPU share holds a core,
+    /// not the thread, booked now (see [`acknowledge_write`] for why now). Returns when
+    /// they complete.
+    fn pipelined_io(&mut self, node: u32, at: SimTime, wall_ns: f64, cpu_share: f64, serial: f64) -> SimTime {
+        let ni = node as usize;
+        let at = at.max(SimTime::from_ns(self.state[ni].file_free_ns));
+        if wall_ns <= 0.0 {
+            return at;
+        }
+        let n = self.nodes[ni];
+        let cpu = wall_ns * cpu_share.clamp(0.0, 1.0);
+        if cpu > 0.0 {
+            self.host_cpu_ns += cpu;
+            self.arena.book(n.cores, at, ns(cpu * self.cpu_stretch));
+        }
+        let serial = serial.clamp(0.0, 1.0);
+        let start = if serial > 0.0 {
+            let start = self.earliest(&[n.disk], at);
+            self.arena.book(n.disk, start, ns(wall_ns * serial)).start
+        } else {
+            at
+        };
+        let done = start + ns(wall_ns);
+        self.state[ni].file_free_ns = done.as_ns();
+        done
     }
 
     /// A wait that holds only the node's thread (a blocking call on no modelled resource).
@@ -825,6 +879,10 @@ pub fn run_scale(
         blob_put_bytes: 0,
         kv,
         issued_ns: vec![0; workers as usize * spec.queue_depth as usize],
+        writes: vec![
+            VecDeque::new();
+            if spec.kind == ScenarioKind::FanOutWrite { workers as usize } else { 0 }
+        ],
         cpu_stretch: if cluster.colocated {
             (f64::from(workers.min(cluster.host_cores)) / cluster.effective_cores).max(1.0)
         } else {
@@ -963,7 +1021,8 @@ fn next_read_block(m: &mut Model<'_>, node: u32, t: SimTime) -> Result<(), Scale
 
 // ---------------------------------------------------------------------------------------
 // Fan-out write: issue (generate [+ compress + CRC on the host]) -> [device compress ->
-// device CRC] -> stage; commit every `batch` chunks; background copy to the blob tier.
+// device CRC] -> stage; commit every `batch` chunks to the write pipeline; acknowledge the
+// durable ones (manifest append); background copy to the blob tier.
 
 fn fan_out_write(m: &mut Model<'_>, now: SimTime, ev: Ev) -> Result<(), ScaleError> {
     let node = ev.node;
@@ -1029,36 +1088,44 @@ fn fan_out_write(m: &mut Model<'_>, now: SimTime, ev: Ev) -> Result<(), ScaleErr
             if st.staged_chunks >= m.spec.batch || last {
                 let staged = st.staged_chunks;
                 st.staged_chunks = 0;
-                let calls = f64::from(staged.div_ceil(m.spec.batch));
+                let start = st.block_start_ns;
+                let calls = staged.div_ceil(m.spec.batch);
                 let bytes = m.c.stored as f64 * f64::from(staged);
-                let write = m.c.local_write_op_ns * calls + m.c.local_write_byte_ns * bytes;
-                t = m.io(node, t, write, m.c.local_write_cpu_share, m.c.local_write_serial);
-                let manifest = m.c.manifest_op_ns * calls + m.c.manifest_record_ns * f64::from(staged);
-                t = m.io(node, t, manifest, m.c.manifest_cpu_share, 1.0 - m.c.manifest_cpu_share);
-                let start = m.state[ni].block_start_ns;
-                m.finish_chunks(node, staged, start, t);
-                m.stored_bytes += m.c.stored * u64::from(staged);
-                // The background copy: one copier thread on the machine's cores when
-                // colocated; the NIC and the blob tier in a cluster. Off the critical path.
-                let put_wall = m.c.blob_put_ns * f64::from(staged);
-                let cores = m.nodes[ni].cores;
-                let cpu = ns(put_wall * m.c.blob_put_cpu_share);
-                if m.cluster.colocated {
-                    // Its CPU is booked on the cores now: a core's units are served in
-                    // order, and CPU booked where a backlogged copier would start would
-                    // hold a core idle until then, where the live scheduler runs the
-                    // data path in the meantime.
-                    m.arena.book(m.copier, t, ns(put_wall));
-                    m.arena.book(cores, t, cpu);
-                    m.host_cpu_ns += put_wall * m.c.blob_put_cpu_share;
-                } else {
-                    m.arena.book(cores, t, cpu);
-                    m.host_cpu_ns += put_wall * m.c.blob_put_cpu_share;
-                    m.upload(node, t, m.c.stored * u64::from(staged));
+                let write = m.c.local_write_op_ns * f64::from(calls) + m.c.local_write_byte_ns * bytes;
+                // The local tier's write pipeline, as the live `commit` drives it: the
+                // batches handed over before have their syncs pushed now (the pipeline
+                // pushes a batch's fdatasync once it has reaped its writes, at the node's
+                // next call); with the pipeline full, the thread waits for the oldest and
+                // acknowledges it; it hands this batch over and acknowledges those already
+                // durable. The last commit pushes its own sync and waits for them all.
+                start_pending_writes(m, node, t);
+                let limit = write_batches_in_flight(m.spec) as u32;
+                while let Some(&oldest) = m.writes[ni].front() {
+                    let queued: u32 = m.writes[ni].iter().map(|w| w.batches).sum();
+                    if queued + calls <= limit {
+                        break;
+                    }
+                    m.writes[ni].pop_front();
+                    t = acknowledge_write(m, node, t, oldest);
                 }
-                m.blob_put_bytes += m.c.stored * u64::from(staged);
-                let st = &mut m.state[ni];
-                st.block_start_ns = t.as_ns();
+                m.writes[ni].push_back(PendingWrite {
+                    done: None,
+                    wall_ns: write,
+                    chunks: staged,
+                    batches: calls,
+                    start_ns: start,
+                });
+                if last {
+                    start_pending_writes(m, node, t);
+                }
+                while let Some(&oldest) = m.writes[ni].front() {
+                    if !last && oldest.done.is_none_or(|d| d > t) {
+                        break;
+                    }
+                    m.writes[ni].pop_front();
+                    t = acknowledge_write(m, node, t, oldest);
+                }
+                m.state[ni].block_start_ns = t.as_ns();
             }
             if !m.state[ni].issue_pending && m.state[ni].next < m.blocks {
                 m.state[ni].issue_pending = true;
@@ -1068,6 +1135,51 @@ fn fan_out_write(m: &mut Model<'_>, now: SimTime, ev: Ev) -> Result<(), ScaleErr
         }
         _ => Ok(()),
     }
+}
+
+/// Pushes the syncs of the node's batches handed over and not yet syncing, at `t`, in
+/// order (see [`Model::pipelined_io`]).
+fn start_pending_writes(m: &mut Model<'_>, node: u32, t: SimTime) {
+    let ni = node as usize;
+    for k in 0..m.writes[ni].len() {
+        if m.writes[ni][k].done.is_none() {
+            let wall = m.writes[ni][k].wall_ns;
+            let done = m.pipelined_io(node, t, wall, m.c.local_write_cpu_share, m.c.local_write_serial);
+            m.writes[ni][k].done = Some(done);
+        }
+    }
+}
+
+/// Acknowledges a durable commit on the node's thread (once it is durable, at `t` or
+/// later), as the live `acknowledge`:
+/// its manifest records appended (with their sync), its chunks done, their background copy
+/// queued. Returns when the thread is free again.
+fn acknowledge_write(m: &mut Model<'_>, node: u32, t: SimTime, w: PendingWrite) -> SimTime {
+    let ni = node as usize;
+    let t = t.max(w.done.unwrap_or(t));
+    let manifest = m.c.manifest_op_ns * f64::from(w.batches) + m.c.manifest_record_ns * f64::from(w.chunks);
+    let t = m.io(node, t, manifest, m.c.manifest_cpu_share, 1.0 - m.c.manifest_cpu_share);
+    m.finish_chunks(node, w.chunks, w.start_ns, t);
+    m.stored_bytes += m.c.stored * u64::from(w.chunks);
+    // The background copy: one copier thread on the machine's cores when colocated; the
+    // NIC and the blob tier in a cluster. Off the critical path.
+    let put_wall = m.c.blob_put_ns * f64::from(w.chunks);
+    let cores = m.nodes[ni].cores;
+    let cpu = ns(put_wall * m.c.blob_put_cpu_share);
+    if m.cluster.colocated {
+        // Its CPU is booked on the cores now: a core's units are served in order, and CPU
+        // booked where a backlogged copier would start would hold a core idle until then,
+        // where the live scheduler runs the data path in the meantime.
+        m.arena.book(m.copier, t, ns(put_wall));
+        m.arena.book(cores, t, cpu);
+        m.host_cpu_ns += put_wall * m.c.blob_put_cpu_share;
+    } else {
+        m.arena.book(cores, t, cpu);
+        m.host_cpu_ns += put_wall * m.c.blob_put_cpu_share;
+        m.upload(node, t, m.c.stored * u64::from(w.chunks));
+    }
+    m.blob_put_bytes += m.c.stored * u64::from(w.chunks);
+    t
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1314,7 +1314,7 @@ struct Staged {
 /// Batches of a fan-out write in flight at once on a node's local tier: `queue_depth` chunks
 /// in flight as `batch`-chunk batches, and at least two, so one batch is written while the
 /// one before it syncs.
-fn write_batches_in_flight(spec: &ScenarioSpec) -> usize {
+pub(crate) fn write_batches_in_flight(spec: &ScenarioSpec) -> usize {
     ((spec.queue_depth / spec.batch.max(1)) as usize).clamp(2, MAX_BATCHES_IN_FLIGHT)
 }
 

@@ -196,7 +196,9 @@ fn colocated_nodes_take_turns_at_the_serial_share_of_storage_ops() {
 /// serial share `r / 2` (`calibrate::serial_share`), because that is the share with which
 /// two colocated streams of the op slow down by `r` here: each op holds the shared disk for
 /// its serial share and overlaps the rest, so two streams take `max(1, 2 * share)` times
-/// as long per op as one.
+/// as long per op as one. (A fan-out write node syncs its shard file one batch at a time,
+/// as the live write pipeline does, so one node is one stream however many batches it has
+/// handed over.)
 #[test]
 fn two_colocated_writers_slow_down_by_twice_their_serial_share() {
     let profile = Profile::builtin("bluefield-2").unwrap();
@@ -238,6 +240,52 @@ fn two_colocated_writers_slow_down_by_twice_their_serial_share() {
         eprintln!("serial share {share}: two writers {slowdown:.3} times as long per write (expected {expected:.3})");
         assert!((slowdown - expected).abs() < 0.03 * expected, "share {share}: {slowdown} vs {expected}");
     }
+}
+
+/// A fan-out write node hands each batch to the local tier's write pipeline and generates
+/// the next while it is written and synced, as the live node does (`commit` in
+/// `scenario.rs`): with a batch's generation and its write costing the same, eight batches
+/// take ten of those times, not sixteen. The pipeline pushes a batch's sync at the node's
+/// next call (once it has reaped the batch's writes), one sync per shard file at a time, so
+/// each batch syncs while the one after it is generated, and the last two one after the
+/// other.
+#[test]
+fn a_writer_generates_the_next_batch_while_one_is_written() {
+    const BATCH_NS: f64 = 8_000_000.0;
+    let profile = Profile::builtin("bluefield-2").unwrap();
+    let mut c = fixed();
+    // Generation alone on the CPU, the write alone on the disk.
+    c.crc32c = vec![SizedCost { bytes: 1 << 20, ns_per_byte: 0.0 }];
+    c.memcpy = c.crc32c.clone();
+    c.host_job_ns = 0.0;
+    c.manifest_append = OpCost::default();
+    c.blob_put = OpCost::default();
+    let batch_bytes = 8.0 * f64::from(1u32 << 20);
+    c.datagen =
+        vec![DatagenPoint { compressibility: 2.0, bytes: 1 << 20, ns_per_byte: BATCH_NS / batch_bytes }];
+    c.local_write = OpCost {
+        op_ns: 0.0,
+        ns_per_byte: BATCH_NS / batch_bytes,
+        cpu_share: 0.0,
+        serial_share: Some(1.0),
+        serial_share_small: Some(1.0),
+    };
+    let mut s = ScenarioSpec::defaults(ScenarioKind::FanOutWrite);
+    s.nodes = 1;
+    s.object_size_bytes = 64 << 20;
+    s.chunk_size_bytes = 1 << 20;
+    s.batch = 8;
+    s.queue_depth = 16;
+    s.compression = None;
+    let opts = ScaleOptions {
+        cluster: ClusterSpec::this_machine(&c),
+        calibration: c,
+        calibration_source: "fixed (test)".into(),
+    };
+    let r = run_scale(&s, Mode::Host, &profile, &opts).unwrap();
+    let batches = r.wall.value * 1e9 / BATCH_NS;
+    eprintln!("eight batches in {batches:.2} batch times");
+    assert!((batches - 10.0).abs() < 0.1, "{batches} batch times");
 }
 
 /// A fan-in reader fetches `read_concurrency` chunks at once, as the live reader does:
