@@ -24,10 +24,10 @@
 //!   few per kernel pass, so they too are spread over the whole calibration;
 //! - local-tier writes start a new extent each, as a cache fill's do in its slot-sized
 //!   stride;
-//! - each local-tier write, blob-tier GET and batch of GETs comes after 64 MiB of other
-//!   memory traffic, as a data path's does after a chunk's verification, a batch's
-//!   generation or a reader's copies into slots: back to back, the kernel's and the
-//!   client's paths stay in cache, and a flushed write costs a third less, a GET up to
+//! - each local-tier write comes after 64 MiB of other memory traffic, and each blob-tier
+//!   GET and batch of GETs after 8 MiB, as a data path's do after a batch's generation, a
+//!   chunk's verification or a reader's copies into slots: back to back, the kernel's and
+//!   the client's paths stay in cache, and a flushed write costs a third less, a GET up to
 //!   half (see `GET_GAP_COPIES`);
 //! - local-tier writes and blob-tier GETs are also timed while another thread runs the
 //!   same op back to back, a few ops alone and a few loaded in turn, at both sizes: the
@@ -291,17 +291,17 @@ fn measure(
 /// fill's GET and verification, a checkpoint's next batch (see [`measure_spaced`]).
 const WRITE_GAP_COPIES: usize = 32;
 
-/// Other work before each timed blob-tier GET or batch of GETs: the same 64 MiB of memory
-/// traffic as a write gets. Back to back, the client's path stays in cache and a GET looks
-/// cheaper than in a run. First-read GETs of 0.53 MB on this VM (two calibrations at each
-/// gap, 0 / 8 / 64 MiB of traffic): debug 3.3-4.3 / 3.7-4.5 / 4.5 ms, a live fan-in
-/// read's 3.8-4.4 ms; release 0.21-0.24 / 0.20-0.21 / 0.36-0.44 ms, live 0.17-0.21 ms.
-/// So 64 MiB doubles a release GET, and 8 MiB would fit both builds better; but with 8
-/// MiB, three of four clean-clone CI attempts of the agreement test (debug) failed, each
-/// with one case 22-41 % fast and most others fast too (fan-out write as well, which makes
-/// no GETs, so the gap may not be the cause), against three of three passing on the first
-/// attempt with 64 MiB. Issue 7 tracks it.
-const GET_GAP_COPIES: usize = WRITE_GAP_COPIES;
+/// Other work before each timed blob-tier GET or batch of GETs: 8 MiB of memory traffic,
+/// about what a data path moves between two of its GETs (a chunk's copy into a slot, its
+/// verification and decompression). Back to back, the client's path stays in cache and a
+/// GET looks cheaper than in a run; after the write's 64 MiB it looks dearer. First-read
+/// GETs of 0.53 MB on this VM (two calibrations at each gap, 0 / 8 / 64 MiB of traffic):
+/// debug 3.3-4.3 / 3.7-4.5 / 4.5 ms, a live fan-in read's 3.8-4.4 ms; release 0.21-0.24 /
+/// 0.20-0.21 / 0.36-0.44 ms, live 0.17-0.21 ms. A release probe of 40 GETs after each kind
+/// of gap in turn, twice: 0.11-0.12 ms back to back, 0.15-0.18 ms after 8 MiB, 0.21-0.26
+/// after 64 MiB, against 0.18-0.22 ms in a live fan-out read's cold pass. 64 MiB doubled
+/// a release GET, and fan-out read in host mode came out modelled 15-28 % slow in release.
+const GET_GAP_COPIES: usize = 4;
 
 /// Runs `copies` of the gap before a timed storage op.
 fn gap(ring: &mut Ring, copies: usize) {
