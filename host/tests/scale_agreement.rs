@@ -1,24 +1,31 @@
 //! Scale mode agrees with live runs where both can run: the same scenario on 1, 2 and 4
 //! nodes of this machine, live (`run_scenario`) and modelled (`run_scale` with every node
-//! on this machine), in host and offload mode. The goal is 10 % on throughput; the test
-//! holds 20 % (see [`TOLERANCE`] for the measured figures).
+//! on this machine), in host and offload mode. The goal is 10 %: the test holds the mean
+//! difference over the cases to it ([`GOAL`]), and each case to 20 % ([`TOLERANCE`]).
 //!
-//! The test goes in rounds: a fresh calibration, then every case modelled from it and run
-//! live once. Each figure is the mean over the rounds (bytes over time). This 2-core VM
-//! changes speed by up to 1.5 times from one minute to the next (one node's fan-out read
-//! ran live at 110-176 MiB/s in a debug build, in two clusters; the same node thread's CPU
-//! at 120 or 165 ms), so a calibration is only compared with the live runs of the minute
-//! after it, and four such pairs are averaged. Before this design (one calibration, then
-//! the median of three live runs of each case in a row), consecutive runs of this test
-//! swung a case by 30 % or more.
+//! The test goes in rounds: a pass of live runs over every case, a fresh calibration and
+//! every case modelled from it, a second pass of live runs. Each figure is the mean over
+//! the rounds (bytes over time). The calibration sits between the live runs it is compared
+//! with, so that a machine that drifts during a round moves both sides alike. This 2-core
+//! VM changes speed by up to 1.5 times from one minute to the next, and a live run's speed
+//! is set for the whole process: one node's fan-out read (debug, host mode) ran at 129-168
+//! MB/s over twelve runs at 16 MiB and at 141-189 MB/s over six at 64 MiB, so a longer run
+//! does not narrow it, more runs do. A C probe run between those runs (1 MiB hashed, one
+//! core) stayed within 5 %, while 1 MiB copies between hot buffers took 1.49 to 1.86 ms
+//! from one process to the next: memory, not the cores, is what changes speed. Two runs
+//! of the same case seconds apart differ by up to 1.9 times (fan-in read in offload mode
+//! 288-555 MB/s over four rounds), more than two calibrations' models of it (363-454
+//! MB/s); hence two live runs per round.
 //!
 //! The calibration is measured in this same build, so a debug build compares debug
 //! kernels with debug kernels. CI runs the debug build, where the kernels set the pace.
-//! In a release build the storage ops and memory traffic set it; with 64 MiB per node,
-//! three calibrations each followed by one live run of every case (`dpukit run`) gave
-//! fan-out write on one node -16 to +14 %, on two -15 to +42 %, fan-out read in host mode
-//! on one node -32 to -2 %, on two -24 to +10 %, fan-in read in host mode -24 to +8 %, in
-//! offload mode -25 to -11 % (issue 7).
+//! In a release build the storage ops and memory traffic set it (`cargo test --release`
+//! runs this test there in about two minutes). With the write pipeline modelled and GETs
+//! calibrated after 8 MiB of other traffic, one release run here put fan-out read at -12,
+//! -1 and -10 % in host mode on 1, 2 and 4 nodes, -9 and +8 % in offload mode on 1 and 2,
+//! fan-in read at -3 and -15 %, and fan-out write at +43 and +44 % in host mode on 1 and 2
+//! nodes and +40 % in offload mode: at 16 MiB a node writes two batches, and the live
+//! runs' writes took longer than the calibration's (issue 7).
 
 use dpukit_host::calibrate::{calibrate, CalibrateOptions, CodecPlan};
 use dpukit_host::result::{Mode, Source};
@@ -27,30 +34,31 @@ use dpukit_host::scale::{run_scale, ClusterSpec, ScaleOptions};
 use dpukit_host::spec::{ScenarioKind, ScenarioSpec};
 use dpukit_sim::profile::Profile;
 
-/// Largest relative difference allowed between modelled and live throughput. The goal is
-/// 10 %. Two runs of this test on the 2-core VM (debug build, first look), with the blob
-/// tier's GETs timed a few per kernel pass: fan-out read in host mode -7.5 and +2.2 % on
-/// one node, +3.1 and +5.6 % on two, -4.0 and +2.8 % on four; in offload mode -10.6 and
-/// -5.5 % on one, -9.4 and -10.4 % on two; fan-out write in host mode +5.3 and -8.7 % on
-/// one, +2.2 and +7.5 % on two, in offload mode -17.1 and +9.4 %; fan-in read -7.0 and
-/// +3.0 % in host mode, +4.1 and -0.9 % in offload mode. 17 of the 20 figures were within
-/// 10 %. Within one run a case's live figure moves by up to 1.6 times from round to round
-/// (fan-in read in host mode 147-244 MB/s), and the model's by up to 1.3 times from one
-/// calibration to the next. Clean-clone CI attempts, which run this test right after the
-/// rest of the suite, have seen every case shift the same way at once, the model 15-30 %
-/// faster (issue 7). Each round prints what the machine's CPUs did: in one such attempt
-/// (fan-out read on one node in host mode +24 %, +17 % after two re-measured rounds, live
-/// at 116-167 MB/s against 147-217 locally) every round said `others 0.00-0.01, steal
-/// 0.00`, so the live runs were slower without anything else taking the CPUs. The bound is
-/// 20 %, tight enough to catch a model that drifts.
+/// The issue's goal, 10 %, held on the mean over the cases of the modelled throughput's
+/// difference from the live one (absolute values). One case alone moves more than that
+/// from run to run of this test (see [`TOLERANCE`]); the mean over ten does not, unless
+/// the model is off. Five debug runs here, first look: 3.5, 7.2, 6.7, 6.3 and 11.2 % (the
+/// last back to 10.0 % after the re-measured rounds).
+const GOAL: f64 = 0.10;
+/// Largest relative difference allowed between modelled and live throughput in any one
+/// case. Debug runs of this test here, first look: fan-out read in host mode on one node
+/// +7.3, +14.2, +6.2, +10.7 and +11.5 %; fan-in read in offload mode +2.2, +7.3, -4.6,
+/// +1.7 and +19.0 %; fan-out write in offload mode +3.4, +0.8, -7.8, +2.8 and +12.7 %.
+/// Within one run a case's live figure moves by up to 1.6 times from round to round, and
+/// the model's by up to 1.4 times from one calibration to the next (fan-out read, one
+/// node, host mode: 141-196 MB/s). Clean-clone CI attempts, which run this test right
+/// after the rest of the suite, have seen every case shift the same way at once, the model
+/// 15-30 % faster, with every round's load line saying `others 0.00-0.01, steal 0.00`:
+/// the live runs were slower without anything else taking the CPUs (issue 7). The bound
+/// is 20 %, tight enough to catch a case that drifts.
 const TOLERANCE: f64 = 0.20;
-/// Rounds of a calibration and one live run of every case, about 40 s each in a debug
-/// build here: both sides' noise shrinks with their number.
+/// Rounds of a calibration between two live runs of every case, about 65 s each in a
+/// debug build here: both sides' noise shrinks with their number.
 const ROUNDS: usize = 4;
-/// A case outside its tolerance is measured again (one more round, for that case alone,
-/// and the figures over all of them) up to this many times before it fails: a busy
-/// neighbour on a shared 2-core machine moves one figure by 10 % now and then, a model
-/// error does not go away on a second look.
+/// A case outside the goal is measured again (one more round, for the cases outside it,
+/// and the figures over all of them) up to this many times while a case is outside its
+/// tolerance or the mean outside the goal: the machine moves one figure by 10 % now and
+/// then, a model error does not go away on a second look.
 const REMEASURE_ROUNDS: usize = 2;
 
 fn spec(kind: ScenarioKind, nodes: u32) -> ScenarioSpec {
@@ -80,7 +88,7 @@ fn scale_mode_agrees_with_live_runs() {
         .iter()
         .map(|&(kind, nodes, mode)| {
             let spec = spec(kind, nodes);
-            Row { spec, mode, model: Vec::new(), live: Vec::new() }
+            Row { spec, mode, model: Vec::new(), live: Vec::new(), live_runs: Vec::new() }
         })
         .collect();
     let extra = vec![CodecPlan {
@@ -89,9 +97,22 @@ fn scale_mode_agrees_with_live_runs() {
         compressibility: rows[0].spec.compressibility,
         bytes: u64::from(rows[0].spec.chunk_size_bytes),
     }];
-    // One round (see the module docs): a fresh calibration, then each case modelled from
-    // it and run live once. Returns which cases it ran.
-    let round = |rows: &mut [Row], only_failing: bool| -> Vec<usize> {
+    // One round (see the module docs): a pass of live runs over the cases, a fresh
+    // calibration and each case modelled from it, a second pass of live runs. Returns
+    // which cases it ran.
+    let round = |rows: &mut [Row], off_goal_only: bool| -> Vec<usize> {
+        let ran: Vec<usize> =
+            (0..rows.len()).filter(|&i| !off_goal_only || rows[i].diff().abs() > GOAL).collect();
+        let mut live = vec![Vec::new(); rows.len()];
+        let live_pass = |live: &mut [Vec<f64>]| {
+            for &i in &ran {
+                let row = &rows[i];
+                let run = run_scenario(&row.spec, row.mode, &profile, &RunOptions::default()).unwrap();
+                live[i].push(run.throughput.value);
+            }
+        };
+        let start = Load::now();
+        live_pass(&mut live);
         let before = Load::now();
         let cal =
             calibrate(&CalibrateOptions { extra: extra.clone(), ..CalibrateOptions::default() }).unwrap();
@@ -108,25 +129,32 @@ fn scale_mode_agrees_with_live_runs() {
             shares(&cal.local_write),
             shares(&cal.blob_get)
         );
+        eprintln!("  {}", key_figures(&cal, &rows[0].spec));
         let calibrated = Load::now();
         let opts = ScaleOptions {
             cluster: ClusterSpec::this_machine(&cal),
             calibration: cal,
             calibration_source: "measured by this test".into(),
         };
-        let ran: Vec<usize> = (0..rows.len()).filter(|&i| !only_failing || !rows[i].within()).collect();
-        for &i in &ran {
-            let row = &mut rows[i];
-            let modelled = run_scale(&row.spec, row.mode, &profile, &opts).unwrap();
-            assert_eq!(modelled.throughput.source, Source::Modelled);
-            row.model.push(modelled.throughput.value);
-            let live = run_scenario(&row.spec, row.mode, &profile, &RunOptions::default()).unwrap();
-            row.live.push(live.throughput.value);
+        let modelled: Vec<(usize, f64)> = ran
+            .iter()
+            .map(|&i| {
+                let r = run_scale(&rows[i].spec, rows[i].mode, &profile, &opts).unwrap();
+                assert_eq!(r.throughput.source, Source::Modelled);
+                (i, r.throughput.value)
+            })
+            .collect();
+        live_pass(&mut live);
+        for (i, m) in modelled {
+            rows[i].model.push(m);
+            rows[i].live.push(mean_rate(&live[i]));
+            rows[i].live_runs.extend_from_slice(&live[i]);
         }
         eprintln!(
-            "  CPU use during the calibration: {}; during the cases: {}",
+            "  CPU use during the live runs before the calibration: {}; the calibration: {}; the live runs after: {}",
+            before.since(&start),
             calibrated.since(&before),
-            Load::now().since(&calibrated)
+            Load::now().since(&calibrated),
         );
         ran
     };
@@ -136,15 +164,17 @@ fn scale_mode_agrees_with_live_runs() {
     for row in &rows {
         row.print("");
     }
+    print_mean(&rows);
     for _ in 0..REMEASURE_ROUNDS {
-        if rows.iter().all(Row::within) {
+        if rows.iter().all(Row::within) && mean_abs_diff(&rows) <= GOAL {
             break;
         }
         for i in round(&mut rows, true) {
             rows[i].print("  [re-measured]");
         }
+        print_mean(&rows);
     }
-    let failures: Vec<String> = rows
+    let mut failures: Vec<String> = rows
         .iter()
         .filter(|r| !r.within())
         .map(|r| {
@@ -158,7 +188,32 @@ fn scale_mode_agrees_with_live_runs() {
             )
         })
         .collect();
+    if mean_abs_diff(&rows) > GOAL {
+        failures.push(format!(
+            "mean difference over the {} cases {:.1} % (goal {:.0} %)",
+            rows.len(),
+            mean_abs_diff(&rows) * 100.0,
+            GOAL * 100.0
+        ));
+    }
     assert!(failures.is_empty(), "{failures:?}");
+}
+
+/// Mean over the cases of the modelled throughput's difference from the live one, in
+/// absolute value: what [`GOAL`] bounds.
+fn mean_abs_diff(rows: &[Row]) -> f64 {
+    rows.iter().map(|r| r.diff().abs()).sum::<f64>() / rows.len().max(1) as f64
+}
+
+fn print_mean(rows: &[Row]) {
+    let within = rows.iter().filter(|r| r.diff().abs() <= GOAL).count();
+    eprintln!(
+        "mean difference over the {} cases: {:.1} % (goal {:.0} %); {within} of them within {:.0} %",
+        rows.len(),
+        mean_abs_diff(rows) * 100.0,
+        GOAL * 100.0,
+        GOAL * 100.0
+    );
 }
 
 /// One case, and per round its modelled and live throughput (bytes/s).
@@ -166,7 +221,10 @@ struct Row {
     spec: ScenarioSpec,
     mode: Mode,
     model: Vec<f64>,
+    /// Per round, the mean of its live runs.
     live: Vec<f64>,
+    /// Every live run.
+    live_runs: Vec<f64>,
 }
 
 /// Bytes over time across runs that each move the same bytes: what a calibration measures
@@ -198,13 +256,49 @@ impl Row {
             self.spec.nodes,
             self.mode.name(),
             mean_rate(&self.live) / 1e6,
-            range(&self.live),
+            range(&self.live_runs),
             mean_rate(&self.model) / 1e6,
             range(&self.model),
             self.diff() * 100.0,
             self.live.len(),
         );
+        // Round by round, to tell a model that misses from a machine that moved.
+        let rounds: Vec<String> = self
+            .model
+            .iter()
+            .zip(&self.live)
+            .map(|(m, l)| format!("{:.0}/{:.0} ({:+.0} %)", m / 1e6, l / 1e6, (m - l) / l * 100.0))
+            .collect();
+        eprintln!("    scale/live per round: {}", rounds.join(", "));
     }
+}
+
+/// The calibration's figures the cases' models move most with, at the cases' chunk: the
+/// kernels per byte, one blob GET and a batch of them, one local write. Printed per round
+/// so a log shows which side moved when a case is off.
+fn key_figures(cal: &dpukit_host::calibrate::Calibration, spec: &ScenarioSpec) -> String {
+    let chunk = u64::from(spec.chunk_size_bytes);
+    let (compress, decompress, ratio) = cal
+        .codec("lz4", 0)
+        .map(|c| cal.codec_at(c, spec.compressibility, chunk))
+        .unwrap_or((f64::NAN, f64::NAN, 1.0));
+    let stored = (chunk as f64 / ratio).round() as u64;
+    let batch = cal
+        .blob_get_batch
+        .map(|b| format!("{} at once {:.2} ms", b.requests, b.wall_ns(stored) / 1e6))
+        .unwrap_or_else(|| "no batch".into());
+    format!(
+        "per byte at {} KiB: datagen {:.2} ns, lz4 {:.2}/{:.2} ns, crc32c {:.2} ns; GET of {:.2} MB {:.2} ms, {batch}; \
+         local write {:.2} ms",
+        chunk >> 10,
+        cal.datagen_ns_per_byte(spec.compressibility, chunk),
+        compress,
+        decompress,
+        cal.crc32c_ns_per_byte(chunk),
+        stored as f64 / 1e6,
+        cal.blob_get.wall_ns(stored) / 1e6,
+        cal.local_write.wall_ns(stored) / 1e6,
+    )
 }
 
 /// What the machine's CPUs did over a stretch of the test, from `/proc/stat` and this
