@@ -1150,10 +1150,9 @@ fn start_pending_writes(m: &mut Model<'_>, node: u32, t: SimTime) {
     }
 }
 
-/// Acknowledges a durable commit on the node's thread (once it is durable, at `t` or
-/// later), as the live `acknowledge`:
-/// its manifest records appended (with their sync), its chunks done, their background copy
-/// queued. Returns when the thread is free again.
+/// Acknowledges a commit on the node's thread once it is durable (at `t` or later), as the
+/// live `acknowledge`: its manifest records appended (with their sync), its chunks done,
+/// their background copy queued. Returns when the thread is free again.
 fn acknowledge_write(m: &mut Model<'_>, node: u32, t: SimTime, w: PendingWrite) -> SimTime {
     let ni = node as usize;
     let t = t.max(w.done.unwrap_or(t));

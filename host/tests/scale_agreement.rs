@@ -11,8 +11,9 @@
 //! is set for the whole process: one node's fan-out read (debug, host mode) ran at 129-168
 //! MB/s over twelve runs at 16 MiB and at 141-189 MB/s over six at 64 MiB, so a longer run
 //! does not narrow it, more runs do. A C probe run between those runs (1 MiB hashed, one
-//! core) stayed within 5 %, while 1 MiB copies between hot buffers took 1.49 to 1.86 ms
-//! from one process to the next: memory, not the cores, is what changes speed. Two runs
+//! core) took 26.4-29.0 ms, while twenty 1 MiB copies between buffers in cache took 1.49
+//! to 1.86 ms (median) from one process to the next: memory, not the cores, is what
+//! changes speed. Two runs
 //! of the same case seconds apart differ by up to 1.9 times (fan-in read in offload mode
 //! 288-555 MB/s over four rounds), more than two calibrations' models of it (363-454
 //! MB/s); hence two live runs per round.
