@@ -103,8 +103,7 @@ fn scale_mode_agrees_with_live_runs() {
     // calibration and each case modelled from it, a second pass of live runs. Returns
     // which cases it ran.
     let round = |rows: &mut [Row], off_goal_only: bool| -> Vec<usize> {
-        let ran: Vec<usize> =
-            (0..rows.len()).filter(|&i| !off_goal_only || rows[i].diff().abs() > GOAL).collect();
+        let ran: Vec<usize> = (0..rows.len()).filter(|&i| !off_goal_only || !rows[i].within_goal()).collect();
         let mut live = vec![Vec::new(); rows.len()];
         let live_pass = |live: &mut [Vec<f64>]| {
             for &i in &ran {
@@ -208,7 +207,7 @@ fn mean_abs_diff(rows: &[Row]) -> f64 {
 }
 
 fn print_mean(rows: &[Row]) {
-    let within = rows.iter().filter(|r| r.diff().abs() <= GOAL).count();
+    let within = rows.iter().filter(|r| r.within_goal()).count();
     eprintln!(
         "mean difference over the {} cases: {:.1} % (goal {:.0} %); {within} of them within {:.0} %",
         rows.len(),
@@ -245,6 +244,10 @@ impl Row {
 
     fn within(&self) -> bool {
         self.diff().abs() <= TOLERANCE
+    }
+
+    fn within_goal(&self) -> bool {
+        self.diff().abs() <= GOAL
     }
 
     fn print(&self, tag: &str) {

@@ -201,20 +201,8 @@ fn colocated_nodes_take_turns_at_the_serial_share_of_storage_ops() {
 /// handed over.)
 #[test]
 fn two_colocated_writers_slow_down_by_twice_their_serial_share() {
-    let profile = Profile::builtin("bluefield-2").unwrap();
     let node_time = |nodes: u32, share: f64| {
-        let mut c = fixed();
-        // Nothing but the writes costs anything.
-        c.crc32c = vec![SizedCost { bytes: 1 << 20, ns_per_byte: 0.0 }];
-        c.memcpy = c.crc32c.clone();
-        c.datagen = vec![DatagenPoint { compressibility: 2.0, bytes: 1 << 20, ns_per_byte: 0.0 }];
-        c.host_job_ns = 0.0;
-        // (With no CPU share, a manifest append's share of the disk would be all of it:
-        // an op of no cost must book nothing, or it would hold the other node's writes.)
-        let free = OpCost::default();
-        c.manifest_append = free;
-        c.blob_put = free;
-        c.local_write = OpCost {
+        let write = OpCost {
             op_ns: 1_000_000.0,
             ns_per_byte: 0.0,
             cpu_share: 0.2,
@@ -226,13 +214,7 @@ fn two_colocated_writers_slow_down_by_twice_their_serial_share() {
         s.object_size_bytes = 64 << 20;
         s.batch = 1;
         s.compression = None;
-        let opts = ScaleOptions {
-            cluster: ClusterSpec::this_machine(&c),
-            calibration: c,
-            calibration_source: "fixed (test)".into(),
-        };
-        let r = run_scale(&s, Mode::Host, &profile, &opts).unwrap();
-        r.wall.value
+        write_wall(&s, 0.0, write)
     };
     for share in [0.3, 0.5, 0.6, 0.8, 1.0] {
         let slowdown = node_time(2, share) / node_time(1, share);
@@ -252,18 +234,8 @@ fn two_colocated_writers_slow_down_by_twice_their_serial_share() {
 #[test]
 fn a_writer_generates_the_next_batch_while_one_is_written() {
     const BATCH_NS: f64 = 8_000_000.0;
-    let profile = Profile::builtin("bluefield-2").unwrap();
-    let mut c = fixed();
-    // Generation alone on the CPU, the write alone on the disk.
-    c.crc32c = vec![SizedCost { bytes: 1 << 20, ns_per_byte: 0.0 }];
-    c.memcpy = c.crc32c.clone();
-    c.host_job_ns = 0.0;
-    c.manifest_append = OpCost::default();
-    c.blob_put = OpCost::default();
     let batch_bytes = 8.0 * f64::from(1u32 << 20);
-    c.datagen =
-        vec![DatagenPoint { compressibility: 2.0, bytes: 1 << 20, ns_per_byte: BATCH_NS / batch_bytes }];
-    c.local_write = OpCost {
+    let write = OpCost {
         op_ns: 0.0,
         ns_per_byte: BATCH_NS / batch_bytes,
         cpu_share: 0.0,
@@ -277,15 +249,33 @@ fn a_writer_generates_the_next_batch_while_one_is_written() {
     s.batch = 8;
     s.queue_depth = 16;
     s.compression = None;
+    let wall = write_wall(&s, BATCH_NS / batch_bytes, write);
+    let batches = wall * 1e9 / BATCH_NS;
+    eprintln!("eight batches in {batches:.2} batch times");
+    assert!((batches - 10.0).abs() < 0.1, "{batches} batch times");
+}
+
+/// Modelled wall (s) of a fan-out write in host mode on this machine, on a calibration
+/// where only generating the data (`datagen_ns_per_byte`) and the local-tier writes cost
+/// anything.
+fn write_wall(spec: &ScenarioSpec, datagen_ns_per_byte: f64, local_write: OpCost) -> f64 {
+    let mut c = fixed();
+    c.crc32c = vec![SizedCost { bytes: 1 << 20, ns_per_byte: 0.0 }];
+    c.memcpy = c.crc32c.clone();
+    c.datagen = vec![DatagenPoint { compressibility: 2.0, bytes: 1 << 20, ns_per_byte: datagen_ns_per_byte }];
+    c.host_job_ns = 0.0;
+    // (With no CPU share, a manifest append's share of the disk would be all of it: an op
+    // of no cost must book nothing, or it would hold another node's writes.)
+    c.manifest_append = OpCost::default();
+    c.blob_put = OpCost::default();
+    c.local_write = local_write;
     let opts = ScaleOptions {
         cluster: ClusterSpec::this_machine(&c),
         calibration: c,
         calibration_source: "fixed (test)".into(),
     };
-    let r = run_scale(&s, Mode::Host, &profile, &opts).unwrap();
-    let batches = r.wall.value * 1e9 / BATCH_NS;
-    eprintln!("eight batches in {batches:.2} batch times");
-    assert!((batches - 10.0).abs() < 0.1, "{batches} batch times");
+    let profile = Profile::builtin("bluefield-2").unwrap();
+    run_scale(spec, Mode::Host, &profile, &opts).unwrap().wall.value
 }
 
 /// A fan-in reader fetches `read_concurrency` chunks at once, as the live reader does:
