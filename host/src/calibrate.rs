@@ -23,7 +23,10 @@
 //!   of them, as a reader fetches, [`Calibration::blob_get_batch`]); the GETs are timed a
 //!   few per kernel pass, so they too are spread over the whole calibration;
 //! - local-tier writes start a new extent each, as a cache fill's do in its slot-sized
-//!   stride;
+//!   stride, one chunk per call and, as a checkpoint commits a batch, eight in one call with
+//!   one sync ([`Calibration::local_write_batch`]); the page cache they fill is handed back
+//!   to the kernel before each, as a run's freed memory and a full page cache's recycled
+//!   pages come back to it (`recycle_pages`);
 //! - each local-tier write comes after 64 MiB of other memory traffic, and each blob-tier
 //!   GET and batch of GETs after 8 MiB, as a data path's do after a batch's generation, a
 //!   chunk's verification or a reader's copies into slots: back to back, the kernel's and
@@ -171,6 +174,20 @@ impl OpCost {
     }
 }
 
+/// One local-tier `write_chunks` call of several chunks, each at a fresh place, with one
+/// fdatasync for them all: a checkpoint's batch.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WriteBatchCost {
+    /// Chunks in the call.
+    pub chunks: u32,
+    /// Bytes of each chunk.
+    pub chunk_bytes: u64,
+    /// Wall time of the call.
+    pub wall_ns: f64,
+    /// CPU time over wall time of the call, 0..=1.
+    pub cpu_share: f64,
+}
+
 /// A per-byte cost at one buffer size.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SizedCost {
@@ -224,8 +241,12 @@ pub struct Calibration {
     pub memcpy: Vec<SizedCost>,
     pub datagen: Vec<DatagenPoint>,
     pub codecs: Vec<CodecCost>,
-    /// One `write_chunks` call (fdatasync before the ack), by bytes written.
+    /// One `write_chunks` call of one chunk (fdatasync before the ack), by bytes written.
     pub local_write: OpCost,
+    /// One `write_chunks` call of [`WRITE_BATCH_CHUNKS`] chunks of 1 MiB; absent in files
+    /// that predate it (see [`Calibration::local_write_call`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_write_batch: Option<WriteBatchCost>,
     /// One `read_chunks` call (page cache), by bytes read.
     pub local_read: OpCost,
     /// One manifest append of a batch of records (fdatasync).
@@ -307,6 +328,22 @@ const GET_GAP_COPIES: usize = 4;
 fn gap(ring: &mut Ring, copies: usize) {
     for _ in 0..copies {
         ring.copy_across(LARGE_BYTES);
+    }
+}
+
+/// Hands the page cache of a calibration file written and synced back to the kernel
+/// (truncating it), so that the next write's pages come from memory just freed. On a VM
+/// that reports free memory to its host (virtio-balloon free page reporting), memory idle
+/// for a couple of seconds goes back to the host, and the guest's first touch of it waits
+/// for the host to map it again: 4.3 MB written into the page cache took 0.85-0.94 ms
+/// right after other memory was freed and 10.1-13.1 ms after 5-20 s idle (`pwrite`, this
+/// VM, release). A calibration that grows its files takes fresh pages for every write,
+/// and in a few seconds runs through what was freed recently; a data path that writes less
+/// than the memory it frees, or a machine whose page cache is full and recycles its own
+/// pages, does not. A file that is not there yet is left alone.
+fn recycle_pages(path: &Path) {
+    if let Ok(f) = std::fs::OpenOptions::new().write(true).open(path) {
+        let _ = f.set_len(0);
     }
 }
 
@@ -731,7 +768,8 @@ pub fn calibrate(opts: &CalibrateOptions) -> Result<Calibration, CalibrationErro
     // A flush takes a millisecond or more and varies from one to the next: the tiers get
     // longer rounds, so that one measurement averages a few dozen of them.
     let storage_round = round * STORAGE_ROUND_FACTOR;
-    let (local_write, local_read, manifest_append) = measure_local(tmp.path(), storage_round, &src)?;
+    let (local_write, local_write_batch, local_read, manifest_append) =
+        measure_local(tmp.path(), storage_round, &src)?;
     let (blob_get, blob_get_batch, blob_put) = measure_blob(gets, storage_round, &src)?;
     let (host_job_ns, host_insert_job_ns, device_job_host_ns) = measure_offload(round)?;
 
@@ -747,6 +785,7 @@ pub fn calibrate(opts: &CalibrateOptions) -> Result<Calibration, CalibrationErro
         datagen,
         codecs,
         local_write,
+        local_write_batch: Some(local_write_batch),
         local_read,
         manifest_append,
         blob_get,
@@ -765,6 +804,8 @@ const RING_SLOTS: usize = 16;
 /// What the ring's buffers start as: not zero, so allocating them writes every page
 /// (zeroed memory may be mapped lazily, on first touch).
 const RING_FILL: u8 = 0xA5;
+/// Chunks of the calibration's batched local write: the scenarios' default `batch`.
+pub const WRITE_BATCH_CHUNKS: u32 = 8;
 /// Distance between the starts of two local-tier writes: more than the largest, so each
 /// leaves a hole before the next.
 const WRITE_STRIDE_BYTES: u64 = 2 * LARGE_BYTES as u64;
@@ -944,7 +985,7 @@ fn measure_local(
     dir: &Path,
     round: Duration,
     data: &[u8],
-) -> Result<(OpCost, OpCost, OpCost), CalibrationError> {
+) -> Result<(OpCost, WriteBatchCost, OpCost, OpCost), CalibrationError> {
     let cfg = LocalTierConfig {
         buffer_size_bytes: LARGE_BYTES,
         max_inflight_bytes: LARGE_BYTES as u64 * 16,
@@ -958,9 +999,13 @@ fn measure_local(
     let mut at = |len: usize| -> Result<(f64, f64), CalibrationError> {
         let mut slot = 0u64;
         let shard = format!("cal{len}");
+        let path = local.shard_path(&shard);
         let w = measure_spaced(
             round,
-            || gap(&mut ring, WRITE_GAP_COPIES),
+            || {
+                gap(&mut ring, WRITE_GAP_COPIES);
+                recycle_pages(&path);
+            },
             || {
                 // Fresh places each time, as a checkpoint or a cache fill writes: the file
                 // grows, so the flush carries the allocation too. A gap after each, as a cache
@@ -975,6 +1020,30 @@ fn measure_local(
     };
     let ws = at(SMALL_BYTES)?;
     let wl = at(LARGE_BYTES)?;
+    // A checkpoint's batch: its chunks at fresh places, each leaving a hole as a
+    // checkpoint's stride does, in one call with one sync.
+    let mut slot = 0u64;
+    let path = local.shard_path("calbatch");
+    let (batch_wall, batch_cpu) = measure_spaced(
+        round,
+        || {
+            gap(&mut ring, WRITE_GAP_COPIES);
+            recycle_pages(&path);
+        },
+        || {
+            let chunks: Vec<(u64, &[u8])> = (0..WRITE_BATCH_CHUNKS)
+                .map(|i| ((slot + u64::from(i)) * WRITE_STRIDE_BYTES, &data[..LARGE_BYTES]))
+                .collect();
+            slot += u64::from(WRITE_BATCH_CHUNKS);
+            local.write_chunks("calbatch", &chunks).map(|_| ()).map_err(err)
+        },
+    )?;
+    let batch = WriteBatchCost {
+        chunks: WRITE_BATCH_CHUNKS,
+        chunk_bytes: LARGE_BYTES as u64,
+        wall_ns: batch_wall,
+        cpu_share: if batch_wall > 0.0 { (batch_cpu / batch_wall).clamp(0.0, 1.0) } else { 1.0 },
+    };
     // Two writers at once, each on its own tier and file, as colocated nodes fill their
     // caches: how much of a write (its flush, mostly) the two take turns at.
     let mut tiers = (0..CONCURRENT_OPS)
@@ -1049,7 +1118,7 @@ fn measure_local(
     };
     let write =
         OpCost { serial_share: Some(serial_large), serial_share_small: Some(serial_small), ..fit(ws, wl) };
-    Ok((write, fit(rs, rl), manifest_cost))
+    Ok((write, batch, fit(rs, rl), manifest_cost))
 }
 
 /// First-read GETs timed at each size per kernel pass, one at a time and in batches of
@@ -1291,6 +1360,27 @@ impl Calibration {
         let text = serde_json::to_string_pretty(self).map_err(err)? + "\n";
         std::fs::write(path, text)
             .map_err(|e| CalibrationError::Io { path: path.display().to_string(), reason: e.to_string() })
+    }
+
+    /// What a local-tier write call pays for each byte past its first chunk: the batched
+    /// measurement's wall less one chunk's (the single-chunk fit at that size), over the
+    /// rest of its bytes; one sync covers the whole call and its writes queue together.
+    /// A file that predates the batched measurement: what a byte costs in a call of one
+    /// chunk.
+    pub fn local_write_more_ns_per_byte(&self) -> f64 {
+        match self.local_write_batch.filter(|b| b.chunks > 1 && b.chunk_bytes > 0) {
+            Some(b) => {
+                let rest = f64::from(b.chunks - 1) * b.chunk_bytes as f64;
+                ((b.wall_ns - self.local_write.wall_ns(b.chunk_bytes)) / rest).max(0.0)
+            }
+            None => self.local_write.ns_per_byte,
+        }
+    }
+
+    /// CPU time over wall time of a local-tier write call of several chunks (that of one
+    /// chunk in a file that predates the batched measurement).
+    pub fn local_write_batch_cpu_share(&self) -> f64 {
+        self.local_write_batch.map_or(self.local_write.cpu_share, |b| b.cpu_share)
     }
 
     /// CRC32C per byte of a `bytes`-long buffer.

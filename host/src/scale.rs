@@ -238,6 +238,10 @@ struct Costs {
     local_write_op_ns: f64,
     local_write_byte_ns: f64,
     local_write_cpu_share: f64,
+    /// Per byte past a write call's first chunk, and the CPU share of a call of several
+    /// (a checkpoint's batch, one sync for it all).
+    local_write_more_byte_ns: f64,
+    local_write_batch_cpu_share: f64,
     local_write_serial: f64,
     manifest_op_ns: f64,
     manifest_record_ns: f64,
@@ -311,6 +315,8 @@ fn costs(spec: &ScenarioSpec, cal: &Calibration, notes: &mut Vec<String>) -> Cos
         local_write_op_ns: cal.local_write.op_ns,
         local_write_byte_ns: cal.local_write.ns_per_byte,
         local_write_cpu_share: cal.local_write.cpu_share,
+        local_write_more_byte_ns: cal.local_write_more_ns_per_byte(),
+        local_write_batch_cpu_share: cal.local_write_batch_cpu_share(),
         // A calibration without the two-writer measurement: the flush (the share that
         // is not CPU) takes turns, the CPU share overlaps.
         local_write_serial: cal
@@ -1091,7 +1097,11 @@ fn fan_out_write(m: &mut Model<'_>, now: SimTime, ev: Ev) -> Result<(), ScaleErr
                 let start = st.block_start_ns;
                 let calls = staged.div_ceil(m.spec.batch);
                 let bytes = m.c.stored as f64 * f64::from(staged);
-                let write = m.c.local_write_op_ns * f64::from(calls) + m.c.local_write_byte_ns * bytes;
+                // A call's first chunk costs what a write of one chunk does; every byte
+                // after it, what a byte of a batch does.
+                let first = m.c.local_write_op_ns + m.c.local_write_byte_ns * m.c.stored as f64;
+                let more = bytes - f64::from(calls) * m.c.stored as f64;
+                let write = first * f64::from(calls) + m.c.local_write_more_byte_ns * more;
                 // The local tier's write pipeline, as the live `commit` drives it: the
                 // batches handed over before have their syncs pushed now (the pipeline
                 // pushes a batch's fdatasync once it has reaped its writes, at the node's
@@ -1144,7 +1154,7 @@ fn start_pending_writes(m: &mut Model<'_>, node: u32, t: SimTime) {
     for k in 0..m.writes[ni].len() {
         if m.writes[ni][k].done.is_none() {
             let wall = m.writes[ni][k].wall_ns;
-            let done = m.pipelined_io(node, t, wall, m.c.local_write_cpu_share, m.c.local_write_serial);
+            let done = m.pipelined_io(node, t, wall, m.c.local_write_batch_cpu_share, m.c.local_write_serial);
             m.writes[ni][k].done = Some(done);
         }
     }

@@ -3,7 +3,7 @@
 //! colocated nodes take turns at the calibrated serial share of their storage ops.
 
 use dpukit_host::calibrate::{
-    BatchCost, Calibration, CodecCost, CodecPoint, DatagenPoint, OpCost, SizedCost,
+    BatchCost, Calibration, CodecCost, CodecPoint, DatagenPoint, OpCost, SizedCost, WriteBatchCost,
 };
 use dpukit_host::result::{MachineInfo, Mode, RunResult, Source};
 use dpukit_host::scale::{run_scale, ClusterSpec, ScaleOptions};
@@ -36,6 +36,7 @@ fn fixed() -> Calibration {
             }],
         }],
         local_write: op(50_000.0, 0.2, 0.5),
+        local_write_batch: None,
         local_read: op(2_000.0, 0.05, 1.0),
         manifest_append: op(100_000.0, 1_000.0, 0.5),
         blob_get: op(20_000.0, 0.3, 0.9),
@@ -214,7 +215,7 @@ fn two_colocated_writers_slow_down_by_twice_their_serial_share() {
         s.object_size_bytes = 64 << 20;
         s.batch = 1;
         s.compression = None;
-        write_wall(&s, 0.0, write)
+        write_wall(&s, 0.0, write, None)
     };
     for share in [0.3, 0.5, 0.6, 0.8, 1.0] {
         let slowdown = node_time(2, share) / node_time(1, share);
@@ -249,16 +250,66 @@ fn a_writer_generates_the_next_batch_while_one_is_written() {
     s.batch = 8;
     s.queue_depth = 16;
     s.compression = None;
-    let wall = write_wall(&s, BATCH_NS / batch_bytes, write);
+    let wall = write_wall(&s, BATCH_NS / batch_bytes, write, None);
     let batches = wall * 1e9 / BATCH_NS;
     eprintln!("eight batches in {batches:.2} batch times");
     assert!((batches - 10.0).abs() < 0.1, "{batches} batch times");
 }
 
+/// A checkpoint writes a batch of chunks in one local-tier call with one sync: the call's
+/// first chunk costs what the calibration's write of one chunk does, each byte after it
+/// what a byte past the first chunk of its batched write does. A calibration without the
+/// batched write prices every byte as in a call of one chunk.
+#[test]
+fn a_checkpoint_batch_costs_what_the_calibrated_batched_write_does() {
+    const ONE_NS: f64 = 1_000_000.0;
+    const EIGHT_NS: f64 = 3_000_000.0;
+    let write = OpCost {
+        op_ns: ONE_NS,
+        ns_per_byte: 0.0,
+        cpu_share: 0.0,
+        serial_share: Some(1.0),
+        serial_share_small: Some(1.0),
+    };
+    let batched = WriteBatchCost { chunks: 8, chunk_bytes: 1 << 20, wall_ns: EIGHT_NS, cpu_share: 0.0 };
+    let wall = |batch: u32, measured: Option<WriteBatchCost>| {
+        let mut s = ScenarioSpec::defaults(ScenarioKind::FanOutWrite);
+        s.nodes = 1;
+        s.object_size_bytes = 64 << 20;
+        s.chunk_size_bytes = 1 << 20;
+        s.batch = batch;
+        s.compression = None;
+        // Nothing but the writes costs anything: they follow one another on the shard file.
+        write_wall(&s, 0.0, write, measured) * 1e9
+    };
+    let per_more = (EIGHT_NS - ONE_NS) / 7.0;
+    let cases = [
+        (8, Some(batched), 8.0 * EIGHT_NS),
+        (4, Some(batched), 16.0 * (ONE_NS + 3.0 * per_more)),
+        (1, Some(batched), 64.0 * ONE_NS),
+        (8, None, 8.0 * ONE_NS),
+    ];
+    for (batch, measured, expected) in cases {
+        let got = wall(batch, measured);
+        eprintln!(
+            "batch {batch}, batched write measured: {}: {:.2} ms (expected {:.2})",
+            measured.is_some(),
+            got / 1e6,
+            expected / 1e6
+        );
+        assert!((got - expected).abs() < 0.01 * expected, "batch {batch}: {got} vs {expected}");
+    }
+}
+
 /// Modelled wall (s) of a fan-out write in host mode on this machine, on a calibration
 /// where only generating the data (`datagen_ns_per_byte`) and the local-tier writes cost
 /// anything.
-fn write_wall(spec: &ScenarioSpec, datagen_ns_per_byte: f64, local_write: OpCost) -> f64 {
+fn write_wall(
+    spec: &ScenarioSpec,
+    datagen_ns_per_byte: f64,
+    local_write: OpCost,
+    local_write_batch: Option<WriteBatchCost>,
+) -> f64 {
     let mut c = fixed();
     c.crc32c = vec![SizedCost { bytes: 1 << 20, ns_per_byte: 0.0 }];
     c.memcpy = c.crc32c.clone();
@@ -269,6 +320,7 @@ fn write_wall(spec: &ScenarioSpec, datagen_ns_per_byte: f64, local_write: OpCost
     c.manifest_append = OpCost::default();
     c.blob_put = OpCost::default();
     c.local_write = local_write;
+    c.local_write_batch = local_write_batch;
     let opts = ScaleOptions {
         cluster: ClusterSpec::this_machine(&c),
         calibration: c,
