@@ -19,4 +19,5 @@ pub mod run;
 pub mod scale;
 mod scenario;
 pub mod spec;
+pub mod staging;
 pub mod tier;

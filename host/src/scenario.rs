@@ -34,6 +34,7 @@ use crate::result::{
 };
 use crate::run::{Progress, RunError, RunOptions};
 use crate::spec::{ScenarioKind, ScenarioSpec};
+use crate::staging::StagingPool;
 use crate::tier::{
     AckedBatch, AckedWriter, BatchId, BlobCopier, BlobCopierConfig, BlobKey, BlobLocation, BlobOptions,
     BlobTier, CopyJob, LocalTier, LocalTierConfig, Manifest, OwnedChunkWrite, MAX_BATCHES_IN_FLIGHT,
@@ -1370,6 +1371,10 @@ fn fan_out_write_batches(
     let batch_chunks = spec.batch.max(1) as usize;
     let writer = AckedWriter::new(local, manifest, write_batches_in_flight(spec)).map_err(tier_err)?;
     let mut side = WriteSide { writer, in_flight: VecDeque::new(), shard: &shard, spec, copier, prog };
+    // Room for the chunks being staged and the batches in the pipeline, and as many again
+    // for the copier's lag; no more than the object has.
+    let staged_buffers = (batch_chunks * (write_batches_in_flight(spec) + 2)).min(chunks as usize);
+    let mut staging = StagingPool::new(staged_buffers, max_stored(spec, chunk));
     out.begin(ctx, &off)?;
 
     let mut next = 0u64;
@@ -1421,7 +1426,7 @@ fn fan_out_write_batches(
         let data = {
             let (input, output) = off.slot(f.slot).map_err(off_err)?;
             let src = if codec.is_some() { &output[..stored_len as usize] } else { &input[..len] };
-            Bytes::copy_from_slice(src)
+            staging.copy(src)
         };
         off.release(f.slot);
         staged.push(Staged {
