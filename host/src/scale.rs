@@ -19,7 +19,8 @@
 //! **Host costs** come from a [`Calibration`] (measured on this machine with the real
 //! kernels and tiers), never from constants here: kernel CPU-ns per byte at the chunk
 //! size and compressibility, per-job overheads of the offload layer, local-tier write
-//! (with fdatasync) and read, blob GET/PUT, manifest appends. A cost's CPU share holds a
+//! (with fdatasync; a checkpoint's batch in one call priced from the batched measurement)
+//! and read, blob GET/PUT, manifest appends. A cost's CPU share holds a
 //! core; the rest (a flush to disk) holds the local tier.
 //!
 //! **Scenarios** follow `scenario.rs` step by step: fan-out read (per chunk: lookup; hit:
