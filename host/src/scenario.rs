@@ -1350,6 +1350,10 @@ fn fan_out_write(ctx: &Ctx, node: u32) -> Result<(NodeOut, Manifest), RunError> 
     Ok((out, manifest))
 }
 
+/// Most bytes of staging buffers a fan-out write node allocates before its timed phase;
+/// past them it allocates as it goes (and keeps what it allocated, see [`StagingPool`]).
+const STAGING_BYTES: usize = 64 << 20;
+
 /// The timed part of a fan-out write: generate, [compress], checksum and commit every chunk.
 fn fan_out_write_batches(
     ctx: &Ctx,
@@ -1372,9 +1376,12 @@ fn fan_out_write_batches(
     let writer = AckedWriter::new(local, manifest, write_batches_in_flight(spec)).map_err(tier_err)?;
     let mut side = WriteSide { writer, in_flight: VecDeque::new(), shard: &shard, spec, copier, prog };
     // Room for the chunks being staged and the batches in the pipeline, and as many again
-    // for the copier's lag; no more than the object has.
-    let staged_buffers = (batch_chunks * (write_batches_in_flight(spec) + 2)).min(chunks as usize);
-    let mut staging = StagingPool::new(staged_buffers, max_stored(spec, chunk));
+    // for the copier's lag; no more than the object has, nor than STAGING_BYTES.
+    let stored_max = max_stored(spec, chunk);
+    let staged_buffers = (batch_chunks * (write_batches_in_flight(spec) + 2))
+        .min(chunks as usize)
+        .min((STAGING_BYTES / stored_max.max(1)).max(1));
+    let mut staging = StagingPool::new(staged_buffers, stored_max);
     out.begin(ctx, &off)?;
 
     let mut next = 0u64;
