@@ -244,7 +244,7 @@ pub struct Calibration {
     /// One `write_chunks` call of one chunk (fdatasync before the ack), by bytes written.
     pub local_write: OpCost,
     /// One `write_chunks` call of [`WRITE_BATCH_CHUNKS`] chunks of 1 MiB; absent in files
-    /// that predate it (see [`Calibration::local_write_call`]).
+    /// that predate it (see [`Calibration::local_write_more_ns_per_byte`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local_write_batch: Option<WriteBatchCost>,
     /// One `read_chunks` call (page cache), by bytes read.

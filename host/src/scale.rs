@@ -294,6 +294,12 @@ fn costs(spec: &ScenarioSpec, cal: &Calibration, notes: &mut Vec<String>) -> Cos
                 .into(),
         );
     }
+    if spec.kind == ScenarioKind::FanOutWrite && spec.batch > 1 && cal.local_write_batch.is_none() {
+        notes.push(
+            "calibration has no batched local write: each byte of a checkpoint's batch priced as in a write of one chunk"
+                .into(),
+        );
+    }
     // What one local-tier write moves: a checkpoint writes a batch of chunks at once, a
     // cache fill or a KV store one.
     let write_bytes = match spec.kind {

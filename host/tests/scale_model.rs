@@ -272,7 +272,7 @@ fn a_checkpoint_batch_costs_what_the_calibrated_batched_write_does() {
         serial_share_small: Some(1.0),
     };
     let batched = WriteBatchCost { chunks: 8, chunk_bytes: 1 << 20, wall_ns: EIGHT_NS, cpu_share: 0.0 };
-    let wall = |batch: u32, measured: Option<WriteBatchCost>| {
+    let run = |batch: u32, measured: Option<WriteBatchCost>| {
         let mut s = ScenarioSpec::defaults(ScenarioKind::FanOutWrite);
         s.nodes = 1;
         s.object_size_bytes = 64 << 20;
@@ -280,8 +280,12 @@ fn a_checkpoint_batch_costs_what_the_calibrated_batched_write_does() {
         s.batch = batch;
         s.compression = None;
         // Nothing but the writes costs anything: they follow one another on the shard file.
-        write_wall(&s, 0.0, write, measured) * 1e9
+        write_run(&s, 0.0, write, measured)
     };
+    let wall = |batch, measured| run(batch, measured).wall.value * 1e9;
+    let says = |r: RunResult| r.notes.iter().any(|n| n.contains("no batched local write"));
+    assert!(says(run(8, None)), "{:?}", run(8, None).notes);
+    assert!(!says(run(8, Some(batched))));
     let per_more = (EIGHT_NS - ONE_NS) / 7.0;
     let cases = [
         (8, Some(batched), 8.0 * EIGHT_NS),
@@ -301,15 +305,15 @@ fn a_checkpoint_batch_costs_what_the_calibrated_batched_write_does() {
     }
 }
 
-/// Modelled wall (s) of a fan-out write in host mode on this machine, on a calibration
+/// Modelled run of a fan-out write in host mode on this machine, on a calibration
 /// where only generating the data (`datagen_ns_per_byte`) and the local-tier writes cost
 /// anything.
-fn write_wall(
+fn write_run(
     spec: &ScenarioSpec,
     datagen_ns_per_byte: f64,
     local_write: OpCost,
     local_write_batch: Option<WriteBatchCost>,
-) -> f64 {
+) -> RunResult {
     let mut c = fixed();
     c.crc32c = vec![SizedCost { bytes: 1 << 20, ns_per_byte: 0.0 }];
     c.memcpy = c.crc32c.clone();
@@ -327,7 +331,17 @@ fn write_wall(
         calibration_source: "fixed (test)".into(),
     };
     let profile = Profile::builtin("bluefield-2").unwrap();
-    run_scale(spec, Mode::Host, &profile, &opts).unwrap().wall.value
+    run_scale(spec, Mode::Host, &profile, &opts).unwrap()
+}
+
+/// [`write_run`]'s modelled wall (s).
+fn write_wall(
+    spec: &ScenarioSpec,
+    datagen_ns_per_byte: f64,
+    local_write: OpCost,
+    local_write_batch: Option<WriteBatchCost>,
+) -> f64 {
+    write_run(spec, datagen_ns_per_byte, local_write, local_write_batch).wall.value
 }
 
 /// A fan-in reader fetches `read_concurrency` chunks at once, as the live reader does:
