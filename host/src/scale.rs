@@ -486,6 +486,9 @@ struct Model<'a> {
     /// Fan-out write: per node, its commits in the local tier's write pipeline, oldest
     /// first.
     writes: Vec<VecDeque<PendingWrite>>,
+    /// Fan-out write: per node, its background copies not yet marked in its manifest: when
+    /// each ends, and its chunks.
+    copies: Vec<Vec<(SimTime, u32)>>,
     /// CPU work stretch of colocated nodes sharing fewer real cores (1 otherwise).
     cpu_stretch: f64,
 }
@@ -896,6 +899,7 @@ pub fn run_scale(
             VecDeque::new();
             if spec.kind == ScenarioKind::FanOutWrite { workers as usize } else { 0 }
         ],
+        copies: vec![Vec::new(); if spec.kind == ScenarioKind::FanOutWrite { workers as usize } else { 0 }],
         cpu_stretch: if cluster.colocated {
             (f64::from(workers.min(cluster.host_cores)) / cluster.effective_cores).max(1.0)
         } else {
@@ -1169,7 +1173,9 @@ fn start_pending_writes(m: &mut Model<'_>, node: u32, t: SimTime) {
 
 /// Acknowledges a commit on the node's thread once it is durable (at `t` or later), as the
 /// live `acknowledge`: its manifest records appended (with their sync), its chunks done,
-/// their background copy queued. Returns when the thread is free again.
+/// their background copy queued, and the copies finished by then marked in the manifest
+/// (one more append with its sync, when there are any). Returns when the thread is free
+/// again.
 fn acknowledge_write(m: &mut Model<'_>, node: u32, t: SimTime, w: PendingWrite) -> SimTime {
     let ni = node as usize;
     let t = t.max(w.done.unwrap_or(t));
@@ -1182,19 +1188,37 @@ fn acknowledge_write(m: &mut Model<'_>, node: u32, t: SimTime, w: PendingWrite) 
     let put_wall = m.c.blob_put_ns * f64::from(w.chunks);
     let cores = m.nodes[ni].cores;
     let cpu = ns(put_wall * m.c.blob_put_cpu_share);
-    if m.cluster.colocated {
+    let copied = if m.cluster.colocated {
         // Its CPU is booked on the cores now: a core's units are served in order, and CPU
         // booked where a backlogged copier would start would hold a core idle until then,
         // where the live scheduler runs the data path in the meantime.
-        m.arena.book(m.copier, t, ns(put_wall));
+        let copy = m.arena.book(m.copier, t, ns(put_wall));
         m.arena.book(cores, t, cpu);
         m.host_cpu_ns += put_wall * m.c.blob_put_cpu_share;
+        copy.end
     } else {
         m.arena.book(cores, t, cpu);
         m.host_cpu_ns += put_wall * m.c.blob_put_cpu_share;
-        m.upload(node, t, m.c.stored * u64::from(w.chunks));
-    }
+        m.upload(node, t, m.c.stored * u64::from(w.chunks))
+    };
     m.blob_put_bytes += m.c.stored * u64::from(w.chunks);
+    m.copies[ni].push((copied, w.chunks));
+    let mut marks = 0u32;
+    m.copies[ni].retain(|&(end, chunks)| {
+        let done = end <= t;
+        if done {
+            marks += chunks;
+        }
+        !done
+    });
+    if marks == 0 {
+        return t;
+    }
+    let mark = m.c.manifest_op_ns + m.c.manifest_record_ns * f64::from(marks);
+    let t = m.io(node, t, mark, m.c.manifest_cpu_share, 1.0 - m.c.manifest_cpu_share);
+    // The node's time runs until its thread is done with the last acknowledgement.
+    let st = &mut m.state[ni];
+    st.end_ns = st.end_ns.max(t.as_ns());
     t
 }
 

@@ -314,6 +314,19 @@ fn write_run(
     local_write: OpCost,
     local_write_batch: Option<WriteBatchCost>,
 ) -> RunResult {
+    write_run_with(spec, datagen_ns_per_byte, |c| {
+        c.local_write = local_write;
+        c.local_write_batch = local_write_batch;
+    })
+}
+
+/// [`write_run`] on a calibration where generating the data costs `datagen_ns_per_byte`
+/// and `cost` sets what else costs anything.
+fn write_run_with(
+    spec: &ScenarioSpec,
+    datagen_ns_per_byte: f64,
+    cost: impl FnOnce(&mut Calibration),
+) -> RunResult {
     let mut c = fixed();
     c.crc32c = vec![SizedCost { bytes: 1 << 20, ns_per_byte: 0.0 }];
     c.memcpy = c.crc32c.clone();
@@ -323,8 +336,8 @@ fn write_run(
     // of no cost must book nothing, or it would hold another node's writes.)
     c.manifest_append = OpCost::default();
     c.blob_put = OpCost::default();
-    c.local_write = local_write;
-    c.local_write_batch = local_write_batch;
+    c.local_write = OpCost::default();
+    cost(&mut c);
     let opts = ScaleOptions {
         cluster: ClusterSpec::this_machine(&c),
         calibration: c,
@@ -332,6 +345,35 @@ fn write_run(
     };
     let profile = Profile::builtin("bluefield-2").unwrap();
     run_scale(spec, Mode::Host, &profile, &opts).unwrap()
+}
+
+/// A fan-out write node marks the background copies finished since its last
+/// acknowledgement in its manifest (one more append, with its sync) when it acknowledges
+/// a batch, as the live `acknowledge` does: with copies done before each next batch is
+/// acknowledged, seven of eight acknowledgements mark the one before, and cost one more
+/// append each; with copies still running at the end, none do.
+#[test]
+fn a_writer_marks_finished_copies_in_its_manifest() {
+    const APPEND_NS: f64 = 1_000_000.0;
+    let mut s = ScenarioSpec::defaults(ScenarioKind::FanOutWrite);
+    s.nodes = 1;
+    s.object_size_bytes = 64 << 20;
+    s.chunk_size_bytes = 1 << 20;
+    s.batch = 8;
+    s.compression = None;
+    let wall_ns = |put_ns: f64| {
+        let r = write_run_with(&s, 1.0, |c| {
+            c.manifest_append =
+                OpCost { op_ns: APPEND_NS, ns_per_byte: 0.0, cpu_share: 1.0, ..OpCost::default() };
+            c.blob_put = OpCost { op_ns: put_ns, ns_per_byte: 0.0, cpu_share: 0.0, ..OpCost::default() };
+        });
+        r.wall.value * 1e9
+    };
+    // Copies of a microsecond, and of a thousand seconds.
+    let (fast, slow) = (wall_ns(1_000.0), wall_ns(1e12));
+    let marks = (fast - slow) / APPEND_NS;
+    eprintln!("copies done before the next acknowledgement: {marks:.3} more appends");
+    assert!((marks - 7.0).abs() < 0.01, "{marks}");
 }
 
 /// [`write_run`]'s modelled wall (s).
