@@ -804,6 +804,9 @@ const RING_SLOTS: usize = 16;
 /// What the ring's buffers start as: not zero, so allocating them writes every page
 /// (zeroed memory may be mapped lazily, on first touch).
 const RING_FILL: u8 = 0xA5;
+/// Writes of each thread of the two-writer measurement between two truncations of its
+/// file.
+const SERIAL_RECYCLE_WRITES: u64 = 8;
 /// Chunks of the calibration's batched local write: the scenarios' default `batch`.
 pub const WRITE_BATCH_CHUNKS: u32 = 8;
 /// Distance between the starts of two local-tier writes: more than the largest, so each
@@ -1062,8 +1065,14 @@ fn measure_local(
         measure_serial_share(round * SERIAL_ROUNDS, |i| {
             let (tier, slot) = (&tiers[i], &slots[i]);
             move || {
-                let offset = slot.fetch_add(1, std::sync::atomic::Ordering::Relaxed) * WRITE_STRIDE_BYTES;
+                let n = slot.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let mut t = tier.lock().map_err(|_| err("local tier lock"))?;
+                // The page cache goes back every few writes, as before each single write
+                // (`recycle_pages`); the file starts over, each write still at a fresh place.
+                if n % SERIAL_RECYCLE_WRITES == 0 {
+                    recycle_pages(&t.shard_path("cal"));
+                }
+                let offset = (n % SERIAL_RECYCLE_WRITES) * WRITE_STRIDE_BYTES;
                 t.write_chunks("cal", &[(offset, &data[..len])]).map(|_| ()).map_err(err)
             }
         })
