@@ -53,7 +53,8 @@ use dpukit_kernels::cache_index::{CacheIndex, CacheKey, Location};
 use dpukit_sim::des::{dpu_resources, DpuShape, FifoServer, Scheduler, UnitArena};
 use dpukit_sim::profile::{Algorithm as ProfileAlgorithm, Profile, ProfileKind};
 use dpukit_sim::timing::{OpCost, OpKind, SimDuration, SimTime};
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 
 /// Most nodes a scale run models.
 pub const MAX_SCALE_NODES: u32 = 100_000;
@@ -487,8 +488,8 @@ struct Model<'a> {
     /// first.
     writes: Vec<VecDeque<PendingWrite>>,
     /// Fan-out write: per node, its background copies not yet marked in its manifest: when
-    /// each ends, and its chunks.
-    copies: Vec<Vec<(SimTime, u32)>>,
+    /// each ends, and its chunks, earliest end first.
+    copies: Vec<BinaryHeap<Reverse<(SimTime, u32)>>>,
     /// CPU work stretch of colocated nodes sharing fewer real cores (1 otherwise).
     cpu_stretch: f64,
 }
@@ -899,7 +900,10 @@ pub fn run_scale(
             VecDeque::new();
             if spec.kind == ScenarioKind::FanOutWrite { workers as usize } else { 0 }
         ],
-        copies: vec![Vec::new(); if spec.kind == ScenarioKind::FanOutWrite { workers as usize } else { 0 }],
+        copies: vec![
+            BinaryHeap::new();
+            if spec.kind == ScenarioKind::FanOutWrite { workers as usize } else { 0 }
+        ],
         cpu_stretch: if cluster.colocated {
             (f64::from(workers.min(cluster.host_cores)) / cluster.effective_cores).max(1.0)
         } else {
@@ -1202,15 +1206,15 @@ fn acknowledge_write(m: &mut Model<'_>, node: u32, t: SimTime, w: PendingWrite) 
         m.upload(node, t, m.c.stored * u64::from(w.chunks))
     };
     m.blob_put_bytes += m.c.stored * u64::from(w.chunks);
-    m.copies[ni].push((copied, w.chunks));
+    m.copies[ni].push(Reverse((copied, w.chunks)));
     let mut marks = 0u32;
-    m.copies[ni].retain(|&(end, chunks)| {
-        let done = end <= t;
-        if done {
-            marks += chunks;
+    while let Some(&Reverse((end, chunks))) = m.copies[ni].peek() {
+        if end > t {
+            break;
         }
-        !done
-    });
+        marks += chunks;
+        m.copies[ni].pop();
+    }
     if marks == 0 {
         return t;
     }
