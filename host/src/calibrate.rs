@@ -436,14 +436,22 @@ impl Passes {
 }
 
 /// Fixed + per-byte cost from the walls at two sizes; CPU share from the larger.
+/// CPU time over wall time of a measured (wall ns, CPU ns), 0..=1.
+fn cpu_share((wall, cpu): (f64, f64)) -> f64 {
+    if wall > 0.0 {
+        (cpu / wall).clamp(0.0, 1.0)
+    } else {
+        1.0
+    }
+}
+
 fn fit(small: (f64, f64), large: (f64, f64)) -> OpCost {
     let per_byte = ((large.0 - small.0) / (LARGE_BYTES - SMALL_BYTES) as f64).max(0.0);
     let op = (small.0 - per_byte * SMALL_BYTES as f64).max(0.0);
-    let share = |(w, c): (f64, f64)| if w > 0.0 { (c / w).clamp(0.0, 1.0) } else { 1.0 };
     OpCost {
         op_ns: op,
         ns_per_byte: per_byte,
-        cpu_share: (share(small) + share(large)) / 2.0,
+        cpu_share: (cpu_share(small) + cpu_share(large)) / 2.0,
         ..OpCost::default()
     }
 }
@@ -999,9 +1007,10 @@ fn measure_local(
         .map_err(|e| CalibrationError::Io { path: local_dir.display().to_string(), reason: e.to_string() })?;
     let mut local = LocalTier::open(&local_dir, cfg.clone()).map_err(err)?;
     let mut ring = Ring::new(LARGE_BYTES);
-    let mut at = |len: usize| -> Result<(f64, f64), CalibrationError> {
+    // `chunks` chunks of `len` bytes per call, one sync for them all.
+    let mut at = |len: usize, chunks: u64| -> Result<(f64, f64), CalibrationError> {
         let mut slot = 0u64;
-        let shard = format!("cal{len}");
+        let shard = format!("cal{len}x{chunks}");
         let path = local.shard_path(&shard);
         let w = measure_spaced(
             round,
@@ -1014,38 +1023,23 @@ fn measure_local(
                 // grows, so the flush carries the allocation too. A gap after each, as a cache
                 // fill leaves in its slot-sized stride: every write starts a new extent
                 // (0.53 MB written back to back here took 1.8-2.2 ms, with gaps 2.0-2.4 ms).
-                let offset = slot * WRITE_STRIDE_BYTES;
-                slot += 1;
-                local.write_chunks(&shard, &[(offset, &data[..len])]).map(|_| ()).map_err(err)
+                // A checkpoint's batch puts its chunks one stride apart.
+                let writes: Vec<(u64, &[u8])> =
+                    (slot..slot + chunks).map(|k| (k * WRITE_STRIDE_BYTES, &data[..len])).collect();
+                slot += chunks;
+                local.write_chunks(&shard, &writes).map(|_| ()).map_err(err)
             },
         )?;
         Ok(w)
     };
-    let ws = at(SMALL_BYTES)?;
-    let wl = at(LARGE_BYTES)?;
-    // A checkpoint's batch: its chunks at fresh places, each leaving a hole as a
-    // checkpoint's stride does, in one call with one sync.
-    let mut slot = 0u64;
-    let path = local.shard_path("calbatch");
-    let (batch_wall, batch_cpu) = measure_spaced(
-        round,
-        || {
-            gap(&mut ring, WRITE_GAP_COPIES);
-            recycle_pages(&path);
-        },
-        || {
-            let chunks: Vec<(u64, &[u8])> = (0..WRITE_BATCH_CHUNKS)
-                .map(|i| ((slot + u64::from(i)) * WRITE_STRIDE_BYTES, &data[..LARGE_BYTES]))
-                .collect();
-            slot += u64::from(WRITE_BATCH_CHUNKS);
-            local.write_chunks("calbatch", &chunks).map(|_| ()).map_err(err)
-        },
-    )?;
+    let ws = at(SMALL_BYTES, 1)?;
+    let wl = at(LARGE_BYTES, 1)?;
+    let wb = at(LARGE_BYTES, u64::from(WRITE_BATCH_CHUNKS))?;
     let batch = WriteBatchCost {
         chunks: WRITE_BATCH_CHUNKS,
         chunk_bytes: LARGE_BYTES as u64,
-        wall_ns: batch_wall,
-        cpu_share: if batch_wall > 0.0 { (batch_cpu / batch_wall).clamp(0.0, 1.0) } else { 1.0 },
+        wall_ns: wb.0,
+        cpu_share: cpu_share(wb),
     };
     // Two writers at once, each on its own tier and file, as colocated nodes fill their
     // caches: how much of a write (its flush, mostly) the two take turns at.

@@ -5,11 +5,11 @@
 //! inside the timed phase: staging eight chunks of 0.53 MB (with their CRC32C) took 2.5 ms
 //! into new buffers and 0.65-0.77 ms into resident ones (release, one node, lz4), and on a
 //! VM whose idle memory goes back to its host a page touched after that costs more still
-//! (see `recycle_pages` in `calibrate`). A
-//! data path keeps such buffers, as it keeps its DMA slots: the pool allocates and touches
-//! its buffers before the run, hands each out as [`Bytes`] and takes it back when the last
-//! clone (the write pipeline's, the copier's) is dropped. With every buffer out, it
-//! allocates another, which it keeps too ([`StagingPool::grown`] counts them).
+//! (see `recycle_pages` in `calibrate`). A data path keeps such buffers, as it keeps its
+//! DMA slots: the pool allocates and touches its buffers before the run, hands each out as
+//! [`Bytes`] and takes it back when the last clone (the write pipeline's, the copier's) is
+//! dropped. With every buffer out, it allocates another, which it keeps too
+//! ([`StagingPool::grown`] counts them).
 
 use bytes::Bytes;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -27,8 +27,8 @@ pub struct StagingPool {
 impl StagingPool {
     /// `buffers` buffers of `capacity` bytes, every page written.
     pub fn new(buffers: usize, capacity: usize) -> StagingPool {
-        // `vec![0; n]` may map zeroed pages lazily; a fill writes them.
-        let free = (0..buffers).map(|_| resident(capacity)).collect();
+        // `vec![0; n]` may map zeroed pages lazily; any other value writes every page.
+        let free = (0..buffers).map(|_| vec![0xA5u8; capacity]).collect();
         StagingPool { free: Arc::new(Mutex::new(free)), capacity, grown: 0 }
     }
 
@@ -58,12 +58,6 @@ impl StagingPool {
     pub fn free(&self) -> usize {
         self.free.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
-}
-
-fn resident(capacity: usize) -> Vec<u8> {
-    let mut v = Vec::with_capacity(capacity);
-    v.resize(capacity, 0xA5);
-    v
 }
 
 /// A buffer handed out; it goes home when dropped.
