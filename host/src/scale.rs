@@ -492,6 +492,10 @@ struct Model<'a> {
     copies: Vec<BinaryHeap<Reverse<(SimTime, u32)>>>,
     /// CPU work stretch of colocated nodes sharing fewer real cores (1 otherwise).
     cpu_stretch: f64,
+    /// Fan-out read: nodes done with the cold pass, and when the last of them was; the
+    /// warm pass starts on every node then, as the live passes do (a barrier).
+    cold_done: u32,
+    cold_end: SimTime,
 }
 
 const NO_HOLDER: u32 = u32::MAX;
@@ -909,6 +913,8 @@ pub fn run_scale(
         } else {
             1.0
         },
+        cold_done: 0,
+        cold_end: SimTime::ZERO,
     };
 
     // Start every worker at time zero.
@@ -940,7 +946,10 @@ pub fn run_scale(
 }
 
 // ---------------------------------------------------------------------------------------
-// Fan-out read: per block, lookup -> fetch (or local read) -> verify -> fill -> insert.
+// Fan-out read: per block, lookup -> fetch (or local read) -> verify -> fill -> insert;
+// a cold pass, then, once every node is done with it, a warm pass. A live offload node
+// keeps that wait off its own clock (its clock is virtual); here every clock is the model's,
+// so a node's completion includes it, as a real node's would.
 
 fn fan_out_read(m: &mut Model<'_>, now: SimTime, ev: Ev) -> Result<(), ScaleError> {
     let node = ev.node;
@@ -1036,6 +1045,17 @@ fn next_read_block(m: &mut Model<'_>, node: u32, t: SimTime) -> Result<(), Scale
         if st.epoch >= 2 {
             return Ok(());
         }
+        // The warm pass starts on every node at once, when the last one is done with the
+        // cold pass (the live run's barrier between the passes).
+        m.cold_done += 1;
+        m.cold_end = m.cold_end.max(t);
+        if m.cold_done < m.spec.nodes {
+            return Ok(());
+        }
+        for n in 0..m.spec.nodes {
+            m.schedule(m.cold_end, n, 0, Step::Lookup)?;
+        }
+        return Ok(());
     }
     m.schedule(t, node, 0, Step::Lookup)
 }
