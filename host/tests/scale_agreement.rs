@@ -36,6 +36,19 @@
 //! calibrate`) at 0.25-0.34 and 0.74-0.91 ms; live, one node's 16 cache fills took 16-38
 //! ms from one process to the next (release `dpukit run`), and one node's fan-out read ran
 //! at 1161-1881 MB/s as six processes and at 1636-1724 MB/s as six runs of one (issue 7).
+//!
+//! Fan-out write in offload mode was modelled 20-25 % fast in every release run (four
+//! runs): live, the inline device ran only when the host asked for completions, so a
+//! checkpoint's first batch of compress jobs waited for the host to generate the whole
+//! queue (first checksum done at 5.27 ms, modelled 4.51). With the device fetching a
+//! batch when its doorbell rings (`Offload::submit`), one node's live run went from
+//! 1195-1393 to 1378-1531 MB/s, and the case to +9.6 %; that run's mean was 8.1 % (8.7 %
+//! after the re-measured rounds), 8 of the 10 cases within 10 %. Two nodes' fan-out read
+//! in host mode stays modelled fast (+28 to +31 %): a C probe (two threads, each a 0.53 MB
+//! write and fdatasync then a CPU spin, to its own file) took 1.08-1.14 ms per op back to
+//! back (one alone 0.63-0.66 ms), and with 0.25, 0.5 and 1 ms spins between ops each op
+//! still took 0.36-0.51 ms longer than alone: two writers with gaps slow each other more
+//! than one disk server taking their serial shares in turn can (past 2x alone at 1 ms).
 
 use dpukit_host::calibrate::{calibrate, CalibrateOptions, CodecPlan};
 use dpukit_host::result::{Mode, Source};
