@@ -496,6 +496,19 @@ struct Model<'a> {
     /// warm pass starts on every node then, as the live passes do (a barrier).
     cold_done: u32,
     cold_end: SimTime,
+    /// Offload: per node, the device jobs submitted since its last doorbell.
+    unrung: Vec<Vec<Unrung>>,
+}
+
+/// A device job submitted and not yet rung: the device fetches it at the doorbell (every
+/// `batch` jobs, or when the host waits for a completion), as a live DPU polling its queue
+/// does. `then` is the node's step when the job completes.
+#[derive(Clone, Copy)]
+struct Unrung {
+    token: u32,
+    chunks: u32,
+    which: fn(&Shapes) -> &DpuShape,
+    then: Step,
 }
 
 const NO_HOLDER: u32 = u32::MAX;
@@ -642,9 +655,43 @@ impl Model<'_> {
         self.arena.book(th, at, ns(wall_ns)).end
     }
 
-    /// A device job: host-side submit and poll on the CPU, then the DPU's stages.
+    /// A device job the host waits for: host-side submit and poll on the CPU, then (the
+    /// doorbell rung at once) the DPU's stages.
     fn device(&mut self, node: u32, at: SimTime, which: fn(&Shapes) -> &DpuShape, times: u32) -> SimTime {
         let t = self.cpu(node, at, self.c.dev_job_ns * f64::from(times));
+        self.on_device(node, t, which, times)
+    }
+
+    /// A device job the host goes on from: its host-side cost now, its DPU stages once
+    /// its doorbell rings ([`Model::ring`]), which this submit does when it makes `batch`
+    /// unrung jobs. Returns when the node's thread is free.
+    fn submit_device(&mut self, node: u32, at: SimTime, job: Unrung) -> Result<SimTime, ScaleError> {
+        let t = self.cpu(node, at, self.c.dev_job_ns * f64::from(job.chunks));
+        let unrung = &mut self.unrung[node as usize];
+        unrung.push(job);
+        let jobs: u32 = unrung.iter().map(|j| j.chunks).sum();
+        if jobs >= self.spec.batch.max(1) {
+            self.ring(node, t)?;
+        }
+        Ok(t)
+    }
+
+    /// The node's doorbell: the device fetches every job submitted since the last one.
+    fn ring(&mut self, node: u32, at: SimTime) -> Result<(), ScaleError> {
+        let jobs = std::mem::take(&mut self.unrung[node as usize]);
+        for j in &jobs {
+            let done = self.on_device(node, at, j.which, j.chunks);
+            self.schedule(done, node, j.token, j.then)?;
+        }
+        // The emptied list goes back, to be reused without allocating.
+        let mut jobs = jobs;
+        jobs.clear();
+        self.unrung[node as usize] = jobs;
+        Ok(())
+    }
+
+    /// A job's stages on the node's DPU, fetched at `t`.
+    fn on_device(&mut self, node: u32, t: SimTime, which: fn(&Shapes) -> &DpuShape, times: u32) -> SimTime {
         let Some(shapes) = &self.shapes else { return t };
         let shape = which(shapes);
         self.dev_jobs += u64::from(times);
@@ -915,6 +962,7 @@ pub fn run_scale(
         },
         cold_done: 0,
         cold_end: SimTime::ZERO,
+        unrung: vec![Vec::new(); if mode == Mode::Offload { workers as usize } else { 0 }],
     };
 
     // Start every worker at time zero.
@@ -941,6 +989,7 @@ pub fn run_scale(
             ScenarioKind::KvCache => kv_cache(&mut m, now, ev)?,
         }
     }
+    debug_assert!(m.unrung.iter().all(Vec::is_empty), "device jobs submitted and never rung");
     let events = m.sched.processed();
     assemble(m, profile, opts, workers, events, wall0.elapsed().as_secs_f64(), notes)
 }
@@ -1096,20 +1145,26 @@ fn fan_out_write(m: &mut Model<'_>, now: SimTime, ev: Ev) -> Result<(), ScaleErr
             if m.state[ni].staged_chunks == 0 && m.state[ni].block_start_ns == 0 {
                 m.state[ni].block_start_ns = now.as_ns();
             }
-            if off {
-                let done = if m.shapes.as_ref().is_some_and(|s| s.compress.is_some()) {
-                    m.device(node, t, |s| s.compress.as_ref().expect("compressing"), b)
-                } else {
-                    m.device(node, t, |s| &s.crc_stored, b)
-                };
-                let step = if m.spec.compression.is_some() { Step::Compressed } else { Step::Checked };
-                m.schedule(done, node, token, step)?;
+            let t = if off {
+                let which: fn(&Shapes) -> &DpuShape =
+                    if m.shapes.as_ref().is_some_and(|s| s.compress.is_some()) {
+                        |s| s.compress.as_ref().expect("compressing")
+                    } else {
+                        |s| &s.crc_stored
+                    };
+                let then = if m.spec.compression.is_some() { Step::Compressed } else { Step::Checked };
+                m.submit_device(node, t, Unrung { token, chunks: b, which, then })?
             } else {
                 m.schedule(t, node, token, Step::Checked)?;
-            }
+                t
+            };
             if m.state[ni].next < m.blocks && m.state[ni].in_flight < m.spec.queue_depth {
                 m.state[ni].issue_pending = true;
                 m.schedule(t, node, 0, Step::Issue)?;
+            } else if off {
+                // No slot left to fill: the live thread waits for a completion, which
+                // rings the doorbell for what it submitted.
+                m.ring(node, t)?;
             }
             Ok(())
         }
@@ -1268,6 +1323,10 @@ fn fan_in_read(m: &mut Model<'_>, now: SimTime, ev: Ev) -> Result<(), ScaleError
             let st = m.state[ni];
             let k = lanes.min(m.spec.queue_depth - st.in_flight).min(total - st.next);
             if k == 0 {
+                // Waiting for completions rings the doorbell for what it submitted.
+                if off {
+                    m.ring(node, now)?;
+                }
                 return fan_in_collect(m, node, now);
             }
             let first = st.next;
@@ -1294,9 +1353,9 @@ fn fan_in_read(m: &mut Model<'_>, now: SimTime, ev: Ev) -> Result<(), ScaleError
                 let b = m.blocks_len(token % m.blocks);
                 let fb = f64::from(b);
                 if off {
-                    let done = m.device(node, t, |s| &s.verify, b);
+                    let job = Unrung { token, chunks: b, which: |s| &s.verify, then: Step::Done };
+                    t = m.submit_device(node, t, job)?;
                     t = t.max(m.arena.earliest_free(m.nodes[ni].thread));
-                    m.schedule(done, node, token, Step::Done)?;
                 } else {
                     t = m.cpu(node, t, (m.c.host_job_ns + m.c.crc_stored_ns + m.c.decompress_ns) * fb);
                     m.schedule(t, node, token, Step::Done)?;

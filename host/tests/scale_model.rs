@@ -452,3 +452,27 @@ fn a_reader_fetches_read_concurrency_chunks_at_once_at_the_calibrated_cost() {
     assert!((without / one - 1.0).abs() < 1e-6, "{without} vs {one}");
     assert!(notes.iter().any(|n| n.contains("no GETs at once")), "{notes:?}");
 }
+
+/// The device fetches a job when its doorbell rings (every `batch` jobs, or when the
+/// host waits for a completion), as a live DPU does: a fan-in reader that rings once per
+/// full queue leaves the device idle while it fetches, one that rings per GET batch does
+/// not. In host mode `batch` changes nothing.
+#[test]
+fn device_jobs_start_at_their_doorbell() {
+    let profile = Profile::builtin("bluefield-2").unwrap();
+    let opts = options(ClusterSpec::this_machine);
+    let run = |mode: Mode, batch: u32| {
+        let mut s = ScenarioSpec::defaults(ScenarioKind::FanInRead);
+        s.nodes = 2;
+        s.object_size_bytes = 16 << 20;
+        s.chunk_size_bytes = 1 << 20;
+        s.queue_depth = 16;
+        s.blob_options.read_concurrency = 4;
+        s.batch = batch;
+        run_scale(&s, mode, &profile, &opts).unwrap().wall.value
+    };
+    let (per_get, per_queue) = (run(Mode::Offload, 4), run(Mode::Offload, 16));
+    eprintln!("offload: rung every 4 jobs {:.3} ms, every 16 {:.3} ms", per_get * 1e3, per_queue * 1e3);
+    assert!(per_queue > per_get * 1.02, "{per_get} {per_queue}");
+    assert_eq!(run(Mode::Host, 4).to_bits(), run(Mode::Host, 16).to_bits());
+}
