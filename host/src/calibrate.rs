@@ -33,10 +33,10 @@
 //!   the client's paths stay in cache, and a flushed write costs a third less, a GET up to
 //!   half (see `GET_GAP_COPIES`);
 //! - local-tier writes and blob-tier GETs are also timed while another thread runs the
-//!   same op back to back, a few ops alone and a few loaded in turn, at both sizes: the
-//!   share of an op that colocated nodes take turns at (a disk's bandwidth, a journal, a
-//!   flush queue, a shared client), [`OpCost::serial_share`] and
-//!   [`OpCost::serial_share_at`];
+//!   same op back to back, a few ops alone and a few loaded in turn, at both sizes: how
+//!   much colocated nodes slow each other's ops (a shared client's GETs take turns; each
+//!   local write is slowed by every other writer on the file system),
+//!   [`OpCost::serial_share`] and [`OpCost::serial_share_at`];
 //! - the core count is how much one thread's kernels slow down while the other logical
 //!   CPUs run them too, in alternating phases shorter than the machine's speed changes
 //!   and spread over the kernel passes ([`Calibration::effective_cores`]).
@@ -472,6 +472,9 @@ const SERIAL_OPS_PER_PHASE: u32 = 3;
 /// rest with the others' ops, so `N` streams of ops each take `max(T, N * s * T)` per op:
 /// `s` is the slowdown over `N`. No slowdown at all gives `1 / N`: the most that `N`
 /// streams can share without waiting, which is all that measuring `N` at once can tell.
+/// That is how scale mode shares a blob client. Local-tier writes slow each other whether
+/// or not they overlap in time, so for them it takes the slowdown itself, `2s - 1` of the
+/// wall more per other writer (`crowd_slowdown` in `scale.rs`).
 fn serial_share(alone_ns: f64, loaded_ns: f64) -> f64 {
     if alone_ns <= 0.0 {
         return 0.0;

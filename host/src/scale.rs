@@ -245,6 +245,10 @@ struct Costs {
     local_write_more_byte_ns: f64,
     local_write_batch_cpu_share: f64,
     local_write_serial: f64,
+    /// Slowdown of a local write (and of a manifest append) per other node writing to the
+    /// same file system, over its wall alone (see [`crowd_slowdown`]).
+    local_write_crowd: f64,
+    manifest_crowd: f64,
     manifest_op_ns: f64,
     manifest_record_ns: f64,
     manifest_cpu_share: f64,
@@ -331,6 +335,11 @@ fn costs(spec: &ScenarioSpec, cal: &Calibration, notes: &mut Vec<String>) -> Cos
             .local_write
             .serial_share_at(write_bytes)
             .unwrap_or(1.0 - cal.local_write.cpu_share),
+        local_write_crowd: crowd_slowdown(
+            cal.local_write.serial_share_at(write_bytes),
+            cal.local_write.cpu_share,
+        ),
+        manifest_crowd: crowd_slowdown(cal.local_write.serial_share_small, cal.manifest_append.cpu_share),
         manifest_op_ns: cal.manifest_append.op_ns,
         manifest_record_ns: cal.manifest_append.ns_per_byte,
         manifest_cpu_share: cal.manifest_append.cpu_share,
@@ -344,6 +353,22 @@ fn costs(spec: &ScenarioSpec, cal: &Calibration, notes: &mut Vec<String>) -> Cos
         blob_put_ns: cal.blob_put.wall_ns(stored),
         blob_put_cpu_share: cal.blob_put.cpu_share,
     }
+}
+
+/// How much longer a local write (write and fdatasync) takes per other node writing to
+/// the same file system, over its wall alone: `2s - 1` of the calibration's two-writer
+/// serial share `s`, which is the slowdown two writers back to back measured. Without that
+/// measurement, the share that is not CPU stands in for `s`.
+///
+/// The slowdown does not need the writes to overlap in time. A C probe on this kit's VM
+/// (0.53 MB pwrite and fdatasync per op, each thread to its own file, sleeping between
+/// ops; one op alone 0.49-0.57 ms): each other writer added 0.25-0.3 ms to every op
+/// whether the writers slept 0, 0.45 or 1.2 ms between ops (1 to 4 writers), and 0.12 to
+/// 0.29 ms with 3, 10 and 30 ms between ops. So colocated writers do not take turns at a
+/// disk here: each slows every write of the others, all run long.
+fn crowd_slowdown(serial_share: Option<f64>, cpu_share: f64) -> f64 {
+    let s = serial_share.unwrap_or(1.0 - cpu_share);
+    (2.0 * s - 1.0).clamp(0.0, 1.0)
 }
 
 fn ns(v: f64) -> SimDuration {
@@ -492,6 +517,8 @@ struct Model<'a> {
     copies: Vec<BinaryHeap<Reverse<(SimTime, u32)>>>,
     /// CPU work stretch of colocated nodes sharing fewer real cores (1 otherwise).
     cpu_stretch: f64,
+    /// Colocated: the other nodes writing to the same local file system (0 otherwise).
+    other_writers: f64,
     /// Fan-out read: nodes done with the cold pass, and when the last of them was; the
     /// warm pass starts on every node then, as the live passes do (a barrier).
     cold_done: u32,
@@ -562,12 +589,29 @@ impl Model<'_> {
         servers.iter().fold(at, |t, s| t.max(self.arena.earliest_free(*s)))
     }
 
-    /// Blocking I/O on the local tier: `wall_ns` of which `cpu_share` is CPU and
-    /// `serial` is taken in turns with the other nodes of the same disk (see
-    /// [`Model::shared_op`]).
-    fn io(&mut self, node: u32, at: SimTime, wall_ns: f64, cpu_share: f64, serial: f64) -> SimTime {
-        let disk = self.nodes[node as usize].disk;
-        self.shared_op(node, at, wall_ns, cpu_share, serial, disk)
+    /// Blocking I/O on the local tier: `wall_ns` of which `cpu_share` is CPU and `serial`
+    /// holds the node's disk (see [`Model::shared_op`]); then, colocated, `crowd` of the
+    /// wall more per other node writing to the same file system ([`crowd_slowdown`]).
+    fn io(
+        &mut self,
+        node: u32,
+        at: SimTime,
+        wall_ns: f64,
+        cpu_share: f64,
+        serial: f64,
+        crowd: f64,
+    ) -> SimTime {
+        let n = self.nodes[node as usize];
+        let t = self.shared_op(node, at, wall_ns, cpu_share, serial, n.disk);
+        let slowed = wall_ns * crowd * self.other_writers;
+        if slowed <= 0.0 {
+            return t;
+        }
+        // The wait is the file system's: it holds the node's disk too, so that its
+        // utilization (and the bottleneck) shows it.
+        let start = self.earliest(&[n.thread, n.disk], t);
+        self.arena.book(n.disk, start, ns(slowed));
+        self.arena.book(n.thread, start, ns(slowed)).end
     }
 
     /// A blocking op of `wall_ns` on the node's thread: the `serial` share holds `shared`
@@ -617,12 +661,20 @@ impl Model<'_> {
 
     /// The writes and sync of a fan-out write batch, pushed at `at` by the node's write
     /// pipeline while its thread goes on: they start when the node's shard file is free
-    /// (one sync per file at a time, as the live pipeline keeps it) and the disk can take
-    /// them, hold the disk for their serial share (taken in turns, colocated, with every
-    /// node's), and complete their wall after they start. Their CPU share holds a core,
-    /// not the thread, booked now (see [`acknowledge_write`] for why now). Returns when
-    /// they complete.
-    fn pipelined_io(&mut self, node: u32, at: SimTime, wall_ns: f64, cpu_share: f64, serial: f64) -> SimTime {
+    /// (one sync per file at a time, as the live pipeline keeps it) and the node's disk can
+    /// take them, hold the disk for their serial share, and complete their wall after they
+    /// start, `crowd` of it more per other colocated writer ([`crowd_slowdown`]). Their
+    /// CPU share holds a core, not the thread, booked now (see [`acknowledge_write`] for
+    /// why now). Returns when they complete.
+    fn pipelined_io(
+        &mut self,
+        node: u32,
+        at: SimTime,
+        wall_ns: f64,
+        cpu_share: f64,
+        serial: f64,
+        crowd: f64,
+    ) -> SimTime {
         let ni = node as usize;
         let at = at.max(SimTime::from_ns(self.state[ni].file_free_ns));
         if wall_ns <= 0.0 {
@@ -635,13 +687,14 @@ impl Model<'_> {
             self.arena.book(n.cores, at, ns(cpu * self.cpu_stretch));
         }
         let serial = serial.clamp(0.0, 1.0);
-        let start = if serial > 0.0 {
+        let slowed = wall_ns * crowd * self.other_writers;
+        let start = if serial > 0.0 || slowed > 0.0 {
             let start = self.earliest(&[n.disk], at);
-            self.arena.book(n.disk, start, ns(wall_ns * serial)).start
+            self.arena.book(n.disk, start, ns(wall_ns * serial + slowed)).start
         } else {
             at
         };
-        let done = start + ns(wall_ns);
+        let done = start + ns(wall_ns + slowed);
         self.state[ni].file_free_ns = done.as_ns();
         done
     }
@@ -894,7 +947,6 @@ pub fn run_scale(
     // Servers.
     let mut arena = UnitArena::new();
     let shared_cores = cluster.colocated.then(|| arena.add(cluster.host_cores));
-    let shared_disk = cluster.colocated.then(|| arena.add(1));
     let blob = arena.add(1);
     // The background copy uploads `upload_concurrency` chunks at once, as the live copier does.
     let copier = arena.add(spec.blob_options.upload_concurrency.max(1));
@@ -904,7 +956,9 @@ pub fn run_scale(
     for _ in 0..spec.nodes {
         let thread = arena.add(1);
         let cores = shared_cores.unwrap_or_else(|| arena.add(cluster.host_cores));
-        let disk = shared_disk.unwrap_or_else(|| arena.add(1));
+        // Each node its own disk server, colocated too: what colocated writers do to each
+        // other is `other_writers` ([`crowd_slowdown`]), not turns at one server.
+        let disk = arena.add(1);
         let (nic_tx, nic_rx) =
             if cluster.colocated { (None, None) } else { (Some(arena.add(1)), Some(arena.add(1))) };
         let dpu_first = dpu.len() as u32;
@@ -955,6 +1009,11 @@ pub fn run_scale(
             BinaryHeap::new();
             if spec.kind == ScenarioKind::FanOutWrite { workers as usize } else { 0 }
         ],
+        other_writers: if cluster.colocated && spec.kind != ScenarioKind::FanInRead {
+            f64::from(workers.saturating_sub(1))
+        } else {
+            0.0
+        },
         cpu_stretch: if cluster.colocated {
             (f64::from(workers.min(cluster.host_cores)) / cluster.effective_cores).max(1.0)
         } else {
@@ -1064,7 +1123,14 @@ fn fan_out_read(m: &mut Model<'_>, now: SimTime, ev: Ev) -> Result<(), ScaleErro
         }
         Step::Fill => {
             let wall = (m.c.local_write_op_ns + m.c.local_write_byte_ns * m.c.stored as f64) * f64::from(b);
-            let t = m.io(node, now, wall, m.c.local_write_cpu_share, m.c.local_write_serial);
+            let t = m.io(
+                node,
+                now,
+                wall,
+                m.c.local_write_cpu_share,
+                m.c.local_write_serial,
+                m.c.local_write_crowd,
+            );
             m.schedule(t, node, 0, Step::Insert)
         }
         Step::Insert => {
@@ -1244,7 +1310,9 @@ fn start_pending_writes(m: &mut Model<'_>, node: u32, t: SimTime) {
     for k in 0..m.writes[ni].len() {
         if m.writes[ni][k].done.is_none() {
             let wall = m.writes[ni][k].wall_ns;
-            let done = m.pipelined_io(node, t, wall, m.c.local_write_batch_cpu_share, m.c.local_write_serial);
+            let (share, serial, crowd) =
+                (m.c.local_write_batch_cpu_share, m.c.local_write_serial, m.c.local_write_crowd);
+            let done = m.pipelined_io(node, t, wall, share, serial, crowd);
             m.writes[ni][k].done = Some(done);
         }
     }
@@ -1259,7 +1327,7 @@ fn acknowledge_write(m: &mut Model<'_>, node: u32, t: SimTime, w: PendingWrite) 
     let ni = node as usize;
     let t = t.max(w.done.unwrap_or(t));
     let manifest = m.c.manifest_op_ns * f64::from(w.batches) + m.c.manifest_record_ns * f64::from(w.chunks);
-    let t = m.io(node, t, manifest, m.c.manifest_cpu_share, 1.0 - m.c.manifest_cpu_share);
+    let t = m.io(node, t, manifest, m.c.manifest_cpu_share, 1.0 - m.c.manifest_cpu_share, m.c.manifest_crowd);
     m.finish_chunks(node, w.chunks, w.start_ns, t);
     m.stored_bytes += m.c.stored * u64::from(w.chunks);
     // The background copy: one copier thread on the machine's cores when colocated; the
@@ -1294,7 +1362,7 @@ fn acknowledge_write(m: &mut Model<'_>, node: u32, t: SimTime, w: PendingWrite) 
         return t;
     }
     let mark = m.c.manifest_op_ns + m.c.manifest_record_ns * f64::from(marks);
-    let t = m.io(node, t, mark, m.c.manifest_cpu_share, 1.0 - m.c.manifest_cpu_share);
+    let t = m.io(node, t, mark, m.c.manifest_cpu_share, 1.0 - m.c.manifest_cpu_share, m.c.manifest_crowd);
     // The node's time runs until its thread is done with the last acknowledgement.
     let st = &mut m.state[ni];
     st.end_ns = st.end_ns.max(t.as_ns());
@@ -1491,7 +1559,14 @@ fn kv_cache(m: &mut Model<'_>, now: SimTime, ev: Ev) -> Result<(), ScaleError> {
         }
         Step::Fill => {
             let wall = (m.c.local_write_op_ns + m.c.local_write_byte_ns * m.c.stored as f64) * fm;
-            let t = m.io(node, now, wall, m.c.local_write_cpu_share, m.c.local_write_serial);
+            let t = m.io(
+                node,
+                now,
+                wall,
+                m.c.local_write_cpu_share,
+                m.c.local_write_serial,
+                m.c.local_write_crowd,
+            );
             m.stored_bytes += m.c.stored * u64::from(mi);
             m.schedule(t, node, 0, Step::Insert)
         }
@@ -1564,11 +1639,7 @@ fn assemble(
     } else {
         mean_util(&mut m.nodes[..w].iter().map(|n| n.cores))
     };
-    let disk = if cluster.colocated {
-        mean_util(&mut std::iter::once(m.nodes[0].disk))
-    } else {
-        mean_util(&mut m.nodes[..w].iter().map(|n| n.disk))
-    };
+    let disk = mean_util(&mut m.nodes[..w].iter().map(|n| n.disk));
     let nic_rx = mean_util(&mut m.nodes.iter().filter_map(|n| n.nic_rx));
     let nic_tx = mean_util(&mut m.nodes.iter().filter_map(|n| n.nic_tx));
     let blob = mean_util(&mut std::iter::once(m.blob));
