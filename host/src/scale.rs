@@ -8,13 +8,16 @@
 //! server plus a per-request latency). Every resource is a FIFO server
 //! ([`dpukit_sim::des::UnitArena`]); a job holds the node's thread and a core together
 //! while it computes. `colocated` puts every node on this machine instead, as a live run
-//! does: one set of cores (the machine's), one local tier, no network, and the blob tier
-//! is the local file system.
+//! does: one set of cores (the machine's), one local file system, no network, and the
+//! blob tier is the local file system. There each local write is slowed by every other
+//! node writing to the same file system, by the calibrated two-writer slowdown
+//! (`crowd_slowdown`), and the blob tier's GETs take turns at one client.
 //!
 //! **DPU.** A node's DPU is the profile's timing-model resources (doorbell, DMA read and
 //! write, cores, engines) kept as compact FIFO servers; every stage's service time comes
 //! from timing the same op on the profile's `TimingModel` ([`DpuShape::probe`]), so the
-//! formulas are the live mode's.
+//! formulas are the live mode's. The device fetches a job when its doorbell rings: every
+//! `batch` jobs, or when the node waits for a completion, as the live offload does.
 //!
 //! **Host costs** come from a [`Calibration`] (measured on this machine with the real
 //! kernels and tiers), never from constants here: kernel CPU-ns per byte at the chunk
@@ -25,7 +28,8 @@
 //!
 //! **Scenarios** follow `scenario.rs` step by step: fan-out read (per chunk: lookup; hit:
 //! local read; miss: a peer that has the chunk, else the blob tier; verify; fill the
-//! cache; insert; two passes), fan-out write (generate, compress, CRC, stage; commit every
+//! cache; insert; two passes, the second starting on every node once all are done with
+//! the first), fan-out write (generate, compress, CRC, stage; commit every
 //! `batch` chunks to the write pipeline, which writes and fdatasyncs them while the node
 //! goes on, at most `queue_depth / batch` batches (two at least) in flight; acknowledge a
 //! batch once durable with a manifest append; copy to the blob tier in the background),
