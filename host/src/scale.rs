@@ -735,13 +735,12 @@ impl Model<'_> {
 
     /// The node's doorbell: the device fetches every job submitted since the last one.
     fn ring(&mut self, node: u32, at: SimTime) -> Result<(), ScaleError> {
-        let jobs = std::mem::take(&mut self.unrung[node as usize]);
+        let mut jobs = std::mem::take(&mut self.unrung[node as usize]);
         for j in &jobs {
             let done = self.on_device(node, at, j.which, j.chunks);
             self.schedule(done, node, j.token, j.then)?;
         }
         // The emptied list goes back, to be reused without allocating.
-        let mut jobs = jobs;
         jobs.clear();
         self.unrung[node as usize] = jobs;
         Ok(())

@@ -243,13 +243,6 @@ fn two_colocated_writers_slow_down_by_twice_their_serial_share() {
     }
 }
 
-/// A fan-out write node hands each batch to the local tier's write pipeline and generates
-/// the next while it is written and synced, as the live node does (`commit` in
-/// `scenario.rs`): with a batch's generation and its write costing the same, eight batches
-/// take ten of those times, not sixteen. The pipeline pushes a batch's sync at the node's
-/// next call (once it has reaped the batch's writes), one sync per shard file at a time, so
-/// each batch syncs while the one after it is generated, and the last two one after the
-/// other.
 /// Colocated writers slow each other's writes whether or not those overlap in time, as
 /// writers to one file system do on this kit's VM (`crowd_slowdown` in `scale.rs`): with a
 /// fan-out read's cache fill a small part of each chunk's time (1 ms in 6), two nodes
@@ -293,6 +286,13 @@ fn colocated_writers_slow_each_other_when_their_writes_do_not_overlap() {
     assert!(((two - one) - expected).abs() < 0.05 * expected, "{one} {two}");
 }
 
+/// A fan-out write node hands each batch to the local tier's write pipeline and generates
+/// the next while it is written and synced, as the live node does (`commit` in
+/// `scenario.rs`): with a batch's generation and its write costing the same, eight batches
+/// take ten of those times, not sixteen. The pipeline pushes a batch's sync at the node's
+/// next call (once it has reaped the batch's writes), one sync per shard file at a time, so
+/// each batch syncs while the one after it is generated, and the last two one after the
+/// other.
 #[test]
 fn a_writer_generates_the_next_batch_while_one_is_written() {
     const BATCH_NS: f64 = 8_000_000.0;
