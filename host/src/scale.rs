@@ -243,19 +243,15 @@ struct Costs {
     local_read_ns: f64,
     local_write_op_ns: f64,
     local_write_byte_ns: f64,
-    local_write_cpu_share: f64,
-    /// Per byte past a write call's first chunk, and the CPU share of a call of several
-    /// (a checkpoint's batch, one sync for it all).
+    /// How a write of one chunk (a cache fill, a KV store) shares its wall.
+    local_write: IoShares,
+    /// Per byte past a write call's first chunk, and how a call of several (a
+    /// checkpoint's batch, one sync for it all) shares its wall.
     local_write_more_byte_ns: f64,
-    local_write_batch_cpu_share: f64,
-    local_write_serial: f64,
-    /// Slowdown of a local write (and of a manifest append) per other node writing to the
-    /// same file system, over its wall alone (see [`crowd_slowdown`]).
-    local_write_crowd: f64,
-    manifest_crowd: f64,
+    batch_write: IoShares,
     manifest_op_ns: f64,
     manifest_record_ns: f64,
-    manifest_cpu_share: f64,
+    manifest: IoShares,
     blob_get_ns: f64,
     blob_get_cpu_share: f64,
     blob_get_serial: f64,
@@ -315,6 +311,14 @@ fn costs(spec: &ScenarioSpec, cal: &Calibration, notes: &mut Vec<String>) -> Cos
         ScenarioKind::FanOutWrite => stored * u64::from(spec.batch.max(1)),
         _ => stored,
     };
+    // A calibration without the two-writer measurement: the flush (the share that is not
+    // CPU) holds the disk, the CPU share overlaps.
+    let serial = cal.local_write.serial_share_at(write_bytes);
+    let write_shares = IoShares {
+        cpu: cal.local_write.cpu_share,
+        serial: serial.unwrap_or(1.0 - cal.local_write.cpu_share),
+        crowd: crowd_slowdown(serial, cal.local_write.cpu_share),
+    };
     Costs {
         chunk,
         stored,
@@ -330,23 +334,16 @@ fn costs(spec: &ScenarioSpec, cal: &Calibration, notes: &mut Vec<String>) -> Cos
         local_read_ns: cal.local_read.wall_ns(stored),
         local_write_op_ns: cal.local_write.op_ns,
         local_write_byte_ns: cal.local_write.ns_per_byte,
-        local_write_cpu_share: cal.local_write.cpu_share,
+        local_write: write_shares,
         local_write_more_byte_ns: cal.local_write_more_ns_per_byte(),
-        local_write_batch_cpu_share: cal.local_write_batch_cpu_share(),
-        // A calibration without the two-writer measurement: the flush (the share that
-        // is not CPU) takes turns, the CPU share overlaps.
-        local_write_serial: cal
-            .local_write
-            .serial_share_at(write_bytes)
-            .unwrap_or(1.0 - cal.local_write.cpu_share),
-        local_write_crowd: crowd_slowdown(
-            cal.local_write.serial_share_at(write_bytes),
-            cal.local_write.cpu_share,
-        ),
-        manifest_crowd: crowd_slowdown(cal.local_write.serial_share_small, cal.manifest_append.cpu_share),
+        batch_write: IoShares { cpu: cal.local_write_batch_cpu_share(), ..write_shares },
         manifest_op_ns: cal.manifest_append.op_ns,
         manifest_record_ns: cal.manifest_append.ns_per_byte,
-        manifest_cpu_share: cal.manifest_append.cpu_share,
+        manifest: IoShares {
+            cpu: cal.manifest_append.cpu_share,
+            serial: 1.0 - cal.manifest_append.cpu_share,
+            crowd: crowd_slowdown(cal.local_write.serial_share_small, cal.manifest_append.cpu_share),
+        },
         blob_get_ns: cal.blob_get.wall_ns(stored),
         blob_get_cpu_share: cal.blob_get.cpu_share,
         blob_get_serial: cal.blob_get.serial_share_at(stored).unwrap_or(0.0),
@@ -357,6 +354,15 @@ fn costs(spec: &ScenarioSpec, cal: &Calibration, notes: &mut Vec<String>) -> Cos
         blob_put_ns: cal.blob_put.wall_ns(stored),
         blob_put_cpu_share: cal.blob_put.cpu_share,
     }
+}
+
+/// How a local-tier op's wall divides: its CPU share holds a core, its serial share the
+/// node's disk, and colocated, it takes `crowd` of it more per other writing node.
+#[derive(Debug, Clone, Copy, Default)]
+struct IoShares {
+    cpu: f64,
+    serial: f64,
+    crowd: f64,
 }
 
 /// How much longer a local write (write and fdatasync) takes per other node writing to
@@ -593,21 +599,13 @@ impl Model<'_> {
         servers.iter().fold(at, |t, s| t.max(self.arena.earliest_free(*s)))
     }
 
-    /// Blocking I/O on the local tier: `wall_ns` of which `cpu_share` is CPU and `serial`
-    /// holds the node's disk (see [`Model::shared_op`]); then, colocated, `crowd` of the
-    /// wall more per other node writing to the same file system ([`crowd_slowdown`]).
-    fn io(
-        &mut self,
-        node: u32,
-        at: SimTime,
-        wall_ns: f64,
-        cpu_share: f64,
-        serial: f64,
-        crowd: f64,
-    ) -> SimTime {
+    /// Blocking I/O on the local tier: `wall_ns` shared as `s` says, its serial share on
+    /// the node's disk (see [`Model::shared_op`]); then, colocated, `s.crowd` of the wall
+    /// more per other node writing to the same file system ([`crowd_slowdown`]).
+    fn io(&mut self, node: u32, at: SimTime, wall_ns: f64, s: IoShares) -> SimTime {
         let n = self.nodes[node as usize];
-        let t = self.shared_op(node, at, wall_ns, cpu_share, serial, n.disk);
-        let slowed = wall_ns * crowd * self.other_writers;
+        let t = self.shared_op(node, at, wall_ns, s.cpu, s.serial, n.disk);
+        let slowed = wall_ns * s.crowd * self.other_writers;
         if slowed <= 0.0 {
             return t;
         }
@@ -667,31 +665,23 @@ impl Model<'_> {
     /// pipeline while its thread goes on: they start when the node's shard file is free
     /// (one sync per file at a time, as the live pipeline keeps it) and the node's disk can
     /// take them, hold the disk for their serial share, and complete their wall after they
-    /// start, `crowd` of it more per other colocated writer ([`crowd_slowdown`]). Their
+    /// start, `s.crowd` of it more per other colocated writer ([`crowd_slowdown`]). Their
     /// CPU share holds a core, not the thread, booked now (see [`acknowledge_write`] for
     /// why now). Returns when they complete.
-    fn pipelined_io(
-        &mut self,
-        node: u32,
-        at: SimTime,
-        wall_ns: f64,
-        cpu_share: f64,
-        serial: f64,
-        crowd: f64,
-    ) -> SimTime {
+    fn pipelined_io(&mut self, node: u32, at: SimTime, wall_ns: f64, s: IoShares) -> SimTime {
         let ni = node as usize;
         let at = at.max(SimTime::from_ns(self.state[ni].file_free_ns));
         if wall_ns <= 0.0 {
             return at;
         }
         let n = self.nodes[ni];
-        let cpu = wall_ns * cpu_share.clamp(0.0, 1.0);
+        let cpu = wall_ns * s.cpu.clamp(0.0, 1.0);
         if cpu > 0.0 {
             self.host_cpu_ns += cpu;
             self.arena.book(n.cores, at, ns(cpu * self.cpu_stretch));
         }
-        let serial = serial.clamp(0.0, 1.0);
-        let slowed = wall_ns * crowd * self.other_writers;
+        let serial = s.serial.clamp(0.0, 1.0);
+        let slowed = wall_ns * s.crowd * self.other_writers;
         let start = if serial > 0.0 || slowed > 0.0 {
             let start = self.earliest(&[n.disk], at);
             self.arena.book(n.disk, start, ns(wall_ns * serial + slowed)).start
@@ -1126,14 +1116,7 @@ fn fan_out_read(m: &mut Model<'_>, now: SimTime, ev: Ev) -> Result<(), ScaleErro
         }
         Step::Fill => {
             let wall = (m.c.local_write_op_ns + m.c.local_write_byte_ns * m.c.stored as f64) * f64::from(b);
-            let t = m.io(
-                node,
-                now,
-                wall,
-                m.c.local_write_cpu_share,
-                m.c.local_write_serial,
-                m.c.local_write_crowd,
-            );
+            let t = m.io(node, now, wall, m.c.local_write);
             m.schedule(t, node, 0, Step::Insert)
         }
         Step::Insert => {
@@ -1313,9 +1296,7 @@ fn start_pending_writes(m: &mut Model<'_>, node: u32, t: SimTime) {
     for k in 0..m.writes[ni].len() {
         if m.writes[ni][k].done.is_none() {
             let wall = m.writes[ni][k].wall_ns;
-            let (share, serial, crowd) =
-                (m.c.local_write_batch_cpu_share, m.c.local_write_serial, m.c.local_write_crowd);
-            let done = m.pipelined_io(node, t, wall, share, serial, crowd);
+            let done = m.pipelined_io(node, t, wall, m.c.batch_write);
             m.writes[ni][k].done = Some(done);
         }
     }
@@ -1330,7 +1311,7 @@ fn acknowledge_write(m: &mut Model<'_>, node: u32, t: SimTime, w: PendingWrite) 
     let ni = node as usize;
     let t = t.max(w.done.unwrap_or(t));
     let manifest = m.c.manifest_op_ns * f64::from(w.batches) + m.c.manifest_record_ns * f64::from(w.chunks);
-    let t = m.io(node, t, manifest, m.c.manifest_cpu_share, 1.0 - m.c.manifest_cpu_share, m.c.manifest_crowd);
+    let t = m.io(node, t, manifest, m.c.manifest);
     m.finish_chunks(node, w.chunks, w.start_ns, t);
     m.stored_bytes += m.c.stored * u64::from(w.chunks);
     // The background copy: one copier thread on the machine's cores when colocated; the
@@ -1365,7 +1346,7 @@ fn acknowledge_write(m: &mut Model<'_>, node: u32, t: SimTime, w: PendingWrite) 
         return t;
     }
     let mark = m.c.manifest_op_ns + m.c.manifest_record_ns * f64::from(marks);
-    let t = m.io(node, t, mark, m.c.manifest_cpu_share, 1.0 - m.c.manifest_cpu_share, m.c.manifest_crowd);
+    let t = m.io(node, t, mark, m.c.manifest);
     // The node's time runs until its thread is done with the last acknowledgement.
     let st = &mut m.state[ni];
     st.end_ns = st.end_ns.max(t.as_ns());
@@ -1562,14 +1543,7 @@ fn kv_cache(m: &mut Model<'_>, now: SimTime, ev: Ev) -> Result<(), ScaleError> {
         }
         Step::Fill => {
             let wall = (m.c.local_write_op_ns + m.c.local_write_byte_ns * m.c.stored as f64) * fm;
-            let t = m.io(
-                node,
-                now,
-                wall,
-                m.c.local_write_cpu_share,
-                m.c.local_write_serial,
-                m.c.local_write_crowd,
-            );
+            let t = m.io(node, now, wall, m.c.local_write);
             m.stored_bytes += m.c.stored * u64::from(mi);
             m.schedule(t, node, 0, Step::Insert)
         }
