@@ -15,6 +15,8 @@
 //! `Resource` needs for out-of-order bookings is never used. Units live in a caller-owned
 //! arena so thousands of nodes cost a few words each.
 
+#![forbid(unsafe_code)]
+
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 

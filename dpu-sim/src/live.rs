@@ -11,6 +11,8 @@
 //! ([`EngineStats::late_completions`], `max_lag_ns`), and a report must show it as
 //! "simulator lag" rather than present the modelled figure as what the host saw.
 
+#![forbid(unsafe_code)]
+
 use crate::engine::{ClockMode, Engine, EngineError, EngineStats};
 use crate::timing::SimTime;
 use std::sync::atomic::{AtomicBool, Ordering};

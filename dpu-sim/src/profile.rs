@@ -6,6 +6,8 @@
 //! consistency, so the timing model only ever sees a profile that makes sense.
 //! Any failure is one [`ProfileError`] naming the file, the key and the reason.
 
+#![forbid(unsafe_code)]
+
 use std::path::Path;
 
 use serde::Deserialize;

@@ -6,6 +6,8 @@
 //! resolved afterwards by [`crate::region::RegionTable::resolve`]. After parsing, the
 //! device works with a [`Descriptor`] that cannot be malformed.
 
+#![forbid(unsafe_code)]
+
 use crate::abi::{off, RawCpl, RawDesc};
 use crate::bindings as b;
 use crate::types::{Algorithm, DescFlags, Opcode, Status};

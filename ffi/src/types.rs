@@ -3,6 +3,8 @@
 //! Every conversion from a raw integer is checked: an unknown value is an [`AbiError`],
 //! never a panic and never a silently truncated value.
 
+#![forbid(unsafe_code)]
+
 use crate::bindings as b;
 
 /// A raw value that does not name anything in the ABI.

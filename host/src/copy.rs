@@ -7,12 +7,14 @@
 //! URL, the run's own part of it and the blob options. The tier can be overridden (same
 //! run segment appended), e.g. to copy to another container.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::live::env::{BlobRecord, BLOB_RECORD_FILE};
 use crate::run::RunError;
-use crate::scenario::{BlobRecord, BLOB_RECORD_FILE};
 use crate::tier::{
     BlobCopier, BlobCopierConfig, BlobLocation, BlobOptions, BlobTier, CopyJob, LocalTier, LocalTierConfig,
     Manifest,

@@ -10,6 +10,7 @@ pub mod calibrate;
 pub mod cluster;
 pub mod copy;
 pub mod dma;
+mod live;
 pub mod metrics;
 pub mod offload;
 pub mod preset;

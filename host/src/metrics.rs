@@ -1,5 +1,7 @@
 //! Measurement helpers: latency histograms per stage, process CPU time, machine facts.
 
+#![forbid(unsafe_code)]
+
 use crate::result::{LatencySummary, MachineInfo, Source};
 use hdrhistogram::Histogram;
 

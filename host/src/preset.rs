@@ -9,6 +9,8 @@
 //! per-node size by a power of two. The returned [`Scaling`] says by how much, and the
 //! command line prints it, so no live figure passes for the full-size workload.
 
+#![forbid(unsafe_code)]
+
 use crate::spec::{ScenarioKind, ScenarioSpec};
 
 /// Most nodes of a live run from a preset.

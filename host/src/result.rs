@@ -5,6 +5,8 @@
 //! `measured` on this machine, or `modelled` by the simulator. Reports render the source
 //! next to the number; nothing modelled is ever shown as measured.
 
+#![forbid(unsafe_code)]
+
 use serde::{Deserialize, Serialize};
 
 /// Version of the result schema; bump on any incompatible change.

@@ -1,6 +1,8 @@
 //! Entry points: run one scenario in one mode, or compare host and offload on the same
 //! seed. The command line and the tests call these; everything else is below them.
 
+#![forbid(unsafe_code)]
+
 use crate::cluster::{Cluster, ClusterError, InProcess};
 use crate::result::{Comparison, Figure, Mode, RunResult, Unit, RESULT_SCHEMA_VERSION};
 use crate::spec::{ScenarioSpec, SpecError};
@@ -86,7 +88,7 @@ pub fn run_scenario_on(
     opts: &RunOptions,
 ) -> Result<Option<RunResult>, RunError> {
     spec.validate()?;
-    crate::scenario::run(spec, mode, profile, opts, cluster)
+    crate::live::run(spec, mode, profile, opts, cluster)
 }
 
 /// Runs host mode then offload mode on the same seed and puts them side by side.

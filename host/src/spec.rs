@@ -5,6 +5,8 @@
 //! (`bs` = chunk size, `iodepth`, `size`, `numjobs` = nodes), accel_perf (`-q` queue depth,
 //! `-o` transfer size, `-y` verify), LMCache (`chunk_size`, cache policy), aisloader.
 
+#![forbid(unsafe_code)]
+
 use crate::tier::{BlobLocation, BlobOptions};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

@@ -11,6 +11,8 @@
 //! dropped. With every buffer out, it allocates another, which it keeps too
 //! ([`StagingPool::grown`] counts them).
 
+#![forbid(unsafe_code)]
+
 use bytes::Bytes;
 use std::sync::{Arc, Mutex, PoisonError};
 

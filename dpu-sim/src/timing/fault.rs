@@ -3,6 +3,8 @@
 //! function of the seed and the question (a hash, not a stream), so the answers do not
 //! depend on the order or number of queries, and the same seed gives the same faults.
 
+#![forbid(unsafe_code)]
+
 use crate::profile::{FaultConfig, PeriodicStall, StallWindow};
 
 use super::time::{SimDuration, SimTime};

@@ -39,6 +39,8 @@
 //! arrival already seen, whose past has been forgotten). Deterministic: no wall clock, no
 //! randomness (faults come from a seeded [`FaultPlan`]).
 
+#![forbid(unsafe_code)]
+
 mod fault;
 mod op;
 mod resource;

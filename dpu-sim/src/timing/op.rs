@@ -1,6 +1,8 @@
 //! What the model is asked to time ([`OpCost`]) and what it answers ([`OpTiming`],
 //! [`BatchTiming`]). Plain `Copy` values so the hot path allocates nothing.
 
+#![forbid(unsafe_code)]
+
 use crate::profile::Algorithm;
 
 use super::time::{SimDuration, SimTime};

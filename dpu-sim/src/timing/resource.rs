@@ -9,6 +9,8 @@
 //! adjacent intervals merge, and when a calendar is full its oldest interval is forgotten
 //! and the unit's floor rises to its end, so nothing ever starts before the floor.
 
+#![forbid(unsafe_code)]
+
 use std::collections::VecDeque;
 
 use super::time::{SimDuration, SimTime};

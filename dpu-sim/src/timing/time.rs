@@ -2,6 +2,8 @@
 //! nanoseconds. Arithmetic saturates (a model that runs past `u64::MAX` ns, ~584 years,
 //! pins there rather than wrapping); `checked_*` variants exist where overflow must be seen.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 use std::ops::{Add, AddAssign};
 

@@ -16,6 +16,8 @@
 //!
 //! Nothing here knows about tiers, offloads or results; the scenarios call it.
 
+#![forbid(unsafe_code)]
+
 #[cfg(feature = "mpi")]
 pub mod mpi;
 

@@ -17,6 +17,8 @@
 //! share a machine. It posts the non-blocking form and tests it, spinning briefly, then
 //! sleeping between tests with a growing pause of at most [`MAX_PAUSE`].
 
+#![forbid(unsafe_code)]
+
 use super::{Cluster, ClusterError, Transport};
 use mpi::datatype::PartitionMut;
 use mpi::environment::Universe;

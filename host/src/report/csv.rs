@@ -2,6 +2,8 @@
 //! appended). Each figure has a value column in base units (named with the unit) and a
 //! `_source` column saying `measured` or `modelled`.
 
+#![forbid(unsafe_code)]
+
 use crate::result::{Figure, RunResult, Source};
 
 /// The columns, in order.

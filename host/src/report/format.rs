@@ -1,6 +1,8 @@
 //! Number formatting shared by the renderers: binary-prefixed sizes and rates (the way
 //! fio prints them), durations scaled to their magnitude, and the source tags.
 
+#![forbid(unsafe_code)]
+
 use crate::result::{Figure, Source, Unit};
 
 /// The tag a table prints after a figure.

@@ -2,6 +2,8 @@
 //! images or links to fetch) with the summary tables, the charts and a legend saying
 //! which figures are measured and which modelled. Opens offline, prints, mails.
 
+#![forbid(unsafe_code)]
+
 use super::format::esc;
 use super::svg::{latency_cdf_svg, sweep_svg, throughput_svg, utilization_svg, CHART_SWEEP};
 use super::table::{comparison_body, note_lines, run_body, sweep_body};

@@ -7,6 +7,8 @@
 //! charts), so nothing modelled is ever read as measured. The command line only parses,
 //! calls these functions and prints what they return.
 
+#![forbid(unsafe_code)]
+
 mod csv;
 mod format;
 mod html;

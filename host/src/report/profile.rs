@@ -2,6 +2,8 @@
 //! `dpukit profiles show`. Walks the typed [`Profile`] so every figure the timing model
 //! reads is listed under the key it has in the TOML file.
 
+#![forbid(unsafe_code)]
+
 use dpukit_sim::profile::{AlgorithmRates, Confidence, Figure, Profile, ProfileKind};
 use std::fmt::Display;
 

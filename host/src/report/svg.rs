@@ -3,6 +3,8 @@
 //! `CHART_*` constants) and its own legend. Measured bars are solid and modelled ones
 //! hatched; measured lines are solid and modelled ones dashed.
 
+#![forbid(unsafe_code)]
+
 use super::format::{esc, fmt_duration_ns, fmt_pct, fmt_rate, source_tag};
 use super::Sweep;
 use crate::result::{Mode, RunResult, Source};

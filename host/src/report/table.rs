@@ -1,6 +1,8 @@
 //! Terminal tables: one run, host vs offload side by side, or a sweep. Every figure ends
 //! in its source tag (`[meas]` or `[model]`); a legend line says what the tags mean.
 
+#![forbid(unsafe_code)]
+
 use super::format::{fmt_bytes, fmt_duration_ns, fmt_figure, fmt_pct, fmt_value, source_tag};
 use super::{legend, scenario_line, Sweep};
 use crate::result::{Comparison, RunResult, Source};

@@ -1,6 +1,8 @@
 //! Hand-made results for the renderers' unit tests: shaped like real runs, independent of
 //! the scenarios.
 
+#![forbid(unsafe_code)]
+
 use super::{Sweep, SweepPoint, SweepValue};
 use crate::result::*;
 use crate::spec::{ScenarioKind, ScenarioSpec};

@@ -31,6 +31,8 @@
 //! chunks are counted as abandoned, not attempted, and stay "not copied" in the manifests
 //! for a resume (`crate::copy`).
 
+#![forbid(unsafe_code)]
+
 use std::collections::VecDeque;
 use std::fmt;
 use std::ops::Range;

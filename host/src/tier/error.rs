@@ -1,6 +1,8 @@
 //! The one error type of the storage tiers: every variant names the thing (path, shard,
 //! chunk, key) and the reason, in one line, so the command line can print it as is.
 
+#![forbid(unsafe_code)]
+
 use std::io;
 use std::path::{Path, PathBuf};
 

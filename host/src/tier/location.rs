@@ -19,6 +19,8 @@
 //! (`ENDPOINT/devstoreaccount1`, Azurite's well-known account and key unless the
 //! environment names others), so one process can reach several emulators.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;

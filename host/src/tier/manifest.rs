@@ -17,6 +17,8 @@
 //! the file and line. A later record for the same (shard, chunk) replaces the earlier one; a
 //! `copied` mark applies only to the record with the same CRC32C.
 
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
