@@ -21,3 +21,4 @@ mod scenario;
 pub mod spec;
 pub mod staging;
 pub mod tier;
+pub mod validate;
