@@ -15,21 +15,25 @@
 //! calibration, and every case the load during its own live runs, so a report shows which
 //! side moved when a case is off. `docs/model-validation.md` records results.
 
+mod document;
+mod load;
+
+pub use document::{CaseResult, RoundRecord, Validation, VALIDATION_SCHEMA_VERSION};
+pub use load::Load;
+
 use crate::calibrate::{calibrate, CalibrateOptions, Calibration, CalibrationError, CodecPlan, OpCost};
-use crate::metrics::{machine_info, process_cpu_ns};
-use crate::report::{fmt_bytes, fmt_rate, source_tag};
-use crate::result::{Figure, MachineInfo, Mode, Source, Unit};
+use crate::metrics::machine_info;
+use crate::report::fmt_rate;
+use crate::result::{Figure, Mode, Source, Unit};
 use crate::run::{run_scenario, RunError, RunOptions};
 use crate::scale::{run_scale, ClusterSpec, ScaleError, ScaleOptions};
 use crate::spec::{ScenarioKind, ScenarioSpec, SpecError};
 use dpukit_ffi::Algorithm;
 use dpukit_sim::profile::Profile;
-use serde::{Deserialize, Serialize};
+use load::{LoadSum, Mark};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Version of the validation document; bump on any incompatible change.
-pub const VALIDATION_SCHEMA_VERSION: u32 = 1;
 /// The goal on the mean over the cases of the modelled throughput's difference from the
 /// live one (absolute values): one case moves more than this from run to run, the mean
 /// over ten does not unless the model is off.
@@ -50,8 +54,8 @@ pub const MAX_ROUNDS: usize = 20;
 pub const DEFAULT_OBJECT_BYTES: u64 = 16 << 20;
 /// Chunk size of every case, by default.
 pub const DEFAULT_CHUNK_BYTES: u32 = 1 << 20;
-/// The scenarios that have validation cases. The KV cache has none yet: its live run is
-/// dominated by the cache index, which the model has not been held against.
+/// The scenarios that have validation cases. The KV cache has none yet: its model has not
+/// been held against live runs.
 pub const VALIDATED_SCENARIOS: [ScenarioKind; 3] =
     [ScenarioKind::FanOutRead, ScenarioKind::FanOutWrite, ScenarioKind::FanInRead];
 
@@ -74,13 +78,14 @@ impl Case {
     }
 }
 
-fn case_label(scenario: &str, nodes: u32, mode: Mode) -> String {
+pub(crate) fn case_label(scenario: &str, nodes: u32, mode: Mode) -> String {
     let s = if nodes == 1 { "" } else { "s" };
     format!("{scenario} {nodes} node{s} {}", mode.name())
 }
 
-/// Every case: each scenario in both modes, on as many nodes as this machine's shared
-/// cores, local tier and blob client make a difference at. The same list in every build.
+/// Every case: the three scenarios in both modes on 1, 2 and 4 nodes, where colocated
+/// nodes share this machine's cores, local tier and blob client. The same list in every
+/// build.
 pub const FULL_CASES: [Case; 10] = [
     Case::new(ScenarioKind::FanOutRead, 1, Mode::Host),
     Case::new(ScenarioKind::FanOutRead, 2, Mode::Host),
@@ -182,186 +187,6 @@ pub enum ValidateError {
     Calibration(#[from] CalibrationError),
     #[error("scale run of {case}: {source}")]
     Scale { case: String, source: ScaleError },
-}
-
-/// The validation document (`dpukit validate --out`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Validation {
-    pub schema_version: u32,
-    pub kit_version: String,
-    /// `debug` or `release`: the live runs and the calibration ran in this build.
-    pub build: String,
-    pub machine: MachineInfo,
-    pub profile: String,
-    pub object_size_bytes: u64,
-    pub chunk_size_bytes: u32,
-    pub rounds: usize,
-    pub goal: f64,
-    pub tolerance: f64,
-    pub cases: Vec<CaseResult>,
-    /// Every round, the extra ones included.
-    pub round_records: Vec<RoundRecord>,
-    /// Mean over the cases of |modelled - live| / live.
-    pub mean_abs_difference: f64,
-    /// Cases within the goal.
-    pub within_goal: usize,
-    /// The mean within the goal and every case within its tolerance.
-    pub passed: bool,
-    /// Why it did not pass, one line each (empty when it passed).
-    pub failures: Vec<String>,
-    /// Wall time of the whole validation.
-    pub took_s: f64,
-}
-
-/// One case: both figures, their difference, and the machine's load during its live runs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CaseResult {
-    pub scenario: String,
-    pub nodes: u32,
-    pub mode: Mode,
-    /// Mean rate over every live run.
-    pub live: Figure,
-    /// Mean rate over every round's model.
-    pub modelled: Figure,
-    /// (modelled - live) / live.
-    pub difference: f64,
-    pub within_goal: bool,
-    pub within_tolerance: bool,
-    /// Rounds the case ran in (the extra rounds included).
-    pub rounds: usize,
-    /// Per round: the model's rate and the mean rate of that round's two live runs, B/s.
-    pub modelled_per_round: Vec<f64>,
-    pub live_per_round: Vec<f64>,
-    /// Every live run's rate, B/s.
-    pub live_runs: Vec<f64>,
-    /// What the rest of the machine and the hypervisor took while this case ran live.
-    pub load: Load,
-}
-
-/// One round: which cases ran, the calibration's key figures and the load of each phase.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RoundRecord {
-    /// False for a round that re-measured the cases outside the goal.
-    pub full: bool,
-    pub cases: Vec<String>,
-    pub effective_cores: Figure,
-    /// Serial shares (64 KiB, 1 MiB) of a local write and of a blob GET.
-    pub local_write_serial_share: (Option<f64>, Option<f64>),
-    pub blob_get_serial_share: (Option<f64>, Option<f64>),
-    /// The calibration's figures the cases' models move most with, at the cases' chunk.
-    pub key_figures: String,
-    pub load_live_before: Load,
-    pub load_calibration: Load,
-    pub load_live_after: Load,
-}
-
-/// CPU use over a stretch of time, in CPUs (1.0 = one logical CPU all the time), from
-/// `/proc/stat` and this process's rusage; measured.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Load {
-    pub wall_s: f64,
-    /// This process.
-    pub own: Figure,
-    /// Every other process of the machine (absent where `/proc/stat` cannot be read).
-    pub others: Option<Figure>,
-    /// Taken by the hypervisor from this VM.
-    pub steal: Option<Figure>,
-}
-
-impl Load {
-    /// `this process 1.62 CPUs, others 0.03, steal 0.00 over 21.4 s [meas]`.
-    pub fn describe(&self) -> String {
-        let tag = source_tag(Source::Measured);
-        match (self.others, self.steal) {
-            (Some(o), Some(s)) => format!(
-                "this process {:.2} CPUs, others {:.2}, steal {:.2} over {:.1} s {tag}",
-                self.own.value, o.value, s.value, self.wall_s
-            ),
-            _ => format!("this process {:.2} CPUs over {:.1} s {tag}", self.own.value, self.wall_s),
-        }
-    }
-}
-
-/// A point in time to measure load from.
-#[derive(Debug, Clone, Copy)]
-struct Mark {
-    at: Instant,
-    own_ns: u64,
-    /// (busy, steal) clock ticks of all CPUs, if `/proc/stat` could be read.
-    ticks: Option<(u64, u64)>,
-}
-
-/// `/proc/stat` counts in USER_HZ, 100 per second on every Linux ABI.
-const USER_HZ: f64 = 100.0;
-
-impl Mark {
-    fn now() -> Mark {
-        let ticks = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
-            let line = s.lines().next()?;
-            let v: Vec<u64> = line.split_whitespace().skip(1).map(|f| f.parse().unwrap_or(0)).collect();
-            // user nice system idle iowait irq softirq steal
-            let busy = v.first()? + v.get(1)? + v.get(2)? + v.get(5)? + v.get(6)?;
-            Some((busy, *v.get(7)?))
-        });
-        Mark { at: Instant::now(), own_ns: process_cpu_ns(), ticks }
-    }
-
-    /// (wall s, own CPU s, others' CPU s, steal s) from `start` to this mark.
-    fn since(&self, start: &Mark) -> (f64, f64, Option<(f64, f64)>) {
-        let wall = self.at.duration_since(start.at).as_secs_f64();
-        let own = self.own_ns.saturating_sub(start.own_ns) as f64 / 1e9;
-        let rest = match (start.ticks, self.ticks) {
-            (Some((b0, s0)), Some((b1, s1))) => {
-                let busy = b1.saturating_sub(b0) as f64 / USER_HZ;
-                Some(((busy - own).max(0.0), s1.saturating_sub(s0) as f64 / USER_HZ))
-            }
-            _ => None,
-        };
-        (wall, own, rest)
-    }
-}
-
-/// Load summed over stretches of time (a case's live runs, spread over the rounds).
-#[derive(Debug, Clone, Copy, Default)]
-struct LoadSum {
-    wall_s: f64,
-    own_s: f64,
-    rest: Option<(f64, f64)>,
-    unreadable: bool,
-}
-
-impl LoadSum {
-    fn add(&mut self, start: &Mark, end: &Mark) {
-        let (wall, own, rest) = end.since(start);
-        self.wall_s += wall;
-        self.own_s += own;
-        match rest {
-            Some((o, s)) if !self.unreadable => {
-                let (o0, s0) = self.rest.unwrap_or((0.0, 0.0));
-                self.rest = Some((o0 + o, s0 + s));
-            }
-            _ => {
-                self.unreadable = true;
-                self.rest = None;
-            }
-        }
-    }
-
-    fn load(&self) -> Load {
-        let per_s = |v: f64| Figure::measured(v / self.wall_s.max(1e-9), Unit::Cores);
-        Load {
-            wall_s: self.wall_s,
-            own: per_s(self.own_s),
-            others: self.rest.map(|(o, _)| per_s(o)),
-            steal: self.rest.map(|(_, s)| per_s(s)),
-        }
-    }
-
-    fn between(start: &Mark, end: &Mark) -> Load {
-        let mut sum = LoadSum::default();
-        sum.add(start, end);
-        sum.load()
-    }
 }
 
 /// One case while it is measured.
@@ -685,84 +510,6 @@ fn assemble(
     }
 }
 
-impl Validation {
-    /// The table `dpukit validate` prints: per case the live figure, the modelled one,
-    /// their difference and the rest of the machine's load during its live runs, then the
-    /// mean and the verdict.
-    pub fn render_table(&self) -> String {
-        let header = ["case", "live", "modelled", "difference", "others' load (steal) during its live runs"];
-        let rows: Vec<[String; 5]> = self
-            .cases
-            .iter()
-            .map(|c| {
-                let load = match (c.load.others, c.load.steal) {
-                    (Some(o), Some(s)) => format!("{:.2} ({:.2}) cores [meas]", o.value, s.value),
-                    _ => "n/a".into(),
-                };
-                let mark = if c.within_tolerance { "" } else { " !" };
-                [
-                    case_label(&c.scenario, c.nodes, c.mode),
-                    format!("{} {}", fmt_rate(c.live.value), source_tag(c.live.source)),
-                    format!("{} {}", fmt_rate(c.modelled.value), source_tag(c.modelled.source)),
-                    format!("{:+.1} %{mark}", c.difference * 100.0),
-                    load,
-                ]
-            })
-            .collect();
-        let mut w = header.map(str::len);
-        for r in &rows {
-            for (i, cell) in r.iter().enumerate() {
-                w[i] = w[i].max(cell.chars().count());
-            }
-        }
-        let line = |cells: [&str; 5]| {
-            format!(
-                "{:<w0$}  {:>w1$}  {:>w2$}  {:>w3$}  {}\n",
-                cells[0],
-                cells[1],
-                cells[2],
-                cells[3],
-                cells[4],
-                w0 = w[0],
-                w1 = w[1],
-                w2 = w[2],
-                w3 = w[3]
-            )
-        };
-        let mut out = format!(
-            "scale mode against live runs: {} build, {} ({} logical CPUs), profile {}, {} round(s), {} per node in {} chunks\n\n",
-            self.build,
-            self.machine.cpu_model,
-            self.machine.logical_cpus,
-            self.profile,
-            self.rounds,
-            fmt_bytes(self.object_size_bytes),
-            fmt_bytes(u64::from(self.chunk_size_bytes)),
-        );
-        out.push_str(&line(header));
-        for r in &rows {
-            out.push_str(&line([&r[0], &r[1], &r[2], &r[3], &r[4]]));
-        }
-        out.push_str(&format!(
-            "\nmean |difference| {:.1} % over {} cases (goal {:.0} %), {} within {:.0} %, tolerance per case ±{:.0} %: {}\n",
-            self.mean_abs_difference * 100.0,
-            self.cases.len(),
-            self.goal * 100.0,
-            self.within_goal,
-            self.goal * 100.0,
-            self.tolerance * 100.0,
-            if self.passed { "pass" } else { "FAIL" }
-        ));
-        for f in &self.failures {
-            out.push_str(&format!("  failed: {f}\n"));
-        }
-        out.push_str(
-            "[meas] measured on this machine, [model] modelled by scale mode from a calibration of it\n",
-        );
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -844,19 +591,9 @@ mod tests {
         let t = bad.render_table();
         assert!(t.contains("[meas]") && t.contains("[model]") && t.contains("FAIL"), "{t}");
         assert!(ok.render_table().contains(": pass"));
-    }
-
-    #[test]
-    fn load_is_cpus_over_the_stretch_measured() {
-        let a = Mark::now();
-        let mut spin = 0u64;
-        let t = Instant::now();
-        while t.elapsed() < std::time::Duration::from_millis(30) {
-            spin = spin.wrapping_add(std::hint::black_box(1));
-        }
-        let load = LoadSum::between(&a, &Mark::now());
-        assert!(load.wall_s >= 0.03, "{load:?}");
-        assert!(load.own.value > 0.0 && load.own.source == Source::Measured, "{load:?}");
-        assert!(load.others.is_none_or(|o| o.value >= 0.0));
+        // The document reads back as written, each figure with its source.
+        let json = serde_json::to_string(&bad).unwrap();
+        assert_eq!(serde_json::from_str::<Validation>(&json).unwrap(), bad);
+        assert!(json.contains(r#""source":"measured""#) && json.contains(r#""source":"modelled""#), "{json}");
     }
 }
