@@ -16,6 +16,9 @@ pub const DEFAULT_CALIBRATION_FILE: &str = "dpukit-calibration.json";
 /// measured at the large one, `serial_share_small` at the small one.
 pub(super) const SMALL_BYTES: usize = 64 << 10;
 pub(super) const LARGE_BYTES: usize = 1 << 20;
+/// Ops run at once to measure how much of an op does not overlap with another: a serial
+/// share is the slowdown of this many at once over this many.
+pub(super) const CONCURRENT_OPS: usize = 2;
 
 /// Why calibration failed or a calibration file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -200,6 +203,7 @@ pub struct Calibration {
     pub effective_cores: f64,
 }
 
+/// The build the calibration ran in: kernels are unoptimized in a debug build.
 pub(super) fn build_name() -> &'static str {
     if cfg!(debug_assertions) {
         "debug"
@@ -212,10 +216,6 @@ pub(super) fn build_name() -> &'static str {
 pub(super) fn err(e: impl std::fmt::Display) -> CalibrationError {
     CalibrationError::Measure(e.to_string())
 }
-
-/// Ops run at once to measure how much of an op does not overlap with another: a serial
-/// share is the slowdown of this many at once over this many.
-pub(super) const CONCURRENT_OPS: usize = 2;
 
 impl Calibration {
     /// Reads and checks a calibration file.

@@ -15,7 +15,7 @@ use std::time::Duration;
 /// fill's GET and verification, a checkpoint's next batch (see [`measure_spaced`]).
 const WRITE_GAP_COPIES: usize = 32;
 /// Writes of each thread of the two-writer measurement between two truncations of its
-/// file.
+/// file: the page cache goes back every few writes, as before each single write.
 const SERIAL_RECYCLE_WRITES: u64 = 8;
 /// Chunks of the calibration's batched local write: the scenarios' default `batch`.
 pub const WRITE_BATCH_CHUNKS: u32 = 8;

@@ -140,11 +140,14 @@ pub(super) fn fit(small: (f64, f64), large: (f64, f64)) -> OpCost {
     }
 }
 
-/// Time budget of one two-at-once measurement, in rounds.
+/// Time budget of one two-at-once measurement, in rounds: longer than one op's, as each
+/// cycle times only a few ops on each side.
 pub(super) const SERIAL_ROUNDS: u32 = 4 * ROUNDS as u32;
-/// Fewest counted cycles of a two-at-once measurement, whatever its time budget.
+/// Fewest counted cycles of a two-at-once measurement, whatever its time budget: ops
+/// slower than the budget still get a mean over several cycles.
 const MIN_SERIAL_CYCLES: u32 = 6;
-/// Ops thread 0 times in each phase (alone, loaded) of a cycle.
+/// Ops thread 0 times in each phase (alone, loaded) of a cycle: few, so the two sides
+/// alternate faster than the machine changes speed.
 const SERIAL_OPS_PER_PHASE: u32 = 3;
 
 /// Share of one op's wall that [`CONCURRENT_OPS`] ops at once take in turns, from the
