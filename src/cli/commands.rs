@@ -236,7 +236,7 @@ fn validate_cmd(a: ValidateArgs, quiet: bool) -> Result<()> {
     status(
         quiet,
         &format!(
-            "validating scale mode against live runs: {} cases, {} rounds (minutes; keep the machine otherwise idle)",
+            "validating scale mode against live runs: {} cases, {} round(s) (minutes; keep the machine otherwise idle)",
             opts.cases.len(),
             opts.rounds
         ),
