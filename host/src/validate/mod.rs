@@ -292,7 +292,10 @@ pub fn validate(opts: &ValidateOptions) -> Result<Validation, ValidateError> {
         opts.say(&format!("round {} of {}: {} cases", r + 1, opts.rounds, rows.len()));
         records.push(round(&mut rows, opts, false)?);
     }
-    say_rows(opts, &rows, "");
+    for row in &rows {
+        opts.say(&row.describe());
+    }
+    say_mean(opts, &rows);
     for _ in 0..opts.remeasure_rounds {
         if rows.iter().all(|r| r.within(TOLERANCE)) && mean_abs_diff(&rows) <= GOAL {
             break;
@@ -306,13 +309,6 @@ pub fn validate(opts: &ValidateOptions) -> Result<Validation, ValidateError> {
         say_mean(opts, &rows);
     }
     Ok(assemble(rows, records, opts, started))
-}
-
-fn say_rows(opts: &ValidateOptions, rows: &[Row], tag: &str) {
-    for row in rows {
-        opts.say(&format!("{}{tag}", row.describe()));
-    }
-    say_mean(opts, rows);
 }
 
 fn say_mean(opts: &ValidateOptions, rows: &[Row]) {
