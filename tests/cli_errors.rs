@@ -129,6 +129,18 @@ fn bad_inputs_are_one_line_errors() {
         (&["copy", "--work-dir", "nowhere"], "--work-dir nowhere: not a directory"),
         (&["run", "--mode", "host", "--shift", "4"], "--shift (read_shift): must be 0..nodes (4)"),
         (&["run", "--mode", "host", "--shift", "x"], "--shift: `x` is not a whole number"),
+        (&["validate", "--rounds", "0"], "--rounds 0: must be 1..=20"),
+        (&["validate", "--rounds", "x"], "--rounds: `x` is not a whole number"),
+        (&["validate", "--remeasure", "50"], "--remeasure 50: must be 0..=20"),
+        (&["validate", "--scenario", "kv-cache"], "--scenario: kv-cache has no validation cases"),
+        (&["validate", "--scenario", "fan-in-read,nope"], "--scenario: unknown scenario `nope`"),
+        (&["validate", "--chunk", "100"], "--chunk: must be 512 B..=64 MiB"),
+        (&["validate", "--chunk", "8g"], "--chunk 8g: must be at most 64 MiB"),
+        (&["validate", "--size", "64k"], "--size: 65536 is smaller than one chunk"),
+        (&["validate", "--size", "lots"], "--size: `lots` is not a size"),
+        (&["validate", "--profile", "nope"], "unknown profile `nope`"),
+        (&["validate", "--out", "no/such/dir/v.json"], "directory no/such/dir does not exist"),
+        (&["validate", "--out", "adir"], "--out adir: is a directory"),
         (&["run", "--mode", "host", "--mpi", "--scale"], "--scale models the cluster in one process"),
         #[cfg(not(feature = "mpi"))]
         (
@@ -170,6 +182,7 @@ fn usage_errors_are_clap_errors_with_status_2() {
         &["report", "x.json", "--format", "pdf"],
         &["sweep"],
         &["run", "--mode", "host", "-y", "--no-verify"],
+        &["validate", "--quick", "--bogus"],
     ] {
         let (status, stderr) = dpukit(args, dir.path());
         assert_eq!(status, 2, "dpukit {}: {stderr}", args.join(" "));
@@ -181,7 +194,7 @@ fn usage_errors_are_clap_errors_with_status_2() {
 #[test]
 fn under_an_mpi_launcher_only_run_and_compare_are_accepted() {
     let dir = tempfile::tempdir().unwrap();
-    for args in [&["sweep", "--vary", "chunk=64k,1m"][..], &["calibrate"]] {
+    for args in [&["sweep", "--vary", "chunk=64k,1m"][..], &["calibrate"], &["validate", "--quick"]] {
         let out = Command::new(env!("CARGO_BIN_EXE_dpukit"))
             .args(args)
             .current_dir(dir.path())

@@ -173,6 +173,7 @@ fn every_subcommand_has_help_with_an_example() {
         &["presets"],
         &["report"],
         &["profiles", "show"],
+        &["validate"],
     ] {
         let mut args = sub.to_vec();
         args.push("--help");

@@ -22,3 +22,4 @@ mod scenario;
 pub mod spec;
 pub mod staging;
 pub mod tier;
+pub mod validate;

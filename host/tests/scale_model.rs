@@ -213,11 +213,12 @@ fn colocated_nodes_slow_each_others_storage_ops_by_the_calibrated_share() {
 }
 
 /// The calibration turns the slowdown `r` of a write while another runs back to back into
-/// a serial share `r / 2` (`calibrate::serial_share`), and two colocated writers here slow
-/// each other's writes by that `r` again: each write takes `2 * share - 1` of its wall more
-/// per other writer, so `max(1, 2 * share)` times as long as alone. (A fan-out write node
-/// syncs its shard file one batch at a time, as the live write pipeline does, so one node
-/// is one writer however many batches it has handed over.)
+/// a serial share `r / 2` (`serial_share` in `calibrate/measure.rs`), and two colocated
+/// writers here slow each other's writes by that `r` again: each write takes
+/// `2 * share - 1` of its wall more per other writer, so `max(1, 2 * share)` times as
+/// long as alone.
+/// (A fan-out write node syncs its shard file one batch at a time, as the live write
+/// pipeline does, so one node is one writer however many batches it has handed over.)
 #[test]
 fn two_colocated_writers_slow_down_by_twice_their_serial_share() {
     let node_time = |nodes: u32, share: f64| {

@@ -28,7 +28,8 @@ macro_rules! knob_notes {
     after_help = "Examples:\n  dpukit compare fan-out-write --profile bluefield-3 --size 256m\n  \
         dpukit run kv-cache --mode offload --out kv.json\n  \
         dpukit sweep fan-out-write --vary chunk=64k,1m --vary profile=bluefield-2,bluefield-3\n  \
-        dpukit profiles show bluefield-2\n  dpukit report dpukit-out/comparison.json --format html --out r.html"
+        dpukit profiles show bluefield-2\n  dpukit report dpukit-out/comparison.json --format html --out r.html\n  \
+        dpukit validate --quick"
 )]
 pub struct Cli {
     /// Print no progress and no status lines (results still go to stdout and files)
@@ -92,6 +93,22 @@ pub enum Command {
             dpukit run fan-out-read --scale --nodes 4096 --size 140g --calibration dpukit-calibration.json"
     )]
     Calibrate(CalibrateArgs),
+    /// Hold scale mode against live runs on this machine: both figures per case and their difference
+    #[command(
+        long_about = "Run each case (a scenario on 1, 2 or 4 nodes of this machine, in host or offload mode) \
+            live and in scale mode, in rounds: live runs of every case, a fresh calibration and every case \
+            modelled from it, live runs again. Prints per case the live throughput [meas], the modelled one \
+            [model], their difference and the load the rest of the machine put on it during the live runs, \
+            then the mean difference against the goal (10 %; each case within 20 %), and writes it all as \
+            JSON (every round's calibration figures and load included). Cases outside the goal are measured \
+            again in extra rounds while it would fail. Exits with status 1 when it fails.\n\n\
+            Run it on an otherwise idle machine, in the build you care about (a debug build compares debug \
+            kernels with debug kernels): other work during the live runs or the calibration moves the figures. \
+            The full case list takes about 5 minutes in a debug build; --quick takes 4 cases and 2 rounds.",
+        after_help = "Example:\n  dpukit validate --quick\n  \
+            dpukit validate --rounds 6 --scenario fan-out-read,fan-in-read --out validation.json"
+    )]
+    Validate(ValidateArgs),
     /// List, show or check hardware profiles
     #[command(
         long_about = "List the shipped hardware profiles, show every figure of one with its source and \
@@ -140,6 +157,34 @@ pub struct CalibrateArgs {
     /// Directory to measure the local and blob tiers in (the system temp dir by default)
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Four cases (one per scenario, both modes) and 2 rounds, instead of ten cases and 4 rounds
+    #[arg(long)]
+    pub quick: bool,
+    /// Rounds over every case [default: 4, --quick 2]
+    #[arg(long, value_name = "N")]
+    pub rounds: Option<String>,
+    /// Extra rounds for the cases outside the goal while it would fail [default: 2, --quick 1]
+    #[arg(long, value_name = "N")]
+    pub remeasure: Option<String>,
+    /// Only these scenarios' cases: fan-out-read, fan-out-write, fan-in-read (repeat or comma-separate)
+    #[arg(long, value_name = "SCENARIO", value_delimiter = ',')]
+    pub scenario: Vec<String>,
+    /// Bytes per node of every case (object or shard); powers of 1024 [default: 16m]
+    #[arg(long, value_name = "SIZE")]
+    pub size: Option<String>,
+    /// Chunk size of every case; powers of 1024 [default: 1m]
+    #[arg(long, value_name = "SIZE")]
+    pub chunk: Option<String>,
+    /// Hardware profile of the offload cases: a shipped name or a TOML path [default: bluefield-2]
+    #[arg(long, value_name = "NAME|PATH")]
+    pub profile: Option<String>,
+    /// Where to write the JSON
+    #[arg(long, value_name = "FILE.json", default_value = "dpukit-validation.json")]
+    pub out: PathBuf,
 }
 
 /// Scale mode: a discrete-event model of the scenario on a cluster, instead of a live run.

@@ -4,10 +4,11 @@
 
 use super::args::{
     BlobArgs, CalibrateArgs, Cli, Command, CompareArgs, CopyArgs, Format, Knobs, ModeArg, ProfilesAction,
-    ReportArgs, RunArgs, ScaleArgs, SweepArgs, SweepMode,
+    ReportArgs, RunArgs, ScaleArgs, SweepArgs, SweepMode, ValidateArgs,
 };
 use super::knobs::{
-    apply, apply_blob, base_spec, cross_product, parse_vary, validate, validate_scale, MAX_SWEEP_RUNS,
+    apply, apply_blob, base_spec, cross_product, parse_size, parse_vary, validate, validate_scale,
+    MAX_SWEEP_RUNS,
 };
 use super::progress::Reporter;
 use anyhow::{anyhow, bail, Context, Result};
@@ -20,8 +21,13 @@ use dpukit_host::result::Comparison;
 use dpukit_host::result::{Mode, RESULT_SCHEMA_VERSION};
 use dpukit_host::run::{compare, run_scenario, RunOptions};
 use dpukit_host::scale::{compare_scale, run_scale, ClusterSpec, ScaleOptions};
+use dpukit_host::spec::ScenarioKind;
 use dpukit_host::spec::ScenarioSpec;
 use dpukit_host::tier::BlobOptions;
+use dpukit_host::validate::{
+    check_options, validate as run_validation, ValidateError, ValidateOptions, MAX_ROUNDS,
+    VALIDATED_SCENARIOS,
+};
 use dpukit_sim::profile::Profile;
 use std::collections::HashMap;
 use std::io::Write;
@@ -32,10 +38,12 @@ const DEFAULT_PROFILE: &str = "bluefield-2";
 
 pub fn dispatch(cli: Cli) -> Result<()> {
     let quiet = cli.quiet;
-    if launched_by_mpi() && matches!(cli.command, Command::Sweep(_) | Command::Calibrate(_)) {
+    if launched_by_mpi()
+        && matches!(cli.command, Command::Sweep(_) | Command::Calibrate(_) | Command::Validate(_))
+    {
         bail!(
             "started by an MPI launcher: only `run` and `compare` run one node per rank; \
-             run sweep and calibrate in one process"
+             run sweep, calibrate and validate in one process"
         );
     }
     match cli.command {
@@ -43,6 +51,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Compare(a) => compare_cmd(a, quiet),
         Command::Sweep(a) => sweep(a, quiet),
         Command::Calibrate(a) => calibrate_cmd(a, quiet),
+        Command::Validate(a) => validate_cmd(a, quiet),
         Command::Profiles { action } => profiles(action),
         Command::Presets => presets(),
         Command::Report(a) => report_cmd(a),
@@ -177,6 +186,84 @@ fn calibrate_cmd(a: CalibrateArgs, quiet: bool) -> Result<()> {
         cal.effective_cores,
         cal.took_s
     ))
+}
+
+/// The validation's options from the flags, every value checked before anything runs.
+fn validate_options(a: &ValidateArgs, quiet: bool) -> Result<ValidateOptions> {
+    let profile = load_profile(a.profile.as_deref())?;
+    let mut opts = if a.quick { ValidateOptions::quick(profile) } else { ValidateOptions::full(profile) };
+    let count = |flag: &str, text: &str| -> Result<usize> {
+        text.trim().parse::<usize>().map_err(|_| anyhow!("{flag}: `{text}` is not a whole number"))
+    };
+    if let Some(r) = &a.rounds {
+        opts.rounds = count("--rounds", r)?;
+    }
+    if let Some(r) = &a.remeasure {
+        opts.remeasure_rounds = count("--remeasure", r)?;
+    }
+    if let Some(s) = &a.size {
+        opts.object_size_bytes = parse_size(s).map_err(|e| anyhow!("--size: {e}"))?;
+    }
+    if let Some(c) = &a.chunk {
+        let bytes = parse_size(c).map_err(|e| anyhow!("--chunk: {e}"))?;
+        opts.chunk_size_bytes =
+            u32::try_from(bytes).map_err(|_| anyhow!("--chunk {c}: must be at most 64 MiB"))?;
+    }
+    if !a.scenario.is_empty() {
+        let mut kinds = Vec::new();
+        for name in &a.scenario {
+            let names: Vec<&str> = VALIDATED_SCENARIOS.iter().map(|k| k.name()).collect();
+            let kind = match ScenarioKind::from_name(name.trim()) {
+                Some(k) if VALIDATED_SCENARIOS.contains(&k) => k,
+                Some(_) => bail!("--scenario: {name} has no validation cases (one of {})", names.join(", ")),
+                None => bail!("--scenario: unknown scenario `{name}` (one of {})", names.join(", ")),
+            };
+            kinds.push(kind);
+        }
+        opts.cases.retain(|c| kinds.contains(&c.kind));
+    }
+    if !quiet {
+        opts.progress = Some(Arc::new(|line: &str| eprintln!("dpukit: {line}")));
+    }
+    Ok(opts)
+}
+
+fn validate_cmd(a: ValidateArgs, quiet: bool) -> Result<()> {
+    let opts = validate_options(&a, quiet)?;
+    check_out_file(&a.out, "--out")?;
+    // Every option is checked (sizes against each case's scenario) before the first run.
+    check_options(&opts).map_err(|e| anyhow!("{}", flag_of(e)))?;
+    status(
+        quiet,
+        &format!(
+            "validating scale mode against live runs: {} cases, {} round(s) (minutes; keep the machine otherwise idle)",
+            opts.cases.len(),
+            opts.rounds
+        ),
+    );
+    let v = run_validation(&opts).map_err(|e| anyhow!("validate: {e}"))?;
+    write_file(&a.out, &json_text(serde_json::to_string_pretty(&v))?)?;
+    print(&v.render_table())?;
+    status(quiet, &format!("wrote {}", a.out.display()));
+    if !v.passed {
+        bail!("validation failed: {}", v.failures.join("; "));
+    }
+    Ok(())
+}
+
+/// A refused option, named by its flag.
+fn flag_of(e: ValidateError) -> String {
+    match e {
+        ValidateError::Rounds(n) => format!("--rounds {n}: must be 1..={MAX_ROUNDS}"),
+        ValidateError::RemeasureRounds(n) => format!("--remeasure {n}: must be 0..={MAX_ROUNDS}"),
+        ValidateError::Spec { source, .. } if source.knob == "chunk_size_bytes" => {
+            format!("--chunk: {}", source.reason)
+        }
+        ValidateError::Spec { source, .. } if source.knob == "object_size_bytes" => {
+            format!("--size: {}", source.reason)
+        }
+        e => e.to_string(),
+    }
 }
 
 /// The calibration and cluster of a scale run, from the flags.
