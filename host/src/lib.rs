@@ -1,8 +1,11 @@
 //! The host data path of dpukit: the offload interface with its host and DPU backends
-//! ([`offload`], over the DMA slot pool in [`dma`]), the storage tiers ([`tier`]), the four
-//! scenarios ([`scenario`], entered through [`run`], their nodes spread over processes by
-//! [`cluster`]), their knobs ([`spec`]), metrics
-//! ([`metrics`]) and the result document ([`result`]).
+//! ([`offload`], over the DMA slot pool in [`dma`]), the storage tiers ([`tier`], resumed
+//! copies in [`copy`], staging buffers in [`staging`]), the four scenarios (each defined
+//! once in `scenario`, run live by `live` through [`run`], their nodes spread over
+//! processes by [`cluster`], and modelled at scale by [`scale`] from a [`calibrate`]d
+//! machine; [`validate`] holds the two against each other), their knobs ([`spec`],
+//! [`preset`]), metrics ([`metrics`]), the result document ([`result`]) and its
+//! renderings ([`report`]).
 //!
 //! It knows the ABI, the kernels and the simulator; the command line sits above it.
 

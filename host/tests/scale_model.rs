@@ -245,7 +245,7 @@ fn two_colocated_writers_slow_down_by_twice_their_serial_share() {
 }
 
 /// Colocated writers slow each other's writes whether or not those overlap in time, as
-/// writers to one file system do on this kit's VM (`crowd_slowdown` in `scale.rs`): with a
+/// writers to one file system do on this kit's VM (`crowd_slowdown` in `scale/costs.rs`): with a
 /// fan-out read's cache fill a small part of each chunk's time (1 ms in 6), two nodes
 /// still add `2s - 1` of a fill to every fill of the other's cold pass. Taking turns at one
 /// disk (the model before), the second node cost 0.8 ms here instead of 9.6.
@@ -289,8 +289,8 @@ fn colocated_writers_slow_each_other_when_their_writes_do_not_overlap() {
 
 /// A fan-out write node hands each batch to the local tier's write pipeline and generates
 /// the next while it is written and synced, as the live node does (`commit` in
-/// `scenario.rs`): with a batch's generation and its write costing the same, eight batches
-/// take ten of those times, not sixteen. The pipeline pushes a batch's sync at the node's
+/// `live/fan_out_write.rs`): with a batch's generation and its write costing the same,
+/// eight batches take ten of those times, not sixteen. The pipeline pushes a batch's sync at the node's
 /// next call (once it has reaped the batch's writes), one sync per shard file at a time, so
 /// each batch syncs while the one after it is generated, and the last two one after the
 /// other.

@@ -1,6 +1,8 @@
 //! The blob-tier probes: first-read GETs, one at a time and in a reader's batches, timed
 //! a few per kernel pass ([`GetProbe`]); two readers at once through one client; PUTs.
 
+#![forbid(unsafe_code)]
+
 use super::format::{err, BatchCost, CalibrationError, OpCost, CONCURRENT_OPS, LARGE_BYTES, SMALL_BYTES};
 use super::kernels::KERNEL_PASSES;
 use super::measure::{fit, measure, measure_serial_share, SERIAL_ROUNDS};

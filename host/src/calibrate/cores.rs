@@ -1,6 +1,8 @@
 //! The core probe: how many cores this machine really gives a CPU-bound job running on
 //! every logical CPU at once ([`Calibration::effective_cores`](super::Calibration::effective_cores)).
 
+#![forbid(unsafe_code)]
+
 use super::format::{err, CalibrationError};
 use super::ring::RING_FILL;
 use dpukit_ffi::Algorithm;

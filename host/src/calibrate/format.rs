@@ -4,6 +4,8 @@
 //! interpolation between the measured points). Nothing here measures anything: the
 //! probes that fill a [`Calibration`] are the rest of [`crate::calibrate`].
 
+#![forbid(unsafe_code)]
+
 use crate::result::MachineInfo;
 use serde::{Deserialize, Serialize};
 use std::path::Path;

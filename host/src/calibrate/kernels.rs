@@ -3,6 +3,8 @@
 //! set (see [`KERNEL_PASSES`]), with the core probe and the blob tier's GETs sampled
 //! once per pass beside them.
 
+#![forbid(unsafe_code)]
+
 use super::blob::GetProbe;
 use super::cores::CoreProbe;
 use super::format::{err, CalibrationError, CodecCost, CodecPoint, DatagenPoint, SizedCost, LARGE_BYTES};

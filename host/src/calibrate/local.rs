@@ -1,6 +1,8 @@
 //! The local-tier probes: flushed writes of one chunk and of a checkpoint's batch, two
 //! writers at once, reads from the page cache, and manifest appends.
 
+#![forbid(unsafe_code)]
+
 use super::format::{
     err, CalibrationError, OpCost, WriteBatchCost, CONCURRENT_OPS, LARGE_BYTES, SMALL_BYTES,
 };

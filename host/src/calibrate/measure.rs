@@ -3,6 +3,8 @@
 //! the slowdown of two ops at once (`measure_serial_share`). Every figure is a mean, not
 //! the best: a live run pays every slow flush and every preemption too.
 
+#![forbid(unsafe_code)]
+
 use super::format::{err, CalibrationError, OpCost, CONCURRENT_OPS, LARGE_BYTES, SMALL_BYTES};
 use crate::metrics::process_cpu_ns;
 use std::time::{Duration, Instant};

@@ -43,6 +43,8 @@
 //! calibration is only comparable with live runs of the same build (it records which).
 //! The measurements behind these choices are in `docs/model-validation.md`.
 
+#![forbid(unsafe_code)]
+
 mod blob;
 mod cores;
 mod format;

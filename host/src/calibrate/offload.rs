@@ -1,6 +1,8 @@
 //! The offload-layer probe: host-side time of one job through the host backend and
 //! through the DPU backend (the simulator's own time excluded).
 
+#![forbid(unsafe_code)]
+
 use super::format::{err, CalibrationError};
 use super::measure::{measure, ROUNDS};
 use crate::offload::{Buf, Offload, OffloadConfig, SlotOp};

@@ -1,6 +1,8 @@
 //! [`calibrate`]: the probes in the order a calibration runs them, and their results put
 //! together into a [`Calibration`].
 
+#![forbid(unsafe_code)]
+
 use super::blob::{measure_blob, GetProbe};
 use super::format::{build_name, err, Calibration, CalibrationError, CALIBRATION_VERSION, LARGE_BYTES};
 use super::kernels::{codec_plan, datagen_for, measure_kernels, CodecPlan, CALIBRATION_SIZES};

@@ -1,6 +1,8 @@
 //! The ring of slot-sized buffers the kernel probes write into and the storage probes'
 //! gaps copy through: memory a run's DMA pool would hold, not one buffer still in cache.
 
+#![forbid(unsafe_code)]
+
 use super::format::LARGE_BYTES;
 
 /// Buffers of the ring the per-byte kernels write into: as many as a run's DMA pool has

@@ -15,7 +15,7 @@
 //!
 //! **DPU.** A node's DPU is the profile's timing-model resources (doorbell, DMA read and
 //! write, cores, engines) kept as compact FIFO servers; every stage's service time comes
-//! from timing the same op on the profile's `TimingModel` ([`DpuShape::probe`]), so the
+//! from timing the same op on the profile's `TimingModel` (`DpuShape::probe`), so the
 //! formulas are the live mode's. The device fetches a job when its doorbell rings: every
 //! `batch` jobs, or when the node waits for a completion, as the live offload does.
 //!
@@ -28,9 +28,9 @@
 //!
 //! **Scenarios.** Each runs its definition (`crate::scenario`), the one the live executor
 //! runs: the same jobs on each chunk (priced from the calibration on the host, timed on
-//! the profile on the device, [`costs`]), the same work per node and the same phases. What
-//! is modelled per scenario (the order in which a node's steps hold its resources) is in
-//! one file each: [`fan_out_read`], [`fan_out_write`], [`fan_in_read`], [`kv_cache`].
+//! the profile on the device, `costs.rs`), the same work per node and the same phases.
+//! What is modelled per scenario (the order in which a node's steps hold its resources) is
+//! in one file each.
 //!
 //! **Batching.** A step's work for `B` consecutive chunks of one node is one event with
 //! `B` times the service and the latency (a node waits on each chunk's steps in turn),

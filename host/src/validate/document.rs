@@ -1,5 +1,7 @@
 //! The validation document (`dpukit validate --out`) and the table the command prints.
 
+#![forbid(unsafe_code)]
+
 use super::case_label;
 use super::load::Load;
 use crate::report::{fmt_bytes, fmt_rate, source_tag};

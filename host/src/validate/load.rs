@@ -3,6 +3,8 @@
 //! process's rusage. A calibration and the live runs after it only agree if the machine
 //! ran at the same speed for both, so a report shows the load of each.
 
+#![forbid(unsafe_code)]
+
 use crate::metrics::process_cpu_ns;
 use crate::report::source_tag;
 use crate::result::{Figure, Source, Unit};

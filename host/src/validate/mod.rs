@@ -15,6 +15,8 @@
 //! calibration, and every case the load during its own live runs, so a report shows which
 //! side moved when a case is off. `docs/model-validation.md` records results.
 
+#![forbid(unsafe_code)]
+
 mod document;
 mod load;
 
