@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
+# Every tool is installed now: a test that finds one missing fails instead of skipping.
+export DPUKIT_REQUIRE_TOOLS=1
 
 # The C caller test links target/debug/libdpukit_ffi.a: build it as a root first.
 cargo build -p dpukit-ffi --quiet

@@ -14,6 +14,7 @@
 
 #[path = "../host/tests/common/azurite.rs"]
 mod azurite;
+use azurite::tools;
 
 use dpukit_host::tier::{verify, LocalTier, LocalTierConfig, Manifest};
 use serde_json::Value;
@@ -85,6 +86,13 @@ fn verified_chunks(run_dir: &Path, nodes: u32) -> Vec<(String, u64, u64, u64, u3
 
 #[test]
 fn four_ranks_produce_the_manifests_of_one_process_with_four_nodes() {
+    if !tools::available(
+        "four_ranks_produce_the_manifests_of_one_process_with_four_nodes",
+        "mpirun (Debian package `openmpi-bin`)",
+        tools::on_path("mpirun"),
+    ) {
+        return;
+    }
     let v = validator();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -161,6 +169,13 @@ fn four_ranks_produce_the_manifests_of_one_process_with_four_nodes() {
 
 #[test]
 fn peer_serving_between_ranks_cuts_blob_egress_and_compare_covers_the_cluster() {
+    if !tools::available(
+        "peer_serving_between_ranks_cuts_blob_egress_and_compare_covers_the_cluster",
+        "mpirun (Debian package `openmpi-bin`)",
+        tools::on_path("mpirun"),
+    ) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let run = |extra_args: &[&str], out: &str| {
@@ -215,6 +230,13 @@ fn peer_serving_between_ranks_cuts_blob_egress_and_compare_covers_the_cluster() 
 
 #[test]
 fn a_failing_rank_aborts_the_job_with_one_line_and_acknowledged_chunks_verify() {
+    if !tools::available(
+        "a_failing_rank_aborts_the_job_with_one_line_and_acknowledged_chunks_verify",
+        "mpirun (Debian package `openmpi-bin`)",
+        tools::on_path("mpirun"),
+    ) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let work = d.join("work");
@@ -252,6 +274,13 @@ fn a_failing_rank_aborts_the_job_with_one_line_and_acknowledged_chunks_verify() 
 
 #[test]
 fn ranks_given_different_options_are_refused() {
+    if !tools::available(
+        "ranks_given_different_options_are_refused",
+        "mpirun (Debian package `openmpi-bin`)",
+        tools::on_path("mpirun"),
+    ) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let bin = env!("CARGO_BIN_EXE_dpukit");
@@ -276,6 +305,13 @@ fn ranks_given_different_options_are_refused() {
 
 #[test]
 fn ranks_copy_to_one_azure_container_and_the_result_counts_them_all() {
+    if !tools::available(
+        "ranks_copy_to_one_azure_container_and_the_result_counts_them_all",
+        "mpirun (Debian package `openmpi-bin`)",
+        tools::on_path("mpirun"),
+    ) {
+        return;
+    }
     let Some(url) = azurite::shared_url("ranks_copy_to_one_azure_container") else { return };
     let container = azurite::container_name("mpi-copy");
     azurite::create_container(&url, &container);

@@ -26,6 +26,9 @@
 //! again, calibrations included; the closest steady round is held to the tolerance.
 #![cfg(feature = "mpi")]
 
+#[path = "../host/tests/common/tools.rs"]
+mod tools;
+
 use dpukit_host::calibrate::Calibration;
 use dpukit_host::result::{Mode, Source};
 use dpukit_host::scale::{run_scale, ClusterSpec, ScaleOptions};
@@ -88,6 +91,13 @@ fn calibrated(dir: &std::path::Path) -> ScaleOptions {
 
 #[test]
 fn two_mpi_ranks_agree_with_scale_mode() {
+    if !tools::available(
+        "two_mpi_ranks_agree_with_scale_mode",
+        "mpirun (Debian package `openmpi-bin`)",
+        tools::on_path("mpirun"),
+    ) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let profile = Profile::builtin("bluefield-2").unwrap();

@@ -37,6 +37,7 @@ impl SplitMix {
 
 /// The child's body: runs only when re-executed with `DPUKIT_TIER_CRASH_DIR` set.
 #[test]
+#[ignore = "a child process's entry point: acknowledged_chunks_survive_sigkill runs it"]
 fn crash_child_entry() {
     let Ok(dir) = std::env::var(CHILD_DIR_ENV) else { return };
     let seed: u64 = std::env::var(CHILD_SEED_ENV).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -148,7 +149,7 @@ fn crash_with(seed: u64, portable: bool, pipeline: Option<usize>) {
     let dir = tempfile::tempdir().unwrap();
     let kill_after_acks = 1 + SplitMix(seed ^ 0xC0FFEE).next() % 150;
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["crash_child_entry", "--exact", "--nocapture", "--test-threads=1"])
+    cmd.args(["crash_child_entry", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
         .env(CHILD_DIR_ENV, dir.path())
         .env(CHILD_SEED_ENV, seed.to_string())
         .stdout(Stdio::piped())

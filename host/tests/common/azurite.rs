@@ -1,9 +1,12 @@
 //! Azurite for tests: the shared server `scripts/test.sh` starts (`DPUKIT_AZURITE_URL`), or a
 //! private one a test starts, stops and restarts itself (`DPUKIT_AZURITE_BIN`, the
 //! `azurite-blob` of `tools/azurite/node_modules`). Without the variables the tests that
-//! need a server print that they were skipped and pass, so a plain `cargo test` works;
-//! `scripts/test.sh` always sets both.
+//! need a server are skipped with a printed reason, so a plain `cargo test` works, or fail
+//! under `DPUKIT_REQUIRE_TOOLS=1` (see `tools.rs`); `scripts/test.sh` always sets both.
 #![allow(dead_code)]
+
+#[path = "tools.rs"]
+pub mod tools;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -15,24 +18,14 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The shared server's endpoint, or `None` (and a skip notice) when unset.
 pub fn shared_url(test: &str) -> Option<String> {
-    match std::env::var("DPUKIT_AZURITE_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            eprintln!("{test}: skipped: DPUKIT_AZURITE_URL is not set (scripts/test.sh sets it)");
-            None
-        }
-    }
+    let url = std::env::var("DPUKIT_AZURITE_URL").ok().filter(|u| !u.is_empty());
+    tools::available(test, "Azurite (DPUKIT_AZURITE_URL)", url.is_some()).then_some(url).flatten()
 }
 
 /// The `azurite-blob` binary, or `None` (and a skip notice) when unset.
 pub fn bin(test: &str) -> Option<PathBuf> {
-    match std::env::var("DPUKIT_AZURITE_BIN") {
-        Ok(b) if !b.is_empty() => Some(PathBuf::from(b)),
-        _ => {
-            eprintln!("{test}: skipped: DPUKIT_AZURITE_BIN is not set (scripts/test.sh sets it)");
-            None
-        }
-    }
+    let bin = std::env::var("DPUKIT_AZURITE_BIN").ok().filter(|b| !b.is_empty()).map(PathBuf::from);
+    tools::available(test, "Azurite (DPUKIT_AZURITE_BIN)", bin.is_some()).then_some(bin).flatten()
 }
 
 /// Creates a container (an existing one is fine) with `tools/azurite/create-container.js`.
