@@ -316,6 +316,12 @@ impl Algorithm {
     }
 }
 
+impl std::fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl TryFrom<u32> for Algorithm {
     type Error = AbiError;
     fn try_from(raw: u32) -> Result<Self, AbiError> {

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 use crate::tier::{BlobLocation, BlobOptions};
+use dpukit_ffi::Algorithm;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -47,10 +48,27 @@ impl ScenarioKind {
 /// Compression of stored chunks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompressionSpec {
-    /// `lz4`, `zstd`, `gzip` or `zlib`.
-    pub algorithm: String,
+    /// Written by name (`lz4`, `zstd`, `gzip`, `zlib`) in scenario files and results.
+    #[serde(with = "algorithm_by_name")]
+    pub algorithm: Algorithm,
     /// Level (LZ4: 0).
     pub level: u8,
+}
+
+/// An [`Algorithm`] in files by its name; an unknown name is an error that lists the known.
+mod algorithm_by_name {
+    use dpukit_ffi::Algorithm;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(a: &Algorithm, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(a.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Algorithm, D::Error> {
+        let name = String::deserialize(d)?;
+        Algorithm::from_name(&name)
+            .ok_or_else(|| D::Error::custom(format!("unknown algorithm `{name}` (lz4, zstd, gzip, zlib)")))
+    }
 }
 
 /// Shape of a model's KV cache (bytes per token = layers x kv_heads x head_dim x 2 x dtype).
@@ -142,7 +160,7 @@ impl ScenarioSpec {
             chunk_size_bytes: 1 << 20,
             queue_depth: 16,
             batch: 8,
-            compression: Some(CompressionSpec { algorithm: "lz4".into(), level: 0 }),
+            compression: Some(CompressionSpec { algorithm: Algorithm::Lz4, level: 0 }),
             compressibility: 2.0,
             skew: 0.99,
             cache_capacity_chunks: 1024,
@@ -192,16 +210,15 @@ impl ScenarioSpec {
             );
         }
         if let Some(c) = &self.compression {
-            let Some(a) = dpukit_ffi::Algorithm::from_name(&c.algorithm) else {
+            if !c.algorithm.levels().contains(&c.level) {
                 return bad(
                     "compression",
-                    format!("unknown algorithm `{}` (lz4, zstd, gzip, zlib)", c.algorithm),
-                );
-            };
-            if !a.levels().contains(&c.level) {
-                return bad(
-                    "compression",
-                    format!("level {} out of range for {} ({:?})", c.level, c.algorithm, a.levels()),
+                    format!(
+                        "level {} out of range for {} ({:?})",
+                        c.level,
+                        c.algorithm,
+                        c.algorithm.levels()
+                    ),
                 );
             }
         }
@@ -336,11 +353,11 @@ mod tests {
             (|s| s.queue_depth = 0, "queue_depth"),
             (|s| s.batch = 100, "batch"),
             (
-                |s| s.compression = Some(CompressionSpec { algorithm: "brotli".into(), level: 1 }),
+                |s| s.compression = Some(CompressionSpec { algorithm: Algorithm::Zstd, level: 22 }),
                 "compression",
             ),
             (
-                |s| s.compression = Some(CompressionSpec { algorithm: "zstd".into(), level: 22 }),
+                |s| s.compression = Some(CompressionSpec { algorithm: Algorithm::Lz4, level: 1 }),
                 "compression",
             ),
             (|s| s.compressibility = f64::NAN, "compressibility"),
@@ -378,5 +395,16 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.knob, "blob");
         assert!(e.reason.contains("azure://CONTAINER[/PREFIX]"), "{e}");
+    }
+
+    #[test]
+    fn a_scenario_file_names_its_algorithm_and_an_unknown_one_is_refused() {
+        let text = "kind = \"fan-out-write\"\n[compression]\nalgorithm = \"zstd\"\nlevel = 3\n";
+        let s = ScenarioSpec::from_toml_str(text, "t.toml").unwrap();
+        assert_eq!(s.compression, Some(CompressionSpec { algorithm: Algorithm::Zstd, level: 3 }));
+        let back = toml::to_string(&s).unwrap();
+        assert!(back.contains("algorithm = \"zstd\""), "{back}");
+        let e = ScenarioSpec::from_toml_str(&text.replace("zstd", "brotli"), "t.toml").unwrap_err();
+        assert!(e.to_string().contains("unknown algorithm `brotli` (lz4, zstd, gzip, zlib)"), "{e}");
     }
 }

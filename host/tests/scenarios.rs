@@ -25,7 +25,10 @@ fn every_scenario_is_equivalent_host_vs_offload() {
     for kind in ScenarioKind::ALL {
         for compression in [None, Some(("lz4", 0u8)), Some(("gzip", 1))] {
             let mut spec = small(kind);
-            spec.compression = compression.map(|(a, l)| CompressionSpec { algorithm: a.into(), level: l });
+            spec.compression = compression.map(|(a, l)| CompressionSpec {
+                algorithm: dpukit_ffi::Algorithm::from_name(a).unwrap(),
+                level: l,
+            });
             let c =
                 compare(&spec, &profile, &RunOptions::default()).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
             let label = format!("{} {:?}", kind.name(), compression);
@@ -120,7 +123,7 @@ fn a_stalled_device_times_out_in_modelled_time() {
 fn corrupt_cached_chunks_are_detected_reported_and_refetched() {
     let profile = Profile::builtin("bluefield-2").unwrap();
     let mut spec = small(ScenarioKind::FanOutRead);
-    spec.compression = Some(CompressionSpec { algorithm: "zstd".into(), level: 1 });
+    spec.compression = Some(CompressionSpec { algorithm: dpukit_ffi::Algorithm::Zstd, level: 1 });
     let clean = run_scenario(&spec, Mode::Host, &profile, &RunOptions::default()).unwrap();
     for mode in [Mode::Host, Mode::Offload] {
         let opts = RunOptions { corrupt_cached_chunks: 3, ..RunOptions::default() };

@@ -35,7 +35,7 @@ impl Rng {
 
 fn mutated_stream(rng: &mut Rng) -> Vec<u8> {
     let algorithm = Algorithm::ALL[rng.below(4)];
-    let levels = algorithm.levels();
+    let levels = dpukit_kernels::compress::levels(algorithm);
     let level = *levels.start() + rng.below((levels.end() - levels.start()) as usize + 1).min(8) as i32;
     let codec = Codec::new(algorithm, level).expect("level in range");
     let len = rng.below(200_000);

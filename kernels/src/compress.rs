@@ -31,74 +31,29 @@ use zstd::zstd_safe;
 
 use crate::KernelError;
 
-/// A compression format. The numeric codes (`code`/`from_code`) are stable and meant for
-/// descriptor fields.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Algorithm {
-    /// LZ4 frame format (as written by the `lz4` tool).
-    Lz4,
-    /// Zstandard frames (as written by the `zstd` tool).
-    Zstd,
-    /// Deflate in a gzip member (RFC 1952, as written by `gzip`).
-    Gzip,
-    /// Deflate in a zlib stream (RFC 1950).
-    Zlib,
-}
+/// A compression format: the ABI's own type (`dpu_algo`), the one every crate of the kit
+/// names an algorithm with.
+pub use dpukit_ffi::Algorithm;
 
-impl Algorithm {
-    /// Every algorithm, in code order.
-    pub const ALL: [Algorithm; 4] = [Algorithm::Lz4, Algorithm::Zstd, Algorithm::Gzip, Algorithm::Zlib];
-
-    /// Stable numeric code: Lz4 = 1, Zstd = 2, Gzip = 3, Zlib = 4 (0 is left for "none").
-    pub fn code(self) -> u32 {
-        match self {
-            Algorithm::Lz4 => 1,
-            Algorithm::Zstd => 2,
-            Algorithm::Gzip => 3,
-            Algorithm::Zlib => 4,
-        }
-    }
-
-    /// The algorithm with this code, or `BadAlgorithm`.
-    pub fn from_code(code: u32) -> Result<Self, KernelError> {
-        Self::ALL.into_iter().find(|a| a.code() == code).ok_or(KernelError::BadAlgorithm { code })
-    }
-
-    /// Lower-case name, as the command-line tools call the format.
-    pub fn name(self) -> &'static str {
-        match self {
-            Algorithm::Lz4 => "lz4",
-            Algorithm::Zstd => "zstd",
-            Algorithm::Gzip => "gzip",
-            Algorithm::Zlib => "zlib",
-        }
-    }
-
-    /// Valid levels. LZ4 frames have one level (1) in `lz4_flex`.
-    pub fn levels(self) -> RangeInclusive<i32> {
-        match self {
-            Algorithm::Lz4 => 1..=1,
-            Algorithm::Zstd => 1..=19,
-            Algorithm::Gzip | Algorithm::Zlib => 1..=9,
-        }
-    }
-
-    /// The level used when none is given: the fast end, as a data path would pick.
-    pub fn default_level(self) -> i32 {
-        match self {
-            Algorithm::Lz4 | Algorithm::Zstd => 1,
-            Algorithm::Gzip | Algorithm::Zlib => 6,
-        }
+/// Levels the kernels take for `algorithm`. LZ4 frames have one level, 1 in `lz4_flex`'s
+/// terms (the ABI writes it 0, see [`crate::registry::codec_for`]).
+pub fn levels(algorithm: Algorithm) -> RangeInclusive<i32> {
+    match algorithm {
+        Algorithm::Lz4 => 1..=1,
+        Algorithm::Zstd => 1..=19,
+        Algorithm::Gzip | Algorithm::Zlib => 1..=9,
     }
 }
 
-impl std::fmt::Display for Algorithm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+/// The level used when none is given: the fast end, as a data path would pick.
+pub fn default_level(algorithm: Algorithm) -> i32 {
+    match algorithm {
+        Algorithm::Lz4 | Algorithm::Zstd => 1,
+        Algorithm::Gzip | Algorithm::Zlib => 6,
     }
 }
 
-/// An algorithm with a level that has been checked against [`Algorithm::levels`].
+/// An algorithm with a level that has been checked against [`levels`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Codec {
     algorithm: Algorithm,
@@ -106,9 +61,9 @@ pub struct Codec {
 }
 
 impl Codec {
-    /// A codec, or `BadLevel` if `level` is outside `algorithm.levels()`.
+    /// A codec, or `BadLevel` if `level` is outside [`levels`]`(algorithm)`.
     pub fn new(algorithm: Algorithm, level: i32) -> Result<Self, KernelError> {
-        let range = algorithm.levels();
+        let range = levels(algorithm);
         if !range.contains(&level) {
             return Err(KernelError::BadLevel {
                 algorithm: algorithm.name(),
@@ -122,7 +77,7 @@ impl Codec {
 
     /// The codec at the algorithm's default level.
     pub fn with_default_level(algorithm: Algorithm) -> Self {
-        Self { algorithm, level: algorithm.default_level() }
+        Self { algorithm, level: default_level(algorithm) }
     }
 
     /// The algorithm.
@@ -130,7 +85,7 @@ impl Codec {
         self.algorithm
     }
 
-    /// The level (within `algorithm().levels()`).
+    /// The level (within [`levels`]`(algorithm())`).
     pub fn level(&self) -> i32 {
         self.level
     }
@@ -685,7 +640,7 @@ mod tests {
     fn all_codecs() -> Vec<Codec> {
         let mut codecs = Vec::new();
         for algorithm in Algorithm::ALL {
-            for level in [*algorithm.levels().start(), *algorithm.levels().end()] {
+            for level in [*levels(algorithm).start(), *levels(algorithm).end()] {
                 codecs.push(Codec::new(algorithm, level).expect("level in range"));
             }
         }
@@ -811,11 +766,6 @@ mod tests {
             ));
         }
         assert_eq!(Codec::new(Algorithm::Zstd, 19).map(|c| c.level()), Ok(19));
-        assert_eq!(Algorithm::from_code(0), Err(KernelError::BadAlgorithm { code: 0 }));
-        assert!(Algorithm::from_code(5).is_err());
-        for algorithm in Algorithm::ALL {
-            assert_eq!(Algorithm::from_code(algorithm.code()), Ok(algorithm));
-        }
     }
 
     #[test]
@@ -953,7 +903,7 @@ mod tests {
     fn codec_strategy() -> impl Strategy<Value = Codec> {
         prop::sample::select(Algorithm::ALL.to_vec()).prop_flat_map(|algorithm| {
             // zstd above 9 is slow in debug builds; the top level is covered above.
-            let levels = *algorithm.levels().start()..=(*algorithm.levels().end()).min(9);
+            let levels = *levels(algorithm).start()..=(*levels(algorithm).end()).min(9);
             levels.prop_map(move |level| Codec::new(algorithm, level).expect("in range"))
         })
     }

@@ -39,12 +39,6 @@ pub enum KernelError {
         /// Highest valid level.
         max: i32,
     },
-    /// An algorithm code that names no algorithm (e.g. from a descriptor field).
-    #[error("unknown compression algorithm code {code}")]
-    BadAlgorithm {
-        /// The raw code.
-        code: u32,
-    },
     /// A location offset that does not fit the 48 bits of the wire encoding.
     #[error("offset {offset:#x} does not fit in 48 bits")]
     OffsetTooLarge {

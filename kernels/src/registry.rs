@@ -133,31 +133,20 @@ pub fn status_of(e: &KernelError) -> Status {
     match e {
         KernelError::DstTooSmall { .. } => Status::DstTooSmall,
         KernelError::CorruptInput { .. } | KernelError::BadEncodingLength { .. } => Status::CorruptInput,
-        KernelError::BadLevel { .. } | KernelError::BadAlgorithm { .. } => Status::BadAlgorithm,
+        KernelError::BadLevel { .. } => Status::BadAlgorithm,
         KernelError::OffsetTooLarge { .. } => Status::OutOfRange,
         KernelError::NotFound { .. } => Status::NotFound,
         KernelError::ZeroKey | KernelError::InvalidParameter { .. } => Status::InvalidArgument,
     }
 }
 
-/// The ABI's algorithm as the compression kernels name it.
-pub fn kernel_algorithm(a: AbiAlgorithm) -> compress::Algorithm {
-    match a {
-        AbiAlgorithm::Lz4 => compress::Algorithm::Lz4,
-        AbiAlgorithm::Zstd => compress::Algorithm::Zstd,
-        AbiAlgorithm::Gzip => compress::Algorithm::Gzip,
-        AbiAlgorithm::Zlib => compress::Algorithm::Zlib,
-    }
-}
-
 /// The codec a descriptor's (algorithm, level) names. LZ4 frames have a single level,
 /// written as 0 in descriptors.
 pub fn codec_for(algorithm: AbiAlgorithm, level: u8) -> Result<Codec, Status> {
-    let a = kernel_algorithm(algorithm);
     if algorithm == AbiAlgorithm::Lz4 {
-        return if level == 0 { Ok(Codec::with_default_level(a)) } else { Err(Status::BadAlgorithm) };
+        return if level == 0 { Ok(Codec::with_default_level(algorithm)) } else { Err(Status::BadAlgorithm) };
     }
-    Codec::new(a, level as i32).map_err(|e| status_of(&e))
+    Codec::new(algorithm, level as i32).map_err(|e| status_of(&e))
 }
 
 /// Number of user opcodes (`0x80..=0xfe`).
@@ -246,8 +235,7 @@ impl Registry {
                 Ok(Outcome { result: n as u64, bytes_in: src.len() as u64, bytes_out: n as u64 })
             }
             Call::Decompress { src, dst, algorithm } => {
-                let n =
-                    compress::decompress(kernel_algorithm(algorithm), src, dst).map_err(|e| status_of(&e))?;
+                let n = compress::decompress(algorithm, src, dst).map_err(|e| status_of(&e))?;
                 Ok(Outcome { result: n as u64, bytes_in: src.len() as u64, bytes_out: n as u64 })
             }
             Call::CacheLookup { key, dst } => {

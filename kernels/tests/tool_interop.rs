@@ -56,7 +56,10 @@ fn kernel_output_decompresses_with_the_tools() {
             [(Preset::TextLike, 300_000), (Preset::Incompressible, 70_001), (Preset::CheckpointLike, 0)]
         {
             let data = sample(preset, len);
-            for level in [*algorithm.levels().start(), *algorithm.levels().end()] {
+            for level in [
+                *dpukit_kernels::compress::levels(algorithm).start(),
+                *dpukit_kernels::compress::levels(algorithm).end(),
+            ] {
                 let codec = Codec::new(algorithm, level).expect("valid level");
                 let mut packed = vec![0u8; max_compressed_len(&codec, data.len())];
                 let n = compress(&codec, &data, &mut packed).expect("compress");

@@ -277,7 +277,7 @@ fn scale_options(s: &ScaleArgs, spec: &ScenarioSpec, profile: &Profile, quiet: b
             let extra = spec
                 .compression
                 .as_ref()
-                .and_then(|c| dpukit_ffi::Algorithm::from_name(&c.algorithm).map(|a| (a, c.level)))
+                .map(|c| (c.algorithm, c.level))
                 .map(|(algorithm, level)| CodecPlan {
                     algorithm,
                     level,

@@ -5,6 +5,7 @@
 
 use super::args::{BlobArgs, Knobs};
 use anyhow::{anyhow, bail, Context, Result};
+use dpukit_ffi::Algorithm;
 use dpukit_host::preset::Preset;
 use dpukit_host::report::fmt_bytes;
 use dpukit_host::spec::{CompressionSpec, ScenarioKind, ScenarioSpec};
@@ -127,21 +128,19 @@ pub fn parse_compress(text: &str) -> Result<Option<CompressionSpec>, String> {
         Some((a, l)) => (a.to_string(), Some(l.to_string())),
         None => (t.clone(), None),
     };
-    let default_level = match alg.as_str() {
-        "lz4" => 0,
-        "zstd" => 3,
-        "gzip" | "zlib" => 6,
-        _ => {
-            return Err(format!(
-                "unknown compression `{text}` (lz4, zstd[:1-19], gzip[:1-9], zlib[:1-9], none)"
-            ))
-        }
+    let Some(algorithm) = Algorithm::from_name(&alg) else {
+        return Err(format!("unknown compression `{text}` (lz4, zstd[:1-19], gzip[:1-9], zlib[:1-9], none)"));
+    };
+    let default_level = match algorithm {
+        Algorithm::Lz4 => 0,
+        Algorithm::Zstd => 3,
+        Algorithm::Gzip | Algorithm::Zlib => 6,
     };
     let level = match level {
         Some(l) => l.parse::<u8>().map_err(|_| format!("`{text}`: level `{l}` is not a whole number"))?,
         None => default_level,
     };
-    Ok(Some(CompressionSpec { algorithm: alg, level }))
+    Ok(Some(CompressionSpec { algorithm, level }))
 }
 
 /// Sets one knob from its text; the error names the value and the reason (the caller adds the flag).

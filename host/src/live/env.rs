@@ -161,7 +161,7 @@ pub(super) fn object_seed(spec: &ScenarioSpec, object: u64) -> u64 {
 }
 
 pub(super) fn algorithm_name(spec: &ScenarioSpec) -> &str {
-    spec.compression.as_ref().map_or("none", |c| c.algorithm.as_str())
+    spec.compression.as_ref().map_or("none", |c| c.algorithm.name())
 }
 
 /// Largest stored form of a chunk of `len` bytes.

@@ -281,22 +281,20 @@ pub(super) fn verify_written(
         }
         let n = r.uncompressed_len_bytes as usize;
         let got: &[u8] = match codec(spec) {
-            Some((a, _)) => {
-                match compress::decompress(dpukit_kernels::registry::kernel_algorithm(a), &stored, &mut raw) {
-                    Ok(k) if k == n => &raw[..n],
-                    Ok(k) => {
-                        out.fail(format!(
-                            "{} chunk {}: decompressed to {k} bytes, expected {n}",
-                            r.shard, r.chunk_index
-                        ));
-                        continue;
-                    }
-                    Err(e) => {
-                        out.fail(format!("{} chunk {}: {e}", r.shard, r.chunk_index));
-                        continue;
-                    }
+            Some((a, _)) => match compress::decompress(a, &stored, &mut raw) {
+                Ok(k) if k == n => &raw[..n],
+                Ok(k) => {
+                    out.fail(format!(
+                        "{} chunk {}: decompressed to {k} bytes, expected {n}",
+                        r.shard, r.chunk_index
+                    ));
+                    continue;
                 }
-            }
+                Err(e) => {
+                    out.fail(format!("{} chunk {}: {e}", r.shard, r.chunk_index));
+                    continue;
+                }
+            },
             None => &stored[..],
         };
         gen.fill(seed, r.chunk_index * chunk as u64, &mut expect[..n]);

@@ -182,7 +182,7 @@ pub fn render_svg(docs: &[Document]) -> String {
 pub fn scenario_line(r: &RunResult) -> String {
     let s = &r.scenario;
     let compression = match &s.compression {
-        Some(c) if c.algorithm == "lz4" => "lz4".to_string(),
+        Some(c) if c.algorithm == dpukit_ffi::Algorithm::Lz4 => "lz4".to_string(),
         Some(c) => format!("{}:{}", c.algorithm, c.level),
         None => "none".into(),
     };

@@ -6,9 +6,9 @@
 use crate::calibrate::Calibration;
 use crate::scenario::{self, Form, Job, Stage};
 use crate::spec::{ScenarioKind, ScenarioSpec};
-use dpukit_ffi::Algorithm;
 use dpukit_sim::des::DpuShape;
-use dpukit_sim::profile::{Algorithm as ProfileAlgorithm, Profile};
+use dpukit_sim::engine::profile_algorithm;
+use dpukit_sim::profile::Profile;
 use dpukit_sim::timing::{OpCost, OpKind, SimDuration};
 
 /// Per-chunk costs of one scenario, from the calibration (ns, wall).
@@ -68,7 +68,7 @@ pub(super) fn costs(spec: &ScenarioSpec, cal: &Calibration, notes: &mut Vec<Stri
     let (compress_ns_b, decompress_ns_b, ratio) = match &spec.compression {
         Some(c) => {
             // The registry maps gzip/zlib the same way live runs do.
-            match cal.codec(&c.algorithm, c.level) {
+            match cal.codec(c.algorithm.name(), c.level) {
                 Some(codec) => {
                     if codec.level != c.level {
                         notes.push(format!(
@@ -186,15 +186,6 @@ pub(super) fn crowd_slowdown(serial_share: Option<f64>, cpu_share: f64) -> f64 {
 
 pub(super) fn ns(v: f64) -> SimDuration {
     SimDuration::from_ns_f64(v.max(0.0))
-}
-
-/// The profile's name for a codec's algorithm (its engines know deflate, not its framings).
-fn profile_algorithm(a: Algorithm) -> ProfileAlgorithm {
-    match a {
-        Algorithm::Lz4 => ProfileAlgorithm::Lz4,
-        Algorithm::Zstd => ProfileAlgorithm::Zstd,
-        Algorithm::Gzip | Algorithm::Zlib => ProfileAlgorithm::Deflate,
-    }
 }
 
 impl Costs {
