@@ -68,8 +68,7 @@ pub struct ResumedRun {
 
 /// Resumes every run directory at or directly under `work_dir`.
 pub fn resume_copy(work_dir: &Path, opts: &ResumeOptions) -> Result<Vec<ResumedRun>, RunError> {
-    let io =
-        |p: &Path, e: std::io::Error| RunError::Io { path: p.display().to_string(), reason: e.to_string() };
+    let io = |p: &Path, e: std::io::Error| RunError::Io { path: p.display().to_string(), source: e };
     let mut dirs = Vec::new();
     if work_dir.join(BLOB_RECORD_FILE).is_file() {
         dirs.push(work_dir.to_path_buf());
@@ -83,7 +82,7 @@ pub fn resume_copy(work_dir: &Path, opts: &ResumeOptions) -> Result<Vec<ResumedR
         dirs.sort();
     }
     if dirs.is_empty() {
-        return Err(RunError::Io {
+        return Err(RunError::NotUsable {
             path: work_dir.display().to_string(),
             reason: format!(
                 "no run directory here (none holds {BLOB_RECORD_FILE}); give the --work-dir of the run"
@@ -94,11 +93,11 @@ pub fn resume_copy(work_dir: &Path, opts: &ResumeOptions) -> Result<Vec<ResumedR
 }
 
 fn resume_dir(dir: &Path, opts: &ResumeOptions) -> Result<ResumedRun, RunError> {
-    let tier = |e: crate::tier::TierError| RunError::Tier(e.to_string());
+    let tier = RunError::Tier;
     let record_path = dir.join(BLOB_RECORD_FILE);
     let text = std::fs::read_to_string(&record_path)
-        .map_err(|e| RunError::Io { path: record_path.display().to_string(), reason: e.to_string() })?;
-    let record: BlobRecord = serde_json::from_str(&text).map_err(|e| RunError::Io {
+        .map_err(|e| RunError::Io { path: record_path.display().to_string(), source: e })?;
+    let record: BlobRecord = serde_json::from_str(&text).map_err(|e| RunError::NotUsable {
         path: record_path.display().to_string(),
         reason: format!("not a blob tier record: {e}"),
     })?;
@@ -128,7 +127,7 @@ fn resume_dir(dir: &Path, opts: &ResumeOptions) -> Result<ResumedRun, RunError> 
     };
 
     let mut nodes: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| RunError::Io { path: dir.display().to_string(), reason: e.to_string() })?
+        .map_err(|e| RunError::Io { path: dir.display().to_string(), source: e })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.join("manifest.jsonl").is_file())
         .collect();
@@ -173,7 +172,7 @@ fn resume_dir(dir: &Path, opts: &ResumeOptions) -> Result<ResumedRun, RunError> 
                     data: data.into(),
                     local_durable_at: Instant::now(),
                 };
-                copier.enqueue(job, RESUME_DRAIN_TIMEOUT).map_err(|e| RunError::Tier(e.to_string()))?;
+                copier.enqueue(job, RESUME_DRAIN_TIMEOUT).map_err(|e| RunError::Copy(e.to_string()))?;
             }
             mark(&copier, &mut manifest, &mut out)?;
             if let Some(why) = copier.broken() {
@@ -202,14 +201,14 @@ fn mark(copier: &BlobCopier, manifest: &mut Manifest, out: &mut ResumedRun) -> R
             m
         })
         .collect();
-    manifest.mark_copied(&marks).map_err(|e| RunError::Tier(e.to_string()))?;
+    manifest.mark_copied(&marks).map_err(|e| RunError::Copy(e.to_string()))?;
     out.uploaded_chunks += copied.len() as u64;
     out.uploaded_bytes += copied.iter().map(|c| c.len_bytes).sum::<u64>();
     Ok(())
 }
 
 fn resume_failed(out: &ResumedRun, why: &str) -> RunError {
-    RunError::Tier(format!(
+    RunError::Copy(format!(
         "blob copy of {} to {} failed again after {} chunks ({}); rerun `dpukit copy` when the tier is back",
         out.dir.display(),
         out.location,

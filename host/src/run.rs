@@ -4,8 +4,11 @@
 #![forbid(unsafe_code)]
 
 use crate::cluster::{Cluster, ClusterError, InProcess};
+use crate::offload::OffloadError;
 use crate::result::{Comparison, Figure, Mode, RunResult, Unit, RESULT_SCHEMA_VERSION};
 use crate::spec::{ScenarioSpec, SpecError};
+use crate::tier::TierError;
+use dpukit_kernels::KernelError;
 use dpukit_sim::profile::Profile;
 use std::sync::Arc;
 
@@ -55,12 +58,36 @@ pub enum RunError {
     Spec(#[from] SpecError),
     #[error("profile `{profile}`: {reason}")]
     Profile { profile: String, reason: String },
+    /// A storage tier (local tier, manifest, blob tier) failed.
+    #[error(transparent)]
+    Tier(#[from] TierError),
+    /// The background copy to the blob tier could not take a chunk or did not finish.
     #[error("{0}")]
-    Tier(String),
+    Copy(String),
+    /// The objects a read scenario reads were not there to read.
     #[error("{0}")]
-    Device(String),
+    Published(String),
+    /// The offload layer or its device failed.
+    #[error(transparent)]
+    Offload(#[from] OffloadError),
+    /// A kernel refused its arguments outside a job (a cache index, a location, publishing).
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+    /// A chunk's jobs did not run as its scenario defines them (a job lost, a stage failed).
+    #[error("{0}")]
+    Job(String),
+    /// A node thread could not start or ended in a panic.
+    #[error("{0}")]
+    Node(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file or directory that is there but is not what the run needs.
     #[error("{path}: {reason}")]
-    Io { path: String, reason: String },
+    NotUsable { path: String, reason: String },
     #[error("cluster: {0}")]
     Cluster(ClusterError),
 }

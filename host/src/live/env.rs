@@ -5,11 +5,13 @@
 
 use crate::cluster::{Cluster, ClusterError};
 use crate::live::node::Ctx;
+use crate::offload::OffloadError;
 use crate::offload::{Offload, OffloadConfig};
 use crate::result::Mode;
 use crate::run::RunError;
 use crate::scenario::codec;
 use crate::spec::{ScenarioKind, ScenarioSpec};
+use crate::tier::TierError;
 use crate::tier::{BlobLocation, BlobOptions, BlobTier, LocalTier, LocalTierConfig};
 use dpukit_kernels::cache_index::CacheIndex;
 use dpukit_kernels::compress;
@@ -68,7 +70,7 @@ impl Env {
             if root.is_none() {
                 let t = tempfile::Builder::new().prefix("dpukit-").tempdir().map_err(|e| RunError::Io {
                     path: std::env::temp_dir().display().to_string(),
-                    reason: e.to_string(),
+                    source: e,
                 })?;
                 root = Some(t.path().to_path_buf());
                 tmp = Some(t);
@@ -94,7 +96,8 @@ impl Env {
                 blob_options: spec.blob_options.clone(),
             };
             let path = r.join(BLOB_RECORD_FILE);
-            let text = serde_json::to_string_pretty(&record).map_err(|e| RunError::Tier(e.to_string()))?;
+            let text =
+                serde_json::to_string_pretty(&record).map_err(|e| RunError::Published(e.to_string()))?;
             std::fs::write(&path, text).map_err(|e| io_err(&path, e))?;
             leader_blob = Some(blob);
         }
@@ -134,15 +137,15 @@ pub(super) fn blob_location(
 }
 
 pub(super) fn io_err(path: &Path, e: std::io::Error) -> RunError {
-    RunError::Io { path: path.display().to_string(), reason: e.to_string() }
+    RunError::Io { path: path.display().to_string(), source: e }
 }
 
-pub(super) fn tier_err(e: impl std::fmt::Display) -> RunError {
-    RunError::Tier(e.to_string())
+pub(super) fn tier_err(e: TierError) -> RunError {
+    RunError::Tier(e)
 }
 
-pub(super) fn off_err(e: impl std::fmt::Display) -> RunError {
-    RunError::Device(e.to_string())
+pub(super) fn off_err(e: OffloadError) -> RunError {
+    RunError::Offload(e)
 }
 
 pub(super) fn wire_err(e: impl std::fmt::Display) -> RunError {
@@ -185,7 +188,7 @@ pub(super) fn slot_buffer_bytes(spec: &ScenarioSpec) -> usize {
 pub(super) fn offload_for(ctx: &Ctx, node: u32) -> Result<Offload, RunError> {
     let spec = ctx.spec;
     let buffer = slot_buffer_bytes(spec);
-    let cache = CacheIndex::new(spec.cache_capacity_chunks.max(16) as usize).map_err(off_err)?;
+    let cache = CacheIndex::new(spec.cache_capacity_chunks.max(16) as usize)?;
     let registry = Registry::new(Arc::new(cache));
     let cfg = OffloadConfig {
         slots: spec.queue_depth as usize,

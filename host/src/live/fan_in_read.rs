@@ -24,7 +24,7 @@ pub(super) fn fan_in_read(ctx: &Ctx, reader: u32) -> Result<NodeOut, RunError> {
         .map(|w| {
             ctx.catalog
                 .get(w as usize)
-                .ok_or_else(|| RunError::Tier(format!("the shard of node {w} was not published")))
+                .ok_or_else(|| RunError::Published(format!("the shard of node {w} was not published")))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let verify = verify(spec);

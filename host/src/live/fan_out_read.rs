@@ -25,7 +25,8 @@ pub(super) fn fan_out_read(ctx: &Ctx, node: u32) -> Result<NodeOut, RunError> {
     let mut local = local_tier(spec, &dir, stored_max)?;
     let mut off = offload_for(ctx, node)?;
     let mut out = NodeOut::new(ctx.mode, node);
-    let (_, chunks) = ctx.catalog.first().ok_or_else(|| RunError::Tier("no model was published".into()))?;
+    let (_, chunks) =
+        ctx.catalog.first().ok_or_else(|| RunError::Published("no model was published".into()))?;
     let n = chunks.len() as u64;
     let stride = stored_max.div_ceil(4096) as u64 * 4096;
     let cache_shard = "cache";
@@ -56,7 +57,7 @@ pub(super) fn fan_out_read(ctx: &Ctx, node: u32) -> Result<NodeOut, RunError> {
             let c = &chunks[i as usize];
             let t0 = off.now_ns();
             let key = CacheKey::for_chunk(u64::MAX, i).to_bytes();
-            let slot = off.take_slot().ok_or_else(|| RunError::Device("no free slot".into()))?;
+            let slot = off.take_slot().ok_or_else(|| RunError::Job("no free slot".into()))?;
             let hit = lookup_in_slot(&mut off, &mut out, slot, i, key)?;
             let mut verified = false;
             if hit {
@@ -110,8 +111,7 @@ pub(super) fn fan_out_read(ctx: &Ctx, node: u32) -> Result<NodeOut, RunError> {
                         .map_err(tier_err)?;
                 }
                 out.io.record(t_io.elapsed().as_nanos() as u64);
-                let loc =
-                    Location::new(TIER_LOCAL, 0, offset, c.stored_len, c.key.crc32c).map_err(off_err)?;
+                let loc = Location::new(TIER_LOCAL, 0, offset, c.stored_len, c.key.crc32c)?;
                 insert_in_slot(&mut off, &mut out, slot, i, key, loc.to_bytes())?;
                 if let (0, Some(peers)) = (epoch, ctx.peers) {
                     peers.hold(node, i, Held::At { path: shard_path.clone(), offset, len: c.stored_len });

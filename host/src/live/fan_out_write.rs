@@ -66,7 +66,7 @@ pub(super) struct WriteSide<'a> {
 
 pub(super) fn fan_out_write(ctx: &Ctx, node: u32) -> Result<(NodeOut, Manifest), RunError> {
     let spec = ctx.spec;
-    let copier = ctx.copier.ok_or_else(|| RunError::Tier("no blob copier for a write".into()))?;
+    let copier = ctx.copier.ok_or_else(|| RunError::Copy("no blob copier for a write".into()))?;
     let chunk = spec.chunk_size_bytes as usize;
     let dir = ctx.env.node_dir(node)?;
     let mut local = local_tier(spec, &dir, max_stored(spec, chunk))?;
@@ -134,10 +134,10 @@ pub(super) fn fan_out_write_batches(
         out.record_ops(&f);
         let (index, job) = (f.user >> JOB_BITS, (f.user & JOB_MASK) as usize);
         let c = in_slot.get_mut(&index).ok_or_else(|| {
-            RunError::Device(format!("{shard} chunk {index}: a job no chunk submitted finished"))
+            RunError::Job(format!("{shard} chunk {index}: a job no chunk submitted finished"))
         })?;
         c.apply(&produce[job], &f).map_err(|(stage, status)| {
-            RunError::Device(format!("{shard} chunk {index}: {} failed: {status}", stage_name(stage)))
+            RunError::Job(format!("{shard} chunk {index}: {} failed: {status}", stage_name(stage)))
         })?;
         if let Some(then) = produce.get(job + 1) {
             off.submit(f.slot, job_tag(index, job + 1), &c.ops(then)).map_err(off_err)?;
@@ -160,7 +160,7 @@ pub(super) fn fan_out_write_batches(
             data,
             raw_len: u64::from(c.raw_len),
             crc: c.crc.ok_or_else(|| {
-                RunError::Device(format!("{shard} chunk {index}: produced without a checksum"))
+                RunError::Job(format!("{shard} chunk {index}: produced without a checksum"))
             })?,
             started_ns: started.remove(&index).unwrap_or(0),
         });
@@ -241,7 +241,7 @@ pub(super) fn acknowledge(
             local_durable_at: durable_at,
         };
         // Backpressure: wait for room in the staging queue; a stopped copier is an error.
-        side.copier.enqueue(job, COPY_DRAIN_TIMEOUT).map_err(|e| RunError::Tier(e.to_string()))?;
+        side.copier.enqueue(job, COPY_DRAIN_TIMEOUT).map_err(|e| RunError::Copy(e.to_string()))?;
     }
     // Record the copies done so far, so an interrupted run resumes from here.
     let marks: Vec<_> = side.copier.take_copied_of(side.shard).iter().map(|c| c.to_record()).collect();

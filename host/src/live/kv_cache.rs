@@ -41,7 +41,7 @@ pub(super) fn kv_cache(ctx: &Ctx, node: u32) -> Result<NodeOut, RunError> {
             let t0 = off.now_ns();
             let key_id = CacheKey::for_chunk(doc, b);
             let key = key_id.to_bytes();
-            let slot = off.take_slot().ok_or_else(|| RunError::Device("no free slot".into()))?;
+            let slot = off.take_slot().ok_or_else(|| RunError::Job("no free slot".into()))?;
             let hit = lookup_in_slot(&mut off, &mut out, slot, 0, key)?;
             let seed = object_seed(spec, doc ^ 0x4b56);
             let mut served = false;
@@ -67,7 +67,7 @@ pub(super) fn kv_cache(ctx: &Ctx, node: u32) -> Result<NodeOut, RunError> {
                     run_jobs_in_slot(&mut off, &mut out, slot, &produce, SlotChunk::generated(block as u32))?;
                 let (stored_len, crc) = (
                     c.stored_len,
-                    c.crc.ok_or_else(|| RunError::Device("a block produced without a checksum".into()))?,
+                    c.crc.ok_or_else(|| RunError::Job("a block produced without a checksum".into()))?,
                 );
                 // Stored form goes to the input buffer's place in the ring.
                 let place = next_place % places;
@@ -85,7 +85,7 @@ pub(super) fn kv_cache(ctx: &Ctx, node: u32) -> Result<NodeOut, RunError> {
                 }
                 out.io.record(t_io.elapsed().as_nanos() as u64);
                 out.stored_bytes += stored_len as u64;
-                let loc = Location::new(TIER_LOCAL, 0, offset, stored_len, crc).map_err(off_err)?;
+                let loc = Location::new(TIER_LOCAL, 0, offset, stored_len, crc)?;
                 insert_in_slot(&mut off, &mut out, slot, 3, key, loc.to_bytes())?;
                 out.digest_items.push((
                     node,

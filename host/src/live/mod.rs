@@ -249,10 +249,10 @@ fn run_nodes(ctx: &Ctx, local: &[u32]) -> Result<(Vec<NodeOut>, Vec<Option<Manif
         handles
             .into_iter()
             .map(|h| match h {
-                Ok(h) => h.join().unwrap_or_else(|_| Err(RunError::Device("a node thread panicked".into()))),
+                Ok(h) => h.join().unwrap_or_else(|_| Err(RunError::Node("a node thread panicked".into()))),
                 Err(e) => {
                     ctx.sync.fail();
-                    Err(RunError::Device(format!("cannot start a node thread: {e}")))
+                    Err(RunError::Node(format!("cannot start a node thread: {e}")))
                 }
             })
             .collect()
@@ -319,7 +319,7 @@ fn drain_copy(
             None => "the work dir was temporary: run with --work-dir to keep the chunks for `dpukit copy`"
                 .to_string(),
         };
-        return Err(RunError::Tier(format!(
+        return Err(RunError::Copy(format!(
             "blob copy to {} failed: {marked} of {acked} acknowledged chunks copied, the rest are \
              durable on the local tier only ({}); {resume}",
             env.blob.info().location,

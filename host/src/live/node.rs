@@ -233,7 +233,7 @@ pub(super) fn read_hit(
 ) -> Result<Location, RunError> {
     let loc = {
         let (_, output) = off.slot(slot).map_err(off_err)?;
-        let value: [u8; 16] = output[..16].try_into().map_err(|_| RunError::Device("lookup value".into()))?;
+        let value: [u8; 16] = output[..16].try_into().map_err(|_| RunError::Job("lookup value".into()))?;
         Location::from_bytes(value)
     };
     let t_io = Instant::now();
@@ -277,8 +277,8 @@ pub(super) fn verify_in_slot(
     // This node waits for its own verification (the window holds one job here).
     let f = match off.next_finished().map_err(off_err)? {
         Some(f) if f.slot == slot => f,
-        Some(_) => return Err(RunError::Device("unexpected job finished".into())),
-        None => return Err(RunError::Device("verification job lost".into())),
+        Some(_) => return Err(RunError::Job("unexpected job finished".into())),
+        None => return Err(RunError::Job("verification job lost".into())),
     };
     out.record_ops(&f);
     Ok(chunk.verifies(&job, &f, expect_crc))
@@ -297,7 +297,7 @@ pub(super) fn lookup_in_slot(
     let job = lookup();
     let mut chunk = SlotChunk::keyed(key);
     off.submit(slot, user, &chunk.ops(&job)).map_err(off_err)?;
-    let f = off.next_finished().map_err(off_err)?.ok_or_else(|| RunError::Device("lookup lost".into()))?;
+    let f = off.next_finished().map_err(off_err)?.ok_or_else(|| RunError::Job("lookup lost".into()))?;
     out.record_ops(&f);
     // A failed lookup leaves `hit` false.
     let _ = chunk.apply(&job, &f);
@@ -317,7 +317,7 @@ pub(super) fn insert_in_slot(
     let mut chunk = SlotChunk::keyed(key);
     chunk.location = location;
     off.submit(slot, user, &chunk.ops(&insert())).map_err(off_err)?;
-    let f = off.next_finished().map_err(off_err)?.ok_or_else(|| RunError::Device("insert lost".into()))?;
+    let f = off.next_finished().map_err(off_err)?.ok_or_else(|| RunError::Job("insert lost".into()))?;
     out.record_ops(&f);
     Ok(())
 }
@@ -333,11 +333,11 @@ pub(super) fn run_jobs_in_slot(
 ) -> Result<SlotChunk, RunError> {
     for (k, job) in jobs.iter().enumerate() {
         off.submit(slot, k as u64, &chunk.ops(job)).map_err(off_err)?;
-        let f = off.next_finished().map_err(off_err)?.ok_or_else(|| RunError::Device("job lost".into()))?;
+        let f = off.next_finished().map_err(off_err)?.ok_or_else(|| RunError::Job("job lost".into()))?;
         out.record_ops(&f);
         chunk
             .apply(job, &f)
-            .map_err(|(stage, status)| RunError::Device(format!("{} failed: {status}", stage_name(stage))))?;
+            .map_err(|(stage, status)| RunError::Job(format!("{} failed: {status}", stage_name(stage))))?;
     }
     Ok(chunk)
 }

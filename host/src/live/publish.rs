@@ -4,7 +4,7 @@
 #![forbid(unsafe_code)]
 
 use crate::cluster::Cluster;
-use crate::live::env::{datagen, max_stored, object_seed, off_err, tier_err, wire_err, Env};
+use crate::live::env::{datagen, max_stored, object_seed, tier_err, wire_err, Env};
 use crate::run::RunError;
 use crate::scenario::codec;
 use crate::spec::ScenarioSpec;
@@ -100,7 +100,7 @@ pub(super) fn publish(spec: &ScenarioSpec, env: &Env, names: &[ObjectName]) -> R
             gen.fill(seed, i * chunk as u64, &mut raw[..len]);
             let stored: &[u8] = match codec(spec).and_then(|(a, l)| codec_for(a, l).ok()) {
                 Some(codec) => {
-                    let n = compress::compress(&codec, &raw[..len], &mut comp).map_err(off_err)?;
+                    let n = compress::compress(&codec, &raw[..len], &mut comp)?;
                     &comp[..n]
                 }
                 None => &raw[..len],

@@ -184,7 +184,7 @@ pub enum ValidateError {
     #[error("{case}: {source}")]
     Spec { case: String, source: SpecError },
     #[error("live run of {case}: {source}")]
-    Live { case: String, source: RunError },
+    Live { case: String, source: Box<RunError> },
     #[error(transparent)]
     Calibration(#[from] CalibrationError),
     #[error("scale run of {case}: {source}")]
@@ -405,7 +405,7 @@ fn live_pass(
         let row = &mut rows[i];
         let start = Mark::now();
         let run = run_scenario(&row.spec, row.case.mode, &opts.profile, &RunOptions::default())
-            .map_err(|source| ValidateError::Live { case: row.case.label(), source })?;
+            .map_err(|source| ValidateError::Live { case: row.case.label(), source: Box::new(source) })?;
         row.load.add(&start, &Mark::now());
         live[i].push(run.throughput.value);
     }
