@@ -10,4 +10,5 @@ pub mod engine;
 pub mod live;
 pub mod plugin;
 pub mod profile;
+pub mod sensitivity;
 pub mod timing;
