@@ -18,6 +18,7 @@ pub mod result;
 pub mod run;
 pub mod scale;
 mod scenario;
+pub mod sensitivity;
 pub mod spec;
 pub mod staging;
 pub mod tier;
