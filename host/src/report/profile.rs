@@ -33,7 +33,7 @@ fn kind_name(k: ProfileKind) -> &'static str {
 }
 
 /// Rates and large counts in engineering notation (`10.3e9`), as the profiles write them.
-fn value<T: Display>(v: &T) -> String {
+pub(crate) fn value<T: Display>(v: &T) -> String {
     let s = v.to_string();
     match s.parse::<f64>() {
         Ok(x) if x.abs() >= 1e6 => {
