@@ -34,7 +34,7 @@ use crate::scale::{run_scale, ClusterSpec, ScaleError, ScaleOptions};
 use crate::spec::{ScenarioKind, ScenarioSpec};
 use dpukit_sim::profile::{Algorithm, Confidence, Profile};
 use dpukit_sim::sensitivity::{perturbed_values, FigureInfo};
-use dpukit_sim::timing::{OpKind, Route, TimingModel};
+use dpukit_sim::timing::{OpCost, OpKind, Route, SimTime, TimingModel};
 use serde::{Deserialize, Serialize};
 
 /// Default perturbation: ±25 %.
@@ -43,6 +43,8 @@ pub const DEFAULT_FRACTION: f64 = 0.25;
 pub const TOP_LINES: usize = 3;
 /// Relative changes below this are rounding noise of the model, reported as zero.
 pub const ZERO_EFFECT: f64 = 1e-9;
+/// Below this largest effect (1 %), no profile figure matters much to the result.
+pub const SMALL_EFFECT: f64 = 0.01;
 
 /// How much sensitivity to compute and show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,6 +171,10 @@ pub struct Sensitivity {
     pub selection: String,
     /// The headline figures of the result itself.
     pub baseline: Headline,
+    /// Live runs: scale mode's own headline figures for the same scenario on this machine,
+    /// whose relative changes were applied to the baseline (shows how close the proxy is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_baseline: Option<Headline>,
     /// Every perturbed figure, largest effect first.
     pub figures: Vec<FigureEffect>,
     pub not_perturbed: Vec<NotPerturbed>,
@@ -180,11 +186,11 @@ impl Sensitivity {
         self.figures.first().filter(|f| f.effect > ZERO_EFFECT)
     }
 
-    /// One line when the top driver is `assumed`: the measurement that would settle the
-    /// result first.
+    /// One line when the top driver is `assumed` and moves the result by at least
+    /// [`SMALL_EFFECT`]: the measurement that would settle the result first.
     pub fn assumed_top_driver_line(&self) -> Option<String> {
         let top = self.top_driver()?;
-        (top.confidence == Confidence::Assumed.name()).then(|| {
+        (top.confidence == Confidence::Assumed.name() && top.effect >= SMALL_EFFECT).then(|| {
             format!(
                 "top driver `{}` is assumed (no published figure): measuring it on real hardware would settle this result first",
                 top.key
@@ -270,7 +276,7 @@ fn relevance(
             if network_used {
                 Ok(())
             } else {
-                Err("the network is not modelled here (live runs and colocated scale runs have no NIC, or --nic-gbps set it)".into())
+                Err("only scale mode's cluster NIC reads it (not live or colocated runs, nor with --nic-gbps)".into())
             }
         }
         "cores.count" | "cores.per_op_fixed_ns" => need("dpu-cores"),
@@ -435,6 +441,7 @@ pub fn scale_sensitivity(
         fraction,
         selection,
         baseline,
+        proxy_baseline: None,
         figures,
         not_perturbed,
     })
@@ -480,9 +487,101 @@ pub fn live_sensitivity(
         fraction,
         selection,
         baseline,
+        proxy_baseline: Some(proxy),
         figures,
         not_perturbed,
     })
+}
+
+/// One figure that matters for a scenario on a profile, without a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceEffect {
+    pub figure: FigureInfo,
+    /// Largest relative change of the modelled device time per chunk, either direction.
+    pub effect: f64,
+}
+
+/// The ops of one chunk of `spec` with their bytes (compressed size from the spec's
+/// target compressibility).
+fn chunk_ops(spec: &ScenarioSpec) -> Vec<OpCost> {
+    let chunk = u64::from(spec.chunk_size_bytes);
+    let stored = if spec.compression.is_some() {
+        ((chunk as f64 / spec.compressibility.max(1.0)).ceil() as u64).max(1)
+    } else {
+        chunk
+    };
+    op_kinds(spec)
+        .into_iter()
+        .map(|kind| {
+            let (bytes_in, bytes_out) = match kind {
+                OpKind::Compress(_) => (chunk, stored),
+                OpKind::Decompress(_) => (stored, chunk),
+                OpKind::CacheLookup => (0, 16),
+                OpKind::CacheInsert | OpKind::CacheDelete | OpKind::Nop => (0, 0),
+                _ => (if spec.compression.is_some() { stored } else { chunk }, 0),
+            };
+            OpCost { kind, bytes_in, bytes_out }
+        })
+        .collect()
+}
+
+/// Modelled device time of one chunk: each op alone on a fresh model (doorbell to
+/// completion, no queueing), summed.
+fn device_time_per_chunk_ns(profile: &Profile, ops: &[OpCost]) -> Result<f64, String> {
+    let mut total = 0.0;
+    for op in ops {
+        let mut model = TimingModel::new(profile).map_err(|e| e.to_string())?;
+        let (batch, timing) = model.submit_single(SimTime::ZERO, op).map_err(|e| e.to_string())?;
+        total += timing.completion.saturating_since(batch.doorbell.start).as_ns() as f64;
+    }
+    Ok(total)
+}
+
+/// Which figures of `profile` matter for `spec`, without running it: those of the device
+/// resources its op kinds pass through (doorbell, DMA, the cores or the engine each op is
+/// routed to), ranked by how far a `fraction` perturbation moves the modelled device time
+/// of one chunk. A device-only measure: what it does to end-to-end figures takes a run
+/// (`compare --sensitivity`). Errors for a profile without a device.
+pub fn scenario_figures(
+    profile: &Profile,
+    spec: &ScenarioSpec,
+    fraction: f64,
+) -> Result<(Vec<DeviceEffect>, Vec<NotPerturbed>), String> {
+    let ops = chunk_ops(spec);
+    let model = TimingModel::new(profile).map_err(|e| e.to_string())?;
+    let mut busy: Vec<String> = Vec::new();
+    if profile.pcie.is_some() {
+        busy.extend(["doorbell", "pcie-dma-read", "pcie-dma-write"].map(String::from));
+    }
+    for op in &ops {
+        match model.route(&op.kind).map_err(|e| e.to_string())? {
+            Route::DpuCores => busy.push("dpu-cores".into()),
+            Route::Accelerator(i) => busy.push(format!("accel:{}", profile.accelerators[i].name)),
+            Route::NoCompute => {}
+        }
+    }
+    let base = device_time_per_chunk_ns(profile, &ops)?;
+    let mut used = Vec::new();
+    let mut left = Vec::new();
+    for f in profile.figures() {
+        if let Err(reason) = relevance(&f.key, profile, &busy, &op_kinds(spec), false) {
+            let reason = reason.replace("did no work in this run", "is not used by this scenario");
+            left.push(NotPerturbed { key: f.key.clone(), confidence: f.confidence.name().into(), reason });
+            continue;
+        }
+        let mut effect: f64 = 0.0;
+        for v in perturbed_values(&f, fraction).into_iter().flatten() {
+            if let Ok(p) = profile.with_figure(&f.key, v) {
+                let t = device_time_per_chunk_ns(&p, &ops)?;
+                if base > 0.0 {
+                    effect = effect.max(((t - base) / base).abs());
+                }
+            }
+        }
+        used.push(DeviceEffect { figure: f, effect: if effect < ZERO_EFFECT { 0.0 } else { effect } });
+    }
+    used.sort_by(|a, b| b.effect.total_cmp(&a.effect).then_with(|| a.figure.key.cmp(&b.figure.key)));
+    Ok((used, left))
 }
 
 #[cfg(test)]
@@ -509,6 +608,22 @@ mod tests {
         let ops = op_kinds(&r);
         assert!(ops.contains(&OpKind::CacheLookup) && ops.contains(&OpKind::Decompress(Algorithm::Lz4)));
         assert!(!ops.contains(&OpKind::Compress(Algorithm::Lz4)));
+    }
+
+    #[test]
+    fn scenario_figures_rank_the_compress_rate_first_for_a_bf3_checkpoint() {
+        let p = Profile::builtin("bluefield-3").unwrap();
+        let spec = ScenarioSpec::defaults(ScenarioKind::FanOutWrite);
+        let (used, left) = scenario_figures(&p, &spec, DEFAULT_FRACTION).unwrap();
+        // BlueField-3 has no compress engine: LZ4 compression runs on the Arm cores.
+        assert_eq!(used[0].figure.key, "cores.compress_bytes_per_s.lz4", "{used:#?}");
+        assert!(used[0].effect > 0.1);
+        let left_keys: Vec<&str> = left.iter().map(|n| n.key.as_str()).collect();
+        for k in ["accelerators[decompress].bandwidth_bytes_per_s", "cores.cache_lookup_ops_per_s", "memory.size_gib"] {
+            assert!(left_keys.contains(&k), "{k} not left out: {left_keys:?}");
+        }
+        assert!(left.iter().any(|n| n.reason.contains("not used by this scenario")));
+        assert!(scenario_figures(&Profile::builtin("host-only").unwrap(), &spec, 0.25).is_err());
     }
 
     #[test]

@@ -3,12 +3,12 @@
 //! which figures are measured and which modelled. Opens offline, prints, mails.
 
 use super::format::{esc, fmt_duration_ns, fmt_rate};
-use super::sensitivity::{perturbation, ranges, shown};
+use super::sensitivity::{effect_pct, perturbation, ranges, shown};
 use super::svg::{latency_cdf_svg, sweep_svg, throughput_svg, utilization_svg, CHART_SWEEP};
 use super::table::{comparison_body, note_lines, run_body, sweep_body};
 use super::{scenario_line, Document, Sweep};
 use crate::result::RunResult;
-use crate::sensitivity::Sensitivity;
+use crate::sensitivity::{Sensitivity, SMALL_EFFECT};
 use std::fmt::Write;
 
 const CSS: &str = "body{font-family:sans-serif;margin:24px;color:#1a202c;max-width:1100px}\
@@ -175,13 +175,26 @@ fn sensitivity_section(s: &Sensitivity) -> String {
         b.host_cores_freed,
         esc(&s.selection)
     );
+    if let Some(p) = &s.proxy_baseline {
+        let _ = write!(
+            out,
+            "<p class=\"sub\">Scale mode's own figures for this scenario on this machine: speedup {:.2}x, \
+             throughput {}, p99 {}, cores freed {:.2}.</p>",
+            p.speedup,
+            esc(&fmt_rate(p.throughput_bytes_per_s)),
+            esc(&fmt_duration_ns(p.p99_ns)),
+            p.host_cores_freed
+        );
+    }
     let header: Vec<String> =
-        ["figure", "confidence", "change", "speedup", "throughput", "p99", "cores freed"].map(String::from).into();
+        ["figure", "confidence", "change", "moves it up to", "speedup", "throughput", "p99", "cores freed"]
+            .map(String::from)
+            .into();
     let rows: Vec<Vec<String>> = shown(s)
         .iter()
         .map(|f| {
             let [sp, tp, p99, cf] = ranges(f, b);
-            vec![f.key.clone(), f.confidence.clone(), perturbation(f, s.fraction), sp, tp, p99, cf]
+            vec![f.key.clone(), f.confidence.clone(), perturbation(f, s.fraction), effect_pct(f.effect), sp, tp, p99, cf]
         })
         .collect();
     if rows.is_empty() {
@@ -194,6 +207,12 @@ fn sensitivity_section(s: &Sensitivity) -> String {
     }
     if let Some(line) = s.assumed_top_driver_line() {
         let _ = write!(out, "<p class=\"assumed-line\">{}</p>", esc(&line));
+    } else if s.top_driver().is_some_and(|t| t.effect < SMALL_EFFECT) {
+        let _ = write!(
+            out,
+            "<p>No profile figure moves any headline figure by {} or more: the result rests on the host side, not on the profile.</p>",
+            effect_pct(SMALL_EFFECT)
+        );
     }
     let hidden = s.figures.len() - shown(s).len();
     if hidden > 0 {
@@ -243,7 +262,7 @@ mod tests {
         c.sensitivity = Some(testdata::sensitivity(crate::sensitivity::Level::Top));
         let html = render_html(&[Document::Comparison(Box::new(c))]);
         assert!(html.contains("<h2>Sensitivity</h2>"), "{html}");
-        assert!(html.contains("<td>cores.compress_bytes_per_s.lz4</td><td><span class=\"tag assumed\">assumed</span></td><td>±25 %</td><td>3.10x-4.60x</td>"), "{html}");
+        assert!(html.contains("<td>cores.compress_bytes_per_s.lz4</td><td><span class=\"tag assumed\">assumed</span></td><td>±25 %</td><td>22 %</td><td>3.10x-4.60x</td>"), "{html}");
         assert!(html.contains("<td>measured</td>"));
         assert!(!html.contains("cores.per_op_fixed_ns"));
         assert!(html.contains("top driver `cores.compress_bytes_per_s.lz4` is assumed"));

@@ -6,7 +6,11 @@
 
 use super::format::{fmt_duration_ns, fmt_rate};
 use super::profile::value;
-use crate::sensitivity::{FigureEffect, Headline, Level, Sensitivity, TOP_LINES};
+use crate::sensitivity::{
+    DeviceEffect, FigureEffect, Headline, Level, NotPerturbed, Sensitivity, SMALL_EFFECT, TOP_LINES,
+};
+use crate::spec::ScenarioSpec;
+use dpukit_sim::profile::{Confidence, Profile};
 
 /// `min-max` of a metric over the baseline and the perturbed sides (one side alone still
 /// gives a range against the baseline).
@@ -22,6 +26,17 @@ fn range(f: &FigureEffect, base: &Headline, metric: fn(&Headline) -> f64, fmt: f
         a
     } else {
         format!("{a}-{b}")
+    }
+}
+
+/// A relative change as a percentage: `22 %`, `1.5 %`, `0.04 %`, `<0.01 %`.
+pub(crate) fn effect_pct(effect: f64) -> String {
+    match effect * 100.0 {
+        e if e >= 10.0 => format!("{e:.0} %"),
+        e if e >= 1.0 => format!("{e:.1} %"),
+        e if e >= 0.01 => format!("{e:.2} %"),
+        e if e > 0.0 => "<0.01 %".into(),
+        _ => "0 %".into(),
     }
 }
 
@@ -80,17 +95,32 @@ pub fn sensitivity_lines(s: &Sensitivity) -> Vec<String> {
         ),
         format!("  perturbed: {}", s.selection),
     ];
+    if let Some(p) = &s.proxy_baseline {
+        out.push(format!(
+            "  scale mode's own figures for this scenario on this machine: speedup {}, throughput {}, p99 {}, cores freed {}",
+            speedup(p.speedup),
+            fmt_rate(p.throughput_bytes_per_s),
+            fmt_duration_ns(p.p99_ns),
+            cores(p.host_cores_freed)
+        ));
+    }
     for f in shown(s) {
         let [sp, tp, p99, cf] = ranges(f, b);
         out.push(format!(
-            "  {} on {} [{}]: speedup {sp}, throughput {tp}, p99 {p99}, cores freed {cf}",
+            "  {} on {} [{}] moves it up to {}: speedup {sp}, throughput {tp}, p99 {p99}, cores freed {cf}",
             perturbation(f, s.fraction),
             f.key,
-            f.confidence
+            f.confidence,
+            effect_pct(f.effect)
         ));
     }
-    if s.top_driver().is_none() {
-        out.push("  no perturbed figure moves the result".into());
+    match s.top_driver() {
+        None => out.push("  no perturbed figure moves the result".into()),
+        Some(top) if top.effect < SMALL_EFFECT => out.push(format!(
+            "  no profile figure moves any headline figure by {} or more: the result rests on the host side, not on the profile",
+            effect_pct(SMALL_EFFECT)
+        )),
+        Some(_) => {}
     }
     let hidden = s.figures.len() - shown(s).len();
     if hidden > 0 {
@@ -105,6 +135,57 @@ pub fn sensitivity_lines(s: &Sensitivity) -> Vec<String> {
     out
 }
 
+/// `dpukit profiles show NAME --scenario S`: the figures that matter for the scenario,
+/// ranked by their effect on the modelled device time per chunk, each with its
+/// confidence; then those that do not, with the reason.
+pub fn render_scenario_figures(
+    p: &Profile,
+    spec: &ScenarioSpec,
+    used: &[DeviceEffect],
+    left: &[NotPerturbed],
+    fraction: f64,
+) -> String {
+    let codec = spec.compression.as_ref().map_or("no compression".to_string(), |c| c.algorithm.clone());
+    let mut out = format!(
+        "Figures that matter for {} on {} (default knobs: {} chunks, {codec}): {} of {}, ranked by how far \
+         ±{:.0} % on each moves the modelled device time per chunk (each op alone, no queueing; \
+         end-to-end effects need a run: compare --sensitivity)\n",
+        spec.kind.name(),
+        p.name,
+        super::format::fmt_bytes(u64::from(spec.chunk_size_bytes)),
+        used.len(),
+        used.len() + left.len(),
+        fraction * 100.0
+    );
+    let w = used.iter().map(|u| u.figure.key.len()).max().unwrap_or(0);
+    for u in used {
+        out.push_str(&format!(
+            "  {:<w$}  [{}]  {}\n",
+            u.figure.key,
+            u.figure.confidence.name(),
+            match u.effect * 100.0 {
+                e if e >= 0.1 => format!("{e:.1} %"),
+                e if e > 0.0 => "<0.1 %".into(),
+                _ => "no effect on one chunk".into(),
+            }
+        ));
+    }
+    let count = |c: Confidence| used.iter().filter(|u| u.figure.confidence == c).count();
+    let counts: Vec<String> = Confidence::ALL.iter().map(|&c| format!("{} {}", count(c), c.name())).collect();
+    out.push_str(&format!("  of these: {}\n", counts.join(", ")));
+    if let Some(top) = used.first().filter(|u| u.figure.confidence == Confidence::Assumed && u.effect > 0.0) {
+        out.push_str(&format!(
+            "  the figure that matters most, {}, is assumed: a measurement of it on real hardware would settle most\n",
+            top.figure.key
+        ));
+    }
+    out.push_str("Not used by this scenario:\n");
+    for n in left {
+        out.push_str(&format!("  {}  [{}]: {}\n", n.key, n.confidence, n.reason));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,7 +195,7 @@ mod tests {
     fn top_shows_three_lines_and_names_an_assumed_top_driver() {
         let text = sensitivity_lines(&sample(Level::Top)).join("\n");
         assert!(
-            text.contains("±25 % on cores.compress_bytes_per_s.lz4 [assumed]: speedup 3.10x-4.60x"),
+            text.contains("±25 % on cores.compress_bytes_per_s.lz4 [assumed] moves it up to 22 %: speedup 3.10x-4.60x"),
             "{text}"
         );
         assert!(text.contains("cores.crc32c_bytes_per_s [measured]"), "{text}");
@@ -122,7 +203,19 @@ mod tests {
         assert!(text.contains("2 more figure(s) in the JSON (1 with no effect)"), "{text}");
         assert!(text.contains("top driver `cores.compress_bytes_per_s.lz4` is assumed"), "{text}");
         let all = sensitivity_lines(&sample(Level::All)).join("\n");
+        assert!(!all.contains("rests on the host side"), "{all}");
         assert!(all.contains("memory.size_gib [vendor]") && !all.contains("more figure"), "{all}");
+    }
+
+    #[test]
+    fn a_result_no_figure_moves_much_says_so_instead_of_naming_a_driver() {
+        let mut s = sample(Level::Top);
+        for f in &mut s.figures {
+            f.effect /= 100.0;
+        }
+        let text = sensitivity_lines(&s).join("\n");
+        assert!(text.contains("no profile figure moves any headline figure by 1.0 % or more"), "{text}");
+        assert!(!text.contains("is assumed"), "{text}");
     }
 
     #[test]
@@ -133,7 +226,7 @@ mod tests {
         s.figures[0].high.as_mut().unwrap().figure_value = 2.0 * s.figures[0].value;
         let text = sensitivity_lines(&s).join("\n");
         assert!(!text.contains("is assumed"), "{text}");
-        assert!(text.contains("5.7e8 -> -/1.14e9 on cores.compress_bytes_per_s.lz4"), "{text}");
+        assert!(text.contains("5.7e8 -> -/1.14e9 on cores.compress_bytes_per_s.lz4 [measured]"), "{text}");
         // One side only: the range runs from the baseline.
         assert!(text.contains("speedup 3.98x-4.60x"), "{text}");
     }

@@ -131,6 +131,7 @@ pub(crate) fn sensitivity(level: Level) -> Sensitivity {
         fraction: 0.25,
         selection: "test".into(),
         baseline: head(3.98),
+        proxy_baseline: None,
         figures: vec![
             effect("cores.compress_bytes_per_s.lz4", "assumed", 0.57e9, 3.1, 4.6, 0.22),
             effect("pcie.doorbell_ns", "assumed", 100.0, 3.9, 4.0, 0.02),
