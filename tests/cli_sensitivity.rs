@@ -37,7 +37,16 @@ fn with_calibration() -> tempfile::TempDir {
 }
 
 const SCALE: &[&str] = &[
-    "compare", "--scale", "--calibration", "cal.json", "--profile", "bluefield-3", "--nodes", "4", "--size", "4m",
+    "compare",
+    "--scale",
+    "--calibration",
+    "cal.json",
+    "--profile",
+    "bluefield-3",
+    "--nodes",
+    "4",
+    "--size",
+    "4m",
     "--quiet",
 ];
 
@@ -50,7 +59,8 @@ fn scale_compare_ranks_the_figures_in_table_html_and_json() {
     // On by default in scale mode.
     assert!(out.stdout.contains("sensitivity [model]:"), "{}", out.stdout);
     assert!(out.stdout.contains("cores.compress_bytes_per_s.lz4 [assumed] moves it up to"), "{}", out.stdout);
-    let json: Value = serde_json::from_str(&std::fs::read_to_string(d.join("top/comparison.json")).unwrap()).unwrap();
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("top/comparison.json")).unwrap()).unwrap();
     let s = &json["sensitivity"];
     assert_eq!(s["level"], "top");
     let figures = s["figures"].as_array().unwrap();
@@ -66,13 +76,15 @@ fn scale_compare_ranks_the_figures_in_table_html_and_json() {
     // all: every figure perturbed, none left out; off: no section at all.
     let all = dpukit(&[SCALE, &["--out-dir", "all", "--sensitivity", "all"]].concat(), d);
     assert_eq!(all.code, 0, "{}", all.stderr);
-    let json: Value = serde_json::from_str(&std::fs::read_to_string(d.join("all/comparison.json")).unwrap()).unwrap();
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("all/comparison.json")).unwrap()).unwrap();
     assert_eq!(json["sensitivity"]["not_perturbed"].as_array().unwrap().len(), 0);
     assert!(all.stdout.contains("memory.size_gib [vendor] moves it up to 0 %"), "{}", all.stdout);
     let off = dpukit(&[SCALE, &["--out-dir", "off", "--sensitivity", "off"]].concat(), d);
     assert_eq!(off.code, 0, "{}", off.stderr);
     assert!(!off.stdout.contains("sensitivity"), "{}", off.stdout);
-    let json: Value = serde_json::from_str(&std::fs::read_to_string(d.join("off/comparison.json")).unwrap()).unwrap();
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("off/comparison.json")).unwrap()).unwrap();
     assert!(json.get("sensitivity").is_none());
 }
 
@@ -105,7 +117,11 @@ fn bad_sensitivity_input_is_one_line() {
     std::fs::write(d.join("junk.json"), "not a calibration").unwrap();
     let cases: &[(&[&str], i32, &str)] = &[
         (&["compare", "--sensitivity", "most"], 2, "invalid value 'most' for '--sensitivity <off|top|all>'"),
-        (&["compare", "--sensitivity-pct", "0"], 1, "--sensitivity-pct 0: must be a percentage above 0 and below 100"),
+        (
+            &["compare", "--sensitivity-pct", "0"],
+            1,
+            "--sensitivity-pct 0: must be a percentage above 0 and below 100",
+        ),
         (&["compare", "--sensitivity-pct", "150"], 1, "--sensitivity-pct 150: must be a percentage"),
         (&["compare", "--sensitivity-pct", "NaN"], 1, "--sensitivity-pct NaN: must be a percentage"),
         (&["compare", "--sensitivity-pct", "x"], 2, "invalid value 'x' for '--sensitivity-pct <PCT>'"),
@@ -119,8 +135,17 @@ fn bad_sensitivity_input_is_one_line() {
             1,
             "--sensitivity-calibration: ",
         ),
-        (&["compare", "--sensitivity", "top", "--sensitivity-calibration", "junk.json"], 1, "--sensitivity-calibration: "),
-        (&["compare", "--sensitivity-calibration", "cal.json"], 1, "--sensitivity-calibration given with --sensitivity off"),
+        (
+            &["compare", "--sensitivity", "top", "--sensitivity-calibration", "junk.json"],
+            1,
+            "--sensitivity-calibration: ",
+        ),
+        (
+            &["compare", "--sensitivity", "off", "--sensitivity-calibration", "cal.json"],
+            1,
+            "--sensitivity-calibration given with --sensitivity off",
+        ),
+        (&["compare", "--sensitivity-calibration", "junk.json"], 1, "--sensitivity-calibration: "),
         (&["profiles", "show", "bluefield-3", "--scenario", "nope"], 1, "unknown scenario `nope`"),
         (&["profiles", "show", "nope", "--scenario", "kv-cache"], 1, "unknown profile `nope`"),
     ];
@@ -138,4 +163,45 @@ fn bad_sensitivity_input_is_one_line() {
         assert!(started.elapsed() < std::time::Duration::from_secs(10), "dpukit {what} ran first");
         assert!(!d.join("dpukit-out/comparison.json").exists(), "dpukit {what} wrote a result");
     }
+}
+
+/// A live compare given a calibration file: the proxy runs, says what it is, and records
+/// scale mode's own figures beside the live run's.
+#[test]
+fn live_compare_with_a_calibration_file_gets_the_labelled_proxy() {
+    let dir = with_calibration();
+    let d = dir.path();
+    let out = dpukit(
+        &[
+            "compare",
+            "--profile",
+            "bluefield-3",
+            "--nodes",
+            "2",
+            "--size",
+            "4m",
+            "--chunk",
+            "256k",
+            "--quiet",
+            "--sensitivity-calibration",
+            "cal.json",
+        ],
+        d,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("applied to this live run's figures"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("scale mode's own figures for this scenario on this machine"),
+        "{}",
+        out.stdout
+    );
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("dpukit-out/comparison.json")).unwrap())
+            .unwrap();
+    let s = &json["sensitivity"];
+    assert_eq!(s["level"], "top");
+    assert!(s["proxy_baseline"]["speedup"].as_f64().is_some_and(|x| x > 0.0), "{s:#}");
+    // The baseline is the live run's own speedup, not the proxy's.
+    assert_eq!(s["baseline"]["speedup"], json["speedup"]["value"]);
+    assert!(!s["figures"].as_array().unwrap().is_empty());
 }

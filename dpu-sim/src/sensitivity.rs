@@ -240,10 +240,9 @@ pub fn perturbed_values(fig: &FigureInfo, fraction: f64) -> [Option<f64>; 2] {
         Domain::OneOf(list) => {
             let i = list.iter().position(|&x| f64::from(x) == v);
             match i {
-                Some(i) => [
-                    i.checked_sub(1).map(|j| f64::from(list[j])),
-                    list.get(i + 1).map(|&x| f64::from(x)),
-                ],
+                Some(i) => {
+                    [i.checked_sub(1).map(|j| f64::from(list[j])), list.get(i + 1).map(|&x| f64::from(x))]
+                }
                 None => [None, None],
             }
         }

@@ -103,9 +103,14 @@ impl Headline {
     /// `self` scaled metric by metric by `to / from` (the live run's figures moved by the
     /// relative change scale mode gives); a metric whose base is zero stays as it is.
     fn moved(&self, from: &Headline, to: &Headline) -> Headline {
-        let f = |x: f64, a: f64, b: f64| if a != 0.0 && a.is_finite() && b.is_finite() { x * b / a } else { x };
+        let f =
+            |x: f64, a: f64, b: f64| if a != 0.0 && a.is_finite() && b.is_finite() { x * b / a } else { x };
         Headline {
-            throughput_bytes_per_s: f(self.throughput_bytes_per_s, from.throughput_bytes_per_s, to.throughput_bytes_per_s),
+            throughput_bytes_per_s: f(
+                self.throughput_bytes_per_s,
+                from.throughput_bytes_per_s,
+                to.throughput_bytes_per_s,
+            ),
             speedup: f(self.speedup, from.speedup, to.speedup),
             p99_ns: f(self.p99_ns, from.p99_ns, to.p99_ns),
             host_cores_freed: f(self.host_cores_freed, from.host_cores_freed, to.host_cores_freed),
@@ -257,7 +262,8 @@ fn relevance(
     network_used: bool,
 ) -> Result<(), String> {
     let used = |r: &str| busy.iter().any(|b| b == r);
-    let need = |r: &str| if used(r) { Ok(()) } else { Err(format!("resource `{r}` did no work in this run")) };
+    let need =
+        |r: &str| if used(r) { Ok(()) } else { Err(format!("resource `{r}` did no work in this run")) };
     let never = |why: &str| Err(format!("the timing model does not read it ({why})"));
     if let Some(rest) = key.strip_prefix("accelerators[") {
         let (name, field) = rest.split_once("].").unwrap_or((rest, ""));
@@ -288,15 +294,13 @@ fn relevance(
         "pcie.dma_write_latency_ns"
         | "pcie.max_dma_write_requests_per_s"
         | "pcie.dma_write_bandwidth_bytes_per_s" => need("pcie-dma-write"),
-        k if k.starts_with("pcie.") => {
-            need("pcie-dma-read").or_else(|_| need("pcie-dma-write"))
-        }
+        k if k.starts_with("pcie.") => need("pcie-dma-read").or_else(|_| need("pcie-dma-write")),
         k if k.starts_with("cores.") => {
             need("dpu-cores")?;
             let model = TimingModel::new(profile).map_err(|e| e.to_string())?;
-            let on_cores = ops.iter().any(|op| {
-                core_rate_key(op).as_deref() == Some(k) && model.route(op) == Ok(Route::DpuCores)
-            });
+            let on_cores = ops
+                .iter()
+                .any(|op| core_rate_key(op).as_deref() == Some(k) && model.route(op) == Ok(Route::DpuCores));
             if on_cores {
                 Ok(())
             } else {
@@ -374,11 +378,7 @@ fn rank(
                 Err(e) => notes.push(format!("{dir}: {e}")),
             }
         }
-        let effect = sides
-            .iter()
-            .flatten()
-            .map(|s| s.headline.change_from(&baseline))
-            .fold(0.0, f64::max);
+        let effect = sides.iter().flatten().map(|s| s.headline.change_from(&baseline)).fold(0.0, f64::max);
         let effect = if effect < ZERO_EFFECT { 0.0 } else { effect };
         let [low, high] = sides;
         out.push(FigureEffect {
@@ -459,11 +459,8 @@ pub fn live_sensitivity(
     level: Level,
     fraction: f64,
 ) -> Result<Sensitivity, ScaleError> {
-    let opts = ScaleOptions {
-        cluster: ClusterSpec::this_machine(&calibration),
-        calibration,
-        calibration_source,
-    };
+    let opts =
+        ScaleOptions { cluster: ClusterSpec::this_machine(&calibration), calibration, calibration_source };
     let total = profile.figures().len();
     let (chosen, not_perturbed) = select(profile, spec, &live.offload, level, false);
     let selection = selection_text(level, chosen.len(), total);
@@ -619,7 +616,11 @@ mod tests {
         assert_eq!(used[0].figure.key, "cores.compress_bytes_per_s.lz4", "{used:#?}");
         assert!(used[0].effect > 0.1);
         let left_keys: Vec<&str> = left.iter().map(|n| n.key.as_str()).collect();
-        for k in ["accelerators[decompress].bandwidth_bytes_per_s", "cores.cache_lookup_ops_per_s", "memory.size_gib"] {
+        for k in [
+            "accelerators[decompress].bandwidth_bytes_per_s",
+            "cores.cache_lookup_ops_per_s",
+            "memory.size_gib",
+        ] {
             assert!(left_keys.contains(&k), "{k} not left out: {left_keys:?}");
         }
         assert!(left.iter().any(|n| n.reason.contains("not used by this scenario")));
@@ -628,11 +629,16 @@ mod tests {
 
     #[test]
     fn headline_moves_by_the_proxys_ratio() {
-        let live = Headline { throughput_bytes_per_s: 100.0, speedup: 2.0, p99_ns: 10.0, host_cores_freed: 0.0 };
-        let from = Headline { throughput_bytes_per_s: 50.0, speedup: 1.0, p99_ns: 20.0, host_cores_freed: 0.0 };
+        let live =
+            Headline { throughput_bytes_per_s: 100.0, speedup: 2.0, p99_ns: 10.0, host_cores_freed: 0.0 };
+        let from =
+            Headline { throughput_bytes_per_s: 50.0, speedup: 1.0, p99_ns: 20.0, host_cores_freed: 0.0 };
         let to = Headline { throughput_bytes_per_s: 75.0, speedup: 1.5, p99_ns: 10.0, host_cores_freed: 1.0 };
         let m = live.moved(&from, &to);
-        assert_eq!((m.throughput_bytes_per_s, m.speedup, m.p99_ns, m.host_cores_freed), (150.0, 3.0, 5.0, 0.0));
+        assert_eq!(
+            (m.throughput_bytes_per_s, m.speedup, m.p99_ns, m.host_cores_freed),
+            (150.0, 3.0, 5.0, 0.0)
+        );
         assert!((m.change_from(&live) - 0.5).abs() < 1e-12);
     }
 }

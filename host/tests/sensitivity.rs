@@ -39,7 +39,8 @@ fn a_figure_the_run_cannot_use_ranks_at_zero_effect() {
     let s = spec(ScenarioKind::FanOutWrite);
     let base = compare_scale(&s, &profile, &opts).unwrap();
     let all = scale_sensitivity(&s, &profile, &opts, &base, Level::All, DEFAULT_FRACTION, true).unwrap();
-    let effect = |k: &str| all.figures.iter().find(|f| f.key == k).unwrap_or_else(|| panic!("{k} missing")).effect;
+    let effect =
+        |k: &str| all.figures.iter().find(|f| f.key == k).unwrap_or_else(|| panic!("{k} missing")).effect;
     for unused in [
         "accelerators[compress].bandwidth_bytes_per_s",
         "cores.cache_lookup_ops_per_s",
@@ -81,7 +82,11 @@ fn every_figure_left_out_has_zero_effect() {
         assert!(!left_out.is_empty(), "{profile} {kind:?}: nothing left out");
         for left in &left_out {
             let f = all.figures.iter().find(|f| f.key == left.key).unwrap();
-            assert_eq!(f.effect, 0.0, "{profile} {kind:?}: {} left out ({}) but moves the result", left.key, left.reason);
+            assert_eq!(
+                f.effect, 0.0,
+                "{profile} {kind:?}: {} left out ({}) but moves the result",
+                left.key, left.reason
+            );
         }
         assert!(all.figures[0].effect > 0.0, "{profile} {kind:?}: no figure moves the result");
     }
@@ -113,8 +118,9 @@ fn the_live_proxy_applies_scale_modes_relative_change() {
     let s = spec(ScenarioKind::FanOutWrite);
     let base = compare_scale(&s, &p, &opts).unwrap();
     let direct = scale_sensitivity(&s, &p, &opts, &base, Level::Top, DEFAULT_FRACTION, false).unwrap();
-    let proxy = live_sensitivity(&s, &p, &base, calibration, "fixed (test)".into(), Level::Top, DEFAULT_FRACTION)
-        .unwrap();
+    let proxy =
+        live_sensitivity(&s, &p, &base, calibration, "fixed (test)".into(), Level::Top, DEFAULT_FRACTION)
+            .unwrap();
     assert!(proxy.method.contains("applied to this live run"), "{}", proxy.method);
     assert_eq!(direct.figures.len(), proxy.figures.len());
     for (d, l) in direct.figures.iter().zip(&proxy.figures) {
@@ -126,4 +132,3 @@ fn the_live_proxy_applies_scale_modes_relative_change() {
         }
     }
 }
-

@@ -182,16 +182,17 @@ pub struct ScaleArgs {
 pub struct SensitivityArgs {
     /// Perturb each profile figure the run used, one at a time, and rank them by how far they
     /// move throughput, speedup, p99 and cores freed: off, top (tables show the top 3, the JSON
-    /// all) or all (every figure of the profile, used or not) [default: top with --scale, off
-    /// for a live compare, whose sensitivity needs a calibration of this machine]
+    /// all) or all (every figure of the profile, used or not) [default: top with --scale or
+    /// --sensitivity-calibration; otherwise off for a live compare, whose sensitivity needs a
+    /// calibration of this machine first, about 10 s]
     #[arg(long, value_enum, value_name = "off|top|all")]
     pub sensitivity: Option<SensitivityArg>,
     /// Size of each perturbation, percent of the figure (whole-number figures take the nearest
     /// valid neighbour) [default: 25]
     #[arg(long, value_name = "PCT")]
     pub sensitivity_pct: Option<f64>,
-    /// Live compare: the calibration file scale mode uses to model the sensitivity (without it,
-    /// a calibration of this machine runs first)
+    /// Live compare: the calibration file (from `dpukit calibrate`) scale mode uses to model the
+    /// sensitivity; turns it on. Without it, --sensitivity top|all calibrates this machine first
     #[arg(long, value_name = "FILE.json")]
     pub sensitivity_calibration: Option<PathBuf>,
 }

@@ -185,7 +185,12 @@ fn calibrate_cmd(a: CalibrateArgs, quiet: bool) -> Result<()> {
 
 /// The calibration in `path` (named by `flag` in errors), else one measured now with the
 /// scenario's own codec point; and where it came from, for the record.
-fn calibration_for(path: Option<&Path>, flag: &str, spec: &ScenarioSpec, quiet: bool) -> Result<(Calibration, String)> {
+fn calibration_for(
+    path: Option<&Path>,
+    flag: &str,
+    spec: &ScenarioSpec,
+    quiet: bool,
+) -> Result<(Calibration, String)> {
     Ok(match path {
         Some(path) => {
             (Calibration::load(path).map_err(|e| anyhow!("{flag}: {e}"))?, path.display().to_string())
@@ -296,9 +301,9 @@ fn run(a: RunArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-/// Sensitivity of a live compare is off unless asked for: its scale-mode proxy needs a
-/// calibration of this machine, which costs more than the run itself at default knobs
-/// (measured in docs/SENSITIVITY.md).
+/// Sensitivity of a live compare is off unless asked for (or a calibration file is given):
+/// its scale-mode proxy needs a calibration of this machine, which takes longer than the
+/// default compare itself (measured in docs/SENSITIVITY.md).
 const LIVE_SENSITIVITY_DEFAULT: Level = Level::Off;
 /// Scale mode is deterministic and re-runs in milliseconds at default knobs.
 const SCALE_SENSITIVITY_DEFAULT: Level = Level::Top;
@@ -324,7 +329,13 @@ fn sensitivity_fraction(s: &SensitivityArgs) -> Result<f64> {
 fn has_modelled_figures(profile: &Profile, quiet: bool) -> bool {
     let modelled = profile.kind != ProfileKind::HostOnly;
     if !modelled {
-        status(quiet, &format!("sensitivity: profile `{}` has no device, so no modelled figure to perturb", profile.name));
+        status(
+            quiet,
+            &format!(
+                "sensitivity: profile `{}` has no device, so no modelled figure to perturb",
+                profile.name
+            ),
+        );
     }
     modelled
 }
@@ -353,7 +364,13 @@ fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
             .map_err(|e| anyhow!("scale comparison of {} failed: {e}", spec.kind.name()))?;
         let level = asked.unwrap_or(SCALE_SENSITIVITY_DEFAULT);
         if level != Level::Off && has_modelled_figures(&profile, quiet) {
-            status(quiet, &format!("sensitivity: re-running scale mode per profile figure (±{:.0} %)", fraction * 100.0));
+            status(
+                quiet,
+                &format!(
+                    "sensitivity: re-running scale mode per profile figure (±{:.0} %)",
+                    fraction * 100.0
+                ),
+            );
             let nic_from_profile = !a.scale.colocated && a.scale.nic_gbps.is_none();
             c.sensitivity = Some(
                 scale_sensitivity(&spec, &profile, &opts, &c, level, fraction, nic_from_profile)
@@ -364,7 +381,12 @@ fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
     } else {
         validate(&spec)?;
         let profile = load_profile(a.knobs.profile.as_deref())?;
-        let level = asked.unwrap_or(LIVE_SENSITIVITY_DEFAULT);
+        // Given a calibration file, the proxy costs little: on unless turned off.
+        let level = asked.unwrap_or(if a.sensitivity.sensitivity_calibration.is_some() {
+            Level::Top
+        } else {
+            LIVE_SENSITIVITY_DEFAULT
+        });
         // A bad calibration file fails now, not after the runs.
         let calibration_file = match &a.sensitivity.sensitivity_calibration {
             Some(path) if level != Level::Off => Some((
@@ -385,7 +407,10 @@ fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
                 Some(x) => x,
                 None => calibration_for(None, "--sensitivity-calibration", &spec, quiet)?,
             };
-            status(quiet, "sensitivity: modelling each profile figure's effect in scale mode on this machine");
+            status(
+                quiet,
+                "sensitivity: modelling each profile figure's effect in scale mode on this machine",
+            );
             c.sensitivity = Some(
                 live_sensitivity(&spec, &profile, &c, cal, source, level, fraction)
                     .map_err(|e| anyhow!("sensitivity of {}: {e}", spec.kind.name()))?,

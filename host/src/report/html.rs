@@ -194,16 +194,25 @@ fn sensitivity_section(s: &Sensitivity) -> String {
         .iter()
         .map(|f| {
             let [sp, tp, p99, cf] = ranges(f, b);
-            vec![f.key.clone(), f.confidence.clone(), perturbation(f, s.fraction), effect_pct(f.effect), sp, tp, p99, cf]
+            vec![
+                f.key.clone(),
+                f.confidence.clone(),
+                perturbation(f, s.fraction),
+                effect_pct(f.effect),
+                sp,
+                tp,
+                p99,
+                cf,
+            ]
         })
         .collect();
     if rows.is_empty() {
         out.push_str("<p>No perturbed figure moves the result.</p>");
     } else {
-        out.push_str(&table(&header, &rows).replace(
-            "<td>assumed</td>",
-            "<td><span class=\"tag assumed\">assumed</span></td>",
-        ));
+        out.push_str(
+            &table(&header, &rows)
+                .replace("<td>assumed</td>", "<td><span class=\"tag assumed\">assumed</span></td>"),
+        );
     }
     if let Some(line) = s.assumed_top_driver_line() {
         let _ = write!(out, "<p class=\"assumed-line\">{}</p>", esc(&line));

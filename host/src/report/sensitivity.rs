@@ -15,7 +15,8 @@ use dpukit_sim::profile::{Confidence, Profile};
 /// `min-max` of a metric over the baseline and the perturbed sides (one side alone still
 /// gives a range against the baseline).
 fn range(f: &FigureEffect, base: &Headline, metric: fn(&Headline) -> f64, fmt: fn(f64) -> String) -> String {
-    let mut xs: Vec<f64> = [&f.low, &f.high].iter().filter_map(|s| s.as_ref()).map(|s| metric(&s.headline)).collect();
+    let mut xs: Vec<f64> =
+        [&f.low, &f.high].iter().filter_map(|s| s.as_ref()).map(|s| metric(&s.headline)).collect();
     if xs.len() < 2 {
         xs.push(metric(base));
     }
@@ -57,7 +58,8 @@ pub(crate) fn perturbation(f: &FigureEffect, fraction: f64) -> String {
     if continuous && f.low.is_some() && f.high.is_some() {
         return format!("±{:.0} %", fraction * 100.0);
     }
-    let side = |s: &Option<crate::sensitivity::Perturbed>| s.as_ref().map_or("-".into(), |s| value(&s.figure_value));
+    let side =
+        |s: &Option<crate::sensitivity::Perturbed>| s.as_ref().map_or("-".into(), |s| value(&s.figure_value));
     format!("{} -> {}/{}", value(&f.value), side(&f.low), side(&f.high))
 }
 
@@ -195,7 +197,9 @@ mod tests {
     fn top_shows_three_lines_and_names_an_assumed_top_driver() {
         let text = sensitivity_lines(&sample(Level::Top)).join("\n");
         assert!(
-            text.contains("±25 % on cores.compress_bytes_per_s.lz4 [assumed] moves it up to 22 %: speedup 3.10x-4.60x"),
+            text.contains(
+                "±25 % on cores.compress_bytes_per_s.lz4 [assumed] moves it up to 22 %: speedup 3.10x-4.60x"
+            ),
             "{text}"
         );
         assert!(text.contains("cores.crc32c_bytes_per_s [measured]"), "{text}");
