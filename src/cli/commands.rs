@@ -22,7 +22,7 @@ use dpukit_host::result::{Mode, RESULT_SCHEMA_VERSION};
 use dpukit_host::run::{compare, run_scenario, RunOptions};
 use dpukit_host::scale::{compare_scale, run_scale, ClusterSpec, ScaleOptions};
 use dpukit_host::sensitivity::{
-    live_sensitivity, scale_sensitivity, scenario_figures, Level, DEFAULT_FRACTION,
+    live_sensitivity, scale_sensitivity, scenario_figures, Level, Sensitivity, DEFAULT_FRACTION,
 };
 use dpukit_host::spec::ScenarioSpec;
 use dpukit_host::tier::BlobOptions;
@@ -31,6 +31,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 const DEFAULT_PROFILE: &str = "bluefield-2";
 
@@ -340,6 +341,15 @@ fn has_modelled_figures(profile: &Profile, quiet: bool) -> bool {
     modelled
 }
 
+/// The status line after a sensitivity: how many figures, in how long (wall, measured).
+fn sensitivity_took(s: &Sensitivity, started: Instant) -> String {
+    format!(
+        "sensitivity: {} figure(s) perturbed both ways in {:.3} s (wall, this machine)",
+        s.figures.len(),
+        started.elapsed().as_secs_f64()
+    )
+}
+
 fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
     let spec = spec_with_note(&a.knobs, a.scale.scale, quiet)?;
     let fraction = sensitivity_fraction(&a.sensitivity)?;
@@ -372,10 +382,11 @@ fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
                 ),
             );
             let nic_from_profile = !a.scale.colocated && a.scale.nic_gbps.is_none();
-            c.sensitivity = Some(
-                scale_sensitivity(&spec, &profile, &opts, &c, level, fraction, nic_from_profile)
-                    .map_err(|e| anyhow!("sensitivity of {}: {e}", spec.kind.name()))?,
-            );
+            let started = Instant::now();
+            let s = scale_sensitivity(&spec, &profile, &opts, &c, level, fraction, nic_from_profile)
+                .map_err(|e| anyhow!("sensitivity of {}: {e}", spec.kind.name()))?;
+            status(quiet, &sensitivity_took(&s, started));
+            c.sensitivity = Some(s);
         }
         c
     } else {
@@ -411,10 +422,11 @@ fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
                 quiet,
                 "sensitivity: modelling each profile figure's effect in scale mode on this machine",
             );
-            c.sensitivity = Some(
-                live_sensitivity(&spec, &profile, &c, cal, source, level, fraction)
-                    .map_err(|e| anyhow!("sensitivity of {}: {e}", spec.kind.name()))?,
-            );
+            let started = Instant::now();
+            let s = live_sensitivity(&spec, &profile, &c, cal, source, level, fraction)
+                .map_err(|e| anyhow!("sensitivity of {}: {e}", spec.kind.name()))?;
+            status(quiet, &sensitivity_took(&s, started));
+            c.sensitivity = Some(s);
         }
         c
     };
