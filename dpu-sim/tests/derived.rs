@@ -41,7 +41,11 @@ fn bluefield3_derived_figures_follow_their_tables() {
         println!("{key}: profile {:.4e}, from the table {want:.4e}, error {:.2} %", f.value, err * 100.0);
         assert!(err < TOLERANCE, "{key}: profile {} vs {want}", f.value);
         assert_eq!(f.confidence, Confidence::Derived, "{key}");
-        assert!(f.source.contains("VALIDATION.md") || f.source.contains("user manual"), "{key}: {}", f.source);
+        assert!(
+            f.source.contains("VALIDATION.md") || f.source.contains("user manual"),
+            "{key}: {}",
+            f.source
+        );
     }
     // Counted here so the count in the docs stays true.
     let figs = bf3.figures();

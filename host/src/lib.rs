@@ -2,7 +2,8 @@
 //! ([`offload`], over the DMA slot pool in [`dma`]), the storage tiers ([`tier`]), the four
 //! scenarios ([`scenario`], entered through [`run`], their nodes spread over processes by
 //! [`cluster`]), their knobs ([`spec`]), metrics
-//! ([`metrics`]) and the result document ([`result`]).
+//! ([`metrics`]), the result document ([`result`]) and how far a modelled result depends on
+//! the profile's figures ([`sensitivity`]).
 //!
 //! It knows the ABI, the kernels and the simulator; the command line sits above it.
 
