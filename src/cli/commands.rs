@@ -341,6 +341,14 @@ fn has_modelled_figures(profile: &Profile, quiet: bool) -> bool {
     modelled
 }
 
+/// A sensitivity that could not be computed costs the comparison nothing: it is written
+/// without one, with the reason in the offload run's notes and on stderr.
+fn sensitivity_failed(c: &mut Comparison, reason: &str) {
+    let line = format!("sensitivity not computed: {}", super::one_line(reason));
+    eprintln!("dpukit: warning: {line}");
+    c.offload.notes.push(line);
+}
+
 /// The status line after a sensitivity: how many figures, in how long (wall, measured).
 fn sensitivity_took(s: &Sensitivity, started: Instant) -> String {
     format!(
@@ -383,10 +391,13 @@ fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
             );
             let nic_from_profile = !a.scale.colocated && a.scale.nic_gbps.is_none();
             let started = Instant::now();
-            let s = scale_sensitivity(&spec, &profile, &opts, &c, level, fraction, nic_from_profile)
-                .map_err(|e| anyhow!("sensitivity of {}: {e}", spec.kind.name()))?;
-            status(quiet, &sensitivity_took(&s, started));
-            c.sensitivity = Some(s);
+            match scale_sensitivity(&spec, &profile, &opts, &c, level, fraction, nic_from_profile) {
+                Ok(s) => {
+                    status(quiet, &sensitivity_took(&s, started));
+                    c.sensitivity = Some(s);
+                }
+                Err(e) => sensitivity_failed(&mut c, &e.to_string()),
+            }
         }
         c
     } else {
@@ -414,19 +425,26 @@ fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
         reporter.finish();
         let mut c = c.map_err(|e| anyhow!("comparison of {} failed: {e}", spec.kind.name()))?;
         if level != Level::Off && has_modelled_figures(&profile, quiet) {
-            let (cal, source) = match calibration_file {
-                Some(x) => x,
-                None => calibration_for(None, "--sensitivity-calibration", &spec, quiet)?,
+            let calibration = match calibration_file {
+                Some(x) => Ok(x),
+                None => calibration_for(None, "--sensitivity-calibration", &spec, quiet),
             };
             status(
                 quiet,
                 "sensitivity: modelling each profile figure's effect in scale mode on this machine",
             );
             let started = Instant::now();
-            let s = live_sensitivity(&spec, &profile, &c, cal, source, level, fraction)
-                .map_err(|e| anyhow!("sensitivity of {}: {e}", spec.kind.name()))?;
-            status(quiet, &sensitivity_took(&s, started));
-            c.sensitivity = Some(s);
+            let s = calibration.and_then(|(cal, source)| {
+                live_sensitivity(&spec, &profile, &c, cal, source, level, fraction)
+                    .map_err(|e| anyhow!("{e}"))
+            });
+            match s {
+                Ok(s) => {
+                    status(quiet, &sensitivity_took(&s, started));
+                    c.sensitivity = Some(s);
+                }
+                Err(e) => sensitivity_failed(&mut c, &format!("{e:#}")),
+            }
         }
         c
     };
