@@ -8,6 +8,8 @@
 //! above its link, a non-power-of-two MPS) is refused with the validator's reason.
 //! One walk over the profile ([`visit`]) serves listing and changing, so they cannot drift.
 
+#![forbid(unsafe_code)]
+
 use crate::profile::{AlgorithmRates, Confidence, Figure, Profile};
 
 /// What values a figure can take, which decides how it is perturbed.

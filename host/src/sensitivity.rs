@@ -28,6 +28,8 @@
 //! the reason. `all` perturbs every figure instead, which also checks the selection: a
 //! figure outside it must come out at zero effect.
 
+#![forbid(unsafe_code)]
+
 use crate::calibrate::Calibration;
 use crate::result::{Comparison, Mode, RunResult};
 use crate::scale::{run_scale, ClusterSpec, ScaleError, ScaleOptions};

@@ -1,8 +1,11 @@
 //! Sensitivity of a comparison, for people: one line per figure that moves the result
-//! ("±25 % on `cores.compress_bytes_per_s.lz4` [assumed]: speedup 3.10x-4.60x, ..."), the
+//! ("±25 % on cores.compress_bytes_per_s.lz4 [assumed] moves it up to 22 %: speedup
+//! 3.10x-4.60x, ..."), the
 //! top few at `top` and all at `all`, and one line when the top driver is `assumed`.
 //! Tables print the lines; the HTML page shows the same rows as a table. JSON keeps every
 //! figure (see [`crate::sensitivity::Sensitivity`]).
+
+#![forbid(unsafe_code)]
 
 use super::format::{fmt_duration_ns, fmt_rate};
 use super::profile::value;
