@@ -135,3 +135,27 @@ fn emulator_output_matches_the_schema_and_is_labelled() {
     leaky["host"]["blob_tier"]["endpoint"] = "https://a.blob.core.windows.net/?sig=secret".into();
     assert!(!v.is_valid(&leaky), "an endpoint with a query string passed");
 }
+
+#[path = "../host/tests/common/fixed_calibration.rs"]
+mod fixed_calibration;
+
+/// A scale comparison with its sensitivity (on a calibration written down): valid, and a
+/// sensitivity with an unknown confidence or a missing figure list is not.
+#[test]
+fn sensitivity_output_matches_the_schema() {
+    let v = validator();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fixed_calibration::fixed().save(&d.join("cal.json")).unwrap();
+    let args = ["compare", "--scale", "--calibration", "cal.json", "--profile", "bluefield-3"];
+    dpukit(&[&args[..], &["--sensitivity", "all", "--out-dir", "cmp"]].concat(), d);
+    let c = read(&d.join("cmp/comparison.json"));
+    assert!(c["sensitivity"]["figures"].as_array().is_some_and(|f| !f.is_empty()), "{c:#}");
+    assert_valid(&v, &c, "comparison.json with sensitivity");
+    let mut bad = c.clone();
+    bad["sensitivity"]["figures"][0]["confidence"] = "guessed".into();
+    assert!(!v.is_valid(&bad), "an unknown confidence passed");
+    let mut missing = c;
+    missing["sensitivity"].as_object_mut().unwrap().remove("figures");
+    assert!(!v.is_valid(&missing), "a sensitivity without figures passed");
+}

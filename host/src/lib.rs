@@ -5,7 +5,8 @@
 //! processes by [`cluster`], and modelled at scale by [`scale`] from a [`calibrate`]d
 //! machine; [`validate`] holds the two against each other), their knobs ([`spec`],
 //! [`preset`]), metrics ([`metrics`]), the result document ([`result`]) and its
-//! renderings ([`report`]).
+//! renderings ([`report`]), and how far a modelled result depends on the profile's
+//! figures ([`sensitivity`]).
 //!
 //! It knows the ABI, the kernels and the simulator; the command line sits above it.
 
@@ -22,6 +23,7 @@ pub mod result;
 pub mod run;
 pub mod scale;
 mod scenario;
+pub mod sensitivity;
 pub mod spec;
 pub mod staging;
 pub mod tier;

@@ -285,4 +285,8 @@ pub struct Comparison {
     /// modelled inputs, so marked modelled.
     pub host_cores_freed: Figure,
     pub speedup: Figure,
+    /// How the headline figures move when one profile figure at a time is perturbed
+    /// (`--sensitivity`); absent when not computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensitivity: Option<crate::sensitivity::Sensitivity>,
 }

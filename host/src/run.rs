@@ -157,5 +157,6 @@ pub fn comparison(host: RunResult, offload: RunResult) -> Comparison {
         equivalent,
         host_cores_freed: Figure::modelled(freed, Unit::Cores),
         speedup: Figure::modelled(speedup, Unit::Ratio),
+        sensitivity: None,
     }
 }

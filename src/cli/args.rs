@@ -221,19 +221,55 @@ pub struct ScaleArgs {
     pub chunks_per_event: Option<u32>,
 }
 
+/// How far the modelled figures depend on the profile's figures.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Sensitivity")]
+pub struct SensitivityArgs {
+    /// Perturb each profile figure the run used, one at a time, and rank them by how far they
+    /// move throughput, speedup, p99 and cores freed: off, top (tables show the top 3, the JSON
+    /// all) or all (every figure of the profile, used or not) [default: top with --scale or
+    /// --sensitivity-calibration; otherwise off for a live compare, whose sensitivity needs a
+    /// calibration of this machine first, about 10 s]
+    #[arg(long, value_enum, value_name = "off|top|all")]
+    pub sensitivity: Option<SensitivityArg>,
+    /// Size of each perturbation, percent of the figure (whole-number figures take the nearest
+    /// valid neighbour) [default: 25]
+    #[arg(long, value_name = "PCT")]
+    pub sensitivity_pct: Option<f64>,
+    /// Live compare: the calibration file (from `dpukit calibrate`) scale mode uses to model the
+    /// sensitivity; turns it on. Without it, --sensitivity top|all calibrates this machine first
+    #[arg(long, value_name = "FILE.json")]
+    pub sensitivity_calibration: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SensitivityArg {
+    Off,
+    Top,
+    All,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ProfilesAction {
     /// List the shipped profiles
     #[command(after_help = "Example:\n  dpukit profiles list")]
     List,
-    /// Show every figure of a profile with its source and confidence
+    /// Show every figure of a profile with its source and confidence, and the counts by confidence
     #[command(
-        after_help = "Example:\n  dpukit profiles show bluefield-2\n  dpukit profiles show ./my-dpu.toml"
+        long_about = "Show every figure of a profile with its source and confidence (measured, vendor, \
+            derived, assumed) and how many figures have each. With --scenario, also which figures \
+            matter for that scenario (at its default knobs): those of the device resources and op \
+            kinds it uses, ranked by how far ±25 % on each moves the modelled device time per chunk.",
+        after_help = "Example:\n  dpukit profiles show bluefield-2\n  dpukit profiles show ./my-dpu.toml\n  \
+            dpukit profiles show bluefield-3 --scenario fan-out-write"
     )]
     Show {
         /// A shipped profile name or a path to a profile TOML file
         #[arg(value_name = "NAME|PATH")]
         name: String,
+        /// fan-out-write, fan-out-read, fan-in-read or kv-cache: list the figures that matter for it
+        #[arg(long, value_name = "SCENARIO")]
+        scenario: Option<String>,
     },
     /// Load and validate a profile file
     #[command(after_help = "Example:\n  dpukit profiles check ./my-dpu.toml")]
@@ -292,6 +328,8 @@ pub struct CompareArgs {
     /// with `--features mpi`
     #[arg(long)]
     pub mpi: bool,
+    #[command(flatten)]
+    pub sensitivity: SensitivityArgs,
     #[command(flatten)]
     pub scale: ScaleArgs,
     // Last, so the options above keep the default heading.

@@ -4,11 +4,11 @@
 
 use super::args::{
     BlobArgs, CalibrateArgs, Cli, Command, CompareArgs, CopyArgs, Format, Knobs, ModeArg, ProfilesAction,
-    ReportArgs, RunArgs, ScaleArgs, SweepArgs, SweepMode, ValidateArgs,
+    ReportArgs, RunArgs, ScaleArgs, SensitivityArg, SensitivityArgs, SweepArgs, SweepMode, ValidateArgs,
 };
 use super::knobs::{
-    apply, apply_blob, base_spec, cross_product, parse_size, parse_vary, validate, validate_scale,
-    MAX_SWEEP_RUNS,
+    apply, apply_blob, base_spec, cross_product, kind_from_name, parse_size, parse_vary, validate,
+    validate_scale, MAX_SWEEP_RUNS,
 };
 use super::progress::Reporter;
 use anyhow::{anyhow, bail, Context, Result};
@@ -21,6 +21,9 @@ use dpukit_host::result::Comparison;
 use dpukit_host::result::{Mode, RESULT_SCHEMA_VERSION};
 use dpukit_host::run::{compare, run_scenario, RunOptions};
 use dpukit_host::scale::{compare_scale, run_scale, ClusterSpec, ScaleOptions};
+use dpukit_host::sensitivity::{
+    live_sensitivity, scale_sensitivity, scenario_figures, Level, Sensitivity, DEFAULT_FRACTION,
+};
 use dpukit_host::spec::ScenarioKind;
 use dpukit_host::spec::ScenarioSpec;
 use dpukit_host::tier::BlobOptions;
@@ -28,11 +31,12 @@ use dpukit_host::validate::{
     check_options, validate as run_validation, ValidateError, ValidateOptions, MAX_ROUNDS,
     VALIDATED_SCENARIOS,
 };
-use dpukit_sim::profile::Profile;
+use dpukit_sim::profile::{Profile, ProfileKind};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 const DEFAULT_PROFILE: &str = "bluefield-2";
 
@@ -266,14 +270,20 @@ fn flag_of(e: ValidateError) -> String {
     }
 }
 
-/// The calibration and cluster of a scale run, from the flags.
-fn scale_options(s: &ScaleArgs, spec: &ScenarioSpec, profile: &Profile, quiet: bool) -> Result<ScaleOptions> {
-    let (calibration, source) = match &s.calibration {
+/// The calibration in `path` (named by `flag` in errors), else one measured now with the
+/// scenario's own codec point; and where it came from, for the record.
+fn calibration_for(
+    path: Option<&Path>,
+    flag: &str,
+    spec: &ScenarioSpec,
+    quiet: bool,
+) -> Result<(Calibration, String)> {
+    Ok(match path {
         Some(path) => {
-            (Calibration::load(path).map_err(|e| anyhow!("--calibration: {e}"))?, path.display().to_string())
+            (Calibration::load(path).map_err(|e| anyhow!("{flag}: {e}"))?, path.display().to_string())
         }
         None => {
-            status(quiet, "no --calibration given: measuring this machine first (see `dpukit calibrate`)");
+            status(quiet, &format!("no {flag} given: measuring this machine first (see `dpukit calibrate`)"));
             let extra = spec
                 .compression
                 .as_ref()
@@ -288,9 +298,14 @@ fn scale_options(s: &ScaleArgs, spec: &ScenarioSpec, profile: &Profile, quiet: b
                 .collect();
             let cal = calibrate(&CalibrateOptions { extra, ..CalibrateOptions::default() })
                 .map_err(|e| anyhow!("{e}"))?;
-            (cal, "measured at the start of this run (no --calibration file)".into())
+            (cal, format!("measured at the start of this run (no {flag} file)"))
         }
-    };
+    })
+}
+
+/// The calibration and cluster of a scale run, from the flags.
+fn scale_options(s: &ScaleArgs, spec: &ScenarioSpec, profile: &Profile, quiet: bool) -> Result<ScaleOptions> {
+    let (calibration, source) = calibration_for(s.calibration.as_deref(), "--calibration", spec, quiet)?;
     let mut cluster = if s.colocated {
         ClusterSpec::this_machine(&calibration)
     } else {
@@ -373,9 +388,73 @@ fn run(a: RunArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
+/// Sensitivity of a live compare is off unless asked for (or a calibration file is given):
+/// its scale-mode proxy needs a calibration of this machine, which takes longer than the
+/// default compare itself (measured in docs/SENSITIVITY.md).
+const LIVE_SENSITIVITY_DEFAULT: Level = Level::Off;
+/// Scale mode is deterministic and re-runs in milliseconds at default knobs.
+const SCALE_SENSITIVITY_DEFAULT: Level = Level::Top;
+
+fn level_of(a: SensitivityArg) -> Level {
+    match a {
+        SensitivityArg::Off => Level::Off,
+        SensitivityArg::Top => Level::Top,
+        SensitivityArg::All => Level::All,
+    }
+}
+
+/// The perturbation as a fraction, from `--sensitivity-pct` (0 < PCT < 100).
+fn sensitivity_fraction(s: &SensitivityArgs) -> Result<f64> {
+    match s.sensitivity_pct {
+        None => Ok(DEFAULT_FRACTION),
+        Some(p) if p.is_finite() && p > 0.0 && p < 100.0 => Ok(p / 100.0),
+        Some(p) => bail!("--sensitivity-pct {p}: must be a percentage above 0 and below 100"),
+    }
+}
+
+/// Whether this profile has figures a model reads (a host-only profile has none).
+fn has_modelled_figures(profile: &Profile, quiet: bool) -> bool {
+    let modelled = profile.kind != ProfileKind::HostOnly;
+    if !modelled {
+        status(
+            quiet,
+            &format!(
+                "sensitivity: profile `{}` has no device, so no modelled figure to perturb",
+                profile.name
+            ),
+        );
+    }
+    modelled
+}
+
+/// A sensitivity that could not be computed costs the comparison nothing: it is written
+/// without one, with the reason in the offload run's notes and on stderr.
+fn sensitivity_failed(c: &mut Comparison, reason: &str) {
+    let line = format!("sensitivity not computed: {}", super::one_line(reason));
+    eprintln!("dpukit: warning: {line}");
+    c.offload.notes.push(line);
+}
+
+/// The status line after a sensitivity: how many figures, in how long (wall, measured).
+fn sensitivity_took(s: &Sensitivity, started: Instant) -> String {
+    format!(
+        "sensitivity: {} figure(s) perturbed both ways in {:.3} s (wall, this machine)",
+        s.figures.len(),
+        started.elapsed().as_secs_f64()
+    )
+}
+
 fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
     let spec = spec_with_note(&a.knobs, a.scale.scale, quiet)?;
+    let fraction = sensitivity_fraction(&a.sensitivity)?;
+    let asked = a.sensitivity.sensitivity.map(level_of);
+    if a.sensitivity.sensitivity_calibration.is_some() && a.scale.scale {
+        bail!("--sensitivity-calibration is for a live compare; with --scale, --calibration is used");
+    }
     if a.mpi || launched_by_mpi() {
+        if asked.is_some_and(|l| l != Level::Off) {
+            bail!("--sensitivity: not available under MPI; run the same scenario with --scale for it");
+        }
         check_mpi(a.scale.scale)?;
         #[cfg(feature = "mpi")]
         return mpi::compare(a, spec, quiet);
@@ -385,17 +464,75 @@ fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
         let profile = load_profile(a.knobs.profile.as_deref())?;
         make_out_dir(&a.out_dir)?;
         let opts = scale_options(&a.scale, &spec, &profile, quiet)?;
-        compare_scale(&spec, &profile, &opts)
-            .map_err(|e| anyhow!("scale comparison of {} failed: {e}", spec.kind.name()))?
+        let mut c = compare_scale(&spec, &profile, &opts)
+            .map_err(|e| anyhow!("scale comparison of {} failed: {e}", spec.kind.name()))?;
+        let level = asked.unwrap_or(SCALE_SENSITIVITY_DEFAULT);
+        if level != Level::Off && has_modelled_figures(&profile, quiet) {
+            status(
+                quiet,
+                &format!(
+                    "sensitivity: re-running scale mode per profile figure (±{:.0} %)",
+                    fraction * 100.0
+                ),
+            );
+            let nic_from_profile = !a.scale.colocated && a.scale.nic_gbps.is_none();
+            let started = Instant::now();
+            match scale_sensitivity(&spec, &profile, &opts, &c, level, fraction, nic_from_profile) {
+                Ok(s) => {
+                    status(quiet, &sensitivity_took(&s, started));
+                    c.sensitivity = Some(s);
+                }
+                Err(e) => sensitivity_failed(&mut c, &e.to_string()),
+            }
+        }
+        c
     } else {
         validate(&spec)?;
         let profile = load_profile(a.knobs.profile.as_deref())?;
+        // Given a calibration file, the proxy costs little: on unless turned off.
+        let level = asked.unwrap_or(if a.sensitivity.sensitivity_calibration.is_some() {
+            Level::Top
+        } else {
+            LIVE_SENSITIVITY_DEFAULT
+        });
+        // A bad calibration file fails now, not after the runs.
+        let calibration_file = match &a.sensitivity.sensitivity_calibration {
+            Some(path) if level != Level::Off => Some((
+                Calibration::load(path).map_err(|e| anyhow!("--sensitivity-calibration: {e}"))?,
+                path.display().to_string(),
+            )),
+            Some(_) => bail!("--sensitivity-calibration given with --sensitivity off"),
+            None => None,
+        };
         make_out_dir(&a.out_dir)?;
         let reporter = Reporter::new(quiet);
         let opts = RunOptions { progress: reporter.callback(), ..RunOptions::default() };
         let c = compare(&spec, &profile, &opts);
         reporter.finish();
-        c.map_err(|e| anyhow!("comparison of {} failed: {e}", spec.kind.name()))?
+        let mut c = c.map_err(|e| anyhow!("comparison of {} failed: {e}", spec.kind.name()))?;
+        if level != Level::Off && has_modelled_figures(&profile, quiet) {
+            let calibration = match calibration_file {
+                Some(x) => Ok(x),
+                None => calibration_for(None, "--sensitivity-calibration", &spec, quiet),
+            };
+            status(
+                quiet,
+                "sensitivity: modelling each profile figure's effect in scale mode on this machine",
+            );
+            let started = Instant::now();
+            let s = calibration.and_then(|(cal, source)| {
+                live_sensitivity(&spec, &profile, &c, cal, source, level, fraction)
+                    .map_err(|e| anyhow!("{e}"))
+            });
+            match s {
+                Ok(s) => {
+                    status(quiet, &sensitivity_took(&s, started));
+                    c.sensitivity = Some(s);
+                }
+                Err(e) => sensitivity_failed(&mut c, &format!("{e:#}")),
+            }
+        }
+        c
     };
     write_comparison(&a.out_dir, c, quiet)
 }
@@ -567,9 +704,26 @@ fn profiles(action: ProfilesAction) -> Result<()> {
             }
             print(&out)
         }
-        ProfilesAction::Show { name } => {
+        ProfilesAction::Show { name, scenario } => {
+            // The scenario is checked before the profile is read.
+            let spec = scenario.as_deref().map(kind_from_name).transpose()?.map(ScenarioSpec::defaults);
             let p = load_profile(Some(&name))?;
-            print(&report::render_profile(&p))
+            let mut text = report::render_profile(&p);
+            match spec {
+                Some(spec) if p.kind == ProfileKind::HostOnly => text.push_str(&format!(
+                    "\nNo figure of `{}` matters for {}: without a device every op runs on the host CPU, measured.\n",
+                    p.name,
+                    spec.kind.name()
+                )),
+                Some(spec) => {
+                    let (used, left) = scenario_figures(&p, &spec, DEFAULT_FRACTION)
+                        .map_err(|e| anyhow!("--scenario {}: {e}", spec.kind.name()))?;
+                    text.push('\n');
+                    text.push_str(&report::render_scenario_figures(&p, &spec, &used, &left, DEFAULT_FRACTION));
+                }
+                None => {}
+            }
+            print(&text)
         }
         ProfilesAction::Check { path } => {
             let p = Profile::from_path(&path).map_err(|e| anyhow!("{e}"))?;

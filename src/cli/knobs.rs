@@ -169,7 +169,7 @@ pub fn apply(spec: &mut ScenarioSpec, knob: Knob, text: &str) -> Result<(), Stri
     Ok(())
 }
 
-fn kind_from_name(name: &str) -> Result<ScenarioKind> {
+pub fn kind_from_name(name: &str) -> Result<ScenarioKind> {
     ScenarioKind::from_name(name).ok_or_else(|| {
         let all: Vec<&str> = ScenarioKind::ALL.iter().map(|k| k.name()).collect();
         anyhow!("unknown scenario `{name}` (one of {})", all.join(", "))

@@ -4,11 +4,13 @@
 
 #![forbid(unsafe_code)]
 
-use super::format::esc;
+use super::format::{esc, fmt_duration_ns, fmt_rate};
+use super::sensitivity::{effect_pct, perturbation, ranges, shown};
 use super::svg::{latency_cdf_svg, sweep_svg, throughput_svg, utilization_svg, CHART_SWEEP};
 use super::table::{comparison_body, note_lines, run_body, sweep_body};
 use super::{scenario_line, Document, Sweep};
 use crate::result::RunResult;
+use crate::sensitivity::{Sensitivity, SMALL_EFFECT};
 use std::fmt::Write;
 
 const CSS: &str = "body{font-family:sans-serif;margin:24px;color:#1a202c;max-width:1100px}\
@@ -22,7 +24,9 @@ th{background:#edf2f7}\
 .emulator{background:#e9d8fd;color:#44337a}\
 .legend-box{border:1px solid #cbd5e0;background:#f7fafc;padding:8px 12px;margin:12px 0;font-size:13px}\
 .chart{display:block;margin:10px 0;border:1px solid #e2e8f0}\
-ul.notes{font-size:13px;color:#4a5568}";
+ul.notes{font-size:13px;color:#4a5568}\
+.assumed{background:#fed7d7;color:#742a2a}\
+.assumed-line{font-weight:bold;color:#742a2a}";
 
 /// A table cell: escaped, with the `[meas]`/`[model]` tags turned into coloured badges.
 fn cell(text: &str) -> String {
@@ -127,6 +131,9 @@ pub fn render_html(docs: &[Document]) -> String {
                 );
                 body.push_str(&table(&h, &b));
                 body.push_str(&notes(&[&c.host, &c.offload]));
+                if let Some(s) = &c.sensitivity {
+                    body.push_str(&sensitivity_section(s));
+                }
             }
             Document::Run(r) => {
                 let (h, b) = run_body(r);
@@ -154,6 +161,75 @@ pub fn render_html(docs: &[Document]) -> String {
         );
     }
     page(&title, &subtitle, &body)
+}
+
+/// The figures that move the result most, each with its confidence, as a table; the
+/// method and selection above it, the assumed-top-driver line below.
+fn sensitivity_section(s: &Sensitivity) -> String {
+    let b = &s.baseline;
+    let mut out = format!(
+        "<h2>Sensitivity</h2><p class=\"sub\">{} <span class=\"tag model\">modelled</span> \
+         Baseline: speedup {:.2}x, throughput {}, p99 {}, cores freed {:.2}. Perturbed: {}.</p>",
+        esc(&s.method),
+        b.speedup,
+        esc(&fmt_rate(b.throughput_bytes_per_s)),
+        esc(&fmt_duration_ns(b.p99_ns)),
+        b.host_cores_freed,
+        esc(&s.selection)
+    );
+    if let Some(p) = &s.proxy_baseline {
+        let _ = write!(
+            out,
+            "<p class=\"sub\">Scale mode's own figures for this scenario on this machine: speedup {:.2}x, \
+             throughput {}, p99 {}, cores freed {:.2}.</p>",
+            p.speedup,
+            esc(&fmt_rate(p.throughput_bytes_per_s)),
+            esc(&fmt_duration_ns(p.p99_ns)),
+            p.host_cores_freed
+        );
+    }
+    let header: Vec<String> =
+        ["figure", "confidence", "change", "moves it up to", "speedup", "throughput", "p99", "cores freed"]
+            .map(String::from)
+            .into();
+    let rows: Vec<Vec<String>> = shown(s)
+        .iter()
+        .map(|f| {
+            let [sp, tp, p99, cf] = ranges(f, b);
+            vec![
+                f.key.clone(),
+                f.confidence.clone(),
+                perturbation(f, s.fraction),
+                effect_pct(f.effect),
+                sp,
+                tp,
+                p99,
+                cf,
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        out.push_str("<p>No perturbed figure moves the result.</p>");
+    } else {
+        out.push_str(
+            &table(&header, &rows)
+                .replace("<td>assumed</td>", "<td><span class=\"tag assumed\">assumed</span></td>"),
+        );
+    }
+    if let Some(line) = s.assumed_top_driver_line() {
+        let _ = write!(out, "<p class=\"assumed-line\">{}</p>", esc(&line));
+    } else if s.top_driver().is_some_and(|t| t.effect < SMALL_EFFECT) {
+        let _ = write!(
+            out,
+            "<p>No profile figure moves any headline figure by {} or more: the result rests on the host side, not on the profile.</p>",
+            effect_pct(SMALL_EFFECT)
+        );
+    }
+    let hidden = s.figures.len() - shown(s).len();
+    if hidden > 0 {
+        let _ = write!(out, "<p class=\"sub\">{hidden} more figure(s) in comparison.json.</p>");
+    }
+    out
 }
 
 fn sweep_section(s: &Sweep, index: usize) -> String {
@@ -189,6 +265,22 @@ mod tests {
         }
         assert!(html.contains("<span class=\"tag model\">modelled</span>"));
         assert!(html.contains("test data &lt;not a real run&gt;"));
+    }
+
+    #[test]
+    fn sensitivity_shows_top_rows_with_confidence_and_the_assumed_line() {
+        let mut c = testdata::comparison();
+        c.sensitivity = Some(testdata::sensitivity(crate::sensitivity::Level::Top));
+        let html = render_html(&[Document::Comparison(Box::new(c))]);
+        assert!(html.contains("<h2>Sensitivity</h2>"), "{html}");
+        assert!(html.contains("<td>cores.compress_bytes_per_s.lz4</td><td><span class=\"tag assumed\">assumed</span></td><td>±25 %</td><td>22 %</td><td>3.10x-4.60x</td>"), "{html}");
+        assert!(html.contains("<td>measured</td>"));
+        assert!(!html.contains("cores.per_op_fixed_ns"));
+        assert!(html.contains("top driver `cores.compress_bytes_per_s.lz4` is assumed"));
+        assert!(html.contains("2 more figure(s) in comparison.json"));
+        // Without sensitivity, no section.
+        let plain = render_html(&[Document::Comparison(Box::new(testdata::comparison()))]);
+        assert!(!plain.contains("Sensitivity"));
     }
 
     #[test]

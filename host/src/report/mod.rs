@@ -13,6 +13,7 @@ mod csv;
 mod format;
 mod html;
 mod profile;
+mod sensitivity;
 mod svg;
 mod table;
 
@@ -20,6 +21,7 @@ pub use csv::{csv_header, csv_row, render_csv};
 pub use format::{fmt_bytes, fmt_duration_ns, fmt_figure, fmt_pct, fmt_rate, source_tag};
 pub use html::{render_html, render_sweep_html};
 pub use profile::{profile_figures, profile_summary, render_profile, ProfileFigure};
+pub use sensitivity::{render_scenario_figures, sensitivity_lines};
 pub use svg::{
     latency_cdf_svg, stack_svg, sweep_svg, throughput_svg, utilization_svg, CHART_LATENCY_CDF, CHART_SWEEP,
     CHART_THROUGHPUT, CHART_UTILIZATION,

@@ -1,10 +1,11 @@
 //! A hardware profile figure by figure, each with its source and confidence, for
-//! `dpukit profiles show`. Walks the typed [`Profile`] so every figure the timing model
-//! reads is listed under the key it has in the TOML file.
+//! `dpukit profiles show`. Lists the typed [`Profile`]'s figures through
+//! `Profile::figures`, so every figure the timing model reads is listed under the key it has
+//! in the TOML file.
 
 #![forbid(unsafe_code)]
 
-use dpukit_sim::profile::{AlgorithmRates, Confidence, Figure, Profile, ProfileKind};
+use dpukit_sim::profile::{Confidence, Profile, ProfileKind};
 use std::fmt::Display;
 
 /// One figure of a profile.
@@ -18,12 +19,7 @@ pub struct ProfileFigure {
 }
 
 fn confidence_name(c: Confidence) -> &'static str {
-    match c {
-        Confidence::Measured => "measured",
-        Confidence::Vendor => "vendor",
-        Confidence::Derived => "derived",
-        Confidence::Assumed => "assumed",
-    }
+    c.name()
 }
 
 fn kind_name(k: ProfileKind) -> &'static str {
@@ -35,7 +31,7 @@ fn kind_name(k: ProfileKind) -> &'static str {
 }
 
 /// Rates and large counts in engineering notation (`10.3e9`), as the profiles write them.
-fn value<T: Display>(v: &T) -> String {
+pub(crate) fn value<T: Display>(v: &T) -> String {
     let s = v.to_string();
     match s.parse::<f64>() {
         Ok(x) if x.abs() >= 1e6 => {
@@ -51,77 +47,18 @@ fn value<T: Display>(v: &T) -> String {
     }
 }
 
-struct Rows(Vec<ProfileFigure>);
-
-impl Rows {
-    fn add<T: Display>(&mut self, key: impl Into<String>, f: &Figure<T>) {
-        self.0.push(ProfileFigure {
-            key: key.into(),
-            value: value(&f.value),
-            confidence: confidence_name(f.confidence),
-            source: f.source.clone(),
-        });
-    }
-
-    fn rates(&mut self, prefix: &str, r: &AlgorithmRates) {
-        self.add(format!("{prefix}.deflate"), &r.deflate);
-        self.add(format!("{prefix}.lz4"), &r.lz4);
-        self.add(format!("{prefix}.zstd"), &r.zstd);
-    }
-}
-
-/// Every sourced figure of the profile, in file order.
+/// Every sourced figure of the profile, in file order, under its TOML key (the list
+/// `dpukit_sim::sensitivity` walks, so this page and the sensitivity report agree).
 pub fn profile_figures(p: &Profile) -> Vec<ProfileFigure> {
-    let mut rows = Rows(Vec::new());
-    if let Some(c) = &p.cores {
-        rows.add("cores.count", &c.count);
-        rows.add("cores.clock_ghz", &c.clock_ghz);
-        rows.add("cores.per_op_fixed_ns", &c.per_op_fixed_ns);
-        rows.add("cores.crc32c_bytes_per_s", &c.crc32c_bytes_per_s);
-        rows.add("cores.copy_bytes_per_s", &c.copy_bytes_per_s);
-        rows.add("cores.cache_lookup_ops_per_s", &c.cache_lookup_ops_per_s);
-        rows.add("cores.cache_insert_ops_per_s", &c.cache_insert_ops_per_s);
-        rows.add("cores.cache_delete_ops_per_s", &c.cache_delete_ops_per_s);
-        rows.rates("cores.compress_bytes_per_s", &c.compress_bytes_per_s);
-        rows.rates("cores.decompress_bytes_per_s", &c.decompress_bytes_per_s);
-    }
-    for a in &p.accelerators {
-        let at = format!("accelerators[{}]", a.name);
-        rows.add(format!("{at}.engines"), &a.engines);
-        rows.add(format!("{at}.bandwidth_bytes_per_s"), &a.bandwidth_bytes_per_s);
-        rows.add(format!("{at}.setup_latency_ns"), &a.setup_latency_ns);
-        rows.add(format!("{at}.min_efficient_size_bytes"), &a.min_efficient_size_bytes);
-    }
-    if let Some(x) = &p.pcie {
-        rows.add("pcie.generation", &x.generation);
-        rows.add("pcie.lanes", &x.lanes);
-        rows.add("pcie.max_payload_size_bytes", &x.max_payload_size_bytes);
-        rows.add("pcie.max_read_request_bytes", &x.max_read_request_bytes);
-        rows.add("pcie.tlp_overhead_bytes", &x.tlp_overhead_bytes);
-        rows.add("pcie.dma_read_latency_ns", &x.dma_read_latency_ns);
-        rows.add("pcie.dma_write_latency_ns", &x.dma_write_latency_ns);
-        rows.add("pcie.doorbell_ns", &x.doorbell_ns);
-        rows.add("pcie.max_dma_read_requests_per_s", &x.max_dma_read_requests_per_s);
-        rows.add("pcie.max_dma_write_requests_per_s", &x.max_dma_write_requests_per_s);
-        if let Some(f) = &x.dma_read_bandwidth_bytes_per_s {
-            rows.add("pcie.dma_read_bandwidth_bytes_per_s", f);
-        }
-        if let Some(f) = &x.dma_write_bandwidth_bytes_per_s {
-            rows.add("pcie.dma_write_bandwidth_bytes_per_s", f);
-        }
-    }
-    if let Some(m) = &p.memory {
-        rows.add("memory.size_gib", &m.size_gib);
-        rows.add("memory.bandwidth_bytes_per_s", &m.bandwidth_bytes_per_s);
-    }
-    if let Some(n) = &p.network {
-        rows.add("network.bandwidth_gbit_per_s", &n.bandwidth_gbit_per_s);
-    }
-    for k in &p.user_kernels {
-        rows.add(format!("user_kernels[{}].fixed_ns", k.name), &k.fixed_ns);
-        rows.add(format!("user_kernels[{}].bytes_per_s", k.name), &k.bytes_per_s);
-    }
-    rows.0
+    p.figures()
+        .into_iter()
+        .map(|f| ProfileFigure {
+            key: f.key,
+            value: value(&f.display),
+            confidence: confidence_name(f.confidence),
+            source: f.source,
+        })
+        .collect()
 }
 
 /// The profile as text: a heading, the non-figure facts, then one block per figure

@@ -203,6 +203,13 @@ pub fn render_comparison_table(c: &Comparison) -> String {
     out.push_str(&layout(&header, &body));
     notes(&mut out, &c.host);
     notes(&mut out, &c.offload);
+    if let Some(s) = &c.sensitivity {
+        out.push('\n');
+        for line in super::sensitivity::sensitivity_lines(s) {
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
     out.push('\n');
     out.push_str(&legend(&c.offload.profile));
     out.push('\n');

@@ -5,6 +5,7 @@
 
 use super::{Sweep, SweepPoint, SweepValue};
 use crate::result::*;
+use crate::sensitivity::{FigureEffect, Headline, Level, Perturbed, Sensitivity};
 use crate::spec::{ScenarioKind, ScenarioSpec};
 
 pub(crate) fn run(mode: Mode) -> RunResult {
@@ -110,4 +111,36 @@ pub(crate) fn sweep() -> Sweep {
         }
     }
     Sweep { schema_version: RESULT_SCHEMA_VERSION, varied: vec!["chunk".into()], points }
+}
+
+fn head(speedup: f64) -> Headline {
+    Headline { throughput_bytes_per_s: speedup * 1e9, speedup, p99_ns: 1e6 / speedup, host_cores_freed: 0.5 }
+}
+
+pub(crate) fn sensitivity(level: Level) -> Sensitivity {
+    let effect = |key: &str, confidence: &str, value: f64, lo: f64, hi: f64, e: f64| FigureEffect {
+        key: key.into(),
+        confidence: confidence.into(),
+        value,
+        low: Some(Perturbed { figure_value: value * 0.75, headline: head(lo) }),
+        high: Some(Perturbed { figure_value: value * 1.25, headline: head(hi) }),
+        effect: e,
+        note: None,
+    };
+    Sensitivity {
+        level,
+        method: "modelled: test".into(),
+        fraction: 0.25,
+        selection: "test".into(),
+        baseline: head(3.98),
+        proxy_baseline: None,
+        figures: vec![
+            effect("cores.compress_bytes_per_s.lz4", "assumed", 0.57e9, 3.1, 4.6, 0.22),
+            effect("pcie.doorbell_ns", "assumed", 100.0, 3.9, 4.0, 0.02),
+            effect("cores.crc32c_bytes_per_s", "measured", 10.3e9, 3.97, 3.98, 0.003),
+            effect("cores.per_op_fixed_ns", "assumed", 200.0, 3.98, 3.98, 0.001),
+            effect("memory.size_gib", "vendor", 32.0, 3.98, 3.98, 0.0),
+        ],
+        not_perturbed: vec![],
+    }
 }

@@ -32,7 +32,7 @@ pub(crate) mod fan_out_read;
 pub(crate) mod fan_out_write;
 pub(crate) mod kv_cache;
 
-use crate::spec::ScenarioSpec;
+use crate::spec::{ScenarioKind, ScenarioSpec};
 use dpukit_ffi::Algorithm;
 
 /// The two forms of a chunk: as generated (raw) and as stored (compressed, or the raw bytes
@@ -97,6 +97,22 @@ pub(crate) fn verify(spec: &ScenarioSpec) -> Job {
     Job { stages }
 }
 
+/// Every job the scenario runs on its chunks, in the order a chunk meets them: what a
+/// device must be able to do to serve it.
+pub(crate) fn jobs(spec: &ScenarioSpec) -> Vec<Job> {
+    match spec.kind {
+        ScenarioKind::FanOutWrite => produce(spec),
+        ScenarioKind::FanOutRead => vec![lookup(), verify(spec), insert()],
+        ScenarioKind::FanInRead => vec![verify(spec)],
+        ScenarioKind::KvCache => {
+            let mut jobs = vec![lookup(), verify(spec)];
+            jobs.extend(produce(spec));
+            jobs.push(insert());
+            jobs
+        }
+    }
+}
+
 /// A cache lookup of the chunk's key.
 pub(crate) fn lookup() -> Job {
     Job::of(&[Stage::Lookup])
@@ -110,7 +126,7 @@ pub(crate) fn insert() -> Job {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{CompressionSpec, ScenarioKind};
+    use crate::spec::CompressionSpec;
 
     fn spec(compression: Option<&str>) -> ScenarioSpec {
         let mut s = ScenarioSpec::defaults(ScenarioKind::FanOutWrite);

@@ -1,0 +1,55 @@
+//! BlueField-3 figures derived from published tables (dpu-sim/VALIDATION.md, section 4):
+//! each is recomputed here from the table's rows and the profile is held to it, so an edit
+//! that drifts from its source fails.
+
+use dpukit_sim::profile::{Confidence, Profile};
+
+const TOLERANCE: f64 = 0.01;
+
+/// sbc-bench single-threaded 7-zip MIPS and the core's measured clock (GHz).
+const A72_RUNS: [(f64, f64); 2] = [(1732.0, 1.798), (1911.0, 2.014)];
+const A78AE_RUN: (f64, f64) = (2379.0, 1.725);
+/// One A78AE core's memcpy (sbc-bench, tinymembench), bytes/s.
+const A78AE_MEMCPY: f64 = 6861.5e6;
+/// takashimakazuki/dpdk_compression: 100,000,000 B on one BF-2 A72 core.
+const BF2_ZLIB_S: f64 = 9.028;
+const BF2_ZSTD_S: f64 = 0.3517;
+/// BlueField-3 user manual: DDR5, 128-bit data path, 5200 MT/s (the lower grade).
+const BF3_DDR5_BYTES_PER_TRANSFER: f64 = 16.0;
+const BF3_DDR5_TRANSFERS_PER_S: f64 = 5.2e9;
+
+#[test]
+fn bluefield3_derived_figures_follow_their_tables() {
+    let bf2 = Profile::builtin("bluefield-2").unwrap();
+    let bf3 = Profile::builtin("bluefield-3").unwrap();
+    let clock = |p: &Profile| p.cores.as_ref().unwrap().clock_ghz.value;
+    let a72 = A72_RUNS.iter().map(|(mips, ghz)| mips / ghz).sum::<f64>() / A72_RUNS.len() as f64;
+    let a78 = A78AE_RUN.0 / A78AE_RUN.1;
+    let per_core = a78 / a72 * clock(&bf3) / clock(&bf2);
+    println!("A72 {a72:.0} MIPS/GHz, A78AE {a78:.0} MIPS/GHz, BF-3/BF-2 per core {per_core:.3}");
+    assert!((per_core - 1.154).abs() < 0.001, "{per_core}");
+
+    let expected = [
+        ("cores.compress_bytes_per_s.deflate", 1e8 / BF2_ZLIB_S * per_core),
+        ("cores.compress_bytes_per_s.zstd", 1e8 / BF2_ZSTD_S * per_core),
+        ("cores.copy_bytes_per_s", A78AE_MEMCPY),
+        ("memory.bandwidth_bytes_per_s", BF3_DDR5_BYTES_PER_TRANSFER * BF3_DDR5_TRANSFERS_PER_S),
+    ];
+    for (key, want) in expected {
+        let f = bf3.figure(key).unwrap();
+        let err = (f.value - want).abs() / want;
+        println!("{key}: profile {:.4e}, from the table {want:.4e}, error {:.2} %", f.value, err * 100.0);
+        assert!(err < TOLERANCE, "{key}: profile {} vs {want}", f.value);
+        assert_eq!(f.confidence, Confidence::Derived, "{key}");
+        assert!(
+            f.source.contains("VALIDATION.md") || f.source.contains("user manual"),
+            "{key}: {}",
+            f.source
+        );
+    }
+    // Counted here so the count in the docs stays true.
+    let figs = bf3.figures();
+    let assumed = figs.iter().filter(|f| f.confidence == Confidence::Assumed).count();
+    println!("bluefield-3: {assumed} of {} figures assumed", figs.len());
+    assert_eq!((assumed, figs.len()), (19, 31));
+}
