@@ -17,6 +17,7 @@ pub mod dma;
 mod live;
 pub mod metrics;
 pub mod offload;
+pub mod placement;
 pub mod preset;
 pub mod report;
 pub mod result;

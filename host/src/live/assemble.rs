@@ -6,6 +6,7 @@ use crate::cluster::Cluster;
 use crate::live::node::{DeviceOut, NodeOut};
 use crate::live::{CopyOut, ProcessOut};
 use crate::metrics::{machine_info, StageHist};
+use crate::placement::placement_notes;
 use crate::result::LatencySummary;
 use crate::result::{
     DeviceSummary, Fallbacks, Figure, Mode, NodeTime, PerNode, ResourceUse, RunResult, Source, Unit,
@@ -116,6 +117,9 @@ pub(super) fn assemble(
                 d.late_completions, d.max_lag_ns
             ));
         }
+    }
+    if mode == Mode::Offload && device.is_some() {
+        notes.extend(placement_notes(profile, spec));
     }
     if mode == Mode::Offload {
         notes.push(

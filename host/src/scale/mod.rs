@@ -54,6 +54,7 @@ mod model;
 pub use cluster::ClusterSpec;
 
 use crate::calibrate::{Calibration, CalibrationError};
+use crate::placement::placement_notes;
 use crate::result::{Mode, RunResult};
 use crate::scale::assemble::assemble;
 use crate::scale::costs::{costs, shapes, Costs, Shapes};
@@ -124,6 +125,9 @@ pub fn run_scale(
     let c = costs(spec, cal, &mut notes);
 
     let (shapes, dpu_names) = device(spec, mode, profile, &c, &mut notes)?;
+    if shapes.is_some() {
+        notes.extend(placement_notes(profile, spec));
+    }
     let kv: Vec<Vec<(u32, u32)>> =
         if spec.kind == ScenarioKind::KvCache { kv_plan(spec) } else { Vec::new() };
     let sizing = Sizing::of(spec, cluster, &kv);
