@@ -13,6 +13,7 @@
 pub mod calibrate;
 pub mod cluster;
 pub mod copy;
+pub mod device;
 pub mod dma;
 mod live;
 pub mod metrics;

@@ -22,15 +22,17 @@
 //! dead after the timeout: the in-flight jobs and everything after run on the CPU
 //! (counted), and the device is never polled again, so it cannot touch reclaimed slots.
 
+use crate::device::{Device, DeviceClock, DeviceReport, SimulatedDevice};
 use crate::dma::{DmaPool, PoolError};
 use crate::result::Fallbacks;
 use dpukit_ffi::{
-    Algorithm, BufRef, Completion, Descriptor, HostQueue, Op, Opcode, QueuePair, QueuePairConfig, Status,
+    Algorithm, BufRef, Completion, Descriptor, DeviceQueue, HostQueue, Op, Opcode, QueuePair,
+    QueuePairConfig, Status,
 };
 use dpukit_kernels::registry::{Call, Registry};
-use dpukit_sim::engine::{Engine, EngineConfig};
+use dpukit_sim::engine::{EngineConfig, EngineError};
 use dpukit_sim::profile::Profile;
-use dpukit_sim::timing::SimTime;
+use dpukit_sim::timing::ModelError;
 use std::time::Instant;
 
 /// Which buffer of a slot an op reads.
@@ -80,7 +82,8 @@ pub struct OpResult {
     pub status: Status,
     pub result: u64,
     pub ran_on: RanOn,
-    /// Host: measured kernel time. Device: modelled doorbell-to-completion time.
+    /// Host: measured kernel time. Device: its doorbell-to-completion time, modelled or
+    /// measured as the device's clock is (see [`Offload::device_clock`]).
     pub latency_ns: u64,
 }
 
@@ -123,12 +126,14 @@ pub struct OffloadConfig {
     pub engine: EngineConfig,
 }
 
-struct Device {
+/// The device serving this node's queue pair, and the host's end of it.
+struct Attached {
     queue: HostQueue,
-    engine: Engine,
+    device: Box<dyn Device>,
+    clock: DeviceClock,
     region: u32,
     dead: bool,
-    /// Host clock at which each in-flight slot's descriptors were rung.
+    /// Jobs submitted since the doorbell last rang.
     unrung_jobs: usize,
 }
 
@@ -149,7 +154,7 @@ pub struct OffloadStats {
 pub struct Offload {
     pool: DmaPool,
     registry: Registry,
-    device: Option<Device>,
+    device: Option<Attached>,
     jobs: Vec<Option<Job>>,
     free: Vec<usize>,
     batch: usize,
@@ -193,44 +198,59 @@ impl Offload {
         Offload::build(registry, cfg, None)
     }
 
-    /// DPU backend for `profile`. A profile without a device (host-only) gives a backend
-    /// whose every op falls back to the CPU, counted as unsupported.
+    /// DPU backend: the simulator for `profile`. A profile without a device (host-only)
+    /// gives a backend whose every op falls back to the CPU, counted as unsupported.
     pub fn dpu(registry: Registry, cfg: &OffloadConfig, profile: &Profile) -> Result<Offload, OffloadError> {
-        let mut off = Offload::build(registry.clone(), cfg, None)?;
-        let engine = match Engine::new(profile, registry, cfg.engine.clone()) {
-            Ok(e) => e,
-            Err(dpukit_sim::engine::EngineError::Model(dpukit_sim::timing::ModelError::NoDevice {
-                ..
-            })) => {
+        let engine_cfg = cfg.engine.clone();
+        let sim_registry = registry.clone();
+        Offload::with_device(registry, cfg, |queue| {
+            match SimulatedDevice::new(profile, sim_registry, engine_cfg, queue) {
+                Ok(d) => Ok(Some(Box::new(d) as Box<dyn Device>)),
+                Err(EngineError::Model(ModelError::NoDevice { .. })) => Ok(None),
+                Err(e) => Err(OffloadError::Device(e.to_string())),
+            }
+        })
+        .map(|mut off| {
+            if off.device.is_none() {
                 off.stats
                     .fallbacks
                     .reasons
                     .push(format!("profile `{}` has no device: every op ran on the host CPU", profile.name));
                 off.no_device = true;
-                return Ok(off);
             }
-            Err(e) => return Err(OffloadError::Device(e.to_string())),
-        };
+            off
+        })
+    }
+
+    /// A backend whose device `make` builds on the device end of this node's queue pair
+    /// (`None`: there is no device, every op runs on the host CPU). The DMA pool is the
+    /// queue pair's one registered region.
+    pub fn with_device(
+        registry: Registry,
+        cfg: &OffloadConfig,
+        make: impl FnOnce(DeviceQueue) -> Result<Option<Box<dyn Device>>, OffloadError>,
+    ) -> Result<Offload, OffloadError> {
+        let mut off = Offload::build(registry, cfg, None)?;
         let entries = (cfg.slots * MAX_OPS_PER_JOB).next_power_of_two().clamp(8, 65536) as u32;
         let (queue, dev) =
             QueuePair::create(QueuePairConfig { sq_entries: entries, cq_entries: entries, max_regions: 4 })
                 .map_err(|e| OffloadError::Device(e.to_string()))?;
-        let mut engine = engine;
-        engine.attach(dev);
+        let Some(device) = make(dev)? else { return Ok(off) };
         let (base, len) = off.pool.raw_region();
         // SAFETY: the pool's allocation lives in `off` as long as the queue pair and the
-        // engine (both dropped with `off`, device first: see `Drop`), and the pool only
+        // device (both dropped with `off`, device first: see `Drop`), and the pool only
         // lends the host slots that are not in flight.
         let region =
             unsafe { queue.register_region(base, len) }.map_err(|e| OffloadError::Device(e.to_string()))?.0;
-        off.device = Some(Device { queue, engine, region, dead: false, unrung_jobs: 0 });
+        let clock = device.clock();
+        off.device = Some(Attached { queue, device, clock, region, dead: false, unrung_jobs: 0 });
         Ok(off)
     }
 
     fn build(
         registry: Registry,
         cfg: &OffloadConfig,
-        device: Option<Device>,
+        device: Option<Attached>,
     ) -> Result<Offload, OffloadError> {
         let pool = DmaPool::new(cfg.slots.max(1), cfg.in_bytes, cfg.out_bytes)?;
         let slots = pool.slots();
@@ -260,8 +280,14 @@ impl Offload {
         self.device.as_ref().is_some_and(|d| !d.dead)
     }
 
-    pub fn engine(&self) -> Option<&Engine> {
-        self.device.as_ref().map(|d| &d.engine)
+    /// What the device did so far, if there is one.
+    pub fn device_report(&self) -> Option<DeviceReport> {
+        self.device.as_ref().map(|d| d.device.report())
+    }
+
+    /// How the device's completion times are known, if there is one.
+    pub fn device_clock(&self) -> Option<DeviceClock> {
+        self.device.as_ref().map(|d| d.clock)
     }
 
     pub fn stats(&self) -> &OffloadStats {
@@ -338,7 +364,7 @@ impl Offload {
         for (i, op) in ops.iter().enumerate() {
             let (opcode, algorithm) = op.opcode();
             let on_device =
-                alive && self.device.as_ref().is_some_and(|d| d.engine.supports(opcode, algorithm));
+                alive && self.device.as_ref().is_some_and(|d| d.device.supports(opcode, algorithm));
             if on_device {
                 descs.push(self.descriptor(slot, i, op));
             } else {
@@ -434,15 +460,19 @@ impl Offload {
         }
     }
 
-    /// Runs the device inline and collects its completions (simulator time excluded from
-    /// the host clock).
+    /// Lets the device progress and collects its completions. A modelled device runs
+    /// here, on this thread, and its time is kept off the host clock; a measured device's
+    /// completions are due when the host sees them.
     fn drive_device(&mut self) -> Result<usize, OffloadError> {
         let now = self.now_ns();
         let Some(dev) = self.device.as_mut().filter(|d| !d.dead) else { return Ok(0) };
         let (w0, c0) = (Instant::now(), thread_cpu_ns());
-        dev.engine.poll(SimTime::from_ns(now));
-        self.stats.sim_cpu_ns += thread_cpu_ns().saturating_sub(c0);
-        self.stats.sim_wall_ns += w0.elapsed().as_nanos() as u64;
+        dev.device.progress(now);
+        if dev.clock == DeviceClock::Modelled {
+            self.stats.sim_cpu_ns += thread_cpu_ns().saturating_sub(c0);
+            self.stats.sim_wall_ns += w0.elapsed().as_nanos() as u64;
+        }
+        let measured = dev.clock == DeviceClock::Measured;
         // Reused across polls: no allocation per poll on the data path.
         let mut cpls = std::mem::take(&mut self.cpl_buf);
         cpls.clear();
@@ -458,15 +488,11 @@ impl Offload {
             let Some(job) = self.jobs.get_mut(slot).and_then(|j| j.as_mut()) else {
                 return Err(OffloadError::Device(format!("completion for unknown tag {}", c.tag)));
             };
-            let due = job.submitted_ns.saturating_add(c.modelled_ns);
+            let due = if measured { now } else { job.submitted_ns.saturating_add(c.modelled_ns) };
             job.ready_ns = job.ready_ns.max(due);
             self.stats.ops_on_device += 1;
-            let r = OpResult {
-                status: c.status,
-                result: c.result,
-                ran_on: RanOn::Device,
-                latency_ns: c.modelled_ns,
-            };
+            let latency_ns = if measured { now.saturating_sub(job.submitted_ns) } else { c.modelled_ns };
+            let r = OpResult { status: c.status, result: c.result, ran_on: RanOn::Device, latency_ns };
             if i < job.results.len() {
                 job.results[i] = Some(r);
             }
@@ -584,7 +610,7 @@ impl Offload {
                 return Ok(None);
             }
             // Jobs in flight, none complete: the device has nothing left to give.
-            let pending = self.device.as_ref().map_or(0, |d| d.engine.pending());
+            let pending = self.device.as_ref().map_or(0, |d| d.device.pending());
             if pending == 0 {
                 idle_rounds += 1;
                 if idle_rounds >= 3 {
@@ -652,6 +678,6 @@ mod tests {
             done += 1;
         }
         assert_eq!(done, 4);
-        assert_eq!(off.engine().unwrap().stats().doorbells_seen, 2);
+        assert_eq!(off.device_report().unwrap().doorbells_seen, 2);
     }
 }

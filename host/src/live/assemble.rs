@@ -97,7 +97,8 @@ pub(super) fn assemble(
     // clock, measured. Offload mode: the node's host clock (measured host time plus waits
     // for modelled completions), so modelled; with no device at all it is the wall clock.
     let elapsed_ns = nodes.iter().map(|n| n.end_ns).max().unwrap_or(0).max(1);
-    let modelled = mode == Mode::Offload && nodes.iter().any(|n| n.device.is_some());
+    let modelled =
+        mode == Mode::Offload && nodes.iter().any(|n| n.device.as_ref().is_some_and(|d| d.modelled));
     let src = if modelled { Source::Modelled } else { Source::Measured };
     let elapsed_s = elapsed_ns as f64 / 1e9;
     let throughput =

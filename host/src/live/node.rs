@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+use crate::device::DeviceClock;
 use crate::live::env::{off_err, tier_err, Env};
 use crate::live::jobs::{stage_name, SlotChunk};
 use crate::live::publish::Catalog;
@@ -106,7 +107,8 @@ impl NodeOut {
         self.fallbacks = stats.fallbacks.clone();
         self.thread_cpu_ns =
             thread_cpu_ns().saturating_sub(self.thread_cpu_start_ns).saturating_sub(stats.sim_cpu_ns);
-        if off.engine().is_none() {
+        let measured = off.device_clock().is_none_or(|c| c == DeviceClock::Measured);
+        if off.device_clock().is_none() {
             // No device ran anything: every latency is a measured host figure.
             self.e2e.source = Source::Measured;
             self.kernel = {
@@ -114,30 +116,23 @@ impl NodeOut {
                 k.merge(&self.kernel);
                 k
             };
+        } else if measured {
+            // A device whose times the host measured.
+            self.e2e.source = Source::Measured;
+            self.kernel.source = Source::Measured;
         }
-        if let Some(engine) = off.engine() {
-            let resources = engine
-                .resource_stats()
-                .into_iter()
-                .map(|r| ResourceUse {
-                    name: r.name.clone(),
-                    units: r.units,
-                    jobs: r.jobs,
-                    busy_ns: r.busy_ns,
-                    utilization: r.utilization,
-                })
-                .collect();
-            let s = engine.stats();
+        if let Some(r) = off.device_report() {
             self.device = Some(DeviceOut {
-                makespan_ns: engine.makespan().as_ns(),
-                resources,
-                descriptors: s.descriptors,
-                error_completions: s.errors(),
-                injected_errors: s.injected_errors,
-                doorbells_dropped: s.doorbells_dropped,
-                below_min_efficient_size: s.below_min_efficient_size,
-                late_completions: s.late_completions,
-                max_lag_ns: s.max_lag_ns,
+                modelled: !measured,
+                makespan_ns: r.makespan_ns,
+                resources: r.resources,
+                descriptors: r.descriptors,
+                error_completions: r.error_completions,
+                injected_errors: r.injected_errors,
+                doorbells_dropped: r.doorbells_dropped,
+                below_min_efficient_size: r.below_min_efficient_size,
+                late_completions: r.late_completions,
+                max_lag_ns: r.max_lag_ns,
             });
         }
     }
@@ -163,6 +158,8 @@ impl NodeOut {
 
 #[derive(Serialize, Deserialize)]
 pub(super) struct DeviceOut {
+    /// Its times came from a timing model (else the host measured them).
+    pub(super) modelled: bool,
     pub(super) makespan_ns: u64,
     pub(super) resources: Vec<ResourceUse>,
     pub(super) descriptors: u64,

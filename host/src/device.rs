@@ -1,0 +1,140 @@
+//! The device seam: what the offload layer ([`crate::offload`]) needs from whatever serves
+//! its queue pair. The offload layer owns the host end of the queue pair and the DMA pool;
+//! a device owns the other end and answers descriptors with completions. Scenarios and the
+//! command line never name a device type: they get an [`Offload`](crate::offload::Offload)
+//! whose device is one of these.
+//!
+//! A device says how its completion times are known ([`DeviceClock`]): **modelled** (the
+//! simulator stamps each completion with the time its profile's timing model gives, and
+//! runs inline on the host's thread, its own time kept off the host clock) or **measured**
+//! (a device running on its own, whose completions are timed by the host's clock as they
+//! arrive). Every figure built on a device's times carries that label.
+//!
+//! Implementations: [`SimulatedDevice`] (the software DPU of `dpukit_sim`, inline).
+
+#![forbid(unsafe_code)]
+
+use crate::result::ResourceUse;
+use dpukit_ffi::{Algorithm, DeviceQueue, Opcode};
+use dpukit_sim::engine::{Engine, EngineError};
+use dpukit_sim::profile::Profile;
+use dpukit_sim::timing::SimTime;
+
+/// How a device's completion times are known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceClock {
+    /// Stamped by a timing model; the device runs inline on the host's thread, and its own
+    /// run time is not the host's.
+    Modelled,
+    /// Timed by the host's clock as the completions arrive.
+    Measured,
+}
+
+/// What a device did in a run, for the result document.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceReport {
+    /// Busy time per resource (modelled devices; empty where a device has none to report).
+    pub resources: Vec<ResourceUse>,
+    /// The device's last completion on its own clock, ns.
+    pub makespan_ns: u64,
+    pub descriptors: u64,
+    pub error_completions: u64,
+    pub injected_errors: u64,
+    pub doorbells_seen: u64,
+    pub doorbells_dropped: u64,
+    pub below_min_efficient_size: u64,
+    pub late_completions: u64,
+    pub max_lag_ns: u64,
+}
+
+/// A device behind the offload layer's queue pair.
+pub trait Device {
+    /// What it is, for reports ("bluefield-2 (simulated)").
+    fn name(&self) -> String;
+    /// How its completion times are known.
+    fn clock(&self) -> DeviceClock;
+    /// Whether it runs `opcode` (with `algorithm` for compression). An op it does not run
+    /// goes to the host CPU, counted and said so.
+    fn supports(&self, opcode: Opcode, algorithm: Option<Algorithm>) -> bool;
+    /// The host waits for completions at host time `now_ns` (or has just rung the
+    /// doorbell): a device that runs on the host's thread does its work here; one that
+    /// runs on its own needs nothing.
+    fn progress(&mut self, now_ns: u64);
+    /// Descriptors it has fetched and not yet answered: none while jobs are in flight
+    /// means it has nothing left to give (the host then fails over after its timeout).
+    fn pending(&self) -> usize;
+    /// What it did so far.
+    fn report(&self) -> DeviceReport;
+}
+
+/// The software DPU: `dpukit_sim`'s engine with a profile's timing model, run inline on
+/// the host's thread whenever the host rings or waits (as a DPU polling its queues would
+/// fetch at the doorbell). Completion times are modelled.
+pub struct SimulatedDevice {
+    engine: Engine,
+    profile: String,
+}
+
+impl SimulatedDevice {
+    /// The simulator for `profile`, serving `queue`. A profile without a device is
+    /// `EngineError::Model(ModelError::NoDevice)`.
+    pub fn new(
+        profile: &Profile,
+        registry: dpukit_kernels::registry::Registry,
+        cfg: dpukit_sim::engine::EngineConfig,
+        queue: DeviceQueue,
+    ) -> Result<SimulatedDevice, EngineError> {
+        let mut engine = Engine::new(profile, registry, cfg)?;
+        engine.attach(queue);
+        Ok(SimulatedDevice { engine, profile: profile.name.clone() })
+    }
+}
+
+impl Device for SimulatedDevice {
+    fn name(&self) -> String {
+        format!("{} (simulated)", self.profile)
+    }
+
+    fn clock(&self) -> DeviceClock {
+        DeviceClock::Modelled
+    }
+
+    fn supports(&self, opcode: Opcode, algorithm: Option<Algorithm>) -> bool {
+        self.engine.supports(opcode, algorithm)
+    }
+
+    fn progress(&mut self, now_ns: u64) {
+        self.engine.poll(SimTime::from_ns(now_ns));
+    }
+
+    fn pending(&self) -> usize {
+        self.engine.pending()
+    }
+
+    fn report(&self) -> DeviceReport {
+        let s = self.engine.stats();
+        DeviceReport {
+            resources: self
+                .engine
+                .resource_stats()
+                .into_iter()
+                .map(|r| ResourceUse {
+                    name: r.name.clone(),
+                    units: r.units,
+                    jobs: r.jobs,
+                    busy_ns: r.busy_ns,
+                    utilization: r.utilization,
+                })
+                .collect(),
+            makespan_ns: self.engine.makespan().as_ns(),
+            descriptors: s.descriptors,
+            error_completions: s.errors(),
+            injected_errors: s.injected_errors,
+            doorbells_seen: s.doorbells_seen,
+            doorbells_dropped: s.doorbells_dropped,
+            below_min_efficient_size: s.below_min_efficient_size,
+            late_completions: s.late_completions,
+            max_lag_ns: s.max_lag_ns,
+        }
+    }
+}
