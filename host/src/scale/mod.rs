@@ -194,10 +194,10 @@ fn device(
 
 /// How many nodes work, and how many chunks one event stands for (a block): the smallest
 /// batch that keeps the run within the event budget, unless the cluster names one.
-pub(super) struct Sizing {
-    pub(super) workers: u32,
-    pub(super) batch: u32,
-    pub(super) blocks: u32,
+struct Sizing {
+    workers: u32,
+    batch: u32,
+    blocks: u32,
 }
 
 impl Sizing {
