@@ -7,8 +7,13 @@
 //! kernels and tiers, each job through the offload interface (host CPU or a device). The
 //! **modelled** executor (`crate::scale`) runs the same definition as events on a virtual
 //! clock: each job priced from the calibration (host) or timed on the profile's timing
-//! model (device). Neither executor names a stage: a stage added to a job here runs live
-//! and is priced in the model with no change to either.
+//! model (device). Each executor reads a job's stages through one interpreter (live:
+//! `live/jobs.rs`, stages to slot ops; model: `scale/costs.rs`, stages to host prices and
+//! device ops), and no scenario's executor code names a stage: a stage added to a job here
+//! runs live and is priced in the model with no change to either executor; a new kind of
+//! stage adds one arm to each interpreter. What stays per executor is the order in which a
+//! node's I/O and jobs hold its resources (real threads and tiers live, FIFO servers and
+//! events in the model).
 //!
 //! Per chunk:
 //! - fan-out write ([`fan_out_write`]): generate, [`produce`] (compress, CRC32C of the
