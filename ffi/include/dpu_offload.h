@@ -325,11 +325,12 @@ DPU_STATIC_ASSERT(__builtin_offsetof(struct dpu_ring_ctrl, doorbell) == 128, "do
 DPU_STATIC_ASSERT(__builtin_offsetof(struct dpu_ring_ctrl, magic) == 192, "magic");
 
 /* ------------------------------------------------------------------------------------
- * The host-side C API (exported by libdpukit_ffi.a / libdpukit_ffi.so)
+ * The C API (exported by libdpukit, and by libdpukit_ffi.a without the simulator)
  *
  * A queue pair owns its two rings and a region table. Every function returns a
- * dpu_status value. The device side of a queue pair (dpu_qp_dev_*) is what a device
- * implementation (the dpukit simulator, or a loopback) uses.
+ * dpu_status value and checks its pointers (a null one is DPU_STATUS_INVALID_ARGUMENT).
+ * One thread at a time per queue pair and side: the host side (submit, poll) and the
+ * device side (dpu_qp_dev_*) may run on two threads, or in two processes.
  * ---------------------------------------------------------------------------------- */
 struct dpu_qp; /* opaque */
 
@@ -356,6 +357,50 @@ uint16_t dpu_qp_poll(struct dpu_qp *qp, struct dpu_cpl *out, uint32_t max, uint3
  * DPU_STATUS_UNKNOWN_OPCODE (the simulator executes the rest). *done receives the
  * count consumed. Returns DPU_STATUS_QUEUE_FULL if the completion ring fills first. */
 uint16_t dpu_qp_loopback_process(struct dpu_qp *qp, uint32_t budget, uint32_t *done);
+
+/* ------------------------------------------------------------------------------------
+ * The device side: what a device implementation calls (a C prototype of an offload,
+ * or a thin shim over a vendor library). A device loop is:
+ *
+ *   fetch a batch -> for each descriptor: check it, resolve its buffers, execute ->
+ *   post one completion per descriptor -> repeat.
+ *
+ * The device works on a queue pair made by dpu_qp_create in the same process, or one a
+ * host process created in shared memory (dpu_qp_dev_attach). A device must answer every
+ * descriptor it fetched with exactly one completion: same tag, the descriptor's opcode,
+ * a dpu_status value, `bytes` <= the source length and, for COPY/COMPRESS/DECOMPRESS,
+ * `result` <= the destination length. A host across processes treats anything else as
+ * a device fault and abandons the queue pair.
+ * ---------------------------------------------------------------------------------- */
+
+/* Attaches to the device end of a queue pair another process created in shared memory;
+ * `path` is what the host hands over (the dpukit host sets DPUKIT_QP in the device's
+ * environment). One device per queue pair. Returns DPU_STATUS_DEVICE_UNAVAILABLE when
+ * the path cannot be opened or is not a dpukit queue pair. Free with dpu_qp_destroy. */
+uint16_t dpu_qp_dev_attach(const char *path, struct dpu_qp **out);
+
+/* Copies up to max submitted (doorbelled) descriptors out; *n receives the count. Never
+ * takes more than the completion ring has room for, so every fetched descriptor can be
+ * answered. Never blocks. */
+uint16_t dpu_qp_dev_fetch(struct dpu_qp *qp, struct dpu_desc *out, uint32_t max, uint32_t *n);
+
+/* Checks a fetched descriptor as the kit's own devices do (opcode, flags, reserved
+ * fields, algorithm and level, lengths): DPU_STATUS_OK, or the status its error
+ * completion must carry. */
+uint16_t dpu_qp_dev_check(const struct dpu_desc *desc);
+
+/* Resolves a buffer reference against the queue pair's region table: DPU_STATUS_OK and
+ * *ptr = the buffer's first byte (valid for buf->len bytes), or DPU_STATUS_UNKNOWN_REGION /
+ * DPU_STATUS_OUT_OF_RANGE and *ptr = NULL. The only way a device reaches host memory. */
+uint16_t dpu_qp_dev_resolve(struct dpu_qp *qp, const struct dpu_buf_ref *buf, void **ptr);
+
+/* Posts up to n completions with one doorbell; *posted receives how many fit
+ * (DPU_STATUS_QUEUE_FULL when none did). */
+uint16_t dpu_qp_dev_complete(struct dpu_qp *qp, const struct dpu_cpl *cpls, uint32_t n, uint32_t *posted);
+
+/* For an attached device: *closed = 1 once the host has dropped its end (the device may
+ * exit when it has nothing left to fetch), else 0. */
+uint16_t dpu_qp_dev_host_closed(struct dpu_qp *qp, uint32_t *closed);
 
 #ifdef __cplusplus
 }

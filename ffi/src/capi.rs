@@ -7,14 +7,56 @@
 
 use crate::abi::{RawCpl, RawDesc};
 use crate::bindings as b;
+use crate::desc::{BufRef, Descriptor};
 use crate::qp::{DeviceQueue, HostQueue, QueuePair, QueuePairConfig};
-use crate::region::RegionError;
+use crate::region::{RegionError, ResolvedBuf};
+use crate::shm::ShmDevice;
 use crate::types::Status;
 
-/// The object behind `struct dpu_qp *`.
+/// The object behind `struct dpu_qp *`: both ends of an in-process queue pair (the
+/// device end can be handed to a device with [`take_device_end`]), or the device end of
+/// a queue pair in another process's shared memory (`dpu_qp_dev_attach`).
 pub struct CQueuePair {
-    host: HostQueue,
-    dev: DeviceQueue,
+    host: Option<HostQueue>,
+    dev: Option<DeviceQueue>,
+    shm_dev: Option<ShmDevice>,
+}
+
+impl CQueuePair {
+    fn dev_fetch(&mut self, out: &mut [RawDesc]) -> Option<usize> {
+        if let Some(d) = self.shm_dev.as_mut() {
+            return Some(d.fetch(out));
+        }
+        let d = self.dev.as_mut()?;
+        let room = out.len().min(d.cq_free());
+        Some(d.fetch(&mut out[..room]))
+    }
+
+    fn dev_resolve(&self, buf: BufRef) -> Option<Result<ResolvedBuf, Status>> {
+        if let Some(d) = self.shm_dev.as_ref() {
+            return Some(d.resolve(buf));
+        }
+        Some(self.dev.as_ref()?.regions().resolve(buf))
+    }
+
+    fn dev_complete(&mut self, cpls: &[RawCpl]) -> Option<usize> {
+        if let Some(d) = self.shm_dev.as_mut() {
+            return Some(d.complete(cpls));
+        }
+        Some(self.dev.as_mut()?.complete(cpls))
+    }
+}
+
+/// Takes the device end out of a queue pair made by `dpu_qp_create`, so a device (the
+/// simulator's engine) can serve it; the `dpu_qp_dev_*` functions and the loopback then
+/// answer `DPU_STATUS_INVALID_ARGUMENT` for it. `None` if the pointer is null, or the
+/// device end is already taken or lives in another process.
+///
+/// # Safety
+/// `qp` is null or a live pointer from `dpu_qp_create`, not used concurrently.
+pub unsafe fn take_device_end(qp: *mut b::dpu_qp) -> Option<DeviceQueue> {
+    // SAFETY: forwarded contract.
+    unsafe { qp_mut(qp) }?.dev.take()
 }
 
 fn st(s: Status) -> u16 {
@@ -31,7 +73,7 @@ pub unsafe extern "C" fn dpu_qp_create(sq_entries: u32, cq_entries: u32, out: *m
     let cfg = QueuePairConfig { sq_entries, cq_entries, ..QueuePairConfig::default() };
     match QueuePair::create(cfg) {
         Ok((host, dev)) => {
-            let qp = Box::into_raw(Box::new(CQueuePair { host, dev }));
+            let qp = Box::into_raw(Box::new(CQueuePair { host: Some(host), dev: Some(dev), shm_dev: None }));
             // SAFETY: `out` is non-null and the caller promises it is writable.
             unsafe { *out = qp.cast() };
             st(Status::Ok)
@@ -68,12 +110,14 @@ pub unsafe extern "C" fn dpu_qp_register_region(
     region_id: *mut u32,
 ) -> u16 {
     // SAFETY: caller contract.
-    let Some(qp) = (unsafe { qp_mut(qp) }) else { return st(Status::InvalidArgument) };
+    let Some(qp) = (unsafe { qp_mut(qp) }).and_then(|q| q.host.as_mut()) else {
+        return st(Status::InvalidArgument);
+    };
     if region_id.is_null() {
         return st(Status::InvalidArgument);
     }
     // SAFETY: the registration contract is the caller's (documented in the header).
-    match unsafe { qp.host.register_region(base.cast(), len) } {
+    match unsafe { qp.register_region(base.cast(), len) } {
         Ok(id) => {
             // SAFETY: non-null, writable by contract.
             unsafe { *region_id = id.0 };
@@ -94,7 +138,9 @@ pub unsafe extern "C" fn dpu_qp_submit(
     accepted: *mut u32,
 ) -> u16 {
     // SAFETY: caller contract.
-    let Some(qp) = (unsafe { qp_mut(qp) }) else { return st(Status::InvalidArgument) };
+    let Some(qp) = (unsafe { qp_mut(qp) }).and_then(|q| q.host.as_mut()) else {
+        return st(Status::InvalidArgument);
+    };
     if accepted.is_null() || (descs.is_null() && n > 0) {
         return st(Status::InvalidArgument);
     }
@@ -105,7 +151,7 @@ pub unsafe extern "C" fn dpu_qp_submit(
         // over dpu_desc. C's alignment of dpu_desc is 64, as Rust's.
         unsafe { std::slice::from_raw_parts(descs.cast::<RawDesc>(), n as usize) }
     };
-    let k = qp.host.submit_raw(descs);
+    let k = qp.submit_raw(descs);
     // SAFETY: non-null, writable by contract.
     unsafe { *accepted = k as u32 };
     if k == 0 && n > 0 {
@@ -120,7 +166,9 @@ pub unsafe extern "C" fn dpu_qp_submit(
 #[no_mangle]
 pub unsafe extern "C" fn dpu_qp_poll(qp: *mut b::dpu_qp, out: *mut b::dpu_cpl, max: u32, n: *mut u32) -> u16 {
     // SAFETY: caller contract.
-    let Some(qp) = (unsafe { qp_mut(qp) }) else { return st(Status::InvalidArgument) };
+    let Some(qp) = (unsafe { qp_mut(qp) }).and_then(|q| q.host.as_mut()) else {
+        return st(Status::InvalidArgument);
+    };
     if n.is_null() || (out.is_null() && max > 0) {
         return st(Status::InvalidArgument);
     }
@@ -130,7 +178,7 @@ pub unsafe extern "C" fn dpu_qp_poll(qp: *mut b::dpu_qp, out: *mut b::dpu_cpl, m
         // SAFETY: non-null, valid for max writes (contract); RawCpl is repr(transparent).
         unsafe { std::slice::from_raw_parts_mut(out.cast::<RawCpl>(), max as usize) }
     };
-    let k = qp.host.poll_raw(out);
+    let k = qp.poll_raw(out);
     // SAFETY: non-null, writable by contract.
     unsafe { *n = k as u32 };
     st(Status::Ok)
@@ -141,17 +189,151 @@ pub unsafe extern "C" fn dpu_qp_poll(qp: *mut b::dpu_qp, out: *mut b::dpu_cpl, m
 #[no_mangle]
 pub unsafe extern "C" fn dpu_qp_loopback_process(qp: *mut b::dpu_qp, budget: u32, done: *mut u32) -> u16 {
     // SAFETY: caller contract.
-    let Some(qp) = (unsafe { qp_mut(qp) }) else { return st(Status::InvalidArgument) };
+    let Some(dev) = (unsafe { qp_mut(qp) }).and_then(|q| q.dev.as_mut()) else {
+        return st(Status::InvalidArgument);
+    };
     if done.is_null() {
         return st(Status::InvalidArgument);
     }
-    let waiting = qp.dev.pending();
-    let k = qp.dev.loopback_process(budget as usize);
+    let waiting = dev.pending();
+    let k = dev.loopback_process(budget as usize);
     // SAFETY: non-null, writable by contract.
     unsafe { *done = k as u32 };
-    if k < waiting.min(budget as usize) && qp.dev.cq_free() == 0 {
+    if k < waiting.min(budget as usize) && dev.cq_free() == 0 {
         st(Status::QueueFull)
     } else {
         st(Status::Ok)
+    }
+}
+
+/// # Safety
+/// `path` is a NUL-terminated string; `out` is valid for a pointer write.
+#[no_mangle]
+pub unsafe extern "C" fn dpu_qp_dev_attach(path: *const core::ffi::c_char, out: *mut *mut b::dpu_qp) -> u16 {
+    if path.is_null() || out.is_null() {
+        return st(Status::InvalidArgument);
+    }
+    // SAFETY: non-null and NUL-terminated (contract).
+    let path = unsafe { core::ffi::CStr::from_ptr(path) };
+    let Ok(path) = path.to_str() else { return st(Status::InvalidArgument) };
+    match ShmDevice::attach(std::path::Path::new(path)) {
+        Ok(d) => {
+            let qp = Box::into_raw(Box::new(CQueuePair { host: None, dev: None, shm_dev: Some(d) }));
+            // SAFETY: non-null, writable (contract).
+            unsafe { *out = qp.cast() };
+            st(Status::Ok)
+        }
+        Err(_) => st(Status::DeviceUnavailable),
+    }
+}
+
+/// # Safety
+/// `qp` from `dpu_qp_create` or `dpu_qp_dev_attach`; `out` valid for `max` writes; `n`
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn dpu_qp_dev_fetch(qp: *mut b::dpu_qp, out: *mut b::dpu_desc, max: u32, n: *mut u32) -> u16 {
+    // SAFETY: caller contract.
+    let Some(qp) = (unsafe { qp_mut(qp) }) else { return st(Status::InvalidArgument) };
+    if n.is_null() || (out.is_null() && max > 0) {
+        return st(Status::InvalidArgument);
+    }
+    let out: &mut [RawDesc] = if max == 0 {
+        &mut []
+    } else {
+        // SAFETY: non-null, valid for max writes (contract); RawDesc is repr(transparent)
+        // over dpu_desc.
+        unsafe { std::slice::from_raw_parts_mut(out.cast::<RawDesc>(), max as usize) }
+    };
+    let Some(k) = qp.dev_fetch(out) else { return st(Status::InvalidArgument) };
+    // SAFETY: non-null, writable by contract.
+    unsafe { *n = k as u32 };
+    st(Status::Ok)
+}
+
+/// # Safety
+/// `qp` from `dpu_qp_create` or `dpu_qp_dev_attach`; `buf` readable; `ptr` writable.
+#[no_mangle]
+pub unsafe extern "C" fn dpu_qp_dev_resolve(
+    qp: *mut b::dpu_qp,
+    buf: *const b::dpu_buf_ref,
+    ptr: *mut *mut core::ffi::c_void,
+) -> u16 {
+    // SAFETY: caller contract.
+    let Some(qp) = (unsafe { qp_mut(qp) }) else { return st(Status::InvalidArgument) };
+    if ptr.is_null() {
+        return st(Status::InvalidArgument);
+    }
+    // SAFETY: non-null, writable (contract).
+    unsafe { *ptr = std::ptr::null_mut() };
+    // SAFETY: caller contract: null or readable.
+    let Some(buf) = (unsafe { buf.as_ref() }) else { return st(Status::InvalidArgument) };
+    let r = BufRef::new(buf.region, buf.offset, buf.len);
+    match qp.dev_resolve(r) {
+        None => st(Status::InvalidArgument),
+        Some(Err(s)) => st(s),
+        Some(Ok(res)) => {
+            // SAFETY: non-null, writable (contract).
+            unsafe { *ptr = res.as_ptr().cast() };
+            st(Status::Ok)
+        }
+    }
+}
+
+/// # Safety
+/// `qp` from `dpu_qp_create` or `dpu_qp_dev_attach`; `cpls` valid for `n` reads;
+/// `posted` writable.
+#[no_mangle]
+pub unsafe extern "C" fn dpu_qp_dev_complete(
+    qp: *mut b::dpu_qp,
+    cpls: *const b::dpu_cpl,
+    n: u32,
+    posted: *mut u32,
+) -> u16 {
+    // SAFETY: caller contract.
+    let Some(qp) = (unsafe { qp_mut(qp) }) else { return st(Status::InvalidArgument) };
+    if posted.is_null() || (cpls.is_null() && n > 0) {
+        return st(Status::InvalidArgument);
+    }
+    let cpls: &[RawCpl] = if n == 0 {
+        &[]
+    } else {
+        // SAFETY: non-null, valid for n reads (contract); RawCpl is repr(transparent).
+        unsafe { std::slice::from_raw_parts(cpls.cast::<RawCpl>(), n as usize) }
+    };
+    let Some(k) = qp.dev_complete(cpls) else { return st(Status::InvalidArgument) };
+    // SAFETY: non-null, writable by contract.
+    unsafe { *posted = k as u32 };
+    if k == 0 && n > 0 {
+        st(Status::QueueFull)
+    } else {
+        st(Status::Ok)
+    }
+}
+
+/// # Safety
+/// `qp` from `dpu_qp_dev_attach`; `closed` writable.
+#[no_mangle]
+pub unsafe extern "C" fn dpu_qp_dev_host_closed(qp: *mut b::dpu_qp, closed: *mut u32) -> u16 {
+    // SAFETY: caller contract.
+    let Some(d) = (unsafe { qp_mut(qp) }).and_then(|q| q.shm_dev.as_ref()) else {
+        return st(Status::InvalidArgument);
+    };
+    if closed.is_null() {
+        return st(Status::InvalidArgument);
+    }
+    // SAFETY: non-null, writable by contract.
+    unsafe { *closed = d.host_closed() as u32 };
+    st(Status::Ok)
+}
+
+/// # Safety
+/// `desc` is null or readable.
+#[no_mangle]
+pub unsafe extern "C" fn dpu_qp_dev_check(desc: *const b::dpu_desc) -> u16 {
+    // SAFETY: caller contract: null or readable; RawDesc is repr(transparent).
+    let Some(d) = (unsafe { desc.cast::<RawDesc>().as_ref() }) else { return st(Status::InvalidArgument) };
+    match Descriptor::parse(d) {
+        Ok(_) => st(Status::Ok),
+        Err(e) => st(e.status),
     }
 }

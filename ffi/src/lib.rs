@@ -24,6 +24,7 @@ pub mod desc;
 pub mod qp;
 pub mod region;
 pub mod ring;
+pub mod shm;
 mod types;
 
 pub use abi::{RawCpl, RawDesc};
@@ -31,6 +32,8 @@ pub use desc::{BufRef, CacheKeyBytes, CacheValueBytes, Completion, Descriptor, O
 pub use qp::{DeviceQueue, HostQueue, QueuePair, QueuePairConfig};
 pub use region::{RegionId, RegionTable, ResolvedBuf};
 pub use ring::{Consumer, Producer, RingError};
+#[cfg(all(not(loom), target_os = "linux"))]
+pub use shm::{ShmConfig, ShmDevice, ShmError, ShmHost, ShmRegion};
 pub use types::{AbiError, Algorithm, DescFlags, Opcode, Status};
 
 /// ABI version this crate was generated from.
