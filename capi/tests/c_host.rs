@@ -1,0 +1,130 @@
+//! libdpukit as a C program sees it: installed by `scripts/install-lib.sh` (from this
+//! build), found by pkg-config, linked by `cc`. The example host (`capi/examples/host.c`)
+//! attaches a simulated DPU by profile name and by TOML path and checks real results;
+//! it runs clean under valgrind. The example device builds against the same install.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn require_tool(tool: &str, apt: &str) -> bool {
+    if Command::new(tool).arg("--version").output().is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("DPUKIT_REQUIRE_TOOLS").is_none(),
+        "{tool} not found (apt-get install {apt}); DPUKIT_REQUIRE_TOOLS is set"
+    );
+    eprintln!("skipped: {tool} not found (apt-get install {apt})");
+    false
+}
+
+/// Installs this build's libdpukit into a prefix, once per test binary.
+fn prefix() -> &'static Path {
+    static PREFIX: OnceLock<PathBuf> = OnceLock::new();
+    PREFIX.get_or_init(|| {
+        // `cargo test` builds this crate's rlib only: build libdpukit.so and .a, as a C
+        // user would, before installing them.
+        let st = Command::new(env!("CARGO")).args(["build", "--quiet", "-p", "dpukit-capi"]).status().unwrap();
+        assert!(st.success(), "cargo build -p dpukit-capi failed");
+        let exe = std::env::current_exe().unwrap();
+        let libdir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps").to_path_buf();
+        let prefix = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dpukit-prefix");
+        let out = Command::new(repo().join("scripts/install-lib.sh"))
+            .arg(&prefix)
+            .env("DPUKIT_LIB_DIR", &libdir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "install-lib.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+        prefix
+    })
+}
+
+/// `cc SRC $(pkg-config --cflags --libs dpukit) -o OUT`, as the README says.
+fn build_with_pkg_config(src: &str, name: &str) -> PathBuf {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let pc = prefix().join("lib/pkgconfig");
+    let cmd = format!(
+        "cc -std=c11 -Wall -Wextra -Werror -g -O1 {} $(pkg-config --cflags --libs dpukit) -o {}",
+        repo().join(src).display(),
+        out.display()
+    );
+    let r = Command::new("sh").arg("-c").arg(&cmd).env("PKG_CONFIG_PATH", pc).output().unwrap();
+    assert!(r.status.success(), "`{cmd}` failed:\n{}", String::from_utf8_lossy(&r.stderr));
+    out
+}
+
+fn host_exe() -> &'static Path {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| build_with_pkg_config("capi/examples/host.c", "dpukit-c-host"))
+}
+
+fn check_ok(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn c_host_attaches_a_shipped_profile_and_gets_real_results_with_modelled_times() {
+    if !require_tool("pkg-config", "pkg-config") {
+        return;
+    }
+    let out = check_ok(&Command::new(host_exe()).arg("bluefield-3").output().unwrap());
+    assert!(out.contains("host: ok"), "{out}");
+    assert!(out.contains("is neither a shipped profile (host-only, bluefield-2"), "a bad name is one clear line: {out}");
+    // Modelled times are non-zero and labelled as modelled.
+    let times: Vec<u64> = out
+        .lines()
+        .filter_map(|l| l.split("modelled_ns ").nth(1))
+        .map(|t| t.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(times.len(), 4, "bluefield-3 runs all four ops: {out}");
+    assert!(times.iter().all(|&t| t > 0), "{out}");
+}
+
+#[test]
+fn c_host_attaches_a_profile_by_toml_path() {
+    if !require_tool("pkg-config", "pkg-config") {
+        return;
+    }
+    let toml = repo().join("dpu-sim/profiles/bluefield-2.toml");
+    let out = check_ok(&Command::new(host_exe()).arg(&toml).output().unwrap());
+    assert!(out.contains("host: ok"), "{out}");
+}
+
+#[test]
+fn c_host_is_clean_under_valgrind() {
+    if !require_tool("pkg-config", "pkg-config") || !require_tool("valgrind", "valgrind") {
+        return;
+    }
+    let out = Command::new("valgrind")
+        .args(["--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect", "-q"])
+        .arg(host_exe())
+        .arg("intel-dsa-iaa")
+        .output()
+        .unwrap();
+    let stdout = check_ok(&out);
+    assert!(stdout.contains("host: ok"), "{stdout}");
+}
+
+#[test]
+fn example_device_builds_against_the_installed_library() {
+    if !require_tool("pkg-config", "pkg-config") {
+        return;
+    }
+    let exe = build_with_pkg_config("ffi/examples/device.c", "dpukit-c-device");
+    // Without a queue pair to serve it says so in one line and fails.
+    let out = Command::new(&exe).env_remove("DPUKIT_QP").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DPUKIT_QP is not set"));
+}
