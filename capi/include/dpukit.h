@@ -40,6 +40,25 @@ uint64_t dpu_sim_makespan_ns(const struct dpu_sim *sim);
 /* Destroys the simulated DPU; the queue pair stays usable for the host side. */
 void dpu_sim_destroy(struct dpu_sim *sim);
 
+/* The kit's kernels, for a C device that executes some ops itself and hands the rest to
+ * the same code the kit's host and simulator run (CRC32C, copy, LZ4/zstd/deflate, the
+ * cache index): a device prototype can start with everything here and replace ops one
+ * by one. ffi/examples/device.c built with -DDPUKIT_DEVICE_KERNELS does that. */
+struct dpu_kernels; /* opaque: a kernel registry with its own cache index */
+
+/* cache_entries bounds the cache index the CACHE_* opcodes operate on. */
+uint16_t dpu_kernels_create(uint32_t cache_entries, struct dpu_kernels **out);
+
+/* Executes one fetched descriptor as the simulator's engine does: checks it, resolves its
+ * buffers against qp's region table (qp is a device side: dpu_qp_create or
+ * dpu_qp_dev_attach), runs the kernel and fills *cpl (tag, opcode, status, result,
+ * bytes; modelled_ns 0). CRC_SEED_PREV chains to the previous descriptor executed here.
+ * Returns DPU_STATUS_OK when *cpl was filled (its own status says how the op went). */
+uint16_t dpu_kernels_execute(struct dpu_kernels *k, struct dpu_qp *qp, const struct dpu_desc *desc,
+                             struct dpu_cpl *cpl);
+
+void dpu_kernels_destroy(struct dpu_kernels *k);
+
 /* The calling thread's last libdpukit error message (NUL-terminated, valid until the
  * thread's next libdpukit call), or "" when the last call succeeded. */
 const char *dpukit_last_error(void);

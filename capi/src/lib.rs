@@ -11,7 +11,7 @@
 //! `dpukit_last_error()`.
 
 use dpukit_ffi::bindings as b;
-use dpukit_ffi::Status;
+use dpukit_ffi::{BufRef, Status};
 use dpukit_kernels::cache_index::CacheIndex;
 use dpukit_kernels::registry::Registry;
 use dpukit_sim::engine::{Engine, EngineConfig};
@@ -162,4 +162,124 @@ pub extern "C" fn dpukit_last_error() -> *const c_char {
 #[no_mangle]
 pub extern "C" fn dpukit_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// The object behind `struct dpu_kernels *`: the kit's kernels for a C device to call.
+pub struct Kernels {
+    registry: Registry,
+    /// The previous descriptor's outcome, for `CRC_SEED_PREV` chains.
+    prev: Option<(Status, u64)>,
+}
+
+/// # Safety
+/// `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn dpu_kernels_create(cache_entries: u32, out: *mut *mut Kernels) -> u16 {
+    guarded(|| {
+        if out.is_null() {
+            return Err(invalid("dpu_kernels_create: null `out`"));
+        }
+        let cache = CacheIndex::new(cache_entries as usize).map_err(|e| invalid(format!("cache index: {e}")))?;
+        let k = Box::into_raw(Box::new(Kernels { registry: Registry::new(Arc::new(cache)), prev: None }));
+        // SAFETY: non-null, writable (contract).
+        unsafe { *out = k };
+        Ok(())
+    })
+}
+
+/// # Safety
+/// `k` is null or from `dpu_kernels_create`, destroyed once.
+#[no_mangle]
+pub unsafe extern "C" fn dpu_kernels_destroy(k: *mut Kernels) {
+    if !k.is_null() {
+        // SAFETY: made by Box::into_raw in dpu_kernels_create, destroyed once (contract).
+        drop(unsafe { Box::from_raw(k) });
+    }
+}
+
+/// # Safety
+/// `k` from `dpu_kernels_create`; `qp` a device-side queue pair (`dpu_qp_create` or
+/// `dpu_qp_dev_attach`); `desc` readable; `cpl` writable; none used concurrently.
+#[no_mangle]
+pub unsafe extern "C" fn dpu_kernels_execute(
+    k: *mut Kernels,
+    qp: *mut b::dpu_qp,
+    desc: *const b::dpu_desc,
+    cpl: *mut b::dpu_cpl,
+) -> u16 {
+    guarded(|| {
+        // SAFETY: null or live pointers (contract); RawDesc is repr(transparent).
+        let (k, d) = unsafe { (k.as_mut(), desc.cast::<dpukit_ffi::RawDesc>().as_ref()) };
+        let (Some(k), Some(d)) = (k, d) else { return Err(invalid("dpu_kernels_execute: null argument")) };
+        if qp.is_null() || cpl.is_null() {
+            return Err(invalid("dpu_kernels_execute: null argument"));
+        }
+        let c = execute_one(k, qp, d);
+        k.prev = Some((c.status, c.result));
+        // SAFETY: non-null, writable (contract).
+        unsafe { *cpl = c.encode().0 };
+        Ok(())
+    })
+}
+
+/// Parses, resolves and executes one descriptor as the simulator's engine does.
+fn execute_one(k: &Kernels, qp: *mut b::dpu_qp, raw: &dpukit_ffi::RawDesc) -> dpukit_ffi::Completion {
+    use dpukit_ffi::{Completion, DescFlags, Descriptor, Op};
+    use dpukit_kernels::registry::{Call, UserArgs};
+    let d = match Descriptor::parse(raw) {
+        Ok(d) => d,
+        Err(e) => return Completion::error(e.tag, e.opcode, e.status),
+    };
+    let opcode = d.op.opcode();
+    let fail = |st| Completion::error(d.tag, opcode.raw(), st);
+    let chained = if d.flags.contains(DescFlags::CRC_SEED_PREV) {
+        match k.prev {
+            Some((st, result)) if st.is_ok() => Some(result as u32),
+            _ => return fail(Status::ChainAborted),
+        }
+    } else {
+        None
+    };
+    let resolve = |r: Option<BufRef>| -> Result<Option<dpukit_ffi::ResolvedBuf>, Status> {
+        match r {
+            None => Ok(None),
+            // SAFETY: `qp` is a live device-side queue pair (the caller's contract).
+            Some(r) => match unsafe { capi::device_resolve(qp, r) } {
+                Some(res) => res.map(Some),
+                None => Err(Status::InvalidArgument),
+            },
+        }
+    };
+    let (src, dst) = match (resolve(d.op.src()), resolve(d.op.dst())) {
+        (Ok(s), Ok(t)) => (s, t),
+        (Err(st), _) | (_, Err(st)) => return fail(st),
+    };
+    if let (Some(s), Some(t)) = (&src, &dst) {
+        if s.overlaps(t) {
+            return fail(Status::OutOfRange);
+        }
+    }
+    // SAFETY: both buffers were resolved inside registered regions and do not overlap;
+    // the registration contract keeps the host off them while the descriptor is in
+    // flight, and the device executes one descriptor at a time.
+    let (s, t): (&[u8], &mut [u8]) =
+        unsafe { (src.map_or(&[][..], |b| b.as_slice()), dst.map_or(&mut [][..], |b| b.as_mut_slice())) };
+    let call = match d.op {
+        Op::Nop => Call::Nop,
+        Op::Crc32c { seed, .. } => Call::Crc32c { src: s, seed: chained.unwrap_or(seed) },
+        Op::Copy { .. } => Call::Copy { src: s, dst: t },
+        Op::CopyCrc32c { seed, .. } => Call::CopyCrc32c { src: s, dst: t, seed: chained.unwrap_or(seed) },
+        Op::Compress { algorithm, level, .. } => Call::Compress { src: s, dst: t, algorithm, level },
+        Op::Decompress { algorithm, .. } => Call::Decompress { src: s, dst: t, algorithm },
+        Op::CacheLookup { key, .. } => Call::CacheLookup { key, dst: t },
+        Op::CacheInsert { key, value } => Call::CacheInsert { key, value },
+        Op::CacheDelete { key } => Call::CacheDelete { key },
+        Op::User { opcode, arg0, arg1, algo, level, .. } => {
+            Call::User { args: UserArgs { opcode, arg0, arg1, algo, level }, src: s, dst: t }
+        }
+    };
+    match k.registry.execute(call) {
+        Ok(o) => Completion::ok(d.tag, opcode, o.result, o.bytes_in.min(u32::MAX as u64) as u32),
+        Err(st) => fail(st),
+    }
 }

@@ -46,10 +46,14 @@ fn prefix() -> &'static Path {
 
 /// `cc SRC $(pkg-config --cflags --libs dpukit) -o OUT`, as the README says.
 fn build_with_pkg_config(src: &str, name: &str) -> PathBuf {
+    build_with_pkg_config_flags(src, name, "")
+}
+
+fn build_with_pkg_config_flags(src: &str, name: &str, flags: &str) -> PathBuf {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let pc = prefix().join("lib/pkgconfig");
     let cmd = format!(
-        "cc -std=c11 -Wall -Wextra -Werror -g -O1 {} $(pkg-config --cflags --libs dpukit) -o {}",
+        "cc -std=c11 -Wall -Wextra -Werror -g -O1 {flags} {} $(pkg-config --cflags --libs dpukit) -o {}",
         repo().join(src).display(),
         out.display()
     );
@@ -127,4 +131,59 @@ fn example_device_builds_against_the_installed_library() {
     let out = Command::new(&exe).env_remove("DPUKIT_QP").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("DPUKIT_QP is not set"));
+}
+
+#[test]
+fn c_device_with_the_kits_kernels_serves_every_opcode_from_another_process() {
+    use dpukit_ffi::{Algorithm, BufRef, Descriptor, Op, ShmConfig, ShmHost, Status};
+    if !require_tool("pkg-config", "pkg-config") {
+        return;
+    }
+    let exe = build_with_pkg_config_flags("ffi/examples/device.c", "dpukit-c-device-kernels", "-DDPUKIT_DEVICE_KERNELS");
+    let mut host =
+        ShmHost::create(ShmConfig { sq_entries: 16, cq_entries: 16, max_regions: 2, data_bytes: 1 << 20 }).unwrap();
+    let r = host.alloc_region(256 << 10).unwrap();
+    let id = r.id.0;
+    let data: Vec<u8> = b"offloaded chunk ".iter().cycle().take(64 << 10).copied().collect();
+    host.write_region(r.id, 0, &data).unwrap();
+    host.spawn_device(Command::new(&exe)).unwrap();
+    let wait = std::time::Duration::from_secs(20);
+
+    let zip = BufRef::new(id, 64 << 10, 64 << 10);
+    let key = *b"0123456789abcdef";
+    let mut value = [0u8; 16];
+    value[..8].copy_from_slice(&4096u64.to_le_bytes());
+    value[8..12].copy_from_slice(&512u32.to_le_bytes());
+    let src = BufRef::new(id, 0, 64 << 10);
+    host.submit(&[
+        Descriptor::new(1, Op::Compress { src, dst: zip, algorithm: Algorithm::Zstd, level: 3 }),
+        Descriptor::new(2, Op::CacheInsert { key, value }),
+        Descriptor::new(3, Op::CacheLookup { key, dst: BufRef::new(id, 200 << 10, 16) }),
+        Descriptor::new(4, Op::CacheLookup { key: *b"fedcba9876543210", dst: BufRef::new(id, 200 << 10, 16) }),
+    ])
+    .unwrap();
+    let mut got = Vec::new();
+    host.wait_all(&mut got, wait).unwrap();
+    got.sort_by_key(|c| c.tag);
+    let st: Vec<_> = got.iter().map(|c| c.status).collect();
+    assert_eq!(st, vec![Status::Ok, Status::Ok, Status::Ok, Status::NotFound]);
+    let zlen = got[0].result as u32;
+    assert!(zlen > 0 && zlen < 4096, "zstd compressed a repetitive chunk: {zlen}");
+    let mut looked = [0u8; 16];
+    host.read_region(r.id, 200 << 10, &mut looked).unwrap();
+    assert_eq!(looked, value, "the cache lookup returns what was inserted");
+
+    host.submit(&[Descriptor::new(
+        5,
+        Op::Decompress { src: BufRef::new(id, 64 << 10, zlen), dst: BufRef::new(id, 128 << 10, 64 << 10), algorithm: Algorithm::Zstd },
+    )])
+    .unwrap();
+    let mut got = Vec::new();
+    host.wait_all(&mut got, wait).unwrap();
+    assert_eq!((got[0].status, got[0].result), (Status::Ok, 64 << 10));
+    let mut back = vec![0u8; 64 << 10];
+    host.read_region(r.id, 128 << 10, &mut back).unwrap();
+    assert_eq!(back, data, "compressed and decompressed by the C device, across processes");
+    let status = host.close_and_wait(wait).unwrap();
+    assert!(status.success(), "{status}");
 }

@@ -10,18 +10,27 @@
  * completion per descriptor. It exits when the host closes its end.
  *
  * A prototype of a real device replaces execute() with calls into its engine or a
- * vendor library.
+ * vendor library. Built against libdpukit with -DDPUKIT_DEVICE_KERNELS, the ops it does
+ * not implement go to the kit's own kernels (dpu_kernels_execute), so it serves every
+ * opcode: compression, decompression and the cache index included.
  *
  * Build: cc -O2 -std=c11 -I ffi/include ffi/examples/device.c target/release/libdpukit_ffi.a \
  *            -lpthread -ldl -lm -o dpu-device
  *    or: cc -O2 ffi/examples/device.c $(pkg-config --cflags --libs dpukit) -o dpu-device
+ *    or, with the kit's kernels behind it:
+ *        cc -O2 -DDPUKIT_DEVICE_KERNELS ffi/examples/device.c $(pkg-config --cflags --libs dpukit) -o dpu-device
  *
  * DPUKIT_DEVICE_FAULT makes it misbehave on purpose, for the host's fault tests:
  * exit (dies after fetching), hang (fetches, never answers), unknown-tag, dup-tag,
  * bad-status, bad-length, bad-opcode.
  */
 #define _POSIX_C_SOURCE 200809L
+#ifdef DPUKIT_DEVICE_KERNELS
+#include "dpukit.h"
+static struct dpu_kernels *kernels;
+#else
 #include "dpu_offload.h"
+#endif
 
 #include <sched.h>
 #include <stdio.h>
@@ -98,9 +107,16 @@ static void execute(struct dpu_qp *qp, const struct dpu_desc *d, struct dpu_cpl 
         c->status = DPU_STATUS_OK;
         return;
     default:
+#ifdef DPUKIT_DEVICE_KERNELS
+        /* Not implemented here: the kit's kernels run it. */
+        if (dpu_kernels_execute(kernels, qp, d, c) != DPU_STATUS_OK)
+            c->status = DPU_STATUS_KERNEL_ERROR;
+        return;
+#else
         /* Not implemented by this device: the host runs it instead. */
         c->status = DPU_STATUS_UNKNOWN_OPCODE;
         return;
+#endif
     }
 }
 
@@ -138,6 +154,12 @@ int main(void) {
         return 2;
     }
     crc_init();
+#ifdef DPUKIT_DEVICE_KERNELS
+    if (dpu_kernels_create(1u << 16, &kernels) != DPU_STATUS_OK) {
+        fprintf(stderr, "device: %s\n", dpukit_last_error());
+        return 2;
+    }
+#endif
     struct dpu_desc descs[BATCH];
     struct dpu_cpl cpls[BATCH + 1];
     uint64_t answered = 0;
@@ -193,5 +215,8 @@ int main(void) {
         answered += m;
     }
     dpu_qp_destroy(qp);
+#ifdef DPUKIT_DEVICE_KERNELS
+    dpu_kernels_destroy(kernels);
+#endif
     return 0;
 }

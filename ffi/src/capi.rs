@@ -99,6 +99,18 @@ unsafe fn qp_mut<'a>(qp: *mut b::dpu_qp) -> Option<&'a mut CQueuePair> {
     unsafe { qp.cast::<CQueuePair>().as_mut() }
 }
 
+/// Resolves a buffer reference against the region table of a queue pair's device side
+/// (in-process or attached): what `dpu_qp_dev_resolve` does, for a library that executes
+/// descriptors on a C device's behalf. `None` if `qp` is null or has no device side here.
+///
+/// # Safety
+/// `qp` is null or a live pointer from `dpu_qp_create` / `dpu_qp_dev_attach`, not used
+/// concurrently.
+pub unsafe fn device_resolve(qp: *mut b::dpu_qp, buf: BufRef) -> Option<Result<ResolvedBuf, Status>> {
+    // SAFETY: forwarded contract.
+    unsafe { qp_mut(qp) }?.dev_resolve(buf)
+}
+
 /// # Safety
 /// `qp` from `dpu_qp_create`; `base..base+len` valid until `qp` is destroyed and not
 /// touched while referenced by in-flight descriptors; `region_id` writable.
