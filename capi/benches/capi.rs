@@ -16,8 +16,8 @@ use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use dpukit::{dpu_sim_attach, dpu_sim_destroy, dpu_sim_poll, Sim};
 use dpukit_ffi::capi::{dpu_qp_create, dpu_qp_destroy, dpu_qp_poll, dpu_qp_register_region, dpu_qp_submit};
 use dpukit_ffi::{
-    bindings as b, BufRef, Completion, Descriptor, Op, QueuePair, QueuePairConfig, RawCpl, RawDesc, ShmConfig,
-    ShmDevice, ShmHost,
+    bindings as b, BufRef, Completion, Descriptor, Op, QueuePair, QueuePairConfig, RawCpl, RawDesc,
+    ShmConfig, ShmDevice, ShmHost,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -51,7 +51,7 @@ fn serve_shared() {
         let n = dev.fetch(&mut descs);
         if n == 0 {
             idle = idle.wrapping_add(1);
-            if idle % 1024 == 0 && dev.host_closed() {
+            if idle.is_multiple_of(1024) && dev.host_closed() {
                 return;
             }
             std::hint::spin_loop();
@@ -76,7 +76,8 @@ fn round_trip(c: &mut Criterion) {
     // In one process: the device is a thread polling the device end.
     {
         let (mut host, mut dev) =
-            QueuePair::create(QueuePairConfig { sq_entries: 64, cq_entries: 64, ..Default::default() }).unwrap();
+            QueuePair::create(QueuePairConfig { sq_entries: 64, cq_entries: 64, ..Default::default() })
+                .unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let device = std::thread::spawn(move || {
@@ -114,7 +115,8 @@ fn round_trip(c: &mut Criterion) {
     // Across processes: the device is this binary re-executed, on shared memory.
     {
         let mut host =
-            ShmHost::create(ShmConfig { sq_entries: 64, cq_entries: 64, max_regions: 1, data_bytes: 4096 }).unwrap();
+            ShmHost::create(ShmConfig { sq_entries: 64, cq_entries: 64, max_regions: 1, data_bytes: 4096 })
+                .unwrap();
         let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
         cmd.env(DEVICE_ENV, "1");
         host.spawn_device(cmd).unwrap();
@@ -154,7 +156,10 @@ fn c_api_sim(c: &mut Criterion) {
         assert_eq!(dpu_sim_attach(qp, c"bluefield-3".as_ptr(), &mut sim), 0);
     }
     let descs: Vec<RawDesc> = (0..BATCH)
-        .map(|i| Descriptor::new(i as u64, Op::Crc32c { src: BufRef::new(region, i as u64 * 4096, 4096), seed: 0 }).encode())
+        .map(|i| {
+            Descriptor::new(i as u64, Op::Crc32c { src: BufRef::new(region, i as u64 * 4096, 4096), seed: 0 })
+                .encode()
+        })
         .collect();
     let mut cpls = vec![RawCpl::default(); BATCH as usize];
     g.throughput(Throughput::Elements(BATCH as u64));

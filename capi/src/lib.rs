@@ -90,7 +90,11 @@ impl Sim {
 /// `qp` is a live pointer from `dpu_qp_create` not used concurrently; `profile` is
 /// NUL-terminated; `out` is writable.
 #[no_mangle]
-pub unsafe extern "C" fn dpu_sim_attach(qp: *mut b::dpu_qp, profile: *const c_char, out: *mut *mut Sim) -> u16 {
+pub unsafe extern "C" fn dpu_sim_attach(
+    qp: *mut b::dpu_qp,
+    profile: *const c_char,
+    out: *mut *mut Sim,
+) -> u16 {
     guarded(|| {
         if qp.is_null() || profile.is_null() || out.is_null() {
             return Err(invalid("dpu_sim_attach: null argument"));
@@ -115,7 +119,12 @@ pub unsafe extern "C" fn dpu_sim_attach(qp: *mut b::dpu_qp, profile: *const c_ch
 /// `sim` from `dpu_sim_attach`, not used concurrently; `posted` writable; `pending`
 /// null or writable.
 #[no_mangle]
-pub unsafe extern "C" fn dpu_sim_poll(sim: *mut Sim, now_ns: u64, posted: *mut u32, pending: *mut u32) -> u16 {
+pub unsafe extern "C" fn dpu_sim_poll(
+    sim: *mut Sim,
+    now_ns: u64,
+    posted: *mut u32,
+    pending: *mut u32,
+) -> u16 {
     guarded(|| {
         // SAFETY: null or a live pointer from dpu_sim_attach (contract).
         let Some(sim) = (unsafe { sim.as_mut() }) else {
@@ -179,7 +188,8 @@ pub unsafe extern "C" fn dpu_kernels_create(cache_entries: u32, out: *mut *mut K
         if out.is_null() {
             return Err(invalid("dpu_kernels_create: null `out`"));
         }
-        let cache = CacheIndex::new(cache_entries as usize).map_err(|e| invalid(format!("cache index: {e}")))?;
+        let cache =
+            CacheIndex::new(cache_entries as usize).map_err(|e| invalid(format!("cache index: {e}")))?;
         let k = Box::into_raw(Box::new(Kernels { registry: Registry::new(Arc::new(cache)), prev: None }));
         // SAFETY: non-null, writable (contract).
         unsafe { *out = k };

@@ -29,7 +29,8 @@ fn prefix() -> &'static Path {
     PREFIX.get_or_init(|| {
         // `cargo test` builds this crate's rlib only: build libdpukit.so and .a, as a C
         // user would, before installing them.
-        let st = Command::new(env!("CARGO")).args(["build", "--quiet", "-p", "dpukit-capi"]).status().unwrap();
+        let st =
+            Command::new(env!("CARGO")).args(["build", "--quiet", "-p", "dpukit-capi"]).status().unwrap();
         assert!(st.success(), "cargo build -p dpukit-capi failed");
         let exe = std::env::current_exe().unwrap();
         let libdir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps").to_path_buf();
@@ -85,7 +86,10 @@ fn c_host_attaches_a_shipped_profile_and_gets_real_results_with_modelled_times()
     }
     let out = check_ok(&Command::new(host_exe()).arg("bluefield-3").output().unwrap());
     assert!(out.contains("host: ok"), "{out}");
-    assert!(out.contains("is neither a shipped profile (host-only, bluefield-2"), "a bad name is one clear line: {out}");
+    assert!(
+        out.contains("is neither a shipped profile (host-only, bluefield-2"),
+        "a bad name is one clear line: {out}"
+    );
     // Modelled times are non-zero and labelled as modelled.
     let times: Vec<u64> = out
         .lines()
@@ -139,9 +143,14 @@ fn c_device_with_the_kits_kernels_serves_every_opcode_from_another_process() {
     if !require_tool("pkg-config", "pkg-config") {
         return;
     }
-    let exe = build_with_pkg_config_flags("ffi/examples/device.c", "dpukit-c-device-kernels", "-DDPUKIT_DEVICE_KERNELS");
+    let exe = build_with_pkg_config_flags(
+        "ffi/examples/device.c",
+        "dpukit-c-device-kernels",
+        "-DDPUKIT_DEVICE_KERNELS",
+    );
     let mut host =
-        ShmHost::create(ShmConfig { sq_entries: 16, cq_entries: 16, max_regions: 2, data_bytes: 1 << 20 }).unwrap();
+        ShmHost::create(ShmConfig { sq_entries: 16, cq_entries: 16, max_regions: 2, data_bytes: 1 << 20 })
+            .unwrap();
     let r = host.alloc_region(256 << 10).unwrap();
     let id = r.id.0;
     let data: Vec<u8> = b"offloaded chunk ".iter().cycle().take(64 << 10).copied().collect();
@@ -159,7 +168,10 @@ fn c_device_with_the_kits_kernels_serves_every_opcode_from_another_process() {
         Descriptor::new(1, Op::Compress { src, dst: zip, algorithm: Algorithm::Zstd, level: 3 }),
         Descriptor::new(2, Op::CacheInsert { key, value }),
         Descriptor::new(3, Op::CacheLookup { key, dst: BufRef::new(id, 200 << 10, 16) }),
-        Descriptor::new(4, Op::CacheLookup { key: *b"fedcba9876543210", dst: BufRef::new(id, 200 << 10, 16) }),
+        Descriptor::new(
+            4,
+            Op::CacheLookup { key: *b"fedcba9876543210", dst: BufRef::new(id, 200 << 10, 16) },
+        ),
     ])
     .unwrap();
     let mut got = Vec::new();
@@ -175,7 +187,11 @@ fn c_device_with_the_kits_kernels_serves_every_opcode_from_another_process() {
 
     host.submit(&[Descriptor::new(
         5,
-        Op::Decompress { src: BufRef::new(id, 64 << 10, zlen), dst: BufRef::new(id, 128 << 10, 64 << 10), algorithm: Algorithm::Zstd },
+        Op::Decompress {
+            src: BufRef::new(id, 64 << 10, zlen),
+            dst: BufRef::new(id, 128 << 10, 64 << 10),
+            algorithm: Algorithm::Zstd,
+        },
     )])
     .unwrap();
     let mut got = Vec::new();

@@ -243,7 +243,12 @@ pub unsafe extern "C" fn dpu_qp_dev_attach(path: *const core::ffi::c_char, out: 
 /// `qp` from `dpu_qp_create` or `dpu_qp_dev_attach`; `out` valid for `max` writes; `n`
 /// writable.
 #[no_mangle]
-pub unsafe extern "C" fn dpu_qp_dev_fetch(qp: *mut b::dpu_qp, out: *mut b::dpu_desc, max: u32, n: *mut u32) -> u16 {
+pub unsafe extern "C" fn dpu_qp_dev_fetch(
+    qp: *mut b::dpu_qp,
+    out: *mut b::dpu_desc,
+    max: u32,
+    n: *mut u32,
+) -> u16 {
     // SAFETY: caller contract.
     let Some(qp) = (unsafe { qp_mut(qp) }) else { return st(Status::InvalidArgument) };
     if n.is_null() || (out.is_null() && max > 0) {

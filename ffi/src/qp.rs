@@ -52,7 +52,11 @@ pub struct HostQueue {
 
 impl HostQueue {
     /// A host end over rings and a table made elsewhere (shared memory).
-    pub(crate) fn from_parts(sq: Producer<RawDesc>, cq: Consumer<RawCpl>, regions: Arc<RwLock<RegionTable>>) -> Self {
+    pub(crate) fn from_parts(
+        sq: Producer<RawDesc>,
+        cq: Consumer<RawCpl>,
+        regions: Arc<RwLock<RegionTable>>,
+    ) -> Self {
         HostQueue { sq, cq, regions }
     }
 
@@ -151,7 +155,11 @@ pub struct DeviceQueue {
 
 impl DeviceQueue {
     /// A device end over rings and a table made elsewhere (shared memory).
-    pub(crate) fn from_parts(sq: Consumer<RawDesc>, cq: Producer<RawCpl>, regions: Arc<RwLock<RegionTable>>) -> Self {
+    pub(crate) fn from_parts(
+        sq: Consumer<RawDesc>,
+        cq: Producer<RawCpl>,
+        regions: Arc<RwLock<RegionTable>>,
+    ) -> Self {
         DeviceQueue { sq, cq, regions }
     }
 

@@ -144,7 +144,10 @@ impl RegionTable {
     ///
     /// # Safety
     /// As [`RegionTable::register`] for `Some((base, len))`.
-    pub(crate) unsafe fn push_slot(&mut self, region: Option<(*mut u8, u64)>) -> Result<RegionId, RegionError> {
+    pub(crate) unsafe fn push_slot(
+        &mut self,
+        region: Option<(*mut u8, u64)>,
+    ) -> Result<RegionId, RegionError> {
         if self.regions.len() >= self.max_regions {
             return Err(RegionError::TableFull(self.max_regions));
         }

@@ -409,7 +409,8 @@ pub fn ring_starting_at<T: Pod + Send>(
         mask: capacity as u64 - 1,
         _entries: PhantomData,
     });
-    let producer = Producer { shared: shared.clone(), head: start, cached_consumer: start, rung: start, fault: false };
+    let producer =
+        Producer { shared: shared.clone(), head: start, cached_consumer: start, rung: start, fault: false };
     let consumer = Consumer { shared, tail: start, cached_doorbell: start, fault: false };
     Ok((producer, consumer))
 }

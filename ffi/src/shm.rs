@@ -444,7 +444,8 @@ impl ShmHost {
                 // Completions posted just before the exit are still valid: take them.
                 let n = self.poll_once(budget, out)?;
                 if n == 0 {
-                    let e = ShmError::DeviceExited { status: status.to_string(), inflight: self.inflight.len() };
+                    let e =
+                        ShmError::DeviceExited { status: status.to_string(), inflight: self.inflight.len() };
                     return Err(self.fail(e));
                 }
                 return Ok(n);
@@ -487,17 +488,38 @@ impl ShmHost {
             let builtin = Opcode::try_from(sent.opcode).ok().filter(|o| !matches!(o, Opcode::User(_)));
             let reads = matches!(
                 builtin,
-                Some(Opcode::Crc32c | Opcode::Copy | Opcode::CopyCrc32c | Opcode::Compress | Opcode::Decompress)
+                Some(
+                    Opcode::Crc32c
+                        | Opcode::Copy
+                        | Opcode::CopyCrc32c
+                        | Opcode::Compress
+                        | Opcode::Decompress
+                )
             );
             if reads && cpl.bytes > sent.src_len {
-                return Err(ShmError::BadLength { tag, what: "bytes", got: cpl.bytes as u64, max: sent.src_len as u64 });
+                return Err(ShmError::BadLength {
+                    tag,
+                    what: "bytes",
+                    got: cpl.bytes as u64,
+                    max: sent.src_len as u64,
+                });
             }
             let writes_len = matches!(builtin, Some(Opcode::Copy | Opcode::Compress | Opcode::Decompress));
             if writes_len && cpl.result > sent.dst_len as u64 {
-                return Err(ShmError::BadLength { tag, what: "result length", got: cpl.result, max: sent.dst_len as u64 });
+                return Err(ShmError::BadLength {
+                    tag,
+                    what: "result length",
+                    got: cpl.result,
+                    max: sent.dst_len as u64,
+                });
             }
             if matches!(builtin, Some(Opcode::Crc32c | Opcode::CopyCrc32c)) && cpl.result > u32::MAX as u64 {
-                return Err(ShmError::BadLength { tag, what: "CRC32C", got: cpl.result, max: u32::MAX as u64 });
+                return Err(ShmError::BadLength {
+                    tag,
+                    what: "CRC32C",
+                    got: cpl.result,
+                    max: u32::MAX as u64,
+                });
             }
         }
         self.inflight.remove(&tag);
@@ -549,7 +571,10 @@ impl ShmHost {
             if Instant::now() >= until {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(ShmError::Timeout { waited_ms: timeout.as_millis(), inflight: self.inflight.len() });
+                return Err(ShmError::Timeout {
+                    waited_ms: timeout.as_millis(),
+                    inflight: self.inflight.len(),
+                });
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -578,7 +603,8 @@ fn lengths(d: &RawDesc) -> (u32, u32) {
     let op = d.0.opcode;
     let cache = (0x06..=0x08).contains(&op);
     let src = if cache { 0 } else { d.u32_at(off::IO_SRC + off::BUF_LEN) };
-    let dst = if cache { d.u32_at(off::CACHE_DST + off::BUF_LEN) } else { d.u32_at(off::IO_DST + off::BUF_LEN) };
+    let dst =
+        if cache { d.u32_at(off::CACHE_DST + off::BUF_LEN) } else { d.u32_at(off::IO_DST + off::BUF_LEN) };
     (src, dst)
 }
 
@@ -713,7 +739,10 @@ mod tests {
         let r = host.alloc_region(256).unwrap();
         host.write_region(r.id, 0, b"shared bytes").unwrap();
         let mut dev = ShmDevice::attach(&host.device_path()).unwrap();
-        let d = Descriptor::new(5, Op::Copy { src: BufRef::new(r.id.0, 0, 12), dst: BufRef::new(r.id.0, 100, 12) });
+        let d = Descriptor::new(
+            5,
+            Op::Copy { src: BufRef::new(r.id.0, 0, 12), dst: BufRef::new(r.id.0, 100, 12) },
+        );
         // A success the caller did not ask to hear about is still answered by the device
         // (so the host can account for it) but not handed to the caller.
         let silent = Descriptor::new(6, Op::Nop).with_flags(DescFlags::NONE);
@@ -755,7 +784,8 @@ mod tests {
         // SAFETY: the doorbell is an aligned u64 inside the mapping; the test plays the
         // device, the only writer of that word.
         unsafe {
-            let bell = std::ptr::addr_of_mut!((*cq_ctrl).doorbell.value).cast::<std::sync::atomic::AtomicU64>();
+            let bell =
+                std::ptr::addr_of_mut!((*cq_ctrl).doorbell.value).cast::<std::sync::atomic::AtomicU64>();
             (*bell).store(1_000_000, Ordering::Release);
         }
         let mut got = Vec::new();

@@ -70,8 +70,9 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// A host with one 64 KiB region holding a known pattern in its first 4 KiB.
 fn host_with_data(cmd: Command) -> (ShmHost, RegionId, Vec<u8>) {
-    let mut host = ShmHost::create(ShmConfig { sq_entries: 64, cq_entries: 64, max_regions: 4, data_bytes: 1 << 20 })
-        .expect("create shared queue pair");
+    let mut host =
+        ShmHost::create(ShmConfig { sq_entries: 64, cq_entries: 64, max_regions: 4, data_bytes: 1 << 20 })
+            .expect("create shared queue pair");
     let r = host.alloc_region(64 << 10).unwrap();
     let data: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     host.write_region(r.id, 0, &data).unwrap();
@@ -85,13 +86,24 @@ fn serve_and_check(cmd: Command) {
     let descs = [
         Descriptor::new(1, Op::Copy { src: BufRef::new(id, 0, 4096), dst: BufRef::new(id, 8192, 4096) }),
         Descriptor::new(2, Op::Crc32c { src: BufRef::new(id, 0, 4096), seed: 0 }),
-        Descriptor::new(3, Op::CopyCrc32c { src: BufRef::new(id, 0, 1000), dst: BufRef::new(id, 16384, 1000), seed: 7 }),
+        Descriptor::new(
+            3,
+            Op::CopyCrc32c { src: BufRef::new(id, 0, 1000), dst: BufRef::new(id, 16384, 1000), seed: 7 },
+        ),
         Descriptor::new(
             4,
-            Op::Compress { src: BufRef::new(id, 0, 4096), dst: BufRef::new(id, 20480, 8192), algorithm: Algorithm::Lz4, level: 0 },
+            Op::Compress {
+                src: BufRef::new(id, 0, 4096),
+                dst: BufRef::new(id, 20480, 8192),
+                algorithm: Algorithm::Lz4,
+                level: 0,
+            },
         ),
         Descriptor::new(5, Op::Crc32c { src: BufRef::new(9, 0, 16), seed: 0 }),
-        Descriptor::new(6, Op::Copy { src: BufRef::new(id, (64 << 10) - 8, 16), dst: BufRef::new(id, 0, 16) }),
+        Descriptor::new(
+            6,
+            Op::Copy { src: BufRef::new(id, (64 << 10) - 8, 16), dst: BufRef::new(id, 0, 16) },
+        ),
         Descriptor::new(7, Op::Nop),
     ];
     assert_eq!(host.submit(&descs).unwrap(), descs.len());
@@ -161,7 +173,12 @@ fn c_device_is_clean_under_valgrind() {
     // The host waits for the device to exit when it drops; check the exit status here.
     let (mut host, r, _) = host_with_data(cmd);
     let descs: Vec<_> = (0..16u64)
-        .map(|t| Descriptor::new(t, Op::Copy { src: BufRef::new(r.0, t * 64, 64), dst: BufRef::new(r.0, 8192 + t * 64, 64) }))
+        .map(|t| {
+            Descriptor::new(
+                t,
+                Op::Copy { src: BufRef::new(r.0, t * 64, 64), dst: BufRef::new(r.0, 8192 + t * 64, 64) },
+            )
+        })
         .collect();
     assert_eq!(host.submit(&descs).unwrap(), 16);
     let mut got = Vec::new();
@@ -217,7 +234,10 @@ fn duplicate_tag_is_an_error_after_the_first_is_kept() {
     let e = e.expect_err("the second answer to tag 10 is an error");
     assert!(matches!(e, ShmError::UnexpectedTag(10)), "{e}");
     // The first answer was valid and was delivered: nothing acknowledged is lost.
-    assert_eq!(got.iter().map(|c| (c.tag, c.result)).collect::<Vec<_>>(), vec![(10, crc32c(&data[..64]) as u64)]);
+    assert_eq!(
+        got.iter().map(|c| (c.tag, c.result)).collect::<Vec<_>>(),
+        vec![(10, crc32c(&data[..64]) as u64)]
+    );
 }
 
 #[test]
