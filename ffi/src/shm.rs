@@ -78,6 +78,17 @@ struct Header {
 
 const _: () = assert!(std::mem::size_of::<Header>() == HEADER_BYTES);
 
+/// Where the region table and the data area are. Each side keeps its own copy, taken
+/// when it creates or attaches and checked then: the other process can rewrite the
+/// header, but never move what this side's bounds checks are against.
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    max_regions: u32,
+    regions_off: u64,
+    data_off: u64,
+    data_bytes: u64,
+}
+
 /// Sizes of a shared queue pair; each is a bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShmConfig {
@@ -169,10 +180,38 @@ impl Mapping {
         Ok(Mapping { base, len, _fd: fd })
     }
 
-    fn header(&self) -> &Header {
+    /// The header's shared words (the rest is read once, into [`Geometry`]).
+    fn nregions(&self) -> &AtomicU32 {
         // SAFETY: the mapping is page-aligned and at least HEADER_BYTES long (checked at
-        // creation and attach); after initialisation only the atomics change.
-        unsafe { self.base.cast::<Header>().as_ref() }
+        // creation and attach); the field is an aligned atomic both sides use as one.
+        unsafe { &*std::ptr::addr_of!((*self.base.cast::<Header>().as_ptr()).nregions) }
+    }
+
+    fn host_state(&self) -> &AtomicU32 {
+        // SAFETY: as `nregions`.
+        unsafe { &*std::ptr::addr_of!((*self.base.cast::<Header>().as_ptr()).host_state) }
+    }
+
+    /// A copy of the header, read with a volatile load (the other process may write it).
+    fn header_copy(&self) -> HeaderCopy {
+        // SAFETY: in bounds and aligned (as above); the non-atomic fields are plain
+        // integers, so any bytes the other side left there are a valid value.
+        unsafe {
+            let h = self.base.cast::<Header>().as_ptr();
+            HeaderCopy {
+                magic: std::ptr::addr_of!((*h).magic).read_volatile(),
+                abi_major: std::ptr::addr_of!((*h).abi_major).read_volatile(),
+                max_regions: std::ptr::addr_of!((*h).max_regions).read_volatile(),
+                total_bytes: std::ptr::addr_of!((*h).total_bytes).read_volatile(),
+                regions_off: std::ptr::addr_of!((*h).regions_off).read_volatile(),
+                sq_off: std::ptr::addr_of!((*h).sq_off).read_volatile(),
+                sq_bytes: std::ptr::addr_of!((*h).sq_bytes).read_volatile(),
+                cq_off: std::ptr::addr_of!((*h).cq_off).read_volatile(),
+                cq_bytes: std::ptr::addr_of!((*h).cq_bytes).read_volatile(),
+                data_off: std::ptr::addr_of!((*h).data_off).read_volatile(),
+                data_bytes: std::ptr::addr_of!((*h).data_bytes).read_volatile(),
+            }
+        }
     }
 
     /// Pointer `off` bytes into the mapping.
@@ -183,6 +222,21 @@ impl Mapping {
         // SAFETY: in bounds (caller contract).
         unsafe { self.base.add(off as usize) }
     }
+}
+
+/// The header's plain fields, as read once.
+struct HeaderCopy {
+    magic: u64,
+    abi_major: u16,
+    max_regions: u32,
+    total_bytes: u64,
+    regions_off: u64,
+    sq_off: u64,
+    sq_bytes: u64,
+    cq_off: u64,
+    cq_bytes: u64,
+    data_off: u64,
+    data_bytes: u64,
 }
 
 fn align_up(x: u64, a: u64) -> u64 {
@@ -212,6 +266,7 @@ pub struct ShmRegion {
 /// The host's end of a queue pair in shared memory.
 pub struct ShmHost {
     map: Arc<Mapping>,
+    geo: Geometry,
     q: HostQueue,
     regions: Vec<ShmRegion>,
     data_used: u64,
@@ -237,9 +292,14 @@ impl ShmHost {
         let cq_bytes = ring_bytes::<RawCpl>(cfg.cq_entries) as u64;
         let data_off = align_up(cq_off + cq_bytes, DATA_ALIGN);
         let total = data_off + align_up(cfg.data_bytes, DATA_ALIGN);
-        let fd = rustix::fs::memfd_create("dpukit-qp", rustix::fs::MemfdFlags::CLOEXEC)
+        use rustix::fs::{MemfdFlags, SealFlags};
+        let fd = rustix::fs::memfd_create("dpukit-qp", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)
             .map_err(std::io::Error::from)?;
         rustix::fs::ftruncate(&fd, total).map_err(std::io::Error::from)?;
+        // Fixed size for good: neither side can shrink the file under the other's mapping
+        // (a SIGBUS in the other process), and the device checks the seals are there.
+        rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
+            .map_err(std::io::Error::from)?;
         let map = Arc::new(Mapping::map(fd, total as usize)?);
         let header = Header {
             magic: MAGIC,
@@ -272,8 +332,11 @@ impl ShmHost {
             )
         };
         let q = HostQueue::from_parts(sq, cq, Arc::new(RwLock::new(RegionTable::new(0))));
+        let geo =
+            Geometry { max_regions: cfg.max_regions, regions_off, data_off, data_bytes: cfg.data_bytes };
         Ok(ShmHost {
             map,
+            geo,
             q,
             regions: Vec::new(),
             data_used: 0,
@@ -302,7 +365,7 @@ impl ShmHost {
     /// Allocates a region of `len` bytes in the shared data area and publishes it to the
     /// device. Its bytes start zeroed.
     pub fn alloc_region(&mut self, len: u64) -> Result<ShmRegion, ShmError> {
-        let h = self.map.header();
+        let h = self.geo;
         if len == 0 {
             return Err(ShmError::Config("a region needs at least one byte".into()));
         }
@@ -324,7 +387,7 @@ impl ShmHost {
             e.write_volatile(offset);
             e.add(1).write_volatile(len);
         }
-        h.nregions.store(n + 1, Ordering::Release);
+        self.map.nregions().store(n + 1, Ordering::Release);
         self.data_used = offset + len;
         let r = ShmRegion { id: RegionId(n + 1), len, offset };
         self.regions.push(r);
@@ -337,7 +400,7 @@ impl ShmHost {
         if end > r.len {
             return None;
         }
-        let data_off = self.map.header().data_off;
+        let data_off = self.geo.data_off;
         // SAFETY: data_off + r.offset + end <= total bytes (allocation stays inside the
         // data area), so the pointer is inside the mapping.
         Some(unsafe { self.map.at(data_off + r.offset + offset) }.as_ptr())
@@ -559,7 +622,7 @@ impl ShmHost {
     /// Tells the device the host is done and waits up to `timeout` for its process to
     /// exit; a device still running then is killed and the wait is a [`ShmError::Timeout`].
     pub fn close_and_wait(mut self, timeout: Duration) -> Result<std::process::ExitStatus, ShmError> {
-        self.map.header().host_state.store(HOST_CLOSED, Ordering::Release);
+        self.map.host_state().store(HOST_CLOSED, Ordering::Release);
         let Some(mut child) = self.device.take() else {
             return Err(ShmError::Config("no device process was started".into()));
         };
@@ -583,7 +646,7 @@ impl ShmHost {
 
 impl Drop for ShmHost {
     fn drop(&mut self) {
-        self.map.header().host_state.store(HOST_CLOSED, Ordering::Release);
+        self.map.host_state().store(HOST_CLOSED, Ordering::Release);
         if let Some(mut child) = self.device.take() {
             let until = Instant::now() + Duration::from_secs(1);
             while Instant::now() < until {
@@ -611,6 +674,7 @@ fn lengths(d: &RawDesc) -> (u32, u32) {
 /// The device's end of a queue pair in shared memory, in the device's process.
 pub struct ShmDevice {
     map: Arc<Mapping>,
+    geo: Geometry,
     q: DeviceQueue,
     known: u32,
 }
@@ -619,12 +683,17 @@ impl ShmDevice {
     /// Opens and checks the shared memory at `path` (see [`ShmHost::device_path`]).
     pub fn attach(path: &Path) -> Result<ShmDevice, ShmError> {
         let file = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
+        let seals =
+            rustix::fs::fcntl_get_seals(&file).map_err(|_| ShmError::Layout("not a sealed memory file"))?;
+        if !seals.contains(rustix::fs::SealFlags::SHRINK) {
+            return Err(ShmError::Layout("the memory file can shrink under the mapping (no SHRINK seal)"));
+        }
         let len = file.metadata()?.len();
         if len < HEADER_BYTES as u64 || len > usize::MAX as u64 {
             return Err(ShmError::Layout("file is smaller than the header"));
         }
         let map = Arc::new(Mapping::map(OwnedFd::from(file), len as usize)?);
-        let h = map.header();
+        let h = map.header_copy();
         if h.magic != MAGIC {
             return Err(ShmError::Layout("bad magic"));
         }
@@ -658,7 +727,13 @@ impl ShmDevice {
         };
         let max = h.max_regions as usize;
         let q = DeviceQueue::from_parts(sq, cq, Arc::new(RwLock::new(RegionTable::new(max))));
-        let mut d = ShmDevice { map, q, known: 0 };
+        let geo = Geometry {
+            max_regions: h.max_regions,
+            regions_off: h.regions_off,
+            data_off: h.data_off,
+            data_bytes: h.data_bytes,
+        };
+        let mut d = ShmDevice { map, geo, q, known: 0 };
         d.refresh_regions();
         Ok(d)
     }
@@ -666,8 +741,8 @@ impl ShmDevice {
     /// Registers regions the host published since the last call. An entry that runs
     /// past the data area is not registered: buffers naming it get `UNKNOWN_REGION`.
     pub fn refresh_regions(&mut self) {
-        let h = self.map.header();
-        let n = h.nregions.load(Ordering::Acquire).min(h.max_regions);
+        let h = self.geo;
+        let n = self.map.nregions().load(Ordering::Acquire).min(h.max_regions);
         let table = self.q.region_table();
         let mut t = table.write().unwrap_or_else(|e| e.into_inner());
         while self.known < n {
@@ -714,7 +789,7 @@ impl ShmDevice {
     /// Whether the host end has been dropped: a device can stop once it sees this and
     /// has nothing left to fetch.
     pub fn host_closed(&self) -> bool {
-        self.map.header().host_state.load(Ordering::Acquire) == HOST_CLOSED
+        self.map.host_state().load(Ordering::Acquire) == HOST_CLOSED
     }
 
     /// The device end as a plain [`DeviceQueue`] (for an engine); call
@@ -777,7 +852,7 @@ mod tests {
     fn an_impossible_ring_index_abandons_the_queue_pair() {
         let mut host = ShmHost::create(small()).unwrap();
         host.submit(&[Descriptor::new(1, Op::Nop)]).unwrap();
-        let h = host.map.header();
+        let h = host.map.header_copy();
         let cq_ctrl = host.q.raw_rings().1;
         assert_eq!(cq_ctrl as usize, host.map.base.as_ptr() as usize + h.cq_off as usize);
         // A device that rings the completion doorbell a million entries ahead.
@@ -799,7 +874,7 @@ mod tests {
     fn a_region_entry_outside_the_data_area_never_resolves() {
         let mut host = ShmHost::create(small()).unwrap();
         let r = host.alloc_region(128).unwrap();
-        let h = host.map.header();
+        let h = host.geo;
         // A host (or a scribbler) that publishes a second entry pointing past the end.
         // SAFETY: entry 1 lies in the region table inside the mapping.
         unsafe {
@@ -807,7 +882,7 @@ mod tests {
             e.write(h.data_bytes - 8);
             e.add(1).write(64);
         }
-        h.nregions.store(2, Ordering::Release);
+        host.map.nregions().store(2, Ordering::Release);
         let dev = ShmDevice::attach(&host.device_path()).unwrap();
         assert!(dev.resolve(BufRef::new(r.id.0, 0, 128)).is_ok());
         assert_eq!(dev.resolve(BufRef::new(2, 0, 1)).unwrap_err(), Status::UnknownRegion);
@@ -817,11 +892,27 @@ mod tests {
     fn attach_refuses_what_is_not_a_queue_pair() {
         let dir = std::env::temp_dir().join(format!("dpukit-shm-test-{}", std::process::id()));
         std::fs::write(&dir, vec![0u8; 8192]).unwrap();
-        let e = ShmDevice::attach(&dir).err().expect("zeroes are not a queue pair");
+        let e = ShmDevice::attach(&dir).err().expect("a plain file is not a queue pair");
         std::fs::remove_file(&dir).unwrap();
-        assert!(e.to_string().contains("bad magic"), "{e}");
+        assert!(e.to_string().contains("sealed"), "{e}");
         let e = ShmDevice::attach(Path::new("/nonexistent/dpukit-qp")).err().unwrap();
         assert!(e.to_string().starts_with("shared memory: "), "{e}");
+    }
+
+    #[test]
+    fn a_device_rewriting_the_header_cannot_move_the_hosts_bounds() {
+        let mut host = ShmHost::create(small()).unwrap();
+        // SAFETY: data_bytes is an aligned u64 inside the header; the test plays a device
+        // that scribbles on it.
+        unsafe {
+            let h = host.map.base.cast::<Header>().as_ptr();
+            std::ptr::addr_of_mut!((*h).data_bytes).write_volatile(u64::MAX / 2);
+        }
+        assert!(
+            matches!(host.alloc_region(1 << 30), Err(ShmError::NoSpace { free, .. }) if free == 64 << 10)
+        );
+        let e = ShmDevice::attach(&host.device_path()).err().expect("a device refuses the corrupt header");
+        assert!(e.to_string().contains("run past"), "{e}");
     }
 
     #[test]
