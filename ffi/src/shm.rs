@@ -406,6 +406,16 @@ impl ShmHost {
         Some(unsafe { self.map.at(data_off + r.offset + offset) }.as_ptr())
     }
 
+    /// The region's first byte and length in this process, for a host that builds its
+    /// buffers in place (a DMA pool backed by the shared data area) instead of copying
+    /// with [`ShmHost::write_region`]. Valid while this host end lives; the registration
+    /// contract applies (no access to a range while a descriptor that names it is in
+    /// flight, and the device process can write the bytes at any time if it misbehaves).
+    pub fn region_raw(&self, id: RegionId) -> Option<(*mut u8, usize)> {
+        let r = self.regions.get((id.0 as usize).checked_sub(1)?)?;
+        Some((self.region_ptr(id, 0, r.len as usize)?, r.len as usize))
+    }
+
     /// Copies `data` into region `id` at `offset`. The host must not write a range a
     /// descriptor in flight references (the registration contract).
     pub fn write_region(&mut self, id: RegionId, offset: u64, data: &[u8]) -> Result<(), ShmError> {
@@ -813,6 +823,11 @@ mod tests {
         let mut host = ShmHost::create(small()).unwrap();
         let r = host.alloc_region(256).unwrap();
         host.write_region(r.id, 0, b"shared bytes").unwrap();
+        let (p, len) = host.region_raw(r.id).unwrap();
+        assert_eq!(len, 256);
+        // SAFETY: p..p+12 lies in the region; nothing is in flight yet.
+        assert_eq!(unsafe { std::slice::from_raw_parts(p, 12) }, b"shared bytes");
+        assert!(host.region_raw(RegionId(9)).is_none());
         let mut dev = ShmDevice::attach(&host.device_path()).unwrap();
         let d = Descriptor::new(
             5,
