@@ -807,6 +807,15 @@ impl ShmDevice {
     pub fn queue(&mut self) -> &mut DeviceQueue {
         &mut self.q
     }
+
+    /// The device end as a plain [`DeviceQueue`] that owns the mapping (its rings hold
+    /// it), for a device such as the simulator's engine that takes a `DeviceQueue`. It
+    /// knows the regions published so far: a host that allocates its regions before it
+    /// starts the device loses nothing; later ones answer `UNKNOWN_REGION`.
+    pub fn into_queue(mut self) -> DeviceQueue {
+        self.refresh_regions();
+        self.q
+    }
 }
 
 #[cfg(test)]

@@ -278,3 +278,30 @@ fn shared_memory_is_gone_when_the_host_drops() {
     drop(host);
     assert!(!path.exists(), "the host's descriptor of the shared memory is closed");
 }
+
+#[test]
+fn the_simulators_engine_serves_a_shared_queue_pair_through_into_queue() {
+    use dpukit_kernels::{cache_index::CacheIndex, registry::Registry};
+    use dpukit_sim::{engine::Engine, profile::Profile, timing::SimTime};
+    let mut host =
+        ShmHost::create(ShmConfig { sq_entries: 16, cq_entries: 16, max_regions: 2, data_bytes: 1 << 16 })
+            .unwrap();
+    let r = host.alloc_region(8192).unwrap();
+    let data = vec![0xa5u8; 4096];
+    host.write_region(r.id, 0, &data).unwrap();
+    let dev = dpukit_ffi::ShmDevice::attach(&host.device_path()).unwrap().into_queue();
+    let profile = Profile::builtin("bluefield-3").unwrap();
+    let mut engine = Engine::new(
+        &profile,
+        Registry::new(std::sync::Arc::new(CacheIndex::new(64).unwrap())),
+        Default::default(),
+    )
+    .unwrap();
+    engine.attach(dev);
+    host.submit(&[Descriptor::new(1, Op::Crc32c { src: BufRef::new(r.id.0, 0, 4096), seed: 0 })]).unwrap();
+    engine.poll(SimTime::ZERO);
+    let mut got = Vec::new();
+    host.wait_all(&mut got, WAIT).unwrap();
+    assert_eq!((got[0].status, got[0].result), (Status::Ok, crc32c(&data) as u64));
+    assert!(got[0].modelled_ns > 0, "the engine stamps its modelled time");
+}
