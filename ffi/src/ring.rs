@@ -768,6 +768,9 @@ mod loom_tests {
                         loom::thread::yield_now();
                     }
                 }
+                // A correct consumer never looks like a broken one (the check a ring
+                // shared with another process relies on), in any interleaving.
+                assert!(!p.peer_fault());
             });
             let mut expect = 0;
             while expect < 3 {
@@ -781,6 +784,7 @@ mod loom_tests {
             }
             t.join().unwrap();
             assert!(cons.pop().is_none());
+            assert!(!cons.peer_fault());
         });
     }
 
@@ -798,6 +802,7 @@ mod loom_tests {
                         loom::thread::yield_now();
                     }
                 }
+                assert!(!p.peer_fault());
             });
             let mut got = Vec::new();
             while got.len() < 3 {
@@ -807,6 +812,7 @@ mod loom_tests {
             }
             t.join().unwrap();
             assert_eq!(got, vec![0, 1, 2]);
+            assert!(!cons.peer_fault());
         });
     }
 }
