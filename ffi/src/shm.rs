@@ -473,9 +473,10 @@ impl ShmHost {
         self.check_usable()?;
         let n = descs.len().min(self.q.sq_free());
         let mut batch = Vec::with_capacity(n);
+        let mut tags = std::collections::HashSet::with_capacity(n);
         for d in &descs[..n] {
             let tag = d.0.tag;
-            if self.inflight.contains_key(&tag) || batch.iter().any(|x: &RawDesc| x.0.tag == tag) {
+            if self.inflight.contains_key(&tag) || !tags.insert(tag) {
                 return Err(ShmError::DuplicateTag(tag));
             }
             let mut d = *d;
