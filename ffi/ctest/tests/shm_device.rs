@@ -265,6 +265,9 @@ fn duplicate_tag_in_flight_is_refused_at_submit() {
     let e = host.submit(&[Descriptor::new(1, Op::Nop)]).unwrap_err();
     assert!(matches!(e, ShmError::DuplicateTag(1)), "{e}");
     assert_eq!(host.inflight(), 1);
+    let e = host.submit(&[Descriptor::new(2, Op::Nop), Descriptor::new(2, Op::Nop)]).unwrap_err();
+    assert!(matches!(e, ShmError::DuplicateTag(2)), "{e}");
+    assert_eq!(host.inflight(), 1, "a refused batch submits nothing");
 }
 
 #[test]
