@@ -359,6 +359,37 @@ uint16_t dpu_qp_poll(struct dpu_qp *qp, struct dpu_cpl *out, uint32_t max, uint3
 uint16_t dpu_qp_loopback_process(struct dpu_qp *qp, uint32_t budget, uint32_t *done);
 
 /* ------------------------------------------------------------------------------------
+ * A queue pair in shared memory, for a device in another process. The queue pair, its
+ * rings and its regions live in one anonymous memory file (memfd, sealed at its size):
+ * nothing has a name that could outlive the processes. dpu_qp_submit, dpu_qp_poll and
+ * dpu_qp_destroy work on it as on any queue pair; dpu_qp_register_region does not
+ * (another process cannot see this process's memory): allocate regions in the shared
+ * data area with dpu_qp_alloc_region instead.
+ *
+ * The host trusts nothing the device writes: dpu_qp_poll checks every completion (a tag
+ * in flight, a defined status, the opcode sent, lengths within the descriptor's buffers),
+ * every ring index, and whether the device process (dpu_qp_spawn_device) is still alive.
+ * A fault fails the call with DPU_STATUS_DEVICE_UNAVAILABLE, one line in
+ * dpu_qp_last_error, and abandons the queue pair; completions checked before the fault
+ * are still returned in `out` / *n. Tags must be unique among descriptors in flight
+ * (DPU_STATUS_INVALID_ARGUMENT otherwise). dpu_qp_destroy tells the device the host is
+ * gone, gives it a second to exit, then kills it.
+ * ---------------------------------------------------------------------------------- */
+uint16_t dpu_qp_create_shared(uint32_t sq_entries, uint32_t cq_entries, uint32_t max_regions,
+                              uint64_t data_bytes, struct dpu_qp **out);
+
+/* Allocates len bytes in the shared data area (zeroed) as a region: *region_id for
+ * descriptors, *base for the host to fill and read. Valid until dpu_qp_destroy. */
+uint16_t dpu_qp_alloc_region(struct dpu_qp *qp, uint64_t len, uint32_t *region_id, void **base);
+
+/* Starts `program` as the device process, with DPUKIT_QP in its environment naming the
+ * queue pair to attach to (dpu_qp_dev_attach). */
+uint16_t dpu_qp_spawn_device(struct dpu_qp *qp, const char *program);
+
+/* Why the last failing call on qp failed, one line (NUL-terminated, owned by qp). */
+const char *dpu_qp_last_error(struct dpu_qp *qp);
+
+/* ------------------------------------------------------------------------------------
  * The device side: what a device implementation calls (a C prototype of an offload,
  * or a thin shim over a vendor library). A device loop is:
  *

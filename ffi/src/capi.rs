@@ -10,7 +10,7 @@ use crate::bindings as b;
 use crate::desc::{BufRef, Descriptor};
 use crate::qp::{DeviceQueue, HostQueue, QueuePair, QueuePairConfig};
 use crate::region::{RegionError, ResolvedBuf};
-use crate::shm::ShmDevice;
+use crate::shm::{ShmConfig, ShmDevice, ShmError, ShmHost};
 use crate::types::Status;
 
 /// The object behind `struct dpu_qp *`: both ends of an in-process queue pair (the
@@ -20,6 +20,36 @@ pub struct CQueuePair {
     host: Option<HostQueue>,
     dev: Option<DeviceQueue>,
     shm_dev: Option<ShmDevice>,
+    /// The host end of a queue pair in shared memory (`dpu_qp_create_shared`).
+    shm_host: Option<ShmHost>,
+    /// Why the last call on this queue pair failed (`dpu_qp_last_error`).
+    last_error: std::ffi::CString,
+}
+
+impl CQueuePair {
+    fn new(
+        host: Option<HostQueue>,
+        dev: Option<DeviceQueue>,
+        shm_dev: Option<ShmDevice>,
+        shm_host: Option<ShmHost>,
+    ) -> Self {
+        CQueuePair { host, dev, shm_dev, shm_host, last_error: std::ffi::CString::default() }
+    }
+
+    fn fail(&mut self, status: Status, msg: impl std::fmt::Display) -> u16 {
+        self.last_error = std::ffi::CString::new(msg.to_string().replace('\0', " ")).unwrap_or_default();
+        st(status)
+    }
+
+    /// The status a C caller sees for a shared queue pair's error.
+    fn shm_fail(&mut self, e: ShmError) -> u16 {
+        let status = match e {
+            ShmError::DuplicateTag(_) | ShmError::Config(_) => Status::InvalidArgument,
+            ShmError::NoSpace { .. } | ShmError::TableFull(_) => Status::NoSpace,
+            _ => Status::DeviceUnavailable,
+        };
+        self.fail(status, e)
+    }
 }
 
 impl CQueuePair {
@@ -73,7 +103,7 @@ pub unsafe extern "C" fn dpu_qp_create(sq_entries: u32, cq_entries: u32, out: *m
     let cfg = QueuePairConfig { sq_entries, cq_entries, ..QueuePairConfig::default() };
     match QueuePair::create(cfg) {
         Ok((host, dev)) => {
-            let qp = Box::into_raw(Box::new(CQueuePair { host: Some(host), dev: Some(dev), shm_dev: None }));
+            let qp = Box::into_raw(Box::new(CQueuePair::new(Some(host), Some(dev), None, None)));
             // SAFETY: `out` is non-null and the caller promises it is writable.
             unsafe { *out = qp.cast() };
             st(Status::Ok)
@@ -150,9 +180,7 @@ pub unsafe extern "C" fn dpu_qp_submit(
     accepted: *mut u32,
 ) -> u16 {
     // SAFETY: caller contract.
-    let Some(qp) = (unsafe { qp_mut(qp) }).and_then(|q| q.host.as_mut()) else {
-        return st(Status::InvalidArgument);
-    };
+    let Some(qp) = (unsafe { qp_mut(qp) }) else { return st(Status::InvalidArgument) };
     if accepted.is_null() || (descs.is_null() && n > 0) {
         return st(Status::InvalidArgument);
     }
@@ -163,7 +191,18 @@ pub unsafe extern "C" fn dpu_qp_submit(
         // over dpu_desc. C's alignment of dpu_desc is 64, as Rust's.
         unsafe { std::slice::from_raw_parts(descs.cast::<RawDesc>(), n as usize) }
     };
-    let k = qp.submit_raw(descs);
+    // SAFETY: non-null, writable by contract.
+    unsafe { *accepted = 0 };
+    let k = if let Some(h) = qp.shm_host.as_mut() {
+        match h.submit_raw(descs) {
+            Ok(k) => k,
+            Err(e) => return qp.shm_fail(e),
+        }
+    } else if let Some(h) = qp.host.as_mut() {
+        h.submit_raw(descs)
+    } else {
+        return qp.fail(Status::InvalidArgument, "dpu_qp_submit: this is a device-side queue pair");
+    };
     // SAFETY: non-null, writable by contract.
     unsafe { *accepted = k as u32 };
     if k == 0 && n > 0 {
@@ -178,9 +217,7 @@ pub unsafe extern "C" fn dpu_qp_submit(
 #[no_mangle]
 pub unsafe extern "C" fn dpu_qp_poll(qp: *mut b::dpu_qp, out: *mut b::dpu_cpl, max: u32, n: *mut u32) -> u16 {
     // SAFETY: caller contract.
-    let Some(qp) = (unsafe { qp_mut(qp) }).and_then(|q| q.host.as_mut()) else {
-        return st(Status::InvalidArgument);
-    };
+    let Some(qp) = (unsafe { qp_mut(qp) }) else { return st(Status::InvalidArgument) };
     if n.is_null() || (out.is_null() && max > 0) {
         return st(Status::InvalidArgument);
     }
@@ -190,7 +227,26 @@ pub unsafe extern "C" fn dpu_qp_poll(qp: *mut b::dpu_qp, out: *mut b::dpu_cpl, m
         // SAFETY: non-null, valid for max writes (contract); RawCpl is repr(transparent).
         unsafe { std::slice::from_raw_parts_mut(out.cast::<RawCpl>(), max as usize) }
     };
-    let k = qp.poll_raw(out);
+    // SAFETY: non-null, writable by contract.
+    unsafe { *n = 0 };
+    let k = if let Some(h) = qp.shm_host.as_mut() {
+        // Every completion is checked against what was submitted before it is handed out.
+        let mut got = Vec::with_capacity(out.len().min(256));
+        let r = h.poll(out.len(), &mut got);
+        for (slot, c) in out.iter_mut().zip(&got) {
+            *slot = c.encode();
+        }
+        // SAFETY: non-null, writable by contract.
+        unsafe { *n = got.len() as u32 };
+        if let Err(e) = r {
+            return qp.shm_fail(e);
+        }
+        got.len()
+    } else if let Some(h) = qp.host.as_mut() {
+        h.poll_raw(out)
+    } else {
+        return qp.fail(Status::InvalidArgument, "dpu_qp_poll: this is a device-side queue pair");
+    };
     // SAFETY: non-null, writable by contract.
     unsafe { *n = k as u32 };
     st(Status::Ok)
@@ -230,7 +286,7 @@ pub unsafe extern "C" fn dpu_qp_dev_attach(path: *const core::ffi::c_char, out: 
     let Ok(path) = path.to_str() else { return st(Status::InvalidArgument) };
     match ShmDevice::attach(std::path::Path::new(path)) {
         Ok(d) => {
-            let qp = Box::into_raw(Box::new(CQueuePair { host: None, dev: None, shm_dev: Some(d) }));
+            let qp = Box::into_raw(Box::new(CQueuePair::new(None, None, Some(d), None)));
             // SAFETY: non-null, writable (contract).
             unsafe { *out = qp.cast() };
             st(Status::Ok)
@@ -352,5 +408,102 @@ pub unsafe extern "C" fn dpu_qp_dev_check(desc: *const b::dpu_desc) -> u16 {
     match Descriptor::parse(d) {
         Ok(_) => st(Status::Ok),
         Err(e) => st(e.status),
+    }
+}
+
+/// # Safety
+/// `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn dpu_qp_create_shared(
+    sq_entries: u32,
+    cq_entries: u32,
+    max_regions: u32,
+    data_bytes: u64,
+    out: *mut *mut b::dpu_qp,
+) -> u16 {
+    if out.is_null() {
+        return st(Status::InvalidArgument);
+    }
+    match ShmHost::create(ShmConfig { sq_entries, cq_entries, max_regions, data_bytes }) {
+        Ok(h) => {
+            let qp = Box::into_raw(Box::new(CQueuePair::new(None, None, None, Some(h))));
+            // SAFETY: non-null, writable (contract).
+            unsafe { *out = qp.cast() };
+            st(Status::Ok)
+        }
+        Err(ShmError::Io(_)) => st(Status::NoSpace),
+        Err(_) => st(Status::InvalidArgument),
+    }
+}
+
+/// # Safety
+/// `qp` from `dpu_qp_create_shared`; `region_id` and `base` writable.
+#[no_mangle]
+pub unsafe extern "C" fn dpu_qp_alloc_region(
+    qp: *mut b::dpu_qp,
+    len: u64,
+    region_id: *mut u32,
+    base: *mut *mut core::ffi::c_void,
+) -> u16 {
+    // SAFETY: caller contract.
+    let Some(qp) = (unsafe { qp_mut(qp) }) else { return st(Status::InvalidArgument) };
+    if region_id.is_null() || base.is_null() {
+        return st(Status::InvalidArgument);
+    }
+    let Some(h) = qp.shm_host.as_mut() else {
+        return qp.fail(
+            Status::InvalidArgument,
+            "dpu_qp_alloc_region: not a shared queue pair (dpu_qp_create_shared)",
+        );
+    };
+    let r = match h.alloc_region(len) {
+        Ok(r) => r,
+        Err(e) => return qp.shm_fail(e),
+    };
+    let Some((p, _)) = h.region_raw(r.id) else {
+        return qp.fail(Status::InvalidArgument, "dpu_qp_alloc_region: region vanished");
+    };
+    // SAFETY: non-null, writable (contract).
+    unsafe {
+        *region_id = r.id.0;
+        *base = p.cast();
+    }
+    st(Status::Ok)
+}
+
+/// # Safety
+/// `qp` from `dpu_qp_create_shared`; `program` NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn dpu_qp_spawn_device(qp: *mut b::dpu_qp, program: *const core::ffi::c_char) -> u16 {
+    // SAFETY: caller contract.
+    let Some(qp) = (unsafe { qp_mut(qp) }) else { return st(Status::InvalidArgument) };
+    if program.is_null() {
+        return st(Status::InvalidArgument);
+    }
+    // SAFETY: non-null, NUL-terminated (contract).
+    let program = unsafe { core::ffi::CStr::from_ptr(program) };
+    let program = std::path::PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(
+        program.to_bytes(),
+    ));
+    let Some(h) = qp.shm_host.as_mut() else {
+        return qp.fail(
+            Status::InvalidArgument,
+            "dpu_qp_spawn_device: not a shared queue pair (dpu_qp_create_shared)",
+        );
+    };
+    match h.spawn_device(std::process::Command::new(&program)) {
+        Ok(()) => st(Status::Ok),
+        Err(e) => qp.fail(Status::DeviceUnavailable, format!("{}: {e}", program.display())),
+    }
+}
+
+/// # Safety
+/// `qp` is null or a live queue pair.
+#[no_mangle]
+pub unsafe extern "C" fn dpu_qp_last_error(qp: *mut b::dpu_qp) -> *const core::ffi::c_char {
+    // SAFETY: caller contract.
+    match unsafe { qp_mut(qp) } {
+        Some(q) => q.last_error.as_ptr(),
+        None => c"null queue pair".as_ptr(),
     }
 }

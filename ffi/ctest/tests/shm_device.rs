@@ -37,25 +37,33 @@ fn static_lib() -> PathBuf {
     found.pop().map(|(_, p)| p).expect("libdpukit_ffi.a not built: run `cargo build -p dpukit-ffi` first")
 }
 
+/// Compiles `ffi/examples/<name>.c` against the static library.
+fn build_example(name: &str) -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("dpukit_example_{name}"));
+    let status = Command::new("cc")
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-O1"])
+        .arg("-I")
+        .arg(manifest.join("../include"))
+        .arg(manifest.join(format!("../examples/{name}.c")))
+        .arg(static_lib())
+        .args(["-lpthread", "-ldl", "-lm", "-o"])
+        .arg(&out)
+        .status()
+        .expect("`cc` not found: install gcc (apt-get install gcc)");
+    assert!(status.success(), "compiling ffi/examples/{name}.c against libdpukit_ffi.a failed");
+    out
+}
+
 /// Compiles the example device once per test binary.
 fn device_exe() -> &'static Path {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
-    EXE.get_or_init(|| {
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dpukit_example_device");
-        let status = Command::new("cc")
-            .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-O1"])
-            .arg("-I")
-            .arg(manifest.join("../include"))
-            .arg(manifest.join("../examples/device.c"))
-            .arg(static_lib())
-            .args(["-lpthread", "-ldl", "-lm", "-o"])
-            .arg(&out)
-            .status()
-            .expect("`cc` not found: install gcc (apt-get install gcc)");
-        assert!(status.success(), "compiling ffi/examples/device.c against libdpukit_ffi.a failed");
-        out
-    })
+    EXE.get_or_init(|| build_example("device"))
+}
+
+fn shared_host_exe() -> &'static Path {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| build_example("shared_host"))
 }
 
 fn device(fault: Option<&str>) -> Command {
@@ -307,4 +315,61 @@ fn the_simulators_engine_serves_a_shared_queue_pair_through_into_queue() {
     host.wait_all(&mut got, WAIT).unwrap();
     assert_eq!((got[0].status, got[0].result), (Status::Ok, crc32c(&data) as u64));
     assert!(got[0].modelled_ns > 0, "the engine stamps its modelled time");
+}
+
+#[test]
+fn c_host_and_c_device_in_two_processes() {
+    let out =
+        Command::new(shared_host_exe()).arg(device_exe()).env_remove("DPUKIT_DEVICE_FAULT").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("512 descriptors answered and checked: ok"), "{stdout}");
+}
+
+#[test]
+fn c_host_reports_a_faulty_device_in_one_line() {
+    for (fault, says) in [
+        ("bad-status", "status 999"),
+        ("exit", "device process exited"),
+        ("unknown-tag", "not in flight"),
+        ("bad-length", "more than the descriptor's 4096"),
+    ] {
+        let out = Command::new(shared_host_exe())
+            .arg(device_exe())
+            .env("DPUKIT_DEVICE_FAULT", fault)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{fault}: {stderr}");
+        assert!(stderr.contains(says), "{fault}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{fault}: one line: {stderr}");
+    }
+    let out = Command::new(shared_host_exe()).arg("/nonexistent/device").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/device"));
+}
+
+#[test]
+fn c_host_of_a_shared_queue_pair_is_clean_under_valgrind() {
+    if Command::new("valgrind").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("DPUKIT_REQUIRE_TOOLS").is_none(),
+            "valgrind not found (apt-get install valgrind); DPUKIT_REQUIRE_TOOLS is set"
+        );
+        eprintln!("skipped: valgrind not found (apt-get install valgrind)");
+        return;
+    }
+    let out = Command::new("valgrind")
+        .args(["--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect", "-q"])
+        .arg(shared_host_exe())
+        .arg(device_exe())
+        .env_remove("DPUKIT_DEVICE_FAULT")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "valgrind (exit {:?}):\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
