@@ -471,7 +471,8 @@ impl ShmHost {
     /// As [`ShmHost::submit`], for encoded descriptors.
     pub fn submit_raw(&mut self, descs: &[RawDesc]) -> Result<usize, ShmError> {
         self.check_usable()?;
-        let n = descs.len().min(self.q.sq_free());
+        // Checked and prepared whole; the ring takes what fits (its free count is fresh).
+        let n = descs.len().min(self.q.sq_capacity());
         let mut batch = Vec::with_capacity(n);
         let mut tags = std::collections::HashSet::with_capacity(n);
         for d in &descs[..n] {

@@ -279,6 +279,23 @@ fn duplicate_tag_in_flight_is_refused_at_submit() {
 }
 
 #[test]
+fn each_batch_goes_in_whole_once_the_device_took_the_previous() {
+    // Batches that do not divide the ring, one after another: each must go in whole once
+    // the device has taken the previous one (the free count is not a stale cache).
+    let mut host =
+        ShmHost::create(ShmConfig { sq_entries: 8, cq_entries: 8, max_regions: 1, data_bytes: 4096 })
+            .unwrap();
+    host.spawn_device(device(None)).unwrap();
+    let mut got = Vec::new();
+    for round in 0..20u64 {
+        let batch: Vec<_> = (0..3).map(|i| Descriptor::new(round * 3 + i, Op::Nop)).collect();
+        assert_eq!(host.submit(&batch).unwrap(), 3, "round {round}");
+        host.wait_all(&mut got, WAIT).unwrap();
+    }
+    assert_eq!(got.len(), 60);
+}
+
+#[test]
 fn shared_memory_is_gone_when_the_host_drops() {
     let (host, _, _) = host_with_data(device(None));
     let path = host.device_path();
