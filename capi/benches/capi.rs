@@ -116,8 +116,17 @@ fn round_trip(c: &mut Criterion) {
                 bch.iter(|| {
                     assert_eq!(host.submit_raw(&batch), n);
                     got.clear();
+                    // Waits as ShmHost::wait_all does: spin a little, then yield.
+                    let mut idle = 0u32;
                     while got.len() < n {
-                        host.poll(n, &mut got).unwrap();
+                        if host.poll(n, &mut got).unwrap() == 0 {
+                            idle = idle.wrapping_add(1);
+                            if idle < 1000 {
+                                std::hint::spin_loop();
+                            } else {
+                                std::thread::yield_now();
+                            }
+                        }
                     }
                 })
             });
