@@ -22,8 +22,10 @@ extern "C" {
 
 struct dpu_sim; /* opaque: one simulated DPU */
 
-/* Attaches a simulated DPU to the device end of `qp` (made by dpu_qp_create in this
- * process). `profile` is a shipped profile's name ("bluefield-2", "bluefield-3",
+/* Attaches a simulated DPU to the device end of `qp`: made by dpu_qp_create in this
+ * process, or attached with dpu_qp_dev_attach to a host's shared queue pair (then this
+ * process is a simulated device for a host in another process; it serves the regions the
+ * host allocated before the attach). `profile` is a shipped profile's name ("bluefield-2", "bluefield-3",
  * "fungible-f1", "intel-dsa-iaa") or a path to a TOML profile. The queue pair's device
  * side then belongs to the simulator (dpu_qp_dev_* and the loopback refuse it).
  * On failure returns DPU_STATUS_INVALID_ARGUMENT and dpukit_last_error() says why. */

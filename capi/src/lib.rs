@@ -105,7 +105,7 @@ pub unsafe extern "C" fn dpu_sim_attach(
         let mut sim = Sim::new(profile).map_err(invalid)?;
         // SAFETY: live queue pair from dpu_qp_create (contract).
         let dev = unsafe { capi::take_device_end(qp) }.ok_or_else(|| {
-            invalid("dpu_sim_attach: the queue pair's device side is already served (or lives in another process)")
+            invalid("dpu_sim_attach: the queue pair's device side is already served (or this is a host end)")
         })?;
         sim.engine.attach(dev);
         let sim = Box::into_raw(Box::new(sim));

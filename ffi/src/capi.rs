@@ -77,16 +77,20 @@ impl CQueuePair {
     }
 }
 
-/// Takes the device end out of a queue pair made by `dpu_qp_create`, so a device (the
-/// simulator's engine) can serve it; the `dpu_qp_dev_*` functions and the loopback then
-/// answer `DPU_STATUS_INVALID_ARGUMENT` for it. `None` if the pointer is null, or the
-/// device end is already taken or lives in another process.
+/// Takes the device end out of a queue pair made by `dpu_qp_create` or attached with
+/// `dpu_qp_dev_attach`, so a device (the simulator's engine) can serve it; the
+/// `dpu_qp_dev_*` functions and the loopback then answer `DPU_STATUS_INVALID_ARGUMENT`
+/// for it. An attached queue pair's end knows the regions the host published so far
+/// ([`ShmDevice::into_queue`]). `None` if the pointer is null, the device end is already
+/// taken, or this is a host end.
 ///
 /// # Safety
-/// `qp` is null or a live pointer from `dpu_qp_create`, not used concurrently.
+/// `qp` is null or a live pointer from `dpu_qp_create` / `dpu_qp_dev_attach`, not used
+/// concurrently.
 pub unsafe fn take_device_end(qp: *mut b::dpu_qp) -> Option<DeviceQueue> {
     // SAFETY: forwarded contract.
-    unsafe { qp_mut(qp) }?.dev.take()
+    let qp = unsafe { qp_mut(qp) }?;
+    qp.dev.take().or_else(|| qp.shm_dev.take().map(ShmDevice::into_queue))
 }
 
 fn st(s: Status) -> u16 {
