@@ -29,11 +29,15 @@ fn prefix() -> &'static Path {
     PREFIX.get_or_init(|| {
         // `cargo test` builds this crate's rlib only: build libdpukit.so and .a, as a C
         // user would, before installing them.
-        let st =
-            Command::new(env!("CARGO")).args(["build", "--quiet", "-p", "dpukit-capi"]).status().unwrap();
-        assert!(st.success(), "cargo build -p dpukit-capi failed");
         let exe = std::env::current_exe().unwrap();
         let libdir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps").to_path_buf();
+        let mut build = Command::new(env!("CARGO"));
+        build.args(["build", "--quiet", "-p", "dpukit-capi"]);
+        if libdir.ends_with("release") {
+            build.arg("--release");
+        }
+        let st = build.status().unwrap();
+        assert!(st.success(), "cargo build -p dpukit-capi failed");
         let prefix = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dpukit-prefix");
         let out = Command::new(repo().join("scripts/install-lib.sh"))
             .arg(&prefix)
