@@ -2,6 +2,7 @@
 # Installs the system packages dpukit's tests need, only those missing, on Debian.
 #   libclang-dev  bindings freshness check (bindgen)
 #   gcc, valgrind C interop tests and their memcheck run
+#   pkg-config    builds the C examples against an installed libdpukit (capi/tests/c_host.rs)
 #   lz4 zstd gzip standard tools that must read dpukit's compressed output
 #   chromium      headless browser that renders the HTML report in tests/report_html_chromium.rs
 #   nodejs npm    Azurite (tools/azurite), the Azure Storage emulator the blob-tier tests use
@@ -15,6 +16,7 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 
 have_cmd cc || need+=(gcc)
 have_cmd valgrind || need+=(valgrind)
+have_cmd pkg-config || need+=(pkg-config)
 have_cmd lz4 || need+=(lz4)
 have_cmd zstd || need+=(zstd)
 have_cmd gzip || need+=(gzip)

@@ -325,11 +325,12 @@ DPU_STATIC_ASSERT(__builtin_offsetof(struct dpu_ring_ctrl, doorbell) == 128, "do
 DPU_STATIC_ASSERT(__builtin_offsetof(struct dpu_ring_ctrl, magic) == 192, "magic");
 
 /* ------------------------------------------------------------------------------------
- * The host-side C API (exported by libdpukit_ffi.a / libdpukit_ffi.so)
+ * The C API (exported by libdpukit, and by libdpukit_ffi.a without the simulator)
  *
  * A queue pair owns its two rings and a region table. Every function returns a
- * dpu_status value. The device side of a queue pair (dpu_qp_dev_*) is what a device
- * implementation (the dpukit simulator, or a loopback) uses.
+ * dpu_status value and checks its pointers (a null one is DPU_STATUS_INVALID_ARGUMENT).
+ * One thread at a time per queue pair and side: the host side (submit, poll) and the
+ * device side (dpu_qp_dev_*) may run on two threads, or in two processes.
  * ---------------------------------------------------------------------------------- */
 struct dpu_qp; /* opaque */
 
@@ -356,6 +357,81 @@ uint16_t dpu_qp_poll(struct dpu_qp *qp, struct dpu_cpl *out, uint32_t max, uint3
  * DPU_STATUS_UNKNOWN_OPCODE (the simulator executes the rest). *done receives the
  * count consumed. Returns DPU_STATUS_QUEUE_FULL if the completion ring fills first. */
 uint16_t dpu_qp_loopback_process(struct dpu_qp *qp, uint32_t budget, uint32_t *done);
+
+/* ------------------------------------------------------------------------------------
+ * A queue pair in shared memory, for a device in another process. The queue pair, its
+ * rings and its regions live in one anonymous memory file (memfd, sealed at its size):
+ * nothing has a name that could outlive the processes. dpu_qp_submit, dpu_qp_poll and
+ * dpu_qp_destroy work on it as on any queue pair; dpu_qp_register_region does not
+ * (another process cannot see this process's memory): allocate regions in the shared
+ * data area with dpu_qp_alloc_region instead.
+ *
+ * The host trusts nothing the device writes: dpu_qp_poll checks every completion (a tag
+ * in flight, a defined status, the opcode sent, lengths within the descriptor's buffers),
+ * every ring index, and whether the device process (dpu_qp_spawn_device) is still alive.
+ * A fault fails the call with DPU_STATUS_DEVICE_UNAVAILABLE, one line in
+ * dpu_qp_last_error, and abandons the queue pair; completions checked before the fault
+ * are still returned in `out` / *n. Tags must be unique among descriptors in flight
+ * (DPU_STATUS_INVALID_ARGUMENT otherwise). dpu_qp_destroy tells the device the host is
+ * gone, gives it a second to exit, then kills it.
+ * ---------------------------------------------------------------------------------- */
+uint16_t dpu_qp_create_shared(uint32_t sq_entries, uint32_t cq_entries, uint32_t max_regions,
+                              uint64_t data_bytes, struct dpu_qp **out);
+
+/* Allocates len bytes in the shared data area (zeroed) as a region: *region_id for
+ * descriptors, *base for the host to fill and read. Valid until dpu_qp_destroy. */
+uint16_t dpu_qp_alloc_region(struct dpu_qp *qp, uint64_t len, uint32_t *region_id, void **base);
+
+/* Starts `program` as the device process, with DPUKIT_QP in its environment naming the
+ * queue pair to attach to (dpu_qp_dev_attach). */
+uint16_t dpu_qp_spawn_device(struct dpu_qp *qp, const char *program);
+
+/* Why the last failing call on qp failed, one line (NUL-terminated, owned by qp). */
+const char *dpu_qp_last_error(struct dpu_qp *qp);
+
+/* ------------------------------------------------------------------------------------
+ * The device side: what a device implementation calls (a C prototype of an offload,
+ * or a thin shim over a vendor library). A device loop is:
+ *
+ *   fetch a batch -> for each descriptor: check it, resolve its buffers, execute ->
+ *   post one completion per descriptor -> repeat.
+ *
+ * The device works on a queue pair made by dpu_qp_create in the same process, or one a
+ * host process created in shared memory (dpu_qp_dev_attach). A device must answer every
+ * descriptor it fetched with exactly one completion: same tag, the descriptor's opcode,
+ * a dpu_status value, `bytes` <= the source length and, for COPY/COMPRESS/DECOMPRESS,
+ * `result` <= the destination length. A host across processes treats anything else as
+ * a device fault and abandons the queue pair.
+ * ---------------------------------------------------------------------------------- */
+
+/* Attaches to the device end of a queue pair another process created in shared memory;
+ * `path` is what the host hands over (the dpukit host sets DPUKIT_QP in the device's
+ * environment). One device per queue pair. Returns DPU_STATUS_DEVICE_UNAVAILABLE when
+ * the path cannot be opened or is not a dpukit queue pair. Free with dpu_qp_destroy. */
+uint16_t dpu_qp_dev_attach(const char *path, struct dpu_qp **out);
+
+/* Copies up to max submitted (doorbelled) descriptors out; *n receives the count. Never
+ * takes more than the completion ring has room for, so every fetched descriptor can be
+ * answered. Never blocks. */
+uint16_t dpu_qp_dev_fetch(struct dpu_qp *qp, struct dpu_desc *out, uint32_t max, uint32_t *n);
+
+/* Checks a fetched descriptor as the kit's own devices do (opcode, flags, reserved
+ * fields, algorithm and level, lengths): DPU_STATUS_OK, or the status its error
+ * completion must carry. */
+uint16_t dpu_qp_dev_check(const struct dpu_desc *desc);
+
+/* Resolves a buffer reference against the queue pair's region table: DPU_STATUS_OK and
+ * *ptr = the buffer's first byte (valid for buf->len bytes), or DPU_STATUS_UNKNOWN_REGION /
+ * DPU_STATUS_OUT_OF_RANGE and *ptr = NULL. The only way a device reaches host memory. */
+uint16_t dpu_qp_dev_resolve(struct dpu_qp *qp, const struct dpu_buf_ref *buf, void **ptr);
+
+/* Posts up to n completions with one doorbell; *posted receives how many fit
+ * (DPU_STATUS_QUEUE_FULL when none did). */
+uint16_t dpu_qp_dev_complete(struct dpu_qp *qp, const struct dpu_cpl *cpls, uint32_t n, uint32_t *posted);
+
+/* For an attached device: *closed = 1 once the host has dropped its end (the device may
+ * exit when it has nothing left to fetch), else 0. */
+uint16_t dpu_qp_dev_host_closed(struct dpu_qp *qp, uint32_t *closed);
 
 #ifdef __cplusplus
 }

@@ -51,6 +51,21 @@ pub struct HostQueue {
 }
 
 impl HostQueue {
+    /// A host end over rings and a table made elsewhere (shared memory).
+    pub(crate) fn from_parts(
+        sq: Producer<RawDesc>,
+        cq: Consumer<RawCpl>,
+        regions: Arc<RwLock<RegionTable>>,
+    ) -> Self {
+        HostQueue { sq, cq, regions }
+    }
+
+    /// Whether the device broke the ring protocol on either ring (possible only for a
+    /// device in another process); such a queue pair carries nothing more.
+    pub fn peer_fault(&self) -> bool {
+        self.sq.peer_fault() || self.cq.peer_fault()
+    }
+
     /// Registers memory the device may read and write.
     ///
     /// # Safety
@@ -139,6 +154,21 @@ pub struct DeviceQueue {
 }
 
 impl DeviceQueue {
+    /// A device end over rings and a table made elsewhere (shared memory).
+    pub(crate) fn from_parts(
+        sq: Consumer<RawDesc>,
+        cq: Producer<RawCpl>,
+        regions: Arc<RwLock<RegionTable>>,
+    ) -> Self {
+        DeviceQueue { sq, cq, regions }
+    }
+
+    /// Whether the host broke the ring protocol on either ring (possible only for a
+    /// host in another process).
+    pub fn peer_fault(&self) -> bool {
+        self.sq.peer_fault() || self.cq.peer_fault()
+    }
+
     /// Fetches up to `out.len()` doorbelled descriptors.
     pub fn fetch(&mut self, out: &mut [RawDesc]) -> usize {
         self.sq.pop_batch(out)

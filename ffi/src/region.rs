@@ -139,6 +139,26 @@ impl RegionTable {
         unsafe { self.register(buf.as_mut_ptr(), buf.len() as u64) }
     }
 
+    /// Appends the next id: a region, or (`None`) an id that never resolves, so that ids
+    /// stay in step with a table kept elsewhere (the host's, in shared memory).
+    ///
+    /// # Safety
+    /// As [`RegionTable::register`] for `Some((base, len))`.
+    pub(crate) unsafe fn push_slot(
+        &mut self,
+        region: Option<(*mut u8, u64)>,
+    ) -> Result<RegionId, RegionError> {
+        if self.regions.len() >= self.max_regions {
+            return Err(RegionError::TableFull(self.max_regions));
+        }
+        let region = region.and_then(|(base, len)| {
+            let base = NonNull::new(base)?;
+            (len > 0 && len <= isize::MAX as u64).then_some(Region { base, len })
+        });
+        self.regions.push(region);
+        Ok(RegionId(self.regions.len() as u32))
+    }
+
     pub fn unregister(&mut self, id: RegionId) -> Result<(), RegionError> {
         let slot = (id.0 as usize)
             .checked_sub(1)

@@ -36,6 +36,8 @@ pub enum RingError {
     BadCapacity(u32),
     #[error("ring entry type is {0} bytes; the ABI allows 32 or 64")]
     BadEntrySize(usize),
+    #[error("shared ring control block: {0}")]
+    BadControlBlock(&'static str),
 }
 
 #[repr(C, align(64))]
@@ -87,14 +89,21 @@ const _: () = {
 
 #[cfg(not(loom))]
 mod mem {
-    //! The ring's memory: one 64-byte-aligned allocation, control block then slots.
+    //! The ring's memory: one 64-byte-aligned block, control block then slots. Either a
+    //! heap allocation the ring owns, or a range of a shared mapping kept alive by `keep`.
     use super::Ctrl;
     use std::alloc::{alloc_zeroed, dealloc, Layout};
     use std::ptr::NonNull;
+    use std::sync::Arc;
+
+    enum Owner {
+        Heap(Layout),
+        Shared(#[allow(dead_code)] Arc<dyn Send + Sync>),
+    }
 
     pub(super) struct RingMem {
         base: NonNull<u8>,
-        layout: Layout,
+        owner: Owner,
     }
 
     impl RingMem {
@@ -106,11 +115,21 @@ mod mem {
             let Some(base) = NonNull::new(raw) else { std::alloc::handle_alloc_error(layout) };
             // SAFETY: base is valid for `size` bytes and 64-byte aligned, enough for Ctrl.
             unsafe { base.cast::<Ctrl>().as_ptr().write(ctrl) };
-            RingMem { base, layout }
+            RingMem { base, owner: Owner::Heap(layout) }
+        }
+
+        /// A ring over memory someone else owns.
+        ///
+        /// # Safety
+        /// `base` is 64-byte aligned, holds an initialised control block followed by the
+        /// ring's slots, and stays mapped while `keep` is alive.
+        pub(super) unsafe fn shared(base: NonNull<u8>, keep: Arc<dyn Send + Sync>) -> RingMem {
+            RingMem { base, owner: Owner::Shared(keep) }
         }
 
         pub(super) fn ctrl(&self) -> &Ctrl {
-            // SAFETY: initialised in `new`; only atomics in it are mutated after that.
+            // SAFETY: initialised in `new` (or before `shared`); only its atomics are
+            // mutated after that.
             unsafe { self.base.cast::<Ctrl>().as_ref() }
         }
 
@@ -128,8 +147,10 @@ mod mem {
 
     impl Drop for RingMem {
         fn drop(&mut self) {
-            // SAFETY: allocated in `new` with this layout; both handles are gone.
-            unsafe { dealloc(self.base.as_ptr(), self.layout) };
+            if let Owner::Heap(layout) = self.owner {
+                // SAFETY: allocated in `new` with this layout; both handles are gone.
+                unsafe { dealloc(self.base.as_ptr(), layout) };
+            }
         }
     }
 }
@@ -221,6 +242,143 @@ impl<T: Pod> Shared<T> {
     }
 }
 
+fn check_shape<T>(capacity: u32) -> Result<(), RingError> {
+    if !capacity.is_power_of_two() || !(b::DPU_RING_MIN_ENTRIES..=b::DPU_RING_MAX_ENTRIES).contains(&capacity)
+    {
+        return Err(RingError::BadCapacity(capacity));
+    }
+    let entry_bytes = std::mem::size_of::<T>();
+    if entry_bytes != b::DPU_DESC_BYTES as usize && entry_bytes != b::DPU_CPL_BYTES as usize {
+        return Err(RingError::BadEntrySize(entry_bytes));
+    }
+    Ok(())
+}
+
+/// Bytes a ring of `capacity` entries of `T` occupies: control block, then the slots.
+pub fn ring_bytes<T>(capacity: u32) -> usize {
+    std::mem::size_of::<Ctrl>() + capacity as usize * std::mem::size_of::<T>()
+}
+
+/// Writes a fresh control block (indices at 0) at `base`, for a ring that lives in
+/// memory shared with another process; the ends are opened with [`shared_producer`]
+/// and [`shared_consumer`].
+///
+/// # Safety
+/// `base` is 64-byte aligned and valid for writes of [`ring_bytes`]`::<T>(capacity)`
+/// bytes, and no ring end uses that memory yet.
+#[cfg(not(loom))]
+pub unsafe fn format_shared<T: Pod>(base: std::ptr::NonNull<u8>, capacity: u32) -> Result<(), RingError> {
+    check_shape::<T>(capacity)?;
+    let ctrl = Ctrl {
+        producer: Line::new(0),
+        consumer: Line::new(0),
+        doorbell: Line::new(0),
+        magic: b::DPU_RING_MAGIC,
+        abi_major: b::DPU_ABI_VERSION_MAJOR as u16,
+        abi_minor: b::DPU_ABI_VERSION_MINOR as u16,
+        capacity,
+        entry_bytes: std::mem::size_of::<T>() as u32,
+        _pad: [0; 48],
+    };
+    // SAFETY: aligned and writable for the control block (caller contract); nobody else
+    // uses the memory yet.
+    unsafe { base.cast::<Ctrl>().as_ptr().write(ctrl) };
+    Ok(())
+}
+
+/// Checks a control block another process formatted and wraps it. The read-only fields
+/// are read once, here; later changes to them by the peer are ignored.
+///
+/// # Safety
+/// `base` is valid for reads and writes of `len` bytes while `keep` is alive.
+#[cfg(not(loom))]
+unsafe fn open_shared<T: Pod>(
+    base: std::ptr::NonNull<u8>,
+    len: usize,
+    keep: Arc<dyn Send + Sync>,
+) -> Result<Arc<Shared<T>>, RingError> {
+    if len < std::mem::size_of::<Ctrl>() {
+        return Err(RingError::BadControlBlock("shorter than a control block"));
+    }
+    if base.as_ptr().align_offset(64) != 0 {
+        return Err(RingError::BadControlBlock("not 64-byte aligned"));
+    }
+    let c = base.cast::<Ctrl>().as_ptr();
+    // SAFETY: in bounds and aligned (checked above); plain integer fields, read with
+    // volatile loads because another process wrote them.
+    let (magic, major, capacity, entry_bytes) = unsafe {
+        (
+            std::ptr::addr_of!((*c).magic).read_volatile(),
+            std::ptr::addr_of!((*c).abi_major).read_volatile(),
+            std::ptr::addr_of!((*c).capacity).read_volatile(),
+            std::ptr::addr_of!((*c).entry_bytes).read_volatile(),
+        )
+    };
+    if magic != b::DPU_RING_MAGIC {
+        return Err(RingError::BadControlBlock("bad magic (not a dpukit ring)"));
+    }
+    if major != b::DPU_ABI_VERSION_MAJOR as u16 {
+        return Err(RingError::BadControlBlock("ABI major version differs"));
+    }
+    check_shape::<T>(capacity)?;
+    if entry_bytes as usize != std::mem::size_of::<T>() {
+        return Err(RingError::BadControlBlock("entry size differs from the expected entry type"));
+    }
+    if ring_bytes::<T>(capacity) > len {
+        return Err(RingError::BadControlBlock("capacity runs past the shared memory"));
+    }
+    Ok(Arc::new(Shared::<T> {
+        // SAFETY: aligned, initialised (magic checked) and large enough for `capacity`
+        // slots (checked); `keep` holds the mapping (caller contract).
+        mem: unsafe { mem::RingMem::shared(base, keep) },
+        mask: capacity as u64 - 1,
+        _entries: PhantomData,
+    }))
+}
+
+/// Opens the producing end of a ring in shared memory, continuing from its indices.
+///
+/// # Safety
+/// `base` is valid for reads and writes of `len` bytes while `keep` is alive, and no
+/// other producer of this ring exists, in this process or another (the protocol's
+/// single-producer rule). A misbehaving consumer in another process can corrupt the
+/// entries it owns and its index, which [`Producer::peer_fault`] reports, nothing more.
+#[cfg(not(loom))]
+pub unsafe fn shared_producer<T: Pod + Send>(
+    base: std::ptr::NonNull<u8>,
+    len: usize,
+    keep: Arc<dyn Send + Sync>,
+) -> Result<Producer<T>, RingError> {
+    // SAFETY: forwarded contract.
+    let shared = unsafe { open_shared::<T>(base, len, keep)? };
+    let mut p = Producer { shared, head: 0, cached_consumer: 0, rung: 0, fault: false };
+    p.resync();
+    if p.head.wrapping_sub(p.cached_consumer) > p.shared.capacity() {
+        return Err(RingError::BadControlBlock("producer index is more than a ring ahead of the consumer"));
+    }
+    Ok(p)
+}
+
+/// Opens the consuming end of a ring in shared memory, continuing from its indices.
+///
+/// # Safety
+/// As [`shared_producer`], with no other consumer of this ring.
+#[cfg(not(loom))]
+pub unsafe fn shared_consumer<T: Pod + Send>(
+    base: std::ptr::NonNull<u8>,
+    len: usize,
+    keep: Arc<dyn Send + Sync>,
+) -> Result<Consumer<T>, RingError> {
+    // SAFETY: forwarded contract.
+    let shared = unsafe { open_shared::<T>(base, len, keep)? };
+    let mut c = Consumer { shared, tail: 0, cached_doorbell: 0, fault: false };
+    c.resync();
+    if c.cached_doorbell.wrapping_sub(c.tail) > c.shared.capacity() {
+        return Err(RingError::BadControlBlock("doorbell is more than a ring ahead of the consumer"));
+    }
+    Ok(c)
+}
+
 /// Creates a ring of `capacity` entries of `T` (a power of two in
 /// [`DPU_RING_MIN_ENTRIES`, `DPU_RING_MAX_ENTRIES`]) and returns its two ends.
 pub fn ring<T: Pod + Send>(capacity: u32) -> Result<(Producer<T>, Consumer<T>), RingError> {
@@ -233,14 +391,8 @@ pub fn ring_starting_at<T: Pod + Send>(
     capacity: u32,
     start: u64,
 ) -> Result<(Producer<T>, Consumer<T>), RingError> {
-    if !capacity.is_power_of_two() || !(b::DPU_RING_MIN_ENTRIES..=b::DPU_RING_MAX_ENTRIES).contains(&capacity)
-    {
-        return Err(RingError::BadCapacity(capacity));
-    }
+    check_shape::<T>(capacity)?;
     let entry_bytes = std::mem::size_of::<T>();
-    if entry_bytes != b::DPU_DESC_BYTES as usize && entry_bytes != b::DPU_CPL_BYTES as usize {
-        return Err(RingError::BadEntrySize(entry_bytes));
-    }
     let ctrl = Ctrl {
         producer: Line::new(start),
         consumer: Line::new(start),
@@ -257,8 +409,9 @@ pub fn ring_starting_at<T: Pod + Send>(
         mask: capacity as u64 - 1,
         _entries: PhantomData,
     });
-    let producer = Producer { shared: shared.clone(), head: start, cached_consumer: start, rung: start };
-    let consumer = Consumer { shared, tail: start, cached_doorbell: start };
+    let producer =
+        Producer { shared: shared.clone(), head: start, cached_consumer: start, rung: start, fault: false };
+    let consumer = Consumer { shared, tail: start, cached_doorbell: start, fault: false };
     Ok((producer, consumer))
 }
 
@@ -270,6 +423,9 @@ pub struct Producer<T: Pod> {
     cached_consumer: u64,
     /// Last value written to the doorbell.
     rung: u64,
+    /// The consumer published an index the protocol cannot produce (only a peer in
+    /// another process, outside Rust's control, can): the ring is dead.
+    fault: bool,
 }
 
 impl<T: Pod> Producer<T> {
@@ -278,25 +434,44 @@ impl<T: Pod> Producer<T> {
     }
 
     /// Free slots, re-reading the consumer's index only when the cached one says full.
+    /// A consumer index outside [head - capacity, head] marks the ring faulty: it then
+    /// reports no free slot for good (see [`Producer::peer_fault`]).
     pub fn free(&mut self) -> usize {
         let cap = self.shared.capacity();
+        if self.fault {
+            return 0;
+        }
         let mut used = self.head.wrapping_sub(self.cached_consumer);
         if used == cap {
             self.cached_consumer = self.shared.mem.ctrl().consumer.value.load(Ordering::Acquire);
             used = self.head.wrapping_sub(self.cached_consumer);
         }
-        debug_assert!(used <= cap, "ring invariant: producer ahead of consumer by {used} > {cap}");
+        if used > cap {
+            self.fault = true;
+            return 0;
+        }
         (cap - used) as usize
+    }
+
+    /// Whether the consumer broke the protocol (an index no correct consumer publishes).
+    /// In-process rings never fault; a ring shared with another process can.
+    pub fn peer_fault(&self) -> bool {
+        self.fault
     }
 
     /// Writes as many of `items` as fit and publishes them; returns how many went in.
     /// Does not ring the doorbell.
     pub fn push_batch(&mut self, items: &[T]) -> usize {
         let mut free = self.free();
-        if free < items.len() {
+        if free < items.len() && !self.fault {
             // Refresh once more: the cached value may be stale even when not "full".
             self.cached_consumer = self.shared.mem.ctrl().consumer.value.load(Ordering::Acquire);
-            free = (self.shared.capacity() - self.head.wrapping_sub(self.cached_consumer)) as usize;
+            let used = self.head.wrapping_sub(self.cached_consumer);
+            if used > self.shared.capacity() {
+                self.fault = true;
+                return 0;
+            }
+            free = (self.shared.capacity() - used) as usize;
         }
         let n = free.min(items.len());
         for (i, item) in items[..n].iter().enumerate() {
@@ -361,6 +536,8 @@ pub struct Consumer<T: Pod> {
     /// Next index to read (the consumer's own copy of `ctrl.consumer`).
     tail: u64,
     cached_doorbell: u64,
+    /// The producer published a doorbell the protocol cannot produce: the ring is dead.
+    fault: bool,
 }
 
 impl<T: Pod> Consumer<T> {
@@ -369,13 +546,27 @@ impl<T: Pod> Consumer<T> {
     }
 
     /// Entries announced by the doorbell and not yet consumed.
+    /// A doorbell outside [tail, tail + capacity] marks the ring faulty: it then reports
+    /// nothing available for good (see [`Consumer::peer_fault`]).
     pub fn available(&mut self) -> usize {
+        if self.fault {
+            return 0;
+        }
         if self.cached_doorbell == self.tail {
             self.cached_doorbell = self.shared.mem.ctrl().doorbell.value.load(Ordering::Acquire);
         }
         let avail = self.cached_doorbell.wrapping_sub(self.tail);
-        debug_assert!(avail <= self.shared.capacity(), "ring invariant: {avail} entries available");
+        if avail > self.shared.capacity() {
+            self.fault = true;
+            return 0;
+        }
         avail as usize
+    }
+
+    /// Whether the producer broke the protocol (a doorbell no correct producer rings).
+    /// In-process rings never fault; a ring shared with another process can.
+    pub fn peer_fault(&self) -> bool {
+        self.fault
     }
 
     /// The doorbell's current value (free-running index of the last announced entry + 1).
@@ -391,9 +582,14 @@ impl<T: Pod> Consumer<T> {
     /// Calls `f(i, entry)` for up to `budget` entries in order, then frees their slots.
     pub fn consume(&mut self, budget: usize, mut f: impl FnMut(usize, T)) -> usize {
         let mut avail = self.available();
-        if avail < budget {
+        if avail < budget && !self.fault {
             self.cached_doorbell = self.shared.mem.ctrl().doorbell.value.load(Ordering::Acquire);
-            avail = self.cached_doorbell.wrapping_sub(self.tail) as usize;
+            let a = self.cached_doorbell.wrapping_sub(self.tail);
+            if a > self.shared.capacity() {
+                self.fault = true;
+                return 0;
+            }
+            avail = a as usize;
         }
         let n = avail.min(budget);
         for i in 0..n {
@@ -572,6 +768,9 @@ mod loom_tests {
                         loom::thread::yield_now();
                     }
                 }
+                // A correct consumer never looks like a broken one (the check a ring
+                // shared with another process relies on), in any interleaving.
+                assert!(!p.peer_fault());
             });
             let mut expect = 0;
             while expect < 3 {
@@ -585,6 +784,7 @@ mod loom_tests {
             }
             t.join().unwrap();
             assert!(cons.pop().is_none());
+            assert!(!cons.peer_fault());
         });
     }
 
@@ -602,6 +802,7 @@ mod loom_tests {
                         loom::thread::yield_now();
                     }
                 }
+                assert!(!p.peer_fault());
             });
             let mut got = Vec::new();
             while got.len() < 3 {
@@ -611,6 +812,7 @@ mod loom_tests {
             }
             t.join().unwrap();
             assert_eq!(got, vec![0, 1, 2]);
+            assert!(!cons.peer_fault());
         });
     }
 }
