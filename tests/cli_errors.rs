@@ -142,6 +142,7 @@ fn bad_inputs_are_one_line_errors() {
         (&["validate", "--out", "no/such/dir/v.json"], "directory no/such/dir does not exist"),
         (&["validate", "--out", "adir"], "--out adir: is a directory"),
         (&["run", "--mode", "host", "--mpi", "--scale"], "--scale models the cluster in one process"),
+        (&["run", "--mode", "host", "--scale", "--ioengine", "psync"], "--ioengine: scale mode models the local tier"),
         #[cfg(not(feature = "mpi"))]
         (
             &["run", "--mode", "host", "--mpi"],
@@ -183,6 +184,7 @@ fn usage_errors_are_clap_errors_with_status_2() {
         &["sweep"],
         &["run", "--mode", "host", "-y", "--no-verify"],
         &["validate", "--quick", "--bogus"],
+        &["run", "--mode", "host", "--ioengine", "libaio"],
     ] {
         let (status, stderr) = dpukit(args, dir.path());
         assert_eq!(status, 2, "dpukit {}: {stderr}", args.join(" "));

@@ -71,7 +71,7 @@ fn compare_writes_its_files_and_report_renders_them() {
     let table = ok(&["report", "out/comparison.json"], d);
     assert!(table.contains("speedup"), "{table}");
     let csv = ok(&["report", "out/comparison.json", "--format", "csv"], d);
-    let lines: Vec<&str> = csv.lines().collect();
+    let lines: Vec<&str> = csv.lines().filter(|l| !l.starts_with('#')).collect();
     assert_eq!(lines.len(), 3, "{csv}");
     assert!(lines[0].starts_with("schema_version,") && lines[0].contains("throughput_source"));
     let svg = ok(&["report", "out/comparison.json", "--format", "svg"], d);
@@ -103,8 +103,11 @@ fn sweep_runs_the_cross_product() {
         assert!(d.join("sw").join(f).is_file(), "{f}");
     }
     let csv = std::fs::read_to_string(d.join("sw/sweep.csv")).unwrap();
-    assert!(csv.starts_with("chunk,profile,schema_version,"), "{csv}");
-    assert_eq!(csv.lines().count(), 5);
+    // Provenance comment lines, then the header and one row per run.
+    assert!(csv.starts_with("# started: "), "{csv}");
+    let rows: Vec<&str> = csv.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(rows[0].starts_with("chunk,profile,schema_version,"), "{csv}");
+    assert_eq!(rows.len(), 5);
     let svg = std::fs::read_to_string(d.join("sw/sweep.svg")).unwrap();
     assert_eq!(svg.matches("<rect class=\"bar").count(), 4);
     // A sweep file is itself a report input.
@@ -214,4 +217,73 @@ fn direct_io_runs_every_scenario_with_compressed_chunks() {
             assert_eq!(json["verification"]["ok"], true, "{scenario} {mode}: {}", json["verification"]);
         }
     }
+}
+
+#[test]
+fn every_result_says_what_produced_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("wd")).unwrap();
+    ok(
+        &with_tiny(&[
+            "run",
+            "fan-out-write",
+            "--mode",
+            "host",
+            "--ioengine",
+            "psync",
+            "--work-dir",
+            "wd",
+            "--out",
+            "r.json",
+        ]),
+        d,
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("r.json")).unwrap()).unwrap();
+    let p = &r["provenance"];
+    assert_eq!(p["io_engine"], "psync", "{p}");
+    assert_eq!(p["io_engine_requested"], "psync", "{p}");
+    assert_eq!(p["blob_tier"], "local", "{p}");
+    assert_eq!(p["profile"], "bluefield-2");
+    let args: Vec<&str> = p["command_line"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert_eq!(&args[1..4], ["run", "fan-out-write", "--mode"], "{p}");
+    assert!(args.contains(&"psync") && args.contains(&"r.json"), "{p}");
+    assert!(p["started_utc"].as_str().unwrap().ends_with('Z'), "{p}");
+    assert!(p["work_dir"].as_str().unwrap().ends_with("wd"), "{p}");
+    assert!(p["work_dir_fs"].is_string(), "{p}");
+    // The shipped profile's hash is the hash of its TOML text.
+    let toml = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("dpu-sim/profiles/bluefield-2.toml"))
+        .unwrap();
+    assert_eq!(p["profile_sha256"], sha256_hex(&toml), "{p}");
+    // A profile file: the hash of its bytes, which changes with them.
+    let text = String::from_utf8(toml).unwrap();
+    std::fs::write(d.join("mine.toml"), text.replace("name = \"bluefield-2\"", "name = \"mine\"")).unwrap();
+    ok(
+        &with_tiny(&["run", "fan-in-read", "--mode", "offload", "--profile", "mine.toml", "--out", "k.json"]),
+        d,
+    );
+    let k: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("k.json")).unwrap()).unwrap();
+    let mine = std::fs::read(d.join("mine.toml")).unwrap();
+    assert_eq!(k["provenance"]["profile_sha256"], sha256_hex(&mine));
+    assert_ne!(k["provenance"]["profile_sha256"], p["profile_sha256"]);
+    // `report` shows it.
+    let table = ok(&["report", "r.json"], d);
+    assert!(
+        table.contains("provenance of r.json:") && table.contains("io engine: psync (asked: psync)"),
+        "{table}"
+    );
+    let csv = ok(&["report", "r.json", "--format", "csv"], d);
+    assert!(csv.lines().any(|l| l.starts_with("# command: ") && l.contains("--ioengine psync")), "{csv}");
+    let html = ok(&["report", "r.json", "--format", "html"], d);
+    assert!(
+        html.contains("<footer>") && html.contains("io engine: psync"),
+        "provenance missing from the footer"
+    );
+}
+
+/// SHA-256 through the library, so the test checks the files hashed, not the hash code.
+fn sha256_hex(bytes: &[u8]) -> String {
+    dpukit_host::provenance::sha256_hex(bytes)
 }

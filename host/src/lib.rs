@@ -4,7 +4,8 @@
 //! once in `scenario`, run live by `live` through [`run`], their nodes spread over
 //! processes by [`cluster`], and modelled at scale by [`scale`] from a [`calibrate`]d
 //! machine; [`validate`] holds the two against each other), their knobs ([`spec`],
-//! [`preset`]), metrics ([`metrics`]), the result document ([`result`]) and its
+//! [`preset`]), metrics ([`metrics`]), the result document ([`result`]) and where it came from
+//! ([`provenance`]) and its
 //! renderings ([`report`]).
 //!
 //! It knows the ABI, the kernels and the simulator; the command line sits above it.
@@ -17,6 +18,7 @@ mod live;
 pub mod metrics;
 pub mod offload;
 pub mod preset;
+pub mod provenance;
 pub mod report;
 pub mod result;
 pub mod run;

@@ -225,6 +225,10 @@ pub struct RunResult {
     /// Live runs: each node's time and the spread across nodes (absent in scale mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_node: Option<PerNode>,
+    /// What produced the result (start time, command line, build, machine, I/O engine,
+    /// hashes of the profile and calibration); absent only in results older than it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<crate::provenance::Provenance>,
 }
 
 /// How the nodes of a live run compare: each node's bytes and elapsed time (from the

@@ -35,6 +35,8 @@ pub struct RunOptions {
     /// Fan-out write: called by the blob copier after each finished upload (tests use it
     /// to stop the blob service at a known point of the copy); see [`crate::tier::CopyObserver`].
     pub copy_observer: Option<crate::tier::CopyObserver>,
+    /// The local tier's I/O engine (fio's `ioengine`); the result says which one ran.
+    pub io_engine: crate::tier::IoEngine,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -44,6 +46,7 @@ impl std::fmt::Debug for RunOptions {
             .field("faults", &self.faults)
             .field("corrupt_cached_chunks", &self.corrupt_cached_chunks)
             .field("copy_observer", &self.copy_observer.is_some())
+            .field("io_engine", &self.io_engine)
             .finish()
     }
 }

@@ -250,6 +250,13 @@ pub enum ModeArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IoEngineArg {
+    #[value(name = "io_uring")]
+    IoUring,
+    Psync,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SweepMode {
     Host,
     Offload,
@@ -472,6 +479,11 @@ pub struct Knobs {
     /// O_DIRECT on the local tier (fio --direct=1)
     #[arg(long)]
     pub direct: bool,
+    /// The local tier's I/O engine (fio --ioengine): io_uring, or psync (pread/pwrite +
+    /// fdatasync). Without it: io_uring, falling back to psync where the kernel refuses it.
+    /// The result records the engine used. Example: --ioengine psync
+    #[arg(long, value_enum, value_name = "io_uring|psync")]
+    pub ioengine: Option<IoEngineArg>,
     /// Not supported: runs are sized in bytes (--size), not seconds (accel_perf -t)
     #[arg(short = 't', value_name = "SECONDS", hide = true)]
     pub time: Option<String>,

@@ -3,8 +3,8 @@
 //! path) before any run starts, so a typo fails in milliseconds, not after the run.
 
 use super::args::{
-    BlobArgs, CalibrateArgs, Cli, Command, CompareArgs, CopyArgs, Format, Knobs, ModeArg, ProfilesAction,
-    ReportArgs, RunArgs, ScaleArgs, SweepArgs, SweepMode, ValidateArgs,
+    BlobArgs, CalibrateArgs, Cli, Command, CompareArgs, CopyArgs, Format, IoEngineArg, Knobs, ModeArg,
+    ProfilesAction, ReportArgs, RunArgs, ScaleArgs, SweepArgs, SweepMode, ValidateArgs,
 };
 use super::knobs::{
     apply, apply_blob, base_spec, cross_product, parse_size, parse_vary, validate, validate_scale,
@@ -16,14 +16,15 @@ use dpukit_host::calibrate::{calibrate, CalibrateOptions, Calibration, CodecPlan
 use dpukit_host::cluster::launched_by_mpi;
 use dpukit_host::copy::{resume_copy, AdjustOptions, ResumeOptions};
 use dpukit_host::preset::{LIVE_MAX_BYTES_PER_NODE, LIVE_MAX_NODES, PRESETS};
+use dpukit_host::provenance::{sha256_hex, sha256_of_file, Provenance};
 use dpukit_host::report::{self, Document, Sweep, SweepPoint, SweepValue};
 use dpukit_host::result::Comparison;
-use dpukit_host::result::{Mode, RESULT_SCHEMA_VERSION};
+use dpukit_host::result::{Mode, RunResult, RESULT_SCHEMA_VERSION};
 use dpukit_host::run::{compare, run_scenario, RunOptions};
 use dpukit_host::scale::{compare_scale, run_scale, ClusterSpec, ScaleOptions};
 use dpukit_host::spec::ScenarioKind;
 use dpukit_host::spec::ScenarioSpec;
-use dpukit_host::tier::BlobOptions;
+use dpukit_host::tier::{BlobOptions, IoEngine};
 use dpukit_host::validate::{
     check_options, validate as run_validation, ValidateError, ValidateOptions, MAX_ROUNDS,
     VALIDATED_SCENARIOS,
@@ -33,6 +34,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 const DEFAULT_PROFILE: &str = "bluefield-2";
 
@@ -127,6 +129,54 @@ fn load_profile(name: Option<&str>) -> Result<Profile> {
         );
     }
     Profile::load(name).map_err(|e| anyhow!("profile: {e}"))
+}
+
+/// SHA-256 of a profile's TOML: the shipped text for a shipped name, else the file's bytes.
+fn profile_sha256(name: Option<&str>) -> Option<String> {
+    let name = name.unwrap_or(DEFAULT_PROFILE);
+    match Profile::builtin_toml(name) {
+        Some(text) if !Path::new(name).exists() => Some(sha256_hex(text.as_bytes())),
+        _ => sha256_of_file(Path::new(name)),
+    }
+}
+
+/// What the command line alone knows of a result's provenance: when the command started,
+/// how it was invoked, and the hashes of the files it read.
+struct Stamp {
+    started: SystemTime,
+    command_line: Vec<String>,
+    calibration_sha256: Option<String>,
+}
+
+impl Stamp {
+    fn new(calibration: Option<&Path>) -> Stamp {
+        Stamp {
+            started: SystemTime::now(),
+            command_line: std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect(),
+            calibration_sha256: calibration.and_then(sha256_of_file),
+        }
+    }
+
+    /// Completes `result`'s provenance (a modelled run gets one here: it has no local
+    /// tier or work dir to record).
+    fn apply(&self, result: &mut RunResult, profile: Option<&str>) {
+        let p = result.provenance.get_or_insert_with(|| Provenance::collect(self.started, &result.profile));
+        p.command_line = self.command_line.clone();
+        p.profile_sha256 = profile_sha256(profile);
+        p.calibration_sha256 = self.calibration_sha256.clone();
+    }
+}
+
+/// The local tier's I/O engine of the flags; refused in scale mode, which runs none.
+fn io_engine(k: &Knobs, scale: bool) -> Result<IoEngine> {
+    match (k.ioengine, scale) {
+        (Some(_), true) => bail!(
+            "--ioengine: scale mode models the local tier and runs no I/O engine; drop --ioengine or --scale"
+        ),
+        (None, _) => Ok(IoEngine::Auto),
+        (Some(IoEngineArg::IoUring), false) => Ok(IoEngine::IoUring),
+        (Some(IoEngineArg::Psync), false) => Ok(IoEngine::Psync),
+    }
 }
 
 fn write_file(path: &Path, contents: &str) -> Result<()> {
@@ -339,7 +389,9 @@ fn check_mpi(scale: bool) -> Result<()> {
 }
 
 fn run(a: RunArgs, quiet: bool) -> Result<()> {
+    let stamp = Stamp::new(a.scale.calibration.as_deref());
     let spec = spec_with_note(&a.knobs, a.scale.scale, quiet)?;
+    let engine = io_engine(&a.knobs, a.scale.scale)?;
     if a.mpi || launched_by_mpi() {
         check_mpi(a.scale.scale)?;
         #[cfg(feature = "mpi")]
@@ -351,8 +403,9 @@ fn run(a: RunArgs, quiet: bool) -> Result<()> {
         check_out_file(&a.out, "--out")?;
         let mode = mode_of(a.mode);
         let opts = scale_options(&a.scale, &spec, &profile, quiet)?;
-        let result = run_scale(&spec, mode, &profile, &opts)
+        let mut result = run_scale(&spec, mode, &profile, &opts)
             .map_err(|e| anyhow!("scale {} run of {} failed: {e}", mode.name(), spec.kind.name()))?;
+        stamp.apply(&mut result, a.knobs.profile.as_deref());
         write_file(&a.out, &json_text(serde_json::to_string_pretty(&result))?)?;
         print(&report::render_run_table(&result))?;
         status(quiet, &format!("wrote {}", a.out.display()));
@@ -363,10 +416,12 @@ fn run(a: RunArgs, quiet: bool) -> Result<()> {
     check_out_file(&a.out, "--out")?;
     let mode = mode_of(a.mode);
     let reporter = Reporter::new(quiet);
-    let opts = RunOptions { progress: reporter.callback(), ..RunOptions::default() };
+    let opts = RunOptions { progress: reporter.callback(), io_engine: engine, ..RunOptions::default() };
     let result = run_scenario(&spec, mode, &profile, &opts);
     reporter.finish();
-    let result = result.map_err(|e| anyhow!("{} run of {} failed: {e}", mode.name(), spec.kind.name()))?;
+    let mut result =
+        result.map_err(|e| anyhow!("{} run of {} failed: {e}", mode.name(), spec.kind.name()))?;
+    stamp.apply(&mut result, a.knobs.profile.as_deref());
     write_file(&a.out, &json_text(serde_json::to_string_pretty(&result))?)?;
     print(&report::render_run_table(&result))?;
     status(quiet, &format!("wrote {}", a.out.display()));
@@ -374,13 +429,15 @@ fn run(a: RunArgs, quiet: bool) -> Result<()> {
 }
 
 fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
+    let stamp = Stamp::new(a.scale.calibration.as_deref());
     let spec = spec_with_note(&a.knobs, a.scale.scale, quiet)?;
+    let engine = io_engine(&a.knobs, a.scale.scale)?;
     if a.mpi || launched_by_mpi() {
         check_mpi(a.scale.scale)?;
         #[cfg(feature = "mpi")]
         return mpi::compare(a, spec, quiet);
     }
-    let c = if a.scale.scale {
+    let mut c = if a.scale.scale {
         validate_scale(&spec)?;
         let profile = load_profile(a.knobs.profile.as_deref())?;
         make_out_dir(&a.out_dir)?;
@@ -392,11 +449,13 @@ fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
         let profile = load_profile(a.knobs.profile.as_deref())?;
         make_out_dir(&a.out_dir)?;
         let reporter = Reporter::new(quiet);
-        let opts = RunOptions { progress: reporter.callback(), ..RunOptions::default() };
+        let opts = RunOptions { progress: reporter.callback(), io_engine: engine, ..RunOptions::default() };
         let c = compare(&spec, &profile, &opts);
         reporter.finish();
         c.map_err(|e| anyhow!("comparison of {} failed: {e}", spec.kind.name()))?
     };
+    stamp.apply(&mut c.host, a.knobs.profile.as_deref());
+    stamp.apply(&mut c.offload, a.knobs.profile.as_deref());
     write_comparison(&a.out_dir, c, quiet)
 }
 
@@ -415,6 +474,8 @@ fn write_comparison(out_dir: &Path, c: Comparison, quiet: bool) -> Result<()> {
 }
 
 fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
+    let stamp = Stamp::new(a.scale.calibration.as_deref());
+    let engine = io_engine(&a.knobs, a.scale.scale)?;
     let varies = a.vary.iter().map(|v| parse_vary(v)).collect::<Result<Vec<_>>>()?;
     for (i, v) in varies.iter().enumerate() {
         if varies[..i].iter().any(|w| w.knob == v.knob && (v.knob.is_some() || w.name == v.name)) {
@@ -471,7 +532,7 @@ fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
             n += 1;
             reporter.set_label(format!("[{n}/{total}] {label}"));
             let profile = &profiles[&profile_name];
-            let result = match &scale {
+            let mut result = match &scale {
                 Some(base) => {
                     let mut opts = base.clone();
                     if !a.scale.colocated && a.scale.nic_gbps.is_none() {
@@ -485,13 +546,18 @@ fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
                     })?
                 }
                 None => {
-                    let opts = RunOptions { progress: reporter.callback(), ..RunOptions::default() };
+                    let opts = RunOptions {
+                        progress: reporter.callback(),
+                        io_engine: engine,
+                        ..RunOptions::default()
+                    };
                     run_scenario(&spec, mode, profile, &opts).map_err(|e| {
                         reporter.finish();
                         anyhow!("sweep point {label}, {} run failed: {e}", mode.name())
                     })?
                 }
             };
+            stamp.apply(&mut result, Some(&profile_name));
             let values = varies
                 .iter()
                 .zip(&values)
@@ -596,8 +662,9 @@ fn report_cmd(a: ReportArgs) -> Result<()> {
     if let Some(out) = &a.out {
         check_out_file(out, "--out")?;
     }
+    let names: Vec<String> = a.files.iter().map(|f| f.display().to_string()).collect();
     let text = match a.format {
-        Format::Table => report::render_tables(&docs),
+        Format::Table => report::render_tables(&docs) + &report::render_provenance(&docs, &names),
         Format::Csv => report::render_docs_csv(&docs),
         Format::Svg => report::render_svg(&docs),
         Format::Html => report::render_html(&docs),
@@ -617,8 +684,8 @@ mod mpi {
     use super::super::knobs::validate;
     use super::super::one_line;
     use super::{
-        check_out_file, json_text, load_profile, make_out_dir, mode_of, print, status, write_comparison,
-        write_file,
+        check_out_file, io_engine, json_text, load_profile, make_out_dir, mode_of, print, status,
+        write_comparison, write_file, Stamp,
     };
     use anyhow::{anyhow, bail, Result};
     use dpukit_host::cluster::mpi::MpiCluster;
@@ -653,7 +720,9 @@ mod mpi {
     }
 
     pub fn run(a: RunArgs, spec: ScenarioSpec, quiet: bool) -> Result<()> {
+        let stamp = Stamp::new(None);
         on_rank(quiet, |cluster, quiet| {
+            let opts = RunOptions { io_engine: io_engine(&a.knobs, false)?, ..RunOptions::default() };
             let spec = sized(spec, &a.knobs, cluster)?;
             let profile = load_profile(a.knobs.profile.as_deref())?;
             if cluster.is_leader() {
@@ -669,9 +738,10 @@ mod mpi {
                     mode.name()
                 ),
             );
-            let result = run_scenario_on(cluster, &spec, mode, &profile, &RunOptions::default())
+            let result = run_scenario_on(cluster, &spec, mode, &profile, &opts)
                 .map_err(|e| anyhow!("{} run of {} failed: {e}", mode.name(), spec.kind.name()))?;
-            if let Some(result) = result {
+            if let Some(mut result) = result {
+                stamp.apply(&mut result, a.knobs.profile.as_deref());
                 write_file(&a.out, &json_text(serde_json::to_string_pretty(&result))?)?;
                 print(&report::render_run_table(&result))?;
                 status(quiet, &format!("wrote {}", a.out.display()));
@@ -681,7 +751,9 @@ mod mpi {
     }
 
     pub fn compare(a: CompareArgs, spec: ScenarioSpec, quiet: bool) -> Result<()> {
+        let stamp = Stamp::new(None);
         on_rank(quiet, |cluster, quiet| {
+            let opts = RunOptions { io_engine: io_engine(&a.knobs, false)?, ..RunOptions::default() };
             let spec = sized(spec, &a.knobs, cluster)?;
             let profile = load_profile(a.knobs.profile.as_deref())?;
             if cluster.is_leader() {
@@ -695,10 +767,14 @@ mod mpi {
                     spec.kind.name()
                 ),
             );
-            let c = compare_on(cluster, &spec, &profile, &RunOptions::default())
+            let c = compare_on(cluster, &spec, &profile, &opts)
                 .map_err(|e| anyhow!("comparison of {} failed: {e}", spec.kind.name()))?;
             match c {
-                Some(c) => write_comparison(&a.out_dir, c, quiet),
+                Some(mut c) => {
+                    stamp.apply(&mut c.host, a.knobs.profile.as_deref());
+                    stamp.apply(&mut c.offload, a.knobs.profile.as_deref());
+                    write_comparison(&a.out_dir, c, quiet)
+                }
                 None => Ok(()),
             }
         })

@@ -158,6 +158,7 @@ pub(super) fn assemble(
         notes,
         blob_tier: None,
         per_node: per_node(&nodes, src, cluster),
+        provenance: None,
     })
 }
 

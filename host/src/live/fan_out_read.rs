@@ -22,7 +22,7 @@ pub(super) fn fan_out_read(ctx: &Ctx, node: u32) -> Result<NodeOut, RunError> {
     let chunk = spec.chunk_size_bytes as usize;
     let dir = env.node_dir(node)?;
     let stored_max = max_stored(spec, chunk);
-    let mut local = local_tier(spec, &dir, stored_max)?;
+    let mut local = local_tier(ctx, &dir, stored_max)?;
     let mut off = offload_for(ctx, node)?;
     let mut out = NodeOut::new(ctx.mode, node);
     let (_, chunks) = ctx.catalog.first().ok_or_else(|| RunError::Tier("no model was published".into()))?;

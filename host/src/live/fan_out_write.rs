@@ -69,7 +69,7 @@ pub(super) fn fan_out_write(ctx: &Ctx, node: u32) -> Result<(NodeOut, Manifest),
     let copier = ctx.copier.ok_or_else(|| RunError::Tier("no blob copier for a write".into()))?;
     let chunk = spec.chunk_size_bytes as usize;
     let dir = ctx.env.node_dir(node)?;
-    let mut local = local_tier(spec, &dir, max_stored(spec, chunk))?;
+    let mut local = local_tier(ctx, &dir, max_stored(spec, chunk))?;
     let mut manifest = Manifest::open(dir.join("manifest.jsonl")).map_err(tier_err)?;
     let mut out = fan_out_write_batches(ctx, node, &mut local, &mut manifest, copier)?;
     if spec.verify {

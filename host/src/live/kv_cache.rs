@@ -22,7 +22,7 @@ pub(super) fn kv_cache(ctx: &Ctx, node: u32) -> Result<NodeOut, RunError> {
     let block = spec.kv_shape.block_bytes() as usize;
     let dir = ctx.env.node_dir(node)?;
     let stored_max = max_stored(spec, block);
-    let mut local = local_tier(spec, &dir, stored_max)?;
+    let mut local = local_tier(ctx, &dir, stored_max)?;
     let mut off = offload_for(ctx, node)?;
     let mut out = NodeOut::new(ctx.mode, node);
     let gen = datagen(spec);

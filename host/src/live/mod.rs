@@ -44,11 +44,12 @@ use crate::live::node::{Ctx, NodeOut, Prog};
 use crate::live::publish::{publish, share_catalog, ObjectName};
 use crate::live::sync::{NodeSync, PeerState, Peers, SyncState};
 use crate::metrics::process_cpu_ns;
+use crate::provenance::Provenance;
 use crate::result::{Mode, RunResult};
 use crate::run::{RunError, RunOptions};
 use crate::scenario::kv_cache::kv_requests;
 use crate::spec::{ScenarioKind, ScenarioSpec};
-use crate::tier::UploadCounts;
+use crate::tier::{Backend, UploadCounts};
 use crate::tier::{BlobCopier, BlobCopierConfig, Manifest};
 use dpukit_sim::profile::Profile;
 use serde::{Deserialize, Serialize};
@@ -68,6 +69,9 @@ struct ProcessOut {
     cpu_ns: u64,
     copy: Option<CopyOut>,
     notes: Vec<String>,
+    /// The local tier's I/O engine this process's nodes used (`None`: no local tier).
+    #[serde(default)]
+    io_engine: Option<String>,
 }
 
 /// The background blob copy of one process (fan-out write).
@@ -119,6 +123,7 @@ pub(crate) fn run(
             cluster.ranks()
         ))));
     }
+    let started = std::time::SystemTime::now();
     same_scenario_everywhere(spec, mode, cluster)?;
     let local: Vec<u32> = (0..spec.nodes).filter(|&n| cluster.rank_of(n) == cluster.rank()).collect();
     fits_in_memory(spec, &local)?;
@@ -165,6 +170,7 @@ pub(crate) fn run(
         held: Mutex::new(PeerState::default()),
         cv: Condvar::new(),
     });
+    let io_engine_used = Mutex::new(None);
     let sync = NodeSync {
         parties: local.len(),
         state: Mutex::new(SyncState::default()),
@@ -183,6 +189,8 @@ pub(crate) fn run(
         peers: peers.as_ref(),
         catalog: &catalog,
         copier: copier.as_ref(),
+        io_engine: opts.io_engine,
+        io_engine_used: &io_engine_used,
     };
 
     let cpu0 = process_cpu_ns();
@@ -198,7 +206,9 @@ pub(crate) fn run(
     };
 
     // Every process's outputs to the leader, as JSON (the same path in one process).
-    let mine = ProcessOut { rank: cluster.rank(), nodes, wall_ns, cpu_ns, copy, notes };
+    let io_engine =
+        io_engine_used.into_inner().unwrap_or_else(|p| p.into_inner()).map(|b| b.as_str().to_owned());
+    let mine = ProcessOut { rank: cluster.rank(), nodes, wall_ns, cpu_ns, copy, notes, io_engine };
     let bytes = serde_json::to_vec(&mine).map_err(wire_err)?;
     let all = cluster.all_gather(bytes).map_err(RunError::Cluster)?;
     if !cluster.is_leader() {
@@ -209,8 +219,17 @@ pub(crate) fn run(
         procs.push(serde_json::from_slice::<ProcessOut>(b).map_err(wire_err)?);
     }
     let emulator = env.blob.info().emulator;
+    let engines: Vec<String> = procs.iter().filter_map(|p| p.io_engine.clone()).collect();
     let mut result = assemble(spec, mode, profile, cluster, procs, emulator)?;
     label_blob_tier(&mut result, spec, &env);
+    let mut prov = Provenance::collect(started, &profile.name);
+    prov.set_work_dir(spec.work_dir.as_deref().unwrap_or(&env.root));
+    // Under MPI, ranks may differ: psync anywhere is what a reader must know.
+    prov.io_engine =
+        engines.iter().find(|e| *e == Backend::PreadPwrite.as_str()).or(engines.first()).cloned();
+    prov.io_engine_requested = prov.io_engine.as_ref().map(|_| opts.io_engine.as_str().to_owned());
+    prov.blob_tier = result.blob_tier.as_ref().map(|b| b.kind.clone());
+    result.provenance = Some(prov);
     Ok(Some(result))
 }
 

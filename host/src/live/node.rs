@@ -14,7 +14,7 @@ use crate::result::{Fallbacks, Mode, ResourceUse, Source, Verification};
 use crate::run::{Progress, RunError};
 use crate::scenario::{insert, lookup, verify, Job};
 use crate::spec::ScenarioSpec;
-use crate::tier::{BlobCopier, LocalTier};
+use crate::tier::{Backend, BlobCopier, IoEngine, LocalTier};
 use dpukit_ffi::Status;
 use dpukit_kernels::cache_index::Location;
 use dpukit_sim::profile::{FaultConfig, Profile};
@@ -209,6 +209,10 @@ pub(super) struct Ctx<'a> {
     pub(super) peers: Option<&'a Peers<'a>>,
     pub(super) catalog: &'a Catalog,
     pub(super) copier: Option<&'a BlobCopier>,
+    /// The I/O engine asked for, and the one the local tiers of this process's nodes use
+    /// (psync if any node fell back to it).
+    pub(super) io_engine: IoEngine,
+    pub(super) io_engine_used: &'a Mutex<Option<Backend>>,
 }
 
 impl Ctx<'_> {

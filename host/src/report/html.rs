@@ -7,7 +7,7 @@
 use super::format::esc;
 use super::svg::{latency_cdf_svg, sweep_svg, throughput_svg, utilization_svg, CHART_SWEEP};
 use super::table::{comparison_body, note_lines, run_body, sweep_body};
-use super::{scenario_line, Document, Sweep};
+use super::{provenance_lines, scenario_line, Document, Sweep};
 use crate::result::RunResult;
 use std::fmt::Write;
 
@@ -146,12 +146,19 @@ pub fn render_html(docs: &[Document]) -> String {
     if let Some(r) = runs.first() {
         let _ = write!(
             body,
-            "<p class=\"sub\">dpukit {} on {} ({} logical CPUs, {}).</p>",
+            "<footer><p class=\"sub\">dpukit {} on {} ({} logical CPUs, {}).</p>",
             esc(&r.kit_version),
             esc(&r.machine.cpu_model),
             r.machine.logical_cpus,
             esc(&r.machine.os)
         );
+        let lines = provenance_lines(&runs);
+        if !lines.is_empty() {
+            let items: String = lines.iter().map(|l| format!("<li>{}</li>", esc(l))).collect();
+            let _ =
+                write!(body, "<h2>Provenance</h2><ul class=\"provenance\" id=\"provenance\">{items}</ul>");
+        }
+        body.push_str("</footer>");
     }
     page(&title, &subtitle, &body)
 }

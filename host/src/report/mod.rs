@@ -16,7 +16,7 @@ mod profile;
 mod svg;
 mod table;
 
-pub use csv::{csv_header, csv_row, render_csv};
+pub use csv::{csv_comment, csv_header, csv_row, render_csv};
 pub use format::{fmt_bytes, fmt_duration_ns, fmt_figure, fmt_pct, fmt_rate, source_tag};
 pub use html::{render_html, render_sweep_html};
 pub use profile::{profile_figures, profile_summary, render_profile, ProfileFigure};
@@ -125,6 +125,46 @@ impl Document {
     }
 }
 
+/// The provenance of `runs` as `key: value` lines: the first run's in full, then for each
+/// later run only what differs from it, named by the run's mode and profile.
+pub fn provenance_lines(runs: &[&RunResult]) -> Vec<String> {
+    let with: Vec<(&RunResult, Vec<(&'static str, String)>)> =
+        runs.iter().filter_map(|r| r.provenance.as_ref().map(|p| (*r, p.lines()))).collect();
+    let Some((_, first)) = with.first() else { return Vec::new() };
+    let mut out: Vec<String> = first.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    let mut seen: Vec<String> = Vec::new();
+    for (r, lines) in &with[1..] {
+        for (k, v) in lines {
+            if first.iter().any(|(k0, v0)| k0 == k && v0 == v) {
+                continue;
+            }
+            let line = format!("{k} ({} {}): {v}", r.mode.name(), r.profile);
+            if !seen.contains(&line) {
+                seen.push(line.clone());
+                out.push(line);
+            }
+        }
+    }
+    out
+}
+
+/// The provenance of every document's runs, under a heading naming each (`names[i]`, the
+/// file it came from).
+pub fn render_provenance(docs: &[Document], names: &[String]) -> String {
+    let mut out = String::new();
+    for (d, name) in docs.iter().zip(names) {
+        let lines = provenance_lines(&d.runs());
+        out.push_str(&format!("\nprovenance of {name}:\n"));
+        if lines.is_empty() {
+            out.push_str("  (none recorded: the result predates provenance)\n");
+        }
+        for l in lines {
+            out.push_str(&format!("  {l}\n"));
+        }
+    }
+    out
+}
+
 /// Every document as a terminal table, separated by blank lines.
 pub fn render_tables(docs: &[Document]) -> String {
     let tables: Vec<String> = docs
@@ -148,7 +188,7 @@ pub fn render_docs_csv(docs: &[Document]) -> String {
 
 /// A sweep as CSV: the varied knobs (as written) first, then the run columns.
 pub fn render_sweep_csv(s: &Sweep) -> String {
-    let mut out = csv_header(&s.varied) + "\n";
+    let mut out = csv_comment(s.points.iter().map(|p| &p.result)) + &csv_header(&s.varied) + "\n";
     for p in &s.points {
         let values: Vec<String> = p.values.iter().map(|v| v.value.clone()).collect();
         out.push_str(&csv_row(&p.result, &values));

@@ -88,6 +88,7 @@ pub(crate) fn run(mode: Mode) -> RunResult {
         notes: vec!["test data <not a real run>".into()],
         blob_tier: None,
         per_node: None,
+        provenance: None,
     }
 }
 

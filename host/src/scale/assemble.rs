@@ -90,6 +90,7 @@ pub(super) fn assemble(
         notes,
         blob_tier: None,
         per_node: None,
+        provenance: None,
     })
 }
 
