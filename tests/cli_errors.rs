@@ -74,7 +74,15 @@ fn bad_inputs_are_one_line_errors() {
         (&["run", "kv-cache", "--mode", "host", "--scenario-file", "typo.toml"], "nodez"),
         (&["run", "--mode", "host", "--out", "no/such/dir/r.json"], "directory no/such/dir does not exist"),
         (&["run", "--mode", "host", "--out", "adir"], "--out adir: is a directory"),
-        (&["compare", "--out-dir", "afile/sub"], "--out-dir afile/sub: cannot create directory"),
+        (&["run", "--mode", "host", "--out", "afile/r.json"], "--out afile/r.json: afile is a file, not a directory"),
+        (&["run", "--mode", "host", "--out", "/proc/r.json"], "--out /proc/r.json: cannot create the file in /proc"),
+        (&["compare", "--out-dir", "/proc/out"], "--out-dir /proc/out: cannot create directory"),
+        (&["run", "--mode", "host", "--work-dir", "afile/w"], "--work-dir afile/w: afile is a file, not a directory"),
+        (&["run", "--mode", "host", "--work-dir", "/proc/w"], "--work-dir /proc/w: cannot create the directory"),
+        (&["sweep", "--vary", "chunk=64k,1m", "--work-dir", "afile"], "--work-dir afile: afile is a file"),
+        (&["run", "--mode", "host", "--size", "-1"], "--size: `-1` is not a size"),
+        (&["run", "--mode", "host", "--skew", "-0.5"], "--skew"),
+        (&["compare", "--out-dir", "afile/sub"], "--out-dir afile/sub: afile is a file, not a directory"),
         (&["compare", "--profile", "nope"], "unknown profile `nope`"),
         (&["sweep", "--vary", "colour=red"], "unknown knob `colour`"),
         (&["sweep", "--vary", "chunk=64k,4q"], "--vary chunk: `4q` is not a size"),
@@ -171,6 +179,27 @@ fn bad_inputs_are_one_line_errors() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// A work dir whose name is not UTF-8 cannot be recorded in the result: refused before the run.
+#[test]
+fn a_non_utf8_work_dir_is_refused_before_the_run() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let bad = std::ffi::OsStr::from_bytes(b"w\xff");
+    let out = Command::new(env!("CARGO_BIN_EXE_dpukit"))
+        .args(["run", "--mode", "host", "--work-dir"])
+        .arg(bad)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("not valid UTF-8"), "{stderr}");
+    assert!(!dir.path().join(std::ffi::OsStr::from_bytes(b"w\xff")).exists(), "the run started");
+}
+
+/// Usage errors (clap's) are one line too, naming the argument, with status 2; help and
+/// version still print in full.
 #[test]
 fn usage_errors_are_clap_errors_with_status_2() {
     let dir = tempfile::tempdir().unwrap();
@@ -188,9 +217,16 @@ fn usage_errors_are_clap_errors_with_status_2() {
     ] {
         let (status, stderr) = dpukit(args, dir.path());
         assert_eq!(status, 2, "dpukit {}: {stderr}", args.join(" "));
-        assert!(stderr.starts_with("error: "), "dpukit {}: {stderr}", args.join(" "));
-        assert!(!stderr.contains("panicked"));
+        assert!(stderr.starts_with("dpukit: error: "), "dpukit {}: {stderr}", args.join(" "));
+        assert_eq!(stderr.lines().count(), 1, "dpukit {}: {stderr}", args.join(" "));
+        assert!(!stderr.contains("Usage:") && !stderr.contains("panicked"));
     }
+    let (_, stderr) = dpukit(&["run", "--mode", "host", "--ioengine", "libaio"], dir.path());
+    assert!(stderr.contains("'libaio' for '--ioengine") && stderr.contains("io_uring, psync"), "{stderr}");
+    let (_, stderr) = dpukit(&["run", "--mode", "host", "--bogus"], dir.path());
+    assert!(stderr.contains("'--bogus'") && !stderr.contains("to pass"), "{stderr}");
+    let help = Command::new(env!("CARGO_BIN_EXE_dpukit")).args(["run", "--help"]).output().unwrap();
+    assert!(help.status.success() && String::from_utf8_lossy(&help.stdout).contains("--ioengine"));
 }
 
 #[test]

@@ -183,7 +183,10 @@ fn write_file(path: &Path, contents: &str) -> Result<()> {
     std::fs::write(path, contents).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Fails early when `path` cannot be a file we write: its directory is missing, or it is a directory.
+/// Fails before any work when `path` cannot be a file we write: it is a directory, its
+/// directory is missing or is a file, or the file cannot be created or opened for writing
+/// there (a read-only or virtual file system, a name it cannot hold). An existing file is
+/// opened without truncating and a probe file is removed again, so the check changes nothing.
 fn check_out_file(path: &Path, flag: &str) -> Result<()> {
     if path.is_dir() {
         bail!("{flag} {}: is a directory", path.display());
@@ -192,13 +195,63 @@ fn check_out_file(path: &Path, flag: &str) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    if !parent.is_dir() {
-        bail!("{flag} {}: directory {} does not exist", path.display(), parent.display());
+    check_dir_exists(parent, &format!("{flag} {}", path.display()))?;
+    if path.exists() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| anyhow!("{flag} {}: cannot write the file: {e}", path.display()))?;
+    } else {
+        std::fs::OpenOptions::new().write(true).create_new(true).open(path).map_err(|e| {
+            anyhow!("{flag} {}: cannot create the file in {}: {e}", path.display(), parent.display())
+        })?;
+        let _ = std::fs::remove_file(path);
     }
     Ok(())
 }
 
+/// `dir` exists and is a directory; else one line naming the first part of the path that
+/// is missing or is a file.
+fn check_dir_exists(dir: &Path, what: &str) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(a) = file_in_the_way(dir) {
+        bail!("{what}: {} is a file, not a directory", a.display());
+    }
+    bail!("{what}: directory {} does not exist", dir.display())
+}
+
+/// The nearest part of `dir`'s path that exists but is not a directory, if any.
+fn file_in_the_way(dir: &Path) -> Option<&Path> {
+    dir.ancestors().filter(|a| !a.as_os_str().is_empty()).find(|a| a.exists()).filter(|a| !a.is_dir())
+}
+
+/// The work dir must be text (the result records it as a string) and writable: it is
+/// created if missing and a probe file written, before any run starts.
+fn check_work_dir(spec: &ScenarioSpec) -> Result<()> {
+    let Some(dir) = &spec.work_dir else { return Ok(()) };
+    if dir.to_str().is_none() {
+        bail!(
+            "--work-dir {}: not valid UTF-8; the result records the path as text, give a UTF-8 path",
+            dir.display()
+        );
+    }
+    let what = format!("--work-dir {}", dir.display());
+    if let Some(a) = file_in_the_way(dir) {
+        bail!("{what}: {} is a file, not a directory", a.display());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| anyhow!("{what}: cannot create the directory: {e}"))?;
+    let probe = dir.join(format!(".dpukit-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(|e| anyhow!("{what}: cannot write there: {e}"))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
 fn make_out_dir(dir: &Path) -> Result<()> {
+    if let Some(a) = file_in_the_way(dir) {
+        bail!("--out-dir {}: {} is a file, not a directory", dir.display(), a.display());
+    }
     std::fs::create_dir_all(dir)
         .with_context(|| format!("--out-dir {}: cannot create directory", dir.display()))?;
     // Probe, so an unwritable directory fails now rather than after the runs.
@@ -412,6 +465,7 @@ fn run(a: RunArgs, quiet: bool) -> Result<()> {
         return Ok(());
     }
     validate(&spec)?;
+    check_work_dir(&spec)?;
     let profile = load_profile(a.knobs.profile.as_deref())?;
     check_out_file(&a.out, "--out")?;
     let mode = mode_of(a.mode);
@@ -446,6 +500,7 @@ fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
             .map_err(|e| anyhow!("scale comparison of {} failed: {e}", spec.kind.name()))?
     } else {
         validate(&spec)?;
+        check_work_dir(&spec)?;
         let profile = load_profile(a.knobs.profile.as_deref())?;
         make_out_dir(&a.out_dir)?;
         let reporter = Reporter::new(quiet);
@@ -515,6 +570,9 @@ fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
             profiles.insert(profile_name.clone(), load_profile(Some(&profile_name))?);
         }
         planned.push((values.clone(), spec, profile_name, label.join(" ")));
+    }
+    if !a.scale.scale {
+        check_work_dir(&base)?;
     }
     make_out_dir(&a.out_dir)?;
     // One calibration for every point, so points differ only by their knobs.
