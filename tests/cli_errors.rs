@@ -81,6 +81,15 @@ fn bad_inputs_are_one_line_errors() {
         (&["run", "--mode", "host", "--work-dir", "/proc/w"], "--work-dir /proc/w: cannot create the directory"),
         (&["sweep", "--vary", "chunk=64k,1m", "--work-dir", "afile"], "--work-dir afile: afile is a file"),
         (&["run", "--mode", "host", "--size", "-1"], "--size: `-1` is not a size"),
+        (&["run", "--mode", "host", "--percentile-list", "101"], "--percentile-list 101: 101 is outside 0..=100"),
+        (&["run", "--mode", "host", "--percentile-list", "50:-1"], "-1 is outside 0..=100"),
+        (&["run", "--mode", "host", "--percentile-list", "p99"], "--percentile-list p99: `p99` is not a number"),
+        (&["compare", "--percentile-list", "::"], "--percentile-list ::: the list is empty"),
+        (
+            &["sweep", "--vary", "chunk=64k,1m", "--percentile-list", "1:2:3:4:5:6:7:8:9:10:11:12:13:14:15:16:17:18:19:20:21"],
+            "21 entries, at most 20",
+        ),
+        (&["run", "--mode", "host", "--scale", "--percentile-list", "50"], "--percentile-list: scale mode"),
         (&["run", "--mode", "host", "--skew", "-0.5"], "--skew"),
         (&["compare", "--out-dir", "afile/sub"], "--out-dir afile/sub: afile is a file, not a directory"),
         (&["compare", "--profile", "nope"], "unknown profile `nope`"),
@@ -214,6 +223,8 @@ fn usage_errors_are_clap_errors_with_status_2() {
         &["run", "--mode", "host", "-y", "--no-verify"],
         &["validate", "--quick", "--bogus"],
         &["run", "--mode", "host", "--ioengine", "libaio"],
+        &["run", "--mode", "host", "--output-format", "yaml"],
+        &["report", "x.json", "--format", "yaml"],
     ] {
         let (status, stderr) = dpukit(args, dir.path());
         assert_eq!(status, 2, "dpukit {}: {stderr}", args.join(" "));

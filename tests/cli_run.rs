@@ -287,3 +287,64 @@ fn every_result_says_what_produced_it() {
 fn sha256_hex(bytes: &[u8]) -> String {
     dpukit_host::provenance::sha256_hex(bytes)
 }
+
+#[test]
+fn output_formats_and_percentiles_follow_fio() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let json = ok(
+        &with_tiny(&[
+            "run",
+            "fan-in-read",
+            "--mode",
+            "host",
+            "--output-format",
+            "json",
+            "--percentile-list",
+            "99:50:90",
+        ]),
+        d,
+    );
+    let printed: serde_json::Value = serde_json::from_str(&json).expect("stdout is the JSON result");
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("dpukit-result.json")).unwrap()).unwrap();
+    assert_eq!(printed, written);
+    let e2e = &printed["latency"][0];
+    assert_eq!(e2e["stage"], "end_to_end");
+    let asked: Vec<f64> =
+        e2e["percentiles"].as_array().unwrap().iter().map(|p| p["percentile"].as_f64().unwrap()).collect();
+    assert_eq!(asked, [50.0, 90.0, 99.0], "sorted, as given");
+    let at = |i: usize| e2e["percentiles"][i]["ns"].as_u64().unwrap();
+    let (min, max) = (e2e["min_ns"].as_u64().unwrap(), e2e["max_ns"].as_u64().unwrap());
+    assert!(min <= at(0) && at(0) <= at(1) && at(1) <= at(2) && at(2) <= max, "{e2e}");
+    assert_eq!(at(0), e2e["p50_ns"].as_u64().unwrap());
+    assert!(e2e["stdev_ns"].as_f64().unwrap() >= 0.0);
+    // The CDF ends at 1: every sample is at or below the largest latency.
+    let cdf = e2e["cdf"].as_array().unwrap();
+    assert_eq!(cdf.last().unwrap()[1], 1.0, "{e2e}");
+
+    let csv = ok(&with_tiny(&["run", "fan-in-read", "--mode", "host", "--output-format", "csv"]), d);
+    let rows: Vec<&str> = csv.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    assert!(rows[0].starts_with("schema_version,") && rows[0].contains(",latency_percentiles_ns"), "{csv}");
+    assert!(rows[1].contains("50=") && rows[1].contains("99.99="), "default list: {csv}");
+
+    let table = ok(&with_tiny(&["run", "fan-in-read", "--mode", "host", "--percentile-list", "50:99"]), d);
+    assert!(
+        table.contains("latency min/mean/stdev/max") && table.contains("p50 ") && table.contains("p99 "),
+        "{table}"
+    );
+
+    // report --format json gives back the document; several are an array.
+    let again: serde_json::Value =
+        serde_json::from_str(&ok(&["report", "dpukit-result.json", "--format", "json"], d)).unwrap();
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("dpukit-result.json")).unwrap()).unwrap();
+    assert_eq!(again, written);
+    let two: serde_json::Value = serde_json::from_str(&ok(
+        &["report", "dpukit-result.json", "dpukit-result.json", "--format", "json"],
+        d,
+    ))
+    .unwrap();
+    assert_eq!(two.as_array().map(Vec::len), Some(2));
+}

@@ -106,12 +106,71 @@ pub struct LatencySummary {
     pub p999_ns: u64,
     pub max_ns: u64,
     pub mean_ns: f64,
+    /// Smallest value and standard deviation (written since provenance; 0 in older results).
+    #[serde(default)]
+    pub min_ns: u64,
+    #[serde(default)]
+    pub stdev_ns: f64,
+    /// The percentiles asked for (fio's `--percentile_list`; [`DEFAULT_PERCENTILES`]
+    /// unless given), ascending.
+    #[serde(default)]
+    pub percentiles: Vec<Percentile>,
     /// Timed against the Azure Storage emulator (see [`Figure::emulator`]).
     #[serde(default, skip_serializing_if = "is_false")]
     pub emulator: bool,
     /// Points of the cumulative distribution, (latency ns, fraction <= it), ascending;
     /// at most a few hundred points, for charts.
     pub cdf: Vec<(u64, f64)>,
+}
+
+/// One point of a latency distribution: the value at or below which `percentile` % of
+/// the samples lie.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Percentile {
+    pub percentile: f64,
+    pub ns: u64,
+}
+
+/// fio's default `percentile_list`.
+pub const DEFAULT_PERCENTILES: &[f64] =
+    &[1.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99];
+
+/// Most entries of a percentile list (fio's limit).
+pub const MAX_PERCENTILES: usize = 20;
+
+/// Why a percentile list was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PercentileListError {
+    #[error("`{0}` is not a number")]
+    NotANumber(String),
+    #[error("{0} is outside 0..=100")]
+    OutOfRange(f64),
+    #[error("{0} entries, at most {MAX_PERCENTILES}")]
+    TooMany(usize),
+    #[error("the list is empty")]
+    Empty,
+}
+
+/// Parses fio's `percentile_list` syntax: percentiles separated by `:` (`50:99:99.9`),
+/// each in 0..=100; returns them ascending, without duplicates.
+pub fn parse_percentile_list(text: &str) -> Result<Vec<f64>, PercentileListError> {
+    let mut v = Vec::new();
+    for part in text.split(':').map(str::trim).filter(|p| !p.is_empty()) {
+        let p: f64 = part.parse().map_err(|_| PercentileListError::NotANumber(part.to_owned()))?;
+        if !(0.0..=100.0).contains(&p) {
+            return Err(PercentileListError::OutOfRange(p));
+        }
+        v.push(p);
+    }
+    if v.is_empty() {
+        return Err(PercentileListError::Empty);
+    }
+    if v.len() > MAX_PERCENTILES {
+        return Err(PercentileListError::TooMany(v.len()));
+    }
+    v.sort_by(f64::total_cmp);
+    v.dedup();
+    Ok(v)
 }
 
 /// One modelled device resource.

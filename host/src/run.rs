@@ -37,6 +37,9 @@ pub struct RunOptions {
     pub copy_observer: Option<crate::tier::CopyObserver>,
     /// The local tier's I/O engine (fio's `ioengine`); the result says which one ran.
     pub io_engine: crate::tier::IoEngine,
+    /// Latency percentiles to report (fio's `percentile_list`, 0..=100); `None`:
+    /// [`crate::result::DEFAULT_PERCENTILES`].
+    pub percentiles: Option<Vec<f64>>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -47,6 +50,7 @@ impl std::fmt::Debug for RunOptions {
             .field("corrupt_cached_chunks", &self.corrupt_cached_chunks)
             .field("copy_observer", &self.copy_observer.is_some())
             .field("io_engine", &self.io_engine)
+            .field("percentiles", &self.percentiles)
             .finish()
     }
 }

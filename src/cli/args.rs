@@ -266,9 +266,33 @@ pub enum SweepMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Table,
+    Json,
     Csv,
     Svg,
     Html,
+}
+
+/// What `run`, `compare` and `sweep` print on stdout (fio's --output-format).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+/// What a run prints and which latency percentiles it reports.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Output")]
+pub struct OutputArgs {
+    /// What to print on stdout (fio --output-format): table, the JSON result, or CSV (one
+    /// row per run); the files are written either way. Example: --output-format json | jq .throughput
+    #[arg(long, value_enum, value_name = "table|json|csv", default_value = "table")]
+    pub output_format: OutputFormat,
+    /// Latency percentiles to report, `:`-separated, 0..=100, at most 20 (fio
+    /// --percentile_list) [default: 1:5:10:20:30:40:50:60:70:80:90:95:99:99.5:99.9:99.95:99.99].
+    /// Example: --percentile-list 50:90:99:99.9
+    #[arg(long, value_name = "P1:P2:...")]
+    pub percentile_list: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -283,6 +307,8 @@ pub struct RunArgs {
     /// Where to write the JSON result
     #[arg(long, value_name = "FILE.json", default_value = "dpukit-result.json")]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub output: OutputArgs,
     #[command(flatten)]
     pub scale: ScaleArgs,
     // Last, so the options above keep the default heading.
@@ -299,6 +325,8 @@ pub struct CompareArgs {
     /// with `--features mpi`
     #[arg(long)]
     pub mpi: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
     #[command(flatten)]
     pub scale: ScaleArgs,
     // Last, so the options above keep the default heading.
@@ -317,6 +345,8 @@ pub struct SweepArgs {
     /// Directory for sweep.json, sweep.csv, sweep.svg and sweep.html (created if missing)
     #[arg(long, value_name = "DIR", default_value = "dpukit-out")]
     pub out_dir: PathBuf,
+    #[command(flatten)]
+    pub output: OutputArgs,
     #[command(flatten)]
     pub scale: ScaleArgs,
     // Last, so the options above keep the default heading.

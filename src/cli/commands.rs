@@ -4,7 +4,8 @@
 
 use super::args::{
     BlobArgs, CalibrateArgs, Cli, Command, CompareArgs, CopyArgs, Format, IoEngineArg, Knobs, ModeArg,
-    ProfilesAction, ReportArgs, RunArgs, ScaleArgs, SweepArgs, SweepMode, ValidateArgs,
+    OutputArgs, OutputFormat, ProfilesAction, ReportArgs, RunArgs, ScaleArgs, SweepArgs, SweepMode,
+    ValidateArgs,
 };
 use super::knobs::{
     apply, apply_blob, base_spec, cross_product, parse_size, parse_vary, validate, validate_scale,
@@ -19,7 +20,7 @@ use dpukit_host::preset::{LIVE_MAX_BYTES_PER_NODE, LIVE_MAX_NODES, PRESETS};
 use dpukit_host::provenance::{sha256_hex, sha256_of_file, Provenance};
 use dpukit_host::report::{self, Document, Sweep, SweepPoint, SweepValue};
 use dpukit_host::result::Comparison;
-use dpukit_host::result::{Mode, RunResult, RESULT_SCHEMA_VERSION};
+use dpukit_host::result::{parse_percentile_list, Mode, RunResult, RESULT_SCHEMA_VERSION};
 use dpukit_host::run::{compare, run_scenario, RunOptions};
 use dpukit_host::scale::{compare_scale, run_scale, ClusterSpec, ScaleOptions};
 use dpukit_host::spec::ScenarioKind;
@@ -165,6 +166,25 @@ impl Stamp {
         p.profile_sha256 = profile_sha256(profile);
         p.calibration_sha256 = self.calibration_sha256.clone();
     }
+}
+
+/// One run's result on stdout in the asked format.
+fn print_run(result: &RunResult, format: OutputFormat) -> Result<()> {
+    print(&match format {
+        OutputFormat::Table => report::render_run_table(result),
+        OutputFormat::Json => json_text(serde_json::to_string_pretty(result))?,
+        OutputFormat::Csv => report::render_csv([result]),
+    })
+}
+
+/// The percentile list of the flags (fio's syntax); refused in scale mode, whose latencies
+/// are per node and keep the default list.
+fn percentiles(o: &OutputArgs, scale: bool) -> Result<Option<Vec<f64>>> {
+    let Some(text) = &o.percentile_list else { return Ok(None) };
+    if scale {
+        bail!("--percentile-list: scale mode reports its modelled latencies at the default percentiles; drop --percentile-list or --scale");
+    }
+    parse_percentile_list(text).map(Some).map_err(|e| anyhow!("--percentile-list {text}: {e}"))
 }
 
 /// The local tier's I/O engine of the flags; refused in scale mode, which runs none.
@@ -445,6 +465,7 @@ fn run(a: RunArgs, quiet: bool) -> Result<()> {
     let stamp = Stamp::new(a.scale.calibration.as_deref());
     let spec = spec_with_note(&a.knobs, a.scale.scale, quiet)?;
     let engine = io_engine(&a.knobs, a.scale.scale)?;
+    let pcts = percentiles(&a.output, a.scale.scale)?;
     if a.mpi || launched_by_mpi() {
         check_mpi(a.scale.scale)?;
         #[cfg(feature = "mpi")]
@@ -460,7 +481,7 @@ fn run(a: RunArgs, quiet: bool) -> Result<()> {
             .map_err(|e| anyhow!("scale {} run of {} failed: {e}", mode.name(), spec.kind.name()))?;
         stamp.apply(&mut result, a.knobs.profile.as_deref());
         write_file(&a.out, &json_text(serde_json::to_string_pretty(&result))?)?;
-        print(&report::render_run_table(&result))?;
+        print_run(&result, a.output.output_format)?;
         status(quiet, &format!("wrote {}", a.out.display()));
         return Ok(());
     }
@@ -470,14 +491,19 @@ fn run(a: RunArgs, quiet: bool) -> Result<()> {
     check_out_file(&a.out, "--out")?;
     let mode = mode_of(a.mode);
     let reporter = Reporter::new(quiet);
-    let opts = RunOptions { progress: reporter.callback(), io_engine: engine, ..RunOptions::default() };
+    let opts = RunOptions {
+        progress: reporter.callback(),
+        io_engine: engine,
+        percentiles: pcts.clone(),
+        ..RunOptions::default()
+    };
     let result = run_scenario(&spec, mode, &profile, &opts);
     reporter.finish();
     let mut result =
         result.map_err(|e| anyhow!("{} run of {} failed: {e}", mode.name(), spec.kind.name()))?;
     stamp.apply(&mut result, a.knobs.profile.as_deref());
     write_file(&a.out, &json_text(serde_json::to_string_pretty(&result))?)?;
-    print(&report::render_run_table(&result))?;
+    print_run(&result, a.output.output_format)?;
     status(quiet, &format!("wrote {}", a.out.display()));
     Ok(())
 }
@@ -486,6 +512,7 @@ fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
     let stamp = Stamp::new(a.scale.calibration.as_deref());
     let spec = spec_with_note(&a.knobs, a.scale.scale, quiet)?;
     let engine = io_engine(&a.knobs, a.scale.scale)?;
+    let pcts = percentiles(&a.output, a.scale.scale)?;
     if a.mpi || launched_by_mpi() {
         check_mpi(a.scale.scale)?;
         #[cfg(feature = "mpi")]
@@ -504,18 +531,23 @@ fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
         let profile = load_profile(a.knobs.profile.as_deref())?;
         make_out_dir(&a.out_dir)?;
         let reporter = Reporter::new(quiet);
-        let opts = RunOptions { progress: reporter.callback(), io_engine: engine, ..RunOptions::default() };
+        let opts = RunOptions {
+            progress: reporter.callback(),
+            io_engine: engine,
+            percentiles: pcts.clone(),
+            ..RunOptions::default()
+        };
         let c = compare(&spec, &profile, &opts);
         reporter.finish();
         c.map_err(|e| anyhow!("comparison of {} failed: {e}", spec.kind.name()))?
     };
     stamp.apply(&mut c.host, a.knobs.profile.as_deref());
     stamp.apply(&mut c.offload, a.knobs.profile.as_deref());
-    write_comparison(&a.out_dir, c, quiet)
+    write_comparison(&a.out_dir, c, a.output.output_format, quiet)
 }
 
 /// comparison.json, comparison.csv and report.html, and the table on stdout.
-fn write_comparison(out_dir: &Path, c: Comparison, quiet: bool) -> Result<()> {
+fn write_comparison(out_dir: &Path, c: Comparison, format: OutputFormat, quiet: bool) -> Result<()> {
     let json = out_dir.join("comparison.json");
     let csv = out_dir.join("comparison.csv");
     let html = out_dir.join("report.html");
@@ -523,7 +555,11 @@ fn write_comparison(out_dir: &Path, c: Comparison, quiet: bool) -> Result<()> {
     write_file(&csv, &report::render_csv([&c.host, &c.offload]))?;
     let doc = Document::Comparison(Box::new(c));
     write_file(&html, &report::render_html(std::slice::from_ref(&doc)))?;
-    print(&report::render_tables(std::slice::from_ref(&doc)))?;
+    print(&match format {
+        OutputFormat::Table => report::render_tables(std::slice::from_ref(&doc)),
+        OutputFormat::Json => report::render_json(std::slice::from_ref(&doc)),
+        OutputFormat::Csv => report::render_docs_csv(std::slice::from_ref(&doc)),
+    })?;
     status(quiet, &format!("wrote {}, {} and {}", json.display(), csv.display(), html.display()));
     Ok(())
 }
@@ -531,6 +567,7 @@ fn write_comparison(out_dir: &Path, c: Comparison, quiet: bool) -> Result<()> {
 fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
     let stamp = Stamp::new(a.scale.calibration.as_deref());
     let engine = io_engine(&a.knobs, a.scale.scale)?;
+    let pcts = percentiles(&a.output, a.scale.scale)?;
     let varies = a.vary.iter().map(|v| parse_vary(v)).collect::<Result<Vec<_>>>()?;
     for (i, v) in varies.iter().enumerate() {
         if varies[..i].iter().any(|w| w.knob == v.knob && (v.knob.is_some() || w.name == v.name)) {
@@ -607,6 +644,7 @@ fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
                     let opts = RunOptions {
                         progress: reporter.callback(),
                         io_engine: engine,
+                        percentiles: pcts.clone(),
                         ..RunOptions::default()
                     };
                     run_scenario(&spec, mode, profile, &opts).map_err(|e| {
@@ -639,7 +677,11 @@ fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
     for (path, text) in &files {
         write_file(path, text)?;
     }
-    print(&report::render_sweep_table(&s))?;
+    print(&match a.output.output_format {
+        OutputFormat::Table => report::render_sweep_table(&s),
+        OutputFormat::Json => files[0].1.clone(),
+        OutputFormat::Csv => files[1].1.clone(),
+    })?;
     let names: Vec<String> = files.iter().map(|(p, _)| p.display().to_string()).collect();
     status(quiet, &format!("wrote {}", names.join(", ")));
     Ok(())
@@ -723,6 +765,7 @@ fn report_cmd(a: ReportArgs) -> Result<()> {
     let names: Vec<String> = a.files.iter().map(|f| f.display().to_string()).collect();
     let text = match a.format {
         Format::Table => report::render_tables(&docs) + &report::render_provenance(&docs, &names),
+        Format::Json => report::render_json(&docs),
         Format::Csv => report::render_docs_csv(&docs),
         Format::Svg => report::render_svg(&docs),
         Format::Html => report::render_html(&docs),
@@ -742,8 +785,8 @@ mod mpi {
     use super::super::knobs::validate;
     use super::super::one_line;
     use super::{
-        check_out_file, io_engine, json_text, load_profile, make_out_dir, mode_of, print, status,
-        write_comparison, write_file, Stamp,
+        check_out_file, io_engine, json_text, load_profile, make_out_dir, mode_of, percentiles, print_run,
+        status, write_comparison, write_file, Stamp,
     };
     use anyhow::{anyhow, bail, Result};
     use dpukit_host::cluster::mpi::MpiCluster;
@@ -780,7 +823,11 @@ mod mpi {
     pub fn run(a: RunArgs, spec: ScenarioSpec, quiet: bool) -> Result<()> {
         let stamp = Stamp::new(None);
         on_rank(quiet, |cluster, quiet| {
-            let opts = RunOptions { io_engine: io_engine(&a.knobs, false)?, ..RunOptions::default() };
+            let opts = RunOptions {
+                io_engine: io_engine(&a.knobs, false)?,
+                percentiles: percentiles(&a.output, false)?,
+                ..RunOptions::default()
+            };
             let spec = sized(spec, &a.knobs, cluster)?;
             let profile = load_profile(a.knobs.profile.as_deref())?;
             if cluster.is_leader() {
@@ -801,7 +848,7 @@ mod mpi {
             if let Some(mut result) = result {
                 stamp.apply(&mut result, a.knobs.profile.as_deref());
                 write_file(&a.out, &json_text(serde_json::to_string_pretty(&result))?)?;
-                print(&report::render_run_table(&result))?;
+                print_run(&result, a.output.output_format)?;
                 status(quiet, &format!("wrote {}", a.out.display()));
             }
             Ok(())
@@ -811,7 +858,11 @@ mod mpi {
     pub fn compare(a: CompareArgs, spec: ScenarioSpec, quiet: bool) -> Result<()> {
         let stamp = Stamp::new(None);
         on_rank(quiet, |cluster, quiet| {
-            let opts = RunOptions { io_engine: io_engine(&a.knobs, false)?, ..RunOptions::default() };
+            let opts = RunOptions {
+                io_engine: io_engine(&a.knobs, false)?,
+                percentiles: percentiles(&a.output, false)?,
+                ..RunOptions::default()
+            };
             let spec = sized(spec, &a.knobs, cluster)?;
             let profile = load_profile(a.knobs.profile.as_deref())?;
             if cluster.is_leader() {
@@ -831,7 +882,7 @@ mod mpi {
                 Some(mut c) => {
                     stamp.apply(&mut c.host, a.knobs.profile.as_deref());
                     stamp.apply(&mut c.offload, a.knobs.profile.as_deref());
-                    write_comparison(&a.out_dir, c, quiet)
+                    write_comparison(&a.out_dir, c, a.output.output_format, quiet)
                 }
                 None => Ok(()),
             }

@@ -61,6 +61,7 @@ pub(super) fn assemble(
     cluster: &dyn Cluster,
     procs: Vec<ProcessOut>,
     emulator: bool,
+    percentiles: &[f64],
 ) -> Result<RunResult, RunError> {
     // Processes run side by side: the run's wall time is the longest; CPU time adds up.
     let wall_ns = procs.iter().map(|p| p.wall_ns).max().unwrap_or(0);
@@ -104,7 +105,7 @@ pub(super) fn assemble(
     let ops_per_s =
         Figure { value: ops as f64 / elapsed_s, unit: Unit::OpsPerSecond, source: src, emulator: false };
 
-    let latency = merge_latency(&nodes);
+    let latency = merge_latency(&nodes, percentiles);
 
     let fallbacks = merge_fallbacks(&nodes);
 
@@ -298,7 +299,7 @@ fn manifest_digest(nodes: &[NodeOut]) -> (u32, usize) {
 
 /// The run's latency stages over every node: end to end, the kernels' or the device's
 /// ops, and storage I/O (the stages with no samples left out).
-fn merge_latency(nodes: &[NodeOut]) -> Vec<LatencySummary> {
+fn merge_latency(nodes: &[NodeOut], percentiles: &[f64]) -> Vec<LatencySummary> {
     let mut e2e = StageHist::new("end_to_end", nodes.first().map_or(Source::Measured, |n| n.e2e.source));
     let mut kernel = nodes
         .first()
@@ -314,7 +315,7 @@ fn merge_latency(nodes: &[NodeOut]) -> Vec<LatencySummary> {
         first = false;
         io.merge(&n.io);
     }
-    [&e2e, &kernel, &io].iter().filter(|h| !h.is_empty()).map(|h| h.summary()).collect()
+    [&e2e, &kernel, &io].iter().filter(|h| !h.is_empty()).map(|h| h.summary_with(percentiles)).collect()
 }
 
 /// What the nodes stored, hit, fetched and spent on the CPU, as named figures.

@@ -220,7 +220,8 @@ pub(crate) fn run(
     }
     let emulator = env.blob.info().emulator;
     let engines: Vec<String> = procs.iter().filter_map(|p| p.io_engine.clone()).collect();
-    let mut result = assemble(spec, mode, profile, cluster, procs, emulator)?;
+    let percentiles = opts.percentiles.as_deref().unwrap_or(crate::result::DEFAULT_PERCENTILES);
+    let mut result = assemble(spec, mode, profile, cluster, procs, emulator, percentiles)?;
     label_blob_tier(&mut result, spec, &env);
     let mut prov = Provenance::collect(started, &profile.name);
     prov.set_work_dir(spec.work_dir.as_deref().unwrap_or(&env.root));

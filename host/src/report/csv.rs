@@ -62,6 +62,11 @@ const COLUMNS: &[&str] = &[
     "io_engine",
     "git_commit",
     "profile_sha256",
+    "latency_min_ns",
+    "latency_mean_ns",
+    "latency_stdev_ns",
+    "latency_max_ns",
+    "latency_percentiles_ns",
 ];
 
 /// A `_source` cell: `measured` or `modelled`, with ` (emulator)` for figures measured
@@ -158,6 +163,17 @@ pub fn csv_row(r: &RunResult, extra: &[String]) -> String {
         opt(p.and_then(|p| p.git_commit.as_ref())),
         opt(p.and_then(|p| p.profile_sha256.as_ref())),
     ]);
+    match r.latency_of("end_to_end") {
+        Some(l) => v.extend([
+            l.min_ns.to_string(),
+            num(l.mean_ns),
+            num(l.stdev_ns),
+            l.max_ns.to_string(),
+            // `50=40000;99=900000`: one cell, so the column count stays fixed.
+            l.percentiles.iter().map(|p| format!("{}={}", p.percentile, p.ns)).collect::<Vec<_>>().join(";"),
+        ]),
+        None => v.extend(std::iter::repeat_n(String::new(), 5)),
+    }
     v.iter().map(|s| field(s)).collect::<Vec<_>>().join(",")
 }
 

@@ -165,6 +165,24 @@ pub fn render_provenance(docs: &[Document], names: &[String]) -> String {
     out
 }
 
+/// The documents as JSON, fields in the order they are written: one document as it is,
+/// several as an array.
+pub fn render_json(docs: &[Document]) -> String {
+    let one = |d: &Document| {
+        match d {
+            Document::Run(r) => serde_json::to_string_pretty(r),
+            Document::Comparison(c) => serde_json::to_string_pretty(c),
+            Document::Sweep(s) => serde_json::to_string_pretty(s),
+        }
+        // A document parsed from JSON serializes again; a failure would be a bug.
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    };
+    match docs {
+        [d] => one(d) + "\n",
+        _ => format!("[\n{}\n]\n", docs.iter().map(one).collect::<Vec<_>>().join(",\n")),
+    }
+}
+
 /// Every document as a terminal table, separated by blank lines.
 pub fn render_tables(docs: &[Document]) -> String {
     let tables: Vec<String> = docs

@@ -65,6 +65,28 @@ fn rows(r: &RunResult) -> Vec<(String, String)> {
                 fmt_duration_ns(l.p999_ns as f64)
             ),
         ));
+        if l.stage == "end_to_end" {
+            rows.push((
+                format!("{name} min/mean/stdev/max"),
+                format!(
+                    "{} / {} / {} / {} {tag}",
+                    fmt_duration_ns(l.min_ns as f64),
+                    fmt_duration_ns(l.mean_ns),
+                    fmt_duration_ns(l.stdev_ns),
+                    fmt_duration_ns(l.max_ns as f64)
+                ),
+            ));
+            // The default list is long and in the JSON; a list someone asked for is shown.
+            let asked: Vec<f64> = l.percentiles.iter().map(|p| p.percentile).collect();
+            if !l.percentiles.is_empty() && asked != crate::result::DEFAULT_PERCENTILES {
+                let cells: Vec<String> = l
+                    .percentiles
+                    .iter()
+                    .map(|p| format!("p{} {}", p.percentile, fmt_duration_ns(p.ns as f64)))
+                    .collect();
+                rows.push((format!("{name} percentiles"), format!("{} {tag}", cells.join(", "))));
+            }
+        }
     }
     rows.push(("host CPU time".into(), fmt_figure(&r.host_cpu)));
     rows.push(("host CPU per byte".into(), fmt_figure(&r.host_cpu_ns_per_byte)));
