@@ -348,3 +348,34 @@ fn output_formats_and_percentiles_follow_fio() {
     .unwrap();
     assert_eq!(two.as_array().map(Vec::len), Some(2));
 }
+
+#[test]
+fn logs_follow_verbosity_and_rust_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |extra: &[&str], rust_log: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dpukit"));
+        cmd.args(with_tiny(&["run", "fan-out-read", "--mode", "host"])).args(extra).current_dir(d);
+        match rust_log {
+            Some(v) => cmd.env("RUST_LOG", v),
+            None => cmd.env_remove("RUST_LOG"),
+        };
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let quiet = run(&[], None);
+    assert!(!quiet.contains("INFO") && !quiet.contains("DEBUG"), "{quiet}");
+    let v = run(&["-v"], None);
+    assert!(v.contains("run starting") && v.contains("timed phase done") && !v.contains("DEBUG"), "{v}");
+    let vv = run(&["-vv"], None);
+    assert!(vv.contains("node starting") && vv.contains("node=1"), "{vv}");
+    let env = run(&[], Some("dpukit_host::live=debug"));
+    assert!(env.contains("node starting") && env.contains("run starting"), "{env}");
+    // The result counts the blob tier's retries (none against a local directory).
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("dpukit-result.json")).unwrap()).unwrap();
+    let retries =
+        r["extra"].as_array().unwrap().iter().find(|e| e[0] == "blob_retries").expect("blob_retries");
+    assert_eq!(retries[1]["value"], 0.0);
+}

@@ -15,6 +15,7 @@ pub mod cluster;
 pub mod copy;
 pub mod dma;
 mod live;
+pub mod logs;
 pub mod metrics;
 pub mod offload;
 pub mod preset;

@@ -35,6 +35,10 @@ pub struct Cli {
     /// Print no progress and no status lines (results still go to stdout and files)
     #[arg(long, global = true)]
     pub quiet: bool,
+    /// Log what the run does on stderr: -v each phase and blob-tier retry, -vv each node
+    /// (RUST_LOG, e.g. RUST_LOG=dpukit_host=debug, overrides it); warnings show without it
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }

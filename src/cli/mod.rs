@@ -27,6 +27,7 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
+    init_logs(cli.verbose, cli.quiet);
     match commands::dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
@@ -35,6 +36,41 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs go to stderr: warnings by default (errors only with --quiet), the kit's `info` with
+/// -v (and object_store's, which names each retry), `debug` with -vv; `RUST_LOG` replaces
+/// all of it. Blob-tier retries are counted whatever is shown.
+fn init_logs(verbose: u8, quiet: bool) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
+    const OURS: [&str; 5] = ["dpukit", "dpukit_host", "dpukit_sim", "dpukit_kernels", "object_store"];
+    let level = match (verbose, quiet) {
+        (0, true) => "error",
+        (0, false) => "warn",
+        (1, _) => "info",
+        _ => "debug",
+    };
+    let default = std::iter::once(if quiet && verbose == 0 { "error".to_owned() } else { "warn".to_owned() })
+        .chain(OURS.iter().map(|t| format!("{t}={level}")))
+        .collect::<Vec<_>>()
+        .join(",");
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => EnvFilter::try_new(&v).unwrap_or_else(|e| {
+            let _ = writeln!(std::io::stderr(), "dpukit: warning: RUST_LOG `{v}` ignored: {e}");
+            EnvFilter::new(&default)
+        }),
+        _ => EnvFilter::new(&default),
+    };
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(verbose >= 2)
+        .without_time()
+        .with_filter(filter);
+    let _ =
+        tracing_subscriber::registry().with(fmt).with(dpukit_host::logs::RetryCounter::layer()).try_init();
 }
 
 /// The arguments, parsed. A value may start with `-` (`--size -1`, `--skew -0.5`) so that

@@ -72,6 +72,9 @@ struct ProcessOut {
     /// The local tier's I/O engine this process's nodes used (`None`: no local tier).
     #[serde(default)]
     io_engine: Option<String>,
+    /// Blob-tier requests retried during the run (`None`: not counted in this process).
+    #[serde(default)]
+    blob_retries: Option<u64>,
 }
 
 /// The background blob copy of one process (fan-out write).
@@ -124,6 +127,14 @@ pub(crate) fn run(
         ))));
     }
     let started = std::time::SystemTime::now();
+    let retries0 = crate::logs::blob_retries();
+    tracing::info!(
+        scenario = spec.kind.name(),
+        mode = mode.name(),
+        nodes = spec.nodes,
+        rank = cluster.rank(),
+        "run starting"
+    );
     same_scenario_everywhere(spec, mode, cluster)?;
     let local: Vec<u32> = (0..spec.nodes).filter(|&n| cluster.rank_of(n) == cluster.rank()).collect();
     fits_in_memory(spec, &local)?;
@@ -145,6 +156,9 @@ pub(crate) fn run(
         ScenarioKind::FanInRead => local.iter().map(|&n| ObjectName::Shard(n)).collect(),
         _ => Vec::new(),
     };
+    if !owned.is_empty() {
+        tracing::info!(objects = owned.len(), "publishing what the scenario reads (untimed)");
+    }
     let catalog = share_catalog(cluster, publish(spec, &env, &owned)?)?;
 
     let copier = if spec.kind == ScenarioKind::FanOutWrite {
@@ -193,13 +207,18 @@ pub(crate) fn run(
         io_engine_used: &io_engine_used,
     };
 
+    tracing::info!(nodes = local.len(), "timed phase starting");
     let cpu0 = process_cpu_ns();
     let wall0 = Instant::now();
     let (nodes, mut manifests) = run_nodes(&ctx, &local)?;
     let wall_ns = wall0.elapsed().as_nanos() as u64;
     let cpu_ns = process_cpu_ns().saturating_sub(cpu0);
 
+    tracing::info!(wall_ms = wall_ns / 1_000_000, "timed phase done");
     // The background copy: drained after the timed phase, reported separately.
+    if copier.is_some() {
+        tracing::info!("waiting for the background blob copy to drain");
+    }
     let copy = match copier {
         Some(copier) => Some(drain_copy(copier, &mut manifests, spec, &env, uploads0)?),
         None => None,
@@ -208,7 +227,9 @@ pub(crate) fn run(
     // Every process's outputs to the leader, as JSON (the same path in one process).
     let io_engine =
         io_engine_used.into_inner().unwrap_or_else(|p| p.into_inner()).map(|b| b.as_str().to_owned());
-    let mine = ProcessOut { rank: cluster.rank(), nodes, wall_ns, cpu_ns, copy, notes, io_engine };
+    let blob_retries = crate::logs::blob_retries().zip(retries0).map(|(now, then)| now - then);
+    let mine =
+        ProcessOut { rank: cluster.rank(), nodes, wall_ns, cpu_ns, copy, notes, io_engine, blob_retries };
     let bytes = serde_json::to_vec(&mine).map_err(wire_err)?;
     let all = cluster.all_gather(bytes).map_err(RunError::Cluster)?;
     if !cluster.is_leader() {
@@ -220,9 +241,27 @@ pub(crate) fn run(
     }
     let emulator = env.blob.info().emulator;
     let engines: Vec<String> = procs.iter().filter_map(|p| p.io_engine.clone()).collect();
+    // Counted only where every process counted them: a partial sum would read as fewer.
+    let retries: Option<u64> = procs.iter().map(|p| p.blob_retries).sum();
     let percentiles = opts.percentiles.as_deref().unwrap_or(crate::result::DEFAULT_PERCENTILES);
     let mut result = assemble(spec, mode, profile, cluster, procs, emulator, percentiles)?;
     label_blob_tier(&mut result, spec, &env);
+    if let (Some(n), true) = (retries, result.blob_tier.is_some()) {
+        result.extra.push((
+            "blob_retries".into(),
+            crate::result::Figure::measured(n as f64, crate::result::Unit::Count),
+        ));
+        if n > 0 {
+            result
+                .notes
+                .push(format!("blob tier: {n} requests retried after transient errors (see -v for each)"));
+        }
+    }
+    tracing::info!(
+        throughput_bytes_per_s = result.throughput.value as u64,
+        source = result.throughput.source.tag(),
+        "run done"
+    );
     let mut prov = Provenance::collect(started, &profile.name);
     prov.set_work_dir(spec.work_dir.as_deref().unwrap_or(&env.root));
     // Under MPI, ranks may differ: psync anywhere is what a reader must know.
@@ -418,6 +457,16 @@ type NodeResult = (Option<NodeOut>, Option<Manifest>);
 /// One node's part of the scenario; `None` for a node with nothing to do (a fan-in node
 /// that is not a reader), which still takes part in the barriers.
 fn run_node(ctx: &Ctx, node: u32) -> Result<NodeResult, RunError> {
+    tracing::debug!(node, "node starting");
+    let r = run_node_inner(ctx, node);
+    match &r {
+        Ok(_) => tracing::debug!(node, "node done"),
+        Err(e) => tracing::debug!(node, error = %e, "node failed"),
+    }
+    r
+}
+
+fn run_node_inner(ctx: &Ctx, node: u32) -> Result<NodeResult, RunError> {
     match ctx.spec.kind {
         ScenarioKind::FanOutWrite => fan_out_write(ctx, node).map(|(o, m)| (Some(o), Some(m))),
         ScenarioKind::FanOutRead => fan_out_read(ctx, node).map(|o| (Some(o), None)),

@@ -738,6 +738,8 @@ pub(super) unsafe fn push_entry(uring: &mut Uring, entry: &squeue::Entry) -> Res
 /// would let the caller free memory the kernel may still read or write.
 pub(super) fn abort_if_caller_memory_in_flight(in_flight: bool) {
     if in_flight {
+        // Logged and printed: the process ends now, whether or not a subscriber is installed.
+        tracing::error!("io_uring failed with operations in flight on caller buffers; aborting");
         eprintln!("dpukit: fatal: io_uring failed with operations in flight on caller buffers; aborting");
         std::process::abort();
     }
