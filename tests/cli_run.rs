@@ -379,3 +379,58 @@ fn logs_follow_verbosity_and_rust_log() {
         r["extra"].as_array().unwrap().iter().find(|e| e[0] == "blob_retries").expect("blob_retries");
     assert_eq!(retries[1]["value"], 0.0);
 }
+
+#[test]
+fn repeats_keep_every_run_and_sweeps_run_each_host_configuration_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&with_tiny(&["run", "fan-in-read", "--mode", "host", "--repeat", "3", "--out", "r.json"]), d);
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("r.json")).unwrap()).unwrap();
+    let reps = &r["repeats"];
+    assert_eq!(reps["count"], 3);
+    let tp = reps["figures"].as_array().unwrap().iter().find(|f| f["name"] == "throughput").unwrap();
+    let values: Vec<f64> = tp["values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert_eq!(values.len(), 3);
+    let (min, max, median) =
+        (tp["min"].as_f64().unwrap(), tp["max"].as_f64().unwrap(), tp["median"].as_f64().unwrap());
+    assert!(values.iter().all(|v| (min..=max).contains(v)) && (min..=max).contains(&median), "{tp}");
+    // The result's own figures are the median run's.
+    assert_eq!(r["throughput"]["value"].as_f64().unwrap(), median);
+    assert_eq!(values[reps["median_run"].as_u64().unwrap() as usize], median);
+
+    let table = ok(&with_tiny(&["compare", "fan-in-read", "--repeat", "2", "--out-dir", "c"]), d);
+    assert!(
+        table.contains("throughput over 2 runs") && table.contains("speedup over 2 run pairs"),
+        "{table}"
+    );
+
+    // Two profiles, both modes: the host configuration is the same at both points, so it
+    // runs once and both host rows carry the same figures.
+    ok(
+        &with_tiny(&[
+            "sweep",
+            "fan-in-read",
+            "--vary",
+            "profile=bluefield-2,bluefield-3",
+            "--mode",
+            "both",
+            "--out-dir",
+            "sw",
+        ]),
+        d,
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("sw/sweep.json")).unwrap()).unwrap();
+    let hosts: Vec<&serde_json::Value> = s["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["result"])
+        .filter(|r| r["mode"] == "host")
+        .collect();
+    assert_eq!(hosts.len(), 2);
+    assert_eq!(hosts[0]["throughput"], hosts[1]["throughput"]);
+    assert_eq!(hosts[1]["profile"], "bluefield-3");
+    assert!(hosts[1]["notes"].to_string().contains("host run shared with sweep point profile=bluefield-2"));
+}

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod offload;
 pub mod preset;
 pub mod provenance;
+pub mod repeat;
 pub mod report;
 pub mod result;
 pub mod run;

@@ -288,6 +288,56 @@ pub struct RunResult {
     /// hashes of the profile and calibration); absent only in results older than it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<crate::provenance::Provenance>,
+    /// With `--repeat N`: every repetition's figures and their spread; the rest of this
+    /// result is the repetition of median throughput.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<Repeats>,
+}
+
+/// The same run repeated on the same seed, each time with fresh state (a new run
+/// directory and blob tier part, new devices and caches).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Repeats {
+    pub count: u32,
+    /// Which repetition (0-based) the result's own figures are: the one of median throughput.
+    pub median_run: u32,
+    pub figures: Vec<RepeatedFigure>,
+}
+
+/// One figure over every repetition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepeatedFigure {
+    /// `throughput`, `latency_p99`, ... (the field's name).
+    pub name: String,
+    pub unit: Unit,
+    pub source: Source,
+    /// Each repetition's value, in run order.
+    pub values: Vec<f64>,
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    /// (max - min) / median; 0 when the median is 0.
+    pub spread: f64,
+}
+
+impl RepeatedFigure {
+    /// The figure over `values` (at least one).
+    pub fn of(name: &str, unit: Unit, source: Source, values: Vec<f64>) -> RepeatedFigure {
+        let mut sorted = values.clone();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
+        let median = if n == 0 {
+            0.0
+        } else if n % 2 == 1 {
+            sorted[n / 2]
+        } else {
+            (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+        };
+        let min = sorted.first().copied().unwrap_or(0.0);
+        let max = sorted.last().copied().unwrap_or(0.0);
+        let spread = if median != 0.0 { (max - min) / median } else { 0.0 };
+        RepeatedFigure { name: name.to_owned(), unit, source, values, median, min, max, spread }
+    }
 }
 
 /// How the nodes of a live run compare: each node's bytes and elapsed time (from the
@@ -348,4 +398,7 @@ pub struct Comparison {
     /// modelled inputs, so marked modelled.
     pub host_cores_freed: Figure,
     pub speedup: Figure,
+    /// With `--repeat N`: the speedup of each host/offload pair of repetitions and its range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speedup_over_runs: Option<RepeatedFigure>,
 }

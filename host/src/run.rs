@@ -130,6 +130,7 @@ pub fn comparison(host: RunResult, offload: RunResult) -> Comparison {
         / 1e9;
     let speedup =
         if host.throughput.value > 0.0 { offload.throughput.value / host.throughput.value } else { 0.0 };
+    let speedup_over_runs = crate::repeat::speedup_over_runs(&host, &offload);
     Comparison {
         schema_version: RESULT_SCHEMA_VERSION,
         host,
@@ -137,5 +138,6 @@ pub fn comparison(host: RunResult, offload: RunResult) -> Comparison {
         equivalent,
         host_cores_freed: Figure::modelled(freed, Unit::Cores),
         speedup: Figure::modelled(speedup, Unit::Ratio),
+        speedup_over_runs,
     }
 }

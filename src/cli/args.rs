@@ -284,6 +284,17 @@ pub enum OutputFormat {
     Csv,
 }
 
+/// Repetitions of each run.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Repeats")]
+pub struct RepeatArgs {
+    /// Run each run N times on the same seed, each with fresh state (new run directory,
+    /// blob-tier part, devices and caches), and report every figure's median, min, max and
+    /// spread; compare states the speedup's range [default: 1]. Example: --repeat 5
+    #[arg(long, value_name = "N")]
+    pub repeat: Option<String>,
+}
+
 /// What a run prints and which latency percentiles it reports.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Output")]
@@ -314,6 +325,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
+    pub repeat: RepeatArgs,
+    #[command(flatten)]
     pub scale: ScaleArgs,
     // Last, so the options above keep the default heading.
     #[command(flatten)]
@@ -331,6 +344,8 @@ pub struct CompareArgs {
     pub mpi: bool,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub repeat: RepeatArgs,
     #[command(flatten)]
     pub scale: ScaleArgs,
     // Last, so the options above keep the default heading.
@@ -351,6 +366,8 @@ pub struct SweepArgs {
     pub out_dir: PathBuf,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub repeat: RepeatArgs,
     #[command(flatten)]
     pub scale: ScaleArgs,
     // Last, so the options above keep the default heading.

@@ -4,8 +4,8 @@
 
 use super::args::{
     BlobArgs, CalibrateArgs, Cli, Command, CompareArgs, CopyArgs, Format, IoEngineArg, Knobs, ModeArg,
-    OutputArgs, OutputFormat, ProfilesAction, ReportArgs, RunArgs, ScaleArgs, SweepArgs, SweepMode,
-    ValidateArgs,
+    OutputArgs, OutputFormat, ProfilesAction, RepeatArgs, ReportArgs, RunArgs, ScaleArgs, SweepArgs,
+    SweepMode, ValidateArgs,
 };
 use super::knobs::{
     apply, apply_blob, base_spec, cross_product, parse_size, parse_vary, validate, validate_scale,
@@ -18,6 +18,7 @@ use dpukit_host::cluster::launched_by_mpi;
 use dpukit_host::copy::{resume_copy, AdjustOptions, ResumeOptions};
 use dpukit_host::preset::{LIVE_MAX_BYTES_PER_NODE, LIVE_MAX_NODES, PRESETS};
 use dpukit_host::provenance::{sha256_hex, sha256_of_file, Provenance};
+use dpukit_host::repeat::{combine, parse_repeat};
 use dpukit_host::report::{self, Document, Sweep, SweepPoint, SweepValue};
 use dpukit_host::result::Comparison;
 use dpukit_host::result::{parse_percentile_list, Mode, RunResult, RESULT_SCHEMA_VERSION};
@@ -166,6 +167,43 @@ impl Stamp {
         p.profile_sha256 = profile_sha256(profile);
         p.calibration_sha256 = self.calibration_sha256.clone();
     }
+}
+
+/// The repeat count of the flags; more than one is refused in scale mode, whose model
+/// gives the same result for the same seed every time.
+fn repeats(r: &RepeatArgs, scale: bool) -> Result<u32> {
+    let Some(text) = &r.repeat else { return Ok(1) };
+    let n = parse_repeat(text).map_err(|e| anyhow!("--repeat {e}"))?;
+    if scale && n > 1 {
+        bail!("--repeat {n}: scale mode is deterministic, the same seed gives the same result every time; drop --repeat or --scale");
+    }
+    Ok(n)
+}
+
+/// Runs `spec` `n` times and combines the runs (see `repeat::combine`); the progress
+/// label says which repetition is running.
+fn run_repeated(
+    spec: &ScenarioSpec,
+    mode: Mode,
+    profile: &Profile,
+    opts: &RunOptions,
+    n: u32,
+    reporter: &Reporter,
+    label: &str,
+) -> Result<RunResult> {
+    let mut runs = Vec::new();
+    for i in 0..n {
+        if n > 1 {
+            reporter.set_label(format!("{label}repetition {}/{n}", i + 1));
+        }
+        let r = run_scenario(spec, mode, profile, opts);
+        runs.push(r.map_err(|e| {
+            reporter.finish();
+            let rep = if n > 1 { format!(" (repetition {}/{n})", i + 1) } else { String::new() };
+            anyhow!("{label}{} run of {} failed{rep}: {e}", mode.name(), spec.kind.name())
+        })?);
+    }
+    Ok(combine(runs))
 }
 
 /// One run's result on stdout in the asked format.
@@ -465,6 +503,10 @@ fn run(a: RunArgs, quiet: bool) -> Result<()> {
     let stamp = Stamp::new(a.scale.calibration.as_deref());
     let spec = spec_with_note(&a.knobs, a.scale.scale, quiet)?;
     let engine = io_engine(&a.knobs, a.scale.scale)?;
+    let n = repeats(&a.repeat, a.scale.scale)?;
+    if n > 1 && (a.mpi || launched_by_mpi()) {
+        bail!("--repeat {n}: not supported under MPI; start the job {n} times");
+    }
     let pcts = percentiles(&a.output, a.scale.scale)?;
     if a.mpi || launched_by_mpi() {
         check_mpi(a.scale.scale)?;
@@ -497,10 +539,9 @@ fn run(a: RunArgs, quiet: bool) -> Result<()> {
         percentiles: pcts.clone(),
         ..RunOptions::default()
     };
-    let result = run_scenario(&spec, mode, &profile, &opts);
+    let result = run_repeated(&spec, mode, &profile, &opts, n, &reporter, "");
     reporter.finish();
-    let mut result =
-        result.map_err(|e| anyhow!("{} run of {} failed: {e}", mode.name(), spec.kind.name()))?;
+    let mut result = result?;
     stamp.apply(&mut result, a.knobs.profile.as_deref());
     write_file(&a.out, &json_text(serde_json::to_string_pretty(&result))?)?;
     print_run(&result, a.output.output_format)?;
@@ -512,6 +553,10 @@ fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
     let stamp = Stamp::new(a.scale.calibration.as_deref());
     let spec = spec_with_note(&a.knobs, a.scale.scale, quiet)?;
     let engine = io_engine(&a.knobs, a.scale.scale)?;
+    let n = repeats(&a.repeat, a.scale.scale)?;
+    if n > 1 && (a.mpi || launched_by_mpi()) {
+        bail!("--repeat {n}: not supported under MPI; start the job {n} times");
+    }
     let pcts = percentiles(&a.output, a.scale.scale)?;
     if a.mpi || launched_by_mpi() {
         check_mpi(a.scale.scale)?;
@@ -537,9 +582,21 @@ fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
             percentiles: pcts.clone(),
             ..RunOptions::default()
         };
-        let c = compare(&spec, &profile, &opts);
-        reporter.finish();
-        c.map_err(|e| anyhow!("comparison of {} failed: {e}", spec.kind.name()))?
+        if n == 1 {
+            let c = compare(&spec, &profile, &opts);
+            reporter.finish();
+            c.map_err(|e| anyhow!("comparison of {} failed: {e}", spec.kind.name()))?
+        } else {
+            // Host and offload alternate, so a drift of the machine's speed reaches both.
+            let (mut hosts, mut offloads) = (Vec::new(), Vec::new());
+            for i in 0..n {
+                let label = format!("repetition {}/{n}: ", i + 1);
+                hosts.push(run_repeated(&spec, Mode::Host, &profile, &opts, 1, &reporter, &label)?);
+                offloads.push(run_repeated(&spec, Mode::Offload, &profile, &opts, 1, &reporter, &label)?);
+            }
+            reporter.finish();
+            dpukit_host::run::comparison(combine(hosts), combine(offloads))
+        }
     };
     stamp.apply(&mut c.host, a.knobs.profile.as_deref());
     stamp.apply(&mut c.offload, a.knobs.profile.as_deref());
@@ -568,6 +625,7 @@ fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
     let stamp = Stamp::new(a.scale.calibration.as_deref());
     let engine = io_engine(&a.knobs, a.scale.scale)?;
     let pcts = percentiles(&a.output, a.scale.scale)?;
+    let repeat = repeats(&a.repeat, a.scale.scale)?;
     let varies = a.vary.iter().map(|v| parse_vary(v)).collect::<Result<Vec<_>>>()?;
     for (i, v) in varies.iter().enumerate() {
         if varies[..i].iter().any(|w| w.knob == v.knob && (v.knob.is_some() || w.name == v.name)) {
@@ -582,8 +640,11 @@ fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
     };
     let points = cross_product(&varies);
     let total = points.len() * modes.len();
-    if total > MAX_SWEEP_RUNS {
-        bail!("--vary: {total} runs requested, at most {MAX_SWEEP_RUNS}; vary fewer values");
+    if total * repeat as usize > MAX_SWEEP_RUNS {
+        bail!(
+            "--vary: {} runs requested ({total} points x {repeat} repetitions), at most {MAX_SWEEP_RUNS}; vary fewer values",
+            total * repeat as usize
+        );
     }
     // Build and check every point before running any.
     let mut profiles: HashMap<String, Profile> = HashMap::new();
@@ -622,11 +683,30 @@ fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
     let reporter = Reporter::new(quiet);
     let mut done = Vec::new();
     let mut n = 0;
+    // Host mode does not use the profile: points that differ only by it share one host run
+    // (keyed by the whole scenario, batch included: fan-out write batches its local writes
+    // by it on the host too), so no two host runs of one configuration read as a difference.
+    let mut host_runs: HashMap<String, (String, RunResult)> = HashMap::new();
     for (values, spec, profile_name, label) in planned {
         for &mode in modes {
             n += 1;
             reporter.set_label(format!("[{n}/{total}] {label}"));
             let profile = &profiles[&profile_name];
+            let key = serde_json::to_string(&spec).context("cannot serialize a sweep point")?;
+            if let (Mode::Host, Some((first, shared))) = (mode, host_runs.get(&key)) {
+                let mut result = shared.clone();
+                result.profile = profile_name.clone();
+                result.notes.push(format!(
+                    "host run shared with sweep point {first}: host mode does not use the profile, so it ran once"
+                ));
+                let values = varies
+                    .iter()
+                    .zip(&values)
+                    .map(|(v, x)| SweepValue { knob: v.name.clone(), value: x.clone() })
+                    .collect();
+                done.push(SweepPoint { values, result });
+                continue;
+            }
             let mut result = match &scale {
                 Some(base) => {
                     let mut opts = base.clone();
@@ -647,13 +727,15 @@ fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
                         percentiles: pcts.clone(),
                         ..RunOptions::default()
                     };
-                    run_scenario(&spec, mode, profile, &opts).map_err(|e| {
-                        reporter.finish();
-                        anyhow!("sweep point {label}, {} run failed: {e}", mode.name())
-                    })?
+                    let prefix = format!("[{n}/{total}] {label} ");
+                    run_repeated(&spec, mode, profile, &opts, repeat, &reporter, &prefix)
+                        .map_err(|e| anyhow!("sweep point {e}"))?
                 }
             };
             stamp.apply(&mut result, Some(&profile_name));
+            if mode == Mode::Host && scale.is_none() {
+                host_runs.insert(key, (label.clone(), result.clone()));
+            }
             let values = varies
                 .iter()
                 .zip(&values)

@@ -160,6 +160,7 @@ pub(super) fn assemble(
         blob_tier: None,
         per_node: per_node(&nodes, src, cluster),
         provenance: None,
+        repeats: None,
     })
 }
 

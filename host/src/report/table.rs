@@ -88,6 +88,11 @@ fn rows(r: &RunResult) -> Vec<(String, String)> {
             }
         }
     }
+    if let Some(reps) = &r.repeats {
+        for f in &reps.figures {
+            rows.push((format!("{} over {} runs", f.name.replace('_', " "), reps.count), repeated_cell(f)));
+        }
+    }
     rows.push(("host CPU time".into(), fmt_figure(&r.host_cpu)));
     rows.push(("host CPU per byte".into(), fmt_figure(&r.host_cpu_ns_per_byte)));
     rows.push(("host cores busy".into(), fmt_figure(&r.host_cores_busy)));
@@ -231,6 +236,21 @@ pub fn render_comparison_table(c: &Comparison) -> String {
     out
 }
 
+/// `median X (min Y, max Z, spread S) [tag]`.
+pub(crate) fn repeated_cell(f: &crate::result::RepeatedFigure) -> String {
+    let v = |value: f64| {
+        fmt_value(&crate::result::Figure { value, unit: f.unit, source: f.source, emulator: false })
+    };
+    format!(
+        "median {} (min {}, max {}, spread {}) {}",
+        v(f.median),
+        v(f.min),
+        v(f.max),
+        fmt_pct(f.spread),
+        source_tag(f.source)
+    )
+}
+
 /// Header and rows of the host-vs-offload table.
 pub(crate) fn comparison_body(c: &Comparison) -> (Vec<String>, Vec<Vec<String>>) {
     let host = rows(&c.host);
@@ -253,6 +273,13 @@ pub(crate) fn comparison_body(c: &Comparison) -> (Vec<String>, Vec<Vec<String>>)
     let mut body: Vec<Vec<String>> =
         labels.iter().map(|k| vec![k.clone(), get(&host, k), get(&offload, k)]).collect();
     body.push(vec!["speedup (offload/host)".into(), String::new(), fmt_figure(&c.speedup)]);
+    if let Some(s) = &c.speedup_over_runs {
+        body.push(vec![
+            format!("speedup over {} run pairs", s.values.len()),
+            String::new(),
+            repeated_cell(s),
+        ]);
+    }
     body.push(vec!["host cores freed".into(), String::new(), fmt_figure(&c.host_cores_freed)]);
     body.push(vec![
         "same bytes stored".into(),

@@ -95,6 +95,7 @@ pub(crate) fn run(mode: Mode) -> RunResult {
         blob_tier: None,
         per_node: None,
         provenance: None,
+        repeats: None,
     }
 }
 

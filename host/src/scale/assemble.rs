@@ -91,6 +91,7 @@ pub(super) fn assemble(
         blob_tier: None,
         per_node: None,
         provenance: None,
+        repeats: None,
     })
 }
 
