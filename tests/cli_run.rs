@@ -434,3 +434,49 @@ fn repeats_keep_every_run_and_sweeps_run_each_host_configuration_once() {
     assert_eq!(hosts[1]["profile"], "bluefield-3");
     assert!(hosts[1]["notes"].to_string().contains("host run shared with sweep point profile=bluefield-2"));
 }
+
+#[test]
+fn a_timeline_follows_each_modes_clock_and_adds_up_to_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&with_tiny(&["compare", "fan-out-write", "--log-interval", "10ms", "--out-dir", "c"]), d);
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("c/comparison.json")).unwrap()).unwrap();
+    for (mode, clock) in [("host", "measured"), ("offload", "modelled")] {
+        let r = &c[mode];
+        let t = &r["timeline"];
+        assert_eq!(t["interval_ns"], 10_000_000);
+        assert_eq!(t["clock"], clock, "{mode}");
+        let total = t["total"].as_array().unwrap();
+        let sum = |k: &str| total.iter().map(|i| i[k].as_u64().unwrap()).sum::<u64>();
+        assert_eq!(sum("bytes"), r["bytes"].as_u64().unwrap(), "{mode}: intervals add up to the run");
+        assert_eq!(sum("ops"), r["ops"].as_u64().unwrap(), "{mode}");
+        let nodes = t["nodes"].as_array().unwrap();
+        assert_eq!(nodes.len(), 2);
+        let node_bytes: u64 = nodes
+            .iter()
+            .flat_map(|n| n["intervals"].as_array().unwrap().iter().map(|i| i["bytes"].as_u64().unwrap()))
+            .sum();
+        assert_eq!(node_bytes, sum("bytes"), "{mode}: nodes add up to the total");
+        for (k, iv) in total.iter().enumerate() {
+            assert_eq!(iv["start_ns"].as_u64().unwrap(), k as u64 * 10_000_000);
+            assert!(iv["latency_p50_ns"].as_u64() <= iv["latency_p99_ns"].as_u64());
+        }
+    }
+    let csv = std::fs::read_to_string(d.join("c/timeline.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(rows[0].starts_with("mode,profile,node,start_s,bytes,ops,"), "{csv}");
+    assert!(
+        rows.iter().any(|r| r.starts_with("offload,bluefield-2,all,") && r.ends_with(",modelled")),
+        "{csv}"
+    );
+    let html = std::fs::read_to_string(d.join("c/report.html")).unwrap();
+    assert!(
+        html.contains("id=\"chart-timeline\"")
+            && html.contains("timeline-host")
+            && html.contains("timeline-offload")
+    );
+    // run writes its timeline CSV beside the JSON.
+    ok(&with_tiny(&["run", "fan-in-read", "--mode", "host", "--log-interval", "5ms", "--out", "r.json"]), d);
+    assert!(std::fs::read_to_string(d.join("r.timeline.csv")).unwrap().contains("host,bluefield-2,all,0,"));
+}

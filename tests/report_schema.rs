@@ -43,9 +43,10 @@ fn real_output_matches_the_schema() {
     let d = dir.path();
     dpukit(&["run", "fan-out-read", "--mode", "offload", "--out", "run.json"], d);
     assert_valid(&v, &read(&d.join("run.json")), "run.json");
-    dpukit(&["compare", "fan-in-read", "--repeat", "2", "--out-dir", "rep"], d);
+    dpukit(&["compare", "fan-in-read", "--repeat", "2", "--log-interval", "20ms", "--out-dir", "rep"], d);
     let repeated = read(&d.join("rep/comparison.json"));
     assert!(repeated["speedup_over_runs"].is_object() && repeated["host"]["repeats"].is_object());
+    assert!(repeated["offload"]["timeline"]["total"].is_array());
     assert_valid(&v, &repeated, "a repeated comparison.json");
     dpukit(&["compare", "--out-dir", "cmp"], d);
     let comparison = read(&d.join("cmp/comparison.json"));

@@ -292,6 +292,43 @@ pub struct RunResult {
     /// result is the repetition of median throughput.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeats: Option<Repeats>,
+    /// With `--log-interval`: what the run did in each interval, per node and in total.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Timeline>,
+}
+
+/// A run over time, in fixed intervals of each node's clock from the start of its timed
+/// phase: the wall clock in host mode (`measured`), the node's host clock in offload mode
+/// (measured host time plus modelled device waits: `modelled`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    pub interval_ns: u64,
+    /// Where the clock the intervals follow comes from.
+    pub clock: Source,
+    /// Intervals summed over nodes; latency percentiles over every chunk of the interval.
+    pub total: Vec<Interval>,
+    pub nodes: Vec<NodeTimeline>,
+}
+
+/// One node's intervals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeTimeline {
+    pub node: u32,
+    pub intervals: Vec<Interval>,
+}
+
+/// What finished in one interval: chunks that completed in it, their bytes and end-to-end
+/// latency, and the CPU time the node threads spent up to the completion that closed it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    /// Start of the interval from the start of the timed phase.
+    pub start_ns: u64,
+    pub bytes: u64,
+    pub ops: u64,
+    /// 0 when no chunk completed in the interval.
+    pub latency_p50_ns: u64,
+    pub latency_p99_ns: u64,
+    pub host_cpu_ns: u64,
 }
 
 /// The same run repeated on the same seed, each time with fresh state (a new run

@@ -40,6 +40,8 @@ pub struct RunOptions {
     /// Latency percentiles to report (fio's `percentile_list`, 0..=100); `None`:
     /// [`crate::result::DEFAULT_PERCENTILES`].
     pub percentiles: Option<Vec<f64>>,
+    /// Timeline interval (`--log-interval`) on each node's clock; 0: no timeline.
+    pub log_interval_ns: u64,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -51,6 +53,7 @@ impl std::fmt::Debug for RunOptions {
             .field("copy_observer", &self.copy_observer.is_some())
             .field("io_engine", &self.io_engine)
             .field("percentiles", &self.percentiles)
+            .field("log_interval_ns", &self.log_interval_ns)
             .finish()
     }
 }

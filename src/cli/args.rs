@@ -308,6 +308,12 @@ pub struct OutputArgs {
     /// Example: --percentile-list 50:90:99:99.9
     #[arg(long, value_name = "P1:P2:...")]
     pub percentile_list: Option<String>,
+    /// Record a timeline: per interval of each node's clock (wall clock in host mode, the
+    /// modelled host clock in offload mode) bytes, ops, latency p50/p99 and host CPU, per node
+    /// and in total, into the JSON, a timeline CSV and the HTML chart (fio's bandwidth logs);
+    /// 1ms..=1h. Example: --log-interval 100ms
+    #[arg(long, value_name = "DURATION")]
+    pub log_interval: Option<String>,
 }
 
 #[derive(Debug, Args)]

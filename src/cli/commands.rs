@@ -8,8 +8,8 @@ use super::args::{
     SweepMode, ValidateArgs,
 };
 use super::knobs::{
-    apply, apply_blob, base_spec, cross_product, parse_size, parse_vary, validate, validate_scale,
-    MAX_SWEEP_RUNS,
+    apply, apply_blob, base_spec, cross_product, parse_duration_ms, parse_size, parse_vary, validate,
+    validate_scale, MAX_SWEEP_RUNS,
 };
 use super::progress::Reporter;
 use anyhow::{anyhow, bail, Context, Result};
@@ -223,6 +223,24 @@ fn percentiles(o: &OutputArgs, scale: bool) -> Result<Option<Vec<f64>>> {
         bail!("--percentile-list: scale mode reports its modelled latencies at the default percentiles; drop --percentile-list or --scale");
     }
     parse_percentile_list(text).map(Some).map_err(|e| anyhow!("--percentile-list {text}: {e}"))
+}
+
+/// The timeline interval of the flags in ns (0: none), 1 ms..=1 h; refused in scale mode.
+fn log_interval_ns(o: &OutputArgs, scale: bool) -> Result<u64> {
+    let Some(text) = &o.log_interval else { return Ok(0) };
+    if scale {
+        bail!("--log-interval: scale mode models the run as events and records no timeline; drop --log-interval or --scale");
+    }
+    let ms = parse_duration_ms(text).map_err(|e| anyhow!("--log-interval: {e}"))?;
+    if !(1..=3_600_000).contains(&ms) {
+        bail!("--log-interval {text}: must be 1ms..=1h");
+    }
+    Ok(ms * 1_000_000)
+}
+
+/// Where a run's timeline CSV goes: beside the JSON, `NAME.timeline.csv`.
+fn timeline_path(out: &Path) -> PathBuf {
+    out.with_extension("timeline.csv")
 }
 
 /// The local tier's I/O engine of the flags; refused in scale mode, which runs none.
@@ -508,6 +526,7 @@ fn run(a: RunArgs, quiet: bool) -> Result<()> {
         bail!("--repeat {n}: not supported under MPI; start the job {n} times");
     }
     let pcts = percentiles(&a.output, a.scale.scale)?;
+    let interval_ns = log_interval_ns(&a.output, a.scale.scale)?;
     if a.mpi || launched_by_mpi() {
         check_mpi(a.scale.scale)?;
         #[cfg(feature = "mpi")]
@@ -531,12 +550,16 @@ fn run(a: RunArgs, quiet: bool) -> Result<()> {
     check_work_dir(&spec)?;
     let profile = load_profile(a.knobs.profile.as_deref())?;
     check_out_file(&a.out, "--out")?;
+    if interval_ns > 0 {
+        check_out_file(&timeline_path(&a.out), "--out (its timeline CSV)")?;
+    }
     let mode = mode_of(a.mode);
     let reporter = Reporter::new(quiet);
     let opts = RunOptions {
         progress: reporter.callback(),
         io_engine: engine,
         percentiles: pcts.clone(),
+        log_interval_ns: interval_ns,
         ..RunOptions::default()
     };
     let result = run_repeated(&spec, mode, &profile, &opts, n, &reporter, "");
@@ -544,6 +567,11 @@ fn run(a: RunArgs, quiet: bool) -> Result<()> {
     let mut result = result?;
     stamp.apply(&mut result, a.knobs.profile.as_deref());
     write_file(&a.out, &json_text(serde_json::to_string_pretty(&result))?)?;
+    if result.timeline.is_some() {
+        let path = timeline_path(&a.out);
+        write_file(&path, &report::render_timeline_csv(&[&result]))?;
+        status(quiet, &format!("wrote {}", path.display()));
+    }
     print_run(&result, a.output.output_format)?;
     status(quiet, &format!("wrote {}", a.out.display()));
     Ok(())
@@ -558,6 +586,7 @@ fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
         bail!("--repeat {n}: not supported under MPI; start the job {n} times");
     }
     let pcts = percentiles(&a.output, a.scale.scale)?;
+    let interval_ns = log_interval_ns(&a.output, a.scale.scale)?;
     if a.mpi || launched_by_mpi() {
         check_mpi(a.scale.scale)?;
         #[cfg(feature = "mpi")]
@@ -580,6 +609,7 @@ fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
             progress: reporter.callback(),
             io_engine: engine,
             percentiles: pcts.clone(),
+            log_interval_ns: interval_ns,
             ..RunOptions::default()
         };
         if n == 1 {
@@ -610,6 +640,9 @@ fn write_comparison(out_dir: &Path, c: Comparison, format: OutputFormat, quiet: 
     let html = out_dir.join("report.html");
     write_file(&json, &json_text(serde_json::to_string_pretty(&c))?)?;
     write_file(&csv, &report::render_csv([&c.host, &c.offload]))?;
+    if c.host.timeline.is_some() || c.offload.timeline.is_some() {
+        write_file(&out_dir.join("timeline.csv"), &report::render_timeline_csv(&[&c.host, &c.offload]))?;
+    }
     let doc = Document::Comparison(Box::new(c));
     write_file(&html, &report::render_html(std::slice::from_ref(&doc)))?;
     print(&match format {
@@ -625,6 +658,7 @@ fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
     let stamp = Stamp::new(a.scale.calibration.as_deref());
     let engine = io_engine(&a.knobs, a.scale.scale)?;
     let pcts = percentiles(&a.output, a.scale.scale)?;
+    let interval_ns = log_interval_ns(&a.output, a.scale.scale)?;
     let repeat = repeats(&a.repeat, a.scale.scale)?;
     let varies = a.vary.iter().map(|v| parse_vary(v)).collect::<Result<Vec<_>>>()?;
     for (i, v) in varies.iter().enumerate() {
@@ -725,6 +759,7 @@ fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
                         progress: reporter.callback(),
                         io_engine: engine,
                         percentiles: pcts.clone(),
+                        log_interval_ns: interval_ns,
                         ..RunOptions::default()
                     };
                     let prefix = format!("[{n}/{total}] {label} ");
@@ -867,8 +902,8 @@ mod mpi {
     use super::super::knobs::validate;
     use super::super::one_line;
     use super::{
-        check_out_file, io_engine, json_text, load_profile, make_out_dir, mode_of, percentiles, print_run,
-        status, write_comparison, write_file, Stamp,
+        check_out_file, io_engine, json_text, load_profile, log_interval_ns, make_out_dir, mode_of,
+        percentiles, print_run, status, write_comparison, write_file, Stamp,
     };
     use anyhow::{anyhow, bail, Result};
     use dpukit_host::cluster::mpi::MpiCluster;
@@ -908,6 +943,7 @@ mod mpi {
             let opts = RunOptions {
                 io_engine: io_engine(&a.knobs, false)?,
                 percentiles: percentiles(&a.output, false)?,
+                log_interval_ns: log_interval_ns(&a.output, false)?,
                 ..RunOptions::default()
             };
             let spec = sized(spec, &a.knobs, cluster)?;
@@ -943,6 +979,7 @@ mod mpi {
             let opts = RunOptions {
                 io_engine: io_engine(&a.knobs, false)?,
                 percentiles: percentiles(&a.output, false)?,
+                log_interval_ns: log_interval_ns(&a.output, false)?,
                 ..RunOptions::default()
             };
             let spec = sized(spec, &a.knobs, cluster)?;

@@ -227,10 +227,8 @@ pub(super) fn acknowledge(
     let durable_at = Instant::now();
     let now = off.now_ns();
     for s in flight.chunks {
-        out.e2e.record(now.saturating_sub(s.started_ns));
-        out.bytes += s.raw_len;
+        out.chunk_done(off, now, now.saturating_sub(s.started_ns), s.raw_len);
         out.stored_bytes += s.data.len() as u64;
-        out.ops += 1;
         out.digest_items.push((out.node, s.index, s.data.len() as u64, s.crc));
         side.prog.add(s.raw_len);
         let job = CopyJob {

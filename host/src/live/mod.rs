@@ -205,6 +205,7 @@ pub(crate) fn run(
         copier: copier.as_ref(),
         io_engine: opts.io_engine,
         io_engine_used: &io_engine_used,
+        log_interval_ns: opts.log_interval_ns,
     };
 
     tracing::info!(nodes = local.len(), "timed phase starting");
@@ -244,7 +245,21 @@ pub(crate) fn run(
     // Counted only where every process counted them: a partial sum would read as fewer.
     let retries: Option<u64> = procs.iter().map(|p| p.blob_retries).sum();
     let percentiles = opts.percentiles.as_deref().unwrap_or(crate::result::DEFAULT_PERCENTILES);
+    let timeline = (opts.log_interval_ns > 0)
+        .then(|| assemble::timeline(&procs, opts.log_interval_ns, crate::result::Source::Measured));
     let mut result = assemble(spec, mode, profile, cluster, procs, emulator, percentiles)?;
+    if let Some(mut t) = timeline {
+        // The intervals follow the same clock as the throughput.
+        t.clock = result.throughput.source;
+        let elapsed_ns = (result.bytes as f64 / result.throughput.value.max(1e-9) * 1e9) as u64;
+        if t.total.len() <= 1 {
+            result.notes.push(format!(
+                "timeline: the run took {} ns of its clock, within one {} ns interval; give a shorter --log-interval",
+                elapsed_ns, opts.log_interval_ns
+            ));
+        }
+        result.timeline = Some(t);
+    }
     label_blob_tier(&mut result, spec, &env);
     if let (Some(n), true) = (retries, result.blob_tier.is_some()) {
         result.extra.push((

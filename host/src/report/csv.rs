@@ -195,6 +195,40 @@ pub fn render_csv<'a>(runs: impl IntoIterator<Item = &'a RunResult>) -> String {
     out
 }
 
+/// The timelines of `runs` (those that have one): one row per run, node (`all` for the
+/// sum over nodes) and interval, after the provenance comment lines. `clock` says whether
+/// the intervals follow a measured or a modelled clock.
+pub fn render_timeline_csv(runs: &[&RunResult]) -> String {
+    let mut out = csv_comment(runs.iter().copied());
+    out.push_str(
+        "mode,profile,node,start_s,bytes,ops,throughput_bytes_per_s,latency_p50_ns,latency_p99_ns,host_cpu_s,clock\n",
+    );
+    for r in runs {
+        let Some(t) = &r.timeline else { continue };
+        let secs = t.interval_ns as f64 / 1e9;
+        let series = std::iter::once(("all".to_string(), &t.total))
+            .chain(t.nodes.iter().map(|n| (n.node.to_string(), &n.intervals)));
+        for (node, ivs) in series {
+            for iv in ivs.iter() {
+                out.push_str(&format!(
+                    "{},{},{node},{},{},{},{},{},{},{},{}\n",
+                    r.mode.name(),
+                    field(&r.profile),
+                    num(iv.start_ns as f64 / 1e9),
+                    iv.bytes,
+                    iv.ops,
+                    num(iv.bytes as f64 / secs),
+                    iv.latency_p50_ns,
+                    iv.latency_p99_ns,
+                    num(iv.host_cpu_ns as f64 / 1e9),
+                    t.clock.tag()
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// Full precision, no exponent surprises for integers; empty for non-finite values.
 fn num(v: f64) -> String {
     if v.is_finite() {

@@ -5,7 +5,7 @@
 #![forbid(unsafe_code)]
 
 use super::format::esc;
-use super::svg::{latency_cdf_svg, sweep_svg, throughput_svg, utilization_svg, CHART_SWEEP};
+use super::svg::{latency_cdf_svg, sweep_svg, throughput_svg, timeline_svg, utilization_svg, CHART_SWEEP};
 use super::table::{comparison_body, note_lines, run_body, sweep_body};
 use super::{provenance_lines, scenario_line, Document, Sweep};
 use crate::result::RunResult;
@@ -112,6 +112,10 @@ pub fn render_html(docs: &[Document]) -> String {
     }
     body.push_str("<h2>Throughput</h2>");
     body.push_str(&throughput_svg(&runs));
+    if let Some(chart) = timeline_svg(&runs) {
+        body.push_str("<h2>Over time</h2>");
+        body.push_str(&chart);
+    }
     body.push_str("<h2>Latency</h2>");
     body.push_str(&latency_cdf_svg(&runs));
     body.push_str("<h2>Modelled device utilization</h2>");

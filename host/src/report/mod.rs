@@ -16,13 +16,13 @@ mod profile;
 mod svg;
 mod table;
 
-pub use csv::{csv_comment, csv_header, csv_row, render_csv};
+pub use csv::{csv_comment, csv_header, csv_row, render_csv, render_timeline_csv};
 pub use format::{fmt_bytes, fmt_duration_ns, fmt_figure, fmt_pct, fmt_rate, source_tag};
 pub use html::{render_html, render_sweep_html};
 pub use profile::{profile_figures, profile_summary, render_profile, ProfileFigure};
 pub use svg::{
-    latency_cdf_svg, stack_svg, sweep_svg, throughput_svg, utilization_svg, CHART_LATENCY_CDF, CHART_SWEEP,
-    CHART_THROUGHPUT, CHART_UTILIZATION,
+    latency_cdf_svg, stack_svg, sweep_svg, throughput_svg, timeline_svg, utilization_svg, CHART_LATENCY_CDF,
+    CHART_SWEEP, CHART_THROUGHPUT, CHART_TIMELINE, CHART_UTILIZATION,
 };
 pub use table::{render_comparison_table, render_run_table, render_sweep_table};
 
@@ -229,6 +229,7 @@ pub fn render_svg(docs: &[Document]) -> String {
         }
     }
     charts.push(throughput_svg(&runs));
+    charts.extend(timeline_svg(&runs));
     charts.push(latency_cdf_svg(&runs));
     if runs.iter().any(|r| r.device.is_some()) {
         charts.push(utilization_svg(&runs));

@@ -14,6 +14,7 @@ pub const CHART_THROUGHPUT: &str = "chart-throughput";
 pub const CHART_LATENCY_CDF: &str = "chart-latency-cdf";
 pub const CHART_UTILIZATION: &str = "chart-utilization";
 pub const CHART_SWEEP: &str = "chart-sweep";
+pub const CHART_TIMELINE: &str = "chart-timeline";
 
 const WIDTH: f64 = 760.0;
 const HOST_COLOR: &str = "#2b6cb0";
@@ -298,6 +299,96 @@ pub fn latency_cdf_svg(runs: &[&RunResult]) -> String {
     }
     s.push_str("</svg>");
     s
+}
+
+/// Throughput per interval over time, one line per run with a timeline (host and offload
+/// on one time axis); dashed where the intervals follow a modelled clock. `None` when no
+/// run has a timeline.
+pub fn timeline_svg(runs: &[&RunResult]) -> Option<String> {
+    let series: Vec<(&RunResult, &crate::result::Timeline)> = runs
+        .iter()
+        .filter_map(|r| r.timeline.as_ref().map(|t| (*r, t)))
+        .filter(|(_, t)| !t.total.is_empty())
+        .collect();
+    if series.is_empty() {
+        return None;
+    }
+    let (left, right, top, plot_h) = (80.0, 20.0, 40.0, 240.0);
+    let plot_w = WIDTH - left - right;
+    let rate = |t: &crate::result::Timeline, iv: &crate::result::Interval| {
+        iv.bytes as f64 / (t.interval_ns as f64 / 1e9)
+    };
+    let end_s = series
+        .iter()
+        .map(|(_, t)| (t.total.len() as u64 * t.interval_ns) as f64 / 1e9)
+        .fold(0.0f64, f64::max)
+        .max(1e-9);
+    let max_rate =
+        series.iter().flat_map(|(_, t)| t.total.iter().map(|iv| rate(t, iv))).fold(0.0f64, f64::max).max(1.0);
+    let legend_h = 20.0 * series.len() as f64;
+    let height = top + plot_h + 50.0 + legend_h;
+    let mut s = open(CHART_TIMELINE, height, "Throughput over time, per interval (all nodes)");
+    let x = |sec: f64| left + sec / end_s * plot_w;
+    let y = |r: f64| top + (1.0 - r / max_rate) * plot_h;
+    let _ = write!(
+        s,
+        "<rect x=\"{left}\" y=\"{top}\" width=\"{plot_w}\" height=\"{plot_h}\" fill=\"none\" stroke=\"#a0aec0\"/>"
+    );
+    for k in 0..=4 {
+        let f = k as f64 / 4.0;
+        let (px, py) = (x(end_s * f), y(max_rate * f));
+        let _ = write!(
+            s,
+            "<line x1=\"{left}\" y1=\"{py:.1}\" x2=\"{r}\" y2=\"{py:.1}\" stroke=\"#e2e8f0\"/>\
+             <text x=\"{tx}\" y=\"{ty:.1}\" {FONT} text-anchor=\"end\">{rl}</text>\
+             <text x=\"{px:.1}\" y=\"{bx}\" {FONT} text-anchor=\"middle\">{sl:.2} s</text>",
+            r = left + plot_w,
+            tx = left - 6.0,
+            ty = py + 4.0,
+            rl = fmt_rate(max_rate * f),
+            bx = top + plot_h + 16.0,
+            sl = end_s * f,
+        );
+    }
+    let _ = write!(
+        s,
+        "<text class=\"axis-title\" x=\"{cx}\" y=\"{ty}\" {FONT} text-anchor=\"middle\">time since the timed phase started (each node's clock)</text>\
+         <text class=\"axis-title\" x=\"14\" y=\"{cy}\" {FONT} text-anchor=\"middle\" transform=\"rotate(-90 14 {cy})\">throughput per interval</text>",
+        cx = left + plot_w / 2.0,
+        ty = top + plot_h + 34.0,
+        cy = top + plot_h / 2.0,
+    );
+    for (i, (r, t)) in series.iter().enumerate() {
+        let color = mode_color(r.mode);
+        let dash = if t.clock == Source::Modelled { "stroke-dasharray=\"7 4\"" } else { "" };
+        let secs = t.interval_ns as f64 / 1e9;
+        // Each interval's rate at its midpoint.
+        let points: Vec<String> = t
+            .total
+            .iter()
+            .enumerate()
+            .map(|(k, iv)| format!("{:.1},{:.1}", x((k as f64 + 0.5) * secs), y(rate(t, iv))))
+            .collect();
+        let _ = write!(
+            s,
+            "<polyline class=\"timeline timeline-{m}\" points=\"{p}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" {dash}/>",
+            m = r.mode.name(),
+            p = points.join(" ")
+        );
+        let ly = top + plot_h + 50.0 + 20.0 * i as f64;
+        let _ = write!(
+            s,
+            "<line x1=\"10\" y1=\"{ly}\" x2=\"40\" y2=\"{ly}\" stroke=\"{color}\" stroke-width=\"2\" {dash}/>\
+             <text x=\"48\" y=\"{ty}\" {FONT}>{label}: {kind}, {n} intervals of {w}</text>",
+            ty = ly + 4.0,
+            label = esc(&run_label(r)),
+            kind = if t.clock == Source::Modelled { "modelled clock, dashed" } else { "measured clock, solid" },
+            n = t.total.len(),
+            w = fmt_duration_ns(t.interval_ns as f64),
+        );
+    }
+    s.push_str("</svg>");
+    Some(s)
 }
 
 /// Charts stacked vertically into one standalone SVG document (`dpukit report --format svg`).

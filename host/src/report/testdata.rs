@@ -96,6 +96,7 @@ pub(crate) fn run(mode: Mode) -> RunResult {
         per_node: None,
         provenance: None,
         repeats: None,
+        timeline: None,
     }
 }
 

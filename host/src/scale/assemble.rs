@@ -92,6 +92,7 @@ pub(super) fn assemble(
         per_node: None,
         provenance: None,
         repeats: None,
+        timeline: None,
     })
 }
 
