@@ -7,7 +7,7 @@
 use super::format::esc;
 use super::svg::{latency_cdf_svg, sweep_svg, throughput_svg, timeline_svg, utilization_svg, CHART_SWEEP};
 use super::table::{comparison_body, note_lines, run_body, sweep_body};
-use super::{provenance_lines, scenario_line, Document, Sweep};
+use super::{common_scenario_line, provenance_lines, scenario_line, Document, Sweep};
 use crate::result::RunResult;
 use std::fmt::Write;
 
@@ -101,7 +101,7 @@ pub fn render_html(docs: &[Document]) -> String {
         [Document::Run(r)] => format!("dpukit: {} {}", r.scenario.kind.name(), r.mode.name()),
         _ => format!("dpukit: {} runs", runs.len()),
     };
-    let subtitle = runs.first().map(|r| scenario_line(r)).unwrap_or_default();
+    let subtitle = common_scenario_line(&runs);
     let mut body = legend_box(&profiles);
     let mut sweeps = 0;
     for d in docs {

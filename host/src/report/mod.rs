@@ -269,6 +269,97 @@ pub fn scenario_line(r: &RunResult) -> String {
     )
 }
 
+/// The scenario line of several runs: parts on which they agree as `scenario_line` writes
+/// them, a part they differ on as `chunk varied`, so a heading never names one run's value
+/// for all of them.
+pub fn common_scenario_line(runs: &[&RunResult]) -> String {
+    let lines: Vec<String> = runs.iter().map(|r| scenario_line(r)).collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<Vec<&str>> = lines.iter().map(|l| l.split(" | ").collect()).collect();
+    if parts.iter().any(|p| p.len() != parts[0].len()) {
+        return format!("{} runs of different scenarios", runs.len());
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (i, part) in parts[0].iter().enumerate() {
+        if parts.iter().all(|p| p[i] == *part) {
+            out.push(part.to_string());
+        } else {
+            let name = part.split(' ').next().unwrap_or(part);
+            out.push(format!("{name} varied"));
+        }
+    }
+    out.join(" | ")
+}
+
+/// A label for each run that names its mode and every knob on which the runs differ
+/// (`host chunk=64 KiB`, `offload bluefield-3 chunk=1 MiB`); the profile is named for
+/// offload runs only, as host mode does not use it.
+pub fn run_labels(runs: &[&RunResult]) -> Vec<String> {
+    let knobs: Vec<Vec<(String, String)>> = runs.iter().map(|r| knob_values(r)).collect();
+    let labels: Vec<String> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut label = match r.mode {
+                crate::result::Mode::Host => "host".to_string(),
+                crate::result::Mode::Offload => format!("offload ({})", r.profile),
+            };
+            for (k, (name, value)) in knobs[i].iter().enumerate() {
+                if knobs.iter().any(|other| other.get(k).map(|(_, v)| v) != Some(value)) {
+                    label.push_str(&format!(" {name}={value}"));
+                }
+            }
+            label
+        })
+        .collect();
+    // Host runs that differ only by the (unused) profile: say which point each stands for.
+    labels
+        .iter()
+        .zip(runs)
+        .map(|(l, r)| {
+            if labels.iter().filter(|m| *m == l).count() > 1 {
+                format!("{l} (for {})", r.profile)
+            } else {
+                l.clone()
+            }
+        })
+        .collect()
+}
+
+/// The scenario knobs of a run, named as on the command line, in a fixed order.
+fn knob_values(r: &RunResult) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = Vec::new();
+    let Ok(serde_json::Value::Object(map)) = serde_json::to_value(&r.scenario) else { return v };
+    for (key, value) in map {
+        if matches!(key.as_str(), "work_dir" | "blob" | "blob_options") {
+            continue;
+        }
+        let text = match (&value, key.ends_with("_bytes")) {
+            (serde_json::Value::Number(n), true) => {
+                n.as_u64().map(fmt_bytes).unwrap_or_else(|| n.to_string())
+            }
+            (serde_json::Value::String(s), _) => s.clone(),
+            (serde_json::Value::Null, _) => "none".into(),
+            (serde_json::Value::Object(o), _) if o.contains_key("algorithm") => format!(
+                "{}:{}",
+                o["algorithm"].as_str().unwrap_or("?"),
+                o.get("level").map(|l| l.to_string()).unwrap_or_default()
+            ),
+            (other, _) => other.to_string(),
+        };
+        let name = key.trim_end_matches("_bytes").replace('_', "-");
+        let name = match name.as_str() {
+            "chunk-size" => "chunk".to_string(),
+            "object-size" => "size".to_string(),
+            _ => name,
+        };
+        v.push((name, text));
+    }
+    v
+}
+
 /// The legend every report prints once: what the tags mean.
 pub fn legend(profile: &str) -> String {
     format!(

@@ -292,14 +292,22 @@ pub(crate) fn comparison_body(c: &Comparison) -> (Vec<String>, Vec<Vec<String>>)
 /// One row per sweep point and mode: the varied knobs, then the headline figures.
 pub fn render_sweep_table(s: &Sweep) -> String {
     let (header, body) = sweep_body(s);
-    let profile = s.points.first().map(|p| p.result.profile.as_str()).unwrap_or("-");
-    let mut out = match s.points.first() {
-        Some(p) => format!("{}\nsweep over {}\n\n", scenario_line(&p.result), s.varied.join(", ")),
-        None => String::new(),
+    let runs: Vec<&RunResult> = s.points.iter().map(|p| &p.result).collect();
+    let mut profiles: Vec<&str> = Vec::new();
+    for r in runs.iter().filter(|r| r.mode == crate::result::Mode::Offload) {
+        if !profiles.contains(&r.profile.as_str()) {
+            profiles.push(&r.profile);
+        }
+    }
+    let profile = if profiles.is_empty() { "-".to_string() } else { profiles.join(", ") };
+    let mut out = if runs.is_empty() {
+        String::new()
+    } else {
+        format!("{}\nsweep over {}\n\n", super::common_scenario_line(&runs), s.varied.join(", "))
     };
     out.push_str(&layout(&header, &body));
     out.push('\n');
-    out.push_str(&legend(profile));
+    out.push_str(&legend(&profile));
     out.push('\n');
     out
 }
