@@ -480,3 +480,27 @@ fn a_timeline_follows_each_modes_clock_and_adds_up_to_the_run() {
     ok(&with_tiny(&["run", "fan-in-read", "--mode", "host", "--log-interval", "5ms", "--out", "r.json"]), d);
     assert!(std::fs::read_to_string(d.join("r.timeline.csv")).unwrap().contains("host,bluefield-2,all,0,"));
 }
+
+#[test]
+fn copy_removes_the_partial_uploads_a_killed_run_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&with_tiny(&["run", "fan-out-write", "--mode", "host", "--work-dir", "wd"]), d);
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(d.join("wd/fan-out-write-host/blob-tier.json")).unwrap(),
+    )
+    .unwrap();
+    let location = Path::new(record["location"].as_str().unwrap()).to_path_buf();
+    let location = if location.is_absolute() { location } else { d.join(location) };
+    let objects: Vec<_> = std::fs::read_dir(&location).unwrap().collect();
+    assert!(!objects.is_empty(), "the run stored nothing in {}", location.display());
+    // What an upload killed midway leaves: object_store's staging file.
+    std::fs::write(location.join("node0000-chunk7#1"), b"half").unwrap();
+    std::fs::create_dir_all(location.join("deeper")).unwrap();
+    std::fs::write(location.join("deeper/x#12"), b"half").unwrap();
+    let out = ok(&["copy", "--work-dir", "wd"], d);
+    assert!(out.contains("removed 2 partial upload(s)"), "{out}");
+    assert!(!location.join("node0000-chunk7#1").exists() && !location.join("deeper/x#12").exists());
+    let again = ok(&["copy", "--work-dir", "wd"], d);
+    assert!(!again.contains("partial upload"), "{again}");
+}

@@ -92,6 +92,12 @@ fn copy_cmd(a: CopyArgs, quiet: bool) -> Result<()> {
             r.uploaded_bytes,
             r.location
         ));
+        if r.partial_uploads_removed > 0 {
+            text.push_str(&format!(
+                "  removed {} partial upload(s) a killed run left in {}\n",
+                r.partial_uploads_removed, r.location
+            ));
+        }
         for u in &r.unverifiable {
             text.push_str(&format!("  not copied: {u}\n"));
         }
@@ -200,10 +206,37 @@ fn run_repeated(
         runs.push(r.map_err(|e| {
             reporter.finish();
             let rep = if n > 1 { format!(" (repetition {}/{n})", i + 1) } else { String::new() };
-            anyhow!("{label}{} run of {} failed{rep}: {e}", mode.name(), spec.kind.name())
+            let hint = full_disk_hint(&e.to_string(), spec, mode);
+            anyhow!("{label}{} run of {} failed{rep}: {e}{hint}", mode.name(), spec.kind.name())
         })?);
     }
     Ok(combine(runs))
+}
+
+/// After a run failed for lack of space: what is left in the work dir and how to go on.
+/// Empty for any other failure.
+fn full_disk_hint(error: &str, spec: &ScenarioSpec, mode: Mode) -> String {
+    if !(error.contains("os error 28") || error.contains("No space left on device")) {
+        return String::new();
+    }
+    match &spec.work_dir {
+        Some(d) => {
+            let run_dir = d.join(format!("{}-{}", spec.kind.name(), mode.name()));
+            let copy = if spec.kind == dpukit_host::spec::ScenarioKind::FanOutWrite {
+                format!("; its acknowledged chunks are durable there: `dpukit copy --work-dir {}` uploads those not yet copied", d.display())
+            } else {
+                String::new()
+            };
+            format!(
+                " (the disk under --work-dir is full; the run's files are in {}{copy}; free space and run again                  (the run starts that directory afresh), or remove it to clean up)",
+                run_dir.display()
+            )
+        }
+        None => {
+            " (the disk of the temporary work dir is full; it was removed; give --work-dir on a larger disk)"
+                .into()
+        }
+    }
 }
 
 /// One run's result on stdout in the asked format.
@@ -1006,5 +1039,28 @@ mod mpi {
                 None => Ok(()),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dpukit_host::spec::ScenarioKind;
+
+    #[test]
+    fn a_full_disk_says_where_the_files_are_and_how_to_go_on() {
+        let mut spec = ScenarioSpec::defaults(ScenarioKind::FanOutWrite);
+        let full = "local tier: write /w/fan-out-write-host/node0000/rank0.shard: No space left on device (os error 28)";
+        assert_eq!(full_disk_hint("blob tier: timed out", &spec, Mode::Host), "");
+        assert!(full_disk_hint(full, &spec, Mode::Host).contains("give --work-dir on a larger disk"));
+        spec.work_dir = Some(PathBuf::from("/w"));
+        let hint = full_disk_hint(full, &spec, Mode::Host);
+        assert!(
+            hint.contains("/w/fan-out-write-host") && hint.contains("dpukit copy --work-dir /w"),
+            "{hint}"
+        );
+        assert!(hint.contains("remove it to clean up"), "{hint}");
+        spec.kind = ScenarioKind::KvCache;
+        assert!(!full_disk_hint(full, &spec, Mode::Offload).contains("dpukit copy"));
     }
 }

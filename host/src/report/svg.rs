@@ -152,7 +152,8 @@ fn hbars(id: &str, title: &str, bars: &[Bar], max: f64, profile: &str) -> String
     // it whole), so no label runs past the chart's left edge.
     let max_label_px = WIDTH * 0.55;
     let label_w =
-        bars.iter().map(|b| b.label.chars().count() as f64 * CHAR_PX).fold(60.0, f64::max).min(max_label_px) + 16.0;
+        bars.iter().map(|b| b.label.chars().count() as f64 * CHAR_PX).fold(60.0, f64::max).min(max_label_px)
+            + 16.0;
     let max_chars = (max_label_px / CHAR_PX) as usize;
     let shown = |label: &str| -> String {
         if label.chars().count() <= max_chars {
