@@ -206,7 +206,7 @@ fn run_repeated(
         runs.push(r.map_err(|e| {
             reporter.finish();
             let rep = if n > 1 { format!(" (repetition {}/{n})", i + 1) } else { String::new() };
-            let hint = full_disk_hint(&e.to_string(), spec, mode);
+            let hint = full_disk_hint(&e.to_string(), spec, Some(mode));
             anyhow!("{label}{} run of {} failed{rep}: {e}{hint}", mode.name(), spec.kind.name())
         })?);
     }
@@ -215,13 +215,17 @@ fn run_repeated(
 
 /// After a run failed for lack of space: what is left in the work dir and how to go on.
 /// Empty for any other failure.
-fn full_disk_hint(error: &str, spec: &ScenarioSpec, mode: Mode) -> String {
+/// `mode`: the run that failed (`None`: one of a comparison's two).
+fn full_disk_hint(error: &str, spec: &ScenarioSpec, mode: Option<Mode>) -> String {
     if !(error.contains("os error 28") || error.contains("No space left on device")) {
         return String::new();
     }
     match &spec.work_dir {
         Some(d) => {
-            let run_dir = d.join(format!("{}-{}", spec.kind.name(), mode.name()));
+            let run_dir = match mode {
+                Some(m) => d.join(format!("{}-{}", spec.kind.name(), m.name())).display().to_string(),
+                None => format!("{0}/{1}-host and {0}/{1}-offload", d.display(), spec.kind.name()),
+            };
             let copy = if spec.kind == dpukit_host::spec::ScenarioKind::FanOutWrite {
                 format!("; its acknowledged chunks are durable there: `dpukit copy --work-dir {}` uploads those not yet copied", d.display())
             } else {
@@ -229,7 +233,7 @@ fn full_disk_hint(error: &str, spec: &ScenarioSpec, mode: Mode) -> String {
             };
             format!(
                 " (the disk under --work-dir is full; the run's files are in {}{copy}; free space and run again                  (the run starts that directory afresh), or remove it to clean up)",
-                run_dir.display()
+                run_dir
             )
         }
         None => {
@@ -648,7 +652,10 @@ fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
         if n == 1 {
             let c = compare(&spec, &profile, &opts);
             reporter.finish();
-            c.map_err(|e| anyhow!("comparison of {} failed: {e}", spec.kind.name()))?
+            c.map_err(|e| {
+                let hint = full_disk_hint(&e.to_string(), &spec, None);
+                anyhow!("comparison of {} failed: {e}{hint}", spec.kind.name())
+            })?
         } else {
             // Host and offload alternate, so a drift of the machine's speed reaches both.
             let (mut hosts, mut offloads) = (Vec::new(), Vec::new());
@@ -1051,16 +1058,19 @@ mod tests {
     fn a_full_disk_says_where_the_files_are_and_how_to_go_on() {
         let mut spec = ScenarioSpec::defaults(ScenarioKind::FanOutWrite);
         let full = "local tier: write /w/fan-out-write-host/node0000/rank0.shard: No space left on device (os error 28)";
-        assert_eq!(full_disk_hint("blob tier: timed out", &spec, Mode::Host), "");
-        assert!(full_disk_hint(full, &spec, Mode::Host).contains("give --work-dir on a larger disk"));
+        assert_eq!(full_disk_hint("blob tier: timed out", &spec, Some(Mode::Host)), "");
+        assert!(full_disk_hint(full, &spec, Some(Mode::Host)).contains("give --work-dir on a larger disk"));
         spec.work_dir = Some(PathBuf::from("/w"));
-        let hint = full_disk_hint(full, &spec, Mode::Host);
+        let hint = full_disk_hint(full, &spec, Some(Mode::Host));
+        assert!(
+            full_disk_hint(full, &spec, None).contains("/w/fan-out-write-host and /w/fan-out-write-offload")
+        );
         assert!(
             hint.contains("/w/fan-out-write-host") && hint.contains("dpukit copy --work-dir /w"),
             "{hint}"
         );
         assert!(hint.contains("remove it to clean up"), "{hint}");
         spec.kind = ScenarioKind::KvCache;
-        assert!(!full_disk_hint(full, &spec, Mode::Offload).contains("dpukit copy"));
+        assert!(!full_disk_hint(full, &spec, Some(Mode::Offload)).contains("dpukit copy"));
     }
 }
