@@ -943,12 +943,11 @@ mod mpi {
     use super::super::one_line;
     use super::{
         check_out_file, io_engine, json_text, load_profile, log_interval_ns, make_out_dir, mode_of,
-        percentiles, print_run, status, write_comparison, write_file, Stamp,
+        percentiles, print_run, status, timeline_path, write_comparison, write_file, Stamp,
     };
     use anyhow::{anyhow, bail, Result};
     use dpukit_host::cluster::mpi::MpiCluster;
     use dpukit_host::cluster::Cluster;
-    use dpukit_host::report;
     use dpukit_host::run::{compare_on, run_scenario_on, RunOptions};
     use dpukit_host::spec::ScenarioSpec;
 
@@ -1006,6 +1005,10 @@ mod mpi {
             if let Some(mut result) = result {
                 stamp.apply(&mut result, a.knobs.profile.as_deref());
                 write_file(&a.out, &json_text(serde_json::to_string_pretty(&result))?)?;
+                if result.timeline.is_some() {
+                    let path = timeline_path(&a.out);
+                    write_file(&path, &dpukit_host::report::render_timeline_csv(&[&result]))?;
+                }
                 print_run(&result, a.output.output_format)?;
                 status(quiet, &format!("wrote {}", a.out.display()));
             }
