@@ -289,8 +289,9 @@ pub enum OutputFormat {
 #[command(next_help_heading = "Repeats")]
 pub struct RepeatArgs {
     /// Run each run N times on the same seed, each with fresh state (new run directory,
-    /// blob-tier part, devices and caches), and report every figure's median, min, max and
-    /// spread; compare states the speedup's range [default: 1]. Example: --repeat 5
+    /// blob-tier part, devices and the kit's caches; not the OS page cache), and report every
+    /// figure's median, min, max and spread; compare states the speedup's range [default: 1].
+    /// Example: --repeat 5
     #[arg(long, value_name = "N")]
     pub repeat: Option<String>,
 }
