@@ -74,7 +74,33 @@ fn bad_inputs_are_one_line_errors() {
         (&["run", "kv-cache", "--mode", "host", "--scenario-file", "typo.toml"], "nodez"),
         (&["run", "--mode", "host", "--out", "no/such/dir/r.json"], "directory no/such/dir does not exist"),
         (&["run", "--mode", "host", "--out", "adir"], "--out adir: is a directory"),
-        (&["compare", "--out-dir", "afile/sub"], "--out-dir afile/sub: cannot create directory"),
+        (&["run", "--mode", "host", "--out", "afile/r.json"], "--out afile/r.json: afile is a file, not a directory"),
+        (&["run", "--mode", "host", "--out", "/proc/r.json"], "--out /proc/r.json: cannot create the file in /proc"),
+        (&["compare", "--out-dir", "/proc/out"], "--out-dir /proc/out: cannot create directory"),
+        (&["run", "--mode", "host", "--work-dir", "afile/w"], "--work-dir afile/w: afile is a file, not a directory"),
+        (&["run", "--mode", "host", "--work-dir", "/proc/w"], "--work-dir /proc/w: cannot create the directory"),
+        (&["sweep", "--vary", "chunk=64k,1m", "--work-dir", "afile"], "--work-dir afile: afile is a file"),
+        (&["run", "--mode", "host", "--size", "-1"], "--size: `-1` is not a size"),
+        (&["run", "--mode", "host", "--repeat", "0"], "--repeat 0: must be 1..=100"),
+        (&["run", "--mode", "host", "--log-interval", "0"], "--log-interval 0: must be 1ms..=1h"),
+        (&["run", "--mode", "host", "--log-interval", "2h"], "--log-interval: `2h` is not a duration"),
+        (&["compare", "--log-interval", "61m"], "--log-interval 61m: must be 1ms..=1h"),
+        (&["run", "--mode", "host", "--scale", "--log-interval", "1s"], "--log-interval: scale mode"),
+        (&["compare", "--repeat", "x"], "--repeat `x` is not a whole number"),
+        (&["run", "--mode", "host", "--repeat", "101"], "--repeat 101: must be 1..=100"),
+        (&["run", "--mode", "host", "--scale", "--repeat", "3"], "--repeat 3: scale mode is deterministic"),
+        (&["sweep", "--vary", "chunk=64k,1m", "--repeat", "100"], "400 runs requested (4 points x 100 repetitions)"),
+        (&["run", "--mode", "host", "--percentile-list", "101"], "--percentile-list 101: 101 is outside 0..=100"),
+        (&["run", "--mode", "host", "--percentile-list", "50:-1"], "-1 is outside 0..=100"),
+        (&["run", "--mode", "host", "--percentile-list", "p99"], "--percentile-list p99: `p99` is not a number"),
+        (&["compare", "--percentile-list", "::"], "--percentile-list ::: the list is empty"),
+        (
+            &["sweep", "--vary", "chunk=64k,1m", "--percentile-list", "1:2:3:4:5:6:7:8:9:10:11:12:13:14:15:16:17:18:19:20:21"],
+            "21 entries, at most 20",
+        ),
+        (&["run", "--mode", "host", "--scale", "--percentile-list", "50"], "--percentile-list: scale mode"),
+        (&["run", "--mode", "host", "--skew", "-0.5"], "--skew"),
+        (&["compare", "--out-dir", "afile/sub"], "--out-dir afile/sub: afile is a file, not a directory"),
         (&["compare", "--profile", "nope"], "unknown profile `nope`"),
         (&["sweep", "--vary", "colour=red"], "unknown knob `colour`"),
         (&["sweep", "--vary", "chunk=64k,4q"], "--vary chunk: `4q` is not a size"),
@@ -142,6 +168,7 @@ fn bad_inputs_are_one_line_errors() {
         (&["validate", "--out", "no/such/dir/v.json"], "directory no/such/dir does not exist"),
         (&["validate", "--out", "adir"], "--out adir: is a directory"),
         (&["run", "--mode", "host", "--mpi", "--scale"], "--scale models the cluster in one process"),
+        (&["run", "--mode", "host", "--scale", "--ioengine", "psync"], "--ioengine: scale mode models the local tier"),
         #[cfg(not(feature = "mpi"))]
         (
             &["run", "--mode", "host", "--mpi"],
@@ -170,6 +197,27 @@ fn bad_inputs_are_one_line_errors() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// A work dir whose name is not UTF-8 cannot be recorded in the result: refused before the run.
+#[test]
+fn a_non_utf8_work_dir_is_refused_before_the_run() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let bad = std::ffi::OsStr::from_bytes(b"w\xff");
+    let out = Command::new(env!("CARGO_BIN_EXE_dpukit"))
+        .args(["run", "--mode", "host", "--work-dir"])
+        .arg(bad)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("not valid UTF-8"), "{stderr}");
+    assert!(!dir.path().join(std::ffi::OsStr::from_bytes(b"w\xff")).exists(), "the run started");
+}
+
+/// Usage errors (clap's) are one line too, naming the argument, with status 2; help and
+/// version still print in full.
 #[test]
 fn usage_errors_are_clap_errors_with_status_2() {
     let dir = tempfile::tempdir().unwrap();
@@ -183,12 +231,22 @@ fn usage_errors_are_clap_errors_with_status_2() {
         &["sweep"],
         &["run", "--mode", "host", "-y", "--no-verify"],
         &["validate", "--quick", "--bogus"],
+        &["run", "--mode", "host", "--ioengine", "libaio"],
+        &["run", "--mode", "host", "--output-format", "yaml"],
+        &["report", "x.json", "--format", "yaml"],
     ] {
         let (status, stderr) = dpukit(args, dir.path());
         assert_eq!(status, 2, "dpukit {}: {stderr}", args.join(" "));
-        assert!(stderr.starts_with("error: "), "dpukit {}: {stderr}", args.join(" "));
-        assert!(!stderr.contains("panicked"));
+        assert!(stderr.starts_with("dpukit: error: "), "dpukit {}: {stderr}", args.join(" "));
+        assert_eq!(stderr.lines().count(), 1, "dpukit {}: {stderr}", args.join(" "));
+        assert!(!stderr.contains("Usage:") && !stderr.contains("panicked"));
     }
+    let (_, stderr) = dpukit(&["run", "--mode", "host", "--ioengine", "libaio"], dir.path());
+    assert!(stderr.contains("'libaio' for '--ioengine") && stderr.contains("io_uring, psync"), "{stderr}");
+    let (_, stderr) = dpukit(&["run", "--mode", "host", "--bogus"], dir.path());
+    assert!(stderr.contains("'--bogus'") && !stderr.contains("to pass"), "{stderr}");
+    let help = Command::new(env!("CARGO_BIN_EXE_dpukit")).args(["run", "--help"]).output().unwrap();
+    assert!(help.status.success() && String::from_utf8_lossy(&help.stdout).contains("--ioengine"));
 }
 
 #[test]

@@ -412,6 +412,11 @@ impl Profile {
         BUILTIN.iter().map(|(name, _)| *name)
     }
 
+    /// The TOML text of a shipped profile, as built into the binary.
+    pub fn builtin_toml(name: &str) -> Option<&'static str> {
+        BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
+    }
+
     /// Loads a shipped profile by name (works from any working directory).
     pub fn builtin(name: &str) -> Result<Profile, ProfileError> {
         match BUILTIN.iter().find(|(n, _)| *n == name) {

@@ -64,6 +64,45 @@ pub struct ResumedRun {
     pub uploaded_bytes: u64,
     /// Chunks whose local copy does not verify (not uploaded; named, one line each).
     pub unverifiable: Vec<String>,
+    /// Partial uploads of a killed run removed from a directory tier (see
+    /// [`remove_partial_uploads`]).
+    pub partial_uploads_removed: u64,
+}
+
+/// Deepest directory level searched for partial uploads (a run's keys are a few levels deep).
+const MAX_PARTIAL_DEPTH: usize = 16;
+
+/// object_store's directory store writes an object to `NAME#N` and renames it to `NAME` once
+/// complete; an upload killed midway leaves `NAME#N` behind, which no listing shows. Removes
+/// every such file under `dir` and returns how many there were.
+pub fn remove_partial_uploads(dir: &Path) -> Result<u64, RunError> {
+    fn is_partial(name: &str) -> bool {
+        matches!(name.rsplit_once('#'), Some((_, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    }
+    fn walk(dir: &Path, depth: usize, removed: &mut u64) -> Result<(), RunError> {
+        let io = |p: &Path, e: std::io::Error| RunError::Io { path: p.display().to_string(), source: e };
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io(dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| io(dir, e))?;
+            let path = entry.path();
+            let kind = entry.file_type().map_err(|e| io(&path, e))?;
+            if kind.is_dir() && depth < MAX_PARTIAL_DEPTH {
+                walk(&path, depth + 1, removed)?;
+            } else if kind.is_file() && is_partial(&entry.file_name().to_string_lossy()) {
+                std::fs::remove_file(&path).map_err(|e| io(&path, e))?;
+                tracing::info!(path = %path.display(), "removed a partial upload");
+                *removed += 1;
+            }
+        }
+        Ok(())
+    }
+    let mut removed = 0;
+    walk(dir, 0, &mut removed)?;
+    Ok(removed)
 }
 
 /// Resumes every run directory at or directly under `work_dir`.
@@ -111,6 +150,11 @@ fn resume_dir(dir: &Path, opts: &ResumeOptions) -> Result<ResumedRun, RunError> 
     }
     let blob = Arc::new(BlobTier::open(&location, &options).map_err(tier)?);
     blob.check().map_err(tier)?;
+    let partial_uploads_removed = match &location {
+        BlobLocation::Local(path) => remove_partial_uploads(path)?,
+        // Azure keeps a killed upload's blocks uncommitted and drops them itself.
+        BlobLocation::Azure { .. } => 0,
+    };
     let config = BlobCopierConfig {
         upload_concurrency: options.upload_concurrency as usize,
         ..BlobCopierConfig::default()
@@ -124,6 +168,7 @@ fn resume_dir(dir: &Path, opts: &ResumeOptions) -> Result<ResumedRun, RunError> 
         uploaded_chunks: 0,
         uploaded_bytes: 0,
         unverifiable: Vec::new(),
+        partial_uploads_removed,
     };
 
     let mut nodes: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -215,4 +260,32 @@ fn resume_failed(out: &ResumedRun, why: &str) -> RunError {
         out.uploaded_chunks,
         crate::tier::first_line(why)
     ))
+}
+
+#[cfg(test)]
+mod partial_tests {
+    use super::*;
+
+    #[test]
+    fn only_staged_upload_files_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("run/node0")).unwrap();
+        for f in [
+            "run/node0/c1#1",
+            "run/node0/c2#42",
+            "run/a#1",
+            "run/node0/c3",
+            "run/node0/odd#x",
+            "run/node0/tag#",
+        ] {
+            std::fs::write(d.join(f), b"x").unwrap();
+        }
+        assert_eq!(remove_partial_uploads(d).unwrap(), 3);
+        for kept in ["run/node0/c3", "run/node0/odd#x", "run/node0/tag#"] {
+            assert!(d.join(kept).exists(), "{kept} removed");
+        }
+        assert!(!d.join("run/node0/c1#1").exists() && !d.join("run/a#1").exists());
+        assert_eq!(remove_partial_uploads(&d.join("missing")).unwrap(), 0);
+    }
 }

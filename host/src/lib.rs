@@ -4,9 +4,9 @@
 //! once in `scenario`, run live by `live` through [`run`], their nodes spread over
 //! processes by [`cluster`], and modelled at scale by [`scale`] from a [`calibrate`]d
 //! machine; [`validate`] holds the two against each other), their knobs ([`spec`],
-//! [`preset`]), metrics ([`metrics`]), the result document ([`result`]) and its
-//! renderings ([`report`]), and how far a modelled result depends on the profile's
-//! figures ([`sensitivity`]).
+//! [`preset`]), metrics ([`metrics`]), the result document ([`result`]), where it came
+//! from ([`provenance`]) and its renderings ([`report`]), and how far a modelled result
+//! depends on the profile's figures ([`sensitivity`]).
 //!
 //! It knows the ABI, the kernels and the simulator; the command line sits above it.
 
@@ -16,10 +16,13 @@ pub mod copy;
 pub mod device;
 pub mod dma;
 mod live;
+pub mod logs;
 pub mod metrics;
 pub mod offload;
 pub mod placement;
 pub mod preset;
+pub mod provenance;
+pub mod repeat;
 pub mod report;
 pub mod result;
 pub mod run;

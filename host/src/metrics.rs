@@ -2,7 +2,7 @@
 
 #![forbid(unsafe_code)]
 
-use crate::result::{LatencySummary, MachineInfo, Source};
+use crate::result::{LatencySummary, MachineInfo, Percentile, Source, DEFAULT_PERCENTILES};
 use hdrhistogram::Histogram;
 
 /// Highest latency recorded (longer values are clamped): one hour.
@@ -83,16 +83,35 @@ impl StageHist {
         self.hist.is_empty()
     }
 
+    /// The summary with fio's default percentile list.
     pub fn summary(&self) -> LatencySummary {
+        self.summary_with(DEFAULT_PERCENTILES)
+    }
+
+    /// The summary with these percentiles (0..=100).
+    pub fn summary_with(&self, percentiles: &[f64]) -> LatencySummary {
         let h = &self.hist;
-        let mut cdf = Vec::new();
+        let mut cdf: Vec<(u64, f64)> = Vec::new();
         if !h.is_empty() {
+            // Each distinct latency with the largest fraction at or below it, so the curve
+            // reaches 1 even when few samples share the top value.
             for i in 0..=CDF_POINTS {
                 let q = i as f64 / CDF_POINTS as f64;
-                cdf.push((h.value_at_quantile(q), q));
+                let v = h.value_at_quantile(q);
+                match cdf.last_mut() {
+                    Some(last) if last.0 == v => last.1 = q,
+                    _ => cdf.push((v, q)),
+                }
             }
-            cdf.dedup_by(|a, b| a.0 == b.0);
         }
+        let percentiles = if h.is_empty() {
+            Vec::new()
+        } else {
+            percentiles
+                .iter()
+                .map(|&p| Percentile { percentile: p, ns: h.value_at_quantile(p / 100.0) })
+                .collect()
+        };
         LatencySummary {
             stage: self.stage.clone(),
             source: self.source,
@@ -102,6 +121,9 @@ impl StageHist {
             p999_ns: h.value_at_quantile(0.999),
             max_ns: h.max(),
             mean_ns: h.mean(),
+            min_ns: if h.is_empty() { 0 } else { h.min() },
+            stdev_ns: h.stdev(),
+            percentiles,
             emulator: false,
             cdf,
         }
@@ -152,6 +174,31 @@ pub fn machine_info() -> MachineInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_summary_has_the_spread_and_a_cdf_that_reaches_one() {
+        let mut h = StageHist::new("end_to_end", Source::Measured);
+        for v in [1_000, 2_000, 3_000, 4_000] {
+            h.record(v);
+        }
+        let s = h.summary_with(&[25.0, 50.0, 100.0]);
+        assert_eq!(s.min_ns, 1_000);
+        assert!((s.mean_ns - 2_500.0).abs() < 5.0, "{}", s.mean_ns);
+        // Population standard deviation of 1, 2, 3, 4 thousand: sqrt(1.25) thousand.
+        assert!((s.stdev_ns - 1_118.0).abs() < 10.0, "{}", s.stdev_ns);
+        let ns: Vec<u64> = s.percentiles.iter().map(|p| p.ns).collect();
+        assert_eq!(ns.len(), 3);
+        assert!(
+            ns[0] >= 1_000 && ns[0] < 1_010 && ns[1] >= 2_000 && ns[1] < 2_010 && ns[2] == s.max_ns,
+            "{ns:?}"
+        );
+        // Four samples: the curve steps at each and ends at 1, not at the quantile where
+        // the last value first appears.
+        assert_eq!(s.cdf.last().unwrap().1, 1.0, "{:?}", s.cdf);
+        assert_eq!(s.cdf.len(), 4, "{:?}", s.cdf);
+        assert!(s.cdf.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1));
+        assert!(StageHist::new("x", Source::Measured).summary().percentiles.is_empty());
+    }
 
     #[test]
     fn a_histogram_survives_the_wire() {

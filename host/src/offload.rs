@@ -639,9 +639,15 @@ fn op_name(op: &SlotOp) -> &'static str {
     }
 }
 
+/// Records a fallback's reason once; each new reason is logged (later ones at debug).
 fn push_reason(f: &mut Fallbacks, reason: String) {
-    if !f.reasons.contains(&reason) && f.reasons.len() < 16 {
-        f.reasons.push(reason);
+    if !f.reasons.contains(&reason) {
+        tracing::warn!(target: "dpukit::fallback", reason = %reason, "falling back to the host CPU");
+        if f.reasons.len() < 16 {
+            f.reasons.push(reason);
+        }
+    } else {
+        tracing::trace!(target: "dpukit::fallback", reason = %reason, "fallback");
     }
 }
 

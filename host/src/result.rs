@@ -106,12 +106,71 @@ pub struct LatencySummary {
     pub p999_ns: u64,
     pub max_ns: u64,
     pub mean_ns: f64,
+    /// Smallest value and standard deviation (written since provenance; 0 in older results).
+    #[serde(default)]
+    pub min_ns: u64,
+    #[serde(default)]
+    pub stdev_ns: f64,
+    /// The percentiles asked for (fio's `--percentile_list`; [`DEFAULT_PERCENTILES`]
+    /// unless given), ascending.
+    #[serde(default)]
+    pub percentiles: Vec<Percentile>,
     /// Timed against the Azure Storage emulator (see [`Figure::emulator`]).
     #[serde(default, skip_serializing_if = "is_false")]
     pub emulator: bool,
     /// Points of the cumulative distribution, (latency ns, fraction <= it), ascending;
     /// at most a few hundred points, for charts.
     pub cdf: Vec<(u64, f64)>,
+}
+
+/// One point of a latency distribution: the value at or below which `percentile` % of
+/// the samples lie.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Percentile {
+    pub percentile: f64,
+    pub ns: u64,
+}
+
+/// fio's default `percentile_list`.
+pub const DEFAULT_PERCENTILES: &[f64] =
+    &[1.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99];
+
+/// Most entries of a percentile list (fio's limit).
+pub const MAX_PERCENTILES: usize = 20;
+
+/// Why a percentile list was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PercentileListError {
+    #[error("`{0}` is not a number")]
+    NotANumber(String),
+    #[error("{0} is outside 0..=100")]
+    OutOfRange(f64),
+    #[error("{0} entries, at most {MAX_PERCENTILES}")]
+    TooMany(usize),
+    #[error("the list is empty")]
+    Empty,
+}
+
+/// Parses fio's `percentile_list` syntax: percentiles separated by `:` (`50:99:99.9`),
+/// each in 0..=100; returns them ascending, without duplicates.
+pub fn parse_percentile_list(text: &str) -> Result<Vec<f64>, PercentileListError> {
+    let mut v = Vec::new();
+    for part in text.split(':').map(str::trim).filter(|p| !p.is_empty()) {
+        let p: f64 = part.parse().map_err(|_| PercentileListError::NotANumber(part.to_owned()))?;
+        if !(0.0..=100.0).contains(&p) {
+            return Err(PercentileListError::OutOfRange(p));
+        }
+        v.push(p);
+    }
+    if v.is_empty() {
+        return Err(PercentileListError::Empty);
+    }
+    if v.len() > MAX_PERCENTILES {
+        return Err(PercentileListError::TooMany(v.len()));
+    }
+    v.sort_by(f64::total_cmp);
+    v.dedup();
+    Ok(v)
 }
 
 /// One modelled device resource.
@@ -225,6 +284,97 @@ pub struct RunResult {
     /// Live runs: each node's time and the spread across nodes (absent in scale mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_node: Option<PerNode>,
+    /// What produced the result (start time, command line, build, machine, I/O engine,
+    /// hashes of the profile and calibration); absent only in results older than it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<crate::provenance::Provenance>,
+    /// With `--repeat N`: every repetition's figures and their spread; the rest of this
+    /// result is the repetition of median throughput.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<Repeats>,
+    /// With `--log-interval`: what the run did in each interval, per node and in total.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Timeline>,
+}
+
+/// A run over time, in fixed intervals of each node's clock from the start of its timed
+/// phase: the wall clock in host mode (`measured`), the node's host clock in offload mode
+/// (measured host time plus modelled device waits: `modelled`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    pub interval_ns: u64,
+    /// Where the clock the intervals follow comes from.
+    pub clock: Source,
+    /// Intervals summed over nodes; latency percentiles over every chunk of the interval.
+    pub total: Vec<Interval>,
+    pub nodes: Vec<NodeTimeline>,
+}
+
+/// One node's intervals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeTimeline {
+    pub node: u32,
+    pub intervals: Vec<Interval>,
+}
+
+/// What finished in one interval: chunks that completed in it, their bytes and end-to-end
+/// latency, and the CPU time the node threads spent up to the completion that closed it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    /// Start of the interval from the start of the timed phase.
+    pub start_ns: u64,
+    pub bytes: u64,
+    pub ops: u64,
+    /// 0 when no chunk completed in the interval.
+    pub latency_p50_ns: u64,
+    pub latency_p99_ns: u64,
+    pub host_cpu_ns: u64,
+}
+
+/// The same run repeated on the same seed, each time with fresh state (a new run
+/// directory and blob tier part, new devices and caches).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Repeats {
+    pub count: u32,
+    /// Which repetition (0-based) the result's own figures are: the one of median throughput.
+    pub median_run: u32,
+    pub figures: Vec<RepeatedFigure>,
+}
+
+/// One figure over every repetition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepeatedFigure {
+    /// `throughput`, `latency_p99`, ... (the field's name).
+    pub name: String,
+    pub unit: Unit,
+    pub source: Source,
+    /// Each repetition's value, in run order.
+    pub values: Vec<f64>,
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    /// (max - min) / median; 0 when the median is 0.
+    pub spread: f64,
+}
+
+impl RepeatedFigure {
+    /// The figure over `values` (at least one).
+    pub fn of(name: &str, unit: Unit, source: Source, values: Vec<f64>) -> RepeatedFigure {
+        let mut sorted = values.clone();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
+        let median = if n == 0 {
+            0.0
+        } else if n % 2 == 1 {
+            sorted[n / 2]
+        } else {
+            (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+        };
+        let min = sorted.first().copied().unwrap_or(0.0);
+        let max = sorted.last().copied().unwrap_or(0.0);
+        let spread = if median != 0.0 { (max - min) / median } else { 0.0 };
+        RepeatedFigure { name: name.to_owned(), unit, source, values, median, min, max, spread }
+    }
 }
 
 /// How the nodes of a live run compare: each node's bytes and elapsed time (from the
@@ -289,4 +439,7 @@ pub struct Comparison {
     /// (`--sensitivity`); absent when not computed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sensitivity: Option<crate::sensitivity::Sensitivity>,
+    /// With `--repeat N`: the speedup of each host/offload pair of repetitions and its range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speedup_over_runs: Option<RepeatedFigure>,
 }

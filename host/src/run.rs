@@ -38,6 +38,13 @@ pub struct RunOptions {
     /// Fan-out write: called by the blob copier after each finished upload (tests use it
     /// to stop the blob service at a known point of the copy); see [`crate::tier::CopyObserver`].
     pub copy_observer: Option<crate::tier::CopyObserver>,
+    /// The local tier's I/O engine (fio's `ioengine`); the result says which one ran.
+    pub io_engine: crate::tier::IoEngine,
+    /// Latency percentiles to report (fio's `percentile_list`, 0..=100); `None`:
+    /// [`crate::result::DEFAULT_PERCENTILES`].
+    pub percentiles: Option<Vec<f64>>,
+    /// Timeline interval (`--log-interval`) on each node's clock; 0: no timeline.
+    pub log_interval_ns: u64,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -47,6 +54,9 @@ impl std::fmt::Debug for RunOptions {
             .field("faults", &self.faults)
             .field("corrupt_cached_chunks", &self.corrupt_cached_chunks)
             .field("copy_observer", &self.copy_observer.is_some())
+            .field("io_engine", &self.io_engine)
+            .field("percentiles", &self.percentiles)
+            .field("log_interval_ns", &self.log_interval_ns)
             .finish()
     }
 }
@@ -150,6 +160,7 @@ pub fn comparison(host: RunResult, offload: RunResult) -> Comparison {
         / 1e9;
     let speedup =
         if host.throughput.value > 0.0 { offload.throughput.value / host.throughput.value } else { 0.0 };
+    let speedup_over_runs = crate::repeat::speedup_over_runs(&host, &offload);
     Comparison {
         schema_version: RESULT_SCHEMA_VERSION,
         host,
@@ -158,5 +169,6 @@ pub fn comparison(host: RunResult, offload: RunResult) -> Comparison {
         host_cores_freed: Figure::modelled(freed, Unit::Cores),
         speedup: Figure::modelled(speedup, Unit::Ratio),
         sensitivity: None,
+        speedup_over_runs,
     }
 }

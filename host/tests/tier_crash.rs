@@ -11,8 +11,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
 use dpukit_host::tier::{
-    verify, write_acknowledged, AckedBatch, AckedWriter, ChunkId, ChunkWrite, LocalTier, LocalTierConfig,
-    Manifest, OwnedChunkWrite,
+    verify, write_acknowledged, AckedBatch, AckedWriter, ChunkId, ChunkWrite, IoEngine, LocalTier,
+    LocalTierConfig, Manifest, OwnedChunkWrite,
 };
 use dpukit_kernels::crc32c::crc32c;
 
@@ -20,6 +20,8 @@ const CHILD_DIR_ENV: &str = "DPUKIT_TIER_CRASH_DIR";
 const CHILD_SEED_ENV: &str = "DPUKIT_TIER_CRASH_CHILD_SEED";
 /// Batches in flight in the child's `AckedWriter`; unset: `write_acknowledged`, one at a time.
 const CHILD_PIPELINE_ENV: &str = "DPUKIT_TIER_CRASH_PIPELINE";
+/// Set to 1: the child writes through psync instead of io_uring.
+const CHILD_PORTABLE_ENV: &str = "DPUKIT_TIER_CRASH_PSYNC";
 /// Upper bound on the child's work, so an orphaned child stops by itself.
 const CHILD_MAX_CHUNKS: u64 = 20_000;
 
@@ -42,10 +44,14 @@ fn crash_child_entry() {
     let Ok(dir) = std::env::var(CHILD_DIR_ENV) else { return };
     let seed: u64 = std::env::var(CHILD_SEED_ENV).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
     let mut rng = SplitMix(seed);
-    let mut local = LocalTier::open(&dir, LocalTierConfig { iodepth: 8, ..Default::default() }).unwrap();
-    if std::env::var("DPUKIT_NO_URING").as_deref() == Ok("1") {
-        assert_eq!(local.backend().as_str(), "pread/pwrite");
+    let portable = std::env::var(CHILD_PORTABLE_ENV).as_deref() == Ok("1");
+    let engine = if portable { IoEngine::Psync } else { IoEngine::Auto };
+    let mut local =
+        LocalTier::open(&dir, LocalTierConfig { iodepth: 8, engine, ..Default::default() }).unwrap();
+    if portable {
+        assert_eq!(local.backend().as_str(), "psync");
     }
+
     let mut manifest = Manifest::open(std::path::Path::new(&dir).join("manifest.jsonl")).unwrap();
     if let Some(depth) = std::env::var(CHILD_PIPELINE_ENV).ok().and_then(|d| d.parse().ok()) {
         pipelined_child(&mut local, &mut manifest, depth, &mut rng);
@@ -155,7 +161,7 @@ fn crash_with(seed: u64, portable: bool, pipeline: Option<usize>) {
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     if portable {
-        cmd.env("DPUKIT_NO_URING", "1");
+        cmd.env(CHILD_PORTABLE_ENV, "1");
     }
     if let Some(depth) = pipeline {
         cmd.env(CHILD_PIPELINE_ENV, depth.to_string());
@@ -194,7 +200,7 @@ fn crash_with(seed: u64, portable: bool, pipeline: Option<usize>) {
     assert_eq!(report.ok.len(), state.chunks.len());
     eprintln!(
         "seed {seed} ({}{}): killed after {} printed acks; manifest has {} chunks, torn tail {} bytes; all verify",
-        if portable { "pread/pwrite" } else { "io_uring" },
+        if portable { "psync" } else { "io_uring" },
         pipeline.map(|d| format!(", {d} batches in flight")).unwrap_or_default(),
         acked.len(),
         state.chunks.len(),

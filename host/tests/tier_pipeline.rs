@@ -11,8 +11,8 @@ use std::process::Command;
 
 use bytes::Bytes;
 use dpukit_host::tier::{
-    AckedWriter, Backend, BatchId, Durability, LocalTier, LocalTierConfig, Manifest, OwnedChunkWrite,
-    PipelineEvent, TierError,
+    AckedWriter, Backend, BatchId, Durability, IoEngine, LocalTier, LocalTierConfig, Manifest,
+    OwnedChunkWrite, PipelineEvent, TierError,
 };
 use dpukit_kernels::crc32c::crc32c;
 
@@ -22,7 +22,7 @@ use local_tier::{allow_new_files, config, deny_new_files, open_or_report, patter
 
 fn backend_name(portable: bool) -> &'static str {
     if portable {
-        "pread/pwrite"
+        "psync"
     } else {
         "io_uring"
     }
@@ -31,7 +31,7 @@ fn backend_name(portable: bool) -> &'static str {
 /// Opens a tier, falling back to buffered I/O where the filesystem refuses O_DIRECT.
 fn open(dir: &Path, cfg: LocalTierConfig) -> LocalTier {
     let tier = open_or_report(dir, cfg.clone());
-    if !cfg.force_portable && tier.backend() != Backend::IoUring {
+    if cfg.engine != IoEngine::Psync && tier.backend() != Backend::IoUring {
         eprintln!("NOTE: io_uring unavailable on this kernel; the io_uring case ran on the fallback");
     }
     tier

@@ -35,6 +35,10 @@ pub struct Cli {
     /// Print no progress and no status lines (results still go to stdout and files)
     #[arg(long, global = true)]
     pub quiet: bool,
+    /// Log what the run does on stderr: -v each phase and blob-tier retry, -vv each node
+    /// (RUST_LOG, e.g. RUST_LOG=dpukit_host=debug, overrides it); warnings show without it
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -286,6 +290,13 @@ pub enum ModeArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IoEngineArg {
+    #[value(name = "io_uring")]
+    IoUring,
+    Psync,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SweepMode {
     Host,
     Offload,
@@ -295,9 +306,51 @@ pub enum SweepMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Table,
+    Json,
     Csv,
     Svg,
     Html,
+}
+
+/// What `run`, `compare` and `sweep` print on stdout (fio's --output-format).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+/// Repetitions of each run.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Repeats")]
+pub struct RepeatArgs {
+    /// Run each run N times on the same seed, each with fresh state (new run directory,
+    /// blob-tier part, devices and the kit's caches; not the OS page cache), and report every
+    /// figure's median, min, max and spread; compare states the speedup's range [default: 1].
+    /// Example: --repeat 5
+    #[arg(long, value_name = "N")]
+    pub repeat: Option<String>,
+}
+
+/// What a run prints and which latency percentiles it reports.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Output")]
+pub struct OutputArgs {
+    /// What to print on stdout (fio --output-format): table, the JSON result, or CSV (one
+    /// row per run); the files are written either way. Example: --output-format json | jq .throughput
+    #[arg(long, value_enum, value_name = "table|json|csv", default_value = "table")]
+    pub output_format: OutputFormat,
+    /// Latency percentiles to report, `:`-separated, 0..=100, at most 20 (fio
+    /// --percentile_list) [default: 1:5:10:20:30:40:50:60:70:80:90:95:99:99.5:99.9:99.95:99.99].
+    /// Example: --percentile-list 50:90:99:99.9
+    #[arg(long, value_name = "P1:P2:...")]
+    pub percentile_list: Option<String>,
+    /// Record a timeline: per interval of each node's clock (wall clock in host mode, the
+    /// modelled host clock in offload mode) bytes, ops, latency p50/p99 and host CPU, per node
+    /// and in total, into the JSON, a timeline CSV and the HTML chart (fio's bandwidth logs);
+    /// 1ms..=1h. Example: --log-interval 100ms
+    #[arg(long, value_name = "DURATION")]
+    pub log_interval: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -312,6 +365,10 @@ pub struct RunArgs {
     /// Where to write the JSON result
     #[arg(long, value_name = "FILE.json", default_value = "dpukit-result.json")]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub repeat: RepeatArgs,
     #[command(flatten)]
     pub scale: ScaleArgs,
     // Last, so the options above keep the default heading.
@@ -331,6 +388,10 @@ pub struct CompareArgs {
     #[command(flatten)]
     pub sensitivity: SensitivityArgs,
     #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub repeat: RepeatArgs,
+    #[command(flatten)]
     pub scale: ScaleArgs,
     // Last, so the options above keep the default heading.
     #[command(flatten)]
@@ -348,6 +409,10 @@ pub struct SweepArgs {
     /// Directory for sweep.json, sweep.csv, sweep.svg and sweep.html (created if missing)
     #[arg(long, value_name = "DIR", default_value = "dpukit-out")]
     pub out_dir: PathBuf,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub repeat: RepeatArgs,
     #[command(flatten)]
     pub scale: ScaleArgs,
     // Last, so the options above keep the default heading.
@@ -510,6 +575,11 @@ pub struct Knobs {
     /// O_DIRECT on the local tier (fio --direct=1)
     #[arg(long)]
     pub direct: bool,
+    /// The local tier's I/O engine (fio --ioengine): io_uring, or psync (pread/pwrite +
+    /// fdatasync). Without it: io_uring, falling back to psync where the kernel refuses it.
+    /// The result records the engine used. Example: --ioengine psync
+    #[arg(long, value_enum, value_name = "io_uring|psync")]
+    pub ioengine: Option<IoEngineArg>,
     /// Not supported: runs are sized in bytes (--size), not seconds (accel_perf -t)
     #[arg(short = 't', value_name = "SECONDS", hide = true)]
     pub time: Option<String>,

@@ -3,12 +3,13 @@
 //! path) before any run starts, so a typo fails in milliseconds, not after the run.
 
 use super::args::{
-    BlobArgs, CalibrateArgs, Cli, Command, CompareArgs, CopyArgs, Format, Knobs, ModeArg, ProfilesAction,
-    ReportArgs, RunArgs, ScaleArgs, SensitivityArg, SensitivityArgs, SweepArgs, SweepMode, ValidateArgs,
+    BlobArgs, CalibrateArgs, Cli, Command, CompareArgs, CopyArgs, Format, IoEngineArg, Knobs, ModeArg,
+    OutputArgs, OutputFormat, ProfilesAction, RepeatArgs, ReportArgs, RunArgs, ScaleArgs, SensitivityArg,
+    SensitivityArgs, SweepArgs, SweepMode, ValidateArgs,
 };
 use super::knobs::{
-    apply, apply_blob, base_spec, cross_product, kind_from_name, parse_size, parse_vary, validate,
-    validate_scale, MAX_SWEEP_RUNS,
+    apply, apply_blob, base_spec, cross_product, kind_from_name, parse_duration_ms, parse_size, parse_vary,
+    validate, validate_scale, MAX_SWEEP_RUNS,
 };
 use super::progress::Reporter;
 use anyhow::{anyhow, bail, Context, Result};
@@ -16,9 +17,11 @@ use dpukit_host::calibrate::{calibrate, CalibrateOptions, Calibration, CodecPlan
 use dpukit_host::cluster::launched_by_mpi;
 use dpukit_host::copy::{resume_copy, AdjustOptions, ResumeOptions};
 use dpukit_host::preset::{LIVE_MAX_BYTES_PER_NODE, LIVE_MAX_NODES, PRESETS};
+use dpukit_host::provenance::{sha256_hex, sha256_of_file, Provenance};
+use dpukit_host::repeat::{combine, parse_repeat};
 use dpukit_host::report::{self, Document, Sweep, SweepPoint, SweepValue};
 use dpukit_host::result::Comparison;
-use dpukit_host::result::{Mode, RESULT_SCHEMA_VERSION};
+use dpukit_host::result::{parse_percentile_list, Mode, RunResult, RESULT_SCHEMA_VERSION};
 use dpukit_host::run::{compare, run_scenario, RunOptions};
 use dpukit_host::scale::{compare_scale, run_scale, ClusterSpec, ScaleOptions};
 use dpukit_host::sensitivity::{
@@ -26,7 +29,7 @@ use dpukit_host::sensitivity::{
 };
 use dpukit_host::spec::ScenarioKind;
 use dpukit_host::spec::ScenarioSpec;
-use dpukit_host::tier::BlobOptions;
+use dpukit_host::tier::{BlobOptions, IoEngine};
 use dpukit_host::validate::{
     check_options, validate as run_validation, ValidateError, ValidateOptions, MAX_ROUNDS,
     VALIDATED_SCENARIOS,
@@ -36,7 +39,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 const DEFAULT_PROFILE: &str = "bluefield-2";
 
@@ -92,6 +95,12 @@ fn copy_cmd(a: CopyArgs, quiet: bool) -> Result<()> {
             r.uploaded_bytes,
             r.location
         ));
+        if r.partial_uploads_removed > 0 {
+            text.push_str(&format!(
+                "  removed {} partial upload(s) a killed run left in {}\n",
+                r.partial_uploads_removed, r.location
+            ));
+        }
         for u in &r.unverifiable {
             text.push_str(&format!("  not copied: {u}\n"));
         }
@@ -133,11 +142,167 @@ fn load_profile(name: Option<&str>) -> Result<Profile> {
     Profile::load(name).map_err(|e| anyhow!("profile: {e}"))
 }
 
+/// SHA-256 of a profile's TOML: the shipped text for a shipped name, else the file's bytes.
+fn profile_sha256(name: Option<&str>) -> Option<String> {
+    let name = name.unwrap_or(DEFAULT_PROFILE);
+    match Profile::builtin_toml(name) {
+        Some(text) if !Path::new(name).exists() => Some(sha256_hex(text.as_bytes())),
+        _ => sha256_of_file(Path::new(name)),
+    }
+}
+
+/// What the command line alone knows of a result's provenance: when the command started,
+/// how it was invoked, and the hashes of the files it read.
+struct Stamp {
+    started: SystemTime,
+    command_line: Vec<String>,
+    calibration_sha256: Option<String>,
+}
+
+impl Stamp {
+    fn new(calibration: Option<&Path>) -> Stamp {
+        Stamp {
+            started: SystemTime::now(),
+            command_line: std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect(),
+            calibration_sha256: calibration.and_then(sha256_of_file),
+        }
+    }
+
+    /// Completes `result`'s provenance (a modelled run gets one here: it has no local
+    /// tier or work dir to record).
+    fn apply(&self, result: &mut RunResult, profile: Option<&str>) {
+        let p = result.provenance.get_or_insert_with(|| Provenance::collect(self.started, &result.profile));
+        p.command_line = self.command_line.clone();
+        p.profile_sha256 = profile_sha256(profile);
+        p.calibration_sha256 = self.calibration_sha256.clone();
+    }
+}
+
+/// The repeat count of the flags; more than one is refused in scale mode, whose model
+/// gives the same result for the same seed every time.
+fn repeats(r: &RepeatArgs, scale: bool) -> Result<u32> {
+    let Some(text) = &r.repeat else { return Ok(1) };
+    let n = parse_repeat(text).map_err(|e| anyhow!("--repeat {e}"))?;
+    if scale && n > 1 {
+        bail!("--repeat {n}: scale mode is deterministic, the same seed gives the same result every time; drop --repeat or --scale");
+    }
+    Ok(n)
+}
+
+/// Runs `spec` `n` times and combines the runs (see `repeat::combine`); the progress
+/// label says which repetition is running.
+fn run_repeated(
+    spec: &ScenarioSpec,
+    mode: Mode,
+    profile: &Profile,
+    opts: &RunOptions,
+    n: u32,
+    reporter: &Reporter,
+    label: &str,
+) -> Result<RunResult> {
+    let mut runs = Vec::new();
+    for i in 0..n {
+        if n > 1 {
+            reporter.set_label(format!("{label}repetition {}/{n}", i + 1));
+        }
+        let r = run_scenario(spec, mode, profile, opts);
+        runs.push(r.map_err(|e| {
+            reporter.finish();
+            let rep = if n > 1 { format!(" (repetition {}/{n})", i + 1) } else { String::new() };
+            let hint = full_disk_hint(&e.to_string(), spec, Some(mode));
+            anyhow!("{label}{} run of {} failed{rep}: {e}{hint}", mode.name(), spec.kind.name())
+        })?);
+    }
+    Ok(combine(runs))
+}
+
+/// After a run failed for lack of space: what is left in the work dir and how to go on.
+/// Empty for any other failure.
+/// `mode`: the run that failed (`None`: one of a comparison's two).
+fn full_disk_hint(error: &str, spec: &ScenarioSpec, mode: Option<Mode>) -> String {
+    if !(error.contains("os error 28") || error.contains("No space left on device")) {
+        return String::new();
+    }
+    match &spec.work_dir {
+        Some(d) => {
+            let run_dir = match mode {
+                Some(m) => d.join(format!("{}-{}", spec.kind.name(), m.name())).display().to_string(),
+                None => format!("{0}/{1}-host and {0}/{1}-offload", d.display(), spec.kind.name()),
+            };
+            let copy = if spec.kind == dpukit_host::spec::ScenarioKind::FanOutWrite {
+                format!("; its acknowledged chunks are durable there: `dpukit copy --work-dir {}` uploads those not yet copied", d.display())
+            } else {
+                String::new()
+            };
+            format!(
+                " (the disk under --work-dir is full; the run's files are in {}{copy}; free space and run again                  (the run starts that directory afresh), or remove it to clean up)",
+                run_dir
+            )
+        }
+        None => {
+            " (the disk of the temporary work dir is full; it was removed; give --work-dir on a larger disk)"
+                .into()
+        }
+    }
+}
+
+/// One run's result on stdout in the asked format.
+fn print_run(result: &RunResult, format: OutputFormat) -> Result<()> {
+    print(&match format {
+        OutputFormat::Table => report::render_run_table(result),
+        OutputFormat::Json => json_text(serde_json::to_string_pretty(result))?,
+        OutputFormat::Csv => report::render_csv([result]),
+    })
+}
+
+/// The percentile list of the flags (fio's syntax); refused in scale mode, whose latencies
+/// are per node and keep the default list.
+fn percentiles(o: &OutputArgs, scale: bool) -> Result<Option<Vec<f64>>> {
+    let Some(text) = &o.percentile_list else { return Ok(None) };
+    if scale {
+        bail!("--percentile-list: scale mode reports its modelled latencies at the default percentiles; drop --percentile-list or --scale");
+    }
+    parse_percentile_list(text).map(Some).map_err(|e| anyhow!("--percentile-list {text}: {e}"))
+}
+
+/// The timeline interval of the flags in ns (0: none), 1 ms..=1 h; refused in scale mode.
+fn log_interval_ns(o: &OutputArgs, scale: bool) -> Result<u64> {
+    let Some(text) = &o.log_interval else { return Ok(0) };
+    if scale {
+        bail!("--log-interval: scale mode models the run as events and records no timeline; drop --log-interval or --scale");
+    }
+    let ms = parse_duration_ms(text).map_err(|e| anyhow!("--log-interval: {e}"))?;
+    if !(1..=3_600_000).contains(&ms) {
+        bail!("--log-interval {text}: must be 1ms..=1h");
+    }
+    Ok(ms * 1_000_000)
+}
+
+/// Where a run's timeline CSV goes: beside the JSON, `NAME.timeline.csv`.
+fn timeline_path(out: &Path) -> PathBuf {
+    out.with_extension("timeline.csv")
+}
+
+/// The local tier's I/O engine of the flags; refused in scale mode, which runs none.
+fn io_engine(k: &Knobs, scale: bool) -> Result<IoEngine> {
+    match (k.ioengine, scale) {
+        (Some(_), true) => bail!(
+            "--ioengine: scale mode models the local tier and runs no I/O engine; drop --ioengine or --scale"
+        ),
+        (None, _) => Ok(IoEngine::Auto),
+        (Some(IoEngineArg::IoUring), false) => Ok(IoEngine::IoUring),
+        (Some(IoEngineArg::Psync), false) => Ok(IoEngine::Psync),
+    }
+}
+
 fn write_file(path: &Path, contents: &str) -> Result<()> {
     std::fs::write(path, contents).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Fails early when `path` cannot be a file we write: its directory is missing, or it is a directory.
+/// Fails before any work when `path` cannot be a file we write: it is a directory, its
+/// directory is missing or is a file, or the file cannot be created or opened for writing
+/// there (a read-only or virtual file system, a name it cannot hold). An existing file is
+/// opened without truncating and a probe file is removed again, so the check changes nothing.
 fn check_out_file(path: &Path, flag: &str) -> Result<()> {
     if path.is_dir() {
         bail!("{flag} {}: is a directory", path.display());
@@ -146,13 +311,63 @@ fn check_out_file(path: &Path, flag: &str) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    if !parent.is_dir() {
-        bail!("{flag} {}: directory {} does not exist", path.display(), parent.display());
+    check_dir_exists(parent, &format!("{flag} {}", path.display()))?;
+    if path.exists() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| anyhow!("{flag} {}: cannot write the file: {e}", path.display()))?;
+    } else {
+        std::fs::OpenOptions::new().write(true).create_new(true).open(path).map_err(|e| {
+            anyhow!("{flag} {}: cannot create the file in {}: {e}", path.display(), parent.display())
+        })?;
+        let _ = std::fs::remove_file(path);
     }
     Ok(())
 }
 
+/// `dir` exists and is a directory; else one line naming the first part of the path that
+/// is missing or is a file.
+fn check_dir_exists(dir: &Path, what: &str) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(a) = file_in_the_way(dir) {
+        bail!("{what}: {} is a file, not a directory", a.display());
+    }
+    bail!("{what}: directory {} does not exist", dir.display())
+}
+
+/// The nearest part of `dir`'s path that exists but is not a directory, if any.
+fn file_in_the_way(dir: &Path) -> Option<&Path> {
+    dir.ancestors().filter(|a| !a.as_os_str().is_empty()).find(|a| a.exists()).filter(|a| !a.is_dir())
+}
+
+/// The work dir must be text (the result records it as a string) and writable: it is
+/// created if missing and a probe file written, before any run starts.
+fn check_work_dir(spec: &ScenarioSpec) -> Result<()> {
+    let Some(dir) = &spec.work_dir else { return Ok(()) };
+    if dir.to_str().is_none() {
+        bail!(
+            "--work-dir {}: not valid UTF-8; the result records the path as text, give a UTF-8 path",
+            dir.display()
+        );
+    }
+    let what = format!("--work-dir {}", dir.display());
+    if let Some(a) = file_in_the_way(dir) {
+        bail!("{what}: {} is a file, not a directory", a.display());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| anyhow!("{what}: cannot create the directory: {e}"))?;
+    let probe = dir.join(format!(".dpukit-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(|e| anyhow!("{what}: cannot write there: {e}"))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
 fn make_out_dir(dir: &Path) -> Result<()> {
+    if let Some(a) = file_in_the_way(dir) {
+        bail!("--out-dir {}: {} is a file, not a directory", dir.display(), a.display());
+    }
     std::fs::create_dir_all(dir)
         .with_context(|| format!("--out-dir {}: cannot create directory", dir.display()))?;
     // Probe, so an unwritable directory fails now rather than after the runs.
@@ -354,7 +569,15 @@ fn check_mpi(scale: bool) -> Result<()> {
 }
 
 fn run(a: RunArgs, quiet: bool) -> Result<()> {
+    let stamp = Stamp::new(a.scale.calibration.as_deref());
     let spec = spec_with_note(&a.knobs, a.scale.scale, quiet)?;
+    let engine = io_engine(&a.knobs, a.scale.scale)?;
+    let n = repeats(&a.repeat, a.scale.scale)?;
+    if n > 1 && (a.mpi || launched_by_mpi()) {
+        bail!("--repeat {n}: not supported under MPI; start the job {n} times");
+    }
+    let pcts = percentiles(&a.output, a.scale.scale)?;
+    let interval_ns = log_interval_ns(&a.output, a.scale.scale)?;
     if a.mpi || launched_by_mpi() {
         check_mpi(a.scale.scale)?;
         #[cfg(feature = "mpi")]
@@ -366,24 +589,41 @@ fn run(a: RunArgs, quiet: bool) -> Result<()> {
         check_out_file(&a.out, "--out")?;
         let mode = mode_of(a.mode);
         let opts = scale_options(&a.scale, &spec, &profile, quiet)?;
-        let result = run_scale(&spec, mode, &profile, &opts)
+        let mut result = run_scale(&spec, mode, &profile, &opts)
             .map_err(|e| anyhow!("scale {} run of {} failed: {e}", mode.name(), spec.kind.name()))?;
+        stamp.apply(&mut result, a.knobs.profile.as_deref());
         write_file(&a.out, &json_text(serde_json::to_string_pretty(&result))?)?;
-        print(&report::render_run_table(&result))?;
+        print_run(&result, a.output.output_format)?;
         status(quiet, &format!("wrote {}", a.out.display()));
         return Ok(());
     }
     validate(&spec)?;
+    check_work_dir(&spec)?;
     let profile = load_profile(a.knobs.profile.as_deref())?;
     check_out_file(&a.out, "--out")?;
+    if interval_ns > 0 {
+        check_out_file(&timeline_path(&a.out), "--out (its timeline CSV)")?;
+    }
     let mode = mode_of(a.mode);
     let reporter = Reporter::new(quiet);
-    let opts = RunOptions { progress: reporter.callback(), ..RunOptions::default() };
-    let result = run_scenario(&spec, mode, &profile, &opts);
+    let opts = RunOptions {
+        progress: reporter.callback(),
+        io_engine: engine,
+        percentiles: pcts.clone(),
+        log_interval_ns: interval_ns,
+        ..RunOptions::default()
+    };
+    let result = run_repeated(&spec, mode, &profile, &opts, n, &reporter, "");
     reporter.finish();
-    let result = result.map_err(|e| anyhow!("{} run of {} failed: {e}", mode.name(), spec.kind.name()))?;
+    let mut result = result?;
+    stamp.apply(&mut result, a.knobs.profile.as_deref());
     write_file(&a.out, &json_text(serde_json::to_string_pretty(&result))?)?;
-    print(&report::render_run_table(&result))?;
+    if result.timeline.is_some() {
+        let path = timeline_path(&a.out);
+        write_file(&path, &report::render_timeline_csv(&[&result]))?;
+        status(quiet, &format!("wrote {}", path.display()));
+    }
+    print_run(&result, a.output.output_format)?;
     status(quiet, &format!("wrote {}", a.out.display()));
     Ok(())
 }
@@ -445,12 +685,20 @@ fn sensitivity_took(s: &Sensitivity, started: Instant) -> String {
 }
 
 fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
+    let stamp = Stamp::new(a.scale.calibration.as_deref());
     let spec = spec_with_note(&a.knobs, a.scale.scale, quiet)?;
     let fraction = sensitivity_fraction(&a.sensitivity)?;
     let asked = a.sensitivity.sensitivity.map(level_of);
     if a.sensitivity.sensitivity_calibration.is_some() && a.scale.scale {
         bail!("--sensitivity-calibration is for a live compare; with --scale, --calibration is used");
     }
+    let engine = io_engine(&a.knobs, a.scale.scale)?;
+    let n = repeats(&a.repeat, a.scale.scale)?;
+    if n > 1 && (a.mpi || launched_by_mpi()) {
+        bail!("--repeat {n}: not supported under MPI; start the job {n} times");
+    }
+    let pcts = percentiles(&a.output, a.scale.scale)?;
+    let interval_ns = log_interval_ns(&a.output, a.scale.scale)?;
     if a.mpi || launched_by_mpi() {
         if asked.is_some_and(|l| l != Level::Off) {
             bail!("--sensitivity: not available under MPI; run the same scenario with --scale for it");
@@ -459,7 +707,7 @@ fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
         #[cfg(feature = "mpi")]
         return mpi::compare(a, spec, quiet);
     }
-    let c = if a.scale.scale {
+    let mut c = if a.scale.scale {
         validate_scale(&spec)?;
         let profile = load_profile(a.knobs.profile.as_deref())?;
         make_out_dir(&a.out_dir)?;
@@ -488,6 +736,7 @@ fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
         c
     } else {
         validate(&spec)?;
+        check_work_dir(&spec)?;
         let profile = load_profile(a.knobs.profile.as_deref())?;
         // Given a calibration file, the proxy costs little: on unless turned off.
         let level = asked.unwrap_or(if a.sensitivity.sensitivity_calibration.is_some() {
@@ -506,10 +755,31 @@ fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
         };
         make_out_dir(&a.out_dir)?;
         let reporter = Reporter::new(quiet);
-        let opts = RunOptions { progress: reporter.callback(), ..RunOptions::default() };
-        let c = compare(&spec, &profile, &opts);
-        reporter.finish();
-        let mut c = c.map_err(|e| anyhow!("comparison of {} failed: {e}", spec.kind.name()))?;
+        let opts = RunOptions {
+            progress: reporter.callback(),
+            io_engine: engine,
+            percentiles: pcts.clone(),
+            log_interval_ns: interval_ns,
+            ..RunOptions::default()
+        };
+        let mut c = if n == 1 {
+            let c = compare(&spec, &profile, &opts);
+            reporter.finish();
+            c.map_err(|e| {
+                let hint = full_disk_hint(&e.to_string(), &spec, None);
+                anyhow!("comparison of {} failed: {e}{hint}", spec.kind.name())
+            })?
+        } else {
+            // Host and offload alternate, so a drift of the machine's speed reaches both.
+            let (mut hosts, mut offloads) = (Vec::new(), Vec::new());
+            for i in 0..n {
+                let label = format!("repetition {}/{n}: ", i + 1);
+                hosts.push(run_repeated(&spec, Mode::Host, &profile, &opts, 1, &reporter, &label)?);
+                offloads.push(run_repeated(&spec, Mode::Offload, &profile, &opts, 1, &reporter, &label)?);
+            }
+            reporter.finish();
+            dpukit_host::run::comparison(combine(hosts), combine(offloads))
+        };
         if level != Level::Off && has_modelled_figures(&profile, quiet) {
             let calibration = match calibration_file {
                 Some(x) => Ok(x),
@@ -534,24 +804,38 @@ fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
         }
         c
     };
-    write_comparison(&a.out_dir, c, quiet)
+    stamp.apply(&mut c.host, a.knobs.profile.as_deref());
+    stamp.apply(&mut c.offload, a.knobs.profile.as_deref());
+    write_comparison(&a.out_dir, c, a.output.output_format, quiet)
 }
 
 /// comparison.json, comparison.csv and report.html, and the table on stdout.
-fn write_comparison(out_dir: &Path, c: Comparison, quiet: bool) -> Result<()> {
+fn write_comparison(out_dir: &Path, c: Comparison, format: OutputFormat, quiet: bool) -> Result<()> {
     let json = out_dir.join("comparison.json");
     let csv = out_dir.join("comparison.csv");
     let html = out_dir.join("report.html");
     write_file(&json, &json_text(serde_json::to_string_pretty(&c))?)?;
     write_file(&csv, &report::render_csv([&c.host, &c.offload]))?;
+    if c.host.timeline.is_some() || c.offload.timeline.is_some() {
+        write_file(&out_dir.join("timeline.csv"), &report::render_timeline_csv(&[&c.host, &c.offload]))?;
+    }
     let doc = Document::Comparison(Box::new(c));
     write_file(&html, &report::render_html(std::slice::from_ref(&doc)))?;
-    print(&report::render_tables(std::slice::from_ref(&doc)))?;
+    print(&match format {
+        OutputFormat::Table => report::render_tables(std::slice::from_ref(&doc)),
+        OutputFormat::Json => report::render_json(std::slice::from_ref(&doc)),
+        OutputFormat::Csv => report::render_docs_csv(std::slice::from_ref(&doc)),
+    })?;
     status(quiet, &format!("wrote {}, {} and {}", json.display(), csv.display(), html.display()));
     Ok(())
 }
 
 fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
+    let stamp = Stamp::new(a.scale.calibration.as_deref());
+    let engine = io_engine(&a.knobs, a.scale.scale)?;
+    let pcts = percentiles(&a.output, a.scale.scale)?;
+    let interval_ns = log_interval_ns(&a.output, a.scale.scale)?;
+    let repeat = repeats(&a.repeat, a.scale.scale)?;
     let varies = a.vary.iter().map(|v| parse_vary(v)).collect::<Result<Vec<_>>>()?;
     for (i, v) in varies.iter().enumerate() {
         if varies[..i].iter().any(|w| w.knob == v.knob && (v.knob.is_some() || w.name == v.name)) {
@@ -566,8 +850,11 @@ fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
     };
     let points = cross_product(&varies);
     let total = points.len() * modes.len();
-    if total > MAX_SWEEP_RUNS {
-        bail!("--vary: {total} runs requested, at most {MAX_SWEEP_RUNS}; vary fewer values");
+    if total * repeat as usize > MAX_SWEEP_RUNS {
+        bail!(
+            "--vary: {} runs requested ({total} points x {repeat} repetitions), at most {MAX_SWEEP_RUNS}; vary fewer values",
+            total * repeat as usize
+        );
     }
     // Build and check every point before running any.
     let mut profiles: HashMap<String, Profile> = HashMap::new();
@@ -592,6 +879,9 @@ fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
         }
         planned.push((values.clone(), spec, profile_name, label.join(" ")));
     }
+    if !a.scale.scale {
+        check_work_dir(&base)?;
+    }
     make_out_dir(&a.out_dir)?;
     // One calibration for every point, so points differ only by their knobs.
     let scale = match (&planned.first(), a.scale.scale) {
@@ -603,12 +893,31 @@ fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
     let reporter = Reporter::new(quiet);
     let mut done = Vec::new();
     let mut n = 0;
+    // Host mode does not use the profile: points that differ only by it share one host run
+    // (keyed by the whole scenario, batch included: fan-out write batches its local writes
+    // by it on the host too), so no two host runs of one configuration read as a difference.
+    let mut host_runs: HashMap<String, (String, RunResult)> = HashMap::new();
     for (values, spec, profile_name, label) in planned {
         for &mode in modes {
             n += 1;
             reporter.set_label(format!("[{n}/{total}] {label}"));
             let profile = &profiles[&profile_name];
-            let result = match &scale {
+            let key = serde_json::to_string(&spec).context("cannot serialize a sweep point")?;
+            if let (Mode::Host, Some((first, shared))) = (mode, host_runs.get(&key)) {
+                let mut result = shared.clone();
+                result.profile = profile_name.clone();
+                result.notes.push(format!(
+                    "host run shared with sweep point {first}: host mode does not use the profile, so it ran once"
+                ));
+                let values = varies
+                    .iter()
+                    .zip(&values)
+                    .map(|(v, x)| SweepValue { knob: v.name.clone(), value: x.clone() })
+                    .collect();
+                done.push(SweepPoint { values, result });
+                continue;
+            }
+            let mut result = match &scale {
                 Some(base) => {
                     let mut opts = base.clone();
                     if !a.scale.colocated && a.scale.nic_gbps.is_none() {
@@ -622,13 +931,22 @@ fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
                     })?
                 }
                 None => {
-                    let opts = RunOptions { progress: reporter.callback(), ..RunOptions::default() };
-                    run_scenario(&spec, mode, profile, &opts).map_err(|e| {
-                        reporter.finish();
-                        anyhow!("sweep point {label}, {} run failed: {e}", mode.name())
-                    })?
+                    let opts = RunOptions {
+                        progress: reporter.callback(),
+                        io_engine: engine,
+                        percentiles: pcts.clone(),
+                        log_interval_ns: interval_ns,
+                        ..RunOptions::default()
+                    };
+                    let prefix = format!("[{n}/{total}] {label} ");
+                    run_repeated(&spec, mode, profile, &opts, repeat, &reporter, &prefix)
+                        .map_err(|e| anyhow!("sweep point {e}"))?
                 }
             };
+            stamp.apply(&mut result, Some(&profile_name));
+            if mode == Mode::Host && scale.is_none() {
+                host_runs.insert(key, (label.clone(), result.clone()));
+            }
             let values = varies
                 .iter()
                 .zip(&values)
@@ -652,7 +970,11 @@ fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
     for (path, text) in &files {
         write_file(path, text)?;
     }
-    print(&report::render_sweep_table(&s))?;
+    print(&match a.output.output_format {
+        OutputFormat::Table => report::render_sweep_table(&s),
+        OutputFormat::Json => files[0].1.clone(),
+        OutputFormat::Csv => files[1].1.clone(),
+    })?;
     let names: Vec<String> = files.iter().map(|(p, _)| p.display().to_string()).collect();
     status(quiet, &format!("wrote {}", names.join(", ")));
     Ok(())
@@ -750,8 +1072,10 @@ fn report_cmd(a: ReportArgs) -> Result<()> {
     if let Some(out) = &a.out {
         check_out_file(out, "--out")?;
     }
+    let names: Vec<String> = a.files.iter().map(|f| f.display().to_string()).collect();
     let text = match a.format {
-        Format::Table => report::render_tables(&docs),
+        Format::Table => report::render_tables(&docs) + &report::render_provenance(&docs, &names),
+        Format::Json => report::render_json(&docs),
         Format::Csv => report::render_docs_csv(&docs),
         Format::Svg => report::render_svg(&docs),
         Format::Html => report::render_html(&docs),
@@ -771,13 +1095,12 @@ mod mpi {
     use super::super::knobs::validate;
     use super::super::one_line;
     use super::{
-        check_out_file, json_text, load_profile, make_out_dir, mode_of, print, status, write_comparison,
-        write_file,
+        check_out_file, io_engine, json_text, load_profile, log_interval_ns, make_out_dir, mode_of,
+        percentiles, print_run, status, timeline_path, write_comparison, write_file, Stamp,
     };
     use anyhow::{anyhow, bail, Result};
     use dpukit_host::cluster::mpi::MpiCluster;
     use dpukit_host::cluster::Cluster;
-    use dpukit_host::report;
     use dpukit_host::run::{compare_on, run_scenario_on, RunOptions};
     use dpukit_host::spec::ScenarioSpec;
 
@@ -807,7 +1130,14 @@ mod mpi {
     }
 
     pub fn run(a: RunArgs, spec: ScenarioSpec, quiet: bool) -> Result<()> {
+        let stamp = Stamp::new(None);
         on_rank(quiet, |cluster, quiet| {
+            let opts = RunOptions {
+                io_engine: io_engine(&a.knobs, false)?,
+                percentiles: percentiles(&a.output, false)?,
+                log_interval_ns: log_interval_ns(&a.output, false)?,
+                ..RunOptions::default()
+            };
             let spec = sized(spec, &a.knobs, cluster)?;
             let profile = load_profile(a.knobs.profile.as_deref())?;
             if cluster.is_leader() {
@@ -823,11 +1153,16 @@ mod mpi {
                     mode.name()
                 ),
             );
-            let result = run_scenario_on(cluster, &spec, mode, &profile, &RunOptions::default())
+            let result = run_scenario_on(cluster, &spec, mode, &profile, &opts)
                 .map_err(|e| anyhow!("{} run of {} failed: {e}", mode.name(), spec.kind.name()))?;
-            if let Some(result) = result {
+            if let Some(mut result) = result {
+                stamp.apply(&mut result, a.knobs.profile.as_deref());
                 write_file(&a.out, &json_text(serde_json::to_string_pretty(&result))?)?;
-                print(&report::render_run_table(&result))?;
+                if result.timeline.is_some() {
+                    let path = timeline_path(&a.out);
+                    write_file(&path, &dpukit_host::report::render_timeline_csv(&[&result]))?;
+                }
+                print_run(&result, a.output.output_format)?;
                 status(quiet, &format!("wrote {}", a.out.display()));
             }
             Ok(())
@@ -835,7 +1170,14 @@ mod mpi {
     }
 
     pub fn compare(a: CompareArgs, spec: ScenarioSpec, quiet: bool) -> Result<()> {
+        let stamp = Stamp::new(None);
         on_rank(quiet, |cluster, quiet| {
+            let opts = RunOptions {
+                io_engine: io_engine(&a.knobs, false)?,
+                percentiles: percentiles(&a.output, false)?,
+                log_interval_ns: log_interval_ns(&a.output, false)?,
+                ..RunOptions::default()
+            };
             let spec = sized(spec, &a.knobs, cluster)?;
             let profile = load_profile(a.knobs.profile.as_deref())?;
             if cluster.is_leader() {
@@ -849,12 +1191,42 @@ mod mpi {
                     spec.kind.name()
                 ),
             );
-            let c = compare_on(cluster, &spec, &profile, &RunOptions::default())
+            let c = compare_on(cluster, &spec, &profile, &opts)
                 .map_err(|e| anyhow!("comparison of {} failed: {e}", spec.kind.name()))?;
             match c {
-                Some(c) => write_comparison(&a.out_dir, c, quiet),
+                Some(mut c) => {
+                    stamp.apply(&mut c.host, a.knobs.profile.as_deref());
+                    stamp.apply(&mut c.offload, a.knobs.profile.as_deref());
+                    write_comparison(&a.out_dir, c, a.output.output_format, quiet)
+                }
                 None => Ok(()),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dpukit_host::spec::ScenarioKind;
+
+    #[test]
+    fn a_full_disk_says_where_the_files_are_and_how_to_go_on() {
+        let mut spec = ScenarioSpec::defaults(ScenarioKind::FanOutWrite);
+        let full = "local tier: write /w/fan-out-write-host/node0000/rank0.shard: No space left on device (os error 28)";
+        assert_eq!(full_disk_hint("blob tier: timed out", &spec, Some(Mode::Host)), "");
+        assert!(full_disk_hint(full, &spec, Some(Mode::Host)).contains("give --work-dir on a larger disk"));
+        spec.work_dir = Some(PathBuf::from("/w"));
+        let hint = full_disk_hint(full, &spec, Some(Mode::Host));
+        assert!(
+            full_disk_hint(full, &spec, None).contains("/w/fan-out-write-host and /w/fan-out-write-offload")
+        );
+        assert!(
+            hint.contains("/w/fan-out-write-host") && hint.contains("dpukit copy --work-dir /w"),
+            "{hint}"
+        );
+        assert!(hint.contains("remove it to clean up"), "{hint}");
+        spec.kind = ScenarioKind::KvCache;
+        assert!(!full_disk_hint(full, &spec, Some(Mode::Offload)).contains("dpukit copy"));
     }
 }

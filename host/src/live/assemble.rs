@@ -9,8 +9,8 @@ use crate::metrics::{machine_info, StageHist};
 use crate::placement::placement_notes;
 use crate::result::LatencySummary;
 use crate::result::{
-    DeviceSummary, Fallbacks, Figure, Mode, NodeTime, PerNode, ResourceUse, RunResult, Source, Unit,
-    Verification, RESULT_SCHEMA_VERSION, STRAGGLER_FACTOR,
+    DeviceSummary, Fallbacks, Figure, Interval, Mode, NodeTime, NodeTimeline, PerNode, ResourceUse,
+    RunResult, Source, Timeline, Unit, Verification, RESULT_SCHEMA_VERSION, STRAGGLER_FACTOR,
 };
 use crate::run::RunError;
 use crate::spec::{ScenarioKind, ScenarioSpec};
@@ -62,6 +62,7 @@ pub(super) fn assemble(
     cluster: &dyn Cluster,
     procs: Vec<ProcessOut>,
     emulator: bool,
+    percentiles: &[f64],
 ) -> Result<RunResult, RunError> {
     // Processes run side by side: the run's wall time is the longest; CPU time adds up.
     let wall_ns = procs.iter().map(|p| p.wall_ns).max().unwrap_or(0);
@@ -106,7 +107,7 @@ pub(super) fn assemble(
     let ops_per_s =
         Figure { value: ops as f64 / elapsed_s, unit: Unit::OpsPerSecond, source: src, emulator: false };
 
-    let latency = merge_latency(&nodes);
+    let latency = merge_latency(&nodes, percentiles);
 
     let fallbacks = merge_fallbacks(&nodes);
 
@@ -163,6 +164,9 @@ pub(super) fn assemble(
         notes,
         blob_tier: None,
         per_node: per_node(&nodes, src, cluster),
+        provenance: None,
+        repeats: None,
+        timeline: None,
     })
 }
 
@@ -302,7 +306,7 @@ fn manifest_digest(nodes: &[NodeOut]) -> (u32, usize) {
 
 /// The run's latency stages over every node: end to end, the kernels' or the device's
 /// ops, and storage I/O (the stages with no samples left out).
-fn merge_latency(nodes: &[NodeOut]) -> Vec<LatencySummary> {
+fn merge_latency(nodes: &[NodeOut], percentiles: &[f64]) -> Vec<LatencySummary> {
     let mut e2e = StageHist::new("end_to_end", nodes.first().map_or(Source::Measured, |n| n.e2e.source));
     let mut kernel = nodes
         .first()
@@ -318,7 +322,7 @@ fn merge_latency(nodes: &[NodeOut]) -> Vec<LatencySummary> {
         first = false;
         io.merge(&n.io);
     }
-    [&e2e, &kernel, &io].iter().filter(|h| !h.is_empty()).map(|h| h.summary()).collect()
+    [&e2e, &kernel, &io].iter().filter(|h| !h.is_empty()).map(|h| h.summary_with(percentiles)).collect()
 }
 
 /// What the nodes stored, hit, fetched and spent on the CPU, as named figures.
@@ -361,4 +365,52 @@ fn node_figures(spec: &ScenarioSpec, nodes: &[NodeOut], host_cpu_ns: u64) -> Vec
         Figure::measured(host_cpu_ns.saturating_sub(node_cpu) as f64 / 1e9, Unit::Seconds),
     ));
     extra
+}
+
+/// The timeline of every process's nodes: each node's intervals and their sum, latency
+/// percentiles over every chunk of an interval. `clock` says where the nodes' clocks come
+/// from (the result's throughput source).
+pub(super) fn timeline(procs: &[ProcessOut], interval_ns: u64, clock: Source) -> Timeline {
+    let mut nodes: Vec<&NodeOut> = procs.iter().flat_map(|p| p.nodes.iter()).collect();
+    nodes.sort_by_key(|n| n.node);
+    let len = nodes.iter().map(|n| n.intervals.len()).max().unwrap_or(0);
+    let summary = |start: usize, bytes: u64, ops: u64, cpu: u64, lat: &mut Vec<u64>| {
+        lat.sort_unstable();
+        let pct =
+            |q: f64| if lat.is_empty() { 0 } else { lat[((lat.len() - 1) as f64 * q).round() as usize] };
+        Interval {
+            start_ns: start as u64 * interval_ns,
+            bytes,
+            ops,
+            latency_p50_ns: pct(0.50),
+            latency_p99_ns: pct(0.99),
+            host_cpu_ns: cpu,
+        }
+    };
+    let per_node = nodes
+        .iter()
+        .map(|n| NodeTimeline {
+            node: n.node,
+            intervals: n
+                .intervals
+                .iter()
+                .enumerate()
+                .map(|(i, iv)| summary(i, iv.bytes, iv.ops, iv.host_cpu_ns, &mut iv.latencies_ns.clone()))
+                .collect(),
+        })
+        .collect();
+    let total = (0..len)
+        .map(|i| {
+            let ivs: Vec<_> = nodes.iter().filter_map(|n| n.intervals.get(i)).collect();
+            let mut lat: Vec<u64> = ivs.iter().flat_map(|iv| iv.latencies_ns.iter().copied()).collect();
+            summary(
+                i,
+                ivs.iter().map(|iv| iv.bytes).sum(),
+                ivs.iter().map(|iv| iv.ops).sum(),
+                ivs.iter().map(|iv| iv.host_cpu_ns).sum(),
+                &mut lat,
+            )
+        })
+        .collect();
+    Timeline { interval_ns, clock, total, nodes: per_node }
 }

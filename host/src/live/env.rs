@@ -12,7 +12,7 @@ use crate::run::RunError;
 use crate::scenario::codec;
 use crate::spec::{ScenarioKind, ScenarioSpec};
 use crate::tier::TierError;
-use crate::tier::{BlobLocation, BlobOptions, BlobTier, LocalTier, LocalTierConfig};
+use crate::tier::{Backend, BlobLocation, BlobOptions, BlobTier, LocalTier, LocalTierConfig};
 use dpukit_kernels::cache_index::CacheIndex;
 use dpukit_kernels::compress;
 use dpukit_kernels::datagen::{ByteStyle, DataGen};
@@ -209,14 +209,21 @@ pub(super) fn offload_for(ctx: &Ctx, node: u32) -> Result<Offload, RunError> {
     .map_err(off_err)
 }
 
-pub(super) fn local_tier(spec: &ScenarioSpec, dir: &Path, chunk_bytes: usize) -> Result<LocalTier, RunError> {
+pub(super) fn local_tier(ctx: &Ctx, dir: &Path, chunk_bytes: usize) -> Result<LocalTier, RunError> {
+    let spec = ctx.spec;
     let buffer = chunk_bytes.div_ceil(4096) * 4096;
     let cfg = LocalTierConfig {
         iodepth: spec.queue_depth.clamp(1, 256),
         direct: spec.direct,
         buffer_size_bytes: buffer,
         max_inflight_bytes: (buffer as u64 * spec.queue_depth.max(1) as u64).max(buffer as u64),
+        engine: ctx.io_engine,
         ..LocalTierConfig::default()
     };
-    LocalTier::open(dir, cfg).map_err(tier_err)
+    let tier = LocalTier::open(dir, cfg).map_err(tier_err)?;
+    let mut used = ctx.io_engine_used.lock().unwrap_or_else(|p| p.into_inner());
+    if *used != Some(Backend::PreadPwrite) {
+        *used = Some(tier.backend());
+    }
+    Ok(tier)
 }

@@ -85,9 +85,8 @@ pub(super) fn fan_in_read(ctx: &Ctx, reader: u32) -> Result<NodeOut, RunError> {
                 out.fail(format!("{} chunk {i}: does not verify", name.shard()));
             }
             off.release(f.slot);
-            out.e2e.record(off.now_ns().saturating_sub(t0));
-            out.bytes += c.raw_len as u64;
-            out.ops += 1;
+            let now = off.now_ns();
+            out.chunk_done(&off, now, now.saturating_sub(t0), c.raw_len as u64);
             out.verification.chunks_checked += 1;
             out.verification.bytes_checked += c.raw_len as u64;
             let writer = match name {

@@ -22,7 +22,7 @@ pub(super) fn fan_out_read(ctx: &Ctx, node: u32) -> Result<NodeOut, RunError> {
     let chunk = spec.chunk_size_bytes as usize;
     let dir = env.node_dir(node)?;
     let stored_max = max_stored(spec, chunk);
-    let mut local = local_tier(spec, &dir, stored_max)?;
+    let mut local = local_tier(ctx, &dir, stored_max)?;
     let mut off = offload_for(ctx, node)?;
     let mut out = NodeOut::new(ctx.mode, node);
     let (_, chunks) =
@@ -118,9 +118,8 @@ pub(super) fn fan_out_read(ctx: &Ctx, node: u32) -> Result<NodeOut, RunError> {
                 }
             }
             off.release(slot);
-            out.e2e.record(off.now_ns().saturating_sub(t0));
-            out.bytes += c.raw_len as u64;
-            out.ops += 1;
+            let now = off.now_ns();
+            out.chunk_done(&off, now, now.saturating_sub(t0), c.raw_len as u64);
             out.verification.chunks_checked += 1;
             out.verification.bytes_checked += c.raw_len as u64;
             if epoch == 1 {

@@ -69,7 +69,7 @@ pub(super) fn fan_out_write(ctx: &Ctx, node: u32) -> Result<(NodeOut, Manifest),
     let copier = ctx.copier.ok_or_else(|| RunError::Copy("no blob copier for a write".into()))?;
     let chunk = spec.chunk_size_bytes as usize;
     let dir = ctx.env.node_dir(node)?;
-    let mut local = local_tier(spec, &dir, max_stored(spec, chunk))?;
+    let mut local = local_tier(ctx, &dir, max_stored(spec, chunk))?;
     let mut manifest = Manifest::open(dir.join("manifest.jsonl")).map_err(tier_err)?;
     let mut out = fan_out_write_batches(ctx, node, &mut local, &mut manifest, copier)?;
     if spec.verify {
@@ -227,10 +227,8 @@ pub(super) fn acknowledge(
     let durable_at = Instant::now();
     let now = off.now_ns();
     for s in flight.chunks {
-        out.e2e.record(now.saturating_sub(s.started_ns));
-        out.bytes += s.raw_len;
+        out.chunk_done(off, now, now.saturating_sub(s.started_ns), s.raw_len);
         out.stored_bytes += s.data.len() as u64;
-        out.ops += 1;
         out.digest_items.push((out.node, s.index, s.data.len() as u64, s.crc));
         side.prog.add(s.raw_len);
         let job = CopyJob {

@@ -22,7 +22,7 @@ pub(super) fn kv_cache(ctx: &Ctx, node: u32) -> Result<NodeOut, RunError> {
     let block = spec.kv_shape.block_bytes() as usize;
     let dir = ctx.env.node_dir(node)?;
     let stored_max = max_stored(spec, block);
-    let mut local = local_tier(spec, &dir, stored_max)?;
+    let mut local = local_tier(ctx, &dir, stored_max)?;
     let mut off = offload_for(ctx, node)?;
     let mut out = NodeOut::new(ctx.mode, node);
     let gen = datagen(spec);
@@ -95,9 +95,8 @@ pub(super) fn kv_cache(ctx: &Ctx, node: u32) -> Result<NodeOut, RunError> {
                 ));
             }
             off.release(slot);
-            out.e2e.record(off.now_ns().saturating_sub(t0));
-            out.bytes += block as u64;
-            out.ops += 1;
+            let now = off.now_ns();
+            out.chunk_done(&off, now, now.saturating_sub(t0), block as u64);
             out.verification.chunks_checked += served as u64;
             out.verification.bytes_checked += if served { block as u64 } else { 0 };
             prog.add(block as u64);

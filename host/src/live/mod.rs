@@ -44,11 +44,12 @@ use crate::live::node::{Ctx, NodeOut, Prog};
 use crate::live::publish::{publish, share_catalog, ObjectName};
 use crate::live::sync::{NodeSync, PeerState, Peers, SyncState};
 use crate::metrics::process_cpu_ns;
+use crate::provenance::Provenance;
 use crate::result::{Mode, RunResult};
 use crate::run::{RunError, RunOptions};
 use crate::scenario::kv_cache::kv_requests;
 use crate::spec::{ScenarioKind, ScenarioSpec};
-use crate::tier::UploadCounts;
+use crate::tier::{Backend, UploadCounts};
 use crate::tier::{BlobCopier, BlobCopierConfig, Manifest};
 use dpukit_sim::profile::Profile;
 use serde::{Deserialize, Serialize};
@@ -68,6 +69,12 @@ struct ProcessOut {
     cpu_ns: u64,
     copy: Option<CopyOut>,
     notes: Vec<String>,
+    /// The local tier's I/O engine this process's nodes used (`None`: no local tier).
+    #[serde(default)]
+    io_engine: Option<String>,
+    /// Blob-tier requests retried during the run (`None`: not counted in this process).
+    #[serde(default)]
+    blob_retries: Option<u64>,
 }
 
 /// The background blob copy of one process (fan-out write).
@@ -119,6 +126,15 @@ pub(crate) fn run(
             cluster.ranks()
         ))));
     }
+    let started = std::time::SystemTime::now();
+    let retries0 = crate::logs::blob_retries();
+    tracing::info!(
+        scenario = spec.kind.name(),
+        mode = mode.name(),
+        nodes = spec.nodes,
+        rank = cluster.rank(),
+        "run starting"
+    );
     same_scenario_everywhere(spec, mode, cluster)?;
     let local: Vec<u32> = (0..spec.nodes).filter(|&n| cluster.rank_of(n) == cluster.rank()).collect();
     fits_in_memory(spec, &local)?;
@@ -140,6 +156,9 @@ pub(crate) fn run(
         ScenarioKind::FanInRead => local.iter().map(|&n| ObjectName::Shard(n)).collect(),
         _ => Vec::new(),
     };
+    if !owned.is_empty() {
+        tracing::info!(objects = owned.len(), "publishing what the scenario reads (untimed)");
+    }
     let catalog = share_catalog(cluster, publish(spec, &env, &owned)?)?;
 
     let copier = if spec.kind == ScenarioKind::FanOutWrite {
@@ -165,6 +184,7 @@ pub(crate) fn run(
         held: Mutex::new(PeerState::default()),
         cv: Condvar::new(),
     });
+    let io_engine_used = Mutex::new(None);
     let sync = NodeSync {
         parties: local.len(),
         state: Mutex::new(SyncState::default()),
@@ -183,22 +203,34 @@ pub(crate) fn run(
         peers: peers.as_ref(),
         catalog: &catalog,
         copier: copier.as_ref(),
+        io_engine: opts.io_engine,
+        io_engine_used: &io_engine_used,
+        log_interval_ns: opts.log_interval_ns,
     };
 
+    tracing::info!(nodes = local.len(), "timed phase starting");
     let cpu0 = process_cpu_ns();
     let wall0 = Instant::now();
     let (nodes, mut manifests) = run_nodes(&ctx, &local)?;
     let wall_ns = wall0.elapsed().as_nanos() as u64;
     let cpu_ns = process_cpu_ns().saturating_sub(cpu0);
 
+    tracing::info!(wall_ms = wall_ns / 1_000_000, "timed phase done");
     // The background copy: drained after the timed phase, reported separately.
+    if copier.is_some() {
+        tracing::info!("waiting for the background blob copy to drain");
+    }
     let copy = match copier {
         Some(copier) => Some(drain_copy(copier, &mut manifests, spec, &env, uploads0)?),
         None => None,
     };
 
     // Every process's outputs to the leader, as JSON (the same path in one process).
-    let mine = ProcessOut { rank: cluster.rank(), nodes, wall_ns, cpu_ns, copy, notes };
+    let io_engine =
+        io_engine_used.into_inner().unwrap_or_else(|p| p.into_inner()).map(|b| b.as_str().to_owned());
+    let blob_retries = crate::logs::blob_retries().zip(retries0).map(|(now, then)| now - then);
+    let mine =
+        ProcessOut { rank: cluster.rank(), nodes, wall_ns, cpu_ns, copy, notes, io_engine, blob_retries };
     let bytes = serde_json::to_vec(&mine).map_err(wire_err)?;
     let all = cluster.all_gather(bytes).map_err(RunError::Cluster)?;
     if !cluster.is_leader() {
@@ -209,8 +241,50 @@ pub(crate) fn run(
         procs.push(serde_json::from_slice::<ProcessOut>(b).map_err(wire_err)?);
     }
     let emulator = env.blob.info().emulator;
-    let mut result = assemble(spec, mode, profile, cluster, procs, emulator)?;
+    let engines: Vec<String> = procs.iter().filter_map(|p| p.io_engine.clone()).collect();
+    // Counted only where every process counted them: a partial sum would read as fewer.
+    let retries: Option<u64> = procs.iter().map(|p| p.blob_retries).sum();
+    let percentiles = opts.percentiles.as_deref().unwrap_or(crate::result::DEFAULT_PERCENTILES);
+    let timeline = (opts.log_interval_ns > 0)
+        .then(|| assemble::timeline(&procs, opts.log_interval_ns, crate::result::Source::Measured));
+    let mut result = assemble(spec, mode, profile, cluster, procs, emulator, percentiles)?;
+    if let Some(mut t) = timeline {
+        // The intervals follow the same clock as the throughput.
+        t.clock = result.throughput.source;
+        let elapsed_ns = (result.bytes as f64 / result.throughput.value.max(1e-9) * 1e9) as u64;
+        if t.total.len() <= 1 {
+            result.notes.push(format!(
+                "timeline: the run took {} ns of its clock, within one {} ns interval; give a shorter --log-interval",
+                elapsed_ns, opts.log_interval_ns
+            ));
+        }
+        result.timeline = Some(t);
+    }
     label_blob_tier(&mut result, spec, &env);
+    if let (Some(n), true) = (retries, result.blob_tier.is_some()) {
+        result.extra.push((
+            "blob_retries".into(),
+            crate::result::Figure::measured(n as f64, crate::result::Unit::Count),
+        ));
+        if n > 0 {
+            result
+                .notes
+                .push(format!("blob tier: {n} requests retried after transient errors (see -v for each)"));
+        }
+    }
+    tracing::info!(
+        throughput_bytes_per_s = result.throughput.value as u64,
+        source = result.throughput.source.tag(),
+        "run done"
+    );
+    let mut prov = Provenance::collect(started, &profile.name);
+    prov.set_work_dir(spec.work_dir.as_deref().unwrap_or(&env.root));
+    // Under MPI, ranks may differ: psync anywhere is what a reader must know.
+    prov.io_engine =
+        engines.iter().find(|e| *e == Backend::PreadPwrite.as_str()).or(engines.first()).cloned();
+    prov.io_engine_requested = prov.io_engine.as_ref().map(|_| opts.io_engine.as_str().to_owned());
+    prov.blob_tier = result.blob_tier.as_ref().map(|b| b.kind.clone());
+    result.provenance = Some(prov);
     Ok(Some(result))
 }
 
@@ -398,6 +472,16 @@ type NodeResult = (Option<NodeOut>, Option<Manifest>);
 /// One node's part of the scenario; `None` for a node with nothing to do (a fan-in node
 /// that is not a reader), which still takes part in the barriers.
 fn run_node(ctx: &Ctx, node: u32) -> Result<NodeResult, RunError> {
+    tracing::debug!(node, "node starting");
+    let r = run_node_inner(ctx, node);
+    match &r {
+        Ok(_) => tracing::debug!(node, "node done"),
+        Err(e) => tracing::debug!(node, error = %e, "node failed"),
+    }
+    r
+}
+
+fn run_node_inner(ctx: &Ctx, node: u32) -> Result<NodeResult, RunError> {
     match ctx.spec.kind {
         ScenarioKind::FanOutWrite => fan_out_write(ctx, node).map(|(o, m)| (Some(o), Some(m))),
         ScenarioKind::FanOutRead => fan_out_read(ctx, node).map(|o| (Some(o), None)),

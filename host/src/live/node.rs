@@ -15,7 +15,7 @@ use crate::result::{Fallbacks, Mode, ResourceUse, Source, Verification};
 use crate::run::{Progress, RunError};
 use crate::scenario::{insert, lookup, verify, Job};
 use crate::spec::ScenarioSpec;
-use crate::tier::{BlobCopier, LocalTier};
+use crate::tier::{Backend, BlobCopier, IoEngine, LocalTier};
 use dpukit_ffi::Status;
 use dpukit_kernels::cache_index::Location;
 use dpukit_sim::profile::{FaultConfig, Profile};
@@ -56,6 +56,27 @@ pub(super) struct NodeOut {
     pub(super) thread_cpu_start_ns: u64,
     #[serde(skip)]
     pub(super) start_ns: u64,
+    /// Timeline (`--log-interval`): the interval width (0: off) and each interval so far.
+    #[serde(skip)]
+    pub(super) interval_ns: u64,
+    #[serde(default)]
+    pub(super) intervals: Vec<NodeInterval>,
+    /// Host CPU of this thread (simulator excluded) when the last interval was opened.
+    #[serde(skip)]
+    cpu_mark_ns: u64,
+}
+
+/// Most intervals a node records; later completions count in the last one.
+pub(super) const MAX_INTERVALS: usize = 100_000;
+
+/// One interval of one node: the chunks that completed in it (every latency, so the
+/// leader can take percentiles over all nodes) and the host CPU spent until it closed.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub(super) struct NodeInterval {
+    pub(super) bytes: u64,
+    pub(super) ops: u64,
+    pub(super) latencies_ns: Vec<u64>,
+    pub(super) host_cpu_ns: u64,
 }
 
 impl NodeOut {
@@ -89,6 +110,47 @@ impl NodeOut {
             thread_cpu_ns: 0,
             thread_cpu_start_ns: thread_cpu_ns(),
             start_ns: 0,
+            interval_ns: 0,
+            intervals: Vec::new(),
+            cpu_mark_ns: 0,
+        }
+    }
+
+    /// A chunk finished at `now_ns` (the node's clock) after `latency_ns`: counts it, and
+    /// with a timeline, in the interval it finished in.
+    pub(super) fn chunk_done(&mut self, off: &Offload, now_ns: u64, latency_ns: u64, bytes: u64) {
+        self.e2e.record(latency_ns);
+        self.bytes += bytes;
+        self.ops += 1;
+        if self.interval_ns == 0 {
+            return;
+        }
+        let i = ((now_ns.saturating_sub(self.start_ns) / self.interval_ns) as usize).min(MAX_INTERVALS - 1);
+        if self.intervals.len() <= i {
+            let open = self.intervals.len().saturating_sub(1);
+            self.intervals.resize_with(i + 1, NodeInterval::default);
+            self.charge_cpu(off, open, i);
+        }
+        let iv = &mut self.intervals[i];
+        iv.bytes += bytes;
+        iv.ops += 1;
+        iv.latencies_ns.push(latency_ns);
+    }
+
+    /// Charges the host CPU spent since the last mark evenly to intervals `from..=to` (the
+    /// thread's clock is read at completions only, so CPU between two completions is spread
+    /// over the intervals between them).
+    fn charge_cpu(&mut self, off: &Offload, from: usize, to: usize) {
+        let cpu = thread_cpu_ns().saturating_sub(off.stats().sim_cpu_ns);
+        let delta = cpu.saturating_sub(self.cpu_mark_ns);
+        self.cpu_mark_ns = cpu;
+        let Some(span) = self.intervals.get_mut(from..=to) else { return };
+        let each = delta / span.len() as u64;
+        for iv in span.iter_mut() {
+            iv.host_cpu_ns += each;
+        }
+        if let Some(last) = span.last_mut() {
+            last.host_cpu_ns += delta - each * (to - from + 1) as u64;
         }
     }
 
@@ -97,11 +159,17 @@ impl NodeOut {
         ctx.sync.wait()?;
         self.start_ns = off.now_ns();
         self.thread_cpu_start_ns = thread_cpu_ns();
+        self.interval_ns = ctx.log_interval_ns;
+        self.cpu_mark_ns = thread_cpu_ns().saturating_sub(off.stats().sim_cpu_ns);
         Ok(())
     }
 
     pub(super) fn finish(&mut self, off: &Offload) {
         self.end_ns = off.now_ns().saturating_sub(self.start_ns);
+        if self.interval_ns > 0 && !self.intervals.is_empty() {
+            let last = self.intervals.len() - 1;
+            self.charge_cpu(off, last, last);
+        }
         let stats = off.stats();
         self.sim_cpu_ns = stats.sim_cpu_ns;
         self.fallbacks = stats.fallbacks.clone();
@@ -206,6 +274,12 @@ pub(super) struct Ctx<'a> {
     pub(super) peers: Option<&'a Peers<'a>>,
     pub(super) catalog: &'a Catalog,
     pub(super) copier: Option<&'a BlobCopier>,
+    /// The I/O engine asked for, and the one the local tiers of this process's nodes use
+    /// (psync if any node fell back to it).
+    pub(super) io_engine: IoEngine,
+    pub(super) io_engine_used: &'a Mutex<Option<Backend>>,
+    /// Timeline interval width (0: no timeline).
+    pub(super) log_interval_ns: u64,
 }
 
 impl Ctx<'_> {

@@ -1,6 +1,7 @@
 //! CSV: one row per run, a header, a stable column order (new columns are only ever
 //! appended). Each figure has a value column in base units (named with the unit) and a
-//! `_source` column saying `measured` or `modelled`.
+//! `_source` column saying `measured` or `modelled`. Before the header, `# ` comment lines
+//! give the provenance of the runs (pandas: `read_csv(..., comment="#")`).
 
 #![forbid(unsafe_code)]
 
@@ -57,6 +58,15 @@ const COLUMNS: &[&str] = &[
     "blob_copy_lag_p50_source",
     "blob_copy_lag_p99_ns",
     "blob_copy_lag_p99_source",
+    "started_utc",
+    "io_engine",
+    "git_commit",
+    "profile_sha256",
+    "latency_min_ns",
+    "latency_mean_ns",
+    "latency_stdev_ns",
+    "latency_max_ns",
+    "latency_percentiles_ns",
 ];
 
 /// A `_source` cell: `measured` or `modelled`, with ` (emulator)` for figures measured
@@ -145,15 +155,76 @@ pub fn csv_row(r: &RunResult, extra: &[String]) -> String {
             None => v.extend(["".into(), "".into()]),
         }
     }
+    let p = r.provenance.as_ref();
+    let opt = |x: Option<&String>| x.cloned().unwrap_or_default();
+    v.extend([
+        opt(p.map(|p| &p.started_utc)),
+        opt(p.and_then(|p| p.io_engine.as_ref())),
+        opt(p.and_then(|p| p.git_commit.as_ref())),
+        opt(p.and_then(|p| p.profile_sha256.as_ref())),
+    ]);
+    match r.latency_of("end_to_end") {
+        Some(l) => v.extend([
+            l.min_ns.to_string(),
+            num(l.mean_ns),
+            num(l.stdev_ns),
+            l.max_ns.to_string(),
+            // `50=40000;99=900000`: one cell, so the column count stays fixed.
+            l.percentiles.iter().map(|p| format!("{}={}", p.percentile, p.ns)).collect::<Vec<_>>().join(";"),
+        ]),
+        None => v.extend(std::iter::repeat_n(String::new(), 5)),
+    }
     v.iter().map(|s| field(s)).collect::<Vec<_>>().join(",")
+}
+
+/// The runs' provenance as `# ` comment lines, each ending in a newline (none when no run
+/// has one).
+pub fn csv_comment<'a>(runs: impl IntoIterator<Item = &'a RunResult>) -> String {
+    let runs: Vec<&RunResult> = runs.into_iter().collect();
+    super::provenance_lines(&runs).iter().map(|l| format!("# {}\n", l.replace(['\n', '\r'], " "))).collect()
 }
 
 /// Header and one row per run.
 pub fn render_csv<'a>(runs: impl IntoIterator<Item = &'a RunResult>) -> String {
-    let mut out = csv_header(&[]) + "\n";
+    let runs: Vec<&RunResult> = runs.into_iter().collect();
+    let mut out = csv_comment(runs.iter().copied()) + &csv_header(&[]) + "\n";
     for r in runs {
         out.push_str(&csv_row(r, &[]));
         out.push('\n');
+    }
+    out
+}
+
+/// The timelines of `runs` (those that have one): one row per run, node (`all` for the
+/// sum over nodes) and interval, after the provenance comment lines. `clock` says whether
+/// the intervals follow a measured or a modelled clock.
+pub fn render_timeline_csv(runs: &[&RunResult]) -> String {
+    let mut out = csv_comment(runs.iter().copied());
+    out.push_str(
+        "mode,profile,node,start_s,bytes,ops,throughput_bytes_per_s,latency_p50_ns,latency_p99_ns,host_cpu_s,clock\n",
+    );
+    for r in runs {
+        let Some(t) = &r.timeline else { continue };
+        let secs = t.interval_ns as f64 / 1e9;
+        let series = std::iter::once(("all".to_string(), &t.total))
+            .chain(t.nodes.iter().map(|n| (n.node.to_string(), &n.intervals)));
+        for (node, ivs) in series {
+            for iv in ivs.iter() {
+                out.push_str(&format!(
+                    "{},{},{node},{},{},{},{},{},{},{},{}\n",
+                    r.mode.name(),
+                    field(&r.profile),
+                    num(iv.start_ns as f64 / 1e9),
+                    iv.bytes,
+                    iv.ops,
+                    num(iv.bytes as f64 / secs),
+                    iv.latency_p50_ns,
+                    iv.latency_p99_ns,
+                    num(iv.host_cpu_ns as f64 / 1e9),
+                    t.clock.tag()
+                ));
+            }
+        }
     }
     out
 }
@@ -185,7 +256,7 @@ mod tests {
     fn one_row_per_run_with_a_stable_header() {
         let c = testdata::comparison();
         let text = render_csv([&c.host, &c.offload]);
-        let lines: Vec<&str> = text.lines().collect();
+        let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
         assert_eq!(lines.len(), 3);
         let n = lines[0].split(',').count();
         assert_eq!(n, COLUMNS.len());

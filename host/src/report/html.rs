@@ -6,9 +6,9 @@
 
 use super::format::{esc, fmt_duration_ns, fmt_rate};
 use super::sensitivity::{effect_pct, perturbation, ranges, shown};
-use super::svg::{latency_cdf_svg, sweep_svg, throughput_svg, utilization_svg, CHART_SWEEP};
+use super::svg::{latency_cdf_svg, sweep_svg, throughput_svg, timeline_svg, utilization_svg, CHART_SWEEP};
 use super::table::{comparison_body, note_lines, run_body, sweep_body};
-use super::{scenario_line, Document, Sweep};
+use super::{common_scenario_line, provenance_lines, scenario_line, Document, Sweep};
 use crate::result::RunResult;
 use crate::sensitivity::{Sensitivity, SMALL_EFFECT};
 use std::fmt::Write;
@@ -105,7 +105,7 @@ pub fn render_html(docs: &[Document]) -> String {
         [Document::Run(r)] => format!("dpukit: {} {}", r.scenario.kind.name(), r.mode.name()),
         _ => format!("dpukit: {} runs", runs.len()),
     };
-    let subtitle = runs.first().map(|r| scenario_line(r)).unwrap_or_default();
+    let subtitle = common_scenario_line(&runs);
     let mut body = legend_box(&profiles);
     let mut sweeps = 0;
     for d in docs {
@@ -116,6 +116,10 @@ pub fn render_html(docs: &[Document]) -> String {
     }
     body.push_str("<h2>Throughput</h2>");
     body.push_str(&throughput_svg(&runs));
+    if let Some(chart) = timeline_svg(&runs) {
+        body.push_str("<h2>Over time</h2>");
+        body.push_str(&chart);
+    }
     body.push_str("<h2>Latency</h2>");
     body.push_str(&latency_cdf_svg(&runs));
     body.push_str("<h2>Modelled device utilization</h2>");
@@ -153,12 +157,19 @@ pub fn render_html(docs: &[Document]) -> String {
     if let Some(r) = runs.first() {
         let _ = write!(
             body,
-            "<p class=\"sub\">dpukit {} on {} ({} logical CPUs, {}).</p>",
+            "<footer><p class=\"sub\">dpukit {} on {} ({} logical CPUs, {}).</p>",
             esc(&r.kit_version),
             esc(&r.machine.cpu_model),
             r.machine.logical_cpus,
             esc(&r.machine.os)
         );
+        let lines = provenance_lines(&runs);
+        if !lines.is_empty() {
+            let items: String = lines.iter().map(|l| format!("<li>{}</li>", esc(l))).collect();
+            let _ =
+                write!(body, "<h2>Provenance</h2><ul class=\"provenance\" id=\"provenance\">{items}</ul>");
+        }
+        body.push_str("</footer>");
     }
     page(&title, &subtitle, &body)
 }

@@ -17,14 +17,14 @@ mod sensitivity;
 mod svg;
 mod table;
 
-pub use csv::{csv_header, csv_row, render_csv};
+pub use csv::{csv_comment, csv_header, csv_row, render_csv, render_timeline_csv};
 pub use format::{fmt_bytes, fmt_duration_ns, fmt_figure, fmt_pct, fmt_rate, source_tag};
 pub use html::{render_html, render_sweep_html};
 pub use profile::{profile_figures, profile_summary, render_profile, ProfileFigure};
 pub use sensitivity::{render_scenario_figures, sensitivity_lines};
 pub use svg::{
-    latency_cdf_svg, stack_svg, sweep_svg, throughput_svg, utilization_svg, CHART_LATENCY_CDF, CHART_SWEEP,
-    CHART_THROUGHPUT, CHART_UTILIZATION,
+    latency_cdf_svg, stack_svg, sweep_svg, throughput_svg, timeline_svg, utilization_svg, CHART_LATENCY_CDF,
+    CHART_SWEEP, CHART_THROUGHPUT, CHART_TIMELINE, CHART_UTILIZATION,
 };
 pub use table::{render_comparison_table, render_run_table, render_sweep_table};
 
@@ -127,6 +127,64 @@ impl Document {
     }
 }
 
+/// The provenance of `runs` as `key: value` lines: the first run's in full, then for each
+/// later run only what differs from it, named by the run's mode and profile.
+pub fn provenance_lines(runs: &[&RunResult]) -> Vec<String> {
+    let with: Vec<(&RunResult, Vec<(&'static str, String)>)> =
+        runs.iter().filter_map(|r| r.provenance.as_ref().map(|p| (*r, p.lines()))).collect();
+    let Some((_, first)) = with.first() else { return Vec::new() };
+    let mut out: Vec<String> = first.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    let mut seen: Vec<String> = Vec::new();
+    for (r, lines) in &with[1..] {
+        for (k, v) in lines {
+            if first.iter().any(|(k0, v0)| k0 == k && v0 == v) {
+                continue;
+            }
+            let line = format!("{k} ({} {}): {v}", r.mode.name(), r.profile);
+            if !seen.contains(&line) {
+                seen.push(line.clone());
+                out.push(line);
+            }
+        }
+    }
+    out
+}
+
+/// The provenance of every document's runs, under a heading naming each (`names[i]`, the
+/// file it came from).
+pub fn render_provenance(docs: &[Document], names: &[String]) -> String {
+    let mut out = String::new();
+    for (d, name) in docs.iter().zip(names) {
+        let lines = provenance_lines(&d.runs());
+        out.push_str(&format!("\nprovenance of {name}:\n"));
+        if lines.is_empty() {
+            out.push_str("  (none recorded: the result predates provenance)\n");
+        }
+        for l in lines {
+            out.push_str(&format!("  {l}\n"));
+        }
+    }
+    out
+}
+
+/// The documents as JSON, fields in the order they are written: one document as it is,
+/// several as an array.
+pub fn render_json(docs: &[Document]) -> String {
+    let one = |d: &Document| {
+        match d {
+            Document::Run(r) => serde_json::to_string_pretty(r),
+            Document::Comparison(c) => serde_json::to_string_pretty(c),
+            Document::Sweep(s) => serde_json::to_string_pretty(s),
+        }
+        // A document parsed from JSON serializes again; a failure would be a bug.
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    };
+    match docs {
+        [d] => one(d) + "\n",
+        _ => format!("[\n{}\n]\n", docs.iter().map(one).collect::<Vec<_>>().join(",\n")),
+    }
+}
+
 /// Every document as a terminal table, separated by blank lines.
 pub fn render_tables(docs: &[Document]) -> String {
     let tables: Vec<String> = docs
@@ -150,7 +208,7 @@ pub fn render_docs_csv(docs: &[Document]) -> String {
 
 /// A sweep as CSV: the varied knobs (as written) first, then the run columns.
 pub fn render_sweep_csv(s: &Sweep) -> String {
-    let mut out = csv_header(&s.varied) + "\n";
+    let mut out = csv_comment(s.points.iter().map(|p| &p.result)) + &csv_header(&s.varied) + "\n";
     for p in &s.points {
         let values: Vec<String> = p.values.iter().map(|v| v.value.clone()).collect();
         out.push_str(&csv_row(&p.result, &values));
@@ -173,6 +231,7 @@ pub fn render_svg(docs: &[Document]) -> String {
         }
     }
     charts.push(throughput_svg(&runs));
+    charts.extend(timeline_svg(&runs));
     charts.push(latency_cdf_svg(&runs));
     if runs.iter().any(|r| r.device.is_some()) {
         charts.push(utilization_svg(&runs));
@@ -210,6 +269,97 @@ pub fn scenario_line(r: &RunResult) -> String {
         compression,
         r.seed
     )
+}
+
+/// The scenario line of several runs: parts on which they agree as `scenario_line` writes
+/// them, a part they differ on as `chunk varied`, so a heading never names one run's value
+/// for all of them.
+pub fn common_scenario_line(runs: &[&RunResult]) -> String {
+    let lines: Vec<String> = runs.iter().map(|r| scenario_line(r)).collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<Vec<&str>> = lines.iter().map(|l| l.split(" | ").collect()).collect();
+    if parts.iter().any(|p| p.len() != parts[0].len()) {
+        return format!("{} runs of different scenarios", runs.len());
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (i, part) in parts[0].iter().enumerate() {
+        if parts.iter().all(|p| p[i] == *part) {
+            out.push(part.to_string());
+        } else {
+            let name = part.split(' ').next().unwrap_or(part);
+            out.push(format!("{name} varied"));
+        }
+    }
+    out.join(" | ")
+}
+
+/// A label for each run that names its mode and every knob on which the runs differ
+/// (`host chunk=64 KiB`, `offload bluefield-3 chunk=1 MiB`); the profile is named for
+/// offload runs only, as host mode does not use it.
+pub fn run_labels(runs: &[&RunResult]) -> Vec<String> {
+    let knobs: Vec<Vec<(String, String)>> = runs.iter().map(|r| knob_values(r)).collect();
+    let labels: Vec<String> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut label = match r.mode {
+                crate::result::Mode::Host => "host".to_string(),
+                crate::result::Mode::Offload => format!("offload ({})", r.profile),
+            };
+            for (k, (name, value)) in knobs[i].iter().enumerate() {
+                if knobs.iter().any(|other| other.get(k).map(|(_, v)| v) != Some(value)) {
+                    label.push_str(&format!(" {name}={value}"));
+                }
+            }
+            label
+        })
+        .collect();
+    // Host runs that differ only by the (unused) profile: say which point each stands for.
+    labels
+        .iter()
+        .zip(runs)
+        .map(|(l, r)| {
+            if labels.iter().filter(|m| *m == l).count() > 1 {
+                format!("{l} (for {})", r.profile)
+            } else {
+                l.clone()
+            }
+        })
+        .collect()
+}
+
+/// The scenario knobs of a run, named as on the command line, in a fixed order.
+fn knob_values(r: &RunResult) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = Vec::new();
+    let Ok(serde_json::Value::Object(map)) = serde_json::to_value(&r.scenario) else { return v };
+    for (key, value) in map {
+        if matches!(key.as_str(), "work_dir" | "blob" | "blob_options") {
+            continue;
+        }
+        let text = match (&value, key.ends_with("_bytes")) {
+            (serde_json::Value::Number(n), true) => {
+                n.as_u64().map(fmt_bytes).unwrap_or_else(|| n.to_string())
+            }
+            (serde_json::Value::String(s), _) => s.clone(),
+            (serde_json::Value::Null, _) => "none".into(),
+            (serde_json::Value::Object(o), _) if o.contains_key("algorithm") => format!(
+                "{}:{}",
+                o["algorithm"].as_str().unwrap_or("?"),
+                o.get("level").map(|l| l.to_string()).unwrap_or_default()
+            ),
+            (other, _) => other.to_string(),
+        };
+        let name = key.trim_end_matches("_bytes").replace('_', "-");
+        let name = match name.as_str() {
+            "chunk-size" => "chunk".to_string(),
+            "object-size" => "size".to_string(),
+            _ => name,
+        };
+        v.push((name, text));
+    }
+    v
 }
 
 /// The legend every report prints once: what the tags mean.

@@ -65,6 +65,33 @@ fn rows(r: &RunResult) -> Vec<(String, String)> {
                 fmt_duration_ns(l.p999_ns as f64)
             ),
         ));
+        if l.stage == "end_to_end" {
+            rows.push((
+                format!("{name} min/mean/stdev/max"),
+                format!(
+                    "{} / {} / {} / {} {tag}",
+                    fmt_duration_ns(l.min_ns as f64),
+                    fmt_duration_ns(l.mean_ns),
+                    fmt_duration_ns(l.stdev_ns),
+                    fmt_duration_ns(l.max_ns as f64)
+                ),
+            ));
+            // The default list is long and in the JSON; a list someone asked for is shown.
+            let asked: Vec<f64> = l.percentiles.iter().map(|p| p.percentile).collect();
+            if !l.percentiles.is_empty() && asked != crate::result::DEFAULT_PERCENTILES {
+                let cells: Vec<String> = l
+                    .percentiles
+                    .iter()
+                    .map(|p| format!("p{} {}", p.percentile, fmt_duration_ns(p.ns as f64)))
+                    .collect();
+                rows.push((format!("{name} percentiles"), format!("{} {tag}", cells.join(", "))));
+            }
+        }
+    }
+    if let Some(reps) = &r.repeats {
+        for f in &reps.figures {
+            rows.push((format!("{} over {} runs", f.name.replace('_', " "), reps.count), repeated_cell(f)));
+        }
     }
     rows.push(("host CPU time".into(), fmt_figure(&r.host_cpu)));
     rows.push(("host CPU per byte".into(), fmt_figure(&r.host_cpu_ns_per_byte)));
@@ -216,6 +243,21 @@ pub fn render_comparison_table(c: &Comparison) -> String {
     out
 }
 
+/// `median X (min Y, max Z, spread S) [tag]`.
+pub(crate) fn repeated_cell(f: &crate::result::RepeatedFigure) -> String {
+    let v = |value: f64| {
+        fmt_value(&crate::result::Figure { value, unit: f.unit, source: f.source, emulator: false })
+    };
+    format!(
+        "median {} (min {}, max {}, spread {}) {}",
+        v(f.median),
+        v(f.min),
+        v(f.max),
+        fmt_pct(f.spread),
+        source_tag(f.source)
+    )
+}
+
 /// Header and rows of the host-vs-offload table.
 pub(crate) fn comparison_body(c: &Comparison) -> (Vec<String>, Vec<Vec<String>>) {
     let host = rows(&c.host);
@@ -238,6 +280,13 @@ pub(crate) fn comparison_body(c: &Comparison) -> (Vec<String>, Vec<Vec<String>>)
     let mut body: Vec<Vec<String>> =
         labels.iter().map(|k| vec![k.clone(), get(&host, k), get(&offload, k)]).collect();
     body.push(vec!["speedup (offload/host)".into(), String::new(), fmt_figure(&c.speedup)]);
+    if let Some(s) = &c.speedup_over_runs {
+        body.push(vec![
+            format!("speedup over {} run pairs", s.values.len()),
+            String::new(),
+            repeated_cell(s),
+        ]);
+    }
     body.push(vec!["host cores freed".into(), String::new(), fmt_figure(&c.host_cores_freed)]);
     body.push(vec![
         "same bytes stored".into(),
@@ -250,14 +299,22 @@ pub(crate) fn comparison_body(c: &Comparison) -> (Vec<String>, Vec<Vec<String>>)
 /// One row per sweep point and mode: the varied knobs, then the headline figures.
 pub fn render_sweep_table(s: &Sweep) -> String {
     let (header, body) = sweep_body(s);
-    let profile = s.points.first().map(|p| p.result.profile.as_str()).unwrap_or("-");
-    let mut out = match s.points.first() {
-        Some(p) => format!("{}\nsweep over {}\n\n", scenario_line(&p.result), s.varied.join(", ")),
-        None => String::new(),
+    let runs: Vec<&RunResult> = s.points.iter().map(|p| &p.result).collect();
+    let mut profiles: Vec<&str> = Vec::new();
+    for r in runs.iter().filter(|r| r.mode == crate::result::Mode::Offload) {
+        if !profiles.contains(&r.profile.as_str()) {
+            profiles.push(&r.profile);
+        }
+    }
+    let profile = if profiles.is_empty() { "-".to_string() } else { profiles.join(", ") };
+    let mut out = if runs.is_empty() {
+        String::new()
+    } else {
+        format!("{}\nsweep over {}\n\n", super::common_scenario_line(&runs), s.varied.join(", "))
     };
     out.push_str(&layout(&header, &body));
     out.push('\n');
-    out.push_str(&legend(profile));
+    out.push_str(&legend(&profile));
     out.push('\n');
     out
 }

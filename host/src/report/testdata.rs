@@ -41,6 +41,12 @@ pub(crate) fn run(mode: Mode) -> RunResult {
             p999_ns: 1_300_000,
             max_ns: 1_500_000,
             mean_ns: 52_000.0,
+            min_ns: 12_000,
+            stdev_ns: 80_000.0,
+            percentiles: vec![
+                crate::result::Percentile { percentile: 50.0, ns: 40_000 },
+                crate::result::Percentile { percentile: 99.0, ns: 900_000 },
+            ],
             emulator: false,
             cdf,
         }],
@@ -89,6 +95,9 @@ pub(crate) fn run(mode: Mode) -> RunResult {
         notes: vec!["test data <not a real run>".into()],
         blob_tier: None,
         per_node: None,
+        provenance: None,
+        repeats: None,
+        timeline: None,
     }
 }
 

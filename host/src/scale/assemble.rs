@@ -90,6 +90,9 @@ pub(super) fn assemble(
         notes,
         blob_tier: None,
         per_node: None,
+        provenance: None,
+        repeats: None,
+        timeline: None,
     })
 }
 

@@ -29,10 +29,12 @@
 //! does the rest, as a storage engine pads its blocks. In-flight
 //! operations are bounded by `iodepth` and by `max_inflight_bytes / buffer_size_bytes`.
 //!
-//! **Fallback.** Where io_uring cannot be set up (ENOSYS, EPERM from
-//! `kernel.io_uring_disabled`, ...) or `DPUKIT_NO_URING=1` is set, the tier warns once on
-//! stderr and uses `pwrite`/`pread` plus `fdatasync` with the same API and durability rule,
-//! one request at a time; [`LocalTier::backend`] says which is in use.
+//! **Engines.** [`IoEngine`] picks the I/O path, as fio's `ioengine` does: `io_uring`, or
+//! `psync` (`pwrite`/`pread` plus `fdatasync`, one request at a time, with the same API
+//! and durability rule). The default, [`IoEngine::Auto`], uses io_uring and falls back to
+//! psync where io_uring cannot be set up (ENOSYS, EPERM from `kernel.io_uring_disabled`,
+//! ...), logging the reason once; an explicit `io_uring` fails instead of falling back.
+//! [`LocalTier::backend`] says which is in use.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -53,8 +55,40 @@ pub const DIRECT_IO_ALIGN_BYTES: u64 = 4096;
 
 /// Largest accepted queue depth.
 const MAX_IODEPTH: u32 = 4096;
-/// Environment variable that forces the portable backend.
-pub const NO_URING_ENV: &str = "DPUKIT_NO_URING";
+
+/// The I/O path asked for (fio's `ioengine`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IoEngine {
+    /// io_uring where it can be set up, else psync (logged).
+    #[default]
+    Auto,
+    /// io_uring or an error.
+    IoUring,
+    /// `pwrite`/`pread` + `fdatasync`, even where io_uring works.
+    Psync,
+}
+
+impl IoEngine {
+    /// `"auto"`, `"io_uring"` or `"psync"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IoEngine::Auto => "auto",
+            IoEngine::IoUring => "io_uring",
+            IoEngine::Psync => "psync",
+        }
+    }
+
+    /// The engine named `name` (`io_uring` or `psync`, fio's names; `auto`).
+    pub fn from_name(name: &str) -> Option<IoEngine> {
+        match name {
+            "auto" => Some(IoEngine::Auto),
+            "io_uring" => Some(IoEngine::IoUring),
+            "psync" => Some(IoEngine::Psync),
+            _ => None,
+        }
+    }
+}
 
 /// How a write becomes durable before it is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,11 +119,11 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// `"io_uring"` or `"pread/pwrite"`.
+    /// `"io_uring"` or `"psync"` (fio's name for pread/pwrite).
     pub fn as_str(self) -> &'static str {
         match self {
             Backend::IoUring => "io_uring",
-            Backend::PreadPwrite => "pread/pwrite",
+            Backend::PreadPwrite => "psync",
         }
     }
 }
@@ -110,8 +144,8 @@ pub struct LocalTierConfig {
     pub buffer_size_bytes: usize,
     /// Most shard files kept open; past it the cache of open files is dropped.
     pub max_open_files: usize,
-    /// Use the portable backend even where io_uring works (as `DPUKIT_NO_URING=1` does).
-    pub force_portable: bool,
+    /// The I/O path: io_uring, psync, or io_uring with psync as its fallback.
+    pub engine: IoEngine,
 }
 
 impl Default for LocalTierConfig {
@@ -123,7 +157,7 @@ impl Default for LocalTierConfig {
             max_inflight_bytes: 64 << 20,
             buffer_size_bytes: 1 << 20,
             max_open_files: 256,
-            force_portable: false,
+            engine: IoEngine::Auto,
         }
     }
 }
@@ -252,11 +286,15 @@ pub struct LocalTier {
 
 static FALLBACK_WARNED: AtomicBool = AtomicBool::new(false);
 
+/// Logs the fallback at `warn` once per process, at `debug` after that.
 fn warn_fallback(reason: &str) {
     if !FALLBACK_WARNED.swap(true, Ordering::Relaxed) {
-        eprintln!(
-            "dpukit: warning: io_uring unavailable ({reason}); local tier uses pread/pwrite + fdatasync"
+        tracing::warn!(
+            reason,
+            "io_uring unavailable; local tier falls back to psync (pread/pwrite + fdatasync)"
         );
+    } else {
+        tracing::debug!(reason, "io_uring unavailable; local tier uses psync");
     }
 }
 
@@ -280,8 +318,7 @@ impl LocalTier {
             (config.iodepth as u64).min(config.max_inflight_bytes / config.buffer_size_bytes as u64).max(1);
         let mut pool = BufferPool::new(depth as usize, config.buffer_size_bytes);
 
-        let forced = config.force_portable || std::env::var(NO_URING_ENV).is_ok_and(|v| v == "1");
-        let uring = if forced {
+        let uring = if config.engine == IoEngine::Psync {
             None
         } else {
             // Room for every write in flight plus one fdatasync per batch a pipeline may hold.
@@ -293,6 +330,13 @@ impl LocalTier {
                     // same pool buffers still works.
                     let registered = register(&ring, &iovecs).is_ok();
                     Some(Uring { ring, registered })
+                }
+                Err(e) if config.engine == IoEngine::IoUring => {
+                    return Err(TierError::Io {
+                        op: "set up io_uring (asked for --ioengine io_uring; psync works without it)",
+                        path: dir,
+                        source: e,
+                    });
                 }
                 Err(e) => {
                     warn_fallback(&e.to_string());
@@ -694,6 +738,8 @@ pub(super) unsafe fn push_entry(uring: &mut Uring, entry: &squeue::Entry) -> Res
 /// would let the caller free memory the kernel may still read or write.
 pub(super) fn abort_if_caller_memory_in_flight(in_flight: bool) {
     if in_flight {
+        // Logged and printed: the process ends now, whether or not a subscriber is installed.
+        tracing::error!("io_uring failed with operations in flight on caller buffers; aborting");
         eprintln!("dpukit: fatal: io_uring failed with operations in flight on caller buffers; aborting");
         std::process::abort();
     }

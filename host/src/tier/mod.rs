@@ -33,7 +33,7 @@ pub use blob::{
     CopyObserver, EnqueueError, UploadCounts, CRC32C_METADATA,
 };
 pub use error::TierError;
-pub use local::{Ack, Backend, Durability, LocalTier, LocalTierConfig, DIRECT_IO_ALIGN_BYTES};
+pub use local::{Ack, Backend, Durability, IoEngine, LocalTier, LocalTierConfig, DIRECT_IO_ALIGN_BYTES};
 pub(crate) use location::first_line;
 pub use location::{BlobLocation, BlobOptions, BlobTierInfo, BLOB_URL_FORMS};
 pub use manifest::{

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use dpukit_host::tier::{LocalTier, LocalTierConfig, TierError};
+use dpukit_host::tier::{IoEngine, LocalTier, LocalTierConfig, TierError};
 
 /// `len` bytes of a seeded xorshift stream: no two chunks alike, nothing compressible.
 pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
@@ -26,7 +26,7 @@ pub fn config(portable: bool, direct: bool) -> LocalTierConfig {
         direct,
         buffer_size_bytes: 64 << 10,
         max_inflight_bytes: 256 << 10,
-        force_portable: portable,
+        engine: if portable { IoEngine::Psync } else { IoEngine::Auto },
         ..LocalTierConfig::default()
     }
 }
