@@ -15,6 +15,8 @@ fn dpukit(args: &[&str], cwd: &Path) -> (i32, String) {
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
+/// One table of (arguments, what the error must say), checked alike: long because every bad
+/// input the command line knows is a row, not because the check is.
 #[test]
 fn bad_inputs_are_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();
