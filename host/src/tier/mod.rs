@@ -18,6 +18,7 @@
 //! `dpukit_kernels::crc32c`.
 
 mod blob;
+mod copier;
 mod error;
 mod local;
 mod location;
@@ -28,9 +29,9 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-pub use blob::{
-    BlobCopier, BlobCopierConfig, BlobKey, BlobTier, CopiedChunk, CopierStats, CopyFailure, CopyJob,
-    CopyObserver, EnqueueError, UploadCounts, CRC32C_METADATA,
+pub use blob::{BlobKey, BlobTier, UploadCounts, CRC32C_METADATA};
+pub use copier::{
+    BlobCopier, BlobCopierConfig, CopiedChunk, CopierStats, CopyFailure, CopyJob, CopyObserver, EnqueueError,
 };
 pub use error::TierError;
 pub use local::{Ack, Backend, Durability, IoEngine, LocalTier, LocalTierConfig, DIRECT_IO_ALIGN_BYTES};
