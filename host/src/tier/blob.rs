@@ -97,6 +97,30 @@ impl BlobKey {
         Ok(BlobKey { shard: shard.to_string(), chunk_index, crc32c })
     }
 
+    /// Checks an object read under this key: its bytes against the key's CRC32C and, on a
+    /// store that keeps user metadata (`metadata` is `Some`), its `crc32c` metadata
+    /// (`Some(None)`: the object has none). [`BlobTier::get`] returns no object that fails.
+    pub fn verify_object(&self, data: &[u8], metadata: Option<Option<&str>>) -> Result<(), TierError> {
+        if let Some(meta) = metadata {
+            let want = format!("{:08x}", self.crc32c);
+            if meta != Some(want.as_str()) {
+                return Err(TierError::BlobMetadata {
+                    key: self.to_string(),
+                    found: meta.unwrap_or("none").to_string(),
+                });
+            }
+        }
+        let actual = crc32c(data);
+        if actual != self.crc32c {
+            return Err(TierError::CorruptBlob {
+                key: self.to_string(),
+                expected_crc32c: self.crc32c,
+                actual_crc32c: actual,
+            });
+        }
+        Ok(())
+    }
+
     fn path(&self) -> ObjectPath {
         ObjectPath::from(self.to_string())
     }
@@ -363,24 +387,8 @@ impl BlobTier {
         });
         let (data, attributes) =
             got.map_err(|source| TierError::Blob { op: "get", key: key.to_string(), source })?;
-        if self.attributes {
-            let meta = attributes.get(&Attribute::Metadata(CRC32C_METADATA.into())).map(|v| v.to_string());
-            let want = format!("{:08x}", key.crc32c);
-            if meta.as_deref() != Some(want.as_str()) {
-                return Err(TierError::BlobMetadata {
-                    key: key.to_string(),
-                    found: meta.unwrap_or_else(|| "none".into()),
-                });
-            }
-        }
-        let actual = crc32c(&data);
-        if actual != key.crc32c {
-            return Err(TierError::CorruptBlob {
-                key: key.to_string(),
-                expected_crc32c: key.crc32c,
-                actual_crc32c: actual,
-            });
-        }
+        let meta = attributes.get(&Attribute::Metadata(CRC32C_METADATA.into())).map(|v| v.to_string());
+        key.verify_object(&data, self.attributes.then_some(meta.as_deref()))?;
         Ok(data)
     }
 
