@@ -452,7 +452,7 @@ impl Profile {
             } else {
                 path
             };
-            ProfileError::Invalid { file: file.into(), key, reason: inner.message().trim().to_string() }
+            ProfileError::Invalid { file: file.into(), key, reason: one_line(inner.message()) }
         })?;
         profile.validate().map_err(|(key, reason)| ProfileError::Invalid {
             file: file.into(),
@@ -530,6 +530,12 @@ impl Profile {
         }
         Ok(())
     }
+}
+
+/// A parser's message as one line: the TOML parser puts what it expected on a line of its
+/// own, and an error is printed as one line.
+fn one_line(message: &str) -> String {
+    message.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(": ")
 }
 
 fn line_of(text: &str, byte: usize) -> usize {
@@ -741,6 +747,16 @@ mod tests {
             let p = Profile::builtin(name).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(p.name, name);
         }
+    }
+
+    /// Found by the `profile` fuzz target: the TOML parser's message for an unclosed
+    /// inline table spans two lines ("invalid inline table" / "expected `}`").
+    #[test]
+    fn a_toml_syntax_error_is_one_line() {
+        let text = "schema_version = 1\n[cores]\ncount = { value = 16, source = \"x\"\n";
+        let e = Profile::from_toml_str(text, "p.toml").unwrap_err().to_string();
+        assert!(!e.contains('\n'), "{e:?}");
+        assert!(e.contains("invalid inline table: expected `}`"), "{e}");
     }
 
     #[test]
