@@ -7,6 +7,7 @@
 # rustc accept them for this build only. Environment:
 #   FUZZ_SANITIZER  address (default when rustc ships the ASan runtime) or none
 #   FUZZ_JOBS       cargo build jobs (default: cargo's)
+#   FUZZ_BUILD_ONLY 1: build, run nothing
 # Corpora grow in fuzz/corpus/TARGET (not committed), starting from fuzz/seeds/TARGET
 # (committed); a crash is saved in fuzz/artifacts/TARGET/ and fails the script. Each run
 # ends with one summary line: executions, executions/s, coverage (libFuzzer's edges `cov`
@@ -60,9 +61,15 @@ fi
 jobs=()
 [ -n "${FUZZ_JOBS:-}" ] && jobs=(--jobs "$FUZZ_JOBS")
 echo "fuzz.sh: building ${chosen[*]} (sanitizer: $sanitizer)" >&2
-RUSTC_BOOTSTRAP=1 cargo fuzz build --fuzz-dir fuzz -O --sanitizer "$sanitizer" "${jobs[@]}" >&2
+# AddressSanitizer builds go where `cargo fuzz` puts them by default; the others beside
+# them, so switching does not rebuild everything.
+target_dir=fuzz/target
+[ "$sanitizer" = address ] || target_dir="fuzz/target/sanitizer-$sanitizer"
+RUSTC_BOOTSTRAP=1 cargo fuzz build --fuzz-dir fuzz -O --sanitizer "$sanitizer" --target-dir "$target_dir" \
+  "${jobs[@]}" >&2
+[ "${FUZZ_BUILD_ONLY:-0}" = 1 ] && exit 0
 
-bin_dir="fuzz/target/$host/release"
+bin_dir="$target_dir/$host/release"
 mkdir -p fuzz/logs
 failed=()
 for t in "${chosen[@]}"; do
