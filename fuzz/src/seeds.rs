@@ -124,7 +124,8 @@ fn write_seeds() {
 #[test]
 fn every_seed_passes() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let targets: [(&str, fn(&[u8])); 10] = [
+    type Target = (&'static str, fn(&[u8]));
+    let targets: [Target; 10] = [
         ("decompress", dpukit_kernels::fuzzing::decompress_target),
         ("cache_index", dpukit_kernels::fuzzing::cache_index_target),
         ("engine", crate::engine::target),
