@@ -209,6 +209,11 @@ impl ScenarioSpec {
         if !(self.skew.is_finite() && (0.0..=3.0).contains(&self.skew)) {
             return bad("skew", format!("must be 0.0..=3.0, got {}", self.skew));
         }
+        // Every scenario carries this knob into its result document, where JSON has no NaN
+        // or infinity: a non-finite value would make the result unreadable.
+        if !self.kv_prefix_sharing.is_finite() {
+            return bad("kv_prefix_sharing", format!("must be a number, got {}", self.kv_prefix_sharing));
+        }
         if self.cache_capacity_chunks == 0 {
             return bad("cache_capacity_chunks", "must be at least 1".into());
         }
@@ -348,6 +353,11 @@ mod tests {
                 "compression",
             ),
             (|s| s.compressibility = f64::NAN, "compressibility"),
+            // A NaN in a knob a fan-out write does not use was accepted and written to the
+            // result as `null`, which `dpukit report` then refused (the `scenario` fuzz
+            // target's JSON round trip checks this for every accepted file).
+            (|s| s.kv_prefix_sharing = f64::NAN, "kv_prefix_sharing"),
+            (|s| s.kv_prefix_sharing = f64::INFINITY, "kv_prefix_sharing"),
             (|s| s.skew = -1.0, "skew"),
             (|s| s.readers = 9, "readers"),
         ];
