@@ -479,7 +479,7 @@ impl Profile {
             if let Some(j) = self.user_kernels[..i].iter().position(|o| o.name == k.name) {
                 return Err((
                     format!("{at}.name"),
-                    format!("`{}` already used by user_kernels[{j}]", k.name),
+                    format!("`{}` already used by user_kernels[{j}]", k.name.escape_debug()),
                 ));
             }
             non_negative(&format!("{at}.fixed_ns"), &k.fixed_ns)?;
@@ -620,7 +620,10 @@ fn validate_accelerators(accelerators: &[AcceleratorSpec]) -> Check {
         let at = format!("accelerators[{i}]");
         non_empty(&format!("{at}.name"), &a.name)?;
         if let Some(j) = accelerators[..i].iter().position(|b| b.name == a.name) {
-            return Err((format!("{at}.name"), format!("`{}` already used by accelerators[{j}]", a.name)));
+            return Err((
+                format!("{at}.name"),
+                format!("`{}` already used by accelerators[{j}]", a.name.escape_debug()),
+            ));
         }
         if a.ops.is_empty() {
             return Err((format!("{at}.ops"), "must list at least one op".into()));
@@ -757,6 +760,18 @@ mod tests {
         let e = Profile::from_toml_str(text, "p.toml").unwrap_err().to_string();
         assert!(!e.contains('\n'), "{e:?}");
         assert!(e.contains("invalid inline table: expected `}`"), "{e}");
+    }
+
+    #[test]
+    fn a_duplicate_name_with_a_line_break_is_echoed_on_one_line() {
+        let mut text = BUILTIN.iter().find(|(n, _)| *n == "bluefield-2").unwrap().1.to_string();
+        for _ in 0..2 {
+            text.push_str(
+                "\n[[user_kernels]]\nname = \"a\\nb\"\nfixed_ns = { value = 1.0, source = \"s\", confidence = \"assumed\" }\nbytes_per_s = { value = 1.0, source = \"s\", confidence = \"assumed\" }\n",
+            );
+        }
+        let e = Profile::from_toml_str(&text, "p.toml").unwrap_err().to_string();
+        assert!(e.contains("already used") && !e.contains('\n'), "{e:?}");
     }
 
     #[test]

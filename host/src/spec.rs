@@ -193,7 +193,7 @@ impl ScenarioSpec {
             let Some(a) = dpukit_ffi::Algorithm::from_name(&c.algorithm) else {
                 return bad(
                     "compression",
-                    format!("unknown algorithm `{}` (lz4, zstd, gzip, zlib)", c.algorithm),
+                    format!("unknown algorithm `{}` (lz4, zstd, gzip, zlib)", c.algorithm.escape_debug()),
                 );
             };
             if !a.levels().contains(&c.level) {
@@ -284,7 +284,11 @@ impl ScenarioSpec {
         })?;
         let kind = ScenarioKind::from_name(kind_name).ok_or_else(|| SpecError {
             knob: "kind",
-            reason: format!("{file}: unknown scenario `{kind_name}` (one of {})", kind_list()),
+            reason: format!(
+                "{file}: unknown scenario `{}` (one of {})",
+                kind_name.escape_debug(),
+                kind_list()
+            ),
         })?;
         // Overlay the file on the defaults, then deserialize strictly.
         let defaults = toml::Value::try_from(ScenarioSpec::defaults(kind)).map_err(|e| SpecError {
@@ -380,6 +384,15 @@ mod tests {
         assert!(e.to_string().contains("unknown scenario `nope`"), "{e}");
         let e = ScenarioSpec::from_toml_str("kind = [", "t.toml").unwrap_err();
         assert_eq!(e.knob, "toml");
+        // Found by the `scenario` fuzz target: a kind (or an algorithm) with a line break is
+        // echoed escaped, so the error stays one line.
+        for text in [
+            "kind = \"fan-out\\n-write\"\n",
+            "kind = \"kv-cache\"\ncompression = { algorithm = \"l\\nz4\", level = 0 }\n",
+        ] {
+            let e = ScenarioSpec::from_toml_str(text, "t.toml").unwrap_err().to_string();
+            assert!(!e.contains('\n') && e.contains("\\n"), "{e:?}");
+        }
         // Found by the `scenario` fuzz target (examples/fan-out-write.toml with a level's
         // key cut out): the parser's message spans two lines.
         let e = ScenarioSpec::from_toml_str(
