@@ -11,7 +11,7 @@
 # Corpora grow in fuzz/corpus/TARGET (not committed), starting from fuzz/seeds/TARGET
 # (committed); a crash is saved in fuzz/artifacts/TARGET/ and fails the script. Each run
 # ends with one summary line: executions, executions/s, coverage (libFuzzer's edges `cov`
-# and features `ft`), corpus size, crashes. Logs: fuzz/logs/TARGET.log.
+# and features `ft`), corpus size, crashes. Logs: fuzz/logs/TARGET-SANITIZER.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -74,24 +74,26 @@ mkdir -p fuzz/logs
 failed=()
 for t in "${chosen[@]}"; do
   mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
-  log="fuzz/logs/$t.log"
+  log="fuzz/logs/$t-$sanitizer.log"
   args=(-max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1
     -artifact_prefix="$root/fuzz/artifacts/$t/")
   [ "$runs" -gt 0 ] && args+=(-runs="$runs")
-  before=$(find "fuzz/artifacts/$t" -type f | wc -l)
+  # Failures only: libFuzzer also leaves slow-unit-* files, which fail nothing.
+  failures() { find "fuzz/artifacts/$t" -type f \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'leak-*' \) | wc -l; }
+  before=$(failures)
   status=0
   "$bin_dir/$t" "${args[@]}" "fuzz/corpus/$t" "fuzz/seeds/$t" >"$log" 2>&1 || status=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
-  ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
-  corp=$(grep -o 'corp: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
-  crashes=$(($(find "fuzz/artifacts/$t" -type f | wc -l) - before))
+  cov=$(grep -ao 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+  ft=$(grep -ao 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+  corp=$(grep -ao 'corp: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+  crashes=$(($(failures) - before))
   printf 'fuzz %-12s executions %10s  exec/s %6s  cov %5s  ft %6s  corpus %5s  crashes %s  (%s s, sanitizer %s)\n' \
     "$t" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$crashes" "$seconds" "$sanitizer"
   if [ "$status" -ne 0 ]; then
     echo "fuzz.sh: $t failed (exit $status); the input is in fuzz/artifacts/$t/, the log is $log:" >&2
-    grep -A30 -m1 -E '^(==[0-9]+==ERROR|thread .* panicked|SUMMARY)' "$log" >&2 || tail -40 "$log" >&2
+    grep -a -A30 -m1 -E '^(==[0-9]+==ERROR|thread .* panicked|SUMMARY)' "$log" >&2 || tail -40 "$log" >&2
     failed+=("$t")
   fi
 done
