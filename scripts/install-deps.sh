@@ -8,6 +8,8 @@
 #   nodejs npm    Azurite (tools/azurite), the Azure Storage emulator the blob-tier tests use
 #   openmpi-bin libopenmpi-dev  mpirun and the library the `mpi` feature builds against
 #                 (tests/mpi_runs.rs, tests/mpi_scale.rs)
+#   g++           libFuzzer (built from source by libfuzzer-sys) for scripts/fuzz.sh
+# and the cargo tool cargo-fuzz (pinned), which builds the fuzz targets.
 set -euo pipefail
 
 need=()
@@ -26,6 +28,7 @@ have_cmd npm || need+=(npm)
 have_pkg libclang-dev || need+=(libclang-dev)
 have_cmd mpirun || need+=(openmpi-bin)
 have_pkg libopenmpi-dev || need+=(libopenmpi-dev)
+have_cmd g++ || need+=(g++)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-deps: installing ${need[*]}"
@@ -39,4 +42,9 @@ fi
 if have_cmd rustup; then
   rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+fi
+
+# cargo-fuzz for scripts/fuzz.sh (about 30 s to build on 2 cores).
+if ! have_cmd cargo-fuzz || ! cargo fuzz --version 2>/dev/null | grep -q ' 0\.13\.2$'; then
+  cargo install cargo-fuzz --locked --version 0.13.2
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, then runs every test of the workspace (with
 # Azurite serving the Azure blob tier), the C interop tests (against the static library,
-# and under valgrind), the MPI runs (feature `mpi`) and the loom model of the ring protocol.
+# and under valgrind), the MPI runs (feature `mpi`), the loom model of the ring protocol and
+# a short run of every fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,3 +45,9 @@ fi
 # Loom model of the SPSC index protocol (separate target dir: different cfg).
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
   cargo test -p dpukit-ffi --release --lib loom_tests
+
+# Coverage-guided fuzzing: every target for 10 s, starting from the committed seeds, so a
+# parser change is attacked before it lands; a crash fails the run (its input is left in
+# fuzz/artifacts/). Without AddressSanitizer, whose build and slowdown do not fit CI's
+# budget; the long campaign (scripts/fuzz.sh all 3600 10000000, README) runs with it.
+FUZZ_SANITIZER=none scripts/fuzz.sh all 10

@@ -459,7 +459,7 @@ impl Profile {
             } else {
                 path
             };
-            ProfileError::Invalid { file: file.into(), key, reason: inner.message().trim().to_string() }
+            ProfileError::Invalid { file: file.into(), key, reason: one_line(inner.message()) }
         })?;
         profile.validate().map_err(|(key, reason)| ProfileError::Invalid {
             file: file.into(),
@@ -486,7 +486,7 @@ impl Profile {
             if let Some(j) = self.user_kernels[..i].iter().position(|o| o.name == k.name) {
                 return Err((
                     format!("{at}.name"),
-                    format!("`{}` already used by user_kernels[{j}]", k.name),
+                    format!("`{}` already used by user_kernels[{j}]", k.name.escape_debug()),
                 ));
             }
             non_negative(&format!("{at}.fixed_ns"), &k.fixed_ns)?;
@@ -537,6 +537,12 @@ impl Profile {
         }
         Ok(())
     }
+}
+
+/// A parser's message as one line: the TOML parser puts what it expected on a line of its
+/// own, and an error is printed as one line.
+fn one_line(message: &str) -> String {
+    message.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(": ")
 }
 
 fn line_of(text: &str, byte: usize) -> usize {
@@ -621,7 +627,10 @@ fn validate_accelerators(accelerators: &[AcceleratorSpec]) -> Check {
         let at = format!("accelerators[{i}]");
         non_empty(&format!("{at}.name"), &a.name)?;
         if let Some(j) = accelerators[..i].iter().position(|b| b.name == a.name) {
-            return Err((format!("{at}.name"), format!("`{}` already used by accelerators[{j}]", a.name)));
+            return Err((
+                format!("{at}.name"),
+                format!("`{}` already used by accelerators[{j}]", a.name.escape_debug()),
+            ));
         }
         if a.ops.is_empty() {
             return Err((format!("{at}.ops"), "must list at least one op".into()));
@@ -748,6 +757,28 @@ mod tests {
             let p = Profile::builtin(name).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(p.name, name);
         }
+    }
+
+    /// Found by the `profile` fuzz target: the TOML parser's message for an unclosed
+    /// inline table spans two lines ("invalid inline table" / "expected `}`").
+    #[test]
+    fn a_toml_syntax_error_is_one_line() {
+        let text = "schema_version = 1\n[cores]\ncount = { value = 16, source = \"x\"\n";
+        let e = Profile::from_toml_str(text, "p.toml").unwrap_err().to_string();
+        assert!(!e.contains('\n'), "{e:?}");
+        assert!(e.contains("invalid inline table: expected `}`"), "{e}");
+    }
+
+    #[test]
+    fn a_duplicate_name_with_a_line_break_is_echoed_on_one_line() {
+        let mut text = BUILTIN.iter().find(|(n, _)| *n == "bluefield-2").unwrap().1.to_string();
+        for _ in 0..2 {
+            text.push_str(
+                "\n[[user_kernels]]\nname = \"a\\nb\"\nfixed_ns = { value = 1.0, source = \"s\", confidence = \"assumed\" }\nbytes_per_s = { value = 1.0, source = \"s\", confidence = \"assumed\" }\n",
+            );
+        }
+        let e = Profile::from_toml_str(&text, "p.toml").unwrap_err().to_string();
+        assert!(e.contains("already used") && !e.contains('\n'), "{e:?}");
     }
 
     #[test]

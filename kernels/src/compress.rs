@@ -531,8 +531,14 @@ fn zstd_decompress(src: &[u8], dst: &mut [u8]) -> Result<usize, KernelError> {
     ZSTD_DCTX.with(|dctx| dctx.borrow_mut().decompress(dst, src)).map_err(|code| {
         let name = zstd_safe::get_error_name(code);
         if name == ZSTD_DST_TOO_SMALL {
-            let needed =
-                zstd_safe::get_frame_content_size(src).ok().flatten().and_then(|n| usize::try_from(n).ok());
+            // The first frame's declared size, only when it alone exceeds the capacity: with
+            // more frames behind it (or a frame that declares less than it holds) it is no
+            // measure of what is needed.
+            let needed = zstd_safe::get_frame_content_size(src)
+                .ok()
+                .flatten()
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|&n| n > capacity);
             too_small(capacity, needed)
         } else {
             corrupt(Algorithm::Zstd, name)
@@ -840,6 +846,30 @@ mod tests {
                 let mut out = vec![0u8; cap];
                 assert_eq!(decompress(codec.algorithm(), &packed, &mut out), Ok(src.len()));
             }
+        }
+    }
+
+    /// Found by the `decompress` fuzz target: two zstd frames whose first declares 1296
+    /// bytes overflow 1 MiB, and the error claimed 1296 bytes were needed.
+    #[test]
+    fn zstd_dst_too_small_never_claims_less_than_the_capacity() {
+        let src: &[u8] = &[
+            0x28, 0xb5, 0x2f, 0xfd, 0x60, 0x10, 0x04, 0x22, 0x4d, 0x69, 0x6e, 0x0b, 0x00, 0xf1, 0x19, 0x75,
+            0x6e, 0x6b, 0x20, 0x30, 0x30, 0x30, 0x30, 0x3a, 0x30, 0x3a, 0x20, 0x74, 0x68, 0x65, 0x20, 0x71,
+            0x75, 0x69, 0x63, 0x6b, 0x20, 0x62, 0x72, 0x6f, 0x18, 0x68, 0x40, 0x58, 0x02, 0x00, 0x00, 0x00,
+            0x00, 0x00, 0x00, 0x3c, 0x02, 0x68, 0x65, 0x63, 0x6b, 0x70, 0x6f, 0x69, 0x6e, 0x0b, 0x00, 0xf1,
+            0x19, 0x75, 0x6e, 0x6b, 0x20, 0x30, 0x30, 0x30, 0x30, 0x3a, 0x20, 0x74, 0x10, 0x04, 0x22, 0x4d,
+            0x18, 0x20, 0x30, 0x30, 0x30, 0x30, 0x3a, 0x20, 0x74, 0x10, 0x25, 0x04, 0x22, 0x4d, 0x18, 0x68,
+            0x40, 0x58, 0x3a, 0x28, 0xb5, 0x2f, 0x68, 0x65, 0xfd,
+        ];
+        let mut dst = vec![0u8; 1 << 20];
+        match decompress(Algorithm::Zstd, src, &mut dst) {
+            Err(KernelError::DstTooSmall { capacity, needed }) => {
+                assert_eq!(capacity, dst.len());
+                assert!(needed.is_none_or(|n| n > capacity), "claims {needed:?} of {capacity}");
+            }
+            Err(KernelError::CorruptInput { .. }) => {}
+            other => panic!("{other:?}"),
         }
     }
 

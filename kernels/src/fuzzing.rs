@@ -1,5 +1,5 @@
 //! Bodies of the fuzz targets, as plain functions of arbitrary bytes, so that `cargo fuzz`
-//! (nightly, `fuzz/`), proptest and the stable soak loop (`examples/fuzz_soak.rs`) run the
+//! (`fuzz/`, coverage-guided), proptest and the soak loop (`examples/fuzz_soak.rs`) run the
 //! same checks. Built only with the `fuzzing` feature (and in tests). Each function panics
 //! only when a kernel breaks its contract, which is what the fuzzer looks for.
 
@@ -22,16 +22,74 @@ pub fn decompress_target(data: &[u8]) {
     let mut small = vec![0u8; small_len];
     let mut big = vec![0u8; MAX_FUZZ_DST_BYTES];
     for algorithm in Algorithm::ALL {
+        let mut whole = None;
         for dst in [&mut small[..], &mut big[..]] {
             match decompress(algorithm, input, dst) {
-                Ok(n) => assert!(n <= dst.len(), "{algorithm}: reported {n} > capacity"),
+                Ok(n) => {
+                    assert!(n <= dst.len(), "{algorithm}: reported {n} > capacity");
+                    whole = Some(dst[..n].to_vec());
+                }
                 Err(KernelError::CorruptInput { .. }) => {}
-                Err(KernelError::DstTooSmall { capacity, .. }) => assert_eq!(capacity, dst.len()),
+                Err(KernelError::DstTooSmall { capacity, needed }) => {
+                    assert_eq!(capacity, dst.len());
+                    assert!(
+                        needed.is_none_or(|n| n > capacity),
+                        "{algorithm}: needs {needed:?} of {capacity}"
+                    );
+                }
                 Err(other) => panic!("{algorithm}: unexpected error {other}"),
             }
         }
+        if let Some(out) = whole {
+            exact_fit(algorithm, input, &out);
+            agrees_with_reference(algorithm, input, &out);
+        }
         round_trip(Codec::with_default_level(algorithm), input, small_len);
     }
+}
+
+/// A stream that decompressed to `out` decompresses to the same bytes into a destination of
+/// exactly that size, and is `DstTooSmall` one byte short.
+fn exact_fit(algorithm: Algorithm, input: &[u8], out: &[u8]) {
+    let mut exact = vec![0u8; out.len()];
+    match decompress(algorithm, input, &mut exact) {
+        Ok(n) => {
+            assert!(n == out.len() && exact == out, "{algorithm}: exact-size destination gave other bytes")
+        }
+        Err(e) => {
+            panic!("{algorithm}: {} bytes fit a bigger destination but not their own size: {e}", out.len())
+        }
+    }
+    if let Some(short) = out.len().checked_sub(1) {
+        match decompress(algorithm, input, &mut exact[..short]) {
+            Err(KernelError::DstTooSmall { capacity, .. }) => assert_eq!(capacity, short),
+            other => panic!("{algorithm}: one byte short of {} gave {other:?}", out.len()),
+        }
+    }
+}
+
+/// What the kit accepted, the format's reference decoder (the library the frame reader
+/// stands in for, or the one it wraps) reads to the same bytes.
+fn agrees_with_reference(algorithm: Algorithm, input: &[u8], out: &[u8]) {
+    use std::io::Read;
+    let limit = MAX_FUZZ_DST_BYTES as u64 + 1;
+    let mut reference = Vec::new();
+    let read = match algorithm {
+        Algorithm::Lz4 => lz4_flex::frame::FrameDecoder::new(input).take(limit).read_to_end(&mut reference),
+        Algorithm::Zstd => match zstd::stream::read::Decoder::new(input) {
+            Ok(d) => d.take(limit).read_to_end(&mut reference),
+            Err(e) => Err(e),
+        },
+        Algorithm::Gzip => flate2::read::MultiGzDecoder::new(input).take(limit).read_to_end(&mut reference),
+        Algorithm::Zlib => flate2::read::ZlibDecoder::new(input).take(limit).read_to_end(&mut reference),
+    };
+    if let Err(e) = read {
+        panic!(
+            "{algorithm}: the kit read {} bytes from a stream its reference decoder rejects: {e}",
+            out.len()
+        );
+    }
+    assert!(reference == out, "{algorithm}: the kit and its reference decoder read different bytes");
 }
 
 fn round_trip(codec: Codec, input: &[u8], small_len: usize) {

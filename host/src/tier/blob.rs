@@ -65,9 +65,11 @@ impl BlobKey {
         Ok(BlobKey { shard: shard.to_string(), chunk_index, crc32c })
     }
 
-    /// Parses `chunks/<shard>/<index>.<crc hex>`.
+    /// Parses `chunks/<shard>/<index>.<crc hex>`, exactly as [`BlobKey`] prints it (index
+    /// zero-padded to 10 digits, CRC32C as 8 lowercase hex digits): one object per key, so
+    /// a key listed is the key read back.
     pub fn parse(key: &str) -> Result<BlobKey, TierError> {
-        let bad = |reason| TierError::BadBlobKey { key: key.to_string(), reason };
+        let bad = |reason| TierError::BadBlobKey { key: key.escape_debug().to_string(), reason };
         let mut parts = key.split('/');
         let (Some(prefix), Some(shard), Some(name), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -84,7 +86,37 @@ impl BlobKey {
             return Err(bad("crc32c is not 8 hex digits"));
         }
         let crc32c = u32::from_str_radix(crc, 16).map_err(|_| bad("crc32c is not 8 hex digits"))?;
-        Ok(BlobKey { shard: shard.to_string(), chunk_index, crc32c })
+        let parsed = BlobKey { shard: shard.to_string(), chunk_index, crc32c };
+        if parsed.to_string() != key {
+            return Err(bad(
+                "not written as the kit writes it (index zero-padded to 10 digits, crc32c in lowercase hex)",
+            ));
+        }
+        Ok(parsed)
+    }
+
+    /// Checks an object read under this key: its bytes against the key's CRC32C and, on a
+    /// store that keeps user metadata (`metadata` is `Some`), its `crc32c` metadata
+    /// (`Some(None)`: the object has none). [`BlobTier::get`] returns no object that fails.
+    pub fn verify_object(&self, data: &[u8], metadata: Option<Option<&str>>) -> Result<(), TierError> {
+        if let Some(meta) = metadata {
+            let want = format!("{:08x}", self.crc32c);
+            if meta != Some(want.as_str()) {
+                return Err(TierError::BlobMetadata {
+                    key: self.to_string(),
+                    found: meta.map_or("none".into(), |m| m.escape_debug().to_string()),
+                });
+            }
+        }
+        let actual = crc32c(data);
+        if actual != self.crc32c {
+            return Err(TierError::CorruptBlob {
+                key: self.to_string(),
+                expected_crc32c: self.crc32c,
+                actual_crc32c: actual,
+            });
+        }
+        Ok(())
     }
 
     fn path(&self) -> ObjectPath {
@@ -353,24 +385,8 @@ impl BlobTier {
         });
         let (data, attributes) =
             got.map_err(|source| TierError::Blob { op: "get", key: key.to_string(), source })?;
-        if self.attributes {
-            let meta = attributes.get(&Attribute::Metadata(CRC32C_METADATA.into())).map(|v| v.to_string());
-            let want = format!("{:08x}", key.crc32c);
-            if meta.as_deref() != Some(want.as_str()) {
-                return Err(TierError::BlobMetadata {
-                    key: key.to_string(),
-                    found: meta.unwrap_or_else(|| "none".into()),
-                });
-            }
-        }
-        let actual = crc32c(&data);
-        if actual != key.crc32c {
-            return Err(TierError::CorruptBlob {
-                key: key.to_string(),
-                expected_crc32c: key.crc32c,
-                actual_crc32c: actual,
-            });
-        }
+        let meta = attributes.get(&Attribute::Metadata(CRC32C_METADATA.into())).map(|v| v.to_string());
+        key.verify_object(&data, self.attributes.then_some(meta.as_deref()))?;
         Ok(data)
     }
 
@@ -427,5 +443,28 @@ impl BlobTier {
             metas.iter().filter_map(|m| BlobKey::parse(m.location.as_ref()).ok()).collect();
         keys.sort();
         Ok(keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `blob` fuzz target: an index with nine digits parsed to the same key as
+    /// the object with ten, so `list` could name a key whose `get` reads another object.
+    #[test]
+    fn a_key_parses_only_from_its_own_name() {
+        let key = BlobKey::parse("chunks/node00000/0000000003.fb67bd5e").unwrap();
+        assert_eq!(key.to_string(), "chunks/node00000/0000000003.fb67bd5e");
+        for other in [
+            "chunks/node00000/000000003.fb67bd5e",
+            "chunks/node00000/+000000003.fb67bd5e",
+            "chunks/node00000/0000000003.FB67BD5E",
+        ] {
+            let e = BlobKey::parse(other).unwrap_err();
+            assert!(matches!(e, TierError::BadBlobKey { .. }), "{other}: {e}");
+        }
+        let long = BlobKey::new("s", 12_345_678_901, 7).unwrap();
+        assert_eq!(BlobKey::parse(&long.to_string()).unwrap(), long);
     }
 }

@@ -60,7 +60,8 @@ pub enum BlobLocation {
 impl BlobLocation {
     /// Parses `PATH`, `file:///ABS/PATH` or `azure://CONTAINER[/PREFIX]`.
     pub fn parse(text: &str) -> Result<BlobLocation, TierError> {
-        let bad = |reason: String| TierError::BadBlobUrl { url: text.to_string(), reason };
+        // Echoed escaped: an error is one line.
+        let bad = |reason: String| TierError::BadBlobUrl { url: text.escape_debug().to_string(), reason };
         let t = text.trim();
         if t.is_empty() {
             return Err(bad(format!("empty; accepted forms: {BLOB_URL_FORMS}")));
@@ -71,7 +72,7 @@ impl BlobLocation {
             let prefix = prefix.trim_matches('/');
             if !prefix.is_empty() {
                 ObjectPath::parse(prefix)
-                    .map_err(|_| bad(format!("prefix `{prefix}` is not a valid key")))?;
+                    .map_err(|_| bad(format!("prefix `{}` is not a valid key", prefix.escape_debug())))?;
             }
             return Ok(BlobLocation::Azure { container: container.to_string(), prefix: prefix.to_string() });
         }
@@ -350,6 +351,14 @@ pub(crate) fn first_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_with_a_line_break_is_echoed_on_one_line() {
+        for text in ["s3://a\nb", "azure://ckpt/runs\n/x"] {
+            let e = BlobLocation::parse(text).unwrap_err().to_string();
+            assert!(!e.contains('\n'), "{e:?}");
+        }
+    }
 
     #[test]
     fn urls_parse_or_name_the_accepted_forms() {

@@ -76,11 +76,23 @@ pub struct CopiedRecord {
     pub lag_ns: u64,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// One line of a manifest: an acknowledged chunk or a blob-copy mark.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-enum Record {
+pub enum ManifestRecord {
+    /// A chunk was acknowledged.
     Chunk(ChunkRecord),
+    /// A chunk's copy reached the blob tier.
     Copied(CopiedRecord),
+}
+
+impl ManifestRecord {
+    /// The line [`Manifest`] writes for this record, newline included: the record's JSON
+    /// body under its own CRC32C.
+    pub fn encode_line(&self) -> Result<String, serde_json::Error> {
+        let body = serde_json::to_string(self)?;
+        Ok(format!("{{\"crc32c\":\"{:08x}\",\"rec\":{body}}}\n", crc32c(body.as_bytes())))
+    }
 }
 
 #[derive(Deserialize)]
@@ -130,12 +142,12 @@ pub struct ManifestState {
 }
 
 impl ManifestState {
-    fn apply(&mut self, record: Record) {
+    fn apply(&mut self, record: ManifestRecord) {
         match record {
-            Record::Chunk(rec) => {
+            ManifestRecord::Chunk(rec) => {
                 self.chunks.insert(rec.id(), ChunkEntry { record: rec, copied: None });
             }
-            Record::Copied(mark) => {
+            ManifestRecord::Copied(mark) => {
                 let id = ChunkId { shard: mark.shard.clone(), chunk_index: mark.chunk_index };
                 match self.chunks.get_mut(&id) {
                     Some(entry) if entry.record.crc32c == mark.crc32c => entry.copied = Some(mark),
@@ -144,6 +156,13 @@ impl ManifestState {
             }
         }
         self.records += 1;
+    }
+
+    /// Reads a manifest's bytes as [`Manifest::load`] reads its file (`path` names it in
+    /// errors): the acknowledged chunks, a torn last line ignored, an invalid line before it
+    /// [`TierError::ManifestCorrupt`].
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<ManifestState, TierError> {
+        parse(path, bytes)
     }
 
     /// Acknowledged chunks whose blob copy is not recorded yet.
@@ -208,7 +227,7 @@ impl Manifest {
         for r in records {
             validate_shard_name(&r.shard)?;
         }
-        self.append(records.iter().cloned().map(Record::Chunk).collect())
+        self.append(records.iter().cloned().map(ManifestRecord::Chunk).collect())
     }
 
     /// Appends blob-copy marks durably (one write, one fdatasync for the batch).
@@ -216,22 +235,21 @@ impl Manifest {
         for m in marks {
             validate_shard_name(&m.shard)?;
         }
-        self.append(marks.iter().cloned().map(Record::Copied).collect())
+        self.append(marks.iter().cloned().map(ManifestRecord::Copied).collect())
     }
 
-    fn append(&mut self, records: Vec<Record>) -> Result<(), TierError> {
+    fn append(&mut self, records: Vec<ManifestRecord>) -> Result<(), TierError> {
         if records.is_empty() {
             return Ok(());
         }
         let mut buf = Vec::with_capacity(records.len() * 256);
         for record in &records {
-            let body = serde_json::to_string(record).map_err(|e| TierError::Io {
+            let line = record.encode_line().map_err(|e| TierError::Io {
                 op: "encode manifest record",
                 path: self.path.clone(),
                 source: std::io::Error::other(e),
             })?;
-            writeln!(buf, "{{\"crc32c\":\"{:08x}\",\"rec\":{body}}}", crc32c(body.as_bytes()))
-                .expect("writing to a Vec cannot fail");
+            buf.extend_from_slice(line.as_bytes());
         }
         let written = self.file.write_all(&buf).and_then(|()| self.file.sync_data());
         if let Err(e) = written {
@@ -247,7 +265,7 @@ impl Manifest {
     }
 }
 
-fn parse_line(line: &[u8]) -> Result<Record, String> {
+fn parse_line(line: &[u8]) -> Result<ManifestRecord, String> {
     let outer: Line<'_> = serde_json::from_slice(line).map_err(|e| format!("not a record line: {e}"))?;
     let want = u32::from_str_radix(outer.crc32c, 16)
         .map_err(|_| format!("bad checksum field {:?}", outer.crc32c))?;

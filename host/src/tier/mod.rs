@@ -38,8 +38,8 @@ pub use local::{Ack, Backend, Durability, IoEngine, LocalTier, LocalTierConfig, 
 pub(crate) use location::first_line;
 pub use location::{BlobLocation, BlobOptions, BlobTierInfo, BLOB_URL_FORMS};
 pub use manifest::{
-    verify, ChunkEntry, ChunkId, ChunkRecord, CopiedRecord, CorruptChunk, Manifest, ManifestState,
-    MissingChunk, VerifyReport,
+    verify, ChunkEntry, ChunkId, ChunkRecord, CopiedRecord, CorruptChunk, Manifest, ManifestRecord,
+    ManifestState, MissingChunk, VerifyReport,
 };
 pub use pipeline::{
     BatchAcks, BatchId, PipelineEvent, WritePipeline, MAX_BATCHES_IN_FLIGHT, MAX_PIPELINE_EVENTS,
