@@ -1,0 +1,90 @@
+//! `dpukit validate`: scale mode held against live runs on this machine.
+
+use crate::cli::args::ValidateArgs;
+use crate::cli::commands::{check_out_file, json_text, load_profile, print, status, write_file};
+use crate::cli::knobs::parse_size;
+use anyhow::{anyhow, bail, Result};
+use dpukit_host::spec::ScenarioKind;
+use dpukit_host::validate::{
+    check_options, validate as run_validation, ValidateError, ValidateOptions, MAX_ROUNDS,
+    VALIDATED_SCENARIOS,
+};
+use std::sync::Arc;
+
+/// The validation's options from the flags, every value checked before anything runs.
+pub(super) fn validate_options(a: &ValidateArgs, quiet: bool) -> Result<ValidateOptions> {
+    let profile = load_profile(a.profile.as_deref())?;
+    let mut opts = if a.quick { ValidateOptions::quick(profile) } else { ValidateOptions::full(profile) };
+    let count = |flag: &str, text: &str| -> Result<usize> {
+        text.trim().parse::<usize>().map_err(|_| anyhow!("{flag}: `{text}` is not a whole number"))
+    };
+    if let Some(r) = &a.rounds {
+        opts.rounds = count("--rounds", r)?;
+    }
+    if let Some(r) = &a.remeasure {
+        opts.remeasure_rounds = count("--remeasure", r)?;
+    }
+    if let Some(s) = &a.size {
+        opts.object_size_bytes = parse_size(s).map_err(|e| anyhow!("--size: {e}"))?;
+    }
+    if let Some(c) = &a.chunk {
+        let bytes = parse_size(c).map_err(|e| anyhow!("--chunk: {e}"))?;
+        opts.chunk_size_bytes =
+            u32::try_from(bytes).map_err(|_| anyhow!("--chunk {c}: must be at most 64 MiB"))?;
+    }
+    if !a.scenario.is_empty() {
+        let mut kinds = Vec::new();
+        for name in &a.scenario {
+            let names: Vec<&str> = VALIDATED_SCENARIOS.iter().map(|k| k.name()).collect();
+            let kind = match ScenarioKind::from_name(name.trim()) {
+                Some(k) if VALIDATED_SCENARIOS.contains(&k) => k,
+                Some(_) => bail!("--scenario: {name} has no validation cases (one of {})", names.join(", ")),
+                None => bail!("--scenario: unknown scenario `{name}` (one of {})", names.join(", ")),
+            };
+            kinds.push(kind);
+        }
+        opts.cases.retain(|c| kinds.contains(&c.kind));
+    }
+    if !quiet {
+        opts.progress = Some(Arc::new(|line: &str| eprintln!("dpukit: {line}")));
+    }
+    Ok(opts)
+}
+
+pub(super) fn validate_cmd(a: ValidateArgs, quiet: bool) -> Result<()> {
+    let opts = validate_options(&a, quiet)?;
+    check_out_file(&a.out, "--out")?;
+    // Every option is checked (sizes against each case's scenario) before the first run.
+    check_options(&opts).map_err(|e| anyhow!("{}", flag_of(e)))?;
+    status(
+        quiet,
+        &format!(
+            "validating scale mode against live runs: {} cases, {} round(s) (minutes; keep the machine otherwise idle)",
+            opts.cases.len(),
+            opts.rounds
+        ),
+    );
+    let v = run_validation(&opts).map_err(|e| anyhow!("validate: {e}"))?;
+    write_file(&a.out, &json_text(serde_json::to_string_pretty(&v))?)?;
+    print(&v.render_table())?;
+    status(quiet, &format!("wrote {}", a.out.display()));
+    if !v.passed {
+        bail!("validation failed: {}", v.failures.join("; "));
+    }
+    Ok(())
+}
+
+/// A refused option, named by its flag.
+pub(super) fn flag_of(e: ValidateError) -> String {
+    match e {
+        ValidateError::Rounds(n) => format!("--rounds {n}: must be 1..={MAX_ROUNDS}"),
+        ValidateError::RemeasureRounds(n) => format!("--remeasure {n}: must be 0..={MAX_ROUNDS}"),
+        ValidateError::Spec { source, .. } if source.knob == "chunk_size_bytes" => {
+            format!("--chunk: {}", source.reason)
+        }
+        ValidateError::Spec { source, .. } if source.knob == "object_size_bytes" => {
+            format!("--size: {}", source.reason)
+        }
+        e => e.to_string(),
+    }
+}
