@@ -3,9 +3,8 @@
 
 use crate::cli::args::{CompareArgs, OutputFormat, SensitivityArg, SensitivityArgs};
 use crate::cli::commands::{
-    calibration_for, check_mpi, check_work_dir, full_disk_hint, io_engine, json_text, load_profile,
-    log_interval_ns, make_out_dir, percentiles, print, repeats, run_repeated, scale_options, spec_with_note,
-    status, write_file, Stamp,
+    calibration_for, check_mpi, check_work_dir, full_disk_hint, json_text, load_profile, make_out_dir, print,
+    repeats, run_options, run_repeated, scale_options, spec_with_note, status, write_file, Stamp,
 };
 use crate::cli::knobs::{validate, validate_scale};
 use crate::cli::progress::Reporter;
@@ -91,13 +90,11 @@ pub(super) fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
     if a.sensitivity.sensitivity_calibration.is_some() && a.scale.scale {
         bail!("--sensitivity-calibration is for a live compare; with --scale, --calibration is used");
     }
-    let engine = io_engine(&a.knobs, a.scale.scale)?;
     let n = repeats(&a.repeat, a.scale.scale)?;
     if n > 1 && (a.mpi || launched_by_mpi()) {
         bail!("--repeat {n}: not supported under MPI; start the job {n} times");
     }
-    let pcts = percentiles(&a.output, a.scale.scale)?;
-    let interval_ns = log_interval_ns(&a.output, a.scale.scale)?;
+    let run_opts = run_options(&a.knobs, &a.output, a.scale.scale)?;
     if a.mpi || launched_by_mpi() {
         if asked.is_some_and(|l| l != Level::Off) {
             bail!("--sensitivity: not available under MPI; run the same scenario with --scale for it");
@@ -154,13 +151,7 @@ pub(super) fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
         };
         make_out_dir(&a.out_dir)?;
         let reporter = Reporter::new(quiet);
-        let opts = RunOptions {
-            progress: reporter.callback(),
-            io_engine: engine,
-            percentiles: pcts.clone(),
-            log_interval_ns: interval_ns,
-            ..RunOptions::default()
-        };
+        let opts = RunOptions { progress: reporter.callback(), ..run_opts.clone() };
         let mut c = if n == 1 {
             let c = compare(&spec, &profile, &opts);
             reporter.finish();

@@ -231,6 +231,17 @@ fn timeline_path(out: &Path) -> PathBuf {
     out.with_extension("timeline.csv")
 }
 
+/// The run options the knobs and output flags set, each checked (scale mode refuses those
+/// it cannot honour); a command adds its progress callback.
+fn run_options(knobs: &Knobs, output: &OutputArgs, scale: bool) -> Result<RunOptions> {
+    Ok(RunOptions {
+        io_engine: io_engine(knobs, scale)?,
+        percentiles: percentiles(output, scale)?,
+        log_interval_ns: log_interval_ns(output, scale)?,
+        ..RunOptions::default()
+    })
+}
+
 /// The local tier's I/O engine of the flags; refused in scale mode, which runs none.
 fn io_engine(k: &Knobs, scale: bool) -> Result<IoEngine> {
     match (k.ioengine, scale) {
@@ -431,13 +442,13 @@ mod mpi {
     use super::super::one_line;
     use super::compare::write_comparison;
     use super::{
-        check_out_file, io_engine, json_text, load_profile, log_interval_ns, make_out_dir, mode_of,
-        percentiles, print_run, status, timeline_path, write_file, Stamp,
+        check_out_file, json_text, load_profile, make_out_dir, mode_of, print_run, run_options, status,
+        timeline_path, write_file, Stamp,
     };
     use anyhow::{anyhow, bail, Result};
     use dpukit_host::cluster::mpi::MpiCluster;
     use dpukit_host::cluster::Cluster;
-    use dpukit_host::run::{compare_on, run_scenario_on, RunOptions};
+    use dpukit_host::run::{compare_on, run_scenario_on};
     use dpukit_host::spec::ScenarioSpec;
 
     /// The scenario with one node per rank; a different explicit `--nodes` is an error.
@@ -468,12 +479,7 @@ mod mpi {
     pub fn run(a: RunArgs, spec: ScenarioSpec, quiet: bool) -> Result<()> {
         let stamp = Stamp::new(None);
         on_rank(quiet, |cluster, quiet| {
-            let opts = RunOptions {
-                io_engine: io_engine(&a.knobs, false)?,
-                percentiles: percentiles(&a.output, false)?,
-                log_interval_ns: log_interval_ns(&a.output, false)?,
-                ..RunOptions::default()
-            };
+            let opts = run_options(&a.knobs, &a.output, false)?;
             let spec = sized(spec, &a.knobs, cluster)?;
             let profile = load_profile(a.knobs.profile.as_deref())?;
             if cluster.is_leader() {
@@ -508,12 +514,7 @@ mod mpi {
     pub fn compare(a: CompareArgs, spec: ScenarioSpec, quiet: bool) -> Result<()> {
         let stamp = Stamp::new(None);
         on_rank(quiet, |cluster, quiet| {
-            let opts = RunOptions {
-                io_engine: io_engine(&a.knobs, false)?,
-                percentiles: percentiles(&a.output, false)?,
-                log_interval_ns: log_interval_ns(&a.output, false)?,
-                ..RunOptions::default()
-            };
+            let opts = run_options(&a.knobs, &a.output, false)?;
             let spec = sized(spec, &a.knobs, cluster)?;
             let profile = load_profile(a.knobs.profile.as_deref())?;
             if cluster.is_leader() {

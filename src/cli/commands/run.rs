@@ -2,9 +2,8 @@
 
 use crate::cli::args::RunArgs;
 use crate::cli::commands::{
-    check_mpi, check_out_file, check_work_dir, io_engine, json_text, load_profile, log_interval_ns, mode_of,
-    percentiles, print_run, repeats, run_repeated, scale_options, spec_with_note, status, timeline_path,
-    write_file, Stamp,
+    check_mpi, check_out_file, check_work_dir, json_text, load_profile, mode_of, print_run, repeats,
+    run_options, run_repeated, scale_options, spec_with_note, status, timeline_path, write_file, Stamp,
 };
 use crate::cli::knobs::{validate, validate_scale};
 use crate::cli::progress::Reporter;
@@ -17,13 +16,11 @@ use dpukit_host::scale::run_scale;
 pub(super) fn run(a: RunArgs, quiet: bool) -> Result<()> {
     let stamp = Stamp::new(a.scale.calibration.as_deref());
     let spec = spec_with_note(&a.knobs, a.scale.scale, quiet)?;
-    let engine = io_engine(&a.knobs, a.scale.scale)?;
     let n = repeats(&a.repeat, a.scale.scale)?;
     if n > 1 && (a.mpi || launched_by_mpi()) {
         bail!("--repeat {n}: not supported under MPI; start the job {n} times");
     }
-    let pcts = percentiles(&a.output, a.scale.scale)?;
-    let interval_ns = log_interval_ns(&a.output, a.scale.scale)?;
+    let run_opts = run_options(&a.knobs, &a.output, a.scale.scale)?;
     if a.mpi || launched_by_mpi() {
         check_mpi(a.scale.scale)?;
         #[cfg(feature = "mpi")]
@@ -47,18 +44,12 @@ pub(super) fn run(a: RunArgs, quiet: bool) -> Result<()> {
     check_work_dir(&spec)?;
     let profile = load_profile(a.knobs.profile.as_deref())?;
     check_out_file(&a.out, "--out")?;
-    if interval_ns > 0 {
+    if run_opts.log_interval_ns > 0 {
         check_out_file(&timeline_path(&a.out), "--out (its timeline CSV)")?;
     }
     let mode = mode_of(a.mode);
     let reporter = Reporter::new(quiet);
-    let opts = RunOptions {
-        progress: reporter.callback(),
-        io_engine: engine,
-        percentiles: pcts.clone(),
-        log_interval_ns: interval_ns,
-        ..RunOptions::default()
-    };
+    let opts = RunOptions { progress: reporter.callback(), ..run_opts.clone() };
     let result = run_repeated(&spec, mode, &profile, &opts, n, &reporter, "");
     reporter.finish();
     let mut result = result?;

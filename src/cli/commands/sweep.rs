@@ -2,8 +2,8 @@
 
 use crate::cli::args::{OutputFormat, SweepArgs, SweepMode};
 use crate::cli::commands::{
-    check_work_dir, io_engine, json_text, load_profile, log_interval_ns, make_out_dir, percentiles, print,
-    repeats, run_repeated, scale_options, spec_with_note, status, write_file, Stamp, DEFAULT_PROFILE,
+    check_work_dir, json_text, load_profile, make_out_dir, print, repeats, run_options, run_repeated,
+    scale_options, spec_with_note, status, write_file, Stamp, DEFAULT_PROFILE,
 };
 use crate::cli::knobs::{apply, cross_product, parse_vary, validate, validate_scale, MAX_SWEEP_RUNS};
 use crate::cli::progress::Reporter;
@@ -21,9 +21,7 @@ use std::path::PathBuf;
 /// state; each is one block with its own comment.
 pub(super) fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
     let stamp = Stamp::new(a.scale.calibration.as_deref());
-    let engine = io_engine(&a.knobs, a.scale.scale)?;
-    let pcts = percentiles(&a.output, a.scale.scale)?;
-    let interval_ns = log_interval_ns(&a.output, a.scale.scale)?;
+    let run_opts = run_options(&a.knobs, &a.output, a.scale.scale)?;
     let repeat = repeats(&a.repeat, a.scale.scale)?;
     let varies = a.vary.iter().map(|v| parse_vary(v)).collect::<Result<Vec<_>>>()?;
     for (i, v) in varies.iter().enumerate() {
@@ -120,13 +118,7 @@ pub(super) fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
                     })?
                 }
                 None => {
-                    let opts = RunOptions {
-                        progress: reporter.callback(),
-                        io_engine: engine,
-                        percentiles: pcts.clone(),
-                        log_interval_ns: interval_ns,
-                        ..RunOptions::default()
-                    };
+                    let opts = RunOptions { progress: reporter.callback(), ..run_opts.clone() };
                     let prefix = format!("[{n}/{total}] {label} ");
                     run_repeated(&spec, mode, profile, &opts, repeat, &reporter, &prefix)
                         .map_err(|e| anyhow!("sweep point {e}"))?
