@@ -10,6 +10,13 @@
 //! (a device running on its own, whose completions are timed by the host's clock as they
 //! arrive). Every figure built on a device's times carries that label.
 //!
+//! A device also says where it does its work: **inline** (inside [`Device::progress`], on
+//! the host's thread, as the simulator does) or **on its own** (its own thread or process,
+//! as a real DPU does). The host waits for an inline device by letting it progress; it
+//! waits for one that runs on its own in wall time, through [`Device::wait`], up to the
+//! offload layer's timeout, and asks it to [`Device::stop`] before it takes back the
+//! buffers of the jobs it gave up on.
+//!
 //! Implementations: [`SimulatedDevice`] (the software DPU of `dpukit_sim`, inline).
 
 #![forbid(unsafe_code)]
@@ -65,6 +72,58 @@ pub trait Device {
     fn pending(&self) -> usize;
     /// What it did so far.
     fn report(&self) -> DeviceReport;
+    /// Whether it works on its own (another thread or process) rather than inside
+    /// [`Device::progress`]. The host then waits for it in wall time, up to its timeout,
+    /// instead of taking "nothing pending" as "nothing more will come".
+    fn runs_on_its_own(&self) -> bool {
+        false
+    }
+    /// Blocks until the device may have posted completions, or `timeout` has passed,
+    /// whichever is first (only called for a device that runs on its own). The default
+    /// yields the thread once.
+    fn wait(&mut self, timeout: std::time::Duration) {
+        let _ = timeout;
+        std::thread::yield_now();
+    }
+    /// `Err(why)` once the device can no longer answer (its process exited, its thread
+    /// ended): the host takes over at once instead of waiting for the timeout.
+    fn health(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+    /// The host gives up on the device: after this returns, the device never reads or
+    /// writes the host's buffers again (a thread is joined, a process is killed and
+    /// reaped). Called once, before the host reruns the unfinished jobs on its CPU.
+    fn stop(&mut self) {}
+}
+
+/// Which device serves each node's queue pair in offload mode (the command line's
+/// `--device`). Scenarios never see this: they get an [`Offload`](crate::offload::Offload).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum DeviceChoice {
+    /// The profile's simulated DPU, inline, with modelled times.
+    #[default]
+    Simulated,
+}
+
+impl DeviceChoice {
+    /// The form `--device` takes, for reports and error messages.
+    pub fn spec(&self) -> String {
+        match self {
+            DeviceChoice::Simulated => "sim".into(),
+        }
+    }
+}
+
+impl std::str::FromStr for DeviceChoice {
+    type Err = String;
+
+    /// `sim` (the profile's simulated DPU).
+    fn from_str(s: &str) -> Result<DeviceChoice, String> {
+        match s.trim() {
+            "sim" | "simulated" => Ok(DeviceChoice::Simulated),
+            other => Err(format!("unknown device `{}`: expected `sim`", other.escape_debug())),
+        }
+    }
 }
 
 /// The software DPU: `dpukit_sim`'s engine with a profile's timing model, run inline on

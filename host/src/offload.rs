@@ -19,10 +19,13 @@
 //! Failures. Ops the device cannot run go to the CPU (counted). An error completion that
 //! means the device failed (`DEVICE_UNAVAILABLE`) is retried on the CPU (counted). A
 //! device that stops answering, or answers later than `device_timeout_ns`, is declared
-//! dead after the timeout: the in-flight jobs and everything after run on the CPU
-//! (counted), and the device is never polled again, so it cannot touch reclaimed slots.
+//! dead after the timeout: it is stopped, the in-flight jobs and everything after run on
+//! the CPU (counted), and the device is never polled again, so it cannot touch reclaimed
+//! slots. An inline device has stopped answering when it has nothing pending and jobs are
+//! still in flight (its timeout is then on the host clock); a device that runs on its own
+//! is waited for in wall time, and is dead at once when it says it can no longer answer.
 
-use crate::device::{Device, DeviceClock, DeviceReport, SimulatedDevice};
+use crate::device::{Device, DeviceChoice, DeviceClock, DeviceReport, SimulatedDevice};
 use crate::dma::{DmaPool, PoolError};
 use crate::result::Fallbacks;
 use dpukit_ffi::{
@@ -33,7 +36,7 @@ use dpukit_kernels::registry::{Call, Registry};
 use dpukit_sim::engine::{EngineConfig, EngineError};
 use dpukit_sim::profile::Profile;
 use dpukit_sim::timing::ModelError;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Which buffer of a slot an op reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,6 +225,19 @@ impl Offload {
         })
     }
 
+    /// Offload backend with the device `choice` names, for `profile` (the simulator of
+    /// the profile, or a device that the profile models).
+    pub fn offload(
+        registry: Registry,
+        cfg: &OffloadConfig,
+        profile: &Profile,
+        choice: &DeviceChoice,
+    ) -> Result<Offload, OffloadError> {
+        match choice {
+            DeviceChoice::Simulated => Offload::dpu(registry, cfg, profile),
+        }
+    }
+
     /// A backend whose device `make` builds on the device end of this node's queue pair
     /// (`None`: there is no device, every op runs on the host CPU). The DMA pool is the
     /// queue pair's one registered region.
@@ -283,6 +299,11 @@ impl Offload {
     /// What the device did so far, if there is one.
     pub fn device_report(&self) -> Option<DeviceReport> {
         self.device.as_ref().map(|d| d.device.report())
+    }
+
+    /// What the device is ("bluefield-2 (simulated)"), if there is one.
+    pub fn device_name(&self) -> Option<String> {
+        self.device.as_ref().map(|d| d.device.name())
     }
 
     /// How the device's completion times are known, if there is one.
@@ -509,6 +530,9 @@ impl Offload {
     /// the CPU.
     fn fail_over(&mut self, at_ns: u64, why: &str) -> Result<(), OffloadError> {
         if let Some(dev) = self.device.as_mut() {
+            if !dev.dead {
+                dev.device.stop();
+            }
             dev.dead = true;
         }
         push_reason(&mut self.stats.fallbacks, format!("device {why}: the host CPU took over"));
@@ -609,13 +633,27 @@ impl Offload {
             if self.jobs.iter().all(|j| j.is_none()) {
                 return Ok(None);
             }
-            // Jobs in flight, none complete: the device has nothing left to give.
+            // Jobs in flight, none complete. A device that runs on its own is waited for
+            // in wall time, up to the timeout of the oldest job.
+            let oldest = self.jobs.iter().flatten().map(|j| j.submitted_ns).min().unwrap_or(0);
+            let now = self.now_ns();
+            let deadline = oldest.saturating_add(self.timeout_ns);
+            if let Some(dev) = self.device.as_mut().filter(|d| !d.dead && d.device.runs_on_its_own()) {
+                if let Err(why) = dev.device.health() {
+                    self.fail_over(now, &why)?;
+                } else if now >= deadline {
+                    self.fail_over(now, "stopped answering (timeout)")?;
+                } else {
+                    dev.device.wait(Duration::from_nanos((deadline - now).min(1_000_000)));
+                }
+                continue;
+            }
+            // An inline device with nothing pending has nothing left to give.
             let pending = self.device.as_ref().map_or(0, |d| d.device.pending());
             if pending == 0 {
                 idle_rounds += 1;
                 if idle_rounds >= 3 {
-                    let oldest = self.jobs.iter().flatten().map(|j| j.submitted_ns).min().unwrap_or(0);
-                    self.fail_over(oldest + self.timeout_ns, "stopped answering (timeout)")?;
+                    self.fail_over(deadline, "stopped answering (timeout)")?;
                 }
             }
         }
@@ -685,5 +723,91 @@ mod tests {
         }
         assert_eq!(done, 4);
         assert_eq!(off.device_report().unwrap().doorbells_seen, 2);
+    }
+
+    /// A device that runs on its own and never answers; `gone` makes it say so.
+    struct Silent {
+        _queue: DeviceQueue,
+        gone: Option<String>,
+        stops: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Device for Silent {
+        fn name(&self) -> String {
+            "silent".into()
+        }
+        fn clock(&self) -> DeviceClock {
+            DeviceClock::Measured
+        }
+        fn supports(&self, _: Opcode, _: Option<Algorithm>) -> bool {
+            true
+        }
+        fn progress(&mut self, _: u64) {}
+        fn pending(&self) -> usize {
+            0
+        }
+        fn report(&self) -> DeviceReport {
+            DeviceReport::default()
+        }
+        fn runs_on_its_own(&self) -> bool {
+            true
+        }
+        fn health(&mut self) -> Result<(), String> {
+            self.gone.clone().map_or(Ok(()), Err)
+        }
+        fn stop(&mut self) {
+            self.stops.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// Jobs given to a device that runs on its own and never answers (or says it is gone)
+    /// come back all the same, run by the host CPU, with the device stopped once first.
+    fn silent_device_fails_over(gone: Option<&str>, reason: &str) {
+        let registry = Registry::new(Arc::new(CacheIndex::new(64).unwrap()));
+        let cfg = OffloadConfig {
+            slots: 4,
+            in_bytes: 4096,
+            out_bytes: 4096,
+            batch: 1,
+            device_timeout_ns: 20_000_000,
+            engine: EngineConfig::default(),
+        };
+        let stops = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut off = Offload::with_device(registry, &cfg, |queue| {
+            Ok(Some(Box::new(Silent { _queue: queue, gone: gone.map(String::from), stops: stops.clone() })
+                as Box<dyn Device>))
+        })
+        .unwrap();
+        let data: Vec<u8> = (0..4096u32).map(|i| (i * 7 + 3) as u8).collect();
+        for user in 0..3 {
+            let slot = off.take_slot().unwrap();
+            off.slot(slot).unwrap().0[..4096].copy_from_slice(&data);
+            off.submit(slot, user, &[SlotOp::Crc32c { buf: Buf::In, len: 4096 }]).unwrap();
+        }
+        let mut users = Vec::new();
+        while let Some(f) = off.next_finished().unwrap() {
+            assert_eq!(f.results[0].status, Status::Ok);
+            assert_eq!(f.results[0].ran_on, RanOn::Host);
+            assert_eq!(f.results[0].result, dpukit_kernels::crc32c::crc32c(&data) as u64);
+            users.push(f.user);
+            off.release(f.slot);
+        }
+        users.sort();
+        assert_eq!(users, [0, 1, 2]);
+        assert_eq!(stops.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert!(!off.device_alive());
+        assert_eq!(off.stats().fallbacks.after_timeout, 3);
+        let reasons = &off.stats().fallbacks.reasons;
+        assert!(reasons.iter().any(|r| r.contains(reason)), "{reasons:?}");
+    }
+
+    #[test]
+    fn a_device_of_its_own_that_never_answers_is_given_up_after_the_timeout() {
+        silent_device_fails_over(None, "stopped answering (timeout)");
+    }
+
+    #[test]
+    fn a_device_of_its_own_that_is_gone_is_given_up_at_once() {
+        silent_device_fails_over(Some("process exited with status 3"), "process exited with status 3");
     }
 }

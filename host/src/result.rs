@@ -184,11 +184,23 @@ pub struct ResourceUse {
     pub utilization: f64,
 }
 
+/// Results older than [`DeviceSummary::modelled`] came from the simulator.
+fn modelled_by_default() -> bool {
+    true
+}
+
 /// What the simulated devices did (offload mode only). All figures modelled except the
 /// simulator's own lag, which is measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeviceSummary {
     pub profile: String,
+    /// The device that served the queue pairs ("bluefield-2 (simulated)"); empty in
+    /// results older than this field.
+    #[serde(default)]
+    pub name: String,
+    /// Its figures came from a timing model (else the host measured them).
+    #[serde(default = "modelled_by_default")]
+    pub modelled: bool,
     pub devices: u32,
     /// Modelled time from the first doorbell to the last completion, slowest device.
     pub makespan_ns: u64,

@@ -45,6 +45,8 @@ pub struct RunOptions {
     pub percentiles: Option<Vec<f64>>,
     /// Timeline interval (`--log-interval`) on each node's clock; 0: no timeline.
     pub log_interval_ns: u64,
+    /// The device serving each node's queue pair in offload mode (`--device`).
+    pub device: crate::device::DeviceChoice,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -57,6 +59,7 @@ impl std::fmt::Debug for RunOptions {
             .field("io_engine", &self.io_engine)
             .field("percentiles", &self.percentiles)
             .field("log_interval_ns", &self.log_interval_ns)
+            .field("device", &self.device)
             .finish()
     }
 }

@@ -580,6 +580,11 @@ pub struct Knobs {
     /// The result records the engine used. Example: --ioengine psync
     #[arg(long, value_enum, value_name = "io_uring|psync")]
     pub ioengine: Option<IoEngineArg>,
+    /// The device serving each node's queue pair in offload mode: `sim`, the profile's
+    /// simulated DPU (modelled times; the default). The result names the device and labels
+    /// its figures measured or modelled. Example: --device sim
+    #[arg(long, value_name = "SPEC")]
+    pub device: Option<dpukit_host::device::DeviceChoice>,
     /// Not supported: runs are sized in bytes (--size), not seconds (accel_perf -t)
     #[arg(short = 't', value_name = "SECONDS", hide = true)]
     pub time: Option<String>,

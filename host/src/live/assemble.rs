@@ -200,6 +200,8 @@ pub(super) fn device_summary(profile: &Profile, nodes: &[NodeOut]) -> Option<Dev
     let sum = |f: fn(&DeviceOut) -> u64| devs.iter().map(|d| f(d)).sum::<u64>();
     Some(DeviceSummary {
         profile: profile.name.clone(),
+        name: devs[0].name.clone(),
+        modelled: devs.iter().any(|d| d.modelled),
         devices: devs.len() as u32,
         makespan_ns: devs.iter().map(|d| d.makespan_ns).max().unwrap_or(0),
         resources,

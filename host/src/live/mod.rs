@@ -206,6 +206,7 @@ pub(crate) fn run(
         io_engine: opts.io_engine,
         io_engine_used: &io_engine_used,
         log_interval_ns: opts.log_interval_ns,
+        device: &opts.device,
     };
 
     tracing::info!(nodes = local.len(), "timed phase starting");

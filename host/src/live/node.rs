@@ -191,6 +191,7 @@ impl NodeOut {
         }
         if let Some(r) = off.device_report() {
             self.device = Some(DeviceOut {
+                name: off.device_name().unwrap_or_default(),
                 modelled: !measured,
                 makespan_ns: r.makespan_ns,
                 resources: r.resources,
@@ -226,6 +227,8 @@ impl NodeOut {
 
 #[derive(Serialize, Deserialize)]
 pub(super) struct DeviceOut {
+    /// What served the queue pair ("bluefield-2 (simulated)").
+    pub(super) name: String,
     /// Its times came from a timing model (else the host measured them).
     pub(super) modelled: bool,
     pub(super) makespan_ns: u64,
@@ -280,6 +283,8 @@ pub(super) struct Ctx<'a> {
     pub(super) io_engine_used: &'a Mutex<Option<Backend>>,
     /// Timeline interval width (0: no timeline).
     pub(super) log_interval_ns: u64,
+    /// The device serving each node's queue pair in offload mode.
+    pub(super) device: &'a crate::device::DeviceChoice,
 }
 
 impl Ctx<'_> {

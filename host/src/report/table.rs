@@ -97,7 +97,10 @@ fn rows(r: &RunResult) -> Vec<(String, String)> {
     rows.push(("host CPU per byte".into(), fmt_figure(&r.host_cpu_ns_per_byte)));
     rows.push(("host cores busy".into(), fmt_figure(&r.host_cores_busy)));
     if let Some(d) = &r.device {
-        let model = source_tag(Source::Modelled);
+        let model = source_tag(if d.modelled { Source::Modelled } else { Source::Measured });
+        if !d.name.is_empty() {
+            rows.push(("device".into(), d.name.clone()));
+        }
         for res in &d.resources {
             let mark = if d.bottleneck.as_deref() == Some(res.name.as_str()) { " (bottleneck)" } else { "" };
             rows.push((

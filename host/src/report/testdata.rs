@@ -52,6 +52,8 @@ pub(crate) fn run(mode: Mode) -> RunResult {
         }],
         device: offload.then(|| DeviceSummary {
             profile: "bluefield-2".into(),
+            name: "bluefield-2 (simulated)".into(),
+            modelled: true,
             devices: 4,
             makespan_ns: 80_000_000,
             resources: vec![

@@ -175,6 +175,8 @@ fn device_summary(
             .map(|r| r.name.clone());
         DeviceSummary {
             profile: profile.name.clone(),
+            name: format!("{} (simulated)", profile.name),
+            modelled: true,
             devices: workers,
             makespan_ns,
             resources: resources.clone(),

@@ -24,6 +24,7 @@ use crate::cli::commands::validate::validate_cmd;
 use anyhow::{anyhow, bail, Context, Result};
 use dpukit_host::calibrate::{calibrate, CalibrateOptions, Calibration, CodecPlan};
 use dpukit_host::cluster::launched_by_mpi;
+use dpukit_host::device::DeviceChoice;
 use dpukit_host::provenance::{sha256_hex, sha256_of_file, Provenance};
 use dpukit_host::repeat::{combine, parse_repeat};
 use dpukit_host::report::{self};
@@ -238,8 +239,20 @@ fn run_options(knobs: &Knobs, output: &OutputArgs, scale: bool) -> Result<RunOpt
         io_engine: io_engine(knobs, scale)?,
         percentiles: percentiles(output, scale)?,
         log_interval_ns: log_interval_ns(output, scale)?,
+        device: device(knobs, scale)?,
         ..RunOptions::default()
     })
+}
+
+/// The device of the flags; scale mode models the profile's simulated device only.
+fn device(k: &Knobs, scale: bool) -> Result<DeviceChoice> {
+    match (&k.device, scale) {
+        (Some(d), true) if *d != DeviceChoice::Simulated => bail!(
+            "--device {}: scale mode models the profile's simulated device; drop --device or --scale",
+            d.spec()
+        ),
+        (d, _) => Ok(d.clone().unwrap_or_default()),
+    }
 }
 
 /// The local tier's I/O engine of the flags; refused in scale mode, which runs none.

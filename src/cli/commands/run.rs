@@ -10,6 +10,7 @@ use crate::cli::progress::Reporter;
 use anyhow::{anyhow, bail, Result};
 use dpukit_host::cluster::launched_by_mpi;
 use dpukit_host::report::{self};
+use dpukit_host::result::Mode;
 use dpukit_host::run::RunOptions;
 use dpukit_host::scale::run_scale;
 
@@ -48,6 +49,9 @@ pub(super) fn run(a: RunArgs, quiet: bool) -> Result<()> {
         check_out_file(&timeline_path(&a.out), "--out (its timeline CSV)")?;
     }
     let mode = mode_of(a.mode);
+    if mode == Mode::Host && a.knobs.device.is_some() {
+        bail!("--device: a host-mode run uses no device; drop --device or run --mode offload");
+    }
     let reporter = Reporter::new(quiet);
     let opts = RunOptions { progress: reporter.callback(), ..run_opts.clone() };
     let result = run_repeated(&spec, mode, &profile, &opts, n, &reporter, "");
