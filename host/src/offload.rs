@@ -227,7 +227,7 @@ impl Offload {
 
     /// Offload backend with the device `choice` names, for `profile` (the simulator of
     /// the profile, or a device that the profile models).
-    pub fn offload(
+    pub fn with_choice(
         registry: Registry,
         cfg: &OffloadConfig,
         profile: &Profile,

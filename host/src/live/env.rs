@@ -204,7 +204,7 @@ pub(super) fn offload_for(ctx: &Ctx, node: u32) -> Result<Offload, RunError> {
     };
     match ctx.mode {
         Mode::Host => Offload::host(registry, &cfg),
-        Mode::Offload => Offload::offload(registry, &cfg, ctx.profile, ctx.device),
+        Mode::Offload => Offload::with_choice(registry, &cfg, ctx.profile, ctx.device),
     }
     .map_err(off_err)
 }
