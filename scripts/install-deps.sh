@@ -6,6 +6,8 @@
 #   lz4 zstd gzip standard tools that must read dpukit's compressed output
 #   chromium      headless browser that renders the HTML report in tests/report_html_chromium.rs
 #   nodejs npm    Azurite (tools/azurite), the Azure Storage emulator the blob-tier tests use
+#   python3 python3-venv  moto's S3 server (tools/moto, installed by scripts/s3.sh into a venv),
+#                 the S3-compatible service the S3 blob-tier tests use
 #   openmpi-bin libopenmpi-dev  mpirun and the library the `mpi` feature builds against
 #                 (tests/mpi_runs.rs, tests/mpi_scale.rs)
 #   g++           libFuzzer (built from source by libfuzzer-sys) for scripts/fuzz.sh
@@ -25,6 +27,9 @@ have_cmd gzip || need+=(gzip)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 have_cmd node || need+=(nodejs)
 have_cmd npm || need+=(npm)
+have_cmd python3 || need+=(python3)
+# venv needs ensurepip (Debian splits it out as python3-venv; a python.org build has it).
+{ have_cmd python3 && python3 -c 'import ensurepip, venv' 2>/dev/null; } || need+=(python3-venv)
 have_pkg libclang-dev || need+=(libclang-dev)
 have_cmd mpirun || need+=(openmpi-bin)
 have_pkg libopenmpi-dev || need+=(libopenmpi-dev)

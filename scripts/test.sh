@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, then runs every test of the workspace (with
-# Azurite serving the Azure blob tier), the C interop tests (against the static library,
+# Azurite serving the Azure blob tier and moto the S3 blob tier), the C interop tests (against the static library,
 # and under valgrind), the MPI runs (feature `mpi`), the loom model of the ring protocol and
 # a short run of every fuzz target.
 set -euo pipefail
@@ -16,10 +16,11 @@ export DPUKIT_REQUIRE_TOOLS=1
 # pkg-config; ffi/ctest/tests/shm_device.rs runs the device in its own process, also
 # under valgrind. Both run within `cargo test --workspace` below.)
 cargo build -p dpukit-ffi --quiet
-# Azurite serves the Azure blob-tier tests (DPUKIT_AZURITE_URL / DPUKIT_AZURITE_BIN); it is
-# installed from tools/azurite if missing and stopped when the tests end, pass or fail.
+# Azurite serves the Azure blob-tier tests (DPUKIT_AZURITE_URL / DPUKIT_AZURITE_BIN), moto's
+# S3 server the S3 ones (DPUKIT_S3_URL); each is installed (tools/azurite, tools/moto) if
+# missing and stopped when the tests end, pass or fail.
 # The agreement of scale mode with live runs is `#[ignore]`d there and run below.
-scripts/azurite.sh cargo test --workspace
+scripts/azurite.sh scripts/s3.sh cargo test --workspace
 
 # Scale mode against live runs (`dpukit validate`'s full case list, through the library):
 # a measurement, so a busy moment on a shared machine (during calibration or the live

@@ -152,8 +152,11 @@ fn resume_dir(dir: &Path, opts: &ResumeOptions) -> Result<ResumedRun, RunError> 
     blob.check().map_err(tier)?;
     let partial_uploads_removed = match &location {
         BlobLocation::Local(path) => remove_partial_uploads(path)?,
-        // Azure keeps a killed upload's blocks uncommitted and drops them itself.
-        BlobLocation::Azure { .. } => 0,
+        // Azure keeps a killed upload's blocks uncommitted and drops them itself. S3 keeps a
+        // killed multipart upload's parts, invisible to listings, until a bucket lifecycle
+        // rule (AbortIncompleteMultipartUpload) or an abort removes them; object_store cannot
+        // list them, so README's S3 section asks for the rule.
+        BlobLocation::Azure { .. } | BlobLocation::S3 { .. } => 0,
     };
     let config = BlobCopierConfig {
         upload_concurrency: options.upload_concurrency as usize,

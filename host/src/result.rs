@@ -37,8 +37,8 @@ pub struct Figure {
     pub value: f64,
     pub unit: Unit,
     pub source: Source,
-    /// Measured against the Azure Storage emulator (Azurite): says nothing of Azure's own
-    /// speed. Written only when true.
+    /// Measured against an emulator of the blob service (Azurite, an S3 emulator): says
+    /// nothing of the real service's speed. Written only when true.
     #[serde(default, skip_serializing_if = "is_false")]
     pub emulator: bool,
 }

@@ -430,24 +430,35 @@ pub struct CopyArgs {
 }
 
 /// Where the blob tier is and how it is reached. Credentials come from the environment
-/// (AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY, AZURE_STORAGE_SAS_KEY, or a
-/// managed identity), never from flags.
+/// (Azure: AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY, AZURE_STORAGE_SAS_KEY,
+/// or a managed identity; S3: AWS_ACCESS_KEY_ID with AWS_SECRET_ACCESS_KEY, a session token,
+/// a role), never from flags.
 #[derive(Debug, Clone, Args, Default, PartialEq, Eq)]
 #[command(next_help_heading = "Blob tier")]
 pub struct BlobArgs {
-    /// The blob tier: a directory, file:///ABS/PATH or azure://CONTAINER[/PREFIX]
+    /// The blob tier: a directory (a mounted file system too), file:///ABS/PATH,
+    /// azure://CONTAINER[/PREFIX] or s3://BUCKET[/PREFIX]
     /// [default: blob/ in the run's directory]; a run keeps its objects under
     /// <scenario>-<mode>-seed<seed>/ there
     #[arg(long, value_name = "URL")]
     pub blob: Option<String>,
-    /// Use the Azure Storage emulator (Azurite) at --blob-endpoint, else AZURITE_BLOB_STORAGE_URL,
-    /// else http://127.0.0.1:10000 (also on with AZURE_STORAGE_USE_EMULATOR=true)
+    /// The service is an emulator: Azurite at --blob-endpoint, else AZURITE_BLOB_STORAGE_URL,
+    /// else http://127.0.0.1:10000 (also on with AZURE_STORAGE_USE_EMULATOR=true); for s3://,
+    /// an S3 emulator at --blob-endpoint. The result marks its figures as an emulator's
     #[arg(long)]
     pub blob_emulator: bool,
-    /// Blob service endpoint: the emulator's URL, or an Azure account URL instead of
-    /// https://ACCOUNT.blob.core.windows.net
+    /// Blob service endpoint: the emulator's URL, an Azure account URL instead of
+    /// https://ACCOUNT.blob.core.windows.net, or an S3-compatible service's URL (AIStore,
+    /// MinIO, a JuiceFS or Alluxio S3 gateway; else AWS_ENDPOINT_URL, else AWS S3)
     #[arg(long, value_name = "URL")]
     pub blob_endpoint: Option<String>,
+    /// S3 region [default: AWS_REGION, else us-east-1]
+    #[arg(long, value_name = "REGION")]
+    pub blob_region: Option<String>,
+    /// S3 addressing: path (ENDPOINT/BUCKET/KEY) or virtual-hosted (BUCKET.ENDPOINT/KEY)
+    /// [default: path with --blob-endpoint, virtual-hosted on AWS]
+    #[arg(long, value_name = "path|virtual-hosted")]
+    pub blob_addressing: Option<String>,
     /// Objects at least this large are uploaded in parts (Put Block / Put Block List) [default: 16m]
     #[arg(long, value_name = "SIZE")]
     pub blob_multipart_threshold: Option<String>,

@@ -315,6 +315,16 @@ pub fn apply_blob(opts: &mut BlobOptions, b: &BlobArgs) -> Result<()> {
     if let Some(e) = &b.blob_endpoint {
         opts.endpoint = Some(e.clone());
     }
+    if let Some(r) = &b.blob_region {
+        opts.region = Some(r.clone());
+    }
+    if let Some(a) = &b.blob_addressing {
+        opts.path_style = Some(match a.trim() {
+            "path" => true,
+            "virtual-hosted" => false,
+            other => bail!("--blob-addressing {}: expected path or virtual-hosted", other.escape_debug()),
+        });
+    }
     let size = |flag: &str, v: &Option<String>, field: &mut u64| -> Result<()> {
         if let Some(v) = v {
             *field = parse_size(v).map_err(|e| anyhow!("{flag}: {e}"))?;
@@ -359,6 +369,7 @@ fn blob_flag(reason: &str) -> &'static str {
         ("request_timeout_ms", "--blob-timeout"),
         ("connect_timeout_ms", "--blob-connect-timeout"),
         ("endpoint", "--blob-endpoint"),
+        ("region", "--blob-region"),
     ]
     .iter()
     .find(|(field, _)| reason.contains(field))

@@ -414,7 +414,7 @@ fn drain_copy(
     })
 }
 
-/// Records which blob tier the run used and, on the Azure Storage emulator, tags the run's
+/// Records which blob tier the run used and, on an emulator (Azurite, an S3 emulator), tags the run's
 /// figures whose timing includes blob-tier requests (reads; the copy's backpressure on
 /// writes): it is the emulator's speed, not Azure's. The copy's own figures are tagged
 /// where they are made, in [`assemble`].
@@ -424,7 +424,7 @@ fn label_blob_tier(result: &mut RunResult, spec: &ScenarioSpec, env: &Env) {
     }
     let info = env.blob.info().clone();
     let emulator = info.emulator;
-    result.blob_tier = Some(info);
+    result.blob_tier = Some(info.clone());
     if !emulator {
         return;
     }
@@ -437,10 +437,14 @@ fn label_blob_tier(result: &mut RunResult, spec: &ScenarioSpec, env: &Env) {
             l.emulator = true;
         }
     }
-    result.notes.push(
-        "blob tier: Azure Storage emulator (Azurite); figures tagged [emulator] say nothing of Azure's own speed"
+    result.notes.push(match info.kind.as_str() {
+        "s3" => format!(
+            "blob tier: an S3 emulator at {}; figures tagged [emulator] say nothing of an S3 service's own speed",
+            info.endpoint.as_deref().unwrap_or("its endpoint")
+        ),
+        _ => "blob tier: Azure Storage emulator (Azurite); figures tagged [emulator] say nothing of Azure's own speed"
             .into(),
-    );
+    });
 }
 
 /// Every rank must run the same scenario and mode (a launch that gives ranks different

@@ -41,7 +41,9 @@ use object_store::{
     PutPayload, WriteMultipart,
 };
 
-use super::location::{first_line, open_azure, BlobLocation, BlobOptions, BlobTierInfo};
+use super::location::{
+    first_line, open_azure, open_s3, BlobLocation, BlobOptions, BlobTierInfo, OpenedStore,
+};
 use super::{validate_shard_name, TierError};
 
 /// Top-level prefix of chunk objects.
@@ -190,7 +192,7 @@ impl BlobTier {
     }
 
     /// Opens the tier at `location` with `options`: a local directory (created if missing)
-    /// or an Azure container, whose keys then live under the location's prefix. No request
+    /// or an Azure container or S3 bucket, whose keys then live under the location's prefix. No request
     /// is made; [`check`](Self::check) makes one.
     pub fn open(location: &BlobLocation, options: &BlobOptions) -> Result<BlobTier, TierError> {
         options.validate()?;
@@ -200,19 +202,23 @@ impl BlobTier {
                 BlobTier::local(dir)?
             }
             BlobLocation::Azure { container, prefix } => {
-                let opened = open_azure(container, options, &location.to_string())?;
-                let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
-                    opened.store
-                } else {
-                    Arc::new(PrefixStore::new(opened.store, prefix.as_str()))
-                };
-                let mut tier = BlobTier::with_store(store)?;
-                tier.attributes = opened.attributes;
-                tier.info = opened.info;
-                tier
+                BlobTier::remote(open_azure(container, options, &location.to_string())?, prefix)?
+            }
+            BlobLocation::S3 { bucket, prefix } => {
+                BlobTier::remote(open_s3(bucket, options, &location.to_string())?, prefix)?
             }
         };
         tier.options = options.clone();
+        Ok(tier)
+    }
+
+    /// An opened remote store, its keys under `prefix`.
+    fn remote(opened: OpenedStore, prefix: &str) -> Result<BlobTier, TierError> {
+        let store: Arc<dyn ObjectStore> =
+            if prefix.is_empty() { opened.store } else { Arc::new(PrefixStore::new(opened.store, prefix)) };
+        let mut tier = BlobTier::with_store(store)?;
+        tier.attributes = opened.attributes;
+        tier.info = opened.info;
         Ok(tier)
     }
 
@@ -278,12 +284,26 @@ impl BlobTier {
         let has = |needle: &str| full.contains(needle);
         let at = self.info.endpoint.as_deref().map(|e| format!(" at {e}")).unwrap_or_default();
         let azure = self.info.kind == "azure";
-        let reason = if azure
-            && (matches!(e, object_store::Error::NotFound { .. })
-                || has("ContainerNotFound")
-                || has("404 Not Found"))
-        {
+        let s3 = self.info.kind == "s3";
+        let not_found = matches!(e, object_store::Error::NotFound { .. }) || has("404 Not Found");
+        let reason = if azure && (not_found || has("ContainerNotFound")) {
             "container not found (create it first, or check the account)".to_string()
+        } else if s3 && (not_found || has("NoSuchBucket")) {
+            format!("bucket not found{at} (create it first, or check the endpoint and region)")
+        } else if s3
+            && (matches!(
+                e,
+                object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }
+            ) || has("403 Forbidden")
+                || has("401 Unauthorized")
+                || has("AccessDenied")
+                || has("InvalidAccessKeyId")
+                || has("SignatureDoesNotMatch"))
+        {
+            format!(
+                "access denied{at}: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the role), \
+                 and AWS_REGION"
+            )
         } else if matches!(
             e,
             object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }

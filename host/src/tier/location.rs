@@ -2,14 +2,23 @@
 //! (uploads, retries, timeouts), credentials and opening the store.
 //!
 //! **Grammar.** A blob tier is a directory on this machine (`PATH` or `file:///ABS/PATH`,
-//! `object_store`'s `LocalFileSystem`) or an Azure Blob container and key prefix
-//! (`azure://CONTAINER[/PREFIX]`). Other schemes are refused at the boundary with the list
-//! of accepted forms; no other store is compiled in.
+//! `object_store`'s `LocalFileSystem`; a mounted file system such as a FUSE cache is one),
+//! an Azure Blob container and key prefix (`azure://CONTAINER[/PREFIX]`) or an S3-compatible
+//! bucket and key prefix (`s3://BUCKET[/PREFIX]`: AWS S3, or any endpoint speaking its API
+//! such as AIStore, MinIO, Garage or the S3 gateways of JuiceFS and Alluxio). Other schemes
+//! are refused at the boundary with the list of accepted forms; no other store is compiled in.
 //!
-//! **Credentials** come from the environment the way `object_store`'s
-//! `MicrosoftAzureBuilder::from_env` reads them: `AZURE_STORAGE_ACCOUNT_NAME` with
-//! `AZURE_STORAGE_ACCOUNT_KEY`, a SAS (`AZURE_STORAGE_SAS_KEY`), a service principal or a
-//! managed identity. Secrets never reach a result or an error message.
+//! **Credentials** come from the environment the way `object_store`'s builders read them.
+//! Azure: `AZURE_STORAGE_ACCOUNT_NAME` with `AZURE_STORAGE_ACCOUNT_KEY`, a SAS
+//! (`AZURE_STORAGE_SAS_KEY`), a service principal or a managed identity. S3: the standard
+//! AWS variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
+//! `AWS_REGION` / `AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL`, web identity, container
+//! credentials, instance metadata). Secrets never reach a result or an error message.
+//!
+//! **S3 endpoints.** Without an endpoint the tier is AWS S3 in the region given (default
+//! `us-east-1`), addressed virtual-hosted style as AWS asks. With one (`--blob-endpoint` or
+//! `AWS_ENDPOINT_URL`) it is any S3-compatible service, addressed path style
+//! (`ENDPOINT/BUCKET/KEY`), which every such service accepts; `path_style` overrides either.
 //!
 //! **Emulator.** `object_store`'s own emulator mode (`with_use_emulator`) takes its endpoint
 //! only from the `AZURITE_BLOB_STORAGE_URL` environment variable. The tier reads the same
@@ -26,6 +35,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::path::Path as ObjectPath;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
@@ -41,7 +51,12 @@ const EMULATOR_ACCOUNT_KEY: &str =
 /// Azurite's default blob endpoint.
 const EMULATOR_DEFAULT_URL: &str = "http://127.0.0.1:10000";
 /// The accepted forms, for errors.
-pub const BLOB_URL_FORMS: &str = "a directory path, file:///ABS/PATH or azure://CONTAINER[/PREFIX]";
+pub const BLOB_URL_FORMS: &str =
+    "a directory path, file:///ABS/PATH, azure://CONTAINER[/PREFIX] or s3://BUCKET[/PREFIX]";
+/// The region of an S3 tier when neither the options nor the environment name one.
+const S3_DEFAULT_REGION: &str = "us-east-1";
+/// Credentials an S3 emulator is given when the environment has none (emulators accept any).
+const S3_EMULATOR_KEY: &str = "dpukit";
 
 /// Where the blob tier lives, parsed once from its URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,10 +70,17 @@ pub enum BlobLocation {
         /// Key prefix, `/`-separated segments without empty ones.
         prefix: String,
     },
+    /// An S3 (or S3-compatible) bucket and a key prefix in it (`""` for the bucket's root).
+    S3 {
+        /// Bucket name (checked against S3's naming rules).
+        bucket: String,
+        /// Key prefix, `/`-separated segments without empty ones.
+        prefix: String,
+    },
 }
 
 impl BlobLocation {
-    /// Parses `PATH`, `file:///ABS/PATH` or `azure://CONTAINER[/PREFIX]`.
+    /// Parses `PATH`, `file:///ABS/PATH`, `azure://CONTAINER[/PREFIX]` or `s3://BUCKET[/PREFIX]`.
     pub fn parse(text: &str) -> Result<BlobLocation, TierError> {
         // Echoed escaped: an error is one line.
         let bad = |reason: String| TierError::BadBlobUrl { url: text.escape_debug().to_string(), reason };
@@ -66,15 +88,23 @@ impl BlobLocation {
         if t.is_empty() {
             return Err(bad(format!("empty; accepted forms: {BLOB_URL_FORMS}")));
         }
-        if let Some(rest) = t.strip_prefix("azure://") {
-            let (container, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            validate_container(container).map_err(|r| bad(r.to_string()))?;
+        let key_prefix = |prefix: &str| -> Result<String, TierError> {
             let prefix = prefix.trim_matches('/');
             if !prefix.is_empty() {
                 ObjectPath::parse(prefix)
                     .map_err(|_| bad(format!("prefix `{}` is not a valid key", prefix.escape_debug())))?;
             }
-            return Ok(BlobLocation::Azure { container: container.to_string(), prefix: prefix.to_string() });
+            Ok(prefix.to_string())
+        };
+        if let Some(rest) = t.strip_prefix("azure://") {
+            let (container, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            validate_container(container).map_err(|r| bad(r.to_string()))?;
+            return Ok(BlobLocation::Azure { container: container.to_string(), prefix: key_prefix(prefix)? });
+        }
+        if let Some(rest) = t.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            validate_bucket(bucket).map_err(|r| bad(r.to_string()))?;
+            return Ok(BlobLocation::S3 { bucket: bucket.to_string(), prefix: key_prefix(prefix)? });
         }
         if let Some(path) = t.strip_prefix("file://") {
             if !path.starts_with('/') {
@@ -90,14 +120,23 @@ impl BlobLocation {
         Ok(BlobLocation::Local(PathBuf::from(t)))
     }
 
-    /// The same location with `segment` appended to its prefix (Azure) or path (local).
+    /// The same location with `segment` appended to its prefix (a store) or path (local).
     pub fn join(&self, segment: &str) -> BlobLocation {
+        let joined = |prefix: &str| {
+            if prefix.is_empty() {
+                segment.to_string()
+            } else {
+                format!("{prefix}/{segment}")
+            }
+        };
         match self {
             BlobLocation::Local(p) => BlobLocation::Local(p.join(segment)),
-            BlobLocation::Azure { container, prefix } => BlobLocation::Azure {
-                container: container.clone(),
-                prefix: if prefix.is_empty() { segment.to_string() } else { format!("{prefix}/{segment}") },
-            },
+            BlobLocation::Azure { container, prefix } => {
+                BlobLocation::Azure { container: container.clone(), prefix: joined(prefix) }
+            }
+            BlobLocation::S3 { bucket, prefix } => {
+                BlobLocation::S3 { bucket: bucket.clone(), prefix: joined(prefix) }
+            }
         }
     }
 }
@@ -110,6 +149,8 @@ impl fmt::Display for BlobLocation {
                 write!(f, "azure://{container}")
             }
             BlobLocation::Azure { container, prefix } => write!(f, "azure://{container}/{prefix}"),
+            BlobLocation::S3 { bucket, prefix } if prefix.is_empty() => write!(f, "s3://{bucket}"),
+            BlobLocation::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
         }
     }
 }
@@ -132,16 +173,44 @@ fn validate_container(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// S3 bucket names: 3..=63 of `a-z 0-9 . -`, starting and ending with a letter or digit,
+/// no `..` (AWS's general-purpose bucket rules, which S3-compatible services follow).
+fn validate_bucket(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("missing bucket (s3://BUCKET[/PREFIX])");
+    }
+    if !(3..=63).contains(&name.len()) {
+        return Err("bucket name must be 3 to 63 characters");
+    }
+    if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.') {
+        return Err("bucket name takes only a-z, 0-9, . and -");
+    }
+    let edge = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphanumeric());
+    if !edge(name.bytes().next()) || !edge(name.bytes().last()) || name.contains("..") {
+        return Err("bucket name must start and end with a letter or digit, without ..");
+    }
+    Ok(())
+}
+
 /// How the blob tier uploads, retries and times out. Every field is a bound; defaults make
 /// a stopped server fail within seconds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BlobOptions {
-    /// Use the Azure Storage emulator (Azurite); also on with `AZURE_STORAGE_USE_EMULATOR=true`.
+    /// The service is an emulator (Azurite for Azure, also on with
+    /// `AZURE_STORAGE_USE_EMULATOR=true`; an S3 emulator at `endpoint`): the result says its
+    /// figures are not the real service's, and an emulator without credentials in the
+    /// environment gets its well-known ones.
     pub emulator: bool,
-    /// Blob service endpoint: the emulator's base URL (else `AZURITE_BLOB_STORAGE_URL`, else
-    /// `http://127.0.0.1:10000`), or an Azure account URL overriding the default one.
+    /// Service endpoint. Azure: the emulator's base URL (else `AZURITE_BLOB_STORAGE_URL`, else
+    /// `http://127.0.0.1:10000`), or an account URL overriding the default one. S3: the
+    /// S3-compatible service's URL (else `AWS_ENDPOINT_URL`; none: AWS S3).
     pub endpoint: Option<String>,
+    /// S3 region (else `AWS_REGION` / `AWS_DEFAULT_REGION`, else `us-east-1`).
+    pub region: Option<String>,
+    /// S3 addressing: path style (`ENDPOINT/BUCKET/KEY`) or virtual-hosted
+    /// (`BUCKET.ENDPOINT/KEY`); `None`: path style with an endpoint, virtual-hosted on AWS.
+    pub path_style: Option<bool>,
     /// Objects of at least this many bytes go up as multipart (Put Block / Put Block List).
     pub multipart_threshold_bytes: u64,
     /// Part (block) size of a multipart upload.
@@ -171,6 +240,8 @@ impl Default for BlobOptions {
         BlobOptions {
             emulator: false,
             endpoint: None,
+            region: None,
+            path_style: None,
             multipart_threshold_bytes: 16 << 20,
             part_size_bytes: 8 << 20,
             part_concurrency: 4,
@@ -240,6 +311,11 @@ impl BlobOptions {
                 );
             }
         }
+        if let Some(r) = &self.region {
+            if r.is_empty() || !r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                return bad("blob region", format!("`{}` is not a region name", r.escape_debug()));
+            }
+        }
         Ok(())
     }
 
@@ -272,11 +348,12 @@ impl BlobOptions {
 /// Which blob tier a run used, without secrets (recorded in every result).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobTierInfo {
-    /// `local` or `azure`.
+    /// `local`, `azure` or `s3`.
     pub kind: String,
-    /// True when the tier is the Azure Storage emulator: its figures say nothing of Azure's speed.
+    /// True when the tier is an emulator (Azurite, an S3 emulator): its figures say nothing
+    /// of the real service's speed.
     pub emulator: bool,
-    /// The tier URL as given (directory, or `azure://container/prefix`).
+    /// The tier URL as given (directory, `azure://container/prefix` or `s3://bucket/prefix`).
     pub location: String,
     /// The service endpoint (no query string, no credentials); `None` for a local directory.
     pub endpoint: Option<String>,
@@ -343,6 +420,49 @@ pub(crate) fn open_azure(
     })
 }
 
+/// Builds the S3 store for a bucket (no request is made yet).
+pub(crate) fn open_s3(bucket: &str, opts: &BlobOptions, location: &str) -> Result<OpenedStore, TierError> {
+    opts.validate()?;
+    let mut b = AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .with_retry(opts.retry())
+        .with_client_options(opts.client());
+    if let Some(e) = &opts.endpoint {
+        b = b.with_endpoint(e.clone());
+    }
+    if let Some(r) = &opts.region {
+        b = b.with_region(r.clone());
+    }
+    let region = b.get_config_value(&AmazonS3ConfigKey::Region).unwrap_or_else(|| S3_DEFAULT_REGION.into());
+    b = b.with_region(region.clone());
+    let endpoint = b.get_config_value(&AmazonS3ConfigKey::Endpoint).filter(|e| !e.is_empty());
+    let path_style = opts.path_style.unwrap_or(endpoint.is_some());
+    b = b.with_virtual_hosted_style_request(!path_style);
+    if endpoint.as_deref().is_some_and(|e| e.starts_with("http://")) {
+        b = b.with_allow_http(true);
+    }
+    if opts.emulator && b.get_config_value(&AmazonS3ConfigKey::AccessKeyId).is_none_or(|k| k.is_empty()) {
+        b = b.with_access_key_id(S3_EMULATOR_KEY).with_secret_access_key(S3_EMULATOR_KEY);
+    }
+    let store = b.build().map_err(|e| TierError::BlobAccess {
+        location: location.to_string(),
+        reason: format!("cannot configure S3: {}", first_line(&e.to_string())),
+    })?;
+    let endpoint = endpoint
+        .map(|e| e.split(['?', '#']).next().unwrap_or_default().trim_end_matches('/').to_string())
+        .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
+    Ok(OpenedStore {
+        store: Arc::new(store),
+        info: BlobTierInfo {
+            kind: "s3".into(),
+            emulator: opts.emulator,
+            location: location.to_string(),
+            endpoint: Some(endpoint),
+        },
+        attributes: true,
+    })
+}
+
 /// The first line of a message, trimmed (store errors can carry an XML body).
 pub(crate) fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or_default().trim().to_string()
@@ -375,9 +495,23 @@ mod tests {
         );
         let loc = BlobLocation::parse("azure://ckpt/runs").unwrap();
         assert_eq!(loc.join("x").to_string(), "azure://ckpt/runs/x");
+        assert_eq!(
+            BlobLocation::parse("s3://ckpt.v2/runs/a/").unwrap(),
+            BlobLocation::S3 { bucket: "ckpt.v2".into(), prefix: "runs/a".into() }
+        );
+        let loc = BlobLocation::parse("s3://ckpt").unwrap();
+        assert_eq!(loc, BlobLocation::S3 { bucket: "ckpt".into(), prefix: String::new() });
+        assert_eq!(loc.to_string(), "s3://ckpt");
+        assert_eq!(loc.join("x").join("y").to_string(), "s3://ckpt/x/y");
         for (bad, want) in [
-            ("s3://bucket/x", "scheme `s3://` is not supported"),
-            ("gs://bucket", "azure://CONTAINER[/PREFIX]"),
+            ("gs://bucket/x", "scheme `gs://` is not supported"),
+            ("gs://bucket", "s3://BUCKET[/PREFIX]"),
+            ("s3://", "missing bucket"),
+            ("s3://ab", "3 to 63"),
+            ("s3://Upper", "only a-z"),
+            ("s3://a..b", "without .."),
+            ("s3://-ab", "start and end"),
+            ("s3://ckpt/a//b", "not a valid key"),
             ("azure://", "missing container"),
             ("azure://AB", "3 to 63"),
             ("azure://Upper-case", "only a-z"),
@@ -402,6 +536,7 @@ mod tests {
             (BlobOptions { retry_timeout_ms: 0, ..BlobOptions::default() }, "retry_timeout_ms"),
             (BlobOptions { max_backoff_ms: 1, ..BlobOptions::default() }, "max_backoff_ms"),
             (BlobOptions { endpoint: Some("localhost:1".into()), ..BlobOptions::default() }, "endpoint"),
+            (BlobOptions { region: Some("us east".into()), ..BlobOptions::default() }, "region"),
             (
                 BlobOptions {
                     endpoint: Some("https://a.blob.core.windows.net/?sig=x".into()),
