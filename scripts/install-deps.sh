@@ -10,6 +10,7 @@
 #                 the S3-compatible service the S3 blob-tier tests use
 #   openmpi-bin libopenmpi-dev  mpirun and the library the `mpi` feature builds against
 #                 (tests/mpi_runs.rs, tests/mpi_scale.rs)
+#   bindfs        a real FUSE mount over a directory for the FUSE blob-tier test (tests/cli_fuse.rs)
 #   g++           libFuzzer (built from source by libfuzzer-sys) for scripts/fuzz.sh
 # and the cargo tool cargo-fuzz (pinned), which builds the fuzz targets.
 set -euo pipefail
@@ -34,6 +35,7 @@ have_pkg libclang-dev || need+=(libclang-dev)
 have_cmd mpirun || need+=(openmpi-bin)
 have_pkg libopenmpi-dev || need+=(libopenmpi-dev)
 have_cmd g++ || need+=(g++)
+have_cmd bindfs || need+=(bindfs)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-deps: installing ${need[*]}"

@@ -425,6 +425,23 @@ fn label_blob_tier(result: &mut RunResult, spec: &ScenarioSpec, env: &Env) {
     let info = env.blob.info().clone();
     let emulator = info.emulator;
     result.blob_tier = Some(info.clone());
+    if let Some(m) = &info.mount {
+        if m.is_fuse() {
+            result.notes.push(format!(
+                "blob tier: a FUSE mount ({}, {} at {}): every object is a file written through its daemon, so the \
+                 copy and read figures include its per-request cost; a FUSE file system may acknowledge fsync \
+                 without making data durable, which no check here can see",
+                m.fstype, m.source, m.mount_point
+            ));
+        }
+        if !m.fsync {
+            result.notes.push(format!(
+                "blob tier: the file system at {} ({}) refuses fsync: objects were written without it, so a copied \
+                 chunk is not known to be durable there",
+                m.mount_point, m.fstype
+            ));
+        }
+    }
     if !emulator {
         return;
     }

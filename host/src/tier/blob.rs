@@ -167,7 +167,8 @@ impl fmt::Debug for BlobTier {
 
 impl BlobTier {
     /// The embedded default: a `LocalFileSystem` store rooted at an existing directory, with
-    /// fsync on put so a completed put is durable.
+    /// fsync on put so a completed put is durable (unless the file system refuses fsync,
+    /// which [`BlobTierInfo::mount`] then records).
     pub fn local(dir: impl AsRef<Path>) -> Result<BlobTier, TierError> {
         let dir = dir.as_ref();
         let meta = std::fs::metadata(dir).map_err(|e| TierError::io("open blob directory", dir, e))?;
@@ -178,15 +179,18 @@ impl BlobTier {
                 source: std::io::Error::other("not a directory"),
             });
         }
+        let fsync = super::probe_fsync(dir).map_err(|e| TierError::io("fsync a probe file in", dir, e))?;
+        let mount = super::mount_of(dir).map(|m| super::MountInfo { fsync, ..m });
         let store = LocalFileSystem::new_with_prefix(dir)
             .map_err(|e| TierError::Blob { op: "open", key: dir.display().to_string(), source: e })?
-            .with_fsync(true);
+            .with_fsync(fsync);
         let mut tier = BlobTier::with_store(Arc::new(store))?;
         tier.info = BlobTierInfo {
             kind: "local".into(),
             emulator: false,
             location: dir.display().to_string(),
             endpoint: None,
+            mount,
         };
         Ok(tier)
     }
@@ -234,6 +238,7 @@ impl BlobTier {
             emulator: false,
             location: store.to_string(),
             endpoint: None,
+            mount: None,
         };
         Ok(BlobTier {
             store,

@@ -357,6 +357,10 @@ pub struct BlobTierInfo {
     pub location: String,
     /// The service endpoint (no query string, no credentials); `None` for a local directory.
     pub endpoint: Option<String>,
+    /// A directory tier: the file system it is on (a FUSE mount is a cache's client, not a
+    /// local disk) and whether puts are fsynced. Absent for object stores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount: Option<super::MountInfo>,
 }
 
 /// An opened remote store, before the tier wraps it.
@@ -415,7 +419,13 @@ pub(crate) fn open_azure(
     let endpoint = endpoint.map(|e| e.split(['?', '#']).next().unwrap_or_default().to_string());
     Ok(OpenedStore {
         store: Arc::new(store),
-        info: BlobTierInfo { kind: "azure".into(), emulator, location: location.to_string(), endpoint },
+        info: BlobTierInfo {
+            kind: "azure".into(),
+            emulator,
+            location: location.to_string(),
+            endpoint,
+            mount: None,
+        },
         attributes: true,
     })
 }
@@ -458,6 +468,7 @@ pub(crate) fn open_s3(bucket: &str, opts: &BlobOptions, location: &str) -> Resul
             emulator: opts.emulator,
             location: location.to_string(),
             endpoint: Some(endpoint),
+            mount: None,
         },
         attributes: true,
     })

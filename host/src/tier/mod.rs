@@ -23,6 +23,7 @@ mod error;
 mod local;
 mod location;
 mod manifest;
+mod mount;
 mod pipeline;
 
 use std::collections::VecDeque;
@@ -41,6 +42,7 @@ pub use manifest::{
     verify, ChunkEntry, ChunkId, ChunkRecord, CopiedRecord, CorruptChunk, Manifest, ManifestRecord,
     ManifestState, MissingChunk, VerifyReport,
 };
+pub use mount::{mount_of, probe_fsync, MountInfo};
 pub use pipeline::{
     BatchAcks, BatchId, PipelineEvent, WritePipeline, MAX_BATCHES_IN_FLIGHT, MAX_PIPELINE_EVENTS,
 };
