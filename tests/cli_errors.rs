@@ -127,6 +127,8 @@ fn bad_inputs_are_one_line_errors() {
         (&["profiles", "show", "nope"], "unknown profile `nope`"),
         (&["profiles", "check", "bad-profile.toml"], "bad-profile.toml: "),
         (&["profiles", "check", "missing.toml"], "missing.toml: cannot read"),
+        (&["sweep", "--scale", "--vary", "blob=a,b"], "--vary blob: scale mode models the blob tier"),
+        (&["sweep", "--vary", "blob=a,gs://b"], "--vary blob: blob tier `gs://b`: scheme `gs://`"),
         (&["run", "--mode", "host", "--blob", "gs://bucket/x"], "--blob: blob tier `gs://bucket/x`: scheme `gs://`"),
         (&["run", "--mode", "host", "--blob", "s3://Bucket"], "--blob: blob tier `s3://Bucket`: bucket name takes only"),
         (&["run", "--mode", "host", "--blob", "s3://ckpt", "--blob-addressing", "sideways"], "--blob-addressing sideways: expected path or virtual-hosted"),

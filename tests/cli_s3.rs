@@ -102,3 +102,33 @@ fn a_checkpoint_lands_in_the_bucket_and_nothing_is_left_to_copy() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_sweep_over_tiers_puts_a_directory_and_a_bucket_side_by_side() {
+    let Some(url) = s3::shared_url("a_sweep_over_tiers") else { return };
+    let bucket = s3::bucket_name("cli-s3-sweep");
+    s3::create_bucket(&url, &bucket);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("local")).unwrap();
+    let vary = format!("blob=local,s3://{bucket}/t");
+    let mut args = vec!["sweep", "fan-out-write", "--mode", "host", "--size", "2m", "--chunk", "256k"];
+    args.extend(["--nodes", "2", "--vary", &vary, "--out-dir", "out", "--quiet"]);
+    args.extend(["--blob-emulator", "--blob-endpoint", &url]);
+    let (status, stdout, stderr) = dpukit(&args, dir.path());
+    assert_eq!(status, 0, "{stderr}");
+    let header = stdout.lines().find(|l| l.starts_with("blob ")).expect("table header");
+    assert!(header.contains("tier") && header.contains("copy lag p99"), "{stdout}");
+    let row =
+        |tier: &str| stdout.lines().find(|l| l.contains(tier)).unwrap_or_else(|| panic!("{tier}: {stdout}"));
+    assert!(row("local (").contains(" ok "), "{stdout}");
+    assert!(row("s3 (emulator)").contains(" ok "), "{stdout}");
+    let sweep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/sweep.json")).unwrap()).unwrap();
+    let kinds: Vec<&str> = sweep["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["result"]["blob_tier"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["local", "s3"]);
+}

@@ -33,11 +33,13 @@ pub enum Knob {
     KvPrefixSharing,
     KvBlockTokens,
     ReadShift,
+    /// The blob tier (a sweep compares tiers with `--vary blob=A,B`).
+    Blob,
 }
 
 impl Knob {
     /// (knob, flag, `--vary` names).
-    const TABLE: [(Knob, &'static str, &'static [&'static str]); 15] = [
+    const TABLE: [(Knob, &'static str, &'static [&'static str]); 16] = [
         (Knob::Nodes, "--nodes", &["nodes", "numjobs"]),
         (Knob::Size, "--size", &["size"]),
         (Knob::Chunk, "--chunk", &["chunk", "bs"]),
@@ -53,6 +55,7 @@ impl Knob {
         (Knob::KvPrefixSharing, "--kv-prefix-sharing", &["kv-prefix-sharing"]),
         (Knob::KvBlockTokens, "--kv-block-tokens", &["kv-block-tokens"]),
         (Knob::ReadShift, "--shift", &["shift"]),
+        (Knob::Blob, "--blob", &["blob"]),
     ];
 
     pub fn flag(self) -> &'static str {
@@ -165,6 +168,10 @@ pub fn apply(spec: &mut ScenarioSpec, knob: Knob, text: &str) -> Result<(), Stri
         Knob::KvPrefixSharing => spec.kv_prefix_sharing = fraction(text)?,
         Knob::KvBlockTokens => spec.kv_shape.block_tokens = number(text, whole)?,
         Knob::ReadShift => spec.read_shift = number(text, whole)?,
+        Knob::Blob => {
+            BlobLocation::parse(text).map_err(|e| e.to_string())?;
+            spec.blob = Some(text.trim().to_string());
+        }
     }
     Ok(())
 }

@@ -322,12 +322,29 @@ pub fn render_sweep_table(s: &Sweep) -> String {
     out
 }
 
+/// A blob tier in a few words: `s3 (emulator)`, `local (fuse.juicefs)`, `azure`.
+fn tier_cell(t: &crate::tier::BlobTierInfo) -> String {
+    let mut cell = t.kind.clone();
+    if let Some(m) = &t.mount {
+        cell.push_str(&format!(" ({})", m.fstype));
+    }
+    if t.emulator {
+        cell.push_str(" (emulator)");
+    }
+    cell
+}
+
 /// Header and rows of the sweep table.
 pub(crate) fn sweep_body(s: &Sweep) -> (Vec<String>, Vec<Vec<String>>) {
     let mut header: Vec<String> = s.varied.clone();
     header.extend(
         ["mode", "throughput", "p99 latency", "host CPU/B", "bottleneck", "verified"].map(String::from),
     );
+    // A sweep over blob tiers shows what each tier is and how its copy went.
+    let tiers = s.varied.iter().any(|v| v == "blob");
+    if tiers {
+        header.extend(["tier", "copy throughput", "copy lag p99"].map(String::from));
+    }
     let body: Vec<Vec<String>> = s
         .points
         .iter()
@@ -347,7 +364,7 @@ pub(crate) fn sweep_body(s: &Sweep) -> (Vec<String>, Vec<Vec<String>>) {
                         "{} {} {}",
                         d.bottleneck.as_deref().unwrap_or("none"),
                         fmt_pct(util),
-                        source_tag(Source::Modelled)
+                        source_tag(if d.modelled { Source::Modelled } else { Source::Measured })
                     )
                 })
                 .unwrap_or_else(|| "-".into());
@@ -363,6 +380,12 @@ pub(crate) fn sweep_body(s: &Sweep) -> (Vec<String>, Vec<Vec<String>>) {
                 bottleneck,
                 if r.verification.ok { "ok".into() } else { "FAILED".into() },
             ]);
+            if tiers {
+                row.push(r.blob_tier.as_ref().map_or_else(|| "-".into(), tier_cell));
+                for name in ["blob_copy_throughput", "blob_copy_lag_p99"] {
+                    row.push(r.extra_figure(name).map_or_else(|| "-".into(), |f| fmt_figure(&f)));
+                }
+            }
             row
         })
         .collect();

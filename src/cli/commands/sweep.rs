@@ -5,7 +5,7 @@ use crate::cli::commands::{
     check_work_dir, json_text, load_profile, make_out_dir, print, repeats, run_options, run_repeated,
     scale_options, spec_with_note, status, write_file, Stamp, DEFAULT_PROFILE,
 };
-use crate::cli::knobs::{apply, cross_product, parse_vary, validate, validate_scale, MAX_SWEEP_RUNS};
+use crate::cli::knobs::{apply, cross_product, parse_vary, validate, validate_scale, Knob, MAX_SWEEP_RUNS};
 use crate::cli::progress::Reporter;
 use anyhow::{anyhow, bail, Context, Result};
 use dpukit_host::report::{self, Sweep, SweepPoint, SweepValue};
@@ -28,6 +28,9 @@ pub(super) fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
         if varies[..i].iter().any(|w| w.knob == v.knob && (v.knob.is_some() || w.name == v.name)) {
             bail!("--vary {}: the knob is varied twice", v.name);
         }
+    }
+    if a.scale.scale && varies.iter().any(|v| v.knob == Some(Knob::Blob)) {
+        bail!("--vary blob: scale mode models the blob tier from the calibration; compare tiers with a live sweep (drop --scale)");
     }
     let base = spec_with_note(&a.knobs, a.scale.scale, quiet)?;
     let modes: &[Mode] = match a.mode {
