@@ -271,7 +271,7 @@ mod tests {
         }
         let bf3 = Profile::builtin("bluefield-3").unwrap();
         assert_eq!(bf3.figure("cores.compress_bytes_per_s.lz4").unwrap().domain, Domain::Continuous);
-        assert_eq!(bf3.figure("accelerators[decompress].engines").unwrap().display, "1");
+        assert_eq!(bf3.figure("accelerators[decompress].engines").unwrap().display, "8");
     }
 
     /// Scaling one figure changes that figure and nothing else in the profile.
@@ -327,7 +327,13 @@ mod tests {
         let p = Profile::builtin("bluefield-3").unwrap();
         let at = |k: &str| perturbed_values(&p.figure(k).unwrap(), 0.25);
         assert_eq!(at("cores.count"), [Some(12.0), Some(20.0)]);
-        assert_eq!(at("accelerators[decompress].engines"), [None, Some(2.0)]);
+        assert_eq!(at("accelerators[decompress].engines"), [Some(6.0), Some(10.0)]);
+        // One engine has no value below it.
+        let bf2 = Profile::builtin("bluefield-2").unwrap();
+        assert_eq!(
+            perturbed_values(&bf2.figure("accelerators[compress].engines").unwrap(), 0.25),
+            [None, Some(2.0)]
+        );
         assert_eq!(at("pcie.max_payload_size_bytes"), [Some(128.0), Some(512.0)]);
         assert_eq!(at("pcie.generation"), [Some(4.0), None]);
         assert_eq!(at("pcie.lanes"), [Some(8.0), None]);
