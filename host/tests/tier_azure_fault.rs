@@ -1,44 +1,16 @@
-//! Azurite stopped in the middle of a fan-out write's copy: the run fails with one clear
-//! line; every chunk acknowledged locally still verifies locally; every chunk the manifests
-//! record as copied is in the blob store and verifies (key CRC32C and metadata); after a
-//! restart on the same data folder, `resume_copy` uploads exactly the chunks not marked
-//! copied, and a second resume uploads nothing.
-//!
-//! The stop comes from the copier itself, not from a timer: once 16 chunks are copied its
-//! observer starts stopping the server (SIGTERM, on a thread of its own: the observer runs
-//! between the copier's uploads, and Azurite's graceful stop waits for the requests in
-//! flight, which that runtime drives). Uploads in flight may still land; later ones fail.
-//! Needs `DPUKIT_AZURITE_BIN` (scripts/test.sh); skipped without it.
+//! Azurite stopped in the middle of a fan-out write's copy (SIGTERM: Azurite saves its
+//! metadata and exits), then restarted on the same data folder: the checks of
+//! `common/blob_fault.rs`. Needs `DPUKIT_AZURITE_BIN` (scripts/test.sh); skipped without it.
 
 #[path = "common/azurite.rs"]
 mod azurite;
+#[path = "common/blob_fault.rs"]
+mod blob_fault;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use azurite::Azurite;
-use dpukit_host::copy::{resume_copy, ResumeOptions};
-use dpukit_host::result::Mode;
-use dpukit_host::run::{run_scenario, RunOptions};
-use dpukit_host::spec::{ScenarioKind, ScenarioSpec};
-use dpukit_host::tier::{
-    verify, BlobKey, BlobLocation, BlobOptions, BlobTier, CopierStats, LocalTier, LocalTierConfig, Manifest,
-};
-use dpukit_sim::profile::Profile;
-
-const NODES: u32 = 2;
-const CHUNKS_PER_NODE: u64 = 128;
-const STOP_AFTER_COPIED: u64 = 16;
-
-fn manifests(run_dir: &std::path::Path) -> Vec<(std::path::PathBuf, dpukit_host::tier::ManifestState)> {
-    (0..NODES)
-        .map(|n| {
-            let dir = run_dir.join(format!("node{n:04}"));
-            let state = Manifest::load(dir.join("manifest.jsonl")).unwrap();
-            (dir, state)
-        })
-        .collect()
-}
+use dpukit_host::tier::BlobOptions;
 
 #[test]
 fn stopped_azurite_keeps_acknowledged_chunks_and_the_copy_resumes() {
@@ -49,90 +21,19 @@ fn stopped_azurite_keeps_acknowledged_chunks_and_the_copy_resumes() {
     let server = Arc::new(Mutex::new(Azurite::start(&bin, &data)));
     let url = server.lock().unwrap().url();
     azurite::create_container(&url, "fault");
-
-    let mut spec = ScenarioSpec::defaults(ScenarioKind::FanOutWrite);
-    spec.nodes = NODES;
-    spec.chunk_size_bytes = 128 << 10;
-    spec.object_size_bytes = CHUNKS_PER_NODE * (128 << 10);
-    spec.work_dir = Some(tmp.path().join("wd"));
-    spec.blob = Some("azure://fault/ckpt".into());
-    spec.blob_options = BlobOptions {
+    let options = BlobOptions {
         emulator: true,
-        endpoint: Some(url.clone()),
+        endpoint: Some(url),
         upload_concurrency: 2,
         max_retries: 1,
         retry_timeout_ms: 1_000,
         ..BlobOptions::default()
     };
-    let observer_server = Arc::clone(&server);
-    let stopping = Arc::new(AtomicBool::new(false));
-    let stopper: Arc<Mutex<Option<std::thread::JoinHandle<()>>>> = Arc::new(Mutex::new(None));
-    let observer_stopper = Arc::clone(&stopper);
-    let observer = Arc::new(move |s: &CopierStats| {
-        if s.copied_chunks >= STOP_AFTER_COPIED && !stopping.swap(true, Ordering::SeqCst) {
-            let server = Arc::clone(&observer_server);
-            *observer_stopper.lock().unwrap() =
-                Some(std::thread::spawn(move || server.lock().unwrap().stop()));
-        }
-    });
-    let opts = RunOptions { copy_observer: Some(observer), ..RunOptions::default() };
-    let profile = Profile::builtin("host-only").unwrap();
-    let err = run_scenario(&spec, Mode::Host, &profile, &opts).unwrap_err().to_string();
-    if let Some(stop) = stopper.lock().unwrap().take() {
-        stop.join().unwrap();
-    }
-    assert!(
-        err.starts_with("blob copy to azure://fault/ckpt/fan-out-write-host-seed1 failed: "),
-        "unclear failure: {err}"
+    let stopped = Arc::clone(&server);
+    blob_fault::stopped_mid_copy_then_resumed(
+        "azure://fault/ckpt",
+        options,
+        move || stopped.lock().unwrap().stop(),
+        || server.lock().unwrap().restart(),
     );
-    assert!(err.contains(" acknowledged chunks copied") && err.contains("dpukit copy --work-dir"), "{err}");
-    assert!(!err.contains('\n'), "{err}");
-
-    // Every acknowledged chunk is valid locally; some, not all, are marked copied.
-    let run_dir = tmp.path().join("wd/fan-out-write-host");
-    let total = NODES as u64 * CHUNKS_PER_NODE;
-    let mut copied_keys = Vec::new();
-    for (dir, state) in manifests(&run_dir) {
-        assert_eq!(state.chunks.len() as u64, CHUNKS_PER_NODE, "{}", dir.display());
-        let mut local = LocalTier::open(&dir, LocalTierConfig::default()).unwrap();
-        let report = verify(&mut local, &state);
-        assert!(report.is_clean() && report.ok.len() as u64 == CHUNKS_PER_NODE, "{report:?}");
-        for e in state.chunks.values() {
-            if let Some(c) = &e.copied {
-                copied_keys.push(BlobKey::parse(&c.blob_key).unwrap());
-            }
-        }
-    }
-    let copied_before = copied_keys.len() as u64;
-    assert!((STOP_AFTER_COPIED..total).contains(&copied_before), "{copied_before} of {total} marked copied");
-
-    // Back on the same data folder: every chunk marked copied is there and verifies.
-    server.lock().unwrap().restart();
-    let loc = BlobLocation::parse("azure://fault/ckpt/fan-out-write-host-seed1").unwrap();
-    let blob = BlobTier::open(&loc, &spec.blob_options).unwrap();
-    for key in &copied_keys {
-        blob.get(key).unwrap_or_else(|e| panic!("{key} marked copied but: {e}"));
-    }
-
-    // The resume uploads exactly the rest, and then everything is copied and verifies.
-    let resumed = resume_copy(tmp.path().join("wd").as_path(), &ResumeOptions::default()).unwrap();
-    assert_eq!(resumed.len(), 1);
-    let r = &resumed[0];
-    assert_eq!(r.acknowledged_chunks, total);
-    assert_eq!(r.already_copied_chunks, copied_before);
-    assert_eq!(r.uploaded_chunks, total - copied_before, "{r:?}");
-    assert!(r.unverifiable.is_empty(), "{r:?}");
-    let mut all = 0;
-    for (_, state) in manifests(&run_dir) {
-        assert_eq!(state.not_copied().count(), 0);
-        for e in state.chunks.values() {
-            let key = BlobKey::parse(&e.copied.as_ref().unwrap().blob_key).unwrap();
-            assert_eq!(blob.get(&key).unwrap().len() as u64, e.record.stored_len_bytes);
-            all += 1;
-        }
-    }
-    assert_eq!(all, total);
-    assert_eq!(blob.list(None).unwrap().len() as u64, total);
-    let again = resume_copy(tmp.path().join("wd").as_path(), &ResumeOptions::default()).unwrap();
-    assert_eq!((again[0].already_copied_chunks, again[0].uploaded_chunks), (total, 0));
 }
