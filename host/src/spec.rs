@@ -148,6 +148,24 @@ pub struct ScenarioSpec {
     /// Uploads, reads, retries and timeouts of the blob tier.
     #[serde(default)]
     pub blob_options: BlobOptions,
+    /// A C kernel plugin run as a stage on every chunk (`--plugin`; see [`PluginSpec`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<PluginSpec>,
+}
+
+/// A C kernel plugin (a shared object exporting `dpu_kernel_plugin_v1`, ABI in
+/// `ffi/include/dpu_offload.h`) whose op runs on every chunk: a length-preserving
+/// transform of the stored bytes, run forward when a chunk is produced (after compression,
+/// before the checksum) and inverse when it is verified (after the checksum, before
+/// decompression). See `crate::plugin`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginSpec {
+    /// The shared object.
+    pub path: PathBuf,
+    /// Passed to the plugin's `run` as `io->seed` on every call (a key, a tweak).
+    #[serde(default)]
+    pub arg: u64,
 }
 
 impl ScenarioSpec {
@@ -176,6 +194,7 @@ impl ScenarioSpec {
             direct: false,
             blob: None,
             blob_options: BlobOptions::default(),
+            plugin: None,
         }
     }
 
@@ -241,6 +260,11 @@ impl ScenarioSpec {
         }
         if let Some(b) = &self.blob {
             BlobLocation::parse(b).map_err(|e| SpecError { knob: "blob", reason: e.to_string() })?;
+        }
+        if let Some(p) = &self.plugin {
+            if p.path.as_os_str().is_empty() {
+                return bad("plugin", "path is empty: name the plugin's shared object (.so)".into());
+            }
         }
         self.blob_options
             .validate()

@@ -280,6 +280,8 @@ pub(super) struct Ctx<'a> {
     pub(super) io_engine_used: &'a Mutex<Option<Backend>>,
     /// Timeline interval width (0: no timeline).
     pub(super) log_interval_ns: u64,
+    /// The scenario's plugin, loaded.
+    pub(super) plugin: Option<&'a crate::plugin::Plugin>,
 }
 
 impl Ctx<'_> {
