@@ -50,7 +50,7 @@ fn small(kind: ScenarioKind, compression: Option<(&str, u8)>, plugin: Option<&Pa
     s.queue_depth = 4;
     s.batch = 2;
     s.cache_capacity_chunks = 64;
-    s.kv_requests = 12;
+    s.kv_requests = 48;
     s.kv_shape.layers = 2;
     s.compression = compression
         .map(|(a, l)| CompressionSpec { algorithm: dpukit_ffi::Algorithm::from_name(a).unwrap(), level: l });
@@ -69,7 +69,6 @@ fn every_scenario_stores_the_same_bytes_with_a_plugin_in_both_modes() {
                 .unwrap_or_else(|e| panic!("{label}: {e}"));
             assert!(c.host.verification.ok, "{label}: host {:?}", c.host.verification.failures);
             assert!(c.offload.verification.ok, "{label}: offload {:?}", c.offload.verification.failures);
-            assert!(c.host.verification.chunks_checked > 0, "{label}: something was verified");
             assert!(c.equivalent, "{label}: manifests differ between modes");
             assert_eq!(c.offload.fallbacks.total(), 0, "{label}: {:?}", c.offload.fallbacks);
             assert!(
@@ -85,6 +84,21 @@ fn every_scenario_stores_the_same_bytes_with_a_plugin_in_both_modes() {
                 c.host.extra_figure("manifest_digest").map(|f| f.value),
                 "{label}: the plugin stage left the stored bytes as they were"
             );
+            assert!(plain.verification.chunks_checked > 0, "{label}: something was verified");
+            // Every chunk that verified without the plugin verified with it: a cache hit
+            // whose inverse went wrong would be refetched as a miss instead.
+            for r in [&c.host, &c.offload] {
+                assert_eq!(
+                    (r.verification.chunks_checked, r.verification.refetched),
+                    (plain.verification.chunks_checked, plain.verification.refetched),
+                    "{label}: chunks verified, refetched"
+                );
+                assert_eq!(
+                    r.extra_figure("cache_hit_ratio").map(|f| f.value),
+                    plain.extra_figure("cache_hit_ratio").map(|f| f.value),
+                    "{label}: hit ratio"
+                );
+            }
             // The device ran the plugin's ops: more descriptors than the same run without.
             let without = run_scenario(&small(kind, compression, None), Mode::Offload, &profile, &RunOptions::default())
                 .unwrap();
