@@ -149,7 +149,10 @@ impl DmaPool {
                     Ok((
                         std::slice::from_raw_parts_mut(p, self.in_bytes),
                         std::slice::from_raw_parts_mut(p.add(self.in_bytes), self.out_bytes),
-                        std::slice::from_raw_parts_mut(p.add(self.in_bytes + self.out_bytes), self.spare_bytes),
+                        std::slice::from_raw_parts_mut(
+                            p.add(self.in_bytes + self.out_bytes),
+                            self.spare_bytes,
+                        ),
                     ))
                 }
             }

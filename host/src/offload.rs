@@ -233,7 +233,8 @@ impl Offload {
             match SimulatedDevice::new(profile, sim_registry, engine_cfg, queue) {
                 Ok(mut d) => {
                     for (opcode, kernel) in user {
-                        d.bind_user_kernel(opcode, kernel).map_err(|e| OffloadError::Device(e.to_string()))?;
+                        d.bind_user_kernel(opcode, kernel)
+                            .map_err(|e| OffloadError::Device(e.to_string()))?;
                     }
                     Ok(Some(Box::new(d) as Box<dyn Device>))
                 }

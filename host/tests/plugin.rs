@@ -72,13 +72,17 @@ fn every_scenario_stores_the_same_bytes_with_a_plugin_in_both_modes() {
             assert!(c.equivalent, "{label}: manifests differ between modes");
             assert_eq!(c.offload.fallbacks.total(), 0, "{label}: {:?}", c.offload.fallbacks);
             assert!(
-                c.offload.notes.iter().any(|n| n.contains("plugin op `addcipher`") && n.contains("dpu-cores")),
+                c.offload
+                    .notes
+                    .iter()
+                    .any(|n| n.contains("plugin op `addcipher`") && n.contains("dpu-cores")),
                 "{label}: {:?}",
                 c.offload.notes
             );
             // The plugin changed what was stored: without it the manifests differ.
-            let plain = run_scenario(&small(kind, compression, None), Mode::Host, &profile, &RunOptions::default())
-                .unwrap();
+            let plain =
+                run_scenario(&small(kind, compression, None), Mode::Host, &profile, &RunOptions::default())
+                    .unwrap();
             assert_ne!(
                 plain.extra_figure("manifest_digest").map(|f| f.value),
                 c.host.extra_figure("manifest_digest").map(|f| f.value),
@@ -100,9 +104,15 @@ fn every_scenario_stores_the_same_bytes_with_a_plugin_in_both_modes() {
                 );
             }
             // The device ran the plugin's ops: more descriptors than the same run without.
-            let without = run_scenario(&small(kind, compression, None), Mode::Offload, &profile, &RunOptions::default())
-                .unwrap();
-            let descriptors = |r: &dpukit_host::result::RunResult| r.device.as_ref().map_or(0, |d| d.descriptors);
+            let without = run_scenario(
+                &small(kind, compression, None),
+                Mode::Offload,
+                &profile,
+                &RunOptions::default(),
+            )
+            .unwrap();
+            let descriptors =
+                |r: &dpukit_host::result::RunResult| r.device.as_ref().map_or(0, |d| d.descriptors);
             assert!(descriptors(&c.offload) > descriptors(&without), "{label}: plugin ops on the device");
         }
     }
@@ -137,17 +147,25 @@ fn a_plugin_the_profile_cannot_time_or_run_is_refused_before_any_work() {
     let e = compare(&spec, &Profile::builtin("intel-dsa-iaa").unwrap(), &RunOptions::default()).unwrap_err();
     assert!(matches!(e, RunError::Plugin(PluginError::NoCores { .. })), "{e}");
     // Host mode needs no cost; a profile without a device runs the op on the CPU.
-    run_scenario(&spec, Mode::Host, &Profile::builtin("bluefield-2").unwrap(), &RunOptions::default()).unwrap();
-    let r = run_scenario(&spec, Mode::Offload, &Profile::builtin("host-only").unwrap(), &RunOptions::default())
+    run_scenario(&spec, Mode::Host, &Profile::builtin("bluefield-2").unwrap(), &RunOptions::default())
         .unwrap();
-    assert!(r.notes.iter().any(|n| n.contains("ran on the host CPU: host-only has no device")), "{:?}", r.notes);
+    let r =
+        run_scenario(&spec, Mode::Offload, &Profile::builtin("host-only").unwrap(), &RunOptions::default())
+            .unwrap();
+    assert!(
+        r.notes.iter().any(|n| n.contains("ran on the host CPU: host-only has no device")),
+        "{:?}",
+        r.notes
+    );
 
     let not_plugin = build("not-a-plugin", Some("PLUGIN_NO_ENTRY"));
     let spec = small(ScenarioKind::FanOutWrite, None, Some(&not_plugin));
-    let e = run_scenario(&spec, Mode::Host, &bf2_with_cost(), &RunOptions::default()).unwrap_err().to_string();
+    let e =
+        run_scenario(&spec, Mode::Host, &bf2_with_cost(), &RunOptions::default()).unwrap_err().to_string();
     assert!(e.contains("dpu_kernel_plugin_v1") && e.contains("libnot-a-plugin.so"), "{e}");
     let spec = small(ScenarioKind::FanOutWrite, None, Some(Path::new("/nonexistent/libnope.so")));
-    let e = run_scenario(&spec, Mode::Host, &bf2_with_cost(), &RunOptions::default()).unwrap_err().to_string();
+    let e =
+        run_scenario(&spec, Mode::Host, &bf2_with_cost(), &RunOptions::default()).unwrap_err().to_string();
     assert_eq!(e, "plugin /nonexistent/libnope.so: no such file");
 }
 

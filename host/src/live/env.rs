@@ -7,6 +7,7 @@ use crate::cluster::{Cluster, ClusterError};
 use crate::live::node::Ctx;
 use crate::offload::OffloadError;
 use crate::offload::{Offload, OffloadConfig};
+use crate::plugin::PLUGIN_OPCODE;
 use crate::result::Mode;
 use crate::run::RunError;
 use crate::scenario::codec;
@@ -16,7 +17,6 @@ use crate::tier::{Backend, BlobLocation, BlobOptions, BlobTier, LocalTier, Local
 use dpukit_kernels::cache_index::CacheIndex;
 use dpukit_kernels::compress;
 use dpukit_kernels::datagen::{ByteStyle, DataGen};
-use crate::plugin::PLUGIN_OPCODE;
 use dpukit_kernels::registry::{codec_for, Registry};
 use dpukit_sim::engine::EngineConfig;
 use std::path::{Path, PathBuf};

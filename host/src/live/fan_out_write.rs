@@ -11,9 +11,8 @@ use crate::live::jobs::{stage_name, SlotChunk};
 use crate::live::node::{Ctx, NodeOut, Prog};
 use crate::live::publish::shard_name;
 use crate::live::COPY_DRAIN_TIMEOUT;
-use crate::plugin::{Plugin, PLUGIN_INVERSE, PLUGIN_OPCODE};
-use dpukit_kernels::registry::UserArgs;
 use crate::offload::{Buf, Offload};
+use crate::plugin::{Plugin, PLUGIN_INVERSE, PLUGIN_OPCODE};
 use crate::run::RunError;
 use crate::scenario::codec;
 use crate::scenario::fan_out_write::write_batches_in_flight;
@@ -26,6 +25,7 @@ use crate::tier::{
 use bytes::Bytes;
 use dpukit_kernels::compress;
 use dpukit_kernels::crc32c::crc32c;
+use dpukit_kernels::registry::UserArgs;
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
@@ -283,11 +283,18 @@ pub(super) fn verify_written(
         }
         let stored = match (plugin, &spec.plugin) {
             (Some(p), Some(ps)) => {
-                let args =
-                    UserArgs { opcode: PLUGIN_OPCODE, arg0: ps.arg, arg1: PLUGIN_INVERSE, ..UserArgs::default() };
+                let args = UserArgs {
+                    opcode: PLUGIN_OPCODE,
+                    arg0: ps.arg,
+                    arg1: PLUGIN_INVERSE,
+                    ..UserArgs::default()
+                };
                 let mut plain = vec![0u8; stored.len()];
                 if let Err(status) = p.kernel().run(&args, &stored, &mut plain) {
-                    out.fail(format!("{} chunk {}: plugin op (inverse) failed: {status}", r.shard, r.chunk_index));
+                    out.fail(format!(
+                        "{} chunk {}: plugin op (inverse) failed: {status}",
+                        r.shard, r.chunk_index
+                    ));
                     continue;
                 }
                 plain

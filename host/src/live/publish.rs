@@ -5,13 +5,13 @@
 
 use crate::cluster::Cluster;
 use crate::live::env::{datagen, max_stored, object_seed, tier_err, wire_err, Env};
+use crate::plugin::{Plugin, PLUGIN_FORWARD, PLUGIN_OPCODE};
 use crate::run::RunError;
 use crate::scenario::codec;
 use crate::spec::ScenarioSpec;
 use crate::tier::BlobKey;
 use bytes::Bytes;
 use dpukit_kernels::compress;
-use crate::plugin::{Plugin, PLUGIN_FORWARD, PLUGIN_OPCODE};
 use dpukit_kernels::registry::{codec_for, UserArgs};
 use serde::{Deserialize, Serialize};
 

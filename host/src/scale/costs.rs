@@ -4,12 +4,12 @@
 #![forbid(unsafe_code)]
 
 use crate::calibrate::Calibration;
+use crate::plugin::{user_cost, Plugin};
 use crate::scenario::{self, Form, Job, Stage};
 use crate::spec::{ScenarioKind, ScenarioSpec};
 use dpukit_sim::des::DpuShape;
 use dpukit_sim::engine::profile_algorithm;
 use dpukit_sim::profile::Profile;
-use crate::plugin::{user_cost, Plugin};
 use dpukit_sim::timing::{ModelError, OpCost, OpKind, SimDuration, UserOpCost};
 use std::time::Duration;
 
