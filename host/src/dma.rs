@@ -28,6 +28,9 @@ pub struct DmaPool {
 // SAFETY: the pool owns its allocation; slices are only handed out through `&mut self`.
 unsafe impl Send for DmaPool {}
 
+/// A slot's input, output and spare buffers, as the host sees them.
+pub type SlotBuffers<'a> = (&'a mut [u8], &'a mut [u8], &'a mut [u8]);
+
 /// Why a pool operation was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PoolError {
@@ -135,7 +138,7 @@ impl DmaPool {
     }
 
     /// The host's view of a slot with its spare buffer (empty without one).
-    pub fn slot_with_spare(&mut self, slot: usize) -> Result<(&mut [u8], &mut [u8], &mut [u8]), PoolError> {
+    pub fn slot_with_spare(&mut self, slot: usize) -> Result<SlotBuffers<'_>, PoolError> {
         match self.in_flight.get(slot) {
             None => Err(PoolError::NoSuchSlot(slot)),
             Some(true) => Err(PoolError::InFlight(slot)),

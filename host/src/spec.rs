@@ -373,6 +373,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_scenario_file_names_its_plugin() {
+        let s = ScenarioSpec::from_toml_str(
+            "kind = \"kv-cache\"\n[plugin]\npath = \"./libcipher.so\"\narg = 90\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(s.plugin, Some(PluginSpec { path: "./libcipher.so".into(), arg: 90 }));
+        let e = ScenarioSpec::from_toml_str("kind = \"kv-cache\"\n[plugin]\npath = \"\"\n", "t.toml")
+            .unwrap_err();
+        assert_eq!(e.knob, "plugin");
+        let e = ScenarioSpec::from_toml_str("kind = \"kv-cache\"\n[plugin]\nfile = \"x.so\"\n", "t.toml")
+            .unwrap_err();
+        assert!(e.to_string().contains("file"), "{e}");
+    }
+
+    #[test]
     fn defaults_are_valid_for_every_scenario() {
         for k in ScenarioKind::ALL {
             ScenarioSpec::defaults(k).validate().unwrap();
