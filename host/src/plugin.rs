@@ -20,6 +20,7 @@
 
 #![forbid(unsafe_code)]
 
+use crate::provenance::sha256_of_file;
 use crate::result::Mode;
 use crate::spec::{PluginSpec, ScenarioSpec};
 use dpukit_ffi::Status;
@@ -64,6 +65,8 @@ pub enum PluginError {
 pub struct Plugin {
     kernel: Arc<dyn UserKernel>,
     path: PathBuf,
+    /// SHA-256 of the shared object, for the record of what produced a result.
+    sha256: Option<String>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -85,12 +88,14 @@ impl Plugin {
             return Err(PluginError::Missing(spec.path.clone()));
         }
         let kernel = CKernel::load(&path, None)?;
-        Ok(Plugin::from_kernel(Arc::new(kernel), spec.path.clone()))
+        let mut plugin = Plugin::from_kernel(Arc::new(kernel), spec.path.clone());
+        plugin.sha256 = sha256_of_file(&path);
+        Ok(plugin)
     }
 
     /// A plugin from any user kernel (a Rust one, in tests and benchmarks).
     pub fn from_kernel(kernel: Arc<dyn UserKernel>, path: PathBuf) -> Plugin {
-        Plugin { kernel: Arc::new(LengthPreserving(kernel)), path }
+        Plugin { kernel: Arc::new(LengthPreserving(kernel)), path, sha256: None }
     }
 
     /// The name the plugin reports (the key of its `[[user_kernels]]` cost).
@@ -170,7 +175,15 @@ pub fn prepare(spec: &ScenarioSpec, mode: Mode, profile: &Profile) -> Result<Opt
 
 /// Where the plugin op ran in a run, and why, for the result's notes.
 pub fn placement_note(plugin: &Plugin, mode: Mode, profile: &Profile) -> String {
-    let op = format!("plugin op `{}` ({})", plugin.name(), plugin.path().display());
+    let op = match &plugin.sha256 {
+        Some(h) => format!(
+            "plugin op `{}` ({}, sha256 {})",
+            plugin.name(),
+            plugin.path().display(),
+            &h[..h.len().min(16)]
+        ),
+        None => format!("plugin op `{}` ({})", plugin.name(), plugin.path().display()),
+    };
     match (mode, TimingModel::new(profile)) {
         (Mode::Host, _) => format!("{op} ran on the host CPU (host mode)"),
         (Mode::Offload, Err(_)) => format!("{op} ran on the host CPU: {} has no device", profile.name),
