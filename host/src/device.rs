@@ -147,6 +147,16 @@ impl SimulatedDevice {
         engine.attach(queue);
         Ok(SimulatedDevice { engine, profile: profile.name.clone() })
     }
+
+    /// Runs `kernel` for a user opcode on the device, at the cost of the profile's
+    /// `[[user_kernels]]` entry of its name (none, or no cores to run it: an error).
+    pub fn bind_user_kernel(
+        &mut self,
+        opcode: u8,
+        kernel: std::sync::Arc<dyn dpukit_kernels::registry::UserKernel>,
+    ) -> Result<(), EngineError> {
+        self.engine.bind_user_kernel(opcode, kernel)
+    }
 }
 
 impl Device for SimulatedDevice {

@@ -1,5 +1,6 @@
 //! A pool of DMA slots: one allocation registered once with a queue pair, split into
-//! fixed slots of (input, output) buffers, with ownership tracked per slot.
+//! fixed slots of (input, output) buffers, and a spare one where a job needs a third (a
+//! chain of two transforms whose source must survive), with ownership tracked per slot.
 //!
 //! A slot is either the host's (it may read and write it through [`DmaPool::slot`]) or
 //! in flight (the device may touch it, the host may not). Handing a slot to the device
@@ -19,12 +20,16 @@ pub struct DmaPool {
     slots: usize,
     in_bytes: usize,
     out_bytes: usize,
+    spare_bytes: usize,
     stride: usize,
     in_flight: Vec<bool>,
 }
 
 // SAFETY: the pool owns its allocation; slices are only handed out through `&mut self`.
 unsafe impl Send for DmaPool {}
+
+/// A slot's input, output and spare buffers, as the host sees them.
+pub type SlotBuffers<'a> = (&'a mut [u8], &'a mut [u8], &'a mut [u8]);
 
 /// Why a pool operation was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -47,8 +52,19 @@ impl DmaPool {
     /// `slots` slots, each with an input buffer of `in_bytes` and an output buffer of
     /// `out_bytes` (both rounded up to [`SLOT_ALIGN`]).
     pub fn new(slots: usize, in_bytes: usize, out_bytes: usize) -> Result<DmaPool, PoolError> {
+        DmaPool::with_spare(slots, in_bytes, out_bytes, 0)
+    }
+
+    /// As [`DmaPool::new`], each slot with a spare buffer of `spare_bytes` (0: none).
+    pub fn with_spare(
+        slots: usize,
+        in_bytes: usize,
+        out_bytes: usize,
+        spare_bytes: usize,
+    ) -> Result<DmaPool, PoolError> {
         let (in_bytes, out_bytes) = (round_up(in_bytes.max(1)), round_up(out_bytes.max(1)));
-        let stride = in_bytes + out_bytes;
+        let spare_bytes = round_up(spare_bytes);
+        let stride = in_bytes + out_bytes + spare_bytes;
         let total = stride
             .checked_mul(slots.max(1))
             .filter(|&t| t <= isize::MAX as usize / 2)
@@ -70,6 +86,7 @@ impl DmaPool {
             slots: slots.max(1),
             in_bytes,
             out_bytes,
+            spare_bytes,
             stride,
             in_flight: vec![false; slots.max(1)],
         })
@@ -87,6 +104,10 @@ impl DmaPool {
         self.out_bytes
     }
 
+    pub fn spare_bytes(&self) -> usize {
+        self.spare_bytes
+    }
+
     /// Base and length, for registering the whole pool as one region.
     pub fn raw_region(&mut self) -> (*mut u8, u64) {
         (self.base.as_ptr(), self.layout.size() as u64)
@@ -102,17 +123,28 @@ impl DmaPool {
         (slot * self.stride + self.in_bytes) as u64
     }
 
+    /// Offset of a slot's spare buffer within the region.
+    pub fn spare_offset(&self, slot: usize) -> u64 {
+        (slot * self.stride + self.in_bytes + self.out_bytes) as u64
+    }
+
     pub fn is_in_flight(&self, slot: usize) -> bool {
         self.in_flight.get(slot).copied().unwrap_or(false)
     }
 
     /// The host's view of a slot: (input, output).
     pub fn slot(&mut self, slot: usize) -> Result<(&mut [u8], &mut [u8]), PoolError> {
+        self.slot_with_spare(slot).map(|(i, o, _)| (i, o))
+    }
+
+    /// The host's view of a slot with its spare buffer (empty without one).
+    pub fn slot_with_spare(&mut self, slot: usize) -> Result<SlotBuffers<'_>, PoolError> {
         match self.in_flight.get(slot) {
             None => Err(PoolError::NoSuchSlot(slot)),
             Some(true) => Err(PoolError::InFlight(slot)),
             Some(false) => {
-                // SAFETY: the slot lies inside the allocation (slot < slots); it is not in
+                // SAFETY: the slot lies inside the allocation (slot < slots) and its three
+                // buffers are disjoint parts of its `stride` bytes; it is not in
                 // flight, so the device holds no reference to it, and `&mut self` makes
                 // these the only host references until they are dropped.
                 unsafe {
@@ -120,6 +152,10 @@ impl DmaPool {
                     Ok((
                         std::slice::from_raw_parts_mut(p, self.in_bytes),
                         std::slice::from_raw_parts_mut(p.add(self.in_bytes), self.out_bytes),
+                        std::slice::from_raw_parts_mut(
+                            p.add(self.in_bytes + self.out_bytes),
+                            self.spare_bytes,
+                        ),
                     ))
                 }
             }
@@ -158,6 +194,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_spare_buffer_follows_the_output_and_is_disjoint() {
+        let mut p = DmaPool::with_spare(2, 5000, 100, 10).unwrap();
+        assert_eq!((p.in_bytes(), p.out_bytes(), p.spare_bytes()), (8192, 4096, 4096));
+        assert_eq!(p.spare_offset(1), p.out_offset(1) + 4096);
+        assert_eq!(p.in_offset(1), 8192 + 4096 + 4096);
+        let (i, o, s) = p.slot_with_spare(1).unwrap();
+        i.fill(1);
+        o.fill(2);
+        s.fill(3);
+        let (i, o) = p.slot(1).unwrap();
+        assert!(i.iter().all(|&b| b == 1) && o.iter().all(|&b| b == 2));
+        assert_eq!(p.slot_with_spare(0).unwrap().2, &[0u8; 4096][..]);
+    }
+
+    #[test]
     fn slots_are_aligned_disjoint_and_guarded() {
         let mut p = DmaPool::new(3, 5000, 100).unwrap();
         assert_eq!((p.in_bytes(), p.out_bytes()), (8192, 4096));
@@ -171,6 +222,7 @@ mod tests {
         }
         p.mark_in_flight(2).unwrap();
         assert_eq!(p.slot(2).unwrap_err(), PoolError::InFlight(2));
+        assert!(p.slot_with_spare(2).is_err());
         assert_eq!(p.mark_in_flight(2).unwrap_err(), PoolError::InFlight(2));
         p.mark_done(2).unwrap();
         assert!(p.slot(2).unwrap().0.iter().all(|&b| b == 1));

@@ -20,6 +20,7 @@ pub mod logs;
 pub mod metrics;
 pub mod offload;
 pub mod placement;
+pub mod plugin;
 pub mod preset;
 pub mod provenance;
 pub mod repeat;

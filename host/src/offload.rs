@@ -29,20 +29,22 @@ use crate::device::{Device, DeviceChoice, DeviceClock, DeviceReport, SimulatedDe
 use crate::dma::{DmaPool, PoolError};
 use crate::result::Fallbacks;
 use dpukit_ffi::{
-    Algorithm, BufRef, Completion, Descriptor, DeviceQueue, HostQueue, Op, Opcode, QueuePair,
+    Algorithm, BufRef, Completion, DescFlags, Descriptor, DeviceQueue, HostQueue, Op, Opcode, QueuePair,
     QueuePairConfig, Status,
 };
-use dpukit_kernels::registry::{Call, Registry};
+use dpukit_kernels::registry::{Call, Registry, UserArgs};
 use dpukit_sim::engine::{EngineConfig, EngineError};
 use dpukit_sim::profile::Profile;
 use dpukit_sim::timing::ModelError;
 use std::time::{Duration, Instant};
 
-/// Which buffer of a slot an op reads.
+/// Which buffer of a slot an op reads or writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Buf {
     In,
     Out,
+    /// The slot's third buffer ([`OffloadConfig::spare_bytes`]; none by default).
+    Spare,
 }
 
 /// One op of a job, on the job's slot.
@@ -52,12 +54,16 @@ pub enum SlotOp {
     Crc32c { buf: Buf, len: u32 },
     /// Compress `len` input bytes into the output buffer.
     Compress { algorithm: Algorithm, level: u8, len: u32 },
-    /// Decompress `len` input bytes into the output buffer.
-    Decompress { algorithm: Algorithm, len: u32 },
+    /// Decompress the first `len` bytes of `src` into `dst` (the input into the output,
+    /// unless a transform before it moved the stored form).
+    Decompress { algorithm: Algorithm, src: Buf, dst: Buf, len: u32 },
     /// Look a key up; on a hit the 16-byte value lands at the start of the output.
     CacheLookup { key: [u8; 16] },
     /// Insert or replace a key.
     CacheInsert { key: [u8; 16], value: [u8; 16] },
+    /// A user opcode (a C plugin's op) on the first `len` bytes of `src`, into `dst`;
+    /// `arg0` and `arg1` reach the kernel as its seed and aux.
+    User { opcode: u8, arg0: u64, arg1: u64, src: Buf, dst: Buf, len: u32 },
 }
 
 impl SlotOp {
@@ -68,6 +74,18 @@ impl SlotOp {
             SlotOp::Decompress { algorithm, .. } => (Opcode::Decompress, Some(algorithm)),
             SlotOp::CacheLookup { .. } => (Opcode::CacheLookup, None),
             SlotOp::CacheInsert { .. } => (Opcode::CacheInsert, None),
+            SlotOp::User { opcode, .. } => (Opcode::User(opcode), None),
+        }
+    }
+
+    /// The buffer it reads and the one it writes, if any.
+    fn buffers(&self) -> (Option<Buf>, Option<Buf>) {
+        match *self {
+            SlotOp::Crc32c { buf, .. } => (Some(buf), None),
+            SlotOp::Compress { .. } => (Some(Buf::In), Some(Buf::Out)),
+            SlotOp::Decompress { src, dst, .. } | SlotOp::User { src, dst, .. } => (Some(src), Some(dst)),
+            SlotOp::CacheLookup { .. } => (None, Some(Buf::Out)),
+            SlotOp::CacheInsert { .. } => (None, None),
         }
     }
 }
@@ -122,6 +140,8 @@ pub struct OffloadConfig {
     pub slots: usize,
     pub in_bytes: usize,
     pub out_bytes: usize,
+    /// Each slot's third buffer (0: none), for a job that chains two transforms.
+    pub spare_bytes: usize,
     /// Jobs per doorbell.
     pub batch: usize,
     /// A device answering later than this is declared dead and the CPU takes over.
@@ -185,6 +205,8 @@ pub enum OffloadError {
     TooManyOps(usize),
     #[error("op length {len} exceeds the slot's {cap}-byte buffer")]
     TooLong { len: u32, cap: usize },
+    #[error("{0} reads and writes the same buffer of its slot")]
+    SameBuffer(&'static str),
 }
 
 /// CPU time of the calling thread, ns.
@@ -202,13 +224,23 @@ impl Offload {
     }
 
     /// DPU backend: the simulator for `profile`. A profile without a device (host-only)
-    /// gives a backend whose every op falls back to the CPU, counted as unsupported.
+    /// gives a backend whose every op falls back to the CPU, counted as unsupported. The
+    /// user kernels of `registry` (C plugins) are bound on the device too, each at its
+    /// profile's `[[user_kernels]]` cost: a device that cannot run one is an error.
     pub fn dpu(registry: Registry, cfg: &OffloadConfig, profile: &Profile) -> Result<Offload, OffloadError> {
         let engine_cfg = cfg.engine.clone();
-        let sim_registry = registry.clone();
+        // The same cache index; user kernels are bound below, each with its cost.
+        let sim_registry = Registry::new(registry.cache().clone());
+        let user: Vec<_> = registry.user_kernels().map(|(op, k)| (op, k.clone())).collect();
         Offload::with_device(registry, cfg, |queue| {
             match SimulatedDevice::new(profile, sim_registry, engine_cfg, queue) {
-                Ok(d) => Ok(Some(Box::new(d) as Box<dyn Device>)),
+                Ok(mut d) => {
+                    for (opcode, kernel) in user {
+                        d.bind_user_kernel(opcode, kernel)
+                            .map_err(|e| OffloadError::Device(e.to_string()))?;
+                    }
+                    Ok(Some(Box::new(d) as Box<dyn Device>))
+                }
                 Err(EngineError::Model(ModelError::NoDevice { .. })) => Ok(None),
                 Err(e) => Err(OffloadError::Device(e.to_string())),
             }
@@ -268,7 +300,7 @@ impl Offload {
         cfg: &OffloadConfig,
         device: Option<Attached>,
     ) -> Result<Offload, OffloadError> {
-        let pool = DmaPool::new(cfg.slots.max(1), cfg.in_bytes, cfg.out_bytes)?;
+        let pool = DmaPool::with_spare(cfg.slots.max(1), cfg.in_bytes, cfg.out_bytes, cfg.spare_bytes)?;
         let slots = pool.slots();
         Ok(Offload {
             pool,
@@ -366,14 +398,19 @@ impl Offload {
         }
         for op in ops {
             let (len, cap) = match *op {
-                SlotOp::Crc32c { buf: Buf::In, len }
-                | SlotOp::Compress { len, .. }
-                | SlotOp::Decompress { len, .. } => (len, self.pool.in_bytes()),
-                SlotOp::Crc32c { buf: Buf::Out, len } => (len, self.pool.out_bytes()),
+                SlotOp::Crc32c { buf, len } => (len, self.buf_bytes(buf)),
+                SlotOp::Compress { len, .. } => (len, self.pool.in_bytes()),
+                SlotOp::Decompress { src, len, .. } => (len, self.buf_bytes(src)),
+                SlotOp::User { src, dst, len, .. } => (len, self.buf_bytes(src).min(self.buf_bytes(dst))),
                 _ => (0, 0),
             };
             if len as usize > cap {
                 return Err(OffloadError::TooLong { len, cap });
+            }
+            if let (Some(a), Some(b)) = op.buffers() {
+                if a == b {
+                    return Err(OffloadError::SameBuffer(op_name(op)));
+                }
             }
         }
         self.stats.jobs += 1;
@@ -382,12 +419,19 @@ impl Offload {
             Job { user, ops: ops.to_vec(), results: vec![None; ops.len()], submitted_ns: now, ready_ns: now };
         let alive = self.device_alive();
         let mut descs: Vec<Descriptor> = Vec::with_capacity(ops.len());
+        // Buffers an earlier op of this job writes: an op reading one is fenced behind it,
+        // so the device's model does not start it before its input exists.
+        let mut written: Vec<Buf> = Vec::new();
         for (i, op) in ops.iter().enumerate() {
+            let (reads, writes) = op.buffers();
+            let fenced = reads.is_some_and(|b| written.contains(&b));
+            written.extend(writes);
             let (opcode, algorithm) = op.opcode();
             let on_device =
                 alive && self.device.as_ref().is_some_and(|d| d.device.supports(opcode, algorithm));
             if on_device {
-                descs.push(self.descriptor(slot, i, op));
+                let d = self.descriptor(slot, i, op);
+                descs.push(if fenced { d.with_flags(DescFlags::COMPLETION | DescFlags::FENCE) } else { d });
             } else {
                 if self.no_device {
                     self.stats.fallbacks.unsupported_ops += 1;
@@ -429,39 +473,79 @@ impl Offload {
     fn descriptor(&self, slot: usize, i: usize, op: &SlotOp) -> Descriptor {
         let region = self.device.as_ref().expect("device").region;
         let tag = ((slot as u64) << 8) | i as u64;
-        let input = |len: u32| BufRef::new(region, self.pool.in_offset(slot), len);
-        let output = |len: usize| BufRef::new(region, self.pool.out_offset(slot), len as u32);
-        let out_cap = self.pool.out_bytes();
+        let at = |buf: Buf, len: usize| {
+            let offset = match buf {
+                Buf::In => self.pool.in_offset(slot),
+                Buf::Out => self.pool.out_offset(slot),
+                Buf::Spare => self.pool.spare_offset(slot),
+            };
+            BufRef::new(region, offset, len as u32)
+        };
+        let whole = |buf: Buf| at(buf, self.buf_bytes(buf));
         let op = match *op {
-            SlotOp::Crc32c { buf: Buf::In, len } => Op::Crc32c { src: input(len), seed: 0 },
-            SlotOp::Crc32c { buf: Buf::Out, len } => Op::Crc32c { src: output(len as usize), seed: 0 },
+            SlotOp::Crc32c { buf, len } => Op::Crc32c { src: at(buf, len as usize), seed: 0 },
             SlotOp::Compress { algorithm, level, len } => {
-                Op::Compress { src: input(len), dst: output(out_cap), algorithm, level }
+                Op::Compress { src: at(Buf::In, len as usize), dst: whole(Buf::Out), algorithm, level }
             }
-            SlotOp::Decompress { algorithm, len } => {
-                Op::Decompress { src: input(len), dst: output(out_cap), algorithm }
+            SlotOp::Decompress { algorithm, src, dst, len } => {
+                Op::Decompress { src: at(src, len as usize), dst: whole(dst), algorithm }
             }
-            SlotOp::CacheLookup { key } => Op::CacheLookup { key, dst: output(16) },
+            SlotOp::CacheLookup { key } => Op::CacheLookup { key, dst: at(Buf::Out, 16) },
             SlotOp::CacheInsert { key, value } => Op::CacheInsert { key, value },
+            SlotOp::User { opcode, arg0, arg1, src, dst, len } => Op::User {
+                opcode,
+                src: at(src, len as usize),
+                dst: at(dst, len as usize),
+                arg0,
+                arg1,
+                algo: 0,
+                level: 0,
+            },
         };
         Descriptor::new(tag, op)
+    }
+
+    /// Bytes of one buffer of a slot.
+    fn buf_bytes(&self, buf: Buf) -> usize {
+        match buf {
+            Buf::In => self.pool.in_bytes(),
+            Buf::Out => self.pool.out_bytes(),
+            Buf::Spare => self.pool.spare_bytes(),
+        }
     }
 
     fn run_on_host(&mut self, slot: usize, op: &SlotOp) -> Result<OpResult, OffloadError> {
         let t0 = Instant::now();
         let registry = self.registry.clone();
-        let (input, output) = self.pool.slot(slot)?;
+        let (input, output, spare) = self.pool.slot_with_spare(slot)?;
+        // `submit` refused an op whose source and destination are the same buffer.
+        let (src, dst): (&[u8], &mut [u8]) = match op.buffers() {
+            (Some(Buf::In), Some(Buf::Out)) => (input, output),
+            (Some(Buf::In), Some(Buf::Spare)) => (input, spare),
+            (Some(Buf::Out), Some(Buf::In)) => (output, input),
+            (Some(Buf::Out), Some(Buf::Spare)) => (output, spare),
+            (Some(Buf::Spare), Some(Buf::In)) => (spare, input),
+            (Some(Buf::Spare), Some(Buf::Out)) => (spare, output),
+            (Some(Buf::In), _) => (input, &mut []),
+            (Some(Buf::Out), _) => (output, &mut []),
+            (Some(Buf::Spare), _) => (spare, &mut []),
+            (None, _) => (&[], output),
+        };
         let call = match *op {
-            SlotOp::Crc32c { buf: Buf::In, len } => Call::Crc32c { src: &input[..len as usize], seed: 0 },
-            SlotOp::Crc32c { buf: Buf::Out, len } => Call::Crc32c { src: &output[..len as usize], seed: 0 },
+            SlotOp::Crc32c { len, .. } => Call::Crc32c { src: &src[..len as usize], seed: 0 },
             SlotOp::Compress { algorithm, level, len } => {
-                Call::Compress { src: &input[..len as usize], dst: output, algorithm, level }
+                Call::Compress { src: &src[..len as usize], dst, algorithm, level }
             }
-            SlotOp::Decompress { algorithm, len } => {
-                Call::Decompress { src: &input[..len as usize], dst: output, algorithm }
+            SlotOp::Decompress { algorithm, len, .. } => {
+                Call::Decompress { src: &src[..len as usize], dst, algorithm }
             }
-            SlotOp::CacheLookup { key } => Call::CacheLookup { key, dst: output },
+            SlotOp::CacheLookup { key } => Call::CacheLookup { key, dst },
             SlotOp::CacheInsert { key, value } => Call::CacheInsert { key, value },
+            SlotOp::User { opcode, arg0, arg1, len, .. } => Call::User {
+                args: UserArgs { opcode, arg0, arg1, algo: 0, level: 0 },
+                src: &src[..len as usize],
+                dst: &mut dst[..len as usize],
+            },
         };
         let (status, result) = match registry.execute(call) {
             Ok(o) => (Status::Ok, o.result),
@@ -674,6 +758,7 @@ fn op_name(op: &SlotOp) -> &'static str {
         SlotOp::Decompress { .. } => "decompress",
         SlotOp::CacheLookup { .. } => "cache_lookup",
         SlotOp::CacheInsert { .. } => "cache_insert",
+        SlotOp::User { .. } => "plugin op",
     }
 }
 
@@ -706,6 +791,7 @@ mod tests {
             slots: 4,
             in_bytes: 4096,
             out_bytes: 4096,
+            spare_bytes: 0,
             batch: 2,
             device_timeout_ns: 1_000_000_000,
             engine: EngineConfig::default(),
@@ -768,6 +854,7 @@ mod tests {
             slots: 4,
             in_bytes: 4096,
             out_bytes: 4096,
+            spare_bytes: 0,
             batch: 1,
             device_timeout_ns: 20_000_000,
             engine: EngineConfig::default(),

@@ -103,6 +103,9 @@ pub enum RunError {
     NotUsable { path: String, reason: String },
     #[error("cluster: {0}")]
     Cluster(ClusterError),
+    /// The scenario's plugin cannot be loaded or run on the profile.
+    #[error(transparent)]
+    Plugin(#[from] crate::plugin::PluginError),
 }
 
 /// Runs `spec` in `mode` against `profile` (ignored in host mode except for its name),
@@ -145,6 +148,9 @@ pub fn compare_on(
     profile: &Profile,
     opts: &RunOptions,
 ) -> Result<Option<Comparison>, RunError> {
+    // A plugin the offload run would refuse is refused before the host run.
+    spec.validate()?;
+    crate::plugin::prepare(spec, Mode::Offload, profile)?;
     let host = run_scenario_on(cluster, spec, Mode::Host, profile, opts)?;
     cluster.barrier().map_err(RunError::Cluster)?;
     let offload = run_scenario_on(cluster, spec, Mode::Offload, profile, opts)?;

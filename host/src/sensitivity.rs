@@ -209,7 +209,9 @@ impl Sensitivity {
 }
 
 /// The op kinds a scenario submits to the device: the stages of its definition's jobs
-/// (`crate::scenario::jobs`), each kind once, in the order a chunk meets them.
+/// (`crate::scenario::jobs`), each kind once, in the order a chunk meets them. A plugin
+/// op is not among them: its cost is its own `[[user_kernels]]` entry, and where it ran
+/// is said by `crate::plugin::placement_note`.
 pub fn op_kinds(spec: &ScenarioSpec) -> Vec<OpKind> {
     let mut ops = Vec::new();
     for job in scenario::jobs(spec) {
@@ -220,6 +222,7 @@ pub fn op_kinds(spec: &ScenarioSpec) -> Vec<OpKind> {
                 Stage::Decompress { algorithm } => OpKind::Decompress(profile_algorithm(algorithm)),
                 Stage::Lookup => OpKind::CacheLookup,
                 Stage::Insert => OpKind::CacheInsert,
+                Stage::Plugin { .. } => continue,
             };
             if !ops.contains(&kind) {
                 ops.push(kind);

@@ -148,6 +148,24 @@ pub struct ScenarioSpec {
     /// Uploads, reads, retries and timeouts of the blob tier.
     #[serde(default)]
     pub blob_options: BlobOptions,
+    /// A C kernel plugin run as a stage on every chunk (`--plugin`; see [`PluginSpec`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<PluginSpec>,
+}
+
+/// A C kernel plugin (a shared object exporting `dpu_kernel_plugin_v1`, ABI in
+/// `ffi/include/dpu_offload.h`) whose op runs on every chunk: a length-preserving
+/// transform of the stored bytes, run forward when a chunk is produced (after compression,
+/// before the checksum) and inverse when it is verified (after the checksum, before
+/// decompression). See `crate::plugin`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginSpec {
+    /// The shared object.
+    pub path: PathBuf,
+    /// Passed to the plugin's `run` as `io->seed` on every call (a key, a tweak).
+    #[serde(default)]
+    pub arg: u64,
 }
 
 impl ScenarioSpec {
@@ -176,6 +194,7 @@ impl ScenarioSpec {
             direct: false,
             blob: None,
             blob_options: BlobOptions::default(),
+            plugin: None,
         }
     }
 
@@ -241,6 +260,11 @@ impl ScenarioSpec {
         }
         if let Some(b) = &self.blob {
             BlobLocation::parse(b).map_err(|e| SpecError { knob: "blob", reason: e.to_string() })?;
+        }
+        if let Some(p) = &self.plugin {
+            if p.path.as_os_str().is_empty() {
+                return bad("plugin", "path is empty: name the plugin's shared object (.so)".into());
+            }
         }
         self.blob_options
             .validate()
@@ -349,6 +373,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_scenario_file_names_its_plugin() {
+        let s = ScenarioSpec::from_toml_str(
+            "kind = \"kv-cache\"\n[plugin]\npath = \"./libcipher.so\"\narg = 90\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(s.plugin, Some(PluginSpec { path: "./libcipher.so".into(), arg: 90 }));
+        let e = ScenarioSpec::from_toml_str("kind = \"kv-cache\"\n[plugin]\npath = \"\"\n", "t.toml")
+            .unwrap_err();
+        assert_eq!(e.knob, "plugin");
+        let e = ScenarioSpec::from_toml_str("kind = \"kv-cache\"\n[plugin]\nfile = \"x.so\"\n", "t.toml")
+            .unwrap_err();
+        assert!(e.to_string().contains("file"), "{e}");
+    }
+
+    #[test]
     fn defaults_are_valid_for_every_scenario() {
         for k in ScenarioKind::ALL {
             ScenarioSpec::defaults(k).validate().unwrap();
@@ -429,7 +469,7 @@ mod tests {
         assert_eq!(s.blob.as_deref(), Some("azure://ckpt/runs"));
         assert_eq!(s.blob_options.part_size_bytes, 1 << 20);
         assert_eq!(s.blob_options.max_retries, BlobOptions::default().max_retries);
-        let e = ScenarioSpec::from_toml_str("kind = \"fan-out-write\"\nblob = \"s3://b\"\n", "t.toml")
+        let e = ScenarioSpec::from_toml_str("kind = \"fan-out-write\"\nblob = \"gs://b\"\n", "t.toml")
             .unwrap_err();
         assert_eq!(e.knob, "blob");
         assert!(e.reason.contains("azure://CONTAINER[/PREFIX]"), "{e}");

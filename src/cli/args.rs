@@ -586,6 +586,15 @@ pub struct Knobs {
     /// O_DIRECT on the local tier (fio --direct=1)
     #[arg(long)]
     pub direct: bool,
+    /// A C kernel plugin (.so exporting dpu_kernel_plugin_v1) run on every chunk: forward
+    /// after compression and before the checksum, inverse when a chunk is verified; on the
+    /// CPU in host mode, on the device's cores in offload mode at the profile's
+    /// [[user_kernels]] cost. Example: --plugin ./libxor.so
+    #[arg(long, value_name = "PATH.so")]
+    pub plugin: Option<PathBuf>,
+    /// The plugin's argument, passed as `seed` on every call (a key). Example: --plugin-arg 90
+    #[arg(long, value_name = "N", requires = "plugin")]
+    pub plugin_arg: Option<u64>,
     /// The local tier's I/O engine (fio --ioengine): io_uring, or psync (pread/pwrite +
     /// fdatasync). Without it: io_uring, falling back to psync where the kernel refuses it.
     /// The result records the engine used. Example: --ioengine psync

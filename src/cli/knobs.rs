@@ -8,7 +8,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use dpukit_ffi::Algorithm;
 use dpukit_host::preset::Preset;
 use dpukit_host::report::fmt_bytes;
-use dpukit_host::spec::{CompressionSpec, ScenarioKind, ScenarioSpec};
+use dpukit_host::spec::{CompressionSpec, PluginSpec, ScenarioKind, ScenarioSpec};
 use dpukit_host::tier::{BlobLocation, BlobOptions};
 use std::str::FromStr;
 
@@ -265,6 +265,12 @@ pub fn base_spec(k: &Knobs, scale: bool) -> Result<(ScenarioSpec, Option<String>
     }
     if k.direct {
         spec.direct = true;
+    }
+    if let Some(path) = &k.plugin {
+        spec.plugin = Some(PluginSpec { path: path.clone(), arg: 0 });
+    }
+    if let (Some(arg), Some(p)) = (k.plugin_arg, spec.plugin.as_mut()) {
+        p.arg = arg;
     }
     if let Some(b) = &k.blob.blob {
         spec.blob = Some(b.clone());

@@ -25,6 +25,7 @@ fn offload_config() -> OffloadConfig {
         slots: 1,
         in_bytes: 4096,
         out_bytes: 4096,
+        spare_bytes: 0,
         batch: 1,
         device_timeout_ns: 1_000_000_000,
         engine: EngineConfig::default(),

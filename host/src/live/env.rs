@@ -7,6 +7,7 @@ use crate::cluster::{Cluster, ClusterError};
 use crate::live::node::Ctx;
 use crate::offload::OffloadError;
 use crate::offload::{Offload, OffloadConfig};
+use crate::plugin::PLUGIN_OPCODE;
 use crate::result::Mode;
 use crate::run::RunError;
 use crate::scenario::codec;
@@ -185,15 +186,30 @@ pub(super) fn slot_buffer_bytes(spec: &ScenarioSpec) -> usize {
     max_stored(spec, chunk).max(chunk)
 }
 
+/// Buffers of a DMA slot: input and output, and a spare one when a verification chains
+/// two transforms (the plugin op's inverse, then decompression) and the stored bytes in the
+/// input must survive them (a fan-out read caches them after).
+pub(super) fn slot_buffers(spec: &ScenarioSpec) -> usize {
+    if spec.plugin.is_some() && spec.compression.is_some() {
+        3
+    } else {
+        2
+    }
+}
+
 pub(super) fn offload_for(ctx: &Ctx, node: u32) -> Result<Offload, RunError> {
     let spec = ctx.spec;
     let buffer = slot_buffer_bytes(spec);
     let cache = CacheIndex::new(spec.cache_capacity_chunks.max(16) as usize)?;
-    let registry = Registry::new(Arc::new(cache));
+    let mut registry = Registry::new(Arc::new(cache));
+    if let Some(p) = ctx.plugin {
+        registry.register_user(PLUGIN_OPCODE, p.kernel()).map_err(|e| RunError::Job(e.to_string()))?;
+    }
     let cfg = OffloadConfig {
         slots: spec.queue_depth as usize,
         in_bytes: buffer,
         out_bytes: buffer,
+        spare_bytes: if slot_buffers(spec) > 2 { buffer } else { 0 },
         batch: spec.batch as usize,
         device_timeout_ns: DEVICE_TIMEOUT_NS,
         engine: EngineConfig {

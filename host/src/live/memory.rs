@@ -3,7 +3,7 @@
 
 #![forbid(unsafe_code)]
 
-use crate::live::env::slot_buffer_bytes;
+use crate::live::env::{slot_buffer_bytes, slot_buffers};
 use crate::run::RunError;
 use crate::spec::{ScenarioKind, ScenarioSpec};
 
@@ -19,14 +19,15 @@ pub(super) fn fits_in_memory(spec: &ScenarioSpec, local: &[u32]) -> Result<(), R
         _ => local.len(),
     } as u64;
     let buffer = slot_buffer_bytes(spec).div_ceil(crate::dma::SLOT_ALIGN) * crate::dma::SLOT_ALIGN;
-    let need = workers * u64::from(spec.queue_depth) * 2 * buffer as u64;
+    let buffers = slot_buffers(spec) as u64;
+    let need = workers * u64::from(spec.queue_depth) * buffers * buffer as u64;
     let Some(available) = available_memory_bytes() else { return Ok(()) };
     if need as f64 > available as f64 * DMA_POOLS_MAX_SHARE_OF_AVAILABLE {
         let gib = |b: u64| b as f64 / f64::from(1u32 << 30);
         return Err(RunError::Spec(crate::spec::SpecError {
             knob: "queue_depth",
             reason: format!(
-                "the DMA pools of {workers} node(s) would pin {:.1} GiB ({} slots x 2 buffers x {} KiB each), \
+                "the DMA pools of {workers} node(s) would pin {:.1} GiB ({} slots x {buffers} buffers x {} KiB each), \
                  more than {:.0} % of the {:.1} GiB this machine has available: lower --iodepth, --nodes or --bs",
                 gib(need),
                 spec.queue_depth,

@@ -136,6 +136,7 @@ pub(crate) fn run(
         "run starting"
     );
     same_scenario_everywhere(spec, mode, cluster)?;
+    let plugin = crate::plugin::prepare(spec, mode, profile)?;
     let local: Vec<u32> = (0..spec.nodes).filter(|&n| cluster.rank_of(n) == cluster.rank()).collect();
     fits_in_memory(spec, &local)?;
     let env = Env::new(spec, mode, cluster)?;
@@ -147,7 +148,10 @@ pub(crate) fn run(
         cb: opts.progress.clone(),
         last: Mutex::new(Instant::now()),
     };
-    let notes = Vec::new();
+    let mut notes = Vec::new();
+    if let Some(p) = &plugin {
+        notes.push(crate::plugin::placement_note(p, mode, profile));
+    }
 
     // Untimed setup: the data the read scenarios read, published by the process that owns
     // it (the model: the leader; a shard: its writer's process), then shared.
@@ -159,7 +163,7 @@ pub(crate) fn run(
     if !owned.is_empty() {
         tracing::info!(objects = owned.len(), "publishing what the scenario reads (untimed)");
     }
-    let catalog = share_catalog(cluster, publish(spec, &env, &owned)?)?;
+    let catalog = share_catalog(cluster, publish(spec, &env, &owned, plugin.as_ref())?)?;
 
     let copier = if spec.kind == ScenarioKind::FanOutWrite {
         let config = BlobCopierConfig {
@@ -207,6 +211,7 @@ pub(crate) fn run(
         io_engine_used: &io_engine_used,
         log_interval_ns: opts.log_interval_ns,
         device: &opts.device,
+        plugin: plugin.as_ref(),
     };
 
     tracing::info!(nodes = local.len(), "timed phase starting");

@@ -285,6 +285,8 @@ pub(super) struct Ctx<'a> {
     pub(super) log_interval_ns: u64,
     /// The device serving each node's queue pair in offload mode.
     pub(super) device: &'a crate::device::DeviceChoice,
+    /// The scenario's plugin, loaded.
+    pub(super) plugin: Option<&'a crate::plugin::Plugin>,
 }
 
 impl Ctx<'_> {

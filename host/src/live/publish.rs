@@ -5,13 +5,14 @@
 
 use crate::cluster::Cluster;
 use crate::live::env::{datagen, max_stored, object_seed, tier_err, wire_err, Env};
+use crate::plugin::{Plugin, PLUGIN_FORWARD, PLUGIN_OPCODE};
 use crate::run::RunError;
 use crate::scenario::codec;
 use crate::spec::ScenarioSpec;
 use crate::tier::BlobKey;
 use bytes::Bytes;
 use dpukit_kernels::compress;
-use dpukit_kernels::registry::codec_for;
+use dpukit_kernels::registry::{codec_for, UserArgs};
 use serde::{Deserialize, Serialize};
 
 // Fan-out write
@@ -85,12 +86,19 @@ pub(super) fn share_catalog(cluster: &dyn Cluster, mine: Catalog) -> Result<Cata
     Ok(catalog)
 }
 
-/// Writes the objects to the blob tier, as a previous job would have (untimed).
-pub(super) fn publish(spec: &ScenarioSpec, env: &Env, names: &[ObjectName]) -> Result<Catalog, RunError> {
+/// Writes the objects to the blob tier, as a previous job would have (untimed): each
+/// chunk produced as the scenario produces one (compressed, then the plugin op forward).
+pub(super) fn publish(
+    spec: &ScenarioSpec,
+    env: &Env,
+    names: &[ObjectName],
+    plugin: Option<&Plugin>,
+) -> Result<Catalog, RunError> {
     let gen = datagen(spec);
     let chunk = spec.chunk_size_bytes as usize;
     let mut raw = vec![0u8; chunk];
     let mut comp = vec![0u8; max_stored(spec, chunk)];
+    let mut sealed = vec![0u8; if plugin.is_some() { comp.len().max(chunk) } else { 0 }];
     let mut catalog = Vec::new();
     for &name in names {
         let seed = object_seed(spec, name.seed_id());
@@ -104,6 +112,26 @@ pub(super) fn publish(spec: &ScenarioSpec, env: &Env, names: &[ObjectName]) -> R
                     &comp[..n]
                 }
                 None => &raw[..len],
+            };
+            let stored: &[u8] = match (plugin, &spec.plugin) {
+                (Some(p), Some(ps)) => {
+                    let args = UserArgs {
+                        opcode: PLUGIN_OPCODE,
+                        arg0: ps.arg,
+                        arg1: PLUGIN_FORWARD,
+                        ..UserArgs::default()
+                    };
+                    let n = stored.len();
+                    p.kernel().run(&args, stored, &mut sealed[..n]).map_err(|status| {
+                        RunError::Job(format!(
+                            "publishing {} chunk {i}: plugin op `{}` failed: {status}",
+                            name.shard(),
+                            p.name()
+                        ))
+                    })?;
+                    &sealed[..n]
+                }
+                _ => stored,
             };
             let key =
                 env.blob.put_chunk(&name.shard(), i, Bytes::copy_from_slice(stored)).map_err(tier_err)?;

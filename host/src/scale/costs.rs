@@ -4,12 +4,14 @@
 #![forbid(unsafe_code)]
 
 use crate::calibrate::Calibration;
+use crate::plugin::{user_cost, Plugin};
 use crate::scenario::{self, Form, Job, Stage};
 use crate::spec::{ScenarioKind, ScenarioSpec};
 use dpukit_sim::des::DpuShape;
 use dpukit_sim::engine::profile_algorithm;
 use dpukit_sim::profile::Profile;
-use dpukit_sim::timing::{OpCost, OpKind, SimDuration};
+use dpukit_sim::timing::{ModelError, OpCost, OpKind, SimDuration, UserOpCost};
+use std::time::Duration;
 
 /// Per-chunk costs of one scenario, from the calibration (ns, wall).
 #[derive(Debug, Clone, Copy, Default)]
@@ -44,6 +46,11 @@ pub(super) struct Costs {
     pub(super) blob_get_batch: Option<(u32, f64)>,
     pub(super) blob_put_ns: f64,
     pub(super) blob_put_cpu_share: f64,
+    /// Host CPU of the plugin op on one stored chunk: measured at startup on this
+    /// machine (a plugin is not in the calibration); 0 without a plugin.
+    pub(super) plugin_ns: f64,
+    /// The plugin op's device cost (the profile's `[[user_kernels]]` entry), if any.
+    pub(super) plugin_cost: Option<UserOpCost>,
     /// Host CPU of the scenario's jobs on one chunk (see [`JobCosts`]).
     pub(super) jobs: JobCosts,
 }
@@ -59,7 +66,15 @@ pub(super) struct JobCosts {
     pub(super) produce_stages_ns: f64,
 }
 
-pub(super) fn costs(spec: &ScenarioSpec, cal: &Calibration, notes: &mut Vec<String>) -> Costs {
+/// How long the startup probe of a plugin's host cost runs (at least).
+const PLUGIN_PROBE_BUDGET: Duration = Duration::from_millis(20);
+
+pub(super) fn costs(
+    spec: &ScenarioSpec,
+    cal: &Calibration,
+    plugin: Option<(&Plugin, &Profile)>,
+    notes: &mut Vec<String>,
+) -> Result<Costs, PluginProbeError> {
     let chunk = match spec.kind {
         ScenarioKind::KvCache => spec.kv_shape.block_bytes(),
         _ => u64::from(spec.chunk_size_bytes),
@@ -151,15 +166,36 @@ pub(super) fn costs(spec: &ScenarioSpec, cal: &Calibration, notes: &mut Vec<Stri
             .map(|b| (b.requests, b.wall_ns(stored))),
         blob_put_ns: cal.blob_put.wall_ns(stored),
         blob_put_cpu_share: cal.blob_put.cpu_share,
+        plugin_ns: 0.0,
+        plugin_cost: None,
         jobs: JobCosts::default(),
     };
+    if let (Some((p, profile)), Some(ps)) = (plugin, &spec.plugin) {
+        c.plugin_ns = p
+            .measure_host_ns(stored as usize, ps.arg, PLUGIN_PROBE_BUDGET)
+            .map_err(|status| PluginProbeError { kernel: p.name().to_owned(), status })?;
+        c.plugin_cost = user_cost(profile, p.name());
+        notes.push(format!(
+            "plugin op `{}`: host cost {:.1} us per {stored}-byte stored chunk, measured on this machine at startup (not in the calibration)",
+            p.name(),
+            c.plugin_ns / 1e3
+        ));
+    }
     c.jobs = JobCosts {
         lookup_ns: c.job_ns(&scenario::lookup()),
         insert_ns: c.job_ns(&scenario::insert()),
         verify_ns: c.job_ns(&scenario::verify(spec)),
         produce_stages_ns: c.chain_stages_ns(&scenario::produce(spec)),
     };
-    c
+    Ok(c)
+}
+
+/// The plugin failed the host-cost probe (an error status, or output of another length).
+#[derive(Debug, thiserror::Error)]
+#[error("plugin op `{kernel}` failed its host-cost probe: {status}")]
+pub struct PluginProbeError {
+    kernel: String,
+    status: dpukit_ffi::Status,
 }
 
 /// How a local-tier op's wall divides: its CPU share holds a core, its serial share the
@@ -200,6 +236,7 @@ impl Costs {
             Stage::Decompress { .. } => self.decompress_ns,
             Stage::Lookup => 0.0,
             Stage::Insert => self.host_insert_ns,
+            Stage::Plugin { .. } => self.plugin_ns,
         }
     }
 
@@ -254,10 +291,11 @@ impl Shapes {
     }
 }
 
-/// A stage as the timing model's op, at this run's sizes.
-fn op_cost(stage: &Stage, c: &Costs) -> OpCost {
+/// A stage as the timing model's op, at this run's sizes. A plugin op without a cost in
+/// the profile cannot be timed.
+fn op_cost(stage: &Stage, c: &Costs, profile: &Profile) -> Result<OpCost, ModelError> {
     let op = |kind, bytes_in, bytes_out| OpCost { kind, bytes_in, bytes_out };
-    match *stage {
+    Ok(match *stage {
         Stage::Crc32c(Form::Raw) => op(OpKind::Crc32c, c.chunk, 0),
         Stage::Crc32c(Form::Stored) => op(OpKind::Crc32c, c.stored, 0),
         Stage::Compress { algorithm, .. } => {
@@ -268,7 +306,14 @@ fn op_cost(stage: &Stage, c: &Costs) -> OpCost {
         }
         Stage::Lookup => op(OpKind::CacheLookup, 0, 16),
         Stage::Insert => op(OpKind::CacheInsert, 0, 0),
-    }
+        Stage::Plugin { .. } => {
+            let cost = c.plugin_cost.ok_or_else(|| ModelError::NoRoute {
+                profile: profile.name.clone(),
+                op: "user kernel without a [[user_kernels]] cost",
+            })?;
+            op(OpKind::User(cost), c.stored, c.stored)
+        }
+    })
 }
 
 pub(super) fn shapes(
@@ -277,7 +322,7 @@ pub(super) fn shapes(
     c: &Costs,
 ) -> Result<Shapes, dpukit_sim::timing::ModelError> {
     let probe = |job: &Job| {
-        let ops: Vec<OpCost> = job.stages.iter().map(|s| op_cost(s, c)).collect();
+        let ops: Vec<OpCost> = job.stages.iter().map(|s| op_cost(s, c, profile)).collect::<Result<_, _>>()?;
         DpuShape::probe(profile, &ops)
     };
     Ok(Shapes {

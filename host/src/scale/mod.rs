@@ -98,6 +98,9 @@ pub enum ScaleError {
     Cluster(String),
     #[error("model: {0}")]
     Model(String),
+    /// The scenario's plugin cannot be loaded or run on the profile.
+    #[error(transparent)]
+    Plugin(#[from] crate::plugin::PluginError),
 }
 
 /// Everything a scale run needs besides the scenario.
@@ -122,7 +125,12 @@ pub fn run_scale(
     let cal = &opts.calibration;
     let cluster = &opts.cluster;
     let mut notes = Vec::new();
-    let c = costs(spec, cal, &mut notes);
+    let plugin = crate::plugin::prepare(spec, mode, profile)?;
+    if let Some(p) = &plugin {
+        notes.push(crate::plugin::placement_note(p, mode, profile));
+    }
+    let c = costs(spec, cal, plugin.as_ref().map(|p| (p, profile)), &mut notes)
+        .map_err(|e| ScaleError::Model(e.to_string()))?;
 
     let (shapes, dpu_names) = device(spec, mode, profile, &c, &mut notes)?;
     if shapes.is_some() {
@@ -236,6 +244,8 @@ pub fn compare_scale(
     profile: &Profile,
     opts: &ScaleOptions,
 ) -> Result<crate::result::Comparison, ScaleError> {
+    // A plugin the offload run would refuse is refused before the host run.
+    crate::plugin::prepare(spec, Mode::Offload, profile)?;
     let host = run_scale(spec, Mode::Host, profile, opts)?;
     let offload = run_scale(spec, Mode::Offload, profile, opts)?;
     Ok(crate::run::comparison(host, offload))

@@ -16,8 +16,8 @@
 //! events in the model).
 //!
 //! Per chunk:
-//! - fan-out write ([`fan_out_write`]): generate, [`produce`] (compress, CRC32C of the
-//!   stored bytes), write to the local tier in batches of `batch` chunks through a write
+//! - fan-out write ([`fan_out_write`]): generate, [`produce`] (compress, the plugin op if
+//!   any, CRC32C of the stored bytes), write to the local tier in batches of `batch` chunks through a write
 //!   pipeline (the next batches are generated and written while one syncs; a batch is
 //!   acknowledged once durable, then recorded in the manifest), copy to the blob tier in
 //!   the background;
@@ -61,6 +61,10 @@ pub(crate) enum Stage {
     Lookup,
     /// Insert the chunk's location into the node's cache index.
     Insert,
+    /// The scenario's C plugin op ([`crate::spec::PluginSpec`]) on the stored form: a
+    /// length-preserving transform, forward when producing, `inverse` when verifying; `arg`
+    /// reaches the plugin as its seed.
+    Plugin { arg: u64, inverse: bool },
 }
 
 /// Ops submitted together on one slot and completed together (one device job).
@@ -80,22 +84,38 @@ pub(crate) fn codec(spec: &ScenarioSpec) -> Option<(Algorithm, u8)> {
     spec.compression.as_ref().map(|c| (c.algorithm, c.level))
 }
 
+/// The plugin op's stage, forward or inverse, if the scenario has a plugin.
+fn plugin(spec: &ScenarioSpec, inverse: bool) -> Option<Stage> {
+    spec.plugin.as_ref().map(|p| Stage::Plugin { arg: p.arg, inverse })
+}
+
 /// Producing a chunk after it is generated: compress it, then checksum what will be stored
 /// (two jobs: the checksum needs the compressed length); without compression, checksum the
-/// raw bytes. Fan-out write and a KV cache miss run it.
+/// raw bytes. A plugin op transforms the stored form after compression (a cipher after the
+/// codec, as storage stacks order them) and before the checksum, so the checksum covers
+/// the bytes as stored and a read checks them before undoing the transform; it shares the
+/// checksum's job (the plugin keeps the length, which is therefore known at submission).
+/// Fan-out write and a KV cache miss run it.
 pub(crate) fn produce(spec: &ScenarioSpec) -> Vec<Job> {
+    let mut last: Vec<Stage> = plugin(spec, false).into_iter().collect();
     match codec(spec) {
         Some((algorithm, level)) => {
-            vec![Job::of(&[Stage::Compress { algorithm, level }]), Job::of(&[Stage::Crc32c(Form::Stored)])]
+            last.push(Stage::Crc32c(Form::Stored));
+            vec![Job::of(&[Stage::Compress { algorithm, level }]), Job { stages: last }]
         }
-        None => vec![Job::of(&[Stage::Crc32c(Form::Raw)])],
+        None if last.is_empty() => vec![Job::of(&[Stage::Crc32c(Form::Raw)])],
+        None => {
+            last.push(Stage::Crc32c(Form::Stored));
+            vec![Job { stages: last }]
+        }
     }
 }
 
-/// Verifying a stored chunk that was read or fetched: its CRC32C, then decompression to
-/// the raw length. Every read scenario runs it.
+/// Verifying a stored chunk that was read or fetched: its CRC32C, then the plugin op's
+/// inverse (if any), then decompression to the raw length. Every read scenario runs it.
 pub(crate) fn verify(spec: &ScenarioSpec) -> Job {
     let mut stages = vec![Stage::Crc32c(Form::Stored)];
+    stages.extend(plugin(spec, true));
     if let Some((algorithm, _)) = codec(spec) {
         stages.push(Stage::Decompress { algorithm });
     }
@@ -152,6 +172,24 @@ mod tests {
     fn an_uncompressed_chunk_is_checksummed_raw_in_one_job() {
         assert_eq!(produce(&spec(None)), vec![Job::of(&[Stage::Crc32c(Form::Raw)])]);
         assert_eq!(verify(&spec(None)).stages, vec![Stage::Crc32c(Form::Stored)]);
+    }
+
+    #[test]
+    fn a_plugin_transforms_the_stored_form_before_its_checksum_and_is_undone_before_decompression() {
+        let mut s = spec(Some("lz4"));
+        s.plugin = Some(crate::spec::PluginSpec { path: "x.so".into(), arg: 7 });
+        let fwd = Stage::Plugin { arg: 7, inverse: false };
+        let inv = Stage::Plugin { arg: 7, inverse: true };
+        let jobs = produce(&s);
+        assert_eq!(jobs.len(), 2);
+        assert_eq!(jobs[1].stages, vec![fwd, Stage::Crc32c(Form::Stored)]);
+        assert_eq!(
+            verify(&s).stages,
+            vec![Stage::Crc32c(Form::Stored), inv, Stage::Decompress { algorithm: Algorithm::Lz4 }]
+        );
+        s.compression = None;
+        assert_eq!(produce(&s), vec![Job::of(&[fwd, Stage::Crc32c(Form::Stored)])]);
+        assert_eq!(verify(&s).stages, vec![Stage::Crc32c(Form::Stored), inv]);
     }
 
     #[test]

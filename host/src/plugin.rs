@@ -1,0 +1,270 @@
+//! A C kernel plugin as a stage of every scenario (`--plugin`, a scenario file's
+//! `[plugin]`): loading it, the contract the kit holds it to, which profiles can run it,
+//! and its measured host cost for the model.
+//!
+//! The op is a **length-preserving transform of a chunk's stored form** (a cipher, a
+//! scrambler, an identity that only inspects the bytes). A chunk being produced runs it
+//! forward after compression and before the checksum; a chunk being verified runs it
+//! inverse after the checksum and before decompression (`crate::scenario`). The plugin
+//! learns the direction from `aux` ([`PLUGIN_FORWARD`], [`PLUGIN_INVERSE`]) and gets the
+//! scenario's `arg` as `seed`. Output of another length than the input fails the op with
+//! `BAD_LENGTH`; any status but OK fails it with that status: on the CPU and on the device
+//! alike, since both run the same wrapped kernel.
+//!
+//! Placement. In host mode the op runs on the CPU. In offload mode it runs on the
+//! simulated device's cores at the profile's `[[user_kernels]]` cost for the plugin's
+//! name. A profile without a device (host-only) runs it on the CPU like every op. A
+//! profile whose device has no cores (an on-CPU accelerator) cannot run it, and a profile
+//! with cores but no cost for it cannot time it: both are refused before the run starts,
+//! in one line ([`check_profile`]).
+
+#![forbid(unsafe_code)]
+
+use crate::provenance::sha256_of_file;
+use crate::result::Mode;
+use crate::spec::{PluginSpec, ScenarioSpec};
+use dpukit_ffi::Status;
+use dpukit_kernels::registry::{UserArgs, UserKernel, UserOutput};
+use dpukit_sim::plugin::CKernel;
+use dpukit_sim::profile::Profile;
+use dpukit_sim::timing::{OpKind, TimingModel, UserOpCost};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The user opcode a scenario's plugin is bound to (the first of the user range).
+pub const PLUGIN_OPCODE: u8 = 0x80;
+/// `aux` of a forward call (producing a chunk).
+pub const PLUGIN_FORWARD: u64 = 0;
+/// `aux` of an inverse call (verifying a chunk).
+pub const PLUGIN_INVERSE: u64 = 1;
+
+/// Why a plugin cannot be used; each names the file or profile and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("plugin {0}: no such file")]
+    Missing(PathBuf),
+    #[error("{0}")]
+    Load(#[from] dpukit_sim::plugin::PluginError),
+    #[error(
+        "plugin `{kernel}`: profile `{profile}` has no DPU cores to run a user kernel on (its \
+         engines run only their fixed ops); use a DPU profile (bluefield-2, bluefield-3, \
+         fungible-f1) or host-only"
+    )]
+    NoCores { profile: String, kernel: String },
+    #[error(
+        "plugin `{kernel}`: profile `{profile}` has no cost for it: add a [[user_kernels]] entry \
+         with name = \"{kernel}\", fixed_ns and bytes_per_s to the profile (a TOML file given \
+         to --profile)"
+    )]
+    NoCost { profile: String, kernel: String },
+}
+
+/// A loaded plugin, held to the stage's contract.
+#[derive(Clone)]
+pub struct Plugin {
+    kernel: Arc<dyn UserKernel>,
+    path: PathBuf,
+    /// SHA-256 of the shared object, for the record of what produced a result.
+    sha256: Option<String>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin").field("name", &self.name()).field("path", &self.path).finish()
+    }
+}
+
+impl Plugin {
+    /// Loads the shared object `spec` names. A path without a directory is taken in the
+    /// current directory, never searched for on the loader's library path.
+    pub fn load(spec: &PluginSpec) -> Result<Plugin, PluginError> {
+        let path = if spec.path.parent().is_some_and(|p| p.as_os_str().is_empty()) {
+            Path::new(".").join(&spec.path)
+        } else {
+            spec.path.clone()
+        };
+        if !path.is_file() {
+            return Err(PluginError::Missing(spec.path.clone()));
+        }
+        let kernel = CKernel::load(&path, None)?;
+        let mut plugin = Plugin::from_kernel(Arc::new(kernel), spec.path.clone());
+        plugin.sha256 = sha256_of_file(&path);
+        Ok(plugin)
+    }
+
+    /// A plugin from any user kernel (a Rust one, in tests and benchmarks).
+    pub fn from_kernel(kernel: Arc<dyn UserKernel>, path: PathBuf) -> Plugin {
+        Plugin { kernel: Arc::new(LengthPreserving(kernel)), path, sha256: None }
+    }
+
+    /// The name the plugin reports (the key of its `[[user_kernels]]` cost).
+    pub fn name(&self) -> &str {
+        self.kernel.name()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The kernel to bind to [`PLUGIN_OPCODE`], with the length check around the plugin.
+    pub fn kernel(&self) -> Arc<dyn UserKernel> {
+        self.kernel.clone()
+    }
+
+    /// Host CPU per op on a `len`-byte chunk, measured here: the forward op over
+    /// generated bytes, repeated for at least `budget` (and at least 8 times) after one
+    /// warm-up call. An op that fails is an error with its status.
+    pub fn measure_host_ns(&self, len: usize, arg: u64, budget: Duration) -> Result<f64, Status> {
+        let src: Vec<u8> = (0..len).map(|i| (i as u64).wrapping_mul(0x9e37_79b9) as u8).collect();
+        let mut dst = vec![0u8; len];
+        let args = UserArgs { opcode: PLUGIN_OPCODE, arg0: arg, arg1: PLUGIN_FORWARD, algo: 0, level: 0 };
+        self.kernel.run(&args, &src, &mut dst)?;
+        let (t0, mut runs) = (Instant::now(), 0u32);
+        while runs < 8 || t0.elapsed() < budget {
+            self.kernel.run(&args, &src, &mut dst)?;
+            runs += 1;
+        }
+        Ok(t0.elapsed().as_nanos() as f64 / f64::from(runs))
+    }
+}
+
+/// The stage's contract around a plugin: its output is as long as its input.
+struct LengthPreserving(Arc<dyn UserKernel>);
+
+impl UserKernel for LengthPreserving {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn run(&self, args: &UserArgs, src: &[u8], dst: &mut [u8]) -> Result<UserOutput, Status> {
+        let out = self.0.run(args, src, dst)?;
+        if out.dst_len != src.len() {
+            return Err(Status::BadLength);
+        }
+        Ok(out)
+    }
+}
+
+/// Whether `profile`'s device can run the plugin called `kernel` (see the module doc): a
+/// profile without a device can (on the CPU), one without cores or without a cost cannot.
+pub fn check_profile(profile: &Profile, kernel: &str) -> Result<(), PluginError> {
+    // No device: every op runs on the CPU. Any other fault of the profile is reported
+    // where the device is built.
+    let Ok(model) = TimingModel::new(profile) else { return Ok(()) };
+    let any = OpKind::User(UserOpCost { id: u32::from(PLUGIN_OPCODE), fixed_ns: 0.0, bytes_per_s: 1.0 });
+    if model.route(&any).is_err() {
+        return Err(PluginError::NoCores { profile: profile.name.clone(), kernel: kernel.to_owned() });
+    }
+    if profile.user_kernel(kernel).is_none() {
+        return Err(PluginError::NoCost { profile: profile.name.clone(), kernel: kernel.to_owned() });
+    }
+    Ok(())
+}
+
+/// The scenario's plugin, loaded and checked against `profile` for a run in `mode`
+/// (`None` without one).
+pub fn prepare(spec: &ScenarioSpec, mode: Mode, profile: &Profile) -> Result<Option<Plugin>, PluginError> {
+    let Some(ps) = &spec.plugin else { return Ok(None) };
+    let plugin = Plugin::load(ps)?;
+    if mode == Mode::Offload {
+        check_profile(profile, plugin.name())?;
+    }
+    Ok(Some(plugin))
+}
+
+/// Where the plugin op ran in a run, and why, for the result's notes.
+pub fn placement_note(plugin: &Plugin, mode: Mode, profile: &Profile) -> String {
+    let op = match &plugin.sha256 {
+        Some(h) => format!(
+            "plugin op `{}` ({}, sha256 {})",
+            plugin.name(),
+            plugin.path().display(),
+            &h[..h.len().min(16)]
+        ),
+        None => format!("plugin op `{}` ({})", plugin.name(), plugin.path().display()),
+    };
+    match (mode, TimingModel::new(profile)) {
+        (Mode::Host, _) => format!("{op} ran on the host CPU (host mode)"),
+        (Mode::Offload, Err(_)) => format!("{op} ran on the host CPU: {} has no device", profile.name),
+        (Mode::Offload, Ok(_)) => format!(
+            "{op} ran on dpu-cores: a user kernel runs on the device's cores, timed at {}'s [[user_kernels]] cost",
+            profile.name
+        ),
+    }
+}
+
+/// The profile's cost of the plugin called `kernel` as the timing model's op, if it has one.
+pub fn user_cost(profile: &Profile, kernel: &str) -> Option<UserOpCost> {
+    profile.user_kernel(kernel).map(|k| UserOpCost {
+        id: u32::from(PLUGIN_OPCODE),
+        fixed_ns: k.fixed_ns.value,
+        bytes_per_s: k.bytes_per_s.value,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dpukit_kernels::registry::FnKernel;
+
+    fn xor() -> Plugin {
+        let k = FnKernel::new("xor", |a: &UserArgs, src: &[u8], dst: &mut [u8]| {
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d = s ^ a.arg0 as u8;
+            }
+            Ok(UserOutput { result: 0, dst_len: src.len() })
+        });
+        Plugin::from_kernel(Arc::new(k), "xor.so".into())
+    }
+
+    #[test]
+    fn an_output_of_another_length_is_a_bad_length() {
+        let short = FnKernel::new("short", |_: &UserArgs, src: &[u8], _: &mut [u8]| {
+            Ok(UserOutput { result: 0, dst_len: src.len() - 1 })
+        });
+        let p = Plugin::from_kernel(Arc::new(short), "short.so".into());
+        let mut dst = [0u8; 4];
+        assert_eq!(
+            p.kernel().run(&UserArgs::default(), &[1, 2, 3, 4], &mut dst).unwrap_err(),
+            Status::BadLength
+        );
+        assert_eq!(p.measure_host_ns(64, 0, Duration::ZERO).unwrap_err(), Status::BadLength);
+        let mut dst = [0u8; 4];
+        assert_eq!(
+            xor()
+                .kernel()
+                .run(&UserArgs { arg0: 1, ..UserArgs::default() }, &[1; 4], &mut dst)
+                .unwrap()
+                .dst_len,
+            4
+        );
+        assert_eq!(dst, [0; 4]);
+    }
+
+    #[test]
+    fn profiles_that_cannot_time_or_run_a_plugin_are_named() {
+        let bf2 = Profile::builtin("bluefield-2").unwrap();
+        let e = check_profile(&bf2, "xor").unwrap_err().to_string();
+        assert!(e.contains("[[user_kernels]]") && e.contains("bluefield-2"), "{e}");
+        let iaa = Profile::builtin("intel-dsa-iaa").unwrap();
+        assert!(matches!(check_profile(&iaa, "xor"), Err(PluginError::NoCores { .. })));
+        check_profile(&Profile::builtin("host-only").unwrap(), "xor").unwrap();
+        let with_cost = Profile::from_toml_str(
+            &format!(
+                "{}\n[[user_kernels]]\nname = \"xor\"\nfixed_ns = {{ value = 100.0, source = \"s\", confidence = \"assumed\" }}\nbytes_per_s = {{ value = 2.0e9, source = \"s\", confidence = \"assumed\" }}\n",
+                Profile::builtin_toml("bluefield-2").unwrap()
+            ),
+            "bf2+xor.toml",
+        )
+        .unwrap();
+        check_profile(&with_cost, "xor").unwrap();
+        assert_eq!(user_cost(&with_cost, "xor").unwrap().bytes_per_s, 2.0e9);
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let e = Plugin::load(&PluginSpec { path: "no-such-plugin.so".into(), arg: 0 }).unwrap_err();
+        assert_eq!(e.to_string(), "plugin no-such-plugin.so: no such file");
+    }
+}
