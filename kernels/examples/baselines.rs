@@ -64,11 +64,14 @@ fn parse() -> Args {
                 data = Some(bytes);
             }
             "--generated" => {
-                let len: usize = value().parse().unwrap_or_else(|_| fail("--generated takes a byte count".into()));
+                let len: usize =
+                    value().parse().unwrap_or_else(|_| fail("--generated takes a byte count".into()));
                 label.get_or_insert_with(|| "generated".to_owned());
                 data = Some(generated(len));
             }
-            "--chunk" => chunk = Some(value().parse().unwrap_or_else(|_| fail("--chunk takes a byte count".into()))),
+            "--chunk" => {
+                chunk = Some(value().parse().unwrap_or_else(|_| fail("--chunk takes a byte count".into())))
+            }
             "--min-secs" => min = value().parse().unwrap_or_else(|_| fail("--min-secs takes seconds".into())),
             "--label" => label = Some(value()),
             "--gzip-levels" => {
@@ -206,7 +209,12 @@ struct Run {
 /// gives every candidate one compress pass and one decompress pass over all chunks, so a
 /// burst of load from other processes hits them alike; each keeps its best pass. Returns
 /// (compress MB/s, decompress MB/s, ratio) per candidate.
-fn measure(group: &mut [&mut dyn Candidate], data: &[u8], chunk: usize, min: Duration) -> Vec<(f64, f64, f64)> {
+fn measure(
+    group: &mut [&mut dyn Candidate],
+    data: &[u8],
+    chunk: usize,
+    min: Duration,
+) -> Vec<(f64, f64, f64)> {
     let chunks: Vec<&[u8]> = data.chunks_exact(chunk).collect();
     let total = (chunks.len() * chunk) as f64;
     let cap = chunk + chunk / 4 + 4096;
@@ -267,8 +275,20 @@ fn main() {
     for &level in &args.gzip_levels {
         let (name, version, c) = kit(Algorithm::Gzip, level);
         rows.push((Algorithm::Gzip, level, name, version, c));
-        rows.push((Algorithm::Gzip, level, "zlib-rs (flate2)".into(), "0.6.8".into(), Box::new(Flate2(level as u32))));
-        rows.push((Algorithm::Gzip, level, "libdeflate (libdeflater)".into(), "1.26".into(), Box::new(Libdeflate::new(level))));
+        rows.push((
+            Algorithm::Gzip,
+            level,
+            "zlib-rs (flate2)".into(),
+            "0.6.8".into(),
+            Box::new(Flate2(level as u32)),
+        ));
+        rows.push((
+            Algorithm::Gzip,
+            level,
+            "libdeflate (libdeflater)".into(),
+            "1.26".into(),
+            Box::new(Libdeflate::new(level)),
+        ));
     }
     let (name, version, c) = kit(Algorithm::Lz4, 1);
     rows.push((Algorithm::Lz4, 1, name, version, c));
@@ -277,7 +297,13 @@ fn main() {
     for level in [1, 3] {
         let (name, version, c) = kit(Algorithm::Zstd, level);
         rows.push((Algorithm::Zstd, level, name, version, c));
-        rows.push((Algorithm::Zstd, level, "libzstd bulk (zstd)".into(), zstd_version.to_owned(), Box::new(Zstd::new(level))));
+        rows.push((
+            Algorithm::Zstd,
+            level,
+            "libzstd bulk (zstd)".into(),
+            zstd_version.to_owned(),
+            Box::new(Zstd::new(level)),
+        ));
     }
     let mut rest = rows;
     while !rest.is_empty() {
@@ -285,7 +311,8 @@ fn main() {
         let (mut group, others): (Vec<_>, Vec<_>) = rest.into_iter().partition(|r| (r.0, r.1) == key);
         rest = others;
         let figures = {
-            let mut candidates: Vec<&mut dyn Candidate> = group.iter_mut().map(|r| &mut *r.4 as &mut dyn Candidate).collect();
+            let mut candidates: Vec<&mut dyn Candidate> =
+                group.iter_mut().map(|r| &mut *r.4 as &mut dyn Candidate).collect();
             measure(&mut candidates, &args.data, args.chunk, args.min)
         };
         for ((algorithm, level, name, version, _), (cmp, dec, ratio)) in group.iter().zip(figures) {

@@ -36,6 +36,7 @@ use zstd::zstd_safe;
 
 use crate::libdeflate::{InflateError, Inflater, Wrapper};
 use crate::KernelError;
+pub use crate::Library;
 
 /// A compression format: the ABI's own type (`dpu_algo`), the one every crate of the kit
 /// names an algorithm with.
@@ -98,16 +99,6 @@ impl Codec {
     }
 }
 
-/// The software library a codec's kernels run on, as results name it: the library that does
-/// the work and the version built into this binary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Library {
-    /// Library and, where it differs, the crate that wraps it, e.g. `libdeflate (libdeflater)`.
-    pub name: &'static str,
-    /// Version of the library that does the work.
-    pub version: &'static str,
-}
-
 /// The library behind [`compress`] and [`decompress`] for `codec`.
 pub fn library(codec: &Codec) -> Library {
     library_of(codec.algorithm)
@@ -118,7 +109,9 @@ pub fn library_of(algorithm: Algorithm) -> Library {
     match algorithm {
         Algorithm::Lz4 => Library { name: "liblz4 (lz4)", version: LIBLZ4_VERSION },
         Algorithm::Zstd => Library { name: "libzstd (zstd)", version: LIBZSTD_VERSION },
-        Algorithm::Gzip | Algorithm::Zlib => Library { name: "libdeflate (libdeflater)", version: LIBDEFLATE_VERSION },
+        Algorithm::Gzip | Algorithm::Zlib => {
+            Library { name: "libdeflate (libdeflater)", version: LIBDEFLATE_VERSION }
+        }
     }
 }
 
@@ -276,7 +269,8 @@ fn lz4_block_compress(block: &[u8], dst: &mut [u8]) -> Result<usize, KernelError
         // an empty input has no blocks, but the block codec is total.
         return Ok(0);
     }
-    lz4::block::compress_to_buffer(block, None, false, dst).map_err(|e| corrupt(Algorithm::Lz4, e.to_string()))
+    lz4::block::compress_to_buffer(block, None, false, dst)
+        .map_err(|e| corrupt(Algorithm::Lz4, e.to_string()))
 }
 
 /// Decodes one block into `dst` (the frame's room for it) with liblz4's bounds-checked
@@ -663,7 +657,9 @@ fn deflate_decompress(algorithm: Algorithm, src: &[u8], dst: &mut [u8]) -> Resul
         if slot.is_none() {
             *slot = Inflater::new();
         }
-        let inflater = slot.as_mut().ok_or_else(|| corrupt(algorithm, "libdeflate could not allocate a decompressor"))?;
+        let inflater = slot
+            .as_mut()
+            .ok_or_else(|| corrupt(algorithm, "libdeflate could not allocate a decompressor"))?;
         let mut in_pos = 0usize;
         let mut out_pos = 0usize;
         // gzip allows several members back to back (as `cat a.gz b.gz` makes); zlib one stream.
@@ -677,9 +673,18 @@ fn deflate_decompress(algorithm: Algorithm, src: &[u8], dst: &mut [u8]) -> Resul
                     out_pos += used_out;
                 }
                 Err(InflateError::InsufficientSpace) => {
-                    return Err(too_small_or_corrupt(inflater, wrapper, algorithm, &src[in_pos..], out_pos, capacity))
+                    return Err(too_small_or_corrupt(
+                        inflater,
+                        wrapper,
+                        algorithm,
+                        &src[in_pos..],
+                        out_pos,
+                        capacity,
+                    ))
                 }
-                Err(InflateError::BadData) if in_pos == 0 => return Err(corrupt(algorithm, "bad or truncated stream")),
+                Err(InflateError::BadData) if in_pos == 0 => {
+                    return Err(corrupt(algorithm, "bad or truncated stream"))
+                }
                 Err(InflateError::BadData) => {
                     return Err(corrupt(algorithm, "bad or truncated data after the first member"))
                 }
@@ -939,7 +944,10 @@ mod tests {
         // A second member with a bad header CRC after a good one.
         let both = [plain.clone(), bad].concat();
         let mut out = vec![0u8; 2 * src.len()];
-        assert!(matches!(decompress(Algorithm::Gzip, &both, &mut out), Err(KernelError::CorruptInput { .. })));
+        assert!(matches!(
+            decompress(Algorithm::Gzip, &both, &mut out),
+            Err(KernelError::CorruptInput { .. })
+        ));
     }
 
     #[test]

@@ -19,10 +19,21 @@ pub mod compress;
 pub mod crc32c;
 pub mod datagen;
 pub mod error;
-#[allow(unsafe_code)]
-mod libdeflate;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
+#[allow(unsafe_code)]
+mod libdeflate;
 pub mod registry;
 
 pub use error::KernelError;
+
+/// The software library a host kernel runs on, as results name it: the library that does
+/// the work (and, where it differs, the crate that wraps it) and the version built into
+/// this binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Library {
+    /// e.g. `libdeflate (libdeflater)`.
+    pub name: &'static str,
+    /// Version of the library that does the work.
+    pub version: &'static str,
+}

@@ -75,9 +75,7 @@ impl Inflater {
             )
         };
         match result {
-            SUCCESS if used_in <= src.len() && used_out <= dst.len() => {
-                Ok((used_in, used_out))
-            }
+            SUCCESS if used_in <= src.len() && used_out <= dst.len() => Ok((used_in, used_out)),
             INSUFFICIENT_SPACE => Err(InflateError::InsufficientSpace),
             // BAD_DATA, and any code libdeflate might add later, is no valid stream.
             // (SHORT_OUTPUT happens only without an actual_out pointer, which is passed.)
@@ -147,6 +145,9 @@ mod tests {
             inflater.decompress_one(Wrapper::Gzip, &packed, &mut out[..data.len() - 1]),
             Err(InflateError::InsufficientSpace)
         );
-        assert_eq!(inflater.decompress_one(Wrapper::Gzip, &packed, &mut []), Err(InflateError::InsufficientSpace));
+        assert_eq!(
+            inflater.decompress_one(Wrapper::Gzip, &packed, &mut []),
+            Err(InflateError::InsufficientSpace)
+        );
     }
 }

@@ -149,6 +149,14 @@ pub fn codec_for(algorithm: AbiAlgorithm, level: u8) -> Result<Codec, Status> {
     Codec::new(algorithm, level as i32).map_err(|e| status_of(&e))
 }
 
+/// The library each built-in host kernel runs on, by the op names results use: `crc32c`,
+/// then each compression algorithm (its compress and decompress alike).
+pub fn host_libraries() -> Vec<(&'static str, crate::Library)> {
+    let mut v = vec![("crc32c", crate::crc32c::LIBRARY)];
+    v.extend(AbiAlgorithm::ALL.into_iter().map(|a| (a.name(), compress::library_of(a))));
+    v
+}
+
 /// Number of user opcodes (`0x80..=0xfe`).
 const USER_SLOTS: usize = 0xfe - 0x80 + 1;
 
