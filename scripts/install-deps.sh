@@ -9,6 +9,8 @@
 #   openmpi-bin libopenmpi-dev  mpirun and the library the `mpi` feature builds against
 #                 (tests/mpi_runs.rs, tests/mpi_scale.rs)
 #   g++           libFuzzer (built from source by libfuzzer-sys) for scripts/fuzz.sh
+#   libdeflate-tools isal libisal-dev  the other deflate implementations scripts/baselines.sh
+#                 holds the kernels against (libdeflate-gzip, igzip, ISA-L's library)
 # and the cargo tool cargo-fuzz (pinned), which builds the fuzz targets.
 set -euo pipefail
 
@@ -29,6 +31,9 @@ have_pkg libclang-dev || need+=(libclang-dev)
 have_cmd mpirun || need+=(openmpi-bin)
 have_pkg libopenmpi-dev || need+=(libopenmpi-dev)
 have_cmd g++ || need+=(g++)
+have_cmd libdeflate-gzip || need+=(libdeflate-tools)
+have_cmd igzip || need+=(isal)
+have_pkg libisal-dev || need+=(libisal-dev)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-deps: installing ${need[*]}"
