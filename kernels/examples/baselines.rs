@@ -259,6 +259,9 @@ fn measure(
         .collect()
 }
 
+/// One table row to measure: algorithm, level, library, version, and the candidate.
+type Row = (Algorithm, i32, String, String, Box<dyn Candidate>);
+
 fn main() {
     let args = parse();
     let zstd_version = zstd::zstd_safe::version_string();
@@ -268,10 +271,18 @@ fn main() {
     };
     let kit = |algorithm: Algorithm, level: i32| -> (String, String, Box<dyn Candidate>) {
         let codec = Codec::new(algorithm, level).expect("level in range");
-        let lib = compress::library(&codec);
-        (format!("dpukit kernel: {}", lib.name), lib.version.to_owned(), Box::new(Kit(codec)))
+        let (c, d) = (compress::compress_library(algorithm), compress::decompress_library(algorithm));
+        if c == d {
+            (format!("dpukit kernel: {}", c.name), c.version.to_owned(), Box::new(Kit(codec)))
+        } else {
+            (
+                format!("dpukit kernel: {} / {}", c.name, d.name),
+                format!("{} / {}", c.version, d.version),
+                Box::new(Kit(codec)),
+            )
+        }
     };
-    let mut rows: Vec<(Algorithm, i32, String, String, Box<dyn Candidate>)> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     for &level in &args.gzip_levels {
         let (name, version, c) = kit(Algorithm::Gzip, level);
         rows.push((Algorithm::Gzip, level, name, version, c));

@@ -9,15 +9,19 @@
 //!
 //! Backends, chosen by measurement per algorithm against the other well-kept libraries on
 //! the same chunks at the same levels (`scripts/baselines.sh`, figures in
-//! docs/baselines.md); [`library`] names the one in use, and results record it:
-//! - LZ4: frames written and read here, each block compressed and decompressed straight
-//!   into the caller's buffer by the C library (liblz4's LZ4_compress_default and its
-//!   bounds-checked LZ4_decompress_safe, through the `lz4` crate's safe block calls), which
-//!   is faster than `lz4_flex` on both sides. Frame codecs that allocate their own block
-//!   buffers per call cost about 0.24 ms per 1 MiB chunk over the compression itself, hence
-//!   the frame code here. Frames with linked blocks (the `lz4` tool's -BD) go to
-//!   `lz4_flex`'s decoder. The frame structure is walked first because a stream cut at a
-//!   block boundary must be `CorruptInput`.
+//! docs/baselines.md); [`compress_library`] and [`decompress_library`] name the ones in use,
+//! and results record them:
+//! - LZ4: frames written and read here, each block compressed straight into the caller's
+//!   buffer by the C library (liblz4's LZ4_compress_default, through the `lz4` crate's
+//!   safe block call), faster than `lz4_flex`, and decompressed straight into place by
+//!   `lz4_flex`'s block decoder. liblz4's decoder is faster still but accepts a match
+//!   offset of 0, which the format forbids, and then copies whatever the destination held;
+//!   rejecting that first would take a pass over the block's sequences that costs more than
+//!   the difference. Frame codecs that allocate their own block buffers per call cost about
+//!   0.24 ms per 1 MiB chunk over the compression itself, hence the frame code here. Frames
+//!   with linked blocks (the `lz4` tool's -BD) go to `lz4_flex`'s frame decoder. The frame
+//!   structure is walked first because a stream cut at a block boundary must be
+//!   `CorruptInput`.
 //! - zstd: the `zstd` crate's bulk API (libzstd) with one compression and one decompression
 //!   context per thread, so small chunks do not pay for a context allocation per call.
 //! - deflate (gzip, zlib): libdeflate, a whole-buffer codec, with one compressor per level
@@ -99,13 +103,8 @@ impl Codec {
     }
 }
 
-/// The library behind [`compress`] and [`decompress`] for `codec`.
-pub fn library(codec: &Codec) -> Library {
-    library_of(codec.algorithm)
-}
-
-/// The library behind the kernels of `algorithm` (the same at every level).
-pub fn library_of(algorithm: Algorithm) -> Library {
+/// The library behind [`compress`] for `algorithm` (the same at every level).
+pub fn compress_library(algorithm: Algorithm) -> Library {
     match algorithm {
         Algorithm::Lz4 => Library { name: "liblz4 (lz4)", version: LIBLZ4_VERSION },
         Algorithm::Zstd => Library { name: "libzstd (zstd)", version: LIBZSTD_VERSION },
@@ -115,12 +114,21 @@ pub fn library_of(algorithm: Algorithm) -> Library {
     }
 }
 
+/// The library behind [`decompress`] for `algorithm`.
+pub fn decompress_library(algorithm: Algorithm) -> Library {
+    match algorithm {
+        Algorithm::Lz4 => Library { name: "lz4_flex", version: LZ4_FLEX_VERSION },
+        other => compress_library(other),
+    }
+}
+
 // Versions of the C libraries the crates build from their bundled source (the `+lz4-…`
 // and `+zstd.…` build metadata of lz4-sys and zstd-sys, libdeflate-sys's own version),
 // checked against Cargo.lock and the libraries' own version calls by unit tests.
 const LIBLZ4_VERSION: &str = "1.10.0";
 const LIBZSTD_VERSION: &str = "1.5.7";
 const LIBDEFLATE_VERSION: &str = "1.26";
+const LZ4_FLEX_VERSION: &str = "0.11.7";
 
 /// Upper bound on the compressed size of `src_len` bytes: a `dst` of this size never gives
 /// `DstTooSmall` from [`compress`]. Saturates instead of overflowing.
@@ -271,33 +279,6 @@ fn lz4_block_compress(block: &[u8], dst: &mut [u8]) -> Result<usize, KernelError
     }
     lz4::block::compress_to_buffer(block, None, false, dst)
         .map_err(|e| corrupt(Algorithm::Lz4, e.to_string()))
-}
-
-/// Decodes one block into `dst` (the frame's room for it) with liblz4's bounds-checked
-/// decoder. `Ok(None)` when the block decodes to more than `dst` holds (it does decode into
-/// a block-sized buffer), `Err` when it is corrupt.
-fn lz4_block_decompress(data: &[u8], dst: &mut [u8], block_max: usize) -> Result<Option<usize>, KernelError> {
-    let limit = i32::try_from(dst.len()).unwrap_or(i32::MAX);
-    let dst_len = limit as usize;
-    match lz4::block::decompress_to_buffer(data, Some(limit), &mut dst[..dst_len]) {
-        Ok(n) => Ok(Some(n)),
-        Err(_) if dst_len < block_max => {
-            // liblz4 says only "failed": corrupt, or more output than the room given. A
-            // block-sized buffer tells them apart (error path only).
-            LZ4_SCRATCH.with(|scratch| {
-                let mut scratch = scratch.borrow_mut();
-                if scratch.len() < block_max {
-                    scratch.resize(block_max, 0);
-                }
-                let max = i32::try_from(block_max).unwrap_or(i32::MAX);
-                match lz4::block::decompress_to_buffer(data, Some(max), &mut scratch[..max as usize]) {
-                    Ok(_) => Ok(None),
-                    Err(_) => Err(corrupt(Algorithm::Lz4, "corrupt block")),
-                }
-            })
-        }
-        Err(_) => Err(corrupt(Algorithm::Lz4, "corrupt block")),
-    }
 }
 
 fn lz4_compress(src: &[u8], dst: &mut [u8]) -> Result<usize, KernelError> {
@@ -516,9 +497,15 @@ fn lz4_decode_frame(
             out += len;
         } else {
             let limit = capacity.min(out + block_max);
-            match lz4_block_decompress(data, &mut dst[out..limit], block_max)? {
-                Some(n) => out += n,
-                None => return Err(too_small(capacity, declared)),
+            // lz4_flex, not liblz4: liblz4's decoder accepts a match offset of 0, which the
+            // format forbids, and copies whatever the destination held there, so its output
+            // would depend on the buffer's old bytes (and disagree with every other decoder).
+            match lz4_flex::block::decompress_into(data, &mut dst[out..limit]) {
+                Ok(n) => out += n,
+                Err(lz4_flex::block::DecompressError::OutputTooSmall { .. }) if limit < out + block_max => {
+                    return Err(too_small(capacity, declared))
+                }
+                Err(e) => return Err(bad(&e.to_string())),
             }
         }
     }
@@ -843,17 +830,19 @@ mod tests {
         assert!(version_of("lz4-sys").ends_with(&format!("+lz4-{LIBLZ4_VERSION}")));
         assert!(version_of("zstd-sys").ends_with(&format!("+zstd.{LIBZSTD_VERSION}")));
         assert!(version_of("libdeflate-sys").starts_with(&format!("{LIBDEFLATE_VERSION}.")));
+        assert_eq!(version_of("lz4_flex"), LZ4_FLEX_VERSION);
         assert_eq!(zstd_safe::version_string(), LIBZSTD_VERSION);
         let n = lz4::version();
         assert_eq!(format!("{}.{}.{}", n / 10000, n / 100 % 100, n % 100), LIBLZ4_VERSION);
         for algorithm in Algorithm::ALL {
-            let lib = library_of(algorithm);
-            assert!(!lib.name.is_empty() && !lib.version.is_empty());
+            for lib in [compress_library(algorithm), decompress_library(algorithm)] {
+                assert!(!lib.name.is_empty() && !lib.version.is_empty());
+            }
         }
     }
 
-    /// liblz4's decoder says only "failed": a block that overflows the room left is told
-    /// apart from a corrupt one, and a corrupt one is never `DstTooSmall`.
+    /// A corrupt block is never `DstTooSmall`, and a match offset of zero (which liblz4's
+    /// decoder would accept, copying the destination's old bytes) is corrupt.
     #[test]
     fn lz4_corrupt_blocks_and_short_destinations() {
         let src = data(Preset::TextLike, 100_000, 12);

@@ -150,10 +150,13 @@ pub fn codec_for(algorithm: AbiAlgorithm, level: u8) -> Result<Codec, Status> {
 }
 
 /// The library each built-in host kernel runs on, by the op names results use: `crc32c`,
-/// then each compression algorithm (its compress and decompress alike).
-pub fn host_libraries() -> Vec<(&'static str, crate::Library)> {
-    let mut v = vec![("crc32c", crate::crc32c::LIBRARY)];
-    v.extend(AbiAlgorithm::ALL.into_iter().map(|a| (a.name(), compress::library_of(a))));
+/// then `compress ALGO` and `decompress ALGO` for each compression algorithm.
+pub fn host_libraries() -> Vec<(String, crate::Library)> {
+    let mut v = vec![("crc32c".to_owned(), crate::crc32c::LIBRARY)];
+    for a in AbiAlgorithm::ALL {
+        v.push((format!("compress {}", a.name()), compress::compress_library(a)));
+        v.push((format!("decompress {}", a.name()), compress::decompress_library(a)));
+    }
     v
 }
 
