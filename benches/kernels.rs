@@ -1,6 +1,7 @@
 //! Kernel microbenchmarks. Every group has a reference beside the kernel: memcpy of the same
-//! size (the physical floor), the bare library call the kernel wraps, and for CRC32C both
-//! candidate crates; for the cache index a bare `hashbrown::HashMap<u128, _>`. Figures are
+//! size (the physical floor), the bare library call the kernel wraps (liblz4's block call,
+//! libzstd, libdeflate) and the library it replaced (lz4_flex's frame codec, zlib-rs), and
+//! for CRC32C both candidate crates; for the cache index a bare `hashbrown::HashMap<u128, _>`. Figures are
 //! meant to be read as ratios within a group.
 //!
 //! Parameters (env): DPUKIT_BENCH_SIZES (bytes, default "4096,65536,1048576"),
@@ -98,12 +99,29 @@ fn bench_compress(c: &mut Criterion) {
                     b.iter(|| compress::compress(&codec, black_box(&src), &mut dst).expect("fits"))
                 });
                 group.bench_function(format!("{name}-{level}/library"), |b| match codec.algorithm() {
-                    Algorithm::Lz4 => b.iter(|| lz4_direct_compress(black_box(&src), &mut dst)),
+                    Algorithm::Lz4 => b.iter(|| {
+                        lz4::block::compress_to_buffer(black_box(&src), None, false, &mut dst).expect("fits")
+                    }),
                     Algorithm::Zstd => b.iter(|| {
                         zstd::bulk::compress_to_buffer(black_box(&src), &mut dst, level).expect("fits")
                     }),
-                    _ => b.iter(|| gzip_direct_compress(level as u32, black_box(&src), &mut dst)),
+                    _ => {
+                        let lvl = libdeflater::CompressionLvl::new(level).expect("level");
+                        let mut z = libdeflater::Compressor::new(lvl);
+                        b.iter(|| z.gzip_compress(black_box(&src), &mut dst).expect("fits"))
+                    }
                 });
+                match codec.algorithm() {
+                    Algorithm::Lz4 => group
+                        .bench_function(format!("{name}-{level}/previous-lz4_flex"), |b| {
+                            b.iter(|| lz4_direct_compress(black_box(&src), &mut dst))
+                        }),
+                    Algorithm::Gzip => group
+                        .bench_function(format!("{name}-{level}/previous-zlib-rs"), |b| {
+                            b.iter(|| gzip_direct_compress(level as u32, black_box(&src), &mut dst))
+                        }),
+                    _ => &mut group,
+                };
             }
             group.finish();
 
@@ -124,19 +142,45 @@ fn bench_compress(c: &mut Criterion) {
                     })
                 });
                 group.bench_function(format!("{name}/library"), |b| match codec.algorithm() {
-                    Algorithm::Lz4 => b.iter(|| {
-                        let mut d = lz4_flex::frame::FrameDecoder::new(black_box(&packed[..]));
-                        d.read_exact(&mut out).expect("ok");
-                    }),
+                    Algorithm::Lz4 => {
+                        // The frame's single block (chunks up to 4 MiB): header 15 bytes, size word;
+                        // a block that did not shrink is stored, and copied as the kernel does.
+                        let block = packed.get(19..packed.len() - 4).expect("one block");
+                        let stored = u32::from_le_bytes(packed[15..19].try_into().expect("word")) >> 31 == 1;
+                        let cap = i32::try_from(size).expect("fits i32");
+                        b.iter(|| {
+                            if stored {
+                                out.copy_from_slice(black_box(block));
+                            } else {
+                                lz4::block::decompress_to_buffer(black_box(block), Some(cap), &mut out)
+                                    .expect("ok");
+                            }
+                        })
+                    }
                     Algorithm::Zstd => {
                         b.iter(|| zstd::bulk::decompress_to_buffer(black_box(&packed), &mut out).expect("ok"))
                     }
-                    _ => b.iter(|| {
-                        let mut z = flate2::Decompress::new_gzip(15);
-                        z.decompress(black_box(&packed), &mut out, flate2::FlushDecompress::Finish)
-                            .expect("ok")
-                    }),
+                    _ => {
+                        let mut z = libdeflater::Decompressor::new();
+                        b.iter(|| z.gzip_decompress(black_box(&packed), &mut out).expect("ok"))
+                    }
                 });
+                match codec.algorithm() {
+                    Algorithm::Lz4 => group.bench_function(format!("{name}/previous-lz4_flex"), |b| {
+                        b.iter(|| {
+                            let mut d = lz4_flex::frame::FrameDecoder::new(black_box(&packed[..]));
+                            d.read_exact(&mut out).expect("ok");
+                        })
+                    }),
+                    Algorithm::Gzip => group.bench_function(format!("{name}/previous-zlib-rs"), |b| {
+                        b.iter(|| {
+                            let mut z = flate2::Decompress::new_gzip(15);
+                            z.decompress(black_box(&packed), &mut out, flate2::FlushDecompress::Finish)
+                                .expect("ok")
+                        })
+                    }),
+                    _ => &mut group,
+                };
             }
             group.finish();
         }

@@ -12,6 +12,8 @@
 #                 (tests/mpi_runs.rs, tests/mpi_scale.rs)
 #   bindfs        a real FUSE mount over a directory for the FUSE blob-tier test (tests/cli_fuse.rs)
 #   g++           libFuzzer (built from source by libfuzzer-sys) for scripts/fuzz.sh
+#   libdeflate-tools isal libisal-dev  the other deflate implementations scripts/baselines.sh
+#                 holds the kernels against (libdeflate-gzip, igzip, ISA-L's library)
 # and the cargo tool cargo-fuzz (pinned), which builds the fuzz targets.
 set -euo pipefail
 
@@ -36,6 +38,9 @@ have_cmd mpirun || need+=(openmpi-bin)
 have_pkg libopenmpi-dev || need+=(libopenmpi-dev)
 have_cmd g++ || need+=(g++)
 have_cmd bindfs || need+=(bindfs)
+have_cmd libdeflate-gzip || need+=(libdeflate-tools)
+have_cmd igzip || need+=(isal)
+have_pkg libisal-dev || need+=(libisal-dev)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-deps: installing ${need[*]}"

@@ -48,6 +48,32 @@ pub struct Provenance {
     pub profile_sha256: Option<String>,
     /// SHA-256 of the calibration file of a scale run.
     pub calibration_sha256: Option<String>,
+    /// The software library and version each host kernel runs on (`crc32c`, `compress gzip`,
+    /// `decompress lz4`, ...), so a host figure says what it was measured with. Empty in results
+    /// written before it was recorded.
+    #[serde(default)]
+    pub host_libraries: Vec<HostLibrary>,
+}
+
+/// One host kernel's library, as [`Provenance::host_libraries`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostLibrary {
+    /// `crc32c`, or `compress ALGO` / `decompress ALGO` (`lz4`, `zstd`, `gzip`, `zlib`).
+    pub op: String,
+    pub library: String,
+    pub version: String,
+}
+
+/// The libraries of this build's host kernels.
+pub fn host_libraries() -> Vec<HostLibrary> {
+    dpukit_kernels::registry::host_libraries()
+        .into_iter()
+        .map(|(op, lib)| HostLibrary {
+            op: op.to_owned(),
+            library: lib.name.to_owned(),
+            version: lib.version.to_owned(),
+        })
+        .collect()
 }
 
 impl Provenance {
@@ -75,6 +101,7 @@ impl Provenance {
             profile: profile.to_owned(),
             profile_sha256: None,
             calibration_sha256: None,
+            host_libraries: host_libraries(),
         }
     }
 
@@ -125,6 +152,11 @@ impl Provenance {
             },
         ));
         opt(&mut v, "calibration sha256", &self.calibration_sha256);
+        if !self.host_libraries.is_empty() {
+            let libs: Vec<String> =
+                self.host_libraries.iter().map(|l| format!("{} {} {}", l.op, l.library, l.version)).collect();
+            v.push(("host libraries", libs.join("; ")));
+        }
         v
     }
 }
@@ -220,6 +252,29 @@ mod tests {
         assert_eq!(mount_fs_type(info, Path::new("/tmp x/y")).as_deref(), Some("xfs"));
         // A sibling whose name merely starts with a mount point is not under it.
         assert_eq!(mount_fs_type(info, Path::new("/tmpfoo")).as_deref(), Some("ext4"));
+    }
+
+    #[test]
+    fn host_libraries_are_recorded_shown_and_optional_in_old_files() {
+        let p = Provenance::collect(SystemTime::UNIX_EPOCH, "host-only");
+        let ops: Vec<&str> = p.host_libraries.iter().map(|l| l.op.as_str()).collect();
+        assert_eq!(ops.len(), 9);
+        assert_eq!(ops[0], "crc32c");
+        for algorithm in ["lz4", "zstd", "gzip", "zlib"] {
+            for side in ["compress", "decompress"] {
+                assert!(ops.contains(&format!("{side} {algorithm}").as_str()), "{side} {algorithm}");
+            }
+        }
+        assert!(p.host_libraries.iter().all(|l| !l.library.is_empty() && !l.version.is_empty()));
+        let gzip = p.host_libraries.iter().find(|l| l.op == "decompress gzip").expect("listed");
+        let line = p.lines().into_iter().find(|(k, _)| *k == "host libraries").expect("shown").1;
+        assert!(line.contains(&format!("decompress gzip {} {}", gzip.library, gzip.version)), "{line}");
+        // A result written before the field existed still reads, with none listed.
+        let mut json = serde_json::to_value(&p).expect("serialize");
+        json.as_object_mut().expect("object").remove("host_libraries");
+        let old: Provenance = serde_json::from_value(json).expect("older result reads");
+        assert!(old.host_libraries.is_empty());
+        assert!(!old.lines().iter().any(|(k, _)| *k == "host libraries"));
     }
 
     #[test]

@@ -7,36 +7,48 @@
 //! truncated or foreign stream as [`KernelError::CorruptInput`] — never a panic, never an
 //! access outside the slices.
 //!
-//! Backends, chosen by measurement on the development machine (1 MiB, one core):
-//! - LZ4: frames written and read here, each block compressed and decompressed straight
-//!   into the caller's buffer with `lz4_flex`'s block codec (pure Rust, safe-code features
-//!   on). `lz4_flex`'s frame encoder and decoder allocate their own block buffers per call
-//!   and copy each block through them; in a run, whose allocations land on fresh pages,
-//!   that cost about 0.24 ms per 1 MiB chunk over the compression itself. Frames with
-//!   linked blocks (the `lz4` tool's -BD) go to `lz4_flex`'s decoder. The frame structure
-//!   is walked first because a stream cut at a block boundary must be `CorruptInput`.
+//! Backends, chosen by measurement per algorithm against the other well-kept libraries on
+//! the same chunks at the same levels (`scripts/baselines.sh`, figures in
+//! docs/baselines.md); [`compress_library`] and [`decompress_library`] name the ones in use,
+//! and results record them:
+//! - LZ4: frames written and read here, each block compressed straight into the caller's
+//!   buffer by the C library (liblz4's LZ4_compress_default, through the `lz4` crate's
+//!   safe block call), faster than `lz4_flex`, and decompressed straight into place by
+//!   `lz4_flex`'s block decoder. liblz4's decoder is faster still but accepts a match
+//!   offset of 0, which the format forbids, and then copies whatever the destination held;
+//!   rejecting that first would take an extra pass over the block's sequences, likely
+//!   costing about what liblz4 gains. Frame codecs that allocate their own block buffers per call cost about
+//!   0.24 ms per 1 MiB chunk over the compression itself, hence the frame code here. Frames
+//!   with linked blocks (the `lz4` tool's -BD) go to `lz4_flex`'s frame decoder. The frame
+//!   structure is walked first because a stream cut at a block boundary must be
+//!   `CorruptInput`.
 //! - zstd: the `zstd` crate's bulk API (libzstd) with one compression and one decompression
 //!   context per thread, so small chunks do not pay for a context allocation per call.
-//! - deflate: `flate2` over `zlib-rs`, preferred to `miniz_oxide`: inflate 2.4 vs 1.1 GB/s
-//!   on text-like data, deflate level 6 0.046 vs 0.023 GB/s; `miniz_oxide` is faster only at
-//!   level 1 (0.39 vs 0.45 GB/s text, 0.22 vs 0.10 GB/s random). A fresh stream state is used
-//!   per call (zlib-rs 0.6 panics when a state is reset after an unfinished stream).
+//! - deflate (gzip, zlib): libdeflate, a whole-buffer codec, with one compressor per level
+//!   and one decompressor per thread. At levels 2..9 it compresses faster than zlib-rs and
+//!   about as small or smaller; at level 1 it compresses text about 20 % slower than
+//!   zlib-rs but 40 % smaller (zlib-rs's level 1 uses fixed Huffman codes), so its level 1
+//!   sits nearer zlib's level 3 in ratio. It inflates 1.3 to 1.8 times faster everywhere.
+//!   ISA-L (igzip) compresses faster still, but its levels 0..3 do not reach zlib's
+//!   ratios above level 2 and it has no maintained Rust binding (docs/baselines.md).
 
 use std::cell::RefCell;
 use std::io::{ErrorKind, Read};
 use std::ops::RangeInclusive;
 
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 use zstd::zstd_safe;
 
+use crate::libdeflate::{InflateError, Inflater, Wrapper};
 use crate::KernelError;
+pub use crate::Library;
 
 /// A compression format: the ABI's own type (`dpu_algo`), the one every crate of the kit
 /// names an algorithm with.
 pub use dpukit_ffi::Algorithm;
 
-/// Levels the kernels take for `algorithm`. LZ4 frames have one level, 1 in `lz4_flex`'s
-/// terms (the ABI writes it 0, see [`crate::registry::codec_for`]).
+/// Levels the kernels take for `algorithm`. LZ4 frames have one level, 1 (liblz4's default
+/// compressor; the ABI writes it 0, see [`crate::registry::codec_for`]). gzip and zlib take
+/// zlib's 1..=9, which libdeflate's levels of the same numbers stand for.
 pub fn levels(algorithm: Algorithm) -> RangeInclusive<i32> {
     match algorithm {
         Algorithm::Lz4 => 1..=1,
@@ -90,6 +102,33 @@ impl Codec {
         self.level
     }
 }
+
+/// The library behind [`compress`] for `algorithm` (the same at every level).
+pub fn compress_library(algorithm: Algorithm) -> Library {
+    match algorithm {
+        Algorithm::Lz4 => Library { name: "liblz4 (lz4)", version: LIBLZ4_VERSION },
+        Algorithm::Zstd => Library { name: "libzstd (zstd)", version: LIBZSTD_VERSION },
+        Algorithm::Gzip | Algorithm::Zlib => {
+            Library { name: "libdeflate (libdeflater)", version: LIBDEFLATE_VERSION }
+        }
+    }
+}
+
+/// The library behind [`decompress`] for `algorithm`.
+pub fn decompress_library(algorithm: Algorithm) -> Library {
+    match algorithm {
+        Algorithm::Lz4 => Library { name: "lz4_flex", version: LZ4_FLEX_VERSION },
+        other => compress_library(other),
+    }
+}
+
+// Versions of the C libraries the crates build from their bundled source (the `+lz4-…`
+// and `+zstd.…` build metadata of lz4-sys and zstd-sys, libdeflate-sys's own version),
+// checked against Cargo.lock and the libraries' own version calls by unit tests.
+const LIBLZ4_VERSION: &str = "1.10.0";
+const LIBZSTD_VERSION: &str = "1.5.7";
+const LIBDEFLATE_VERSION: &str = "1.26";
+const LZ4_FLEX_VERSION: &str = "0.11.7";
 
 /// Upper bound on the compressed size of `src_len` bytes: a `dst` of this size never gives
 /// `DstTooSmall` from [`compress`]. Saturates instead of overflowing.
@@ -171,7 +210,7 @@ const LZ4_FLG_DICT_ID: u8 = 0x01;
 const LZ4_UNCOMPRESSED: u32 = 0x8000_0000;
 
 /// Largest block of a frame for `len` bytes of input and its BD byte: 64 KiB, 256 KiB or
-/// 4 MiB, as `lz4_flex`'s automatic choice (fixed 64 KiB blocks made 1 MiB compression
+/// 4 MiB, as `lz4_flex`'s frame encoder chooses (fixed 64 KiB blocks made 1 MiB compression
 /// about 30 % slower).
 fn lz4_block_max(len: usize) -> (usize, u8) {
     let code: u8 = if len > 256 * 1024 {
@@ -204,13 +243,20 @@ fn lz4_frame_bound(src_len: usize) -> usize {
     let (block_max, _) = lz4_block_max(src_len);
     let full = src_len / block_max;
     let tail = src_len % block_max;
-    let block_bound = |n: usize| 4usize.saturating_add(lz4_flex::block::get_maximum_output_size(n));
+    let block_bound = |n: usize| 4usize.saturating_add(lz4_block_bound(n));
     let mut total = 15usize + 4 + 4;
     total = total.saturating_add(full.saturating_mul(block_bound(block_max)));
     if tail > 0 || full == 0 {
         total = total.saturating_add(block_bound(tail));
     }
     total
+}
+
+/// Worst-case compressed size of an LZ4 block of `len` bytes: liblz4's LZ4_COMPRESSBOUND
+/// (blocks here are at most 4 MiB, far below its input limit). A destination this large
+/// always takes the block.
+const fn lz4_block_bound(len: usize) -> usize {
+    len + len / 255 + 16
 }
 
 thread_local! {
@@ -222,6 +268,19 @@ thread_local! {
 /// One LZ4 frame, written straight into `dst`: no per-call buffers, no copy out of an
 /// encoder's own buffer. Blocks are independent, the content size is declared, and a
 /// block that does not shrink is stored as is, as the `lz4` tool and `lz4_flex` do.
+/// One block with liblz4's default (fast, acceleration 1) compressor into `dst`, which holds
+/// at least [`lz4_block_bound`] bytes, so the call cannot run out of room.
+fn lz4_block_compress(block: &[u8], dst: &mut [u8]) -> Result<usize, KernelError> {
+    debug_assert!(dst.len() >= lz4_block_bound(block.len()));
+    if block.is_empty() {
+        // liblz4 encodes an empty block as one token byte; the frame never holds one, as
+        // an empty input has no blocks, but the block codec is total.
+        return Ok(0);
+    }
+    lz4::block::compress_to_buffer(block, None, false, dst)
+        .map_err(|e| corrupt(Algorithm::Lz4, e.to_string()))
+}
+
 fn lz4_compress(src: &[u8], dst: &mut [u8]) -> Result<usize, KernelError> {
     let capacity = dst.len();
     let small = || too_small(capacity, None);
@@ -237,10 +296,9 @@ fn lz4_compress(src: &[u8], dst: &mut [u8]) -> Result<usize, KernelError> {
     for block in src.chunks(block_max) {
         let body = pos + 4;
         let room = capacity.saturating_sub(body);
-        let bound = lz4_flex::block::get_maximum_output_size(block.len());
+        let bound = lz4_block_bound(block.len());
         let packed = if room >= bound {
-            lz4_flex::block::compress_into(block, &mut dst[body..])
-                .map_err(|e| corrupt(Algorithm::Lz4, e.to_string()))?
+            lz4_block_compress(block, &mut dst[body..])?
         } else {
             // The caller's buffer may still hold the block: compress aside, copy if it fits.
             LZ4_SCRATCH.with(|scratch| -> Result<usize, KernelError> {
@@ -248,8 +306,7 @@ fn lz4_compress(src: &[u8], dst: &mut [u8]) -> Result<usize, KernelError> {
                 if scratch.len() < bound {
                     scratch.resize(bound, 0);
                 }
-                let n = lz4_flex::block::compress_into(block, &mut scratch[..])
-                    .map_err(|e| corrupt(Algorithm::Lz4, e.to_string()))?;
+                let n = lz4_block_compress(block, &mut scratch[..])?;
                 if n < block.len() && n <= room {
                     dst[body..body + n].copy_from_slice(&scratch[..n]);
                 }
@@ -440,6 +497,9 @@ fn lz4_decode_frame(
             out += len;
         } else {
             let limit = capacity.min(out + block_max);
+            // lz4_flex, not liblz4: liblz4's decoder accepts a match offset of 0, which the
+            // format forbids, and copies whatever the destination held there, so its output
+            // would depend on the buffer's old bytes (and disagree with every other decoder).
             match lz4_flex::block::decompress_into(data, &mut dst[out..limit]) {
                 Ok(n) => out += n,
                 Err(lz4_flex::block::DecompressError::OutputTooSmall { .. }) if limit < out + block_max => {
@@ -548,92 +608,147 @@ fn zstd_decompress(src: &[u8], dst: &mut [u8]) -> Result<usize, KernelError> {
 
 // ---------------------------------------------------------------- deflate
 
+thread_local! {
+    /// One libdeflate compressor per level and thread (levels 1..=9 at index level - 1),
+    /// made on first use: a compressor holds its match finder's tables (up to about 1 MB at
+    /// the high levels), too much to allocate per chunk.
+    static DEFLATE_COMPRESSORS: RefCell<[Option<libdeflater::Compressor>; 9]> =
+        RefCell::new(Default::default());
+    /// One libdeflate decompressor per thread, made on first use.
+    static DEFLATE_DECOMPRESSOR: RefCell<Option<Inflater>> = const { RefCell::new(None) };
+}
+
 fn deflate_compress(codec: &Codec, src: &[u8], dst: &mut [u8]) -> Result<usize, KernelError> {
     let capacity = dst.len();
-    // Level is within 1..=9 by construction of Codec.
-    let level = Compression::new(codec.level as u32);
-    let mut stream = match codec.algorithm {
-        Algorithm::Gzip => Compress::new_gzip(level, 15),
-        _ => Compress::new(level, true),
-    };
-    loop {
-        let consumed = stream.total_in() as usize;
-        let produced = stream.total_out() as usize;
-        let status = stream
-            .compress(&src[consumed..], &mut dst[produced..], FlushCompress::Finish)
-            .map_err(|e| corrupt(codec.algorithm, e.to_string()))?;
-        let now_out = stream.total_out() as usize;
-        match status {
-            Status::StreamEnd => return Ok(now_out),
-            _ if now_out == capacity => return Err(too_small(capacity, None)),
-            _ if now_out == produced && stream.total_in() as usize == consumed => {
-                return Err(corrupt(codec.algorithm, "deflate made no progress"));
-            }
-            _ => {}
-        }
-    }
+    // Levels 1..=9 by construction of Codec; libdeflate's levels 1..=9 are zlib's in intent
+    // (1 fastest, 6 default, 9 smallest), with its own match finders.
+    let level = libdeflater::CompressionLvl::new(codec.level)
+        .map_err(|_| corrupt(codec.algorithm, format!("level {} outside libdeflate's", codec.level)))?;
+    let slot = (codec.level as usize).saturating_sub(1).min(8);
+    DEFLATE_COMPRESSORS.with(|compressors| {
+        let mut compressors = compressors.borrow_mut();
+        let compressor = compressors[slot].get_or_insert_with(|| libdeflater::Compressor::new(level));
+        let written = match codec.algorithm {
+            Algorithm::Gzip => compressor.gzip_compress(src, dst),
+            _ => compressor.zlib_compress(src, dst),
+        };
+        written.map_err(|_| too_small(capacity, None))
+    })
 }
 
 fn deflate_decompress(algorithm: Algorithm, src: &[u8], dst: &mut [u8]) -> Result<usize, KernelError> {
     let capacity = dst.len();
-    let mut in_pos = 0usize;
-    let mut out_pos = 0usize;
-    // gzip allows several members back to back (as `cat a.gz b.gz` makes); zlib one stream.
-    loop {
-        let mut stream = match algorithm {
-            Algorithm::Gzip => Decompress::new_gzip(15),
-            _ => Decompress::new(true),
-        };
-        inflate_one(algorithm, &mut stream, &src[in_pos..], &mut dst[out_pos..], capacity)?;
-        in_pos += stream.total_in() as usize;
-        out_pos += stream.total_out() as usize;
-        if in_pos == src.len() {
-            return Ok(out_pos);
+    let wrapper = if algorithm == Algorithm::Gzip { Wrapper::Gzip } else { Wrapper::Zlib };
+    DEFLATE_DECOMPRESSOR.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        if slot.is_none() {
+            *slot = Inflater::new();
         }
-        if algorithm != Algorithm::Gzip {
-            return Err(corrupt(algorithm, "trailing bytes after the stream"));
+        let inflater = slot
+            .as_mut()
+            .ok_or_else(|| corrupt(algorithm, "libdeflate could not allocate a decompressor"))?;
+        let mut in_pos = 0usize;
+        let mut out_pos = 0usize;
+        // gzip allows several members back to back (as `cat a.gz b.gz` makes); zlib one stream.
+        loop {
+            if wrapper == Wrapper::Gzip && !gzip_header_crc_holds(&src[in_pos..]) {
+                return Err(corrupt(algorithm, "gzip header CRC does not match"));
+            }
+            match inflater.decompress_one(wrapper, &src[in_pos..], &mut dst[out_pos..]) {
+                Ok((used_in, used_out)) => {
+                    in_pos += used_in;
+                    out_pos += used_out;
+                }
+                Err(InflateError::InsufficientSpace) => {
+                    return Err(too_small_or_corrupt(
+                        inflater,
+                        wrapper,
+                        algorithm,
+                        &src[in_pos..],
+                        out_pos,
+                        capacity,
+                    ))
+                }
+                Err(InflateError::BadData) if in_pos == 0 => {
+                    return Err(corrupt(algorithm, "bad or truncated stream"))
+                }
+                Err(InflateError::BadData) => {
+                    return Err(corrupt(algorithm, "bad or truncated data after the first member"))
+                }
+            }
+            if in_pos == src.len() {
+                return Ok(out_pos);
+            }
+            if algorithm != Algorithm::Gzip {
+                return Err(corrupt(algorithm, "trailing bytes after the stream"));
+            }
         }
+    })
+}
+
+/// Extra room, past the destination, in which a member that did not fit is decoded again to
+/// tell a longer stream from a truncated one. libdeflate reads a cut stream as if followed
+/// by zero bits until it has read 8 bytes past the end, and those bits can decode to a few
+/// KB of output (at most some 25 matches of 258 bytes) before it gives up, so a cut stream
+/// can overflow a destination its whole self would fit. 64 KiB is far beyond that.
+const DEFLATE_RECHECK_SLACK_BYTES: usize = 64 << 10;
+
+/// After libdeflate found the member at the start of `rest` too big for the `capacity -
+/// filled` bytes left: decodes it again into a buffer [`DEFLATE_RECHECK_SLACK_BYTES`]
+/// larger. A member that decodes there needs more room (and how much is known when it is
+/// the last one); one that fails is corrupt or truncated; one that overflows that too is
+/// taken to need more room. Runs on the error path only.
+fn too_small_or_corrupt(
+    inflater: &mut Inflater,
+    wrapper: Wrapper,
+    algorithm: Algorithm,
+    rest: &[u8],
+    filled: usize,
+    capacity: usize,
+) -> KernelError {
+    let room = (capacity - filled).saturating_add(DEFLATE_RECHECK_SLACK_BYTES);
+    let mut scratch = vec![0u8; room];
+    match inflater.decompress_one(wrapper, rest, &mut scratch) {
+        Ok((used, n)) => {
+            let needed = (used == rest.len()).then_some(filled + n).filter(|&n| n > capacity);
+            too_small(capacity, needed)
+        }
+        Err(InflateError::BadData) => corrupt(algorithm, "bad or truncated stream"),
+        Err(InflateError::InsufficientSpace) => too_small(capacity, None),
     }
 }
 
-/// Inflates one zlib stream or gzip member; on success `stream.total_*` say how much of
-/// `src` and `dst` it used.
-fn inflate_one(
-    algorithm: Algorithm,
-    stream: &mut Decompress,
-    src: &[u8],
-    dst: &mut [u8],
-    capacity: usize,
-) -> Result<(), KernelError> {
-    loop {
-        let consumed = stream.total_in() as usize;
-        let produced = stream.total_out() as usize;
-        let out: &mut [u8] = if produced < dst.len() {
-            &mut dst[produced..]
-        } else {
-            // dst is full: see whether the stream ends here (end of block, trailer) or has
-            // more output.
-            let mut probe = [0u8; 1];
-            let status = stream
-                .decompress(&src[consumed..], &mut probe, FlushDecompress::Finish)
-                .map_err(|e| corrupt(algorithm, e.to_string()))?;
-            return match status {
-                Status::StreamEnd if stream.total_out() as usize == produced => Ok(()),
-                _ if stream.total_out() as usize > produced => Err(too_small(capacity, None)),
-                _ if stream.total_in() as usize == src.len() => Err(corrupt(algorithm, "truncated stream")),
-                _ => Err(corrupt(algorithm, "stream made no progress")),
-            };
-        };
-        let status = stream
-            .decompress(&src[consumed..], out, FlushDecompress::Finish)
-            .map_err(|e| corrupt(algorithm, e.to_string()))?;
-        if status == Status::StreamEnd {
-            return Ok(());
+/// Whether a gzip member's optional header CRC (FLG.FHCRC: the low 16 bits of the CRC32 of
+/// the header before it) matches. libdeflate skips that field; zlib checks it, and so does
+/// the kit, so a member is read alike by both. A header too short to hold the field is
+/// left to libdeflate, which rejects it.
+fn gzip_header_crc_holds(member: &[u8]) -> bool {
+    const FHCRC: u8 = 0x02;
+    const FEXTRA: u8 = 0x04;
+    const FNAME: u8 = 0x08;
+    const FCOMMENT: u8 = 0x10;
+    let Some(&flg) = member.get(3) else { return true };
+    if flg & FHCRC == 0 {
+        return true;
+    }
+    let mut p = 10usize;
+    if flg & FEXTRA != 0 {
+        let Some(xlen) = member.get(10..12) else { return true };
+        p = 12 + usize::from(u16::from_le_bytes([xlen[0], xlen[1]]));
+    }
+    for flag in [FNAME, FCOMMENT] {
+        if flg & flag != 0 {
+            match member.get(p..).and_then(|rest| rest.iter().position(|&b| b == 0)) {
+                Some(end) => p += end + 1,
+                None => return true,
+            }
         }
-        let progressed = stream.total_in() as usize != consumed || stream.total_out() as usize != produced;
-        if !progressed {
-            return Err(corrupt(algorithm, "truncated stream"));
+    }
+    match (member.get(..p), member.get(p..p + 2)) {
+        (Some(header), Some(stored)) => {
+            (libdeflater::crc32(header) & 0xFFFF) as u16 == u16::from_le_bytes([stored[0], stored[1]])
         }
+        _ => true,
     }
 }
 
@@ -700,6 +815,128 @@ mod tests {
                 assert_eq!(out, src);
             }
         }
+    }
+
+    #[test]
+    fn library_versions_are_the_ones_built_in() {
+        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock"))
+            .expect("workspace Cargo.lock");
+        let version_of = |name: &str| -> String {
+            let at = lock.find(&format!("name = \"{name}\"\nversion = \"")).expect(name);
+            let rest = &lock[at..];
+            let start = rest.find("version = \"").expect("version") + 11;
+            rest[start..start + rest[start..].find('"').expect("quote")].to_owned()
+        };
+        assert!(version_of("lz4-sys").ends_with(&format!("+lz4-{LIBLZ4_VERSION}")));
+        assert!(version_of("zstd-sys").ends_with(&format!("+zstd.{LIBZSTD_VERSION}")));
+        assert!(version_of("libdeflate-sys").starts_with(&format!("{LIBDEFLATE_VERSION}.")));
+        assert_eq!(version_of("lz4_flex"), LZ4_FLEX_VERSION);
+        assert_eq!(zstd_safe::version_string(), LIBZSTD_VERSION);
+        let n = lz4::version();
+        assert_eq!(format!("{}.{}.{}", n / 10000, n / 100 % 100, n % 100), LIBLZ4_VERSION);
+        for algorithm in Algorithm::ALL {
+            for lib in [compress_library(algorithm), decompress_library(algorithm)] {
+                assert!(!lib.name.is_empty() && !lib.version.is_empty());
+            }
+        }
+    }
+
+    /// A corrupt block is never `DstTooSmall`, and a match offset of zero (which liblz4's
+    /// decoder would accept, copying the destination's old bytes) is corrupt.
+    #[test]
+    fn lz4_corrupt_blocks_and_short_destinations() {
+        let src = data(Preset::TextLike, 100_000, 12);
+        let packed = compressed(&Codec::with_default_level(Algorithm::Lz4), &src);
+        // Header 15 bytes, then the first block's size word; the block is compressed.
+        let word = u32::from_le_bytes(packed[15..19].try_into().expect("4 bytes"));
+        assert_eq!(word & LZ4_UNCOMPRESSED, 0);
+        let mut out = vec![0u8; src.len()];
+        assert_eq!(decompress(Algorithm::Lz4, &packed, &mut out), Ok(src.len()));
+        // A block whose one sequence is a match at offset zero, which no valid block holds.
+        let mut zero_offset = packed[..15].to_vec();
+        zero_offset.extend_from_slice(&3u32.to_le_bytes());
+        zero_offset.extend_from_slice(&[0x00, 0x00, 0x00]);
+        zero_offset.extend_from_slice(&0u32.to_le_bytes());
+        for dst_len in [src.len(), 1 << 20, 1000, 0] {
+            let mut out = vec![0u8; dst_len];
+            match decompress(Algorithm::Lz4, &zero_offset, &mut out) {
+                Err(KernelError::CorruptInput { .. }) => {}
+                // The frame declares src.len() bytes: a smaller destination may be refused first.
+                Err(KernelError::DstTooSmall { .. }) if dst_len < src.len() => {}
+                other => panic!("zero offset into {dst_len} bytes: {other:?}"),
+            }
+        }
+        let len = (word & !LZ4_UNCOMPRESSED) as usize;
+        let mut cut = packed[..19 + len / 2].to_vec();
+        cut[15..19].copy_from_slice(&((len / 2) as u32).to_le_bytes());
+        cut.extend_from_slice(&0u32.to_le_bytes());
+        for dst_len in [src.len(), 1 << 20] {
+            let mut out = vec![0u8; dst_len];
+            match decompress(Algorithm::Lz4, &cut, &mut out) {
+                Err(KernelError::CorruptInput { .. }) => {}
+                other => panic!("cut block into {dst_len} bytes: {other:?}"),
+            }
+        }
+    }
+
+    /// libdeflate reads a cut stream as if zero bits followed, which can decode past a
+    /// destination the whole stream fits: still `CorruptInput`, never `DstTooSmall`.
+    #[test]
+    fn deflate_cut_streams_into_exact_destinations_are_corrupt() {
+        for preset in [Preset::TextLike, Preset::CheckpointLike] {
+            let src = data(preset, 20_000, 13);
+            for algorithm in [Algorithm::Gzip, Algorithm::Zlib] {
+                for level in [1, 6, 9] {
+                    let codec = Codec::new(algorithm, level).expect("level");
+                    let packed = compressed(&codec, &src);
+                    let mut out = vec![0u8; src.len()];
+                    for cut in (1..packed.len()).step_by(7).chain([packed.len() - 1]) {
+                        match decompress(algorithm, &packed[..cut], &mut out) {
+                            Err(KernelError::CorruptInput { .. }) => {}
+                            other => panic!("{codec:?} cut at {cut}: {other:?}"),
+                        }
+                    }
+                    // A whole stream into one byte too few: too small, and by how much.
+                    let mut short = vec![0u8; src.len() - 1];
+                    assert_eq!(
+                        decompress(algorithm, &packed, &mut short),
+                        Err(KernelError::DstTooSmall { capacity: src.len() - 1, needed: Some(src.len()) })
+                    );
+                }
+            }
+        }
+    }
+
+    /// A gzip member may carry a header CRC (FLG.FHCRC), which zlib checks and libdeflate
+    /// skips: the kit checks it.
+    #[test]
+    fn gzip_header_crc_is_checked() {
+        let src = data(Preset::TextLike, 5000, 14);
+        let plain = compressed(&Codec::new(Algorithm::Gzip, 6).expect("level"), &src);
+        // The same member with FNAME "x" and a header CRC.
+        let mut header = plain[..10].to_vec();
+        header[3] |= 0x08 | 0x02;
+        header.extend_from_slice(b"x\0");
+        let crc = (libdeflater::crc32(&header) & 0xFFFF) as u16;
+        let mut good = header.clone();
+        good.extend_from_slice(&crc.to_le_bytes());
+        good.extend_from_slice(&plain[10..]);
+        let mut out = vec![0u8; src.len()];
+        assert_eq!(decompress(Algorithm::Gzip, &good, &mut out), Ok(src.len()));
+        let mut flate = flate2::read::GzDecoder::new(&good[..]);
+        let mut reference = Vec::new();
+        flate.read_to_end(&mut reference).expect("zlib-rs reads it too");
+        assert_eq!(reference, src);
+        let mut bad = good.clone();
+        bad[header.len()] ^= 1;
+        assert!(matches!(decompress(Algorithm::Gzip, &bad, &mut out), Err(KernelError::CorruptInput { .. })));
+        // A second member with a bad header CRC after a good one.
+        let both = [plain.clone(), bad].concat();
+        let mut out = vec![0u8; 2 * src.len()];
+        assert!(matches!(
+            decompress(Algorithm::Gzip, &both, &mut out),
+            Err(KernelError::CorruptInput { .. })
+        ));
     }
 
     #[test]

@@ -10,6 +10,11 @@
 
 use crc_fast::{CrcAlgorithm, Digest};
 
+use crate::Library;
+
+/// The library behind these functions (its version checked against Cargo.lock by a test).
+pub const LIBRARY: Library = Library { name: "crc-fast", version: "1.10.0" };
+
 /// CRC32C of `data` (initial value and final xor 0xFFFFFFFF, as in RFC 3720).
 #[inline]
 pub fn crc32c(data: &[u8]) -> u32 {
@@ -38,6 +43,14 @@ pub fn crc32c_combine(crc_a: u32, crc_b: u32, len_b: u64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn library_version_is_the_one_built_in() {
+        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock"))
+            .expect("workspace Cargo.lock");
+        let entry = format!("name = \"crc-fast\"\nversion = \"{}\"", LIBRARY.version);
+        assert!(lock.contains(&entry), "Cargo.lock has another crc-fast than {}", LIBRARY.version);
+    }
     use proptest::prelude::*;
 
     /// Bit-at-a-time reference: reflected polynomial 0x82F63B78.

@@ -68,8 +68,9 @@ fn exact_fit(algorithm: Algorithm, input: &[u8], out: &[u8]) {
     }
 }
 
-/// What the kit accepted, the format's reference decoder (the library the frame reader
-/// stands in for, or the one it wraps) reads to the same bytes.
+/// What the kit accepted, a second decoder of the format reads to the same bytes: for LZ4
+/// `lz4_flex`'s frame decoder (the kit reads frames itself, blocks with liblz4), for zstd
+/// the library's streaming decoder, for gzip and zlib zlib-rs (the kit uses libdeflate).
 fn agrees_with_reference(algorithm: Algorithm, input: &[u8], out: &[u8]) {
     use std::io::Read;
     let limit = MAX_FUZZ_DST_BYTES as u64 + 1;

@@ -10,7 +10,8 @@
 //! This crate does not know about the ABI: mapping opcodes and descriptor fields to these
 //! functions is the job of the opcode registry above it.
 
-#![forbid(unsafe_code)]
+// `unsafe` only in the libdeflate binding, which says why each block is sound.
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod cache_index;
@@ -20,6 +21,19 @@ pub mod datagen;
 pub mod error;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
+#[allow(unsafe_code)]
+mod libdeflate;
 pub mod registry;
 
 pub use error::KernelError;
+
+/// The software library a host kernel runs on, as results name it: the library that does
+/// the work (and, where it differs, the crate that wraps it) and the version built into
+/// this binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Library {
+    /// e.g. `libdeflate (libdeflater)`.
+    pub name: &'static str,
+    /// Version of the library that does the work.
+    pub version: &'static str,
+}

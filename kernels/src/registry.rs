@@ -149,6 +149,17 @@ pub fn codec_for(algorithm: AbiAlgorithm, level: u8) -> Result<Codec, Status> {
     Codec::new(algorithm, level as i32).map_err(|e| status_of(&e))
 }
 
+/// The library each built-in host kernel runs on, by the op names results use: `crc32c`,
+/// then `compress ALGO` and `decompress ALGO` for each compression algorithm.
+pub fn host_libraries() -> Vec<(String, crate::Library)> {
+    let mut v = vec![("crc32c".to_owned(), crate::crc32c::LIBRARY)];
+    for a in AbiAlgorithm::ALL {
+        v.push((format!("compress {}", a.name()), compress::compress_library(a)));
+        v.push((format!("decompress {}", a.name()), compress::decompress_library(a)));
+    }
+    v
+}
+
 /// Number of user opcodes (`0x80..=0xfe`).
 const USER_SLOTS: usize = 0xfe - 0x80 + 1;
 
