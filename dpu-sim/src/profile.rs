@@ -19,6 +19,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("bluefield-3", include_str!("../profiles/bluefield-3.toml")),
     ("fungible-f1", include_str!("../profiles/fungible-f1.toml")),
     ("intel-dsa-iaa", include_str!("../profiles/intel-dsa-iaa.toml")),
+    ("host-thread", include_str!("../profiles/host-thread.toml")),
 ];
 
 /// The only schema version this code reads.
@@ -78,6 +79,12 @@ pub enum ProfileKind {
     Dpu,
     /// Accelerators on the host CPU's die (no PCIe hop modelled, no device cores).
     OnCpuAccelerator,
+    /// Host cores dedicated to serving the queue pair, as SPDK's software accel module runs
+    /// on reactor threads (`dpukit run --device thread`): `[cores]` describes those cores
+    /// (rates of this machine's kernels, from `dpukit calibrate --device-profile`); there
+    /// is no PCIe hop (the device reads host memory where it lies), no device memory, no
+    /// network and no accelerators.
+    HostCores,
 }
 
 /// Compression algorithms the kit knows.
@@ -516,6 +523,15 @@ impl Profile {
                 // Ops without an engine run on host cores, which are measured, not profiled.
                 absent("cores", self.cores.is_some())?;
                 absent("pcie", self.pcie.is_some())?;
+            }
+            ProfileKind::HostCores => {
+                if self.cores.is_none() {
+                    return Err(("cores".into(), "missing section, required for kind `host-cores`".into()));
+                }
+                absent("accelerators", !self.accelerators.is_empty())?;
+                absent("pcie", self.pcie.is_some())?;
+                absent("memory", self.memory.is_some())?;
+                absent("network", self.network.is_some())?;
             }
         }
         if let Some(cores) = &self.cores {

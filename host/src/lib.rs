@@ -31,5 +31,6 @@ mod scenario;
 pub mod sensitivity;
 pub mod spec;
 pub mod staging;
+pub mod thread_device;
 pub mod tier;
 pub mod validate;
