@@ -797,6 +797,23 @@ mod tests {
         assert!(e.contains("already used") && !e.contains('\n'), "{e:?}");
     }
 
+    /// A host-cores profile describes dedicated host cores: cores required; no PCIe hop,
+    /// no accelerators.
+    #[test]
+    fn a_host_cores_profile_needs_cores_and_refuses_pcie_and_engines() {
+        let text = Profile::builtin_toml("host-thread").unwrap();
+        let p = Profile::from_toml_str(text, "host-thread.toml").unwrap();
+        assert_eq!(p.kind, ProfileKind::HostCores);
+        let no_cores = text.split("\n[cores").next().unwrap();
+        let e = Profile::from_toml_str(no_cores, "p.toml").unwrap_err().to_string();
+        assert!(e.contains("cores: missing section, required for kind `host-cores`"), "{e}");
+        let bf2 = Profile::builtin_toml("bluefield-2").unwrap();
+        let pcie = &bf2[bf2.find("[pcie]").unwrap()..];
+        let pcie = &pcie[..pcie[1..].find("\n[").map_or(pcie.len(), |i| i + 1)];
+        let e = Profile::from_toml_str(&format!("{text}\n{pcie}"), "p.toml").unwrap_err().to_string();
+        assert!(e.contains("pcie: must be absent for this profile kind"), "{e}");
+    }
+
     #[test]
     fn gen4_x16_raw_and_effective() {
         let p = Profile::builtin("bluefield-2").unwrap();
