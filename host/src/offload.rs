@@ -27,8 +27,8 @@
 
 use crate::device::{Device, DeviceChoice, DeviceClock, DeviceReport, SimulatedDevice};
 use crate::dma::{DmaPool, PoolError};
-use crate::thread_device::ThreadDevice;
 use crate::result::Fallbacks;
+use crate::thread_device::ThreadDevice;
 use dpukit_ffi::{
     Algorithm, BufRef, Completion, Descriptor, DeviceQueue, HostQueue, Op, Opcode, QueuePair,
     QueuePairConfig, Status,
@@ -253,10 +253,10 @@ impl Offload {
                     }
                 })?;
                 if off.device.is_none() {
-                    off.stats
-                        .fallbacks
-                        .reasons
-                        .push(format!("profile `{}` has no device: every op ran on the host CPU", profile.name));
+                    off.stats.fallbacks.reasons.push(format!(
+                        "profile `{}` has no device: every op ran on the host CPU",
+                        profile.name
+                    ));
                     off.no_device = true;
                 }
                 Ok(off)

@@ -156,7 +156,8 @@ static NEXT_CORE: AtomicUsize = AtomicUsize::new(0);
 fn pin_this_thread() -> Result<usize, String> {
     use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
     use nix::unistd::Pid;
-    let allowed = sched_getaffinity(Pid::from_raw(0)).map_err(|e| format!("cannot read the CPU mask: {e}"))?;
+    let allowed =
+        sched_getaffinity(Pid::from_raw(0)).map_err(|e| format!("cannot read the CPU mask: {e}"))?;
     let cpus: Vec<usize> = (0..CpuSet::count()).filter(|&i| allowed.is_set(i).unwrap_or(false)).collect();
     if cpus.len() < 2 {
         return Err(format!(
@@ -230,7 +231,12 @@ impl ThreadDevice {
         let mut supported = Vec::new();
         for op in Opcode::ALL_BUILTIN {
             if matches!(op, Opcode::Compress | Opcode::Decompress) {
-                supported.extend(Algorithm::ALL.into_iter().filter(|a| engine.supports(op, Some(*a))).map(|a| (op, Some(a))));
+                supported.extend(
+                    Algorithm::ALL
+                        .into_iter()
+                        .filter(|a| engine.supports(op, Some(*a)))
+                        .map(|a| (op, Some(a))),
+                );
             } else if engine.supports(op, None) {
                 supported.push((op, None));
             }
@@ -265,7 +271,8 @@ impl ThreadDevice {
                 run(engine, pacing, &thread_shared);
             })
             .map_err(|e| EngineError::Config(format!("cannot start the device thread: {e}")))?;
-        let pinned = pinned_rx.recv().unwrap_or_else(|_| Err("not pinned: the device thread ended at start".into()));
+        let pinned =
+            pinned_rx.recv().unwrap_or_else(|_| Err("not pinned: the device thread ended at start".into()));
         let name = match pinned {
             Ok(cpu) => format!("{what} on cpu {cpu}"),
             Err(why) => format!("{what} ({why})"),
@@ -290,12 +297,7 @@ impl Drop for ThreadDevice {
     }
 }
 
-fn run(
-    mut engine: Engine,
-    pacing: Pacing,
-    shared: &Shared,
-    #[cfg(test)] fault: Option<TestFault>,
-) {
+fn run(mut engine: Engine, pacing: Pacing, shared: &Shared, #[cfg(test)] fault: Option<TestFault>) {
     let epoch = Instant::now();
     let mut clock = || SimTime::from_ns(epoch.elapsed().as_nanos() as u64);
     let mut idle = 0u32;
@@ -341,7 +343,8 @@ fn run(
             continue;
         }
         // Idle: park until the host rings (it unparks us) or the next completion is due.
-        let park = next_due.map_or(DEVICE_PARK, |t| Duration::from_nanos(t - now - PACED_SPIN_NS / 2).min(DEVICE_PARK));
+        let park = next_due
+            .map_or(DEVICE_PARK, |t| Duration::from_nanos(t - now - PACED_SPIN_NS / 2).min(DEVICE_PARK));
         std::thread::park_timeout(park);
     }
     publish(&engine, pacing, shared, engine.pending(), busy_cpu_ns, first_fetch_ns, last_post_ns);
@@ -389,7 +392,8 @@ impl Device for ThreadDevice {
     }
 
     fn supports(&self, opcode: Opcode, algorithm: Option<Algorithm>) -> bool {
-        let algorithm = if matches!(opcode, Opcode::Compress | Opcode::Decompress) { algorithm } else { None };
+        let algorithm =
+            if matches!(opcode, Opcode::Compress | Opcode::Decompress) { algorithm } else { None };
         self.supported.contains(&(opcode, algorithm))
     }
 
@@ -458,7 +462,9 @@ impl Device for ThreadDevice {
     fn wait(&mut self, timeout: Duration) {
         let seen = self.shared.posted.load(Ordering::SeqCst);
         for _ in 0..HOST_SPIN {
-            if self.shared.posted.load(Ordering::SeqCst) != seen || self.shared.ended_flag.load(Ordering::SeqCst) {
+            if self.shared.posted.load(Ordering::SeqCst) != seen
+                || self.shared.ended_flag.load(Ordering::SeqCst)
+            {
                 return;
             }
             std::hint::spin_loop();
@@ -466,7 +472,9 @@ impl Device for ThreadDevice {
         let deadline = Instant::now() + timeout;
         let mut g = self.shared.lock.lock().unwrap_or_else(|e| e.into_inner());
         self.shared.host_waiting.store(true, Ordering::SeqCst);
-        while self.shared.posted.load(Ordering::SeqCst) == seen && !self.shared.ended_flag.load(Ordering::SeqCst) {
+        while self.shared.posted.load(Ordering::SeqCst) == seen
+            && !self.shared.ended_flag.load(Ordering::SeqCst)
+        {
             let now = Instant::now();
             if now >= deadline {
                 break;
@@ -534,7 +542,12 @@ mod tests {
             }
             let f = off.next_finished().unwrap().expect("jobs in flight");
             assert_eq!(f.results[0].status, Status::Ok);
-            assert_eq!(f.results[0].result, dpukit_kernels::crc32c::crc32c(&data(f.user)) as u64, "job {}", f.user);
+            assert_eq!(
+                f.results[0].result,
+                dpukit_kernels::crc32c::crc32c(&data(f.user)) as u64,
+                "job {}",
+                f.user
+            );
             on_device += usize::from(f.results[0].ran_on == RanOn::Device);
             off.release(f.slot);
             done += 1;
@@ -569,7 +582,8 @@ mod tests {
     fn fails_over(fault: TestFault, timeout_ns: u64, reason: &str) {
         let cfg = config(timeout_ns);
         let mut off = Offload::with_device(registry(), &cfg, |queue| {
-            Ok(Some(Box::new(ThreadDevice::measured_with_fault(registry(), queue, fault).unwrap()) as Box<dyn Device>))
+            Ok(Some(Box::new(ThreadDevice::measured_with_fault(registry(), queue, fault).unwrap())
+                as Box<dyn Device>))
         })
         .unwrap();
         let on_device = run_jobs(&mut off, 30);

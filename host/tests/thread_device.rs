@@ -30,9 +30,17 @@ fn every_scenario_on_the_thread_device_matches_host_mode_and_is_measured() {
         let c = compare(&small(kind), &profile, &opts).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
         let label = kind.name();
         assert!(c.host.verification.ok, "{label}: host verification {:?}", c.host.verification.failures);
-        assert!(c.offload.verification.ok, "{label}: offload verification {:?}", c.offload.verification.failures);
+        assert!(
+            c.offload.verification.ok,
+            "{label}: offload verification {:?}",
+            c.offload.verification.failures
+        );
         assert!(c.equivalent, "{label}: manifests differ from host mode's");
-        assert_eq!(c.host.extra_figure("manifest_digest"), c.offload.extra_figure("manifest_digest"), "{label}");
+        assert_eq!(
+            c.host.extra_figure("manifest_digest"),
+            c.offload.extra_figure("manifest_digest"),
+            "{label}"
+        );
         assert!(c.host.bytes > 0 && c.host.bytes == c.offload.bytes, "{label}: bytes");
         // Every op ran on the thread (it runs every built-in op), and every figure of the
         // run is the host's measurement.
@@ -56,7 +64,11 @@ fn every_scenario_on_the_paced_simulator_matches_host_mode_and_is_modelled() {
     for kind in ScenarioKind::ALL {
         let c = compare(&small(kind), &profile, &opts).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
         let label = kind.name();
-        assert!(c.offload.verification.ok, "{label}: offload verification {:?}", c.offload.verification.failures);
+        assert!(
+            c.offload.verification.ok,
+            "{label}: offload verification {:?}",
+            c.offload.verification.failures
+        );
         assert!(c.equivalent, "{label}: manifests differ from host mode's");
         assert_eq!(c.offload.throughput.source, Source::Modelled, "{label}");
         let d = c.offload.device.as_ref().expect("offload has a device summary");

@@ -82,10 +82,15 @@ fn median_ns(
 
 /// The fixed cost of one descriptor in the engine: fetch, parse, answer, for NOPs rung in
 /// batches of `batch`, timed inside the engine's polls only.
-fn engine_ns_per_descriptor(profile: &Profile, registry: Registry, opts: &DeviceProfileOptions) -> Result<f64, CalibrationError> {
+fn engine_ns_per_descriptor(
+    profile: &Profile,
+    registry: Registry,
+    opts: &DeviceProfileOptions,
+) -> Result<f64, CalibrationError> {
     let batch = 32usize;
-    let (mut host, dev) = QueuePair::create(QueuePairConfig { sq_entries: 64, cq_entries: 64, max_regions: 1 })
-        .map_err(|e| err(format!("queue pair: {e}")))?;
+    let (mut host, dev) =
+        QueuePair::create(QueuePairConfig { sq_entries: 64, cq_entries: 64, max_regions: 1 })
+            .map_err(|e| err(format!("queue pair: {e}")))?;
     let mut engine = Engine::new(profile, registry, EngineConfig::default()).map_err(err)?;
     engine.attach(dev);
     let descs: Vec<Descriptor> = (0..batch as u64).map(|t| Descriptor::new(t, Op::Nop)).collect();
@@ -155,10 +160,14 @@ pub fn device_profile(opts: &DeviceProfileOptions) -> Result<String, Calibration
             registry.execute(Call::Compress { src: &src, dst: &mut dst, algorithm, level }).map_err(err)?;
             Ok(())
         })?;
-        let clen = registry.execute(Call::Compress { src: &src, dst: &mut comp, algorithm, level }).map_err(err)?.result
-            as usize;
+        let clen = registry
+            .execute(Call::Compress { src: &src, dst: &mut comp, algorithm, level })
+            .map_err(err)?
+            .result as usize;
         let d_ns = median_ns(rounds, round, || {
-            registry.execute(Call::Decompress { src: &comp[..clen], dst: &mut dst[..n], algorithm }).map_err(err)?;
+            registry
+                .execute(Call::Decompress { src: &comp[..clen], dst: &mut dst[..n], algorithm })
+                .map_err(err)?;
             Ok(())
         })?;
         codecs.push((key, algorithm, level, rate(c_ns, n), rate(d_ns, n), n as f64 / clen.max(1) as f64));
@@ -193,10 +202,8 @@ pub fn device_profile(opts: &DeviceProfileOptions) -> Result<String, Calibration
 
     let machine = machine_info();
     let clock_ghz = cpu_mhz().map(|m| m / 1000.0);
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let stamp =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let run = format!(
         "dpukit {} calibrate --device-profile ({} build, {}, unix time {stamp})",
         env!("CARGO_PKG_VERSION"),
@@ -245,18 +252,28 @@ pub fn device_profile(opts: &DeviceProfileOptions) -> Result<String, Calibration
         let _ = writeln!(
             t,
             "per_op_fixed_ns = {}",
-            fig(format!("{per_op:.1}"), &format!("engine time per NOP descriptor (fetch, parse, answer), batches of 32, {med}"))
+            fig(
+                format!("{per_op:.1}"),
+                &format!("engine time per NOP descriptor (fetch, parse, answer), batches of 32, {med}")
+            )
         );
-        let _ = writeln!(t, "crc32c_bytes_per_s = {}", fig(sci(rate(crc_ns, n)), &format!("CRC32C, {data}, {med}")));
-        let _ = writeln!(t, "copy_bytes_per_s = {}", fig(sci(rate(copy_ns, n)), &format!("copy, {data}, {med}")));
+        let _ = writeln!(
+            t,
+            "crc32c_bytes_per_s = {}",
+            fig(sci(rate(crc_ns, n)), &format!("CRC32C, {data}, {med}"))
+        );
+        let _ =
+            writeln!(t, "copy_bytes_per_s = {}", fig(sci(rate(copy_ns, n)), &format!("copy, {data}, {med}")));
         let _ = writeln!(t, "\n[cores.compress_bytes_per_s]");
         for (key, algorithm, level, c, _, ratio) in &codecs {
-            let what = format!("{} level {level} compress (ratio {ratio:.2}), {data}, {med}", algorithm.name());
+            let what =
+                format!("{} level {level} compress (ratio {ratio:.2}), {data}, {med}", algorithm.name());
             let _ = writeln!(t, "{key} = {}", fig(sci(*c), &what));
         }
         let _ = writeln!(t, "\n[cores.decompress_bytes_per_s]");
         for (key, algorithm, level, _, d, _) in &codecs {
-            let what = format!("{} level {level} decompress, per output byte, {data}, {med}", algorithm.name());
+            let what =
+                format!("{} level {level} decompress, per output byte, {data}, {med}", algorithm.name());
             let _ = writeln!(t, "{key} = {}", fig(sci(*d), &what));
         }
         t

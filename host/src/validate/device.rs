@@ -144,7 +144,10 @@ pub fn validate_device(opts: &DeviceValidateOptions) -> Result<DeviceValidation,
         move |source| DeviceValidateError::Run { case, source: Box::new(source) }
     };
     for round in 1..=opts.rounds {
-        let measure_pass = |measured: &mut Vec<Vec<f64>>, loads: &mut Vec<LoadSum>, device: &mut String, profile: &Profile| {
+        let measure_pass = |measured: &mut Vec<Vec<f64>>,
+                            loads: &mut Vec<LoadSum>,
+                            device: &mut String,
+                            profile: &Profile| {
             for (i, spec) in specs.iter().enumerate() {
                 let start = Mark::now();
                 let r = run_scenario(spec, Mode::Offload, profile, &thread)

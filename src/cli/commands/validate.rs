@@ -96,7 +96,9 @@ pub(super) fn flag_of(e: ValidateError) -> String {
 /// `dpukit validate --device thread`: the dedicated-thread device against its model.
 fn validate_device_cmd(a: &ValidateArgs, device: &str, quiet: bool) -> Result<()> {
     if device.trim() != "thread" {
-        bail!("--device {device}: only `thread` (the dedicated-thread device) has a model to hold it against");
+        bail!(
+            "--device {device}: only `thread` (the dedicated-thread device) has a model to hold it against"
+        );
     }
     let mut opts = DeviceValidateOptions::default();
     if let Some(p) = &a.profile {
@@ -122,7 +124,8 @@ fn validate_device_cmd(a: &ValidateArgs, device: &str, quiet: bool) -> Result<()
     }
     if let Some(c) = &a.chunk {
         let bytes = parse_size(c).map_err(|e| anyhow!("--chunk: {e}"))?;
-        opts.chunk_size_bytes = u32::try_from(bytes).map_err(|_| anyhow!("--chunk {c}: must be at most 64 MiB"))?;
+        opts.chunk_size_bytes =
+            u32::try_from(bytes).map_err(|_| anyhow!("--chunk {c}: must be at most 64 MiB"))?;
     }
     if !a.scenario.is_empty() {
         let names: Vec<&str> = DEVICE_SCENARIOS.iter().map(|k| k.name()).collect();
