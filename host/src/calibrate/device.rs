@@ -307,3 +307,49 @@ fn cpu_mhz() -> Option<f64> {
         .and_then(|v| v.trim().parse::<f64>().ok())
         .filter(|v| v.is_finite() && *v > 0.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dpukit_sim::profile::{Confidence, ProfileKind};
+
+    /// The profile loads as a host-cores profile whose every rate was measured by this run.
+    #[test]
+    fn the_device_profile_is_a_measured_host_cores_profile() {
+        let opts = DeviceProfileOptions {
+            name: "t".into(),
+            chunk_bytes: 64 << 10,
+            rounds: 1,
+            round: Duration::from_millis(1),
+            ..DeviceProfileOptions::default()
+        };
+        let text = device_profile(&opts).unwrap();
+        let p = Profile::from_toml_str(&text, "t.toml").unwrap();
+        assert_eq!(p.kind, ProfileKind::HostCores);
+        let c = p.cores.as_ref().unwrap();
+        assert_eq!(c.count.value, 1);
+        let rates = [
+            &c.per_op_fixed_ns,
+            &c.crc32c_bytes_per_s,
+            &c.copy_bytes_per_s,
+            &c.cache_lookup_ops_per_s,
+            &c.cache_insert_ops_per_s,
+            &c.cache_delete_ops_per_s,
+        ];
+        let codecs = dpukit_sim::profile::Algorithm::ALL
+            .iter()
+            .flat_map(|a| [c.compress_bytes_per_s.get(*a), c.decompress_bytes_per_s.get(*a)]);
+        for f in rates.into_iter().chain(codecs) {
+            assert_eq!(f.confidence, Confidence::Measured, "{}", f.source);
+            assert!(f.source.contains("calibrate --device-profile"), "{}", f.source);
+        }
+        assert!(c.per_op_fixed_ns.value > 0.0 && c.crc32c_bytes_per_s.value > 0.0);
+    }
+
+    #[test]
+    fn a_chunk_size_out_of_range_is_refused() {
+        let opts = DeviceProfileOptions { chunk_bytes: 100, ..DeviceProfileOptions::default() };
+        let e = device_profile(&opts).unwrap_err().to_string();
+        assert!(e.contains("chunk size must be 512 B..=64 MiB, got 100"), "{e}");
+    }
+}
