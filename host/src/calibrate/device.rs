@@ -238,7 +238,7 @@ pub fn device_profile(opts: &DeviceProfileOptions) -> Result<String, Calibration
     );
     let cores = |per_op: f64| {
         let mut t = String::new();
-        let _ = writeln!(t, "\n[cores]");
+        let _ = writeln!(t, "[cores]");
         let _ = writeln!(t, "model = \"{}\"", machine.cpu_model.escape_debug());
         let _ = writeln!(t, "count = {}", fig("1".into(), "one device thread per node"));
         let _ = writeln!(
