@@ -587,7 +587,7 @@ mod tests {
         })
         .unwrap();
         let on_device = run_jobs(&mut off, 30);
-        assert!(on_device >= 5 && on_device < 30, "{on_device} ops on the device");
+        assert!((5..30).contains(&on_device), "{on_device} ops on the device");
         assert!(!off.device_alive());
         assert!(off.stats().fallbacks.after_timeout > 0, "{:?}", off.stats().fallbacks);
         let reasons = &off.stats().fallbacks.reasons;

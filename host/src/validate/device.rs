@@ -40,7 +40,7 @@ pub struct DeviceValidateOptions {
     pub object_size_bytes: u64,
     pub chunk_size_bytes: u32,
     pub scenarios: Vec<ScenarioKind>,
-    pub progress: Option<std::sync::Arc<dyn Fn(&str) + Send + Sync>>,
+    pub progress: Option<super::ProgressLine>,
 }
 
 impl Default for DeviceValidateOptions {
