@@ -42,7 +42,8 @@ pub enum DeviceClock {
 /// What a device did in a run, for the result document.
 #[derive(Debug, Clone, Default)]
 pub struct DeviceReport {
-    /// Busy time per resource (modelled devices; empty where a device has none to report).
+    /// Busy time per resource: modelled for a modelled device, measured for a measured one
+    /// (a host thread reports its own CPU time); empty where a device has none to report.
     pub resources: Vec<ResourceUse>,
     /// The device's last completion on its own clock, ns.
     pub makespan_ns: u64,
