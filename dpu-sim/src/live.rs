@@ -10,6 +10,10 @@
 //! model, completions go out late: the engine counts them and the largest and total lag
 //! ([`EngineStats::late_completions`], `max_lag_ns`), and a report must show it as
 //! "simulator lag" rather than present the modelled figure as what the host saw.
+//!
+//! The host's `--device sim-paced` (`host/src/thread_device.rs`) runs the engine in this
+//! mode on a thread of its own that parks when idle and wakes the host when it posts; this
+//! is the minimal stand-alone form, for the engine's own tests.
 
 #![forbid(unsafe_code)]
 

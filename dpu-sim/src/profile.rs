@@ -19,6 +19,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("bluefield-3", include_str!("../profiles/bluefield-3.toml")),
     ("fungible-f1", include_str!("../profiles/fungible-f1.toml")),
     ("intel-dsa-iaa", include_str!("../profiles/intel-dsa-iaa.toml")),
+    ("host-thread", include_str!("../profiles/host-thread.toml")),
 ];
 
 /// The only schema version this code reads.
@@ -78,6 +79,12 @@ pub enum ProfileKind {
     Dpu,
     /// Accelerators on the host CPU's die (no PCIe hop modelled, no device cores).
     OnCpuAccelerator,
+    /// Host cores dedicated to serving the queue pair, as SPDK's software accel module runs
+    /// on reactor threads (`dpukit run --device thread`): `[cores]` describes those cores
+    /// (rates of this machine's kernels, from `dpukit calibrate --device-profile`); there
+    /// is no PCIe hop (the device reads host memory where it lies), no device memory, no
+    /// network and no accelerators.
+    HostCores,
 }
 
 /// Compression algorithms the kit knows.
@@ -517,6 +524,15 @@ impl Profile {
                 absent("cores", self.cores.is_some())?;
                 absent("pcie", self.pcie.is_some())?;
             }
+            ProfileKind::HostCores => {
+                if self.cores.is_none() {
+                    return Err(("cores".into(), "missing section, required for kind `host-cores`".into()));
+                }
+                absent("accelerators", !self.accelerators.is_empty())?;
+                absent("pcie", self.pcie.is_some())?;
+                absent("memory", self.memory.is_some())?;
+                absent("network", self.network.is_some())?;
+            }
         }
         if let Some(cores) = &self.cores {
             validate_cores(cores)?;
@@ -779,6 +795,23 @@ mod tests {
         }
         let e = Profile::from_toml_str(&text, "p.toml").unwrap_err().to_string();
         assert!(e.contains("already used") && !e.contains('\n'), "{e:?}");
+    }
+
+    /// A host-cores profile describes dedicated host cores: cores required; no PCIe hop,
+    /// no accelerators.
+    #[test]
+    fn a_host_cores_profile_needs_cores_and_refuses_pcie_and_engines() {
+        let text = Profile::builtin_toml("host-thread").unwrap();
+        let p = Profile::from_toml_str(text, "host-thread.toml").unwrap();
+        assert_eq!(p.kind, ProfileKind::HostCores);
+        let no_cores = text.split("\n[cores").next().unwrap();
+        let e = Profile::from_toml_str(no_cores, "p.toml").unwrap_err().to_string();
+        assert!(e.contains("cores: missing section, required for kind `host-cores`"), "{e}");
+        let bf2 = Profile::builtin_toml("bluefield-2").unwrap();
+        let pcie = &bf2[bf2.find("[pcie]").unwrap()..];
+        let pcie = &pcie[..pcie[1..].find("\n[").map_or(pcie.len(), |i| i + 1)];
+        let e = Profile::from_toml_str(&format!("{text}\n{pcie}"), "p.toml").unwrap_err().to_string();
+        assert!(e.contains("pcie: must be absent for this profile kind"), "{e}");
     }
 
     #[test]

@@ -17,7 +17,9 @@
 //! offload layer's timeout, and asks it to [`Device::stop`] before it takes back the
 //! buffers of the jobs it gave up on.
 //!
-//! Implementations: [`SimulatedDevice`] (the software DPU of `dpukit_sim`, inline).
+//! Implementations: [`SimulatedDevice`] (the software DPU of `dpukit_sim`, inline), and
+//! in [`crate::thread_device`] the kernels on a dedicated host thread (measured) and the
+//! simulator paced on a thread of its own (modelled, its lag measured).
 
 #![forbid(unsafe_code)]
 
@@ -40,7 +42,8 @@ pub enum DeviceClock {
 /// What a device did in a run, for the result document.
 #[derive(Debug, Clone, Default)]
 pub struct DeviceReport {
-    /// Busy time per resource (modelled devices; empty where a device has none to report).
+    /// Busy time per resource: modelled for a modelled device, measured for a measured one
+    /// (a host thread reports its own CPU time); empty where a device has none to report.
     pub resources: Vec<ResourceUse>,
     /// The device's last completion on its own clock, ns.
     pub makespan_ns: u64,
@@ -103,6 +106,12 @@ pub enum DeviceChoice {
     /// The profile's simulated DPU, inline, with modelled times.
     #[default]
     Simulated,
+    /// The kernels on a dedicated host thread per node (pinned when the machine allows),
+    /// with measured times: a real asynchronous device to hold the model against.
+    Thread,
+    /// The profile's simulated DPU on a thread of its own, each completion held to its
+    /// modelled time; modelled times, and the lag behind them measured.
+    SimPaced,
 }
 
 impl DeviceChoice {
@@ -110,6 +119,8 @@ impl DeviceChoice {
     pub fn spec(&self) -> String {
         match self {
             DeviceChoice::Simulated => "sim".into(),
+            DeviceChoice::Thread => "thread".into(),
+            DeviceChoice::SimPaced => "sim-paced".into(),
         }
     }
 }
@@ -117,11 +128,17 @@ impl DeviceChoice {
 impl std::str::FromStr for DeviceChoice {
     type Err = String;
 
-    /// `sim` (the profile's simulated DPU).
+    /// `sim` (the profile's simulated DPU), `thread` (the kernels on a dedicated host
+    /// thread, measured), `sim-paced` (the simulator held to its modelled times).
     fn from_str(s: &str) -> Result<DeviceChoice, String> {
         match s.trim() {
             "sim" | "simulated" => Ok(DeviceChoice::Simulated),
-            other => Err(format!("unknown device `{}`: expected `sim`", other.escape_debug())),
+            "thread" => Ok(DeviceChoice::Thread),
+            "sim-paced" => Ok(DeviceChoice::SimPaced),
+            other => Err(format!(
+                "unknown device `{}`: expected `sim`, `thread` or `sim-paced`",
+                other.escape_debug()
+            )),
         }
     }
 }

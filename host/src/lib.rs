@@ -32,5 +32,6 @@ mod scenario;
 pub mod sensitivity;
 pub mod spec;
 pub mod staging;
+pub mod thread_device;
 pub mod tier;
 pub mod validate;

@@ -28,6 +28,7 @@
 use crate::device::{Device, DeviceChoice, DeviceClock, DeviceReport, SimulatedDevice};
 use crate::dma::{DmaPool, PoolError};
 use crate::result::Fallbacks;
+use crate::thread_device::ThreadDevice;
 use dpukit_ffi::{
     Algorithm, BufRef, Completion, DescFlags, Descriptor, DeviceQueue, HostQueue, Op, Opcode, QueuePair,
     QueuePairConfig, Status,
@@ -267,6 +268,31 @@ impl Offload {
     ) -> Result<Offload, OffloadError> {
         match choice {
             DeviceChoice::Simulated => Offload::dpu(registry, cfg, profile),
+            DeviceChoice::Thread | DeviceChoice::SimPaced => {
+                let engine_cfg = cfg.engine.clone();
+                let dev_registry = registry.clone();
+                let paced = *choice == DeviceChoice::SimPaced;
+                let mut off = Offload::with_device(registry, cfg, |queue| {
+                    let made = if paced {
+                        ThreadDevice::paced(profile, dev_registry, engine_cfg, queue)
+                    } else {
+                        ThreadDevice::measured(profile, dev_registry, engine_cfg, queue)
+                    };
+                    match made {
+                        Ok(d) => Ok(Some(Box::new(d) as Box<dyn Device>)),
+                        Err(EngineError::Model(ModelError::NoDevice { .. })) => Ok(None),
+                        Err(e) => Err(OffloadError::Device(e.to_string())),
+                    }
+                })?;
+                if off.device.is_none() {
+                    off.stats.fallbacks.reasons.push(format!(
+                        "profile `{}` has no device: every op ran on the host CPU",
+                        profile.name
+                    ));
+                    off.no_device = true;
+                }
+                Ok(off)
+            }
         }
     }
 

@@ -104,7 +104,8 @@ pub fn speedup_over_runs(host: &RunResult, offload: &RunResult) -> Option<Repeat
         return None;
     }
     let ratios = h.iter().zip(&o).map(|(h, o)| if *h > 0.0 { o / h } else { 0.0 }).collect();
-    Some(RepeatedFigure::of("speedup", Unit::Ratio, Source::Modelled, ratios))
+    // Modelled unless the offload runs' device was a real one (measured throughput).
+    Some(RepeatedFigure::of("speedup", Unit::Ratio, offload.throughput.source, ratios))
 }
 
 #[cfg(test)]

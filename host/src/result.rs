@@ -180,7 +180,9 @@ pub struct ResourceUse {
     pub units: u32,
     pub jobs: u64,
     pub busy_ns: u64,
-    /// Busy time over (units x window), 0..=1. Always modelled.
+    /// Busy time over (units x window), 0..=1. Modelled, or measured for a device whose
+    /// figures are ([`DeviceSummary::modelled`]): a device on a host thread reports its own
+    /// CPU time in polls that found work over its active window.
     pub utilization: f64,
 }
 
@@ -189,8 +191,9 @@ fn modelled_by_default() -> bool {
     true
 }
 
-/// What the simulated devices did (offload mode only). All figures modelled except the
-/// simulator's own lag, which is measured.
+/// What the devices did (offload mode only). Figures are modelled when `modelled` (the
+/// simulator; its lag behind the model is measured) and measured otherwise (a device on a
+/// host thread: its busy time, utilization and makespan are its own).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeviceSummary {
     pub profile: String,
@@ -214,7 +217,8 @@ pub struct DeviceSummary {
     pub doorbells_dropped: u64,
     /// Ops below their engine's minimum efficient size.
     pub below_min_efficient_size: u64,
-    /// Completions posted later than their modelled time (live emulation only).
+    /// Completions posted later than their modelled time (`--device sim-paced`, which holds
+    /// each to its modelled time on a thread of its own; 0 for the others).
     pub late_completions: u64,
     pub max_lag_ns: u64,
 }

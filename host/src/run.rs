@@ -170,13 +170,16 @@ pub fn comparison(host: RunResult, offload: RunResult) -> Comparison {
     let speedup =
         if host.throughput.value > 0.0 { offload.throughput.value / host.throughput.value } else { 0.0 };
     let speedup_over_runs = crate::repeat::speedup_over_runs(&host, &offload);
+    let source = offload.throughput.source;
     Comparison {
         schema_version: RESULT_SCHEMA_VERSION,
         host,
         offload,
         equivalent,
-        host_cores_freed: Figure::modelled(freed, Unit::Cores),
-        speedup: Figure::modelled(speedup, Unit::Ratio),
+        // Modelled when the offload run is (the simulator), measured when its device was
+        // a real one (a dedicated host thread).
+        host_cores_freed: Figure { value: freed, unit: Unit::Cores, source, emulator: false },
+        speedup: Figure { value: speedup, unit: Unit::Ratio, source, emulator: false },
         sensitivity: None,
         speedup_over_runs,
     }

@@ -92,9 +92,13 @@ pub enum Command {
             overheads of the offload layer, local-tier writes (with fdatasync) and reads, blob-tier GET \
             (one, and a reader's batch at once) and PUT, manifest appends, and how many cores the machine really gives. Takes a few seconds. \
             Scale mode (`run --scale`, `compare --scale`, `sweep --scale`) reads the file with \
-            --calibration, and records it in every result.",
+            --calibration, and records it in every result. With --device-profile it measures instead the \
+            kernels as the dedicated-thread device (`--device thread`) runs them, and writes the \
+            `host-cores` profile that models that device, every figure measured by this run.",
         after_help = "Example:\n  dpukit calibrate --out dpukit-calibration.json\n  \
-            dpukit run fan-out-read --scale --nodes 4096 --size 140g --calibration dpukit-calibration.json"
+            dpukit run fan-out-read --scale --nodes 4096 --size 140g --calibration dpukit-calibration.json\n  \
+            dpukit calibrate --device-profile host-thread.toml\n  \
+            dpukit compare fan-out-write --device thread"
     )]
     Calibrate(CalibrateArgs),
     /// Hold scale mode against live runs on this machine: both figures per case and their difference
@@ -161,6 +165,10 @@ pub struct CalibrateArgs {
     /// Directory to measure the local and blob tiers in (the system temp dir by default)
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Instead of the calibration: write the profile that models `--device thread` on this
+    /// machine (a `host-cores` profile, every figure measured by this run)
+    #[arg(long, value_name = "OUT.toml", conflicts_with_all = ["out", "dir"])]
+    pub device_profile: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -189,6 +197,13 @@ pub struct ValidateArgs {
     /// Where to write the JSON
     #[arg(long, value_name = "FILE.json", default_value = "dpukit-validation.json")]
     pub out: PathBuf,
+    /// Instead of scale mode: hold this device against its model. `thread`: fan-out write and
+    /// fan-in read on one node, with the kernels on a dedicated host thread (measured) and
+    /// with the simulator running the host-cores profile of that thread (modelled; measured
+    /// each round by `calibrate --device-profile`, or --profile PATH.toml) [default rounds: 3,
+    /// size 64m]
+    #[arg(long, value_name = "thread", conflicts_with_all = ["quick", "remeasure"])]
+    pub device: Option<String>,
 }
 
 /// Scale mode: a discrete-event model of the scenario on a cluster, instead of a live run.
@@ -601,8 +616,11 @@ pub struct Knobs {
     #[arg(long, value_enum, value_name = "io_uring|psync")]
     pub ioengine: Option<IoEngineArg>,
     /// The device serving each node's queue pair in offload mode: `sim`, the profile's
-    /// simulated DPU (modelled times; the default). The result names the device and labels
-    /// its figures measured or modelled. Example: --device sim
+    /// simulated DPU (modelled times; the default); `thread`, the kernels on a dedicated host
+    /// thread per node, pinned to a core when the machine allows (measured times);
+    /// `sim-paced`, the simulated DPU on a thread of its own holding each completion to its
+    /// modelled time (modelled times, its lag behind them measured). The result names the
+    /// device and labels its figures measured or modelled. Example: --device thread
     #[arg(long, value_name = "SPEC")]
     pub device: Option<dpukit_host::device::DeviceChoice>,
     /// Not supported: runs are sized in bytes (--size), not seconds (accel_perf -t)

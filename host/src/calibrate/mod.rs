@@ -47,6 +47,7 @@
 
 mod blob;
 mod cores;
+mod device;
 mod format;
 mod kernels;
 mod local;
@@ -55,6 +56,7 @@ mod offload;
 mod probe;
 mod ring;
 
+pub use device::{device_profile, DeviceProfileOptions, DEVICE_PROFILE_CODECS};
 pub use format::{
     BatchCost, Calibration, CalibrationError, CodecCost, CodecPoint, DatagenPoint, OpCost, SizedCost,
     WriteBatchCost, CALIBRATION_VERSION, DEFAULT_CALIBRATION_FILE,

@@ -120,14 +120,20 @@ pub(super) fn assemble(
             ));
         }
     }
-    if mode == Mode::Offload && device.is_some() {
+    // Where the profile puts each op is the model's; a measured device ran them itself.
+    if mode == Mode::Offload && device.as_ref().is_some_and(|d| d.modelled) {
         notes.extend(placement_notes(profile, spec));
     }
-    if mode == Mode::Offload {
+    if modelled {
         notes.push(
             "offload throughput combines measured host-side time with modelled device time (docs/RESULTS.md)"
                 .into(),
         );
+    } else if let Some(d) = device.as_ref().filter(|_| mode == Mode::Offload) {
+        notes.push(format!(
+            "offload figures measured: the device ({}) ran on this machine and the host timed its completions",
+            d.name
+        ));
     }
 
     let verification = merge_verification(&nodes);

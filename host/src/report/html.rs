@@ -122,7 +122,7 @@ pub fn render_html(docs: &[Document]) -> String {
     }
     body.push_str("<h2>Latency</h2>");
     body.push_str(&latency_cdf_svg(&runs));
-    body.push_str("<h2>Modelled device utilization</h2>");
+    body.push_str("<h2>Device utilization</h2>");
     body.push_str(&utilization_svg(&runs));
     for d in docs {
         match d {

@@ -27,6 +27,7 @@ fn kind_name(k: ProfileKind) -> &'static str {
         ProfileKind::HostOnly => "host-only",
         ProfileKind::Dpu => "dpu",
         ProfileKind::OnCpuAccelerator => "on-cpu-accelerator",
+        ProfileKind::HostCores => "host-cores",
     }
 }
 

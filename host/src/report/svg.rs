@@ -228,7 +228,8 @@ pub fn throughput_svg(runs: &[&RunResult]) -> String {
     hbars(CHART_THROUGHPUT, "Throughput (higher is better)", &bars, max, profile_of(runs))
 }
 
-/// Modelled utilization of every device resource of every offload run; the bottleneck
+/// Utilization of every device resource of every offload run, modelled or measured as
+/// the device's figures are (a device on a host thread measures its own); the bottleneck
 /// has a heavy outline.
 pub fn utilization_svg(runs: &[&RunResult]) -> String {
     let mut bars = Vec::new();
@@ -236,6 +237,7 @@ pub fn utilization_svg(runs: &[&RunResult]) -> String {
     let labels = run_labels(runs);
     for (r, run_label) in runs.iter().zip(&labels) {
         let Some(d) = &r.device else { continue };
+        let source = if d.modelled { Source::Modelled } else { Source::Measured };
         for res in &d.resources {
             let bottleneck = d.bottleneck.as_deref() == Some(res.name.as_str());
             let label = if several { format!("{run_label} · {}", res.name) } else { res.name.clone() };
@@ -245,16 +247,22 @@ pub fn utilization_svg(runs: &[&RunResult]) -> String {
                 text: format!(
                     "{} {}{}",
                     fmt_pct(res.utilization),
-                    source_tag(Source::Modelled),
+                    source_tag(source),
                     if bottleneck { " bottleneck" } else { "" }
                 ),
                 color: DEVICE_COLOR,
-                source: Source::Modelled,
+                source,
                 emphasis: bottleneck,
             });
         }
     }
-    hbars(CHART_UTILIZATION, "Modelled DPU utilization per resource (0-100%)", &bars, 1.0, profile_of(runs))
+    let all_modelled = runs.iter().filter_map(|r| r.device.as_ref()).all(|d| d.modelled);
+    let title = if all_modelled {
+        "Modelled DPU utilization per resource (0-100%)"
+    } else {
+        "Device utilization per resource (0-100%; measured bars solid, modelled hatched)"
+    };
+    hbars(CHART_UTILIZATION, title, &bars, 1.0, profile_of(runs))
 }
 
 /// A sweep's throughput: one bar per point and mode, grouped by point.

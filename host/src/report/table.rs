@@ -110,15 +110,19 @@ fn rows(r: &RunResult) -> Vec<(String, String)> {
         }
         rows.push(("bottleneck".into(), format!("{} {model}", d.bottleneck.as_deref().unwrap_or("none"))));
         rows.push(("DPU makespan".into(), format!("{} {model}", fmt_duration_ns(d.makespan_ns as f64))));
-        rows.push((
-            "simulator lag".into(),
-            format!(
-                "max {}, {} late completions {}",
-                fmt_duration_ns(d.max_lag_ns as f64),
-                d.late_completions,
-                source_tag(Source::Measured)
-            ),
-        ));
+        // How far a simulator on its own thread (sim-paced) fell behind its model; a
+        // measured device has no model to lag.
+        if d.modelled {
+            rows.push((
+                "simulator lag".into(),
+                format!(
+                    "max {}, {} late completions {}",
+                    fmt_duration_ns(d.max_lag_ns as f64),
+                    d.late_completions,
+                    source_tag(Source::Measured)
+                ),
+            ));
+        }
         if d.error_completions + d.injected_errors + d.doorbells_dropped > 0 {
             rows.push((
                 "device errors".into(),

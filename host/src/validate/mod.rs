@@ -17,9 +17,14 @@
 
 #![forbid(unsafe_code)]
 
+mod device;
 mod document;
 mod load;
 
+pub use device::{
+    validate_device, DeviceCase, DeviceValidateError, DeviceValidateOptions, DeviceValidation, DEVICE_GOAL,
+    DEVICE_SCENARIOS,
+};
 pub use document::{CaseResult, RoundRecord, Validation, VALIDATION_SCHEMA_VERSION};
 pub use load::Load;
 

@@ -4,7 +4,7 @@ use crate::cli::args::{BlobArgs, CalibrateArgs, CopyArgs, Format, ProfilesAction
 use crate::cli::commands::{check_out_file, load_profile, print, status, write_file};
 use crate::cli::knobs::{apply_blob, kind_from_name};
 use anyhow::{anyhow, bail, Context, Result};
-use dpukit_host::calibrate::{calibrate, CalibrateOptions};
+use dpukit_host::calibrate::{calibrate, device_profile, CalibrateOptions, DeviceProfileOptions};
 use dpukit_host::copy::{resume_copy, AdjustOptions, ResumeOptions};
 use dpukit_host::preset::{LIVE_MAX_BYTES_PER_NODE, LIVE_MAX_NODES, PRESETS};
 use dpukit_host::report::{self, Document};
@@ -63,6 +63,18 @@ pub(super) fn copy_cmd(a: CopyArgs, quiet: bool) -> Result<()> {
 }
 
 pub(super) fn calibrate_cmd(a: CalibrateArgs, quiet: bool) -> Result<()> {
+    if let Some(out) = &a.device_profile {
+        check_out_file(out, "--device-profile")?;
+        status(quiet, "measuring the kernels as the dedicated-thread device runs them (a few seconds)");
+        let text = device_profile(&DeviceProfileOptions::default()).map_err(|e| anyhow!("{e}"))?;
+        write_file(out, &text)?;
+        return print(&format!(
+            "{}: the `host-cores` profile of --device thread on this machine; use it with \
+             --profile {} to model that device\n",
+            out.display(),
+            out.display()
+        ));
+    }
     check_out_file(&a.out, "--out")?;
     status(quiet, "calibrating this machine (a few seconds)");
     let cal = calibrate(&CalibrateOptions { dir: a.dir.clone(), ..CalibrateOptions::default() })

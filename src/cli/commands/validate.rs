@@ -6,9 +6,10 @@ use crate::cli::knobs::parse_size;
 use anyhow::{anyhow, bail, Result};
 use dpukit_host::spec::ScenarioKind;
 use dpukit_host::validate::{
-    check_options, validate as run_validation, ValidateError, ValidateOptions, MAX_ROUNDS,
-    VALIDATED_SCENARIOS,
+    check_options, validate as run_validation, validate_device, DeviceValidateOptions, ValidateError,
+    ValidateOptions, DEVICE_SCENARIOS, MAX_ROUNDS, VALIDATED_SCENARIOS,
 };
+use dpukit_sim::profile::{Profile, ProfileKind};
 use std::sync::Arc;
 
 /// The validation's options from the flags, every value checked before anything runs.
@@ -52,6 +53,9 @@ pub(super) fn validate_options(a: &ValidateArgs, quiet: bool) -> Result<Validate
 }
 
 pub(super) fn validate_cmd(a: ValidateArgs, quiet: bool) -> Result<()> {
+    if let Some(device) = &a.device {
+        return validate_device_cmd(&a, device, quiet);
+    }
     let opts = validate_options(&a, quiet)?;
     check_out_file(&a.out, "--out")?;
     // Every option is checked (sizes against each case's scenario) before the first run.
@@ -87,4 +91,75 @@ pub(super) fn flag_of(e: ValidateError) -> String {
         }
         e => e.to_string(),
     }
+}
+
+/// `dpukit validate --device thread`: the dedicated-thread device against its model.
+fn validate_device_cmd(a: &ValidateArgs, device: &str, quiet: bool) -> Result<()> {
+    if device.trim() != "thread" {
+        bail!(
+            "--device {device}: only `thread` (the dedicated-thread device) has a model to hold it against"
+        );
+    }
+    let mut opts = DeviceValidateOptions::default();
+    if let Some(p) = &a.profile {
+        let profile = Profile::load(p).map_err(|e| anyhow!("--profile: {e}"))?;
+        if profile.kind != ProfileKind::HostCores {
+            bail!(
+                "--profile {p}: `{}` is not a host-cores profile; write one with `dpukit calibrate --device-profile OUT.toml`",
+                profile.name
+            );
+        }
+        opts.profile = Some(profile);
+    }
+    if let Some(r) = &a.rounds {
+        opts.rounds = r
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_ROUNDS).contains(n))
+            .ok_or_else(|| anyhow!("--rounds {r}: must be 1..={MAX_ROUNDS}"))?;
+    }
+    if let Some(s) = &a.size {
+        opts.object_size_bytes = parse_size(s).map_err(|e| anyhow!("--size: {e}"))?;
+    }
+    if let Some(c) = &a.chunk {
+        let bytes = parse_size(c).map_err(|e| anyhow!("--chunk: {e}"))?;
+        opts.chunk_size_bytes =
+            u32::try_from(bytes).map_err(|_| anyhow!("--chunk {c}: must be at most 64 MiB"))?;
+    }
+    if !a.scenario.is_empty() {
+        let names: Vec<&str> = DEVICE_SCENARIOS.iter().map(|k| k.name()).collect();
+        let mut kinds = Vec::new();
+        for name in &a.scenario {
+            match ScenarioKind::from_name(name.trim()) {
+                Some(k) if DEVICE_SCENARIOS.contains(&k) => kinds.push(k),
+                _ => bail!("--scenario {name}: the device validation has {}", names.join(" and ")),
+            }
+        }
+        opts.scenarios = kinds;
+    }
+    check_out_file(&a.out, "--out")?;
+    if !quiet {
+        opts.progress = Some(Arc::new(|line: &str| eprintln!("dpukit: {line}")));
+    }
+    status(
+        quiet,
+        &format!(
+            "holding --device thread against its model: {} scenario(s), {} round(s) (keep the machine otherwise idle)",
+            opts.scenarios.len(),
+            opts.rounds
+        ),
+    );
+    let v = validate_device(&opts).map_err(|e| anyhow!("validate: {e}"))?;
+    write_file(&a.out, &json_text(serde_json::to_string_pretty(&v))?)?;
+    print(&v.render_table())?;
+    status(quiet, &format!("wrote {}", a.out.display()));
+    if !v.passed {
+        bail!(
+            "the model of --device thread is outside {:.0} % of the measurement in: {}",
+            v.goal * 100.0,
+            v.cases.iter().filter(|c| !c.passed).map(|c| c.scenario.as_str()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(())
 }

@@ -1,0 +1,355 @@
+//! The profile of the dedicated-thread device (`--device thread`), measured on this
+//! machine: `dpukit calibrate --device-profile OUT.toml`.
+//!
+//! The device runs the kernels through the same registry as the host, on one thread, and
+//! answers each descriptor through the simulator's engine. So its profile is a
+//! `host-cores` profile with one core whose rates are the kernels' on this machine, at the
+//! scenarios' data (the compressibility and chunk size asked for), and whose fixed cost per
+//! op is what the engine takes to fetch, parse, resolve and answer a descriptor (timed on
+//! NOP descriptors through a real queue pair). Every figure is `measured`, its source
+//! naming this calibration run. Each rate is the median of several rounds, so a busy
+//! moment on a shared machine moves one round, not the figure.
+
+#![forbid(unsafe_code)]
+
+use super::format::{build_name, err, CalibrationError};
+use super::kernels::datagen_for;
+use crate::metrics::machine_info;
+use dpukit_ffi::{Algorithm, Descriptor, Op, QueuePair, QueuePairConfig};
+use dpukit_kernels::cache_index::CacheIndex;
+use dpukit_kernels::registry::{Call, Registry};
+use dpukit_sim::engine::{Engine, EngineConfig};
+use dpukit_sim::profile::Profile;
+use dpukit_sim::timing::SimTime;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What the device profile is measured at.
+#[derive(Debug, Clone)]
+pub struct DeviceProfileOptions {
+    /// The profile's name.
+    pub name: String,
+    /// Compressibility of the data the codecs are measured on (the scenarios' default: 2).
+    pub compressibility: f64,
+    /// Bytes per kernel call (the scenarios' default chunk: 1 MiB).
+    pub chunk_bytes: usize,
+    /// Rounds per figure; the median is kept.
+    pub rounds: usize,
+    /// Wall time of one round of one figure.
+    pub round: Duration,
+}
+
+impl Default for DeviceProfileOptions {
+    fn default() -> Self {
+        DeviceProfileOptions {
+            name: crate::thread_device::THREAD_PROFILE.into(),
+            compressibility: 2.0,
+            chunk_bytes: 1 << 20,
+            rounds: 7,
+            round: Duration::from_millis(20),
+        }
+    }
+}
+
+/// Codec levels the profile's per-algorithm rates are measured at: the scenarios' LZ4
+/// (level 0), zstd's default level 3, and deflate through zlib at level 6.
+pub const DEVICE_PROFILE_CODECS: [(Algorithm, u8, &str); 3] =
+    [(Algorithm::Lz4, 0, "lz4"), (Algorithm::Zstd, 3, "zstd"), (Algorithm::Zlib, 6, "deflate")];
+
+/// Median wall ns of one call of `f`, over `rounds` rounds of about `round` each.
+fn median_ns(
+    rounds: usize,
+    round: Duration,
+    mut f: impl FnMut() -> Result<(), CalibrationError>,
+) -> Result<f64, CalibrationError> {
+    f()?;
+    let t = Instant::now();
+    f()?;
+    let one = t.elapsed().as_nanos().max(1) as f64;
+    let iters = ((round.as_nanos() as f64 / one) as usize).clamp(1, 1_000_000);
+    let mut samples = Vec::with_capacity(rounds);
+    for _ in 0..rounds.max(1) {
+        let t = Instant::now();
+        for _ in 0..iters {
+            f()?;
+        }
+        samples.push(t.elapsed().as_nanos() as f64 / iters as f64);
+    }
+    samples.sort_by(f64::total_cmp);
+    Ok(samples[samples.len() / 2])
+}
+
+/// The fixed cost of one descriptor in the engine: fetch, parse, answer, for NOPs rung in
+/// batches of `batch`, timed inside the engine's polls only.
+fn engine_ns_per_descriptor(
+    profile: &Profile,
+    registry: Registry,
+    opts: &DeviceProfileOptions,
+) -> Result<f64, CalibrationError> {
+    let batch = 32usize;
+    let (mut host, dev) =
+        QueuePair::create(QueuePairConfig { sq_entries: 64, cq_entries: 64, max_regions: 1 })
+            .map_err(|e| err(format!("queue pair: {e}")))?;
+    let mut engine = Engine::new(profile, registry, EngineConfig::default()).map_err(err)?;
+    engine.attach(dev);
+    let descs: Vec<Descriptor> = (0..batch as u64).map(|t| Descriptor::new(t, Op::Nop)).collect();
+    let mut cpls = Vec::with_capacity(batch);
+    let epoch = Instant::now();
+    let mut one_batch = || -> Result<u64, CalibrationError> {
+        if host.submit(&descs) != batch {
+            return Err(err("submission ring full"));
+        }
+        host.ring_doorbell();
+        let mut ns = 0u64;
+        let mut got = 0;
+        while got < batch {
+            let t = Instant::now();
+            engine.poll(SimTime::from_ns(epoch.elapsed().as_nanos() as u64));
+            ns += t.elapsed().as_nanos() as u64;
+            cpls.clear();
+            got += host.poll(batch, &mut cpls).map_err(err)?;
+        }
+        Ok(ns)
+    };
+    one_batch()?;
+    let mut samples = Vec::new();
+    for _ in 0..opts.rounds.max(1) {
+        let (mut ns, mut n) = (0u64, 0u64);
+        let start = Instant::now();
+        while start.elapsed() < opts.round {
+            ns += one_batch()?;
+            n += batch as u64;
+        }
+        samples.push(ns as f64 / n.max(1) as f64);
+    }
+    samples.sort_by(f64::total_cmp);
+    Ok(samples[samples.len() / 2])
+}
+
+/// Measures this machine's kernels as the dedicated-thread device runs them and returns
+/// the `host-cores` profile that models that device (TOML text, validated).
+pub fn device_profile(opts: &DeviceProfileOptions) -> Result<String, CalibrationError> {
+    if !(opts.compressibility.is_finite() && (1.0..=8.0).contains(&opts.compressibility)) {
+        return Err(err(format!("compressibility must be 1.0..=8.0, got {}", opts.compressibility)));
+    }
+    if !(512..=(64 << 20)).contains(&opts.chunk_bytes) {
+        return Err(err(format!("chunk size must be 512 B..=64 MiB, got {}", opts.chunk_bytes)));
+    }
+    let started = Instant::now();
+    let registry = Registry::new(Arc::new(CacheIndex::new(1 << 16).map_err(err)?));
+    let n = opts.chunk_bytes;
+    let (rounds, round) = (opts.rounds, opts.round);
+    let mut src = vec![0u8; n];
+    datagen_for(opts.compressibility).fill(7, 0, &mut src);
+    let mut dst = vec![0u8; n * 2 + 4096];
+    let mut comp = vec![0u8; n * 2 + 4096];
+    let rate = |ns: f64, bytes: usize| bytes as f64 / ns * 1e9;
+
+    let crc_ns = median_ns(rounds, round, || {
+        registry.execute(Call::Crc32c { src: &src, seed: 0 }).map_err(err)?;
+        Ok(())
+    })?;
+    let copy_ns = median_ns(rounds, round, || {
+        registry.execute(Call::Copy { src: &src, dst: &mut dst[..n] }).map_err(err)?;
+        Ok(())
+    })?;
+    let mut codecs = Vec::new();
+    for (algorithm, level, key) in DEVICE_PROFILE_CODECS {
+        let c_ns = median_ns(rounds, round, || {
+            registry.execute(Call::Compress { src: &src, dst: &mut dst, algorithm, level }).map_err(err)?;
+            Ok(())
+        })?;
+        let clen = registry
+            .execute(Call::Compress { src: &src, dst: &mut comp, algorithm, level })
+            .map_err(err)?
+            .result as usize;
+        let d_ns = median_ns(rounds, round, || {
+            registry
+                .execute(Call::Decompress { src: &comp[..clen], dst: &mut dst[..n], algorithm })
+                .map_err(err)?;
+            Ok(())
+        })?;
+        codecs.push((key, algorithm, level, rate(c_ns, n), rate(d_ns, n), n as f64 / clen.max(1) as f64));
+    }
+    let mut next_key = 1u64;
+    let value = [0u8; 16];
+    let insert_ns = median_ns(rounds, round, || {
+        let mut key = [0u8; 16];
+        key[..8].copy_from_slice(&(next_key % 50_000 + 1).to_le_bytes());
+        next_key += 1;
+        registry.execute(Call::CacheInsert { key, value }).map_err(err)?;
+        Ok(())
+    })?;
+    let mut probe = 1u64;
+    let mut out = [0u8; 16];
+    let lookup_ns = median_ns(rounds, round, || {
+        let mut key = [0u8; 16];
+        key[..8].copy_from_slice(&(probe % 50_000 + 1).to_le_bytes());
+        probe += 1;
+        // A miss is an answer too: both cost a probe.
+        let _ = registry.execute(Call::CacheLookup { key, dst: &mut out });
+        Ok(())
+    })?;
+    let mut gone = 1u64;
+    let delete_ns = median_ns(rounds, round, || {
+        let mut key = [0u8; 16];
+        key[..8].copy_from_slice(&(gone % 50_000 + 1).to_le_bytes());
+        gone += 1;
+        let _ = registry.execute(Call::CacheDelete { key });
+        Ok(())
+    })?;
+
+    let machine = machine_info();
+    let clock_ghz = cpu_mhz().map(|m| m / 1000.0);
+    let stamp =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let run = format!(
+        "dpukit {} calibrate --device-profile ({} build, {}, unix time {stamp})",
+        env!("CARGO_PKG_VERSION"),
+        build_name(),
+        machine.cpu_model
+    );
+    let data = format!("{} B calls on data of compressibility {}", n, opts.compressibility);
+    let med = format!("median of {rounds} rounds");
+    let fig = |value: String, what: &str| {
+        format!("{{ value = {value}, source = \"measured: {run}: {what}\", confidence = \"measured\" }}")
+    };
+    let sci = |v: f64| format!("{v:.4e}");
+
+    // The per-op cost is measured through an engine, which needs a profile to route: a
+    // provisional one with these rates and no fixed cost.
+    let mut toml = String::new();
+    let _ = writeln!(
+        toml,
+        "# The dedicated-thread device (`dpukit run --device thread`) on this machine: one host\n\
+         # thread running the kernels behind the queue pair. Written by `dpukit calibrate\n\
+         # --device-profile`; every figure measured by that run ({data}, {med}). Regenerate it on\n\
+         # the machine you compare against: its rates are this machine's.\n\
+         schema_version = 1\n\
+         name = \"{}\"\n\
+         kind = \"host-cores\"\n\
+         description = \"one dedicated host thread running the kit's kernels behind the queue pair (measured on {})\"\n\n\
+         [host]\n\
+         cpu = \"{}\"\n",
+        opts.name.escape_debug(),
+        machine.cpu_model.escape_debug(),
+        machine.cpu_model.escape_debug()
+    );
+    let cores = |per_op: f64| {
+        let mut t = String::new();
+        let _ = writeln!(t, "[cores]");
+        let _ = writeln!(t, "model = \"{}\"", machine.cpu_model.escape_debug());
+        let _ = writeln!(t, "count = {}", fig("1".into(), "one device thread per node"));
+        let _ = writeln!(
+            t,
+            "clock_ghz = {}",
+            match clock_ghz {
+                Some(g) => fig(format!("{g:.3}"), "/proc/cpuinfo cpu MHz"),
+                None => "{ value = 1.0, source = \"assumed: /proc/cpuinfo gives no cpu MHz; unused by the model\", confidence = \"assumed\" }".into(),
+            }
+        );
+        let _ = writeln!(
+            t,
+            "per_op_fixed_ns = {}",
+            fig(
+                format!("{per_op:.1}"),
+                &format!("engine time per NOP descriptor (fetch, parse, answer), batches of 32, {med}")
+            )
+        );
+        let _ = writeln!(
+            t,
+            "crc32c_bytes_per_s = {}",
+            fig(sci(rate(crc_ns, n)), &format!("CRC32C, {data}, {med}"))
+        );
+        let _ =
+            writeln!(t, "copy_bytes_per_s = {}", fig(sci(rate(copy_ns, n)), &format!("copy, {data}, {med}")));
+        let _ = writeln!(t, "\n[cores.compress_bytes_per_s]");
+        for (key, algorithm, level, c, _, ratio) in &codecs {
+            let what =
+                format!("{} level {level} compress (ratio {ratio:.2}), {data}, {med}", algorithm.name());
+            let _ = writeln!(t, "{key} = {}", fig(sci(*c), &what));
+        }
+        let _ = writeln!(t, "\n[cores.decompress_bytes_per_s]");
+        for (key, algorithm, level, _, d, _) in &codecs {
+            let what =
+                format!("{} level {level} decompress, per output byte, {data}, {med}", algorithm.name());
+            let _ = writeln!(t, "{key} = {}", fig(sci(*d), &what));
+        }
+        t
+    };
+    let cache = format!(
+        "cache_lookup_ops_per_s = {}\ncache_insert_ops_per_s = {}\ncache_delete_ops_per_s = {}\n",
+        fig(sci(1e9 / lookup_ns), &format!("cache lookups over 50 000 keys, {med}")),
+        fig(sci(1e9 / insert_ns), &format!("cache inserts over 50 000 keys, {med}")),
+        fig(sci(1e9 / delete_ns), &format!("cache deletes over 50 000 keys, {med}"))
+    );
+    let assemble = |per_op: f64| -> String {
+        // TOML: plain keys of [cores] must come before its sub-tables.
+        let body = cores(per_op);
+        let (head, tables) = body.split_once("\n[cores.compress_bytes_per_s]").unwrap_or((&body, ""));
+        format!("{toml}{head}{cache}\n[cores.compress_bytes_per_s]{tables}")
+    };
+    let provisional = Profile::from_toml_str(&assemble(0.0), "device profile").map_err(err)?;
+    let per_op = engine_ns_per_descriptor(&provisional, registry.clone(), opts)?;
+    let text = assemble(per_op);
+    Profile::from_toml_str(&text, "device profile").map_err(err)?;
+    tracing::debug!(took_s = started.elapsed().as_secs_f64(), "device profile measured");
+    Ok(text)
+}
+
+/// The first `cpu MHz` of /proc/cpuinfo.
+fn cpu_mhz() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    text.lines()
+        .find(|l| l.starts_with("cpu MHz"))
+        .and_then(|l| l.split(':').nth(1))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v > 0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dpukit_sim::profile::{Confidence, ProfileKind};
+
+    /// The profile loads as a host-cores profile whose every rate was measured by this run.
+    #[test]
+    fn the_device_profile_is_a_measured_host_cores_profile() {
+        let opts = DeviceProfileOptions {
+            name: "t".into(),
+            chunk_bytes: 64 << 10,
+            rounds: 1,
+            round: Duration::from_millis(1),
+            ..DeviceProfileOptions::default()
+        };
+        let text = device_profile(&opts).unwrap();
+        let p = Profile::from_toml_str(&text, "t.toml").unwrap();
+        assert_eq!(p.kind, ProfileKind::HostCores);
+        let c = p.cores.as_ref().unwrap();
+        assert_eq!(c.count.value, 1);
+        let rates = [
+            &c.per_op_fixed_ns,
+            &c.crc32c_bytes_per_s,
+            &c.copy_bytes_per_s,
+            &c.cache_lookup_ops_per_s,
+            &c.cache_insert_ops_per_s,
+            &c.cache_delete_ops_per_s,
+        ];
+        let codecs = dpukit_sim::profile::Algorithm::ALL
+            .iter()
+            .flat_map(|a| [c.compress_bytes_per_s.get(*a), c.decompress_bytes_per_s.get(*a)]);
+        for f in rates.into_iter().chain(codecs) {
+            assert_eq!(f.confidence, Confidence::Measured, "{}", f.source);
+            assert!(f.source.contains("calibrate --device-profile"), "{}", f.source);
+        }
+        assert!(c.per_op_fixed_ns.value > 0.0 && c.crc32c_bytes_per_s.value > 0.0);
+    }
+
+    #[test]
+    fn a_chunk_size_out_of_range_is_refused() {
+        let opts = DeviceProfileOptions { chunk_bytes: 100, ..DeviceProfileOptions::default() };
+        let e = device_profile(&opts).unwrap_err().to_string();
+        assert!(e.contains("chunk size must be 512 B..=64 MiB, got 100"), "{e}");
+    }
+}

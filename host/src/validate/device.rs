@@ -1,0 +1,261 @@
+//! The dedicated-thread device held against its model (`dpukit validate --device thread`):
+//! fan-out write and fan-in read in offload mode on this machine, once with the kernels on
+//! a dedicated host thread (`--device thread`, measured) and once with the simulator
+//! running the `host-cores` profile that models that thread (modelled), side by side.
+//!
+//! Each round measures the device profile afresh (`dpukit calibrate --device-profile`,
+//! unless a profile is given) between two passes of measured runs, and models every case
+//! from it, so a machine that drifts moves both sides alike. A case passes when the mean
+//! modelled throughput is within [`DEVICE_GOAL`] of the mean measured one. Every case
+//! reports the spread of its measured runs (lowest and highest over the mean) and the
+//! machine's load during them, so a miss can be told from a busy machine.
+//!
+//! One node per case: the model gives each node's device thread a core of its own, and on
+//! a two-core machine two nodes' host and device threads would share two cores.
+
+#![forbid(unsafe_code)]
+
+use super::load::{LoadSum, Mark};
+use super::Load;
+use crate::calibrate::{device_profile, DeviceProfileOptions};
+use crate::device::DeviceChoice;
+use crate::report::fmt_rate;
+use crate::result::Mode;
+use crate::run::{run_scenario, RunError, RunOptions};
+use crate::spec::{ScenarioKind, ScenarioSpec};
+use dpukit_sim::profile::{Profile, ProfileKind};
+use serde::Serialize;
+
+/// Largest difference of the mean modelled throughput from the mean measured one.
+pub const DEVICE_GOAL: f64 = 0.10;
+/// The scenarios held against the model.
+pub const DEVICE_SCENARIOS: [ScenarioKind; 2] = [ScenarioKind::FanOutWrite, ScenarioKind::FanInRead];
+
+/// What to run.
+#[derive(Clone)]
+pub struct DeviceValidateOptions {
+    /// The model's profile; `None` measures one each round.
+    pub profile: Option<Profile>,
+    pub rounds: usize,
+    pub object_size_bytes: u64,
+    pub chunk_size_bytes: u32,
+    pub scenarios: Vec<ScenarioKind>,
+    pub progress: Option<super::ProgressLine>,
+}
+
+impl Default for DeviceValidateOptions {
+    fn default() -> Self {
+        DeviceValidateOptions {
+            profile: None,
+            rounds: 3,
+            object_size_bytes: 64 << 20,
+            chunk_size_bytes: 1 << 20,
+            scenarios: DEVICE_SCENARIOS.to_vec(),
+            progress: None,
+        }
+    }
+}
+
+/// One scenario's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceCase {
+    pub scenario: String,
+    /// Throughput of each measured run, bytes/s (two per round).
+    pub measured: Vec<f64>,
+    /// Throughput modelled from each round's profile, bytes/s.
+    pub modelled: Vec<f64>,
+    pub measured_mean: f64,
+    pub modelled_mean: f64,
+    /// (modelled - measured) / measured.
+    pub difference: f64,
+    /// Lowest and highest measured run over their mean, minus one.
+    pub spread_low: f64,
+    pub spread_high: f64,
+    /// The machine's load during the measured runs.
+    pub load: Load,
+    pub passed: bool,
+}
+
+/// The whole validation.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceValidation {
+    pub device: String,
+    /// Where the model's profile came from.
+    pub profile_source: String,
+    pub goal: f64,
+    pub rounds: usize,
+    pub cases: Vec<DeviceCase>,
+    pub passed: bool,
+}
+
+/// Why the validation could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceValidateError {
+    #[error("profile `{0}` is not a host-cores profile: write one with `dpukit calibrate --device-profile OUT.toml`")]
+    NotHostCores(String),
+    #[error("rounds must be 1..=20, got {0}")]
+    Rounds(usize),
+    #[error("{case}: {source}")]
+    Run {
+        case: String,
+        #[source]
+        source: Box<RunError>,
+    },
+    #[error("{0}")]
+    Calibration(String),
+    #[error("{0}")]
+    Spec(String),
+}
+
+fn spec_for(kind: ScenarioKind, opts: &DeviceValidateOptions) -> Result<ScenarioSpec, DeviceValidateError> {
+    let mut s = ScenarioSpec::defaults(kind);
+    s.nodes = 1;
+    s.object_size_bytes = opts.object_size_bytes;
+    s.chunk_size_bytes = opts.chunk_size_bytes;
+    s.validate().map_err(|e| DeviceValidateError::Spec(format!("{}: {e}", kind.name())))?;
+    Ok(s)
+}
+
+/// Runs the validation.
+pub fn validate_device(opts: &DeviceValidateOptions) -> Result<DeviceValidation, DeviceValidateError> {
+    if opts.rounds == 0 || opts.rounds > 20 {
+        return Err(DeviceValidateError::Rounds(opts.rounds));
+    }
+    if let Some(p) = &opts.profile {
+        if p.kind != ProfileKind::HostCores {
+            return Err(DeviceValidateError::NotHostCores(p.name.clone()));
+        }
+    }
+    let specs: Vec<ScenarioSpec> =
+        opts.scenarios.iter().map(|k| spec_for(*k, opts)).collect::<Result<_, _>>()?;
+    let say = |line: &str| {
+        if let Some(p) = &opts.progress {
+            p(line)
+        }
+    };
+    let thread = RunOptions { device: DeviceChoice::Thread, ..RunOptions::default() };
+    let sim = RunOptions { device: DeviceChoice::Simulated, ..RunOptions::default() };
+    let mut measured: Vec<Vec<f64>> = vec![Vec::new(); specs.len()];
+    let mut modelled: Vec<Vec<f64>> = vec![Vec::new(); specs.len()];
+    let mut loads: Vec<LoadSum> = (0..specs.len()).map(|_| LoadSum::default()).collect();
+    let mut device = String::new();
+    let run_err = |case: &str| {
+        let case = case.to_string();
+        move |source| DeviceValidateError::Run { case, source: Box::new(source) }
+    };
+    for round in 1..=opts.rounds {
+        let measure_pass = |measured: &mut Vec<Vec<f64>>,
+                            loads: &mut Vec<LoadSum>,
+                            device: &mut String,
+                            profile: &Profile| {
+            for (i, spec) in specs.iter().enumerate() {
+                let start = Mark::now();
+                let r = run_scenario(spec, Mode::Offload, profile, &thread)
+                    .map_err(run_err(&format!("{} --device thread", spec.kind.name())))?;
+                loads[i].add(&start, &Mark::now());
+                if let Some(d) = &r.device {
+                    *device = d.name.clone();
+                }
+                measured[i].push(r.throughput.value);
+            }
+            Ok::<(), DeviceValidateError>(())
+        };
+        let routing = match &opts.profile {
+            Some(p) => p.clone(),
+            None => Profile::builtin(crate::thread_device::THREAD_PROFILE)
+                .map_err(|e| DeviceValidateError::Calibration(e.to_string()))?,
+        };
+        measure_pass(&mut measured, &mut loads, &mut device, &routing)?;
+        let profile = match &opts.profile {
+            Some(p) => p.clone(),
+            None => {
+                let text = device_profile(&DeviceProfileOptions {
+                    compressibility: specs[0].compressibility,
+                    chunk_bytes: opts.chunk_size_bytes as usize,
+                    ..DeviceProfileOptions::default()
+                })
+                .map_err(|e| DeviceValidateError::Calibration(e.to_string()))?;
+                Profile::from_toml_str(&text, "measured device profile")
+                    .map_err(|e| DeviceValidateError::Calibration(e.to_string()))?
+            }
+        };
+        for (i, spec) in specs.iter().enumerate() {
+            let r = run_scenario(spec, Mode::Offload, &profile, &sim)
+                .map_err(run_err(&format!("{} modelled", spec.kind.name())))?;
+            modelled[i].push(r.throughput.value);
+        }
+        measure_pass(&mut measured, &mut loads, &mut device, &routing)?;
+        for (i, spec) in specs.iter().enumerate() {
+            let n = measured[i].len();
+            say(&format!(
+                "round {round}/{}: {}: measured {} and {} [meas], modelled {} [model]",
+                opts.rounds,
+                spec.kind.name(),
+                fmt_rate(measured[i][n - 2]),
+                fmt_rate(measured[i][n - 1]),
+                fmt_rate(*modelled[i].last().unwrap_or(&0.0))
+            ));
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let cases: Vec<DeviceCase> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| {
+            let (meas, model) = (mean(&measured[i]), mean(&modelled[i]));
+            let difference = if meas > 0.0 { (model - meas) / meas } else { f64::INFINITY };
+            let lo = measured[i].iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = measured[i].iter().copied().fold(0.0, f64::max);
+            DeviceCase {
+                scenario: spec.kind.name().to_string(),
+                measured: measured[i].clone(),
+                modelled: modelled[i].clone(),
+                measured_mean: meas,
+                modelled_mean: model,
+                difference,
+                spread_low: if meas > 0.0 { lo / meas - 1.0 } else { 0.0 },
+                spread_high: if meas > 0.0 { hi / meas - 1.0 } else { 0.0 },
+                load: loads[i].load(),
+                passed: difference.abs() <= DEVICE_GOAL,
+            }
+        })
+        .collect();
+    let passed = cases.iter().all(|c| c.passed);
+    Ok(DeviceValidation {
+        device,
+        profile_source: match &opts.profile {
+            Some(p) => format!("profile `{}`", p.name),
+            None => "measured each round by the calibration of `dpukit calibrate --device-profile`".into(),
+        },
+        goal: DEVICE_GOAL,
+        rounds: opts.rounds,
+        cases,
+        passed,
+    })
+}
+
+impl DeviceValidation {
+    /// Both figures per scenario, their difference against the goal, the measured spread
+    /// and the load.
+    pub fn render_table(&self) -> String {
+        let mut out = format!(
+            "device {} [meas] vs its model, the simulator with the host-cores profile ({}) [model]\n",
+            self.device, self.profile_source
+        );
+        for c in &self.cases {
+            out.push_str(&format!(
+                "{:<14} measured {} [meas] (runs {:+.1} % .. {:+.1} % of it)  modelled {} [model]  difference {:+.1} % ({} {:.0} %)\n    load during the measured runs: {}\n",
+                c.scenario,
+                fmt_rate(c.measured_mean),
+                c.spread_low * 100.0,
+                c.spread_high * 100.0,
+                fmt_rate(c.modelled_mean),
+                c.difference * 100.0,
+                if c.passed { "within" } else { "OUTSIDE" },
+                self.goal * 100.0,
+                c.load.describe()
+            ));
+        }
+        out
+    }
+}
