@@ -73,6 +73,13 @@ fn bad_inputs_are_one_line_errors() {
             "unknown scenario `fan-out-scribble`",
         ),
         (&["run", "--mode", "host", "--scenario-file", "bad-value.toml"], "chunk_size_bytes"),
+        (
+            &["run", "--mode", "offload", "--device", "process:/nonexistent/dpu-device"],
+            "device program `/nonexistent/dpu-device`: No such file or directory",
+        ),
+        (&["compare", "--device", "process:afile --flag"], "device program `afile` not found on PATH"),
+        (&["compare", "--device", "process:./afile"], "device program `./afile` is not executable"),
+        (&["run", "--mode", "offload", "--device", "process:"], "needs a program"),
         (&["run", "kv-cache", "--mode", "host", "--scenario-file", "typo.toml"], "nodez"),
         (&["run", "--mode", "host", "--out", "no/such/dir/r.json"], "directory no/such/dir does not exist"),
         (&["run", "--mode", "host", "--out", "adir"], "--out adir: is a directory"),

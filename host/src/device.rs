@@ -17,7 +17,8 @@
 //! offload layer's timeout, and asks it to [`Device::stop`] before it takes back the
 //! buffers of the jobs it gave up on.
 //!
-//! Implementations: [`SimulatedDevice`] (the software DPU of `dpukit_sim`, inline).
+//! Implementations: [`SimulatedDevice`] (the software DPU of `dpukit_sim`, inline) and
+//! [`crate::process::ProcessDevice`] (a program in another process, over shared memory).
 
 #![forbid(unsafe_code)]
 
@@ -103,6 +104,9 @@ pub enum DeviceChoice {
     /// The profile's simulated DPU, inline, with modelled times.
     #[default]
     Simulated,
+    /// A program serving the queue pair from its own process over shared memory, with
+    /// measured times (`process:CMD [ARGS]`, see [`crate::process`]).
+    Process(crate::process::ProcessSpec),
 }
 
 impl DeviceChoice {
@@ -110,6 +114,7 @@ impl DeviceChoice {
     pub fn spec(&self) -> String {
         match self {
             DeviceChoice::Simulated => "sim".into(),
+            DeviceChoice::Process(p) => p.spec(),
         }
     }
 }
@@ -117,11 +122,17 @@ impl DeviceChoice {
 impl std::str::FromStr for DeviceChoice {
     type Err = String;
 
-    /// `sim` (the profile's simulated DPU).
+    /// `sim` (the profile's simulated DPU) or `process:CMD [ARGS]` (a device process;
+    /// `CMD` must name an executable file).
     fn from_str(s: &str) -> Result<DeviceChoice, String> {
+        if let Some(cmd) = s.trim().strip_prefix("process:") {
+            return crate::process::ProcessSpec::parse(cmd).map(DeviceChoice::Process);
+        }
         match s.trim() {
             "sim" | "simulated" => Ok(DeviceChoice::Simulated),
-            other => Err(format!("unknown device `{}`: expected `sim`", other.escape_debug())),
+            other => {
+                Err(format!("unknown device `{}`: expected `sim` or `process:CMD [ARGS]`", other.escape_debug()))
+            }
         }
     }
 }

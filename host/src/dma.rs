@@ -6,24 +6,47 @@
 //! ([`DmaPool::mark_in_flight`]) and taking it back ([`DmaPool::mark_done`]) take
 //! `&mut self`, so no host slice into the pool can outlive the hand-over: this is what
 //! makes the registration contract of `dpukit_ffi::RegionTable` hold.
+//!
+//! The memory is the pool's own (an in-process device), or a region of memory shared with
+//! a device process ([`DmaPool::over_shared`]). A device in another process can write
+//! anywhere in the memory it shares, so a shared pool puts a guard page before and after
+//! every buffer, filled with [`GUARD_BYTE`]: [`DmaPool::check_guards`] tells whether a
+//! device wrote outside the buffers of a slot.
 
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 /// Byte alignment of every slot buffer (O_DIRECT and cache lines).
 pub const SLOT_ALIGN: usize = 4096;
 
+/// What the guard pages of a shared pool hold; any other byte there was written by the
+/// device.
+pub const GUARD_BYTE: u8 = 0xd7;
+
+/// Where the pool's memory comes from.
+enum Backing {
+    /// Allocated by the pool, freed on drop.
+    Heap(std::alloc::Layout),
+    /// Memory the pool does not own (a shared-memory region), kept mapped by `_keep`.
+    External { _keep: Arc<dyn Send + Sync> },
+}
+
 /// The pool.
 pub struct DmaPool {
     base: NonNull<u8>,
-    layout: std::alloc::Layout,
+    len: usize,
+    backing: Backing,
     slots: usize,
     in_bytes: usize,
     out_bytes: usize,
+    /// Bytes of guard before each buffer and after the last (0: no guards).
+    guard: usize,
     stride: usize,
     in_flight: Vec<bool>,
 }
 
-// SAFETY: the pool owns its allocation; slices are only handed out through `&mut self`.
+// SAFETY: the pool owns its allocation (or a keep-alive of the external memory); slices are
+// only handed out through `&mut self`.
 unsafe impl Send for DmaPool {}
 
 /// Why a pool operation was refused.
@@ -43,16 +66,28 @@ fn round_up(n: usize) -> usize {
     n.div_ceil(SLOT_ALIGN) * SLOT_ALIGN
 }
 
+/// Buffer sizes (rounded up to [`SLOT_ALIGN`]), stride and total bytes of a pool.
+fn geometry(
+    slots: usize,
+    in_bytes: usize,
+    out_bytes: usize,
+    guard: usize,
+) -> Result<(usize, usize, usize, usize), PoolError> {
+    let (in_bytes, out_bytes) = (round_up(in_bytes.max(1)), round_up(out_bytes.max(1)));
+    let stride = in_bytes + out_bytes + 2 * guard;
+    let total = stride
+        .checked_mul(slots.max(1))
+        .and_then(|t| t.checked_add(guard))
+        .filter(|&t| t <= isize::MAX as usize / 2)
+        .ok_or(PoolError::TooLarge { slots, bytes: stride })?;
+    Ok((in_bytes, out_bytes, stride, total))
+}
+
 impl DmaPool {
     /// `slots` slots, each with an input buffer of `in_bytes` and an output buffer of
     /// `out_bytes` (both rounded up to [`SLOT_ALIGN`]).
     pub fn new(slots: usize, in_bytes: usize, out_bytes: usize) -> Result<DmaPool, PoolError> {
-        let (in_bytes, out_bytes) = (round_up(in_bytes.max(1)), round_up(out_bytes.max(1)));
-        let stride = in_bytes + out_bytes;
-        let total = stride
-            .checked_mul(slots.max(1))
-            .filter(|&t| t <= isize::MAX as usize / 2)
-            .ok_or(PoolError::TooLarge { slots, bytes: stride })?;
+        let (in_bytes, out_bytes, stride, total) = geometry(slots, in_bytes, out_bytes, 0)?;
         let layout = std::alloc::Layout::from_size_align(total, SLOT_ALIGN)
             .map_err(|_| PoolError::TooLarge { slots, bytes: stride })?;
         // SAFETY: the layout's size is not zero (`total` is at least one slot of two
@@ -66,13 +101,101 @@ impl DmaPool {
         unsafe { std::ptr::write_bytes(raw, 0, total) };
         Ok(DmaPool {
             base,
-            layout,
+            len: total,
+            backing: Backing::Heap(layout),
             slots: slots.max(1),
             in_bytes,
             out_bytes,
+            guard: 0,
             stride,
             in_flight: vec![false; slots.max(1)],
         })
+    }
+
+    /// Bytes a shared pool of these slots needs ([`DmaPool::over_shared`]): the buffers
+    /// and their guard pages.
+    pub fn shared_bytes(slots: usize, in_bytes: usize, out_bytes: usize) -> Result<usize, PoolError> {
+        Ok(geometry(slots, in_bytes, out_bytes, SLOT_ALIGN)?.3)
+    }
+
+    /// A pool laid out in `len` bytes at `base` that it does not own (a region of memory
+    /// shared with a device process), with a guard page around every buffer. `keep` keeps
+    /// the memory mapped as long as the pool lives.
+    ///
+    /// # Safety
+    /// `base..base + len` is writable memory, aligned to [`SLOT_ALIGN`], that stays mapped
+    /// while `keep` lives, and that nothing else in this process reads or writes while the
+    /// pool lives (the device process may: that is what the pool is for).
+    pub unsafe fn over_shared(
+        base: NonNull<u8>,
+        len: usize,
+        keep: Arc<dyn Send + Sync>,
+        slots: usize,
+        in_bytes: usize,
+        out_bytes: usize,
+    ) -> Result<DmaPool, PoolError> {
+        let (in_bytes, out_bytes, stride, total) = geometry(slots, in_bytes, out_bytes, SLOT_ALIGN)?;
+        if total > len || base.as_ptr() as usize % SLOT_ALIGN != 0 {
+            return Err(PoolError::TooLarge { slots, bytes: stride });
+        }
+        // Every byte written once (resident, as in `new`): buffers zeroed, guards filled.
+        // SAFETY: `base..base+total` is writable and this pool's alone (caller contract).
+        unsafe { std::ptr::write_bytes(base.as_ptr(), 0, total) };
+        let pool = DmaPool {
+            base,
+            len: total,
+            backing: Backing::External { _keep: keep },
+            slots: slots.max(1),
+            in_bytes,
+            out_bytes,
+            guard: SLOT_ALIGN,
+            stride,
+            in_flight: vec![false; slots.max(1)],
+        };
+        for at in pool.guard_offsets() {
+            // SAFETY: each guard lies inside `base..base+total` (geometry).
+            unsafe { std::ptr::write_bytes(base.as_ptr().add(at), GUARD_BYTE, pool.guard) };
+        }
+        Ok(pool)
+    }
+
+    /// Offsets of every guard page (none in a pool of its own memory).
+    fn guard_offsets(&self) -> Vec<usize> {
+        if self.guard == 0 {
+            return Vec::new();
+        }
+        let mut v: Vec<usize> = (0..self.slots)
+            .flat_map(|s| [s * self.stride, s * self.stride + self.guard + self.in_bytes])
+            .collect();
+        v.push(self.slots * self.stride);
+        v
+    }
+
+    /// `Err(which)` if a guard page next to one of `slot`'s buffers holds a byte the pool
+    /// did not write there: the device wrote outside the buffers it was given.
+    pub fn check_guards(&self, slot: usize) -> Result<(), String> {
+        if self.guard == 0 || slot >= self.slots {
+            return Ok(());
+        }
+        let at = slot * self.stride;
+        let guards = [
+            (at, "before its input"),
+            (at + self.guard + self.in_bytes, "between its input and output"),
+            (at + self.stride, "after its output"),
+        ];
+        let word = u64::from_ne_bytes([GUARD_BYTE; 8]);
+        for (off, which) in guards {
+            // SAFETY: the guard lies inside the pool's memory (geometry); the device process
+            // may be writing it, so it is read with volatile loads of aligned words (any
+            // value is a valid u64) and never through a reference.
+            let clean = (0..self.guard / 8).all(|i| unsafe {
+                self.base.as_ptr().add(off).cast::<u64>().add(i).read_volatile() == word
+            });
+            if !clean {
+                return Err(format!("wrote outside its buffers (the guard page {which} of slot {slot})"));
+            }
+        }
+        Ok(())
     }
 
     pub fn slots(&self) -> usize {
@@ -89,17 +212,17 @@ impl DmaPool {
 
     /// Base and length, for registering the whole pool as one region.
     pub fn raw_region(&mut self) -> (*mut u8, u64) {
-        (self.base.as_ptr(), self.layout.size() as u64)
+        (self.base.as_ptr(), self.len as u64)
     }
 
     /// Offset of a slot's input buffer within the region.
     pub fn in_offset(&self, slot: usize) -> u64 {
-        (slot * self.stride) as u64
+        (slot * self.stride + self.guard) as u64
     }
 
     /// Offset of a slot's output buffer within the region.
     pub fn out_offset(&self, slot: usize) -> u64 {
-        (slot * self.stride + self.in_bytes) as u64
+        (slot * self.stride + 2 * self.guard + self.in_bytes) as u64
     }
 
     pub fn is_in_flight(&self, slot: usize) -> bool {
@@ -116,10 +239,13 @@ impl DmaPool {
                 // flight, so the device holds no reference to it, and `&mut self` makes
                 // these the only host references until they are dropped.
                 unsafe {
-                    let p = self.base.as_ptr().add(slot * self.stride);
+                    let p = self.base.as_ptr().add(self.in_offset(slot) as usize);
                     Ok((
                         std::slice::from_raw_parts_mut(p, self.in_bytes),
-                        std::slice::from_raw_parts_mut(p.add(self.in_bytes), self.out_bytes),
+                        std::slice::from_raw_parts_mut(
+                            self.base.as_ptr().add(self.out_offset(slot) as usize),
+                            self.out_bytes,
+                        ),
                     ))
                 }
             }
@@ -147,9 +273,11 @@ impl DmaPool {
 
 impl Drop for DmaPool {
     fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout. The owner drops the pool only after
-        // the device that could reference it (the queue pair's engine) is gone.
-        unsafe { std::alloc::dealloc(self.base.as_ptr(), self.layout) };
+        if let Backing::Heap(layout) = self.backing {
+            // SAFETY: allocated in `new` with this layout. The owner drops the pool only
+            // after the device that could reference it (the queue pair's engine) is gone.
+            unsafe { std::alloc::dealloc(self.base.as_ptr(), layout) };
+        }
     }
 }
 

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod offload;
 pub mod placement;
 pub mod preset;
+pub mod process;
 pub mod provenance;
 pub mod repeat;
 pub mod report;

@@ -27,10 +27,11 @@
 
 use crate::device::{Device, DeviceChoice, DeviceClock, DeviceReport, SimulatedDevice};
 use crate::dma::{DmaPool, PoolError};
+use crate::process::{ProcessDevice, ProcessSpec};
 use crate::result::Fallbacks;
 use dpukit_ffi::{
     Algorithm, BufRef, Completion, Descriptor, DeviceQueue, HostQueue, Op, Opcode, QueuePair,
-    QueuePairConfig, Status,
+    QueuePairConfig, ShmConfig, ShmHost, Status,
 };
 use dpukit_kernels::registry::{Call, Registry};
 use dpukit_sim::engine::{EngineConfig, EngineError};
@@ -129,15 +130,92 @@ pub struct OffloadConfig {
     pub engine: EngineConfig,
 }
 
+/// The host's end of a node's queue pair: in this process (the device shares the host's
+/// memory) or in memory shared with a device process, whose every answer is checked.
+/// The offload logic is the same for both; only these three calls differ.
+enum HostEnd {
+    InProcess(HostQueue),
+    Shared(ShmHost),
+}
+
+impl HostEnd {
+    /// Queues descriptors; the device sees them at the next doorbell at the latest.
+    fn submit(&mut self, descs: &[Descriptor]) -> Result<usize, String> {
+        match self {
+            HostEnd::InProcess(q) => Ok(q.submit(descs)),
+            HostEnd::Shared(h) => h.push(descs).map_err(|e| what_the_device_did(&e)),
+        }
+    }
+
+    fn ring_doorbell(&mut self) {
+        match self {
+            HostEnd::InProcess(q) => q.ring_doorbell(),
+            HostEnd::Shared(h) => h.ring_doorbell(),
+        }
+    }
+
+    /// Appends up to `budget` completions to `out`. On a device fault the completions
+    /// checked before it are in `out` and the fault is the error.
+    fn poll(&mut self, budget: usize, out: &mut Vec<Completion>) -> Result<usize, String> {
+        match self {
+            HostEnd::InProcess(q) => q.poll(budget, out).map_err(|e| e.to_string()),
+            HostEnd::Shared(h) => h.poll(budget, out).map_err(|e| what_the_device_did(&e)),
+        }
+    }
+}
+
+/// A queue-pair fault as what the device did, for "device {it}: the host CPU took over".
+fn what_the_device_did(e: &dpukit_ffi::ShmError) -> String {
+    let line = e.to_string();
+    match line.strip_prefix("device ") {
+        Some(rest) => rest.to_string(),
+        None => format!("failed ({line})"),
+    }
+}
+
 /// The device serving this node's queue pair, and the host's end of it.
 struct Attached {
-    queue: HostQueue,
+    // Dropped before `device`: a device process sees the host close its end and exits.
+    queue: HostEnd,
     device: Box<dyn Device>,
     clock: DeviceClock,
     region: u32,
     dead: bool,
     /// Jobs submitted since the doorbell last rang.
     unrung_jobs: usize,
+    /// Ops the device answered it does not run (`UNKNOWN_OPCODE`, `BAD_ALGORITHM`): from
+    /// then on they run on the host CPU without being offered.
+    refused: Vec<(Opcode, Option<Algorithm>)>,
+    /// Completions the host took from the device, and how many were errors.
+    answered: u64,
+    error_answers: u64,
+}
+
+impl Attached {
+    fn new(queue: HostEnd, device: Box<dyn Device>, region: u32) -> Attached {
+        let clock = device.clock();
+        Attached {
+            queue,
+            device,
+            clock,
+            region,
+            dead: false,
+            unrung_jobs: 0,
+            refused: Vec::new(),
+            answered: 0,
+            error_answers: 0,
+        }
+    }
+
+    fn offers(&self, opcode: Opcode, algorithm: Option<Algorithm>) -> bool {
+        self.device.supports(opcode, algorithm) && !self.refused.contains(&(opcode, algorithm))
+    }
+}
+
+/// Statuses with which a device says it does not run an op (rather than that the op
+/// failed): the op runs on the host CPU.
+fn refuses(status: Status) -> bool {
+    matches!(status, Status::UnknownOpcode | Status::BadAlgorithm)
 }
 
 /// Counters of the offload layer.
@@ -198,7 +276,7 @@ pub fn thread_cpu_ns() -> u64 {
 impl Offload {
     /// Host backend: every op runs on the calling thread.
     pub fn host(registry: Registry, cfg: &OffloadConfig) -> Result<Offload, OffloadError> {
-        Offload::build(registry, cfg, None)
+        Ok(Offload::build(registry, cfg, Offload::own_pool(cfg)?))
     }
 
     /// DPU backend: the simulator for `profile`. A profile without a device (host-only)
@@ -235,7 +313,46 @@ impl Offload {
     ) -> Result<Offload, OffloadError> {
         match choice {
             DeviceChoice::Simulated => Offload::dpu(registry, cfg, profile),
+            DeviceChoice::Process(spec) => Offload::with_process(registry, cfg, spec),
         }
+    }
+
+    /// Offload backend served by a device process (`spec`'s program): the queue pair and
+    /// the DMA pool live in one shared memory file, the pool with guard pages around every
+    /// buffer. The process is started here, before any work.
+    pub fn with_process(
+        registry: Registry,
+        cfg: &OffloadConfig,
+        spec: &ProcessSpec,
+    ) -> Result<Offload, OffloadError> {
+        let dev_err = |e: dpukit_ffi::ShmError| OffloadError::Device(e.to_string());
+        let slots = cfg.slots.max(1);
+        let pool_bytes = DmaPool::shared_bytes(slots, cfg.in_bytes, cfg.out_bytes)?;
+        let entries = queue_entries(cfg);
+        let mut host = ShmHost::create(ShmConfig {
+            sq_entries: entries,
+            cq_entries: entries,
+            max_regions: 1,
+            data_bytes: pool_bytes as u64,
+        })
+        .map_err(dev_err)?;
+        let region = host.alloc_region(pool_bytes as u64).map_err(dev_err)?;
+        let (base, len) = host
+            .region_raw(region.id)
+            .and_then(|(p, len)| Some((std::ptr::NonNull::new(p)?, len)))
+            .ok_or_else(|| OffloadError::Device("shared DMA region is missing".into()))?;
+        // SAFETY: the region is `len` writable bytes of the shared mapping, at the start of
+        // its page-aligned data area; the keep-alive holds the mapping as long as the pool;
+        // nothing else in this process touches the region (the host end only copies
+        // through `write_region`/`read_region`, which the offload layer never calls).
+        let pool = unsafe {
+            DmaPool::over_shared(base, len, host.keep_alive(), slots, cfg.in_bytes, cfg.out_bytes)?
+        };
+        let device = ProcessDevice::start(spec, &host, registry.cache().capacity_entries())
+            .map_err(OffloadError::Device)?;
+        let mut off = Offload::build(registry, cfg, pool);
+        off.device = Some(Attached::new(HostEnd::Shared(host), Box::new(device), region.id.0));
+        Ok(off)
     }
 
     /// A backend whose device `make` builds on the device end of this node's queue pair
@@ -246,8 +363,8 @@ impl Offload {
         cfg: &OffloadConfig,
         make: impl FnOnce(DeviceQueue) -> Result<Option<Box<dyn Device>>, OffloadError>,
     ) -> Result<Offload, OffloadError> {
-        let mut off = Offload::build(registry, cfg, None)?;
-        let entries = (cfg.slots * MAX_OPS_PER_JOB).next_power_of_two().clamp(8, 65536) as u32;
+        let mut off = Offload::build(registry, cfg, Offload::own_pool(cfg)?);
+        let entries = queue_entries(cfg);
         let (queue, dev) =
             QueuePair::create(QueuePairConfig { sq_entries: entries, cq_entries: entries, max_regions: 4 })
                 .map_err(|e| OffloadError::Device(e.to_string()))?;
@@ -258,22 +375,20 @@ impl Offload {
         // lends the host slots that are not in flight.
         let region =
             unsafe { queue.register_region(base, len) }.map_err(|e| OffloadError::Device(e.to_string()))?.0;
-        let clock = device.clock();
-        off.device = Some(Attached { queue, device, clock, region, dead: false, unrung_jobs: 0 });
+        off.device = Some(Attached::new(HostEnd::InProcess(queue), device, region));
         Ok(off)
     }
 
-    fn build(
-        registry: Registry,
-        cfg: &OffloadConfig,
-        device: Option<Attached>,
-    ) -> Result<Offload, OffloadError> {
-        let pool = DmaPool::new(cfg.slots.max(1), cfg.in_bytes, cfg.out_bytes)?;
+    fn own_pool(cfg: &OffloadConfig) -> Result<DmaPool, OffloadError> {
+        Ok(DmaPool::new(cfg.slots.max(1), cfg.in_bytes, cfg.out_bytes)?)
+    }
+
+    fn build(registry: Registry, cfg: &OffloadConfig, pool: DmaPool) -> Offload {
         let slots = pool.slots();
-        Ok(Offload {
+        Offload {
             pool,
             registry,
-            device,
+            device: None,
             jobs: vec![None; slots],
             free: (0..slots).rev().collect(),
             batch: cfg.batch.max(1),
@@ -284,7 +399,7 @@ impl Offload {
             stats: OffloadStats::default(),
             no_device: false,
             cpl_buf: Vec::with_capacity(1024),
-        })
+        }
     }
 
     /// Whether a device is attached (dead or alive).
@@ -296,9 +411,17 @@ impl Offload {
         self.device.as_ref().is_some_and(|d| !d.dead)
     }
 
-    /// What the device did so far, if there is one.
+    /// What the device did so far, if there is one. A device that keeps no counts of its
+    /// own (a device process) gets the host's: completions taken, and error completions.
     pub fn device_report(&self) -> Option<DeviceReport> {
-        self.device.as_ref().map(|d| d.device.report())
+        self.device.as_ref().map(|d| {
+            let mut r = d.device.report();
+            if r.descriptors == 0 {
+                r.descriptors = d.answered;
+                r.error_completions = d.error_answers;
+            }
+            r
+        })
     }
 
     /// What the device is ("bluefield-2 (simulated)"), if there is one.
@@ -384,8 +507,7 @@ impl Offload {
         let mut descs: Vec<Descriptor> = Vec::with_capacity(ops.len());
         for (i, op) in ops.iter().enumerate() {
             let (opcode, algorithm) = op.opcode();
-            let on_device =
-                alive && self.device.as_ref().is_some_and(|d| d.device.supports(opcode, algorithm));
+            let on_device = alive && self.device.as_ref().is_some_and(|d| d.offers(opcode, algorithm));
             if on_device {
                 descs.push(self.descriptor(slot, i, op));
             } else {
@@ -410,11 +532,15 @@ impl Offload {
         self.pool.mark_in_flight(slot)?;
         self.jobs[slot] = Some(job);
         let dev = self.device.as_mut().expect("alive device");
-        let n = dev.queue.submit(&descs);
-        // The queue holds MAX_OPS_PER_JOB descriptors per slot, so it cannot be full.
-        debug_assert_eq!(n, descs.len(), "submission ring sized for every slot's ops");
-        if n < descs.len() {
-            return Err(OffloadError::Device("submission ring full".into()));
+        // The queue holds MAX_OPS_PER_JOB descriptors per slot, so only a device that broke
+        // the ring (a shared one) can make it refuse some: the CPU takes over.
+        match dev.queue.submit(&descs) {
+            Ok(n) if n == descs.len() => {}
+            Ok(n) => {
+                let why = format!("took {n} of {} descriptors into a ring sized for all", descs.len());
+                return self.fail_over(self.now_ns(), &why);
+            }
+            Err(why) => return self.fail_over(self.now_ns(), &why),
         }
         dev.unrung_jobs += 1;
         if dev.unrung_jobs >= self.batch {
@@ -473,7 +599,7 @@ impl Offload {
 
     /// Rings the doorbell for jobs submitted since the last one.
     pub fn flush(&mut self) {
-        if let Some(dev) = self.device.as_mut() {
+        if let Some(dev) = self.device.as_mut().filter(|d| !d.dead) {
             if dev.unrung_jobs > 0 {
                 dev.queue.ring_doorbell();
                 dev.unrung_jobs = 0;
@@ -483,7 +609,10 @@ impl Offload {
 
     /// Lets the device progress and collects its completions. A modelled device runs
     /// here, on this thread, and its time is kept off the host clock; a measured device's
-    /// completions are due when the host sees them.
+    /// completions are due when the host sees them. A device fault (a completion the
+    /// queue pair refuses, a tag not in flight or answered twice, a write outside the
+    /// buffers of a slot) is a fail-over with its reason: the completions taken before it
+    /// stand, everything else runs on the host CPU.
     fn drive_device(&mut self) -> Result<usize, OffloadError> {
         let now = self.now_ns();
         let Some(dev) = self.device.as_mut().filter(|d| !d.dead) else { return Ok(0) };
@@ -497,29 +626,53 @@ impl Offload {
         // Reused across polls: no allocation per poll on the data path.
         let mut cpls = std::mem::take(&mut self.cpl_buf);
         cpls.clear();
-        let polled = dev.queue.poll(1024, &mut cpls).map_err(|e| OffloadError::Device(e.to_string()));
-        if let Err(e) = polled {
-            self.cpl_buf = cpls;
-            return Err(e);
-        }
-        let n = cpls.len();
+        let mut fault = dev.queue.poll(1024, &mut cpls).err();
+        let mut taken = 0;
         for &c in &cpls {
             let slot = (c.tag >> 8) as usize;
             let i = (c.tag & 0xff) as usize;
-            let Some(job) = self.jobs.get_mut(slot).and_then(|j| j.as_mut()) else {
-                return Err(OffloadError::Device(format!("completion for unknown tag {}", c.tag)));
+            let in_flight = self.pool.is_in_flight(slot);
+            let Some(job) = self
+                .jobs
+                .get_mut(slot)
+                .and_then(|j| j.as_mut())
+                .filter(|j| in_flight && j.results.get(i).is_some_and(|r| r.is_none()))
+            else {
+                fault.get_or_insert(format!(
+                    "answered tag {}, which is not in flight (unknown, or answered twice)",
+                    c.tag
+                ));
+                break;
             };
+            taken += 1;
             let due = if measured { now } else { job.submitted_ns.saturating_add(c.modelled_ns) };
             job.ready_ns = job.ready_ns.max(due);
             self.stats.ops_on_device += 1;
             let latency_ns = if measured { now.saturating_sub(job.submitted_ns) } else { c.modelled_ns };
-            let r = OpResult { status: c.status, result: c.result, ran_on: RanOn::Device, latency_ns };
-            if i < job.results.len() {
-                job.results[i] = Some(r);
+            job.results[i] =
+                Some(OpResult { status: c.status, result: c.result, ran_on: RanOn::Device, latency_ns });
+            if fault.is_none() && Self::job_complete(job) {
+                if let Err(why) = self.pool.check_guards(slot) {
+                    // What the job's ops wrote is suspect: they run again on the CPU.
+                    for r in job.results.iter_mut() {
+                        if r.is_some_and(|r| r.ran_on == RanOn::Device) {
+                            *r = None;
+                        }
+                    }
+                    fault = Some(why);
+                }
             }
         }
+        let dev = self.device.as_mut().expect("device");
+        dev.answered += taken;
+        dev.error_answers +=
+            cpls[..taken as usize].iter().filter(|c| !matches!(c.status, Status::Ok | Status::NotFound)).count()
+                as u64;
         self.cpl_buf = cpls;
-        Ok(n)
+        if let Some(why) = fault {
+            self.fail_over(now, &why)?;
+        }
+        Ok(taken as usize)
     }
 
     fn job_complete(job: &Job) -> bool {
@@ -575,32 +728,45 @@ impl Offload {
         let mut idle_rounds = 0;
         loop {
             self.drive_device()?;
-            // Retry device failures on the CPU.
+            // Retry on the CPU what the device failed or does not run, with every later
+            // device op of the job (it may have read what the failed op did not write).
             for slot in 0..self.jobs.len() {
-                let retry: Vec<(usize, SlotOp)> = match &self.jobs[slot] {
-                    Some(job) => job
-                        .results
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, r)| matches!(r, Some(r) if r.status == Status::DeviceUnavailable))
-                        .map(|(i, _)| (i, job.ops[i]))
-                        .collect(),
-                    None => continue,
-                };
-                if retry.is_empty() {
-                    continue;
-                }
-                if !Self::job_complete(self.jobs[slot].as_ref().expect("job")) {
-                    continue;
-                }
+                let Some(job) = self.jobs[slot].as_ref().filter(|j| Self::job_complete(j)) else { continue };
+                let first = job.results.iter().position(|r| {
+                    r.is_some_and(|r| {
+                        r.ran_on == RanOn::Device && (r.status == Status::DeviceUnavailable || refuses(r.status))
+                    })
+                });
+                let Some(first) = first else { continue };
+                let retry: Vec<(usize, SlotOp, Status)> = (first..job.ops.len())
+                    .filter_map(|i| {
+                        let r = job.results[i].expect("complete job");
+                        (r.ran_on == RanOn::Device).then_some((i, job.ops[i], r.status))
+                    })
+                    .collect();
                 self.pool.mark_done(slot)?;
-                for (i, op) in retry {
+                for (i, op, status) in retry {
                     let r = self.run_on_host(slot, &op)?;
-                    self.stats.fallbacks.after_device_error += 1;
-                    push_reason(
-                        &mut self.stats.fallbacks,
-                        "device error completion: op retried on the host CPU".into(),
-                    );
+                    if status == Status::DeviceUnavailable {
+                        self.stats.fallbacks.after_device_error += 1;
+                        push_reason(
+                            &mut self.stats.fallbacks,
+                            "device error completion: op retried on the host CPU".into(),
+                        );
+                    } else if refuses(status) {
+                        self.stats.fallbacks.unsupported_ops += 1;
+                        let (opcode, algorithm) = op.opcode();
+                        let dev = self.device.as_mut().expect("a device answered");
+                        if !dev.refused.contains(&(opcode, algorithm)) {
+                            dev.refused.push((opcode, algorithm));
+                        }
+                        let reason = format!(
+                            "{} not run by the device (it answered {}): ran on the host CPU",
+                            op_label(&op),
+                            status.describe()
+                        );
+                        push_reason(&mut self.stats.fallbacks, reason);
+                    }
                     self.jobs[slot].as_mut().expect("job").results[i] = Some(r);
                 }
             }
@@ -664,6 +830,19 @@ impl Drop for Offload {
     fn drop(&mut self) {
         // The device (and its queue pair, which registered the pool) goes first.
         self.device = None;
+    }
+}
+
+/// Descriptor entries for a node's queue pair: every slot's ops fit at once.
+fn queue_entries(cfg: &OffloadConfig) -> u32 {
+    (cfg.slots.max(1) * MAX_OPS_PER_JOB).next_power_of_two().clamp(8, 65536) as u32
+}
+
+/// An op with its algorithm, for reasons ("lz4 compress").
+fn op_label(op: &SlotOp) -> String {
+    match op.opcode() {
+        (_, Some(a)) => format!("{} {}", a.name(), op_name(op)),
+        _ => op_name(op).to_string(),
     }
 }
 

@@ -581,8 +581,11 @@ pub struct Knobs {
     #[arg(long, value_enum, value_name = "io_uring|psync")]
     pub ioengine: Option<IoEngineArg>,
     /// The device serving each node's queue pair in offload mode: `sim`, the profile's
-    /// simulated DPU (modelled times; the default). The result names the device and labels
-    /// its figures measured or modelled. Example: --device sim
+    /// simulated DPU (modelled times; the default), or `process:CMD [ARGS]`, a program
+    /// serving the queue pair from its own process over shared memory (measured times; one
+    /// process per node; CMD and ARGS split as a shell splits words, quotes kept, nothing
+    /// expanded). The result names the device and labels its figures measured or modelled.
+    /// Example: --device sim, --device 'process:./dpu-device --verbose'
     #[arg(long, value_name = "SPEC")]
     pub device: Option<dpukit_host::device::DeviceChoice>,
     /// Not supported: runs are sized in bytes (--size), not seconds (accel_perf -t)
