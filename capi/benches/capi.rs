@@ -101,9 +101,12 @@ fn round_trip(c: &mut Criterion) {
 
     // In one process: the device is a thread polling the device end.
     {
-        let (mut host, mut dev) =
-            QueuePair::create(QueuePairConfig { sq_entries: RING_ENTRIES as u32, cq_entries: RING_ENTRIES as u32, ..Default::default() })
-                .unwrap();
+        let (mut host, mut dev) = QueuePair::create(QueuePairConfig {
+            sq_entries: RING_ENTRIES as u32,
+            cq_entries: RING_ENTRIES as u32,
+            ..Default::default()
+        })
+        .unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let device = std::thread::spawn(move || {
@@ -152,9 +155,13 @@ fn round_trip(c: &mut Criterion) {
 
     // Across processes: the device is this binary re-executed, on shared memory.
     {
-        let mut host =
-            ShmHost::create(ShmConfig { sq_entries: RING_ENTRIES as u32, cq_entries: RING_ENTRIES as u32, max_regions: 1, data_bytes: 4096 })
-                .unwrap();
+        let mut host = ShmHost::create(ShmConfig {
+            sq_entries: RING_ENTRIES as u32,
+            cq_entries: RING_ENTRIES as u32,
+            max_regions: 1,
+            data_bytes: 4096,
+        })
+        .unwrap();
         let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
         cmd.env(DEVICE_ENV, "1");
         host.spawn_device(cmd).unwrap();

@@ -59,7 +59,11 @@ fn build_device(name: &str, flags: &str) -> PathBuf {
         .env("PKG_CONFIG_PATH", prefix().join("lib/pkgconfig"))
         .output()
         .expect("sh");
-    assert!(r.status.success(), "`{cmd}` failed (needs cc and pkg-config):\n{}", String::from_utf8_lossy(&r.stderr));
+    assert!(
+        r.status.success(),
+        "`{cmd}` failed (needs cc and pkg-config):\n{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
     out
 }
 
@@ -92,10 +96,9 @@ fn small(kind: ScenarioKind) -> ScenarioSpec {
 fn process(exe: &Path, fault: Option<(&str, u64)>) -> RunOptions {
     // The fault reaches the device through the shell: `env` sets it for the device only.
     let cmd = match fault {
-        Some((f, after)) => format!(
-            "env DPUKIT_DEVICE_FAULT={f} DPUKIT_DEVICE_FAULT_AFTER={after} {}",
-            exe.display()
-        ),
+        Some((f, after)) => {
+            format!("env DPUKIT_DEVICE_FAULT={f} DPUKIT_DEVICE_FAULT_AFTER={after} {}", exe.display())
+        }
         None => exe.display().to_string(),
     };
     let spec = ProcessSpec::parse(&cmd).expect("device program");
@@ -170,7 +173,11 @@ fn a_c_device_process_serves_every_scenario_byte_identical_to_the_simulator_and_
         let d = proc.device.as_ref().expect("the result names the device");
         assert!(d.name.contains("device process"), "{label}: {}", d.name);
         assert!(d.descriptors > 0, "{label}: descriptors went to the device process");
-        assert_eq!(proc.throughput.source, Source::Measured, "{label}: a device process's times are measured");
+        assert_eq!(
+            proc.throughput.source,
+            Source::Measured,
+            "{label}: a device process's times are measured"
+        );
         assert_eq!(proc.fallbacks.total(), 0, "{label}: {:?}", proc.fallbacks);
         assert_clean(label);
     }
@@ -260,7 +267,10 @@ fn a_device_program_that_does_not_attach_falls_back_at_once() {
     let profile = Profile::builtin("bluefield-3").unwrap();
     let spec = small(ScenarioKind::FanInRead);
     let host = run_scenario(&spec, Mode::Host, &profile, &RunOptions::default()).unwrap();
-    let opts = RunOptions { device: DeviceChoice::Process(ProcessSpec::parse("true").unwrap()), ..Default::default() };
+    let opts = RunOptions {
+        device: DeviceChoice::Process(ProcessSpec::parse("true").unwrap()),
+        ..Default::default()
+    };
     let r = run_scenario(&spec, Mode::Offload, &profile, &opts).unwrap();
     assert!(r.verification.ok);
     assert_eq!(digest(&r), digest(&host));

@@ -130,9 +130,10 @@ impl std::str::FromStr for DeviceChoice {
         }
         match s.trim() {
             "sim" | "simulated" => Ok(DeviceChoice::Simulated),
-            other => {
-                Err(format!("unknown device `{}`: expected `sim` or `process:CMD [ARGS]`", other.escape_debug()))
-            }
+            other => Err(format!(
+                "unknown device `{}`: expected `sim` or `process:CMD [ARGS]`",
+                other.escape_debug()
+            )),
         }
     }
 }

@@ -179,20 +179,19 @@ impl DmaPool {
         }
         let at = slot * self.stride;
         let guards = [
-            (at, "before its input"),
-            (at + self.guard + self.in_bytes, "between its input and output"),
-            (at + self.stride, "after its output"),
+            (at, format!("before slot {slot}'s input")),
+            (at + self.guard + self.in_bytes, format!("between slot {slot}'s input and output")),
+            (at + self.stride, format!("after slot {slot}'s output")),
         ];
         let word = u64::from_ne_bytes([GUARD_BYTE; 8]);
         for (off, which) in guards {
             // SAFETY: the guard lies inside the pool's memory (geometry); the device process
             // may be writing it, so it is read with volatile loads of aligned words (any
             // value is a valid u64) and never through a reference.
-            let clean = (0..self.guard / 8).all(|i| unsafe {
-                self.base.as_ptr().add(off).cast::<u64>().add(i).read_volatile() == word
-            });
+            let clean = (0..self.guard / 8)
+                .all(|i| unsafe { self.base.as_ptr().add(off).cast::<u64>().add(i).read_volatile() == word });
             if !clean {
-                return Err(format!("wrote outside its buffers (the guard page {which} of slot {slot})"));
+                return Err(format!("wrote outside its buffers (the guard page {which})"));
             }
         }
         Ok(())
@@ -304,6 +303,49 @@ mod tests {
         assert!(p.slot(2).unwrap().0.iter().all(|&b| b == 1));
         assert_eq!(p.slot(3).unwrap_err(), PoolError::NoSuchSlot(3));
         assert!(matches!(DmaPool::new(usize::MAX / 2, 1 << 20, 0), Err(PoolError::TooLarge { .. })));
+    }
+
+    /// Page-aligned memory that is not the pool's, freed when the last holder drops it.
+    struct Foreign(NonNull<u8>, std::alloc::Layout);
+    // SAFETY: plain memory, only reached through the pool under test.
+    unsafe impl Send for Foreign {}
+    // SAFETY: as above.
+    unsafe impl Sync for Foreign {}
+    impl Drop for Foreign {
+        fn drop(&mut self) {
+            // SAFETY: allocated below with this layout, freed once.
+            unsafe { std::alloc::dealloc(self.0.as_ptr(), self.1) };
+        }
+    }
+
+    #[test]
+    fn a_shared_pool_guards_every_buffer_and_names_the_one_overrun() {
+        let len = DmaPool::shared_bytes(2, 5000, 100).unwrap();
+        assert_eq!(len, 2 * (8192 + 4096 + 2 * SLOT_ALIGN) + SLOT_ALIGN);
+        let layout = std::alloc::Layout::from_size_align(len, SLOT_ALIGN).unwrap();
+        // SAFETY: non-zero size.
+        let base = NonNull::new(unsafe { std::alloc::alloc(layout) }).unwrap();
+        let mem = Arc::new(Foreign(base, layout));
+        // SAFETY: `len` writable, aligned bytes kept alive by `mem`; nothing else uses them.
+        let mut p = unsafe { DmaPool::over_shared(base, len, mem.clone(), 2, 5000, 100) }.unwrap();
+        assert_eq!((p.in_offset(0), p.out_offset(0)), (4096, 4096 + 8192 + 4096));
+        assert_eq!(p.in_offset(1) as usize, 8192 + 4096 + 2 * SLOT_ALIGN + SLOT_ALIGN);
+        {
+            let (i, o) = p.slot(1).unwrap();
+            assert!(i.iter().chain(o.iter()).all(|&b| b == 0));
+            i.fill(0xff);
+            o.fill(0xff);
+        }
+        assert_eq!(p.check_guards(0), Ok(()));
+        assert_eq!(p.check_guards(1), Ok(()), "filling the buffers whole touches no guard");
+        // A device writing one byte past slot 0's output (the guard before slot 1's input).
+        // SAFETY: inside the pool's memory; nothing borrows it now.
+        unsafe { base.as_ptr().add(p.out_offset(0) as usize + 4096).write(1) };
+        assert!(p.check_guards(0).unwrap_err().contains("the guard page after slot 0's output"));
+        assert!(p.check_guards(1).unwrap_err().contains("the guard page before slot 1's input"));
+        drop(p);
+        assert_eq!(Arc::strong_count(&mem), 1, "the pool let go of the memory and did not free it");
+        assert!(DmaPool::shared_bytes(usize::MAX / 4, 1 << 20, 0).is_err());
     }
 
     /// Page faults this thread has taken so far.

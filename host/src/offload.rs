@@ -665,9 +665,10 @@ impl Offload {
         }
         let dev = self.device.as_mut().expect("device");
         dev.answered += taken;
-        dev.error_answers +=
-            cpls[..taken as usize].iter().filter(|c| !matches!(c.status, Status::Ok | Status::NotFound)).count()
-                as u64;
+        dev.error_answers += cpls[..taken as usize]
+            .iter()
+            .filter(|c| !matches!(c.status, Status::Ok | Status::NotFound))
+            .count() as u64;
         self.cpl_buf = cpls;
         if let Some(why) = fault {
             self.fail_over(now, &why)?;
@@ -734,7 +735,8 @@ impl Offload {
                 let Some(job) = self.jobs[slot].as_ref().filter(|j| Self::job_complete(j)) else { continue };
                 let first = job.results.iter().position(|r| {
                     r.is_some_and(|r| {
-                        r.ran_on == RanOn::Device && (r.status == Status::DeviceUnavailable || refuses(r.status))
+                        r.ran_on == RanOn::Device
+                            && (r.status == Status::DeviceUnavailable || refuses(r.status))
                     })
                 });
                 let Some(first) = first else { continue };
@@ -978,6 +980,88 @@ mod tests {
         assert_eq!(off.stats().fallbacks.after_timeout, 3);
         let reasons = &off.stats().fallbacks.reasons;
         assert!(reasons.iter().any(|r| r.contains(reason)), "{reasons:?}");
+    }
+
+    /// An inline device that answers every descriptor with a wrong CRC under a tag it
+    /// mangles (`twice`: the right tag, answered two times).
+    struct Liar {
+        queue: DeviceQueue,
+        twice: bool,
+    }
+
+    impl Device for Liar {
+        fn name(&self) -> String {
+            "liar".into()
+        }
+        fn clock(&self) -> DeviceClock {
+            DeviceClock::Modelled
+        }
+        fn supports(&self, _: Opcode, _: Option<Algorithm>) -> bool {
+            true
+        }
+        fn progress(&mut self, _: u64) {
+            let mut raw = [dpukit_ffi::RawDesc::default(); 16];
+            let n = self.queue.fetch(&mut raw);
+            for d in &raw[..n] {
+                let tag = if self.twice { d.0.tag } else { d.0.tag ^ (1 << 40) };
+                let c = Completion::ok(tag, Opcode::Crc32c, 0xbad, 0).encode();
+                let answers = if self.twice { 2 } else { 1 };
+                for _ in 0..answers {
+                    self.queue.complete(&[c]);
+                }
+            }
+        }
+        fn pending(&self) -> usize {
+            0
+        }
+        fn report(&self) -> DeviceReport {
+            DeviceReport::default()
+        }
+    }
+
+    /// A device answering a tag that is not in flight (unknown, or answered twice) is
+    /// given up with that reason, not an error of the run: what it answered correctly
+    /// before stands, the rest runs on the CPU.
+    #[test]
+    fn a_device_answering_tags_not_in_flight_is_given_up_not_an_error() {
+        for twice in [false, true] {
+            let registry = Registry::new(Arc::new(CacheIndex::new(64).unwrap()));
+            let cfg = OffloadConfig {
+                slots: 4,
+                in_bytes: 4096,
+                out_bytes: 4096,
+                batch: 4,
+                device_timeout_ns: 1_000_000_000,
+                engine: EngineConfig::default(),
+            };
+            let mut off = Offload::with_device(registry, &cfg, |queue| {
+                Ok(Some(Box::new(Liar { queue, twice }) as Box<dyn Device>))
+            })
+            .unwrap();
+            let data = vec![0x42u8; 4096];
+            for user in 0..3 {
+                let slot = off.take_slot().unwrap();
+                off.slot(slot).unwrap().0.copy_from_slice(&data);
+                off.submit(slot, user, &[SlotOp::Crc32c { buf: Buf::In, len: 4096 }]).unwrap();
+            }
+            let mut results = Vec::new();
+            while let Some(f) = off.next_finished().unwrap() {
+                results.push((f.results[0].ran_on, f.results[0].result));
+                off.release(f.slot);
+            }
+            assert_eq!(results.len(), 3);
+            assert!(!off.device_alive(), "twice={twice}");
+            let reasons = &off.stats().fallbacks.reasons;
+            assert!(reasons.iter().any(|r| r.contains("which is not in flight")), "{reasons:?}");
+            let crc = dpukit_kernels::crc32c::crc32c(&data) as u64;
+            if twice {
+                // The first answer to the first tag was taken (it is wrong, as a device
+                // may be: the scenario's verification is what catches wrong bytes); the
+                // second made the device go, and the rest ran on the CPU.
+                assert_eq!(results.iter().filter(|r| r.0 == RanOn::Device).count(), 1, "{results:?}");
+            }
+            assert!(results.iter().filter(|r| r.0 == RanOn::Host).all(|r| r.1 == crc), "{results:?}");
+        }
     }
 
     #[test]

@@ -116,9 +116,15 @@ impl ProcessDevice {
             .env(CACHE_ENTRIES_ENV, cache_entries.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::from(std::io::stderr()));
-        let child =
-            host.start_device(cmd).map_err(|e| format!("cannot start device program `{}`: {e}", exe.display()))?;
-        Ok(ProcessDevice { spec: spec.clone(), child: Some(child), exited: None, watch: host.completion_watch() })
+        let child = host
+            .start_device(cmd)
+            .map_err(|e| format!("cannot start device program `{}`: {e}", exe.display()))?;
+        Ok(ProcessDevice {
+            spec: spec.clone(),
+            child: Some(child),
+            exited: None,
+            watch: host.completion_watch(),
+        })
     }
 
     /// Kills and reaps the child (if it still runs); idempotent.

@@ -120,10 +120,12 @@ pub(super) fn assemble(
             ));
         }
     }
-    if mode == Mode::Offload && device.is_some() {
+    // Where the profile's device would run each op: says nothing of a device that is not
+    // the profile's model (one whose times are measured).
+    if mode == Mode::Offload && device.is_some() && modelled {
         notes.extend(placement_notes(profile, spec));
     }
-    if mode == Mode::Offload {
+    if mode == Mode::Offload && modelled {
         notes.push(
             "offload throughput combines measured host-side time with modelled device time (docs/RESULTS.md)"
                 .into(),
