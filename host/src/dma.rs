@@ -135,7 +135,7 @@ impl DmaPool {
         out_bytes: usize,
     ) -> Result<DmaPool, PoolError> {
         let (in_bytes, out_bytes, stride, total) = geometry(slots, in_bytes, out_bytes, SLOT_ALIGN)?;
-        if total > len || base.as_ptr() as usize % SLOT_ALIGN != 0 {
+        if total > len || !(base.as_ptr() as usize).is_multiple_of(SLOT_ALIGN) {
             return Err(PoolError::TooLarge { slots, bytes: stride });
         }
         // Every byte written once (resident, as in `new`): buffers zeroed, guards filled.
