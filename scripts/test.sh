@@ -14,7 +14,9 @@ export DPUKIT_REQUIRE_TOOLS=1
 # as a root first. (capi/tests/c_host.rs builds libdpukit.so/.a itself, installs them with
 # scripts/install-lib.sh and builds capi/examples/host.c and ffi/examples/device.c with
 # pkg-config; ffi/ctest/tests/shm_device.rs runs the device in its own process, also
-# under valgrind. Both run within `cargo test --workspace` below.)
+# under valgrind; capi/tests/process_device.rs runs the four scenarios against it, built
+# with the kit's kernels, through `--device process:`. All run within `cargo test
+# --workspace` below.)
 cargo build -p dpukit-ffi --quiet
 # Azurite serves the Azure blob-tier tests (DPUKIT_AZURITE_URL / DPUKIT_AZURITE_BIN), moto's
 # S3 server the S3 ones (DPUKIT_S3_URL); each is installed (tools/azurite, tools/moto) if

@@ -204,6 +204,34 @@ fn bad_inputs_are_one_line_errors() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// A device program that is missing, not executable or not given is a usage error (clap's
+/// status 2) naming it, before any work: no result, no work dir.
+#[test]
+fn a_bad_device_program_is_one_line_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("afile"), "").unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["run", "--mode", "offload", "--device", "process:/nonexistent/dpu-device"],
+            "device program `/nonexistent/dpu-device`: No such file or directory",
+        ),
+        (&["compare", "--device", "process:afile --flag"], "device program `afile` not found on PATH"),
+        (&["compare", "--device", "process:./afile"], "device program `./afile` is not executable"),
+        (&["run", "--mode", "offload", "--device", "process:"], "needs a program"),
+        (&["compare", "--device", "gpu"], "unknown device `gpu`: expected `sim` or `process:CMD [ARGS]`"),
+    ];
+    for (args, want) in cases {
+        let (status, stderr) = dpukit(args, d);
+        let line = format!("dpukit {}: {stderr}", args.join(" "));
+        assert_eq!(status, 2, "{line}");
+        assert_eq!(stderr.lines().count(), 1, "{line}");
+        assert!(stderr.starts_with("dpukit: error: ") && stderr.contains(want), "{line}");
+    }
+    let left: Vec<_> = std::fs::read_dir(d).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(left, [std::ffi::OsString::from("afile")], "nothing was written before the error");
+}
+
 /// A work dir whose name is not UTF-8 cannot be recorded in the result: refused before the run.
 #[test]
 fn a_non_utf8_work_dir_is_refused_before_the_run() {

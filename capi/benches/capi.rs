@@ -10,7 +10,8 @@
 //!   of 32 CRC32C descriptors of 4 KiB: descriptors per second of wall time. The
 //!   completions' own times are modelled; only the throughput here is measured.
 //!
-//! `cargo bench -p dpukit-capi --bench capi`
+//! `cargo bench -p dpukit-capi --bench capi`; `DPUKIT_BENCH_BATCHES=1,8,32,128` picks the
+//! batch sizes of `qp_round_trip` (default 1, 8, 32; each at most 64, the rings' size).
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use dpukit::{dpu_sim_attach, dpu_sim_destroy, dpu_sim_poll, Sim};
@@ -24,7 +25,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const DEVICE_ENV: &str = "DPUKIT_BENCH_DEVICE";
-const BATCHES: [usize; 3] = [1, 8, 32];
+const BATCHES_ENV: &str = "DPUKIT_BENCH_BATCHES";
+const DEFAULT_BATCHES: [usize; 3] = [1, 8, 32];
+/// Entries of the benchmark's rings: the largest batch.
+const RING_ENTRIES: usize = 64;
+
+/// The batch sizes to measure: `DPUKIT_BENCH_BATCHES` (comma-separated), or 1, 8, 32.
+fn batches() -> Vec<usize> {
+    let Ok(list) = std::env::var(BATCHES_ENV) else { return DEFAULT_BATCHES.to_vec() };
+    list.split(',')
+        .map(|b| match b.trim().parse::<usize>() {
+            Ok(n) if (1..=RING_ENTRIES).contains(&n) => n,
+            _ => panic!("{BATCHES_ENV}: `{b}` is not a batch size in 1..={RING_ENTRIES}"),
+        })
+        .collect()
+}
 
 /// Answers every fetched descriptor with an OK completion of its tag and opcode.
 fn answer(descs: &[RawDesc], cpls: &mut [RawCpl]) {
@@ -86,9 +101,12 @@ fn round_trip(c: &mut Criterion) {
 
     // In one process: the device is a thread polling the device end.
     {
-        let (mut host, mut dev) =
-            QueuePair::create(QueuePairConfig { sq_entries: 64, cq_entries: 64, ..Default::default() })
-                .unwrap();
+        let (mut host, mut dev) = QueuePair::create(QueuePairConfig {
+            sq_entries: RING_ENTRIES as u32,
+            cq_entries: RING_ENTRIES as u32,
+            ..Default::default()
+        })
+        .unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let device = std::thread::spawn(move || {
@@ -109,7 +127,7 @@ fn round_trip(c: &mut Criterion) {
             }
         });
         let mut got = Vec::with_capacity(64);
-        for n in BATCHES {
+        for n in batches() {
             let batch: Vec<RawDesc> = nops(n, 0).iter().map(Descriptor::encode).collect();
             g.throughput(Throughput::Elements(n as u64));
             g.bench_with_input(BenchmarkId::new("in_process", n), &n, |bch, &n| {
@@ -137,15 +155,19 @@ fn round_trip(c: &mut Criterion) {
 
     // Across processes: the device is this binary re-executed, on shared memory.
     {
-        let mut host =
-            ShmHost::create(ShmConfig { sq_entries: 64, cq_entries: 64, max_regions: 1, data_bytes: 4096 })
-                .unwrap();
+        let mut host = ShmHost::create(ShmConfig {
+            sq_entries: RING_ENTRIES as u32,
+            cq_entries: RING_ENTRIES as u32,
+            max_regions: 1,
+            data_bytes: 4096,
+        })
+        .unwrap();
         let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
         cmd.env(DEVICE_ENV, "1");
         host.spawn_device(cmd).unwrap();
         let mut got: Vec<Completion> = Vec::with_capacity(64);
         let mut tag = 0u64;
-        for n in BATCHES {
+        for n in batches() {
             g.throughput(Throughput::Elements(n as u64));
             g.bench_with_input(BenchmarkId::new("shared_memory", n), &n, |bch, &n| {
                 bch.iter(|| {

@@ -22,7 +22,13 @@
  *
  * DPUKIT_DEVICE_FAULT makes it misbehave on purpose, for the host's fault tests:
  * exit (dies after fetching), hang (fetches, never answers), unknown-tag, dup-tag,
- * bad-status, bad-length, bad-opcode.
+ * bad-status, bad-length, bad-opcode, scribble (writes 8 bytes just before a source
+ * buffer: inside the region, outside the buffer it was given). The fault hits the first
+ * descriptor, or the one numbered DPUKIT_DEVICE_FAULT_AFTER (counting from 0), so a test
+ * can let the device answer some work correctly first.
+ *
+ * DPUKIT_CACHE_ENTRIES (set by `dpukit --device process:...`) sizes the kit's cache
+ * index, so the device holds as many keys as the host's cache would.
  */
 #define _POSIX_C_SOURCE 200809L
 #ifdef DPUKIT_DEVICE_KERNELS
@@ -120,10 +126,42 @@ static void execute(struct dpu_qp *qp, const struct dpu_desc *d, struct dpu_cpl 
     }
 }
 
+/* The descriptor the fault hits (DPUKIT_DEVICE_FAULT_AFTER). */
+static uint64_t fault_at;
+
+/* Writes 8 bytes just before the source buffer of `d`, if it has one past the region's
+ * first 8 bytes; returns 1 if it did. */
+static int scribble(struct dpu_qp *qp, const struct dpu_desc *d) {
+    void *p = NULL;
+    struct dpu_buf_ref r = d->op.io.src;
+    switch (d->opcode) {
+    case DPU_OP_CRC32C:
+    case DPU_OP_COPY:
+    case DPU_OP_COPY_CRC32C:
+    case DPU_OP_COMPRESS:
+    case DPU_OP_DECOMPRESS:
+        break;
+    default:
+        return 0;
+    }
+    if (r.offset < 8)
+        return 0;
+    r.offset -= 8;
+    r.len = 8;
+    if (dpu_qp_dev_resolve(qp, &r, &p) != DPU_STATUS_OK)
+        return 0;
+    memset(p, 0x5a, 8);
+    return 1;
+}
+
 /* Deliberate faults, for the host's tests: returns 1 if the completion is to be
  * withheld (the device then hangs or exits). */
-static int misbehave(const char *fault, uint64_t nth, struct dpu_cpl *c) {
-    if (!fault || nth != 0)
+static int misbehave(const char *fault, uint64_t nth, struct dpu_qp *qp, const struct dpu_desc *d,
+                     struct dpu_cpl *c) {
+    static int scribbled;
+    if (fault && !strcmp(fault, "scribble") && nth >= fault_at && !scribbled)
+        scribbled = scribble(qp, d);
+    if (!fault || nth != fault_at)
         return 0;
     if (!strcmp(fault, "exit"))
         exit(3);
@@ -154,8 +192,14 @@ int main(void) {
         return 2;
     }
     crc_init();
+    const char *after = getenv("DPUKIT_DEVICE_FAULT_AFTER");
+    fault_at = after ? strtoull(after, NULL, 10) : 0;
 #ifdef DPUKIT_DEVICE_KERNELS
-    if (dpu_kernels_create(1u << 16, &kernels) != DPU_STATUS_OK) {
+    const char *entries = getenv("DPUKIT_CACHE_ENTRIES");
+    unsigned long cache_entries = entries ? strtoul(entries, NULL, 10) : 0;
+    if (cache_entries == 0 || cache_entries > 0xffffffffu)
+        cache_entries = 1u << 16;
+    if (dpu_kernels_create((uint32_t)cache_entries, &kernels) != DPU_STATUS_OK) {
         fprintf(stderr, "device: %s\n", dpukit_last_error());
         return 2;
     }
@@ -197,12 +241,12 @@ int main(void) {
                 execute(qp, &descs[i], c);
             prev_status = c->status;
             prev_result = c->result;
-            if (misbehave(fault, answered + m, c)) {
+            if (misbehave(fault, answered + m, qp, &descs[i], c)) {
                 hung = 1;
                 break;
             }
             m++;
-            if (fault && !strcmp(fault, "dup-tag") && answered == 0 && m == 1)
+            if (fault && !strcmp(fault, "dup-tag") && answered + m == fault_at + 1)
                 cpls[m++] = *c; /* the same completion twice */
         }
         uint32_t posted = 0;

@@ -34,7 +34,7 @@ pub use qp::{DeviceQueue, HostQueue, QueuePair, QueuePairConfig};
 pub use region::{RegionId, RegionTable, ResolvedBuf};
 pub use ring::{Consumer, Producer, RingError};
 #[cfg(all(not(loom), target_os = "linux"))]
-pub use shm::{ShmConfig, ShmDevice, ShmError, ShmHost, ShmRegion};
+pub use shm::{CompletionWatch, ShmConfig, ShmDevice, ShmError, ShmHost, ShmRegion};
 pub use types::{AbiError, Algorithm, DescFlags, Opcode, Status};
 
 /// ABI version this crate was generated from.

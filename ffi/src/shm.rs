@@ -356,10 +356,42 @@ impl ShmHost {
     /// Starts a device process with the path to attach to in `DPUKIT_QP`. The host then
     /// watches it: a device that exits with descriptors in flight is an error, and one
     /// still running when the host end drops is given a second to notice, then killed.
-    pub fn spawn_device(&mut self, mut cmd: Command) -> Result<(), ShmError> {
-        let child = cmd.env("DPUKIT_QP", self.device_path()).spawn()?;
+    pub fn spawn_device(&mut self, cmd: Command) -> Result<(), ShmError> {
+        let child = self.start_device(cmd)?;
         self.device = Some(child);
         Ok(())
+    }
+
+    /// Starts a device process as [`ShmHost::spawn_device`] does, but hands its [`Child`]
+    /// to the caller, who then watches it (exit status, kill and reap) itself. The child
+    /// gets `DPUKIT_QP`, and is killed by the kernel if the thread that started it ends
+    /// (`PR_SET_PDEATHSIG`), so a host that dies without dropping this end (`SIGKILL`)
+    /// leaves no device polling memory nobody will answer.
+    pub fn start_device(&self, mut cmd: Command) -> std::io::Result<Child> {
+        use std::os::unix::process::CommandExt;
+        cmd.env("DPUKIT_QP", self.device_path());
+        // SAFETY: the closure runs in the forked child before exec and only makes one
+        // async-signal-safe system call (prctl); it touches no lock and allocates nothing.
+        unsafe {
+            cmd.pre_exec(|| {
+                rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+                    .map_err(std::io::Error::from)
+            });
+        }
+        cmd.spawn()
+    }
+
+    /// Keeps the shared mapping alive: memory carved from a region (a DMA pool built in
+    /// place with [`ShmHost::region_raw`]) holds this so it can never outlive the mapping.
+    pub fn keep_alive(&self) -> Arc<dyn Send + Sync> {
+        self.map.clone()
+    }
+
+    /// A handle that tells whether the device has posted completions the host has not
+    /// taken yet, without touching the host end: for a waiter that spins, then sleeps.
+    pub fn completion_watch(&self) -> CompletionWatch {
+        let ctrl = self.q.raw_rings().1;
+        CompletionWatch { ctrl, _map: self.map.clone() }
     }
 
     /// Allocates a region of `len` bytes in the shared data area and publishes it to the
@@ -470,6 +502,27 @@ impl ShmHost {
 
     /// As [`ShmHost::submit`], for encoded descriptors.
     pub fn submit_raw(&mut self, descs: &[RawDesc]) -> Result<usize, ShmError> {
+        let n = self.push_raw(descs)?;
+        self.q.ring_doorbell();
+        Ok(n)
+    }
+
+    /// As [`ShmHost::submit`] without the doorbell: the device sees these descriptors at
+    /// the next [`ShmHost::ring_doorbell`] (batching across calls). Already in flight, so
+    /// their tags are taken.
+    pub fn push(&mut self, descs: &[Descriptor]) -> Result<usize, ShmError> {
+        let raw: Vec<RawDesc> = descs.iter().map(Descriptor::encode).collect();
+        self.push_raw(&raw)
+    }
+
+    /// Announces every descriptor pushed so far to the device.
+    pub fn ring_doorbell(&mut self) {
+        if self.broken.is_none() {
+            self.q.ring_doorbell();
+        }
+    }
+
+    fn push_raw(&mut self, descs: &[RawDesc]) -> Result<usize, ShmError> {
         self.check_usable()?;
         // Checked and prepared whole; the ring takes what fits (its free count is fresh).
         let n = descs.len().min(self.q.sq_capacity());
@@ -484,7 +537,7 @@ impl ShmHost {
             d.0.flags |= DescFlags::COMPLETION.raw();
             batch.push(d);
         }
-        let sent = self.q.submit_raw(&batch);
+        let sent = self.q.push_raw(&batch);
         for (orig, d) in descs.iter().zip(&batch[..sent]) {
             let (src_len, dst_len) = lengths(d);
             self.inflight.insert(
@@ -669,6 +722,35 @@ impl Drop for ShmHost {
             }
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+}
+
+/// Whether a device has posted completions the host end has not taken yet
+/// ([`ShmHost::completion_watch`]). Reads two words of the completion ring's control block
+/// and nothing else; holds the mapping.
+pub struct CompletionWatch {
+    ctrl: *mut crate::bindings::dpu_ring_ctrl,
+    _map: Arc<Mapping>,
+}
+
+// SAFETY: the pointer is into the shared mapping `_map` keeps alive; the watch only loads
+// two aligned atomics from it.
+unsafe impl Send for CompletionWatch {}
+
+impl CompletionWatch {
+    /// The completion doorbell has moved past what the host consumed. A device that
+    /// writes nonsense there only makes this true: the host's poll then finds the fault.
+    pub fn posted(&self) -> bool {
+        // SAFETY: `ctrl` is the completion ring's control block inside the mapping held by
+        // `_map`; its `doorbell` and `consumer` lines are aligned u64s that both sides
+        // access atomically only.
+        unsafe {
+            let doorbell =
+                &*std::ptr::addr_of!((*self.ctrl).doorbell.value).cast::<std::sync::atomic::AtomicU64>();
+            let consumer =
+                &*std::ptr::addr_of!((*self.ctrl).consumer.value).cast::<std::sync::atomic::AtomicU64>();
+            doorbell.load(Ordering::Acquire) != consumer.load(Ordering::Relaxed)
         }
     }
 }

@@ -17,9 +17,10 @@
 //! offload layer's timeout, and asks it to [`Device::stop`] before it takes back the
 //! buffers of the jobs it gave up on.
 //!
-//! Implementations: [`SimulatedDevice`] (the software DPU of `dpukit_sim`, inline), and
-//! in [`crate::thread_device`] the kernels on a dedicated host thread (measured) and the
-//! simulator paced on a thread of its own (modelled, its lag measured).
+//! Implementations: [`SimulatedDevice`] (the software DPU of `dpukit_sim`, inline); in
+//! [`crate::thread_device`] the kernels on a dedicated host thread (measured) and the
+//! simulator paced on a thread of its own (modelled, its lag measured); and
+//! [`crate::process::ProcessDevice`] (a program in another process, over shared memory).
 
 #![forbid(unsafe_code)]
 
@@ -112,6 +113,9 @@ pub enum DeviceChoice {
     /// The profile's simulated DPU on a thread of its own, each completion held to its
     /// modelled time; modelled times, and the lag behind them measured.
     SimPaced,
+    /// A program serving the queue pair from its own process over shared memory, with
+    /// measured times (`process:CMD [ARGS]`, see [`crate::process`]).
+    Process(crate::process::ProcessSpec),
 }
 
 impl DeviceChoice {
@@ -121,6 +125,7 @@ impl DeviceChoice {
             DeviceChoice::Simulated => "sim".into(),
             DeviceChoice::Thread => "thread".into(),
             DeviceChoice::SimPaced => "sim-paced".into(),
+            DeviceChoice::Process(p) => p.spec(),
         }
     }
 }
@@ -129,14 +134,18 @@ impl std::str::FromStr for DeviceChoice {
     type Err = String;
 
     /// `sim` (the profile's simulated DPU), `thread` (the kernels on a dedicated host
-    /// thread, measured), `sim-paced` (the simulator held to its modelled times).
+    /// thread, measured), `sim-paced` (the simulator held to its modelled times) or
+    /// `process:CMD [ARGS]` (a device process; `CMD` must name an executable file).
     fn from_str(s: &str) -> Result<DeviceChoice, String> {
+        if let Some(cmd) = s.trim().strip_prefix("process:") {
+            return crate::process::ProcessSpec::parse(cmd).map(DeviceChoice::Process);
+        }
         match s.trim() {
             "sim" | "simulated" => Ok(DeviceChoice::Simulated),
             "thread" => Ok(DeviceChoice::Thread),
             "sim-paced" => Ok(DeviceChoice::SimPaced),
             other => Err(format!(
-                "unknown device `{}`: expected `sim`, `thread` or `sim-paced`",
+                "unknown device `{}`: expected `sim`, `thread`, `sim-paced` or `process:CMD [ARGS]`",
                 other.escape_debug()
             )),
         }

@@ -22,6 +22,7 @@ pub mod offload;
 pub mod placement;
 pub mod plugin;
 pub mod preset;
+pub mod process;
 pub mod provenance;
 pub mod repeat;
 pub mod report;

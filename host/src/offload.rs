@@ -27,11 +27,12 @@
 
 use crate::device::{Device, DeviceChoice, DeviceClock, DeviceReport, SimulatedDevice};
 use crate::dma::{DmaPool, PoolError};
+use crate::process::{ProcessDevice, ProcessSpec};
 use crate::result::Fallbacks;
 use crate::thread_device::ThreadDevice;
 use dpukit_ffi::{
     Algorithm, BufRef, Completion, DescFlags, Descriptor, DeviceQueue, HostQueue, Op, Opcode, QueuePair,
-    QueuePairConfig, Status,
+    QueuePairConfig, ShmConfig, ShmHost, Status,
 };
 use dpukit_kernels::registry::{Call, Registry, UserArgs};
 use dpukit_sim::engine::{EngineConfig, EngineError};
@@ -150,15 +151,92 @@ pub struct OffloadConfig {
     pub engine: EngineConfig,
 }
 
+/// The host's end of a node's queue pair: in this process (the device shares the host's
+/// memory) or in memory shared with a device process, whose every answer is checked.
+/// The offload logic is the same for both; only these three calls differ.
+enum HostEnd {
+    InProcess(HostQueue),
+    Shared(ShmHost),
+}
+
+impl HostEnd {
+    /// Queues descriptors; the device sees them at the next doorbell at the latest.
+    fn submit(&mut self, descs: &[Descriptor]) -> Result<usize, String> {
+        match self {
+            HostEnd::InProcess(q) => Ok(q.submit(descs)),
+            HostEnd::Shared(h) => h.push(descs).map_err(|e| what_the_device_did(&e)),
+        }
+    }
+
+    fn ring_doorbell(&mut self) {
+        match self {
+            HostEnd::InProcess(q) => q.ring_doorbell(),
+            HostEnd::Shared(h) => h.ring_doorbell(),
+        }
+    }
+
+    /// Appends up to `budget` completions to `out`. On a device fault the completions
+    /// checked before it are in `out` and the fault is the error.
+    fn poll(&mut self, budget: usize, out: &mut Vec<Completion>) -> Result<usize, String> {
+        match self {
+            HostEnd::InProcess(q) => q.poll(budget, out).map_err(|e| e.to_string()),
+            HostEnd::Shared(h) => h.poll(budget, out).map_err(|e| what_the_device_did(&e)),
+        }
+    }
+}
+
+/// A queue-pair fault as what the device did, for "device {it}: the host CPU took over".
+fn what_the_device_did(e: &dpukit_ffi::ShmError) -> String {
+    let line = e.to_string();
+    match line.strip_prefix("device ") {
+        Some(rest) => rest.to_string(),
+        None => format!("failed ({line})"),
+    }
+}
+
 /// The device serving this node's queue pair, and the host's end of it.
 struct Attached {
-    queue: HostQueue,
+    // Dropped before `device`: a device process sees the host close its end and exits.
+    queue: HostEnd,
     device: Box<dyn Device>,
     clock: DeviceClock,
     region: u32,
     dead: bool,
     /// Jobs submitted since the doorbell last rang.
     unrung_jobs: usize,
+    /// Ops the device answered it does not run (`UNKNOWN_OPCODE`, `BAD_ALGORITHM`): from
+    /// then on they run on the host CPU without being offered.
+    refused: Vec<(Opcode, Option<Algorithm>)>,
+    /// Completions the host took from the device, and how many were errors.
+    answered: u64,
+    error_answers: u64,
+}
+
+impl Attached {
+    fn new(queue: HostEnd, device: Box<dyn Device>, region: u32) -> Attached {
+        let clock = device.clock();
+        Attached {
+            queue,
+            device,
+            clock,
+            region,
+            dead: false,
+            unrung_jobs: 0,
+            refused: Vec::new(),
+            answered: 0,
+            error_answers: 0,
+        }
+    }
+
+    fn offers(&self, opcode: Opcode, algorithm: Option<Algorithm>) -> bool {
+        self.device.supports(opcode, algorithm) && !self.refused.contains(&(opcode, algorithm))
+    }
+}
+
+/// Statuses with which a device says it does not run an op (rather than that the op
+/// failed): the op runs on the host CPU.
+fn refuses(status: Status) -> bool {
+    matches!(status, Status::UnknownOpcode | Status::BadAlgorithm)
 }
 
 /// Counters of the offload layer.
@@ -221,7 +299,7 @@ pub fn thread_cpu_ns() -> u64 {
 impl Offload {
     /// Host backend: every op runs on the calling thread.
     pub fn host(registry: Registry, cfg: &OffloadConfig) -> Result<Offload, OffloadError> {
-        Offload::build(registry, cfg, None)
+        Ok(Offload::build(registry, cfg, Offload::own_pool(cfg)?))
     }
 
     /// DPU backend: the simulator for `profile`. A profile without a device (host-only)
@@ -293,7 +371,54 @@ impl Offload {
                 }
                 Ok(off)
             }
+            DeviceChoice::Process(spec) => Offload::with_process(registry, cfg, spec),
         }
+    }
+
+    /// Offload backend served by a device process (`spec`'s program): the queue pair and
+    /// the DMA pool live in one shared memory file, the pool with guard pages around every
+    /// buffer. The process is started here, before any work.
+    pub fn with_process(
+        registry: Registry,
+        cfg: &OffloadConfig,
+        spec: &ProcessSpec,
+    ) -> Result<Offload, OffloadError> {
+        let dev_err = |e: dpukit_ffi::ShmError| OffloadError::Device(e.to_string());
+        let slots = cfg.slots.max(1);
+        let pool_bytes = DmaPool::shared_bytes(slots, cfg.in_bytes, cfg.out_bytes, cfg.spare_bytes)?;
+        let entries = queue_entries(cfg);
+        let mut host = ShmHost::create(ShmConfig {
+            sq_entries: entries,
+            cq_entries: entries,
+            max_regions: 1,
+            data_bytes: pool_bytes as u64,
+        })
+        .map_err(dev_err)?;
+        let region = host.alloc_region(pool_bytes as u64).map_err(dev_err)?;
+        let (base, len) = host
+            .region_raw(region.id)
+            .and_then(|(p, len)| Some((std::ptr::NonNull::new(p)?, len)))
+            .ok_or_else(|| OffloadError::Device("shared DMA region is missing".into()))?;
+        // SAFETY: the region is `len` writable bytes of the shared mapping, at the start of
+        // its page-aligned data area; the keep-alive holds the mapping as long as the pool;
+        // nothing else in this process touches the region (the host end only copies
+        // through `write_region`/`read_region`, which the offload layer never calls).
+        let pool = unsafe {
+            DmaPool::over_shared(
+                base,
+                len,
+                host.keep_alive(),
+                slots,
+                cfg.in_bytes,
+                cfg.out_bytes,
+                cfg.spare_bytes,
+            )?
+        };
+        let device = ProcessDevice::start(spec, &host, registry.cache().capacity_entries())
+            .map_err(OffloadError::Device)?;
+        let mut off = Offload::build(registry, cfg, pool);
+        off.device = Some(Attached::new(HostEnd::Shared(host), Box::new(device), region.id.0));
+        Ok(off)
     }
 
     /// A backend whose device `make` builds on the device end of this node's queue pair
@@ -304,8 +429,8 @@ impl Offload {
         cfg: &OffloadConfig,
         make: impl FnOnce(DeviceQueue) -> Result<Option<Box<dyn Device>>, OffloadError>,
     ) -> Result<Offload, OffloadError> {
-        let mut off = Offload::build(registry, cfg, None)?;
-        let entries = (cfg.slots * MAX_OPS_PER_JOB).next_power_of_two().clamp(8, 65536) as u32;
+        let mut off = Offload::build(registry, cfg, Offload::own_pool(cfg)?);
+        let entries = queue_entries(cfg);
         let (queue, dev) =
             QueuePair::create(QueuePairConfig { sq_entries: entries, cq_entries: entries, max_regions: 4 })
                 .map_err(|e| OffloadError::Device(e.to_string()))?;
@@ -316,22 +441,20 @@ impl Offload {
         // lends the host slots that are not in flight.
         let region =
             unsafe { queue.register_region(base, len) }.map_err(|e| OffloadError::Device(e.to_string()))?.0;
-        let clock = device.clock();
-        off.device = Some(Attached { queue, device, clock, region, dead: false, unrung_jobs: 0 });
+        off.device = Some(Attached::new(HostEnd::InProcess(queue), device, region));
         Ok(off)
     }
 
-    fn build(
-        registry: Registry,
-        cfg: &OffloadConfig,
-        device: Option<Attached>,
-    ) -> Result<Offload, OffloadError> {
-        let pool = DmaPool::with_spare(cfg.slots.max(1), cfg.in_bytes, cfg.out_bytes, cfg.spare_bytes)?;
+    fn own_pool(cfg: &OffloadConfig) -> Result<DmaPool, OffloadError> {
+        Ok(DmaPool::with_spare(cfg.slots.max(1), cfg.in_bytes, cfg.out_bytes, cfg.spare_bytes)?)
+    }
+
+    fn build(registry: Registry, cfg: &OffloadConfig, pool: DmaPool) -> Offload {
         let slots = pool.slots();
-        Ok(Offload {
+        Offload {
             pool,
             registry,
-            device,
+            device: None,
             jobs: vec![None; slots],
             free: (0..slots).rev().collect(),
             batch: cfg.batch.max(1),
@@ -342,7 +465,7 @@ impl Offload {
             stats: OffloadStats::default(),
             no_device: false,
             cpl_buf: Vec::with_capacity(1024),
-        })
+        }
     }
 
     /// Whether a device is attached (dead or alive).
@@ -354,9 +477,17 @@ impl Offload {
         self.device.as_ref().is_some_and(|d| !d.dead)
     }
 
-    /// What the device did so far, if there is one.
+    /// What the device did so far, if there is one. A device that keeps no counts of its
+    /// own (a device process) gets the host's: completions taken, and error completions.
     pub fn device_report(&self) -> Option<DeviceReport> {
-        self.device.as_ref().map(|d| d.device.report())
+        self.device.as_ref().map(|d| {
+            let mut r = d.device.report();
+            if r.descriptors == 0 {
+                r.descriptors = d.answered;
+                r.error_completions = d.error_answers;
+            }
+            r
+        })
     }
 
     /// What the device is ("bluefield-2 (simulated)"), if there is one.
@@ -453,8 +584,7 @@ impl Offload {
             let fenced = reads.is_some_and(|b| written.contains(&b));
             written.extend(writes);
             let (opcode, algorithm) = op.opcode();
-            let on_device =
-                alive && self.device.as_ref().is_some_and(|d| d.device.supports(opcode, algorithm));
+            let on_device = alive && self.device.as_ref().is_some_and(|d| d.offers(opcode, algorithm));
             if on_device {
                 let d = self.descriptor(slot, i, op);
                 descs.push(if fenced { d.with_flags(DescFlags::COMPLETION | DescFlags::FENCE) } else { d });
@@ -480,11 +610,15 @@ impl Offload {
         self.pool.mark_in_flight(slot)?;
         self.jobs[slot] = Some(job);
         let dev = self.device.as_mut().expect("alive device");
-        let n = dev.queue.submit(&descs);
-        // The queue holds MAX_OPS_PER_JOB descriptors per slot, so it cannot be full.
-        debug_assert_eq!(n, descs.len(), "submission ring sized for every slot's ops");
-        if n < descs.len() {
-            return Err(OffloadError::Device("submission ring full".into()));
+        // The queue holds MAX_OPS_PER_JOB descriptors per slot, so only a device that broke
+        // the ring (a shared one) can make it refuse some: the CPU takes over.
+        match dev.queue.submit(&descs) {
+            Ok(n) if n == descs.len() => {}
+            Ok(n) => {
+                let why = format!("took {n} of {} descriptors into a ring sized for all", descs.len());
+                return self.fail_over(self.now_ns(), &why);
+            }
+            Err(why) => return self.fail_over(self.now_ns(), &why),
         }
         dev.unrung_jobs += 1;
         if dev.unrung_jobs >= self.batch {
@@ -583,7 +717,7 @@ impl Offload {
 
     /// Rings the doorbell for jobs submitted since the last one.
     pub fn flush(&mut self) {
-        if let Some(dev) = self.device.as_mut() {
+        if let Some(dev) = self.device.as_mut().filter(|d| !d.dead) {
             if dev.unrung_jobs > 0 {
                 dev.queue.ring_doorbell();
                 dev.unrung_jobs = 0;
@@ -593,7 +727,10 @@ impl Offload {
 
     /// Lets the device progress and collects its completions. A modelled device runs
     /// here, on this thread, and its time is kept off the host clock; a measured device's
-    /// completions are due when the host sees them.
+    /// completions are due when the host sees them. A device fault (a completion the
+    /// queue pair refuses, a tag not in flight or answered twice, a write outside the
+    /// buffers of a slot) is a fail-over with its reason: the completions taken before it
+    /// stand, everything else runs on the host CPU.
     fn drive_device(&mut self) -> Result<usize, OffloadError> {
         let now = self.now_ns();
         let Some(dev) = self.device.as_mut().filter(|d| !d.dead) else { return Ok(0) };
@@ -607,29 +744,54 @@ impl Offload {
         // Reused across polls: no allocation per poll on the data path.
         let mut cpls = std::mem::take(&mut self.cpl_buf);
         cpls.clear();
-        let polled = dev.queue.poll(1024, &mut cpls).map_err(|e| OffloadError::Device(e.to_string()));
-        if let Err(e) = polled {
-            self.cpl_buf = cpls;
-            return Err(e);
-        }
-        let n = cpls.len();
+        let mut fault = dev.queue.poll(1024, &mut cpls).err();
+        let mut taken = 0;
         for &c in &cpls {
             let slot = (c.tag >> 8) as usize;
             let i = (c.tag & 0xff) as usize;
-            let Some(job) = self.jobs.get_mut(slot).and_then(|j| j.as_mut()) else {
-                return Err(OffloadError::Device(format!("completion for unknown tag {}", c.tag)));
+            let in_flight = self.pool.is_in_flight(slot);
+            let Some(job) = self
+                .jobs
+                .get_mut(slot)
+                .and_then(|j| j.as_mut())
+                .filter(|j| in_flight && j.results.get(i).is_some_and(|r| r.is_none()))
+            else {
+                fault.get_or_insert(format!(
+                    "answered tag {}, which is not in flight (unknown, or answered twice)",
+                    c.tag
+                ));
+                break;
             };
+            taken += 1;
             let due = if measured { now } else { job.submitted_ns.saturating_add(c.modelled_ns) };
             job.ready_ns = job.ready_ns.max(due);
             self.stats.ops_on_device += 1;
             let latency_ns = if measured { now.saturating_sub(job.submitted_ns) } else { c.modelled_ns };
-            let r = OpResult { status: c.status, result: c.result, ran_on: RanOn::Device, latency_ns };
-            if i < job.results.len() {
-                job.results[i] = Some(r);
+            job.results[i] =
+                Some(OpResult { status: c.status, result: c.result, ran_on: RanOn::Device, latency_ns });
+            if fault.is_none() && Self::job_complete(job) {
+                if let Err(why) = self.pool.check_guards(slot) {
+                    // What the job's ops wrote is suspect: they run again on the CPU.
+                    for r in job.results.iter_mut() {
+                        if r.is_some_and(|r| r.ran_on == RanOn::Device) {
+                            *r = None;
+                        }
+                    }
+                    fault = Some(why);
+                }
             }
         }
+        let dev = self.device.as_mut().expect("device");
+        dev.answered += taken;
+        dev.error_answers += cpls[..taken as usize]
+            .iter()
+            .filter(|c| !matches!(c.status, Status::Ok | Status::NotFound))
+            .count() as u64;
         self.cpl_buf = cpls;
-        Ok(n)
+        if let Some(why) = fault {
+            self.fail_over(now, &why)?;
+        }
+        Ok(taken as usize)
     }
 
     fn job_complete(job: &Job) -> bool {
@@ -685,32 +847,46 @@ impl Offload {
         let mut idle_rounds = 0;
         loop {
             self.drive_device()?;
-            // Retry device failures on the CPU.
+            // Retry on the CPU what the device failed or does not run, with every later
+            // device op of the job (it may have read what the failed op did not write).
             for slot in 0..self.jobs.len() {
-                let retry: Vec<(usize, SlotOp)> = match &self.jobs[slot] {
-                    Some(job) => job
-                        .results
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, r)| matches!(r, Some(r) if r.status == Status::DeviceUnavailable))
-                        .map(|(i, _)| (i, job.ops[i]))
-                        .collect(),
-                    None => continue,
-                };
-                if retry.is_empty() {
-                    continue;
-                }
-                if !Self::job_complete(self.jobs[slot].as_ref().expect("job")) {
-                    continue;
-                }
+                let Some(job) = self.jobs[slot].as_ref().filter(|j| Self::job_complete(j)) else { continue };
+                let first = job.results.iter().position(|r| {
+                    r.is_some_and(|r| {
+                        r.ran_on == RanOn::Device
+                            && (r.status == Status::DeviceUnavailable || refuses(r.status))
+                    })
+                });
+                let Some(first) = first else { continue };
+                let retry: Vec<(usize, SlotOp, Status)> = (first..job.ops.len())
+                    .filter_map(|i| {
+                        let r = job.results[i].expect("complete job");
+                        (r.ran_on == RanOn::Device).then_some((i, job.ops[i], r.status))
+                    })
+                    .collect();
                 self.pool.mark_done(slot)?;
-                for (i, op) in retry {
+                for (i, op, status) in retry {
                     let r = self.run_on_host(slot, &op)?;
-                    self.stats.fallbacks.after_device_error += 1;
-                    push_reason(
-                        &mut self.stats.fallbacks,
-                        "device error completion: op retried on the host CPU".into(),
-                    );
+                    if status == Status::DeviceUnavailable {
+                        self.stats.fallbacks.after_device_error += 1;
+                        push_reason(
+                            &mut self.stats.fallbacks,
+                            "device error completion: op retried on the host CPU".into(),
+                        );
+                    } else if refuses(status) {
+                        self.stats.fallbacks.unsupported_ops += 1;
+                        let (opcode, algorithm) = op.opcode();
+                        let dev = self.device.as_mut().expect("a device answered");
+                        if !dev.refused.contains(&(opcode, algorithm)) {
+                            dev.refused.push((opcode, algorithm));
+                        }
+                        let reason = format!(
+                            "{} not run by the device (it answered {}): ran on the host CPU",
+                            op_label(&op),
+                            status.describe()
+                        );
+                        push_reason(&mut self.stats.fallbacks, reason);
+                    }
                     self.jobs[slot].as_mut().expect("job").results[i] = Some(r);
                 }
             }
@@ -774,6 +950,19 @@ impl Drop for Offload {
     fn drop(&mut self) {
         // The device (and its queue pair, which registered the pool) goes first.
         self.device = None;
+    }
+}
+
+/// Descriptor entries for a node's queue pair: every slot's ops fit at once.
+fn queue_entries(cfg: &OffloadConfig) -> u32 {
+    (cfg.slots.max(1) * MAX_OPS_PER_JOB).next_power_of_two().clamp(8, 65536) as u32
+}
+
+/// An op with its algorithm, for reasons ("lz4 compress").
+fn op_label(op: &SlotOp) -> String {
+    match op.opcode() {
+        (_, Some(a)) => format!("{} {}", a.name(), op_name(op)),
+        _ => op_name(op).to_string(),
     }
 }
 
@@ -912,6 +1101,89 @@ mod tests {
         assert_eq!(off.stats().fallbacks.after_timeout, 3);
         let reasons = &off.stats().fallbacks.reasons;
         assert!(reasons.iter().any(|r| r.contains(reason)), "{reasons:?}");
+    }
+
+    /// An inline device that answers every descriptor with a wrong CRC under a tag it
+    /// mangles (`twice`: the right tag, answered two times).
+    struct Liar {
+        queue: DeviceQueue,
+        twice: bool,
+    }
+
+    impl Device for Liar {
+        fn name(&self) -> String {
+            "liar".into()
+        }
+        fn clock(&self) -> DeviceClock {
+            DeviceClock::Modelled
+        }
+        fn supports(&self, _: Opcode, _: Option<Algorithm>) -> bool {
+            true
+        }
+        fn progress(&mut self, _: u64) {
+            let mut raw = [dpukit_ffi::RawDesc::default(); 16];
+            let n = self.queue.fetch(&mut raw);
+            for d in &raw[..n] {
+                let tag = if self.twice { d.0.tag } else { d.0.tag ^ (1 << 40) };
+                let c = Completion::ok(tag, Opcode::Crc32c, 0xbad, 0).encode();
+                let answers = if self.twice { 2 } else { 1 };
+                for _ in 0..answers {
+                    self.queue.complete(&[c]);
+                }
+            }
+        }
+        fn pending(&self) -> usize {
+            0
+        }
+        fn report(&self) -> DeviceReport {
+            DeviceReport::default()
+        }
+    }
+
+    /// A device answering a tag that is not in flight (unknown, or answered twice) is
+    /// given up with that reason, not an error of the run: what it answered correctly
+    /// before stands, the rest runs on the CPU.
+    #[test]
+    fn a_device_answering_tags_not_in_flight_is_given_up_not_an_error() {
+        for twice in [false, true] {
+            let registry = Registry::new(Arc::new(CacheIndex::new(64).unwrap()));
+            let cfg = OffloadConfig {
+                slots: 4,
+                in_bytes: 4096,
+                out_bytes: 4096,
+                spare_bytes: 0,
+                batch: 4,
+                device_timeout_ns: 1_000_000_000,
+                engine: EngineConfig::default(),
+            };
+            let mut off = Offload::with_device(registry, &cfg, |queue| {
+                Ok(Some(Box::new(Liar { queue, twice }) as Box<dyn Device>))
+            })
+            .unwrap();
+            let data = vec![0x42u8; 4096];
+            for user in 0..3 {
+                let slot = off.take_slot().unwrap();
+                off.slot(slot).unwrap().0.copy_from_slice(&data);
+                off.submit(slot, user, &[SlotOp::Crc32c { buf: Buf::In, len: 4096 }]).unwrap();
+            }
+            let mut results = Vec::new();
+            while let Some(f) = off.next_finished().unwrap() {
+                results.push((f.results[0].ran_on, f.results[0].result));
+                off.release(f.slot);
+            }
+            assert_eq!(results.len(), 3);
+            assert!(!off.device_alive(), "twice={twice}");
+            let reasons = &off.stats().fallbacks.reasons;
+            assert!(reasons.iter().any(|r| r.contains("which is not in flight")), "{reasons:?}");
+            let crc = dpukit_kernels::crc32c::crc32c(&data) as u64;
+            if twice {
+                // The first answer to the first tag was taken (it is wrong, as a device
+                // may be: the scenario's verification is what catches wrong bytes); the
+                // second made the device go, and the rest ran on the CPU.
+                assert_eq!(results.iter().filter(|r| r.0 == RanOn::Device).count(), 1, "{results:?}");
+            }
+            assert!(results.iter().filter(|r| r.0 == RanOn::Host).all(|r| r.1 == crc), "{results:?}");
+        }
     }
 
     #[test]

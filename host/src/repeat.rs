@@ -104,8 +104,14 @@ pub fn speedup_over_runs(host: &RunResult, offload: &RunResult) -> Option<Repeat
         return None;
     }
     let ratios = h.iter().zip(&o).map(|(h, o)| if *h > 0.0 { o / h } else { 0.0 }).collect();
-    // Modelled unless the offload runs' device was a real one (measured throughput).
-    Some(RepeatedFigure::of("speedup", Unit::Ratio, offload.throughput.source, ratios))
+    // Measured only when both throughputs are (a device whose times are measured).
+    let source =
+        if host.throughput.source == Source::Measured && offload.throughput.source == Source::Measured {
+            Source::Measured
+        } else {
+            Source::Modelled
+        };
+    Some(RepeatedFigure::of("speedup", Unit::Ratio, source, ratios))
 }
 
 #[cfg(test)]

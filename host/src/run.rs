@@ -5,7 +5,7 @@
 
 use crate::cluster::{Cluster, ClusterError, InProcess};
 use crate::offload::OffloadError;
-use crate::result::{Comparison, Figure, Mode, RunResult, Unit, RESULT_SCHEMA_VERSION};
+use crate::result::{Comparison, Figure, Mode, RunResult, Source, Unit, RESULT_SCHEMA_VERSION};
 use crate::spec::{ScenarioSpec, SpecError};
 use crate::tier::TierError;
 use dpukit_kernels::KernelError;
@@ -170,16 +170,20 @@ pub fn comparison(host: RunResult, offload: RunResult) -> Comparison {
     let speedup =
         if host.throughput.value > 0.0 { offload.throughput.value / host.throughput.value } else { 0.0 };
     let speedup_over_runs = crate::repeat::speedup_over_runs(&host, &offload);
-    let source = offload.throughput.source;
+    // A ratio of two measured figures (a device whose times are measured) is measured.
+    let source =
+        if offload.throughput.source == Source::Measured && host.throughput.source == Source::Measured {
+            Source::Measured
+        } else {
+            Source::Modelled
+        };
     Comparison {
         schema_version: RESULT_SCHEMA_VERSION,
         host,
         offload,
         equivalent,
-        // Modelled when the offload run is (the simulator), measured when its device was
-        // a real one (a dedicated host thread).
-        host_cores_freed: Figure { value: freed, unit: Unit::Cores, source, emulator: false },
-        speedup: Figure { value: speedup, unit: Unit::Ratio, source, emulator: false },
+        host_cores_freed: Figure { source, ..Figure::modelled(freed, Unit::Cores) },
+        speedup: Figure { source, ..Figure::modelled(speedup, Unit::Ratio) },
         sensitivity: None,
         speedup_over_runs,
     }

@@ -517,6 +517,7 @@ mod tests {
             slots: 8,
             in_bytes: 4096,
             out_bytes: 8192,
+            spare_bytes: 0,
             batch: 2,
             device_timeout_ns: timeout_ns,
             engine: EngineConfig::default(),

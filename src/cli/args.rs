@@ -619,8 +619,11 @@ pub struct Knobs {
     /// simulated DPU (modelled times; the default); `thread`, the kernels on a dedicated host
     /// thread per node, pinned to a core when the machine allows (measured times);
     /// `sim-paced`, the simulated DPU on a thread of its own holding each completion to its
-    /// modelled time (modelled times, its lag behind them measured). The result names the
-    /// device and labels its figures measured or modelled. Example: --device thread
+    /// modelled time (modelled times, its lag behind them measured); `process:CMD [ARGS]`, a
+    /// program serving the queue pair from its own process over shared memory (measured
+    /// times; one process per node; CMD and ARGS split as a shell splits words, quotes kept,
+    /// nothing expanded). The result names the device and labels its figures measured or
+    /// modelled. Example: --device thread, --device 'process:./dpu-device --verbose'
     #[arg(long, value_name = "SPEC")]
     pub device: Option<dpukit_host::device::DeviceChoice>,
     /// Not supported: runs are sized in bytes (--size), not seconds (accel_perf -t)
