@@ -10,6 +10,7 @@
 //!
 //! It knows the ABI, the kernels and the simulator; the command line sits above it.
 
+pub mod accel;
 pub mod calibrate;
 pub mod cluster;
 pub mod copy;

@@ -26,7 +26,7 @@ use crate::device::{Device, DeviceClock, DeviceReport, SimulatedDevice};
 use crate::dma::{DmaPool, PoolError};
 use crate::result::Fallbacks;
 use dpukit_ffi::{
-    Algorithm, BufRef, Completion, Descriptor, DeviceQueue, HostQueue, Op, Opcode, QueuePair,
+    Algorithm, BufRef, Completion, DescFlags, Descriptor, DeviceQueue, HostQueue, Op, Opcode, QueuePair,
     QueuePairConfig, Status,
 };
 use dpukit_kernels::registry::{Call, Registry};
@@ -55,6 +55,14 @@ pub enum SlotOp {
     CacheLookup { key: [u8; 16] },
     /// Insert or replace a key.
     CacheInsert { key: [u8; 16], value: [u8; 16] },
+    /// CRC32C of input bytes `offset..offset + len`; with `chain`, seeded with the CRC of
+    /// the job's previous op (one CRC over several buffers, accel_perf's `-C`), which the
+    /// device runs in order (`CRC_SEED_PREV`).
+    Crc32cAt { offset: u32, len: u32, chain: bool },
+    /// Copy input bytes `offset..offset + len` to the same place in the output.
+    Copy { offset: u32, len: u32 },
+    /// Copy as [`SlotOp::Copy`] and CRC32C the bytes, chained as [`SlotOp::Crc32cAt`].
+    CopyCrc32c { offset: u32, len: u32, chain: bool },
 }
 
 impl SlotOp {
@@ -65,7 +73,15 @@ impl SlotOp {
             SlotOp::Decompress { algorithm, .. } => (Opcode::Decompress, Some(algorithm)),
             SlotOp::CacheLookup { .. } => (Opcode::CacheLookup, None),
             SlotOp::CacheInsert { .. } => (Opcode::CacheInsert, None),
+            SlotOp::Crc32cAt { .. } => (Opcode::Crc32c, None),
+            SlotOp::Copy { .. } => (Opcode::Copy, None),
+            SlotOp::CopyCrc32c { .. } => (Opcode::CopyCrc32c, None),
         }
+    }
+
+    /// Whether the op takes its CRC seed from the previous op of its job.
+    fn chained(&self) -> bool {
+        matches!(*self, SlotOp::Crc32cAt { chain: true, .. } | SlotOp::CopyCrc32c { chain: true, .. })
     }
 }
 
@@ -349,6 +365,10 @@ impl Offload {
                 | SlotOp::Compress { len, .. }
                 | SlotOp::Decompress { len, .. } => (len, self.pool.in_bytes()),
                 SlotOp::Crc32c { buf: Buf::Out, len } => (len, self.pool.out_bytes()),
+                SlotOp::Crc32cAt { offset, len, .. } => (offset.saturating_add(len), self.pool.in_bytes()),
+                SlotOp::Copy { offset, len } | SlotOp::CopyCrc32c { offset, len, .. } => {
+                    (offset.saturating_add(len), self.pool.in_bytes().min(self.pool.out_bytes()))
+                }
                 _ => (0, 0),
             };
             if len as usize > cap {
@@ -357,8 +377,14 @@ impl Offload {
         }
         self.stats.jobs += 1;
         let now = self.now_ns();
-        let mut job =
-            Job { user, ops: ops.to_vec(), results: vec![None; ops.len()], submitted_ns: now, ready_ns: now };
+        // In place before any op runs: a chained op run on the host reads its seed there.
+        self.jobs[slot] = Some(Job {
+            user,
+            ops: ops.to_vec(),
+            results: vec![None; ops.len()],
+            submitted_ns: now,
+            ready_ns: now,
+        });
         let alive = self.device_alive();
         let mut descs: Vec<Descriptor> = Vec::with_capacity(ops.len());
         for (i, op) in ops.iter().enumerate() {
@@ -378,16 +404,16 @@ impl Offload {
                         push_reason(&mut self.stats.fallbacks, reason);
                     }
                 }
-                job.results[i] = Some(self.run_on_host(slot, op)?);
+                let r = self.run_on_host(slot, op)?;
+                self.jobs[slot].as_mut().expect("job placed above").results[i] = Some(r);
             }
         }
         if descs.is_empty() {
-            job.ready_ns = self.now_ns();
-            self.jobs[slot] = Some(job);
+            let now = self.now_ns();
+            self.jobs[slot].as_mut().expect("job placed above").ready_ns = now;
             return Ok(());
         }
         self.pool.mark_in_flight(slot)?;
-        self.jobs[slot] = Some(job);
         let dev = self.device.as_mut().expect("alive device");
         let n = dev.queue.submit(&descs);
         // The queue holds MAX_OPS_PER_JOB descriptors per slot, so it cannot be full.
@@ -405,7 +431,8 @@ impl Offload {
         Ok(())
     }
 
-    fn descriptor(&self, slot: usize, i: usize, op: &SlotOp) -> Descriptor {
+    fn descriptor(&self, slot: usize, i: usize, slot_op: &SlotOp) -> Descriptor {
+        let op = slot_op;
         let region = self.device.as_ref().expect("device").region;
         let tag = ((slot as u64) << 8) | i as u64;
         let input = |len: u32| BufRef::new(region, self.pool.in_offset(slot), len);
@@ -422,14 +449,54 @@ impl Offload {
             }
             SlotOp::CacheLookup { key } => Op::CacheLookup { key, dst: output(16) },
             SlotOp::CacheInsert { key, value } => Op::CacheInsert { key, value },
+            SlotOp::Crc32cAt { offset, len, .. } => Op::Crc32c {
+                src: BufRef::new(region, self.pool.in_offset(slot) + offset as u64, len),
+                seed: 0,
+            },
+            SlotOp::Copy { offset, len } => Op::Copy {
+                src: BufRef::new(region, self.pool.in_offset(slot) + offset as u64, len),
+                dst: BufRef::new(region, self.pool.out_offset(slot) + offset as u64, len),
+            },
+            SlotOp::CopyCrc32c { offset, len, .. } => Op::CopyCrc32c {
+                src: BufRef::new(region, self.pool.in_offset(slot) + offset as u64, len),
+                dst: BufRef::new(region, self.pool.out_offset(slot) + offset as u64, len),
+                seed: 0,
+            },
         };
-        Descriptor::new(tag, op)
+        let d = Descriptor::new(tag, op);
+        if slot_op.chained() {
+            d.with_flags(DescFlags::COMPLETION | DescFlags::CRC_SEED_PREV)
+        } else {
+            d
+        }
     }
 
     fn run_on_host(&mut self, slot: usize, op: &SlotOp) -> Result<OpResult, OffloadError> {
         let t0 = Instant::now();
         let registry = self.registry.clone();
+        // A chained op's seed is the CRC of the op before it in its job (ops of one job
+        // have distinct buffers, so the op names its place); a failed one aborts the chain.
+        let mut seed = 0u32;
+        if op.chained() {
+            let job = self.jobs[slot].as_ref();
+            let prev = job
+                .and_then(|j| j.ops.iter().position(|o| o == op).and_then(|i| i.checked_sub(1)))
+                .and_then(|i| job.and_then(|j| j.results[i]));
+            match prev {
+                Some(r) if r.status == Status::Ok => seed = r.result as u32,
+                _ => {
+                    self.stats.ops_on_host += 1;
+                    return Ok(OpResult {
+                        status: Status::ChainAborted,
+                        result: 0,
+                        ran_on: RanOn::Host,
+                        latency_ns: 0,
+                    });
+                }
+            }
+        }
         let (input, output) = self.pool.slot(slot)?;
+        let seg = |offset: u32, len: u32| offset as usize..offset as usize + len as usize;
         let call = match *op {
             SlotOp::Crc32c { buf: Buf::In, len } => Call::Crc32c { src: &input[..len as usize], seed: 0 },
             SlotOp::Crc32c { buf: Buf::Out, len } => Call::Crc32c { src: &output[..len as usize], seed: 0 },
@@ -441,6 +508,13 @@ impl Offload {
             }
             SlotOp::CacheLookup { key } => Call::CacheLookup { key, dst: output },
             SlotOp::CacheInsert { key, value } => Call::CacheInsert { key, value },
+            SlotOp::Crc32cAt { offset, len, .. } => Call::Crc32c { src: &input[seg(offset, len)], seed },
+            SlotOp::Copy { offset, len } => {
+                Call::Copy { src: &input[seg(offset, len)], dst: &mut output[seg(offset, len)] }
+            }
+            SlotOp::CopyCrc32c { offset, len, .. } => {
+                Call::CopyCrc32c { src: &input[seg(offset, len)], dst: &mut output[seg(offset, len)], seed }
+            }
         };
         let (status, result) = match registry.execute(call) {
             Ok(o) => (Status::Ok, o.result),
@@ -636,6 +710,9 @@ fn op_name(op: &SlotOp) -> &'static str {
         SlotOp::Decompress { .. } => "decompress",
         SlotOp::CacheLookup { .. } => "cache_lookup",
         SlotOp::CacheInsert { .. } => "cache_insert",
+        SlotOp::Crc32cAt { .. } => "crc32c",
+        SlotOp::Copy { .. } => "copy",
+        SlotOp::CopyCrc32c { .. } => "copy_crc32c",
     }
 }
 
