@@ -763,4 +763,45 @@ mod tests {
         assert_eq!(done, 4);
         assert_eq!(off.device_report().unwrap().doorbells_seen, 2);
     }
+
+    /// One CRC over several buffers of a slot: chained descriptors on the device and
+    /// seeded calls on the host both give the CRC of the concatenation; copies land at
+    /// their offsets.
+    #[test]
+    fn chained_crc_and_copies_at_offsets() {
+        let registry = Registry::new(Arc::new(CacheIndex::new(64).unwrap()));
+        let cfg = OffloadConfig {
+            slots: 2,
+            in_bytes: 4000,
+            out_bytes: 4000,
+            batch: 1,
+            device_timeout_ns: 1_000_000_000,
+            engine: EngineConfig::default(),
+        };
+        let data: Vec<u8> = (0..4000u32).map(|i| (i * 7 + i / 13) as u8).collect();
+        let whole = dpukit_kernels::crc32c::crc32c(&data);
+        let crc_ops: Vec<SlotOp> =
+            (0..4).map(|b| SlotOp::Crc32cAt { offset: b * 1000, len: 1000, chain: b > 0 }).collect();
+        let copy_ops: Vec<SlotOp> =
+            (0..4).map(|b| SlotOp::CopyCrc32c { offset: b * 1000, len: 1000, chain: b > 0 }).collect();
+        for mut off in [
+            Offload::host(registry.clone(), &cfg).unwrap(),
+            Offload::dpu(registry.clone(), &cfg, &Profile::builtin("bluefield-3").unwrap()).unwrap(),
+        ] {
+            for ops in [&crc_ops, &copy_ops] {
+                let slot = off.take_slot().unwrap();
+                off.slot(slot).unwrap().0[..4000].copy_from_slice(&data);
+                off.slot(slot).unwrap().1.fill(0);
+                off.submit(slot, 0, ops).unwrap();
+                let f = off.next_finished().unwrap().unwrap();
+                assert!(f.results.iter().all(|r| r.status == Status::Ok));
+                assert_eq!(f.results[3].result as u32, whole, "{:?}", f.results[3].ran_on);
+                if ops == &copy_ops {
+                    assert_eq!(&off.slot(f.slot).unwrap().1[..4000], &data[..]);
+                }
+                off.release(f.slot);
+            }
+            assert_eq!(off.stats().fallbacks.total(), 0);
+        }
+    }
 }
