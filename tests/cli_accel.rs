@@ -79,7 +79,10 @@ fn bad_accel_input_is_one_line_before_any_work() {
             && lines[0].contains(want)
             && !stderr.contains("panicked");
         if !ok {
-            failures.push(format!("dpukit {}: status {status}, want 1 and `{want}`; stderr:\n{stderr}", args.join(" ")));
+            failures.push(format!(
+                "dpukit {}: status {status}, want 1 and `{want}`; stderr:\n{stderr}",
+                args.join(" ")
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -96,14 +99,37 @@ fn both_sides_run_verified_and_say_where_each_figure_comes_from() {
     let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8 ^ (i / 997) as u8).collect();
     std::fs::write(d.join("shard.bin"), &data).unwrap();
     let args = [
-        "accel", "-w", "copy_crc32c", "-o", "2k", "-C", "2", "-q", "4", "-t", "0.05", "--warmup", "0.01", "-y",
-        "--input", "shard.bin", "--profile", "bluefield-3", "--out", "r.json", "--quiet",
+        "accel",
+        "-w",
+        "copy_crc32c",
+        "-o",
+        "2k",
+        "-C",
+        "2",
+        "-q",
+        "4",
+        "-t",
+        "0.05",
+        "--warmup",
+        "0.01",
+        "-y",
+        "--input",
+        "shard.bin",
+        "--profile",
+        "bluefield-3",
+        "--out",
+        "r.json",
+        "--quiet",
     ];
     let (status, stdout, stderr) = dpukit(&args, d);
     assert_eq!(status, 0, "{stderr}");
-    assert!(stdout.contains("Transfers") && stdout.contains("Miscompares"), "accel_perf's summary:\n{stdout}");
+    assert!(
+        stdout.contains("Transfers") && stdout.contains("Miscompares"),
+        "accel_perf's summary:\n{stdout}"
+    );
     assert!(stdout.contains("host cost of offloading per op: prepare"), "{stdout}");
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("r.json")).unwrap()).unwrap();
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("r.json")).unwrap()).unwrap();
     assert_eq!(r["op_name"], "copy_crc32c");
     assert!(r["data"].as_str().unwrap().starts_with("file shard.bin"));
     let sides = r["sides"].as_array().unwrap();
@@ -132,14 +158,33 @@ fn sweep_accel_varies_transfer_size_and_profile() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let args = [
-        "sweep", "accel", "-w", "crc32c", "-q", "2", "-t", "0.02", "--warmup", "0", "--vary", "o=1k,4k", "--vary",
-        "profile=bluefield-2,intel-dsa-iaa", "--out-dir", "out", "--quiet", "--output-format", "csv",
+        "sweep",
+        "accel",
+        "-w",
+        "crc32c",
+        "-q",
+        "2",
+        "-t",
+        "0.02",
+        "--warmup",
+        "0",
+        "--vary",
+        "o=1k,4k",
+        "--vary",
+        "profile=bluefield-2,intel-dsa-iaa",
+        "--out-dir",
+        "out",
+        "--quiet",
+        "--output-format",
+        "csv",
     ];
     let (status, stdout, stderr) = dpukit(&args, d);
     assert_eq!(status, 0, "{stderr}");
     let rows: Vec<&str> = stdout.lines().collect();
     assert!(rows[0].starts_with("o,profile,mode,op,transfer_bytes"), "{}", rows[0]);
     assert_eq!(rows.len(), 1 + 4 * 2, "4 points x 2 sides:\n{stdout}");
-    assert!(rows.iter().any(|r| r.starts_with("4k,intel-dsa-iaa,offload,crc32c,4096") && r.contains("accel:dsa")));
+    assert!(rows
+        .iter()
+        .any(|r| r.starts_with("4k,intel-dsa-iaa,offload,crc32c,4096") && r.contains("accel:dsa")));
     assert!(d.join("out/accel-sweep.json").exists() && d.join("out/accel-sweep.csv").exists());
 }

@@ -22,7 +22,8 @@ macro_rules! knob_notes {
         "\n\nSizes take a binary suffix, powers of 1024: 512, 4k, 64KiB, 1m, 1MiB, 1g, 1GiB.\n\
          Knob names follow fio (--bs, --iodepth, --size, --numjobs) and accel_perf (-w, -q, -o, -y). \
          accel_perf's -t (run for N seconds) is not supported: a run moves a fixed number of bytes \
-         (--size per node), so results of the two modes cover the same work."
+         (--size per node), so results of the two modes cover the same work; `dpukit accel` runs one op \
+         for a time."
     };
 }
 
@@ -628,7 +629,7 @@ pub enum SweepTarget {
     #[command(
         after_help = "Example:\n  dpukit sweep accel -w crc32c -q 32 --vary o=4k,64k,1m --vary profile=bluefield-2,bluefield-3"
     )]
-    Accel(AccelArgs),
+    Accel(Box<AccelArgs>),
 }
 
 /// `dpukit accel`: accel_perf's flags where the meaning is the same.

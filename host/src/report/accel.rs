@@ -26,6 +26,9 @@ pub struct AccelSweepPoint {
     pub result: AccelResult,
 }
 
+/// Below this utilisation of its busiest resource the device is not what limits the rate.
+const NOT_SATURATED: f64 = 0.5;
+
 fn tag(source: Source) -> &'static str {
     super::format::source_tag(source)
 }
@@ -136,6 +139,13 @@ pub fn render_accel_side(s: &AccelSide, tsc_ghz: Option<f64>) -> String {
             used.join(", "),
             s.bottleneck.as_deref().unwrap_or("none")
         ));
+        let busiest = s.resources.iter().map(|r| r.utilization).fold(0.0, f64::max);
+        if busiest < NOT_SATURATED {
+            out.push_str(&format!(
+                "  the device is not saturated (busiest resource {}): latency at this queue depth, or the host side, sets the rate\n",
+                fmt_pct(busiest)
+            ));
+        }
     }
     if let Some(sim) = &s.simulator {
         out.push_str(&format!(

@@ -57,7 +57,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Run(a) => run(a, quiet),
         Command::Compare(a) => compare_cmd(a, quiet),
         Command::Sweep(a) => match a.target {
-            Some(SweepTarget::Accel(acc)) => accel::accel_sweep_cmd(acc, quiet),
+            Some(SweepTarget::Accel(acc)) => accel::accel_sweep_cmd(*acc, quiet),
             None => sweep(a, quiet),
         },
         Command::Accel(a) => accel::accel_cmd(a, quiet),
