@@ -959,8 +959,12 @@ pub fn run_offload(spec: &AccelSpec, profile: &Profile, tsc: &Tsc) -> Result<Acc
     let mut user_k: Vec<u64> = vec![0; spec.queue_depth as usize];
     let mut job_ops: Vec<SlotOp> = Vec::with_capacity(MAX_OPS_PER_JOB);
     loop {
-        // Keep the queue full until the time is up; then drain it.
-        while !stopping && off.in_flight() < spec.queue_depth as usize {
+        // Keep the queue full until the time is up, then drain it. Refill a whole batch at
+        // a time, so each doorbell announces `batch` jobs (refilling one slot as it frees
+        // would ring the doorbell per job whatever the batch).
+        let qd = spec.queue_depth as usize;
+        let refill = !stopping && qd - off.in_flight() >= spec.batch as usize;
+        while refill && off.in_flight() < qd {
             let r0 = clock.raw();
             let Some(slot) = off.take_slot() else { break };
             slot_ops(spec, slots[slot].input_len, k, &mut job_ops);

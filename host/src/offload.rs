@@ -151,6 +151,8 @@ struct Attached {
     dead: bool,
     /// Jobs submitted since the doorbell last rang.
     unrung_jobs: usize,
+    /// Descriptors submitted and not yet answered by a completion.
+    unanswered: u64,
 }
 
 /// Counters of the offload layer.
@@ -259,7 +261,8 @@ impl Offload {
         let region =
             unsafe { queue.register_region(base, len) }.map_err(|e| OffloadError::Device(e.to_string()))?.0;
         let clock = device.clock();
-        off.device = Some(Attached { queue, device, clock, region, dead: false, unrung_jobs: 0 });
+        off.device =
+            Some(Attached { queue, device, clock, region, dead: false, unrung_jobs: 0, unanswered: 0 });
         Ok(off)
     }
 
@@ -422,6 +425,7 @@ impl Offload {
             return Err(OffloadError::Device("submission ring full".into()));
         }
         dev.unrung_jobs += 1;
+        dev.unanswered += n as u64;
         if dev.unrung_jobs >= self.batch {
             self.flush();
             // A DPU polls its queues: it fetches a batch when its doorbell rings, not when
@@ -540,12 +544,11 @@ impl Offload {
     fn drive_device(&mut self) -> Result<usize, OffloadError> {
         let now = self.now_ns();
         let Some(dev) = self.device.as_mut().filter(|d| !d.dead) else { return Ok(0) };
-        // A modelled device progresses only when it has something to do: descriptors it has
-        // not taken from the submission ring, or completions it holds. Otherwise the call
+        // A modelled device progresses only while some descriptor is unanswered (every
+        // descriptor gets one completion): once all are, the call would do nothing, and it
         // and its accounting (two thread-CPU clock reads, each a system call of ~0.3 us)
         // are skipped. A measured device runs on its own and is always asked.
-        let untaken = dev.queue.sq_capacity() > dev.queue.sq_free();
-        if dev.clock == DeviceClock::Measured || untaken || dev.device.pending() > 0 {
+        if dev.clock == DeviceClock::Measured || dev.unanswered > 0 {
             let (w0, c0) = (Instant::now(), thread_cpu_ns());
             dev.device.progress(now);
             if dev.clock == DeviceClock::Modelled {
@@ -563,6 +566,7 @@ impl Offload {
             return Err(e);
         }
         let n = cpls.len();
+        dev.unanswered = dev.unanswered.saturating_sub(n as u64);
         for &c in &cpls {
             let slot = (c.tag >> 8) as usize;
             let i = (c.tag & 0xff) as usize;
