@@ -149,11 +149,12 @@ pub fn render_accel_side(s: &AccelSide, tsc_ghz: Option<f64>) -> String {
     }
     if let Some(sim) = &s.simulator {
         out.push_str(&format!(
-            "  simulator: {} descriptors, {} of wall time {} ({} of it in the simulator)\n",
+            "  simulator: {} descriptors, {} of wall time {} ({} of it in the simulator: {} of simulator time)\n",
             sim.descriptors,
             fmt_value(&sim.descriptors_per_wall_s).replace("op/s", "descriptors/s"),
             tag(sim.descriptors_per_wall_s.source),
-            fmt_pct(sim.sim_share.value)
+            fmt_pct(sim.sim_share.value),
+            fmt_value(&sim.descriptors_per_sim_s).replace("op/s", "descriptors/s"),
         ));
     }
     if s.fallbacks.total() > 0 {
@@ -230,6 +231,7 @@ const CSV_COLUMNS: &[&str] = &[
     "bottleneck",
     "bottleneck_utilization",
     "sim_descriptors_per_wall_s",
+    "sim_descriptors_per_sim_s",
     "compressed_ratio",
     "stopped_by",
 ];
@@ -286,6 +288,7 @@ fn csv_rows(r: &AccelResult, extra: &[String]) -> String {
             s.bottleneck.clone().unwrap_or_default(),
             opt(util),
             opt(s.simulator.as_ref().map(|x| x.descriptors_per_wall_s.value)),
+            opt(s.simulator.as_ref().map(|x| x.descriptors_per_sim_s.value)),
             opt(s.ratio),
             s.stopped_by.clone(),
         ]);
