@@ -855,7 +855,7 @@ pub fn run_host(spec: &AccelSpec) -> Result<AccelSide, AccelError> {
     Ok(AccelSide {
         mode: Mode::Host,
         engine: "host CPU (kernel registry)".into(),
-        clock: "wall".into(),
+        clock: "wall (-t counts wall seconds)".into(),
         window_s: Figure::measured(window_ns as f64 / 1e9, Unit::Seconds),
         wall_s: wall.elapsed().as_secs_f64(),
         stopped_by: "time".into(),
@@ -1076,7 +1076,11 @@ pub fn run_offload(spec: &AccelSpec, profile: &Profile, tsc: &Tsc) -> Result<Acc
     let mut device_latency = dev_hist.summary_with(&spec.percentiles);
     device_latency.stage = "device".into();
     let fallbacks = off.stats().fallbacks.clone();
-    let clock_name = if modelled { "offload host clock (modelled)" } else { "offload host clock (measured)" };
+    let clock_name = if modelled {
+        "offload host clock (measured host time plus modelled waits: -t counts modelled seconds)"
+    } else {
+        "offload host clock (measured)"
+    };
     Ok(AccelSide {
         mode: Mode::Offload,
         engine: format!("{} (simulated), {route}", profile.name),

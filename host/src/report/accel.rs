@@ -192,7 +192,11 @@ pub fn render_accel_table(r: &AccelResult) -> String {
     if !r.tsc.usable {
         out.push_str(&format!("cycles: not shown, {}\n", r.tsc.why));
     }
-    out.push_str(&legend(&r.profile));
+    if r.sides.iter().any(|s| s.mode == Mode::Offload) {
+        out.push_str(&legend(&r.profile));
+    } else {
+        out.push_str(&format!("{} measured on this machine", tag(Source::Measured)));
+    }
     out.push('\n');
     out
 }
