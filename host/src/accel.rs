@@ -374,6 +374,11 @@ impl AccelSpec {
         if self.seconds <= 0.0 {
             return bad("-t", self.seconds.to_string(), "a run lasts more than 0 seconds");
         }
+        if let DataSource::File { path, bytes } = &self.data {
+            if bytes.is_empty() {
+                return bad("--input", path.clone(), "the file is empty");
+            }
+        }
         if let DataSource::Generated { compressibility } = self.data {
             if !(compressibility.is_finite() && (1.0..=8.0).contains(&compressibility)) {
                 return bad("--compressibility", compressibility.to_string(), "1.0 (incompressible) ..= 8.0");
