@@ -1,5 +1,6 @@
 //! The host data path of dpukit: the offload interface with its host and DPU backends
-//! ([`offload`], over the DMA slot pool in [`dma`]), the storage tiers ([`tier`], resumed
+//! ([`offload`], over the DMA slot pool in [`dma`]) and its single-op microbenchmarks
+//! ([`accel`]), the storage tiers ([`tier`], resumed
 //! copies in [`copy`], staging buffers in [`staging`]), the four scenarios (each defined
 //! once in `scenario`, run live by `live` through [`run`], their nodes spread over
 //! processes by [`cluster`], and modelled at scale by [`scale`] from a [`calibrate`]d
@@ -10,6 +11,7 @@
 //!
 //! It knows the ABI, the kernels and the simulator; the command line sits above it.
 
+pub mod accel;
 pub mod calibrate;
 pub mod cluster;
 pub mod copy;

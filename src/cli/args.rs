@@ -5,13 +5,25 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// What `-t` counts in `dpukit accel`.
+macro_rules! accel_time_notes {
+    () => {
+        "-t SECONDS is time-based, after --warmup SECONDS that are not counted, on each side's own clock: \
+         the wall clock on the host side; on the offload side the offload layer's host clock, which is \
+         measured host time plus waits for completions the simulator models, so there it counts modelled \
+         seconds, not wall time (the simulator is slower or faster than the device it models). \
+         --max-wall bounds the wall time of the offload side; the result says which limit ended it."
+    };
+}
+
 /// Appended to the long help of every command that takes knobs.
 macro_rules! knob_notes {
     () => {
         "\n\nSizes take a binary suffix, powers of 1024: 512, 4k, 64KiB, 1m, 1MiB, 1g, 1GiB.\n\
          Knob names follow fio (--bs, --iodepth, --size, --numjobs) and accel_perf (-w, -q, -o, -y). \
          accel_perf's -t (run for N seconds) is not supported: a run moves a fixed number of bytes \
-         (--size per node), so results of the two modes cover the same work."
+         (--size per node), so results of the two modes cover the same work; `dpukit accel` runs one op \
+         for a time."
     };
 }
 
@@ -85,6 +97,25 @@ pub enum Command {
             dpukit sweep fan-out-read --scale --size 10g --vary nodes=16,128,1024,10000 --calibration dpukit-calibration.json"
     )]
     Sweep(SweepArgs),
+    /// One op at a time, host CPU and offload side by side, in accel_perf's terms
+    #[command(
+        long_about = concat!(
+            "Run one op (copy, crc32c, copy_crc32c, compress, decompress, lookup, insert) at one transfer \
+            size and queue depth for a time, on this machine's CPU and offloaded to the simulated device of \
+            --profile, and print accel_perf's summary (per thread: transfers/s, bandwidth, failed, \
+            miscompares) for each side, with latency p50/p99/p99.9, host CPU per op, the host's own cost of \
+            offloading (prepare, submit, poll; ns and TSC cycles), device utilisation per resource and the \
+            bottleneck. Every figure is tagged [meas] or [model].\n\n",
+            accel_time_notes!(),
+            "\n\nWrites the JSON result to --out. With --vary, runs the cross product of the lists (as \
+            `dpukit sweep accel`) and writes accel-sweep.json and accel-sweep.csv into --out-dir."
+        ),
+        after_help = "Examples:\n  dpukit accel -w crc32c -o 4k -q 32 -t 2 --profile bluefield-3\n  \
+            dpukit accel -w compress --algorithm gzip -l 1 -q 1 --profile intel-dsa-iaa --vary o=4k,16k\n  \
+            dpukit accel -w decompress --algorithm zstd -l 3 --input shard.bin --mode host -T 2\n  \
+            dpukit accel -w copy_crc32c -C 4 -o 16k -y --output-format json"
+    )]
+    Accel(AccelArgs),
     /// Measure this machine's host-side costs for scale mode and save them as JSON
     #[command(
         long_about = "Measure what the host side of the data path costs on this machine: CPU-ns per byte of \
@@ -348,7 +379,7 @@ pub struct RepeatArgs {
 }
 
 /// What a run prints and which latency percentiles it reports.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Output")]
 pub struct OutputArgs {
     /// What to print on stdout (fio --output-format): table, the JSON result, or CSV (one
@@ -414,7 +445,11 @@ pub struct CompareArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
 pub struct SweepArgs {
+    /// `sweep accel ...`: vary the knobs of `dpukit accel` instead of a scenario's
+    #[command(subcommand)]
+    pub target: Option<SweepTarget>,
     /// KNOB=V1,V2,...: a knob and its values; repeat for a cross product
     #[arg(long, value_name = "KNOB=V1,V2", required = true)]
     pub vary: Vec<String>,
@@ -631,4 +666,84 @@ pub struct Knobs {
     pub time: Option<String>,
     #[command(flatten)]
     pub blob: BlobArgs,
+}
+
+/// What `sweep` varies when it is not a scenario.
+#[derive(Debug, Subcommand)]
+pub enum SweepTarget {
+    /// Vary `dpukit accel`'s knobs: o, q, C, T, batch, w, l, algorithm, compressibility, seed, profile
+    #[command(
+        after_help = "Example:\n  dpukit sweep accel -w crc32c -q 32 --vary o=4k,64k,1m --vary profile=bluefield-2,bluefield-3"
+    )]
+    Accel(Box<AccelArgs>),
+}
+
+/// `dpukit accel`: accel_perf's flags where the meaning is the same.
+#[derive(Debug, Clone, Args)]
+pub struct AccelArgs {
+    /// The op (accel_perf -w): copy, crc32c, copy_crc32c, compress, decompress, lookup, insert
+    /// (plugin ops, user:NAME, are not available yet)
+    #[arg(short = 'w', long = "workload", value_name = "OP", default_value = "crc32c")]
+    pub workload: String,
+    /// Transfer size: bytes of one buffer (accel_perf -o); powers of 1024 [default: 4k]
+    #[arg(short = 'o', long = "transfer-size", visible_alias = "bs", value_name = "SIZE")]
+    pub transfer_size: Option<String>,
+    /// Ops in flight per thread (accel_perf -q) [default: 32]
+    #[arg(short = 'q', long = "queue-depth", visible_alias = "iodepth", value_name = "N")]
+    pub queue_depth: Option<String>,
+    /// Seconds to run, time-based, after the warm-up (accel_perf -t); see the clock note in --help [default: 1]
+    #[arg(short = 't', long = "time", value_name = "SECONDS")]
+    pub time: Option<String>,
+    /// Seconds run first and not counted, on the same clock as -t [default: 0.2]
+    #[arg(long, value_name = "SECONDS")]
+    pub warmup: Option<String>,
+    /// Wall-clock budget of the offload side, whose -t counts modelled seconds [default: 60]
+    #[arg(long, value_name = "SECONDS")]
+    pub max_wall: Option<String>,
+    /// Check every result against the host kernel (accel_perf -y); miscompares are counted
+    #[arg(short = 'y', long)]
+    pub verify: bool,
+    /// Buffers per op, each of the transfer size (accel_perf -C): copy, crc32c, copy_crc32c;
+    /// a CRC covers all of them (chained descriptors on the device) [default: 1]
+    #[arg(short = 'C', long = "buffers", value_name = "N")]
+    pub buffers: Option<String>,
+    /// Host threads, each with its own buffers (accel_perf -T); the offload side runs one queue [default: 1]
+    #[arg(short = 'T', long = "threads", value_name = "N")]
+    pub threads: Option<String>,
+    /// Compression level of compress and decompress (accel_perf -l): lz4 0, zstd 1-19, gzip and zlib 1-9
+    /// [default: lz4 0, zstd 1, gzip and zlib 6]
+    #[arg(short = 'l', long = "level", value_name = "N")]
+    pub level: Option<String>,
+    /// Algorithm of compress and decompress: lz4, zstd, gzip, zlib [default: lz4]
+    #[arg(long, value_name = "ALG")]
+    pub algorithm: Option<String>,
+    /// Hardware profile of the offload side: a shipped name or a TOML path [default: bluefield-2]
+    #[arg(long, value_name = "NAME|PATH")]
+    pub profile: Option<String>,
+    /// Jobs per doorbell on the offload side (1..=queue depth) [default: 1]
+    #[arg(long, value_name = "N")]
+    pub batch: Option<String>,
+    /// Seed of the generated data and of the keys [default: 1]
+    #[arg(long, value_name = "N")]
+    pub seed: Option<String>,
+    /// Use this file's bytes (e.g. a checkpoint shard) instead of generated data
+    #[arg(long, value_name = "FILE", conflicts_with = "compressibility")]
+    pub input: Option<PathBuf>,
+    /// Target compressibility of generated data, 1.0 (incompressible) ..= 8.0 [default: 2.0]
+    #[arg(long, value_name = "RATIO")]
+    pub compressibility: Option<String>,
+    /// Which sides run: host, offload or both
+    #[arg(long, value_enum, default_value = "both")]
+    pub mode: SweepMode,
+    /// Where to write the JSON result
+    #[arg(long, value_name = "FILE.json", default_value = "dpukit-accel.json")]
+    pub out: PathBuf,
+    /// KNOB=V1,V2,...: run the cross product of these lists (as `dpukit sweep accel`)
+    #[arg(long, value_name = "KNOB=V1,V2")]
+    pub vary: Vec<String>,
+    /// Directory for accel-sweep.json and accel-sweep.csv of a --vary run (created if missing)
+    #[arg(long, value_name = "DIR", default_value = "dpukit-out")]
+    pub out_dir: PathBuf,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }

@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+mod accel;
 mod csv;
 mod format;
 mod html;
@@ -17,6 +18,10 @@ mod sensitivity;
 mod svg;
 mod table;
 
+pub use accel::{
+    accel_config_line, render_accel_csv, render_accel_side, render_accel_sweep_csv, render_accel_sweep_table,
+    render_accel_table, AccelSweep, AccelSweepPoint,
+};
 pub use csv::{csv_comment, csv_header, csv_row, render_csv, render_timeline_csv};
 pub use format::{fmt_bytes, fmt_duration_ns, fmt_figure, fmt_pct, fmt_rate, source_tag};
 pub use html::{render_html, render_sweep_html};

@@ -172,7 +172,7 @@ pub(crate) fn run_body(r: &RunResult) -> (Vec<String>, Vec<Vec<String>>) {
 }
 
 /// Lays out rows as aligned columns with a header and a rule under it.
-fn layout(header: &[String], rows: &[Vec<String>]) -> String {
+pub(crate) fn layout(header: &[String], rows: &[Vec<String>]) -> String {
     let cols = header.len();
     let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {

@@ -5,6 +5,7 @@
 //! One file per command family: `run`, `compare` (and its sensitivity), `sweep`, `validate`,
 //! and `info` (calibrate, copy, presets, profiles, report); what they share is here.
 
+mod accel;
 mod compare;
 mod info;
 mod run;
@@ -12,7 +13,7 @@ mod sweep;
 mod validate;
 
 use super::args::{
-    Cli, Command, IoEngineArg, Knobs, ModeArg, OutputArgs, OutputFormat, RepeatArgs, ScaleArgs,
+    Cli, Command, IoEngineArg, Knobs, ModeArg, OutputArgs, OutputFormat, RepeatArgs, ScaleArgs, SweepTarget,
 };
 use super::knobs::{base_spec, parse_duration_ms};
 use super::progress::Reporter;
@@ -43,17 +44,24 @@ const DEFAULT_PROFILE: &str = "bluefield-2";
 pub fn dispatch(cli: Cli) -> Result<()> {
     let quiet = cli.quiet;
     if launched_by_mpi()
-        && matches!(cli.command, Command::Sweep(_) | Command::Calibrate(_) | Command::Validate(_))
+        && matches!(
+            cli.command,
+            Command::Sweep(_) | Command::Calibrate(_) | Command::Validate(_) | Command::Accel(_)
+        )
     {
         bail!(
             "started by an MPI launcher: only `run` and `compare` run one node per rank; \
-             run sweep, calibrate and validate in one process"
+             run sweep, accel, calibrate and validate in one process"
         );
     }
     match cli.command {
         Command::Run(a) => run(a, quiet),
         Command::Compare(a) => compare_cmd(a, quiet),
-        Command::Sweep(a) => sweep(a, quiet),
+        Command::Sweep(a) => match a.target {
+            Some(SweepTarget::Accel(acc)) => accel::accel_sweep_cmd(*acc, quiet),
+            None => sweep(a, quiet),
+        },
+        Command::Accel(a) => accel::accel_cmd(a, quiet),
         Command::Calibrate(a) => calibrate_cmd(a, quiet),
         Command::Validate(a) => validate_cmd(a, quiet),
         Command::Profiles { action } => profiles(action),

@@ -1,0 +1,1296 @@
+//! Single-op microbenchmarks in accel_perf's terms (`dpukit accel`): one op (copy,
+//! CRC32C, copy+CRC32C, compress, decompress, cache lookup or insert) at one transfer size
+//! and queue depth, for a time, on the host CPU and through the offload layer to a device,
+//! side by side.
+//!
+//! Host side: each thread keeps `queue_depth` buffers and runs the op through the kernel
+//! registry (the same call the host backend and the simulator make), so a change of kernel
+//! reaches this benchmark untouched. Everything on this side is measured.
+//!
+//! Offload side: one [`Offload`] (queue pair, DMA slots, device) with `queue_depth` jobs in
+//! flight. Its clock is the offload layer's host clock: measured host time plus waits for
+//! completions, which are modelled when the device is the simulator
+//! ([`Offload::device_clock`]), so `-t` counts seconds of that clock there, not wall time
+//! (a wall-clock budget bounds the run). The host's own cost of offloading is measured and
+//! split as dpdk-test-compress-perf's cycle count does: preparing a job, submitting it,
+//! polling for it; in ns, and in TSC cycles where the TSC is invariant ([`Tsc`]).
+//!
+//! `-C N` (buffers per op) gives each op N buffers of the transfer size: copies are N
+//! descriptors, a CRC is one CRC over all N (each descriptor seeded with the previous one's
+//! CRC, as a device without scatter-gather chains it).
+//!
+//! Plugin ops (`user:NAME`) are parsed here and refused until kernel plugins can be named
+//! on the command line: [`AccelOp::parse`] is where they join.
+
+#![forbid(unsafe_code)]
+
+use crate::metrics::StageHist;
+use crate::offload::{thread_cpu_ns, Buf, Offload, OffloadConfig, OffloadError, SlotOp, MAX_OPS_PER_JOB};
+use crate::result::{Fallbacks, Figure, LatencySummary, Mode, ResourceUse, Source, Unit};
+use dpukit_ffi::{Algorithm, Status};
+use dpukit_kernels::cache_index::{CacheIndex, CacheKey, Location};
+use dpukit_kernels::compress::{max_compressed_len, Codec};
+use dpukit_kernels::datagen::{ByteStyle, DataGen};
+use dpukit_kernels::registry::{Call, Registry};
+use dpukit_sim::engine::{profile_algorithm, EngineConfig};
+use dpukit_sim::profile::Profile;
+use dpukit_sim::timing::{ModelError, OpKind, Route, TimingModel};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Version of the accel result document; bump on any incompatible change.
+pub const ACCEL_SCHEMA_VERSION: u32 = 1;
+/// Largest transfer size (one buffer).
+pub const MAX_TRANSFER_BYTES: u64 = 64 << 20;
+/// Largest queue depth (jobs in flight per thread).
+pub const MAX_QUEUE_DEPTH: u32 = 4096;
+/// Most host threads.
+pub const MAX_THREADS: u32 = 256;
+/// Most buffer bytes one thread holds (queue depth x buffers x transfer size, input and
+/// output): a bound on what a run allocates.
+pub const MAX_BUFFER_BYTES_PER_THREAD: u64 = 2 << 30;
+/// Longest run and warm-up, seconds.
+pub const MAX_SECONDS: f64 = 3600.0;
+/// Cache entries present before a lookup run, and the keys an insert run cycles through.
+pub const CACHE_KEYS: u64 = 1 << 16;
+/// Host ops between two looks at the clock (time-based end, warm-up end).
+const CLOCK_CHECK_EVERY: u64 = 32;
+/// Below this transfer size a host op is timed one in [`SMALL_OP_LATENCY_STRIDE`]: two
+/// clock reads cost tens of ns, a share of a 4 KiB CRC (about 100 ns) that would show in
+/// its rate; one in 64 keeps that under 1 % and still samples ~10^5 ops a second.
+const SMALL_OP_BYTES: u64 = 64 << 10;
+const SMALL_OP_LATENCY_STRIDE: u64 = 64;
+
+/// The op under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum AccelOp {
+    Copy,
+    Crc32c,
+    CopyCrc32c,
+    /// Compress at `level` (the ABI's levels: LZ4 has one, 0).
+    Compress {
+        #[serde(with = "algorithm_name")]
+        algorithm: Algorithm,
+        level: u8,
+    },
+    /// Decompress data compressed by the host kernel at `level`.
+    Decompress {
+        #[serde(with = "algorithm_name")]
+        algorithm: Algorithm,
+        level: u8,
+    },
+    /// Look a present key up in the cache index.
+    Lookup,
+    /// Insert (or replace) a key in the cache index.
+    Insert,
+}
+
+/// An algorithm by its name (`gzip`) in the result document.
+mod algorithm_name {
+    use dpukit_ffi::Algorithm;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(a: &Algorithm, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(a.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Algorithm, D::Error> {
+        let name = String::deserialize(d)?;
+        Algorithm::from_name(&name).ok_or_else(|| D::Error::custom(format!("unknown algorithm `{name}`")))
+    }
+}
+
+/// Why a benchmark cannot run; each names the flag and the reason in one line.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AccelError {
+    #[error(
+        "-w `{0}`: unknown op (copy, crc32c, copy_crc32c, compress, decompress, lookup, insert, user:NAME)"
+    )]
+    UnknownOp(String),
+    #[error("-w user:{0}: plugin ops need a kernel plugin loaded by name, which this build cannot do yet")]
+    PluginOp(String),
+    #[error("--algorithm `{0}`: unknown (lz4, zstd, gzip, zlib)")]
+    UnknownAlgorithm(String),
+    #[error("-l {level}: out of range for {algorithm} ({min}..={max})")]
+    LevelOutOfRange { algorithm: &'static str, level: String, min: u8, max: u8 },
+    #[error("{flag}: applies to compress and decompress only")]
+    NotACodecOp { flag: &'static str },
+    #[error("{flag} {value}: {reason}")]
+    Bad { flag: &'static str, value: String, reason: String },
+    #[error(
+        "-w {op}: profile `{profile}` cannot run it: {missing}; run it on this CPU with --mode host, or pick another --profile"
+    )]
+    ProfileCannotRun { op: String, profile: String, missing: String },
+    #[error("--input {path}: {reason}")]
+    Input { path: String, reason: String },
+    #[error("offload: {0}")]
+    Offload(String),
+}
+
+impl From<OffloadError> for AccelError {
+    fn from(e: OffloadError) -> AccelError {
+        AccelError::Offload(e.to_string())
+    }
+}
+
+impl AccelOp {
+    /// The op named by `-w`, with `--algorithm` and `-l` for the codec ops. A level out of
+    /// the algorithm's range, or a codec flag on another op, is refused here.
+    pub fn parse(
+        workload: &str,
+        algorithm: Option<&str>,
+        level: Option<&str>,
+    ) -> Result<AccelOp, AccelError> {
+        let w = workload.trim().to_ascii_lowercase().replace('-', "_");
+        if let Some(name) = w.strip_prefix("user:") {
+            // Plugin ops join here once a plugin can be loaded by name.
+            return Err(AccelError::PluginOp(name.to_owned()));
+        }
+        let codec = |decompress: bool| -> Result<AccelOp, AccelError> {
+            let name = algorithm.unwrap_or("lz4").trim().to_ascii_lowercase();
+            let alg =
+                Algorithm::from_name(&name).ok_or_else(|| AccelError::UnknownAlgorithm(name.clone()))?;
+            let range = alg.levels();
+            let level = match level {
+                None => default_level(alg),
+                Some(text) => {
+                    let out = || AccelError::LevelOutOfRange {
+                        algorithm: alg.name(),
+                        level: text.to_owned(),
+                        min: *range.start(),
+                        max: *range.end(),
+                    };
+                    let l: i64 = text.trim().parse().map_err(|_| out())?;
+                    let l = u8::try_from(l).map_err(|_| out())?;
+                    if !range.contains(&l) {
+                        return Err(out());
+                    }
+                    l
+                }
+            };
+            Ok(if decompress {
+                AccelOp::Decompress { algorithm: alg, level }
+            } else {
+                AccelOp::Compress { algorithm: alg, level }
+            })
+        };
+        let op = match w.as_str() {
+            "copy" => AccelOp::Copy,
+            "crc32c" => AccelOp::Crc32c,
+            "copy_crc32c" => AccelOp::CopyCrc32c,
+            "compress" => return codec(false),
+            "decompress" => return codec(true),
+            "lookup" => AccelOp::Lookup,
+            "insert" => AccelOp::Insert,
+            _ => return Err(AccelError::UnknownOp(workload.to_owned())),
+        };
+        if algorithm.is_some() {
+            return Err(AccelError::NotACodecOp { flag: "--algorithm" });
+        }
+        if level.is_some() {
+            return Err(AccelError::NotACodecOp { flag: "-l" });
+        }
+        Ok(op)
+    }
+
+    /// `crc32c`, `compress gzip:1`.
+    pub fn name(&self) -> String {
+        match self {
+            AccelOp::Copy => "copy".into(),
+            AccelOp::Crc32c => "crc32c".into(),
+            AccelOp::CopyCrc32c => "copy_crc32c".into(),
+            AccelOp::Compress { algorithm, level } => format!("compress {}:{level}", algorithm.name()),
+            AccelOp::Decompress { algorithm, level } => format!("decompress {}:{level}", algorithm.name()),
+            AccelOp::Lookup => "lookup".into(),
+            AccelOp::Insert => "insert".into(),
+        }
+    }
+
+    /// Whether the op moves data buffers (lookup and insert move a 16-byte value).
+    pub fn moves_buffers(&self) -> bool {
+        !matches!(self, AccelOp::Lookup | AccelOp::Insert)
+    }
+
+    /// Whether `-C` (several buffers per op) applies.
+    pub fn takes_several_buffers(&self) -> bool {
+        matches!(self, AccelOp::Copy | AccelOp::Crc32c | AccelOp::CopyCrc32c)
+    }
+
+    fn kind(&self) -> OpKind {
+        match *self {
+            AccelOp::Copy => OpKind::Copy,
+            AccelOp::Crc32c => OpKind::Crc32c,
+            AccelOp::CopyCrc32c => OpKind::CopyCrc32c,
+            AccelOp::Compress { algorithm, .. } => OpKind::Compress(profile_algorithm(algorithm)),
+            AccelOp::Decompress { algorithm, .. } => OpKind::Decompress(profile_algorithm(algorithm)),
+            AccelOp::Lookup => OpKind::CacheLookup,
+            AccelOp::Insert => OpKind::CacheInsert,
+        }
+    }
+}
+
+fn default_level(alg: Algorithm) -> u8 {
+    match alg {
+        Algorithm::Lz4 => 0,
+        Algorithm::Zstd => 1,
+        Algorithm::Gzip | Algorithm::Zlib => 6,
+    }
+}
+
+/// Where a profile runs `op`: `Ok(where)` ("accel:dsa", "dpu-cores"), or why it cannot
+/// (which resource is missing), checked before any work.
+pub fn route_on(profile: &Profile, op: &AccelOp) -> Result<String, AccelError> {
+    let cannot = |missing: String| AccelError::ProfileCannotRun {
+        op: op.name(),
+        profile: profile.name.clone(),
+        missing,
+    };
+    let model = TimingModel::new(profile).map_err(|e| match e {
+        ModelError::NoDevice { .. } => cannot("it has no device (host CPU only)".into()),
+        other => cannot(other.to_string()),
+    })?;
+    match model.route(&op.kind()) {
+        Ok(Route::Accelerator(i)) => Ok(format!("accel:{}", profile.accelerators[i].name)),
+        Ok(Route::DpuCores) => Ok("dpu-cores".into()),
+        Ok(Route::NoCompute) => Ok("none".into()),
+        Err(_) => {
+            let engines: Vec<&str> = profile.accelerators.iter().map(|a| a.name.as_str()).collect();
+            let what = match op {
+                AccelOp::Compress { algorithm, .. } | AccelOp::Decompress { algorithm, .. } => {
+                    format!("{} {}", op.kind().name(), algorithm.name())
+                }
+                _ => op.kind().name().to_owned(),
+            };
+            Err(cannot(format!(
+                "no accelerator runs {what} (engines: {}) and it has no DPU cores",
+                if engines.is_empty() { "none".to_owned() } else { engines.join(", ") }
+            )))
+        }
+    }
+}
+
+/// The bytes the ops work on.
+#[derive(Debug, Clone)]
+pub enum DataSource {
+    /// Generated, seeded, at a target compressibility (1.0 ..= 8.0, LZ4's ratio).
+    Generated { compressibility: f64 },
+    /// The user's own bytes (read whole by the caller), used in order and wrapped around.
+    File { path: String, bytes: Arc<Vec<u8>> },
+}
+
+/// Which sides run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sides {
+    Host,
+    Offload,
+    Both,
+}
+
+/// One benchmark, in accel_perf's terms.
+#[derive(Debug, Clone)]
+pub struct AccelSpec {
+    pub op: AccelOp,
+    /// `-o`: bytes of one buffer.
+    pub transfer_bytes: u64,
+    /// `-q`: jobs in flight per thread.
+    pub queue_depth: u32,
+    /// `-C`: buffers per op.
+    pub buffers_per_op: u32,
+    /// `-T`: host threads (each its own buffers; offload: queues).
+    pub threads: u32,
+    /// Jobs per doorbell (offload).
+    pub batch: u32,
+    /// `-t`: measured seconds, on the side's clock (wall on the host; the offload layer's
+    /// host clock in offload mode, modelled where the device is).
+    pub seconds: f64,
+    /// Seconds run first and not counted, on the same clock.
+    pub warmup_seconds: f64,
+    /// Wall-clock budget of an offload side (its clock is not wall time).
+    pub max_wall_seconds: f64,
+    /// `-y`: check every result against the host kernel.
+    pub verify: bool,
+    pub seed: u64,
+    pub data: DataSource,
+    pub percentiles: Vec<f64>,
+    pub sides: Sides,
+}
+
+impl AccelSpec {
+    /// Checks every bound; each failure names its flag.
+    pub fn validate(&self) -> Result<(), AccelError> {
+        let bad = |flag: &'static str, value: String, reason: &str| {
+            Err(AccelError::Bad { flag, value, reason: reason.to_owned() })
+        };
+        if self.transfer_bytes == 0 {
+            return bad("-o", "0".into(), "the transfer size must be at least 1 byte");
+        }
+        if self.transfer_bytes > MAX_TRANSFER_BYTES {
+            return bad("-o", self.transfer_bytes.to_string(), "at most 64 MiB per buffer");
+        }
+        if self.queue_depth == 0 {
+            return bad("-q", "0".into(), "the queue depth must be at least 1");
+        }
+        if self.queue_depth > MAX_QUEUE_DEPTH {
+            return bad("-q", self.queue_depth.to_string(), "at most 4096");
+        }
+        if self.buffers_per_op == 0 {
+            return bad("-C", "0".into(), "at least 1 buffer per op");
+        }
+        if self.buffers_per_op > 1 && !self.op.takes_several_buffers() {
+            return bad(
+                "-C",
+                self.buffers_per_op.to_string(),
+                "several buffers per op apply to copy, crc32c and copy_crc32c",
+            );
+        }
+        if self.buffers_per_op as usize > MAX_OPS_PER_JOB {
+            return bad(
+                "-C",
+                self.buffers_per_op.to_string(),
+                "at most 4 buffers per op (descriptors per job)",
+            );
+        }
+        if self.threads == 0 || self.threads > MAX_THREADS {
+            return bad("-T", self.threads.to_string(), "1..=256 threads");
+        }
+        if self.threads > 1 && self.sides != Sides::Host {
+            return bad(
+                "-T",
+                self.threads.to_string(),
+                "the offload side drives one queue on one device; use -T 1, or --mode host for several threads",
+            );
+        }
+        if self.batch == 0 || self.batch > self.queue_depth {
+            return bad("--batch", self.batch.to_string(), "1..=queue depth jobs per doorbell");
+        }
+        for (flag, s) in [("-t", self.seconds), ("--warmup", self.warmup_seconds)] {
+            if !(s.is_finite() && (0.0..=MAX_SECONDS).contains(&s)) {
+                return bad(flag, s.to_string(), "0..=3600 seconds");
+            }
+        }
+        if self.seconds <= 0.0 {
+            return bad("-t", self.seconds.to_string(), "a run lasts more than 0 seconds");
+        }
+        if let DataSource::File { path, bytes } = &self.data {
+            if bytes.is_empty() {
+                return bad("--input", path.clone(), "the file is empty");
+            }
+        }
+        if let DataSource::Generated { compressibility } = self.data {
+            if !(compressibility.is_finite() && (1.0..=8.0).contains(&compressibility)) {
+                return bad("--compressibility", compressibility.to_string(), "1.0 (incompressible) ..= 8.0");
+            }
+        }
+        let per_thread = self.queue_depth as u64 * self.buffers_per_op as u64 * self.transfer_bytes * 3;
+        if per_thread > MAX_BUFFER_BYTES_PER_THREAD {
+            return bad(
+                "-q",
+                self.queue_depth.to_string(),
+                "queue depth x buffers x transfer size needs more than 2 GiB of buffers per thread",
+            );
+        }
+        Ok(())
+    }
+
+    fn op_bytes(&self) -> usize {
+        if self.op.moves_buffers() {
+            (self.transfer_bytes * self.buffers_per_op as u64) as usize
+        } else {
+            0
+        }
+    }
+}
+
+/// The TSC as a cycle counter, and whether it is one. Usable when the CPU says its TSC is
+/// invariant (`constant_tsc` and `nonstop_tsc` in /proc/cpuinfo: one rate on every core,
+/// in every power state) and `quanta` reads it (its raw counter runs at a rate other than
+/// 1 per ns); otherwise cycles are not printed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tsc {
+    pub usable: bool,
+    pub why: String,
+    /// Measured cycles per ns (0 when not usable).
+    pub cycles_per_ns: f64,
+}
+
+impl Tsc {
+    pub fn probe(clock: &quanta::Clock) -> Tsc {
+        let flags = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let flag_line = flags.lines().find(|l| l.starts_with("flags")).unwrap_or("");
+        let has = |f: &str| flag_line.split_whitespace().any(|w| w == f);
+        if !cfg!(target_arch = "x86_64") {
+            return Tsc { usable: false, why: "not x86_64".into(), cycles_per_ns: 0.0 };
+        }
+        if !(has("constant_tsc") && has("nonstop_tsc")) {
+            return Tsc {
+                usable: false,
+                why: "the CPU does not report an invariant TSC (constant_tsc, nonstop_tsc)".into(),
+                cycles_per_ns: 0.0,
+            };
+        }
+        let (r0, t0) = (clock.raw(), Instant::now());
+        while t0.elapsed().as_millis() < 20 {
+            std::hint::spin_loop();
+        }
+        let (r1, ns) = (clock.raw(), t0.elapsed().as_nanos() as f64);
+        let rate = r1.wrapping_sub(r0) as f64 / ns;
+        if (rate - 1.0).abs() < 0.01 {
+            return Tsc {
+                usable: false,
+                why: "the TSC is not read (the OS clock is)".into(),
+                cycles_per_ns: 0.0,
+            };
+        }
+        Tsc {
+            usable: true,
+            why: "invariant TSC (constant_tsc, nonstop_tsc), read with rdtsc".into(),
+            cycles_per_ns: rate,
+        }
+    }
+}
+
+/// One line of accel_perf's summary: a thread (host) or queue (offload), or the total.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SummaryLine {
+    /// `0`, `1`, ... or `total`.
+    pub name: String,
+    pub ops: u64,
+    pub ops_per_s: Figure,
+    /// Absent for ops that move no buffers (lookup, insert).
+    pub bandwidth: Option<Figure>,
+    pub failed: u64,
+    pub miscompares: u64,
+}
+
+/// The host's own cost of offloading, per op (dpdk-test-compress-perf's split).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OffloadCost {
+    pub prepare_ns_per_op: Figure,
+    pub submit_ns_per_op: Figure,
+    pub poll_ns_per_op: Figure,
+    pub total_ns_per_op: Figure,
+    /// The same in TSC cycles, where the TSC is usable.
+    pub cycles: Option<[f64; 4]>,
+}
+
+/// The simulator's own speed in the run: descriptors per second of wall time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimulatorSpeed {
+    pub descriptors: u64,
+    /// Descriptors over the wall time of the measured window (host code and simulator).
+    pub descriptors_per_wall_s: Figure,
+    /// Share of that wall time spent in the simulator.
+    pub sim_share: Figure,
+    /// Descriptors over the simulator's own wall time: its speed, as `cargo bench --bench
+    /// engine` measures it (the rest of the wall time is the host side of the offload layer).
+    pub descriptors_per_sim_s: Figure,
+}
+
+/// One side of the benchmark.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccelSide {
+    pub mode: Mode,
+    /// What ran the op: `host CPU` or `bluefield-3 (simulated), accel:...`.
+    pub engine: String,
+    /// The clock `-t` counted: `wall` or `offload host clock (modelled)`.
+    pub clock: String,
+    /// Length of the measured window on that clock.
+    pub window_s: Figure,
+    /// Wall time the whole side took, warm-up and drain included (measured).
+    pub wall_s: f64,
+    /// Why the side stopped: `time` or `wall budget`.
+    pub stopped_by: String,
+    pub threads: Vec<SummaryLine>,
+    pub total: SummaryLine,
+    /// Submission to completion seen, per op.
+    pub latency: LatencySummary,
+    /// Host: one in this many ops was timed.
+    pub latency_stride: u64,
+    /// Device-side latency per descriptor (doorbell to completion), offload only.
+    pub device_latency: Option<LatencySummary>,
+    /// Host CPU per op (thread CPU time; the simulator's own time taken out).
+    pub host_cpu_ns_per_op: Figure,
+    pub offload_cost: Option<OffloadCost>,
+    /// Device resources over the measured window, and the busiest.
+    pub resources: Vec<ResourceUse>,
+    pub bottleneck: Option<String>,
+    pub simulator: Option<SimulatorSpeed>,
+    pub fallbacks: Fallbacks,
+    /// Compressed over uncompressed bytes (compress and decompress).
+    pub ratio: Option<f64>,
+}
+
+/// The document `dpukit accel` writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccelResult {
+    pub schema_version: u32,
+    pub op: AccelOp,
+    pub op_name: String,
+    pub transfer_bytes: u64,
+    pub queue_depth: u32,
+    pub buffers_per_op: u32,
+    pub threads: u32,
+    pub batch: u32,
+    pub seconds: f64,
+    pub warmup_seconds: f64,
+    pub verify: bool,
+    pub seed: u64,
+    /// `generated (compressibility 2)` or `file PATH (N bytes)`.
+    pub data: String,
+    pub profile: String,
+    pub tsc: Tsc,
+    pub sides: Vec<AccelSide>,
+}
+
+/// The inputs of one slot, prepared once.
+struct SlotData {
+    /// What the op reads (compressed for decompress).
+    input: Vec<u8>,
+    /// Bytes of `input` the op reads.
+    input_len: usize,
+    /// The uncompressed bytes (decompress: what must come out; others: = input).
+    plain: Vec<u8>,
+    /// CRC32C of `plain` (all buffers chained).
+    crc: u32,
+}
+
+fn fill_plain(spec: &AccelSpec, thread: u32, slot: u32, out: &mut [u8]) {
+    match &spec.data {
+        DataSource::Generated { compressibility } => {
+            let style = if *compressibility <= 1.0 { ByteStyle::Random } else { ByteStyle::Bf16 };
+            let gen = DataGen::new(*compressibility, style)
+                .unwrap_or_else(|_| DataGen::new(1.0, ByteStyle::Random).expect("1.0 is valid"));
+            let object = spec.seed ^ ((thread as u64) << 32) ^ slot as u64;
+            gen.fill(object, 0, out);
+        }
+        DataSource::File { bytes, .. } => {
+            // Consecutive slots take consecutive pieces of the file, wrapping around.
+            let n = bytes.len().max(1);
+            let start = ((thread as usize * spec.queue_depth as usize + slot as usize) * out.len()) % n;
+            for (i, b) in out.iter_mut().enumerate() {
+                *b = bytes[(start + i) % n];
+            }
+        }
+    }
+}
+
+fn prepare_slots(spec: &AccelSpec, registry: &Registry, thread: u32) -> Result<Vec<SlotData>, AccelError> {
+    let n = spec.op_bytes();
+    (0..spec.queue_depth)
+        .map(|s| {
+            let mut plain = vec![0u8; n];
+            fill_plain(spec, thread, s, &mut plain);
+            let crc = dpukit_kernels::crc32c::crc32c(&plain);
+            let (input, input_len) = match spec.op {
+                AccelOp::Decompress { algorithm, level } => {
+                    let codec = Codec::new(algorithm, level.max(1) as i32)
+                        .map_err(|e| AccelError::Offload(e.to_string()))?;
+                    let mut c = vec![0u8; max_compressed_len(&codec, n)];
+                    let len = registry
+                        .execute(Call::Compress { src: &plain, dst: &mut c, algorithm, level })
+                        .map_err(|s| AccelError::Offload(format!("preparing compressed input: {s}")))?
+                        .result as usize;
+                    (c, len)
+                }
+                _ => (plain.clone(), n),
+            };
+            Ok(SlotData { input, input_len, plain, crc })
+        })
+        .collect()
+}
+
+fn out_capacity(spec: &AccelSpec) -> usize {
+    let n = spec.op_bytes();
+    match spec.op {
+        AccelOp::Compress { algorithm, level } => Codec::new(algorithm, level.max(1) as i32)
+            .map(|c| max_compressed_len(&c, n))
+            .unwrap_or(2 * n + 4096),
+        AccelOp::Lookup | AccelOp::Insert => 16,
+        _ => n.max(16),
+    }
+}
+
+/// The cache key of op `k`'s lookup or insert, and the value stored under it.
+fn cache_entry(seed: u64, k: u64) -> ([u8; 16], [u8; 16]) {
+    let i = k.wrapping_mul(0x9e37_79b9_7f4a_7c15) % CACHE_KEYS;
+    let key = CacheKey::for_chunk(seed | 1, i).to_bytes();
+    let loc = Location::new(1, 0, i * 4096, 4096, i as u32).map(|l| l.to_bytes()).unwrap_or([0; 16]);
+    (key, loc)
+}
+
+fn registry_for(spec: &AccelSpec) -> Result<Registry, AccelError> {
+    let cache = CacheIndex::new((CACHE_KEYS * 2) as usize).map_err(|e| AccelError::Offload(e.to_string()))?;
+    let registry = Registry::new(Arc::new(cache));
+    if spec.op == AccelOp::Lookup {
+        for k in 0..CACHE_KEYS {
+            let (key, value) = cache_entry(spec.seed, k);
+            let _ = registry.execute(Call::CacheInsert { key, value });
+        }
+    }
+    Ok(registry)
+}
+
+/// What one thread of the host side counted over its measured window.
+struct ThreadCount {
+    ops: u64,
+    failed: u64,
+    miscompares: u64,
+    window_ns: u64,
+    cpu_ns: u64,
+    hist: StageHist,
+    out_bytes: u64,
+}
+
+/// Runs one op on the host through the registry; returns (status ok, output length or CRC).
+fn host_op(
+    spec: &AccelSpec,
+    registry: &Registry,
+    slot: &SlotData,
+    out: &mut [u8],
+    k: u64,
+) -> Result<u64, Status> {
+    let t = spec.transfer_bytes as usize;
+    match spec.op {
+        AccelOp::Crc32c => {
+            let mut crc = 0u32;
+            for seg in slot.input[..slot.input_len].chunks(t) {
+                crc = registry.execute(Call::Crc32c { src: seg, seed: crc })?.result as u32;
+            }
+            Ok(crc as u64)
+        }
+        AccelOp::Copy => {
+            for (seg, dst) in slot.input[..slot.input_len].chunks(t).zip(out.chunks_mut(t)) {
+                registry.execute(Call::Copy { src: seg, dst })?;
+            }
+            Ok(slot.input_len as u64)
+        }
+        AccelOp::CopyCrc32c => {
+            let mut crc = 0u32;
+            for (seg, dst) in slot.input[..slot.input_len].chunks(t).zip(out.chunks_mut(t)) {
+                crc = registry.execute(Call::CopyCrc32c { src: seg, dst, seed: crc })?.result as u32;
+            }
+            Ok(crc as u64)
+        }
+        AccelOp::Compress { algorithm, level } => Ok(registry
+            .execute(Call::Compress { src: &slot.input[..slot.input_len], dst: out, algorithm, level })?
+            .result),
+        AccelOp::Decompress { algorithm, .. } => Ok(registry
+            .execute(Call::Decompress { src: &slot.input[..slot.input_len], dst: out, algorithm })?
+            .result),
+        AccelOp::Lookup => {
+            let (key, _) = cache_entry(spec.seed, k);
+            Ok(registry.execute(Call::CacheLookup { key, dst: out })?.result)
+        }
+        AccelOp::Insert => {
+            let (key, value) = cache_entry(spec.seed, k);
+            Ok(registry.execute(Call::CacheInsert { key, value })?.result)
+        }
+    }
+}
+
+/// Whether op `k`'s result matches the host kernel's.
+fn check(spec: &AccelSpec, registry: &Registry, slot: &SlotData, out: &[u8], result: u64, k: u64) -> bool {
+    match spec.op {
+        AccelOp::Crc32c => result as u32 == slot.crc,
+        AccelOp::Copy => out[..slot.plain.len()] == slot.plain[..],
+        AccelOp::CopyCrc32c => result as u32 == slot.crc && out[..slot.plain.len()] == slot.plain[..],
+        AccelOp::Compress { algorithm, .. } => {
+            let len = result as usize;
+            let mut back = vec![0u8; slot.plain.len()];
+            len <= out.len()
+                && registry
+                    .execute(Call::Decompress { src: &out[..len], dst: &mut back, algorithm })
+                    .is_ok_and(|o| o.result as usize == slot.plain.len() && back == slot.plain)
+        }
+        AccelOp::Decompress { .. } => {
+            result as usize == slot.plain.len() && out[..slot.plain.len()] == slot.plain[..]
+        }
+        AccelOp::Lookup => {
+            let (_, value) = cache_entry(spec.seed, k);
+            out.get(..16) == Some(&value[..])
+        }
+        AccelOp::Insert => {
+            let (key, value) = cache_entry(spec.seed, k);
+            let mut got = [0u8; 16];
+            registry.execute(Call::CacheLookup { key, dst: &mut got }).is_ok() && got == value
+        }
+    }
+}
+
+fn host_thread(spec: &AccelSpec, registry: &Registry, thread: u32) -> Result<ThreadCount, AccelError> {
+    let slots = prepare_slots(spec, registry, thread)?;
+    let mut outs: Vec<Vec<u8>> = (0..spec.queue_depth).map(|_| vec![0u8; out_capacity(spec)]).collect();
+    let stride = if spec.op.moves_buffers() && (spec.op_bytes() as u64) < SMALL_OP_BYTES {
+        SMALL_OP_LATENCY_STRIDE
+    } else {
+        1
+    };
+    let warm_ns = (spec.warmup_seconds * 1e9) as u64;
+    let end_ns = warm_ns + (spec.seconds * 1e9) as u64;
+    let mut hist = StageHist::new("op", Source::Measured);
+    let (mut ops, mut failed, mut miscompares, mut out_bytes) = (0u64, 0u64, 0u64, 0u64);
+    let start = Instant::now();
+    let mut measuring = warm_ns == 0;
+    let (mut cpu0, mut t0) = (thread_cpu_ns(), 0u64);
+    let qd = spec.queue_depth as usize;
+    let mut k = 0u64;
+    loop {
+        for _ in 0..CLOCK_CHECK_EVERY {
+            let s = (k % qd as u64) as usize;
+            let timed = k.is_multiple_of(stride);
+            let op_start = if timed { Some(Instant::now()) } else { None };
+            let r = host_op(spec, registry, &slots[s], &mut outs[s], k);
+            if let Some(t) = op_start {
+                if measuring {
+                    hist.record(t.elapsed().as_nanos() as u64);
+                }
+            }
+            if measuring {
+                ops += 1;
+                match r {
+                    Ok(v) => {
+                        if matches!(spec.op, AccelOp::Compress { .. }) {
+                            out_bytes += v;
+                        }
+                        if spec.verify && !check(spec, registry, &slots[s], &outs[s], v, k) {
+                            miscompares += 1;
+                        }
+                    }
+                    Err(_) => failed += 1,
+                }
+            }
+            k += 1;
+        }
+        let now = start.elapsed().as_nanos() as u64;
+        if !measuring && now >= warm_ns {
+            measuring = true;
+            cpu0 = thread_cpu_ns();
+            t0 = now;
+        }
+        if measuring && now >= end_ns {
+            return Ok(ThreadCount {
+                ops,
+                failed,
+                miscompares,
+                window_ns: now - t0,
+                cpu_ns: thread_cpu_ns().saturating_sub(cpu0),
+                hist,
+                out_bytes,
+            });
+        }
+    }
+}
+
+fn line(
+    name: String,
+    ops: u64,
+    window_ns: u64,
+    bytes_per_op: usize,
+    failed: u64,
+    mis: u64,
+    source: Source,
+) -> SummaryLine {
+    let secs = window_ns as f64 / 1e9;
+    let rate = if secs > 0.0 { ops as f64 / secs } else { 0.0 };
+    let fig = |v: f64, u: Unit| Figure { value: v, unit: u, source, emulator: false };
+    SummaryLine {
+        name,
+        ops,
+        ops_per_s: fig(rate, Unit::OpsPerSecond),
+        bandwidth: (bytes_per_op > 0).then(|| fig(rate * bytes_per_op as f64, Unit::BytesPerSecond)),
+        failed,
+        miscompares: mis,
+    }
+}
+
+/// Runs the host side: `threads` threads, each its own buffers, for the spec's time.
+pub fn run_host(spec: &AccelSpec) -> Result<AccelSide, AccelError> {
+    let registry = registry_for(spec)?;
+    let wall = Instant::now();
+    let counts: Vec<Result<ThreadCount, AccelError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..spec.threads)
+            .map(|t| {
+                s.spawn({
+                    let r = registry.clone();
+                    move || host_thread(spec, &r, t)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(AccelError::Offload("a host thread panicked".into()))))
+            .collect()
+    });
+    let counts = counts.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let bytes = spec.op_bytes();
+    let mut threads = Vec::new();
+    let mut hist = StageHist::new("op", Source::Measured);
+    let (mut ops, mut failed, mut mis, mut cpu, mut rate, mut out_bytes) = (0, 0, 0, 0, 0.0, 0);
+    let mut window_ns = 0;
+    for (i, c) in counts.iter().enumerate() {
+        threads.push(line(
+            i.to_string(),
+            c.ops,
+            c.window_ns,
+            bytes,
+            c.failed,
+            c.miscompares,
+            Source::Measured,
+        ));
+        hist.merge(&c.hist);
+        ops += c.ops;
+        failed += c.failed;
+        mis += c.miscompares;
+        cpu += c.cpu_ns;
+        out_bytes += c.out_bytes;
+        rate += c.ops as f64 / (c.window_ns.max(1) as f64 / 1e9);
+        window_ns = window_ns.max(c.window_ns);
+    }
+    // The total is the sum of the threads' rates (each over its own window).
+    let mut total = line("total".into(), ops, window_ns, bytes, failed, mis, Source::Measured);
+    total.ops_per_s.value = rate;
+    if let Some(b) = total.bandwidth.as_mut() {
+        b.value = rate * bytes as f64;
+    }
+    let mut latency = hist.summary_with(&spec.percentiles);
+    latency.stage = "op".into();
+    Ok(AccelSide {
+        mode: Mode::Host,
+        engine: "host CPU (kernel registry)".into(),
+        clock: "wall (-t counts wall seconds)".into(),
+        window_s: Figure::measured(window_ns as f64 / 1e9, Unit::Seconds),
+        wall_s: wall.elapsed().as_secs_f64(),
+        stopped_by: "time".into(),
+        threads,
+        total,
+        latency,
+        latency_stride: counts
+            .first()
+            .map(|_| {
+                if spec.op.moves_buffers() && (bytes as u64) < SMALL_OP_BYTES {
+                    SMALL_OP_LATENCY_STRIDE
+                } else {
+                    1
+                }
+            })
+            .unwrap_or(1),
+        device_latency: None,
+        host_cpu_ns_per_op: Figure::measured(cpu as f64 / ops.max(1) as f64, Unit::Nanoseconds),
+        offload_cost: None,
+        resources: Vec::new(),
+        bottleneck: None,
+        simulator: None,
+        fallbacks: Fallbacks::default(),
+        ratio: ratio_of(spec, out_bytes, ops),
+    })
+}
+
+fn ratio_of(spec: &AccelSpec, compressed_bytes: u64, ops: u64) -> Option<f64> {
+    match spec.op {
+        AccelOp::Compress { .. } if ops > 0 => {
+            Some(compressed_bytes as f64 / (ops as f64 * spec.op_bytes() as f64))
+        }
+        _ => None,
+    }
+}
+
+/// The slot ops of one job.
+fn slot_ops(spec: &AccelSpec, input_len: usize, k: u64, ops: &mut Vec<SlotOp>) {
+    ops.clear();
+    let t = spec.transfer_bytes as u32;
+    match spec.op {
+        AccelOp::Crc32c | AccelOp::Copy | AccelOp::CopyCrc32c => {
+            for b in 0..spec.buffers_per_op {
+                let (offset, chain) = (b * t, b > 0);
+                ops.push(match spec.op {
+                    AccelOp::Crc32c => SlotOp::Crc32cAt { offset, len: t, chain },
+                    AccelOp::Copy => SlotOp::Copy { offset, len: t },
+                    _ => SlotOp::CopyCrc32c { offset, len: t, chain },
+                });
+            }
+        }
+        AccelOp::Compress { algorithm, level } => {
+            ops.push(SlotOp::Compress { algorithm, level, len: input_len as u32 })
+        }
+        AccelOp::Decompress { algorithm, .. } => {
+            ops.push(SlotOp::Decompress { algorithm, src: Buf::In, dst: Buf::Out, len: input_len as u32 })
+        }
+        AccelOp::Lookup => ops.push(SlotOp::CacheLookup { key: cache_entry(spec.seed, k).0 }),
+        AccelOp::Insert => {
+            let (key, value) = cache_entry(spec.seed, k);
+            ops.push(SlotOp::CacheInsert { key, value })
+        }
+    }
+}
+
+/// Runs the offload side against `profile`'s device (the simulator). Checked first:
+/// the profile runs the op ([`route_on`]).
+pub fn run_offload(spec: &AccelSpec, profile: &Profile, tsc: &Tsc) -> Result<AccelSide, AccelError> {
+    let route = route_on(profile, &spec.op)?;
+    let registry = registry_for(spec)?;
+    let slots = prepare_slots(spec, &registry, 0)?;
+    let in_bytes = slots.iter().map(|s| s.input.len()).max().unwrap_or(0).max(16);
+    let cfg = OffloadConfig {
+        slots: spec.queue_depth as usize,
+        in_bytes,
+        out_bytes: out_capacity(spec),
+        spare_bytes: 0,
+        batch: spec.batch as usize,
+        device_timeout_ns: 60_000_000_000,
+        engine: EngineConfig::default(),
+    };
+    let mut off = Offload::dpu(registry.clone(), &cfg, profile)?;
+    for (s, data) in slots.iter().enumerate() {
+        let (input, _) = off.slot(s)?;
+        input[..data.input.len()].copy_from_slice(&data.input);
+    }
+    let clock = quanta::Clock::new();
+    let modelled = off.device_clock() != Some(crate::device::DeviceClock::Measured);
+    let source = if modelled { Source::Modelled } else { Source::Measured };
+    let warm_ns = (spec.warmup_seconds * 1e9) as u64;
+    let end_ns = warm_ns + (spec.seconds * 1e9) as u64;
+    let wall = Instant::now();
+    let wall_budget_ns = (spec.max_wall_seconds * 1e9) as u64;
+    let t_base = off.now_ns();
+    let mut hist = StageHist::new("op", source);
+    let mut dev_hist = StageHist::new("device", source);
+    let (mut ops, mut failed, mut mis, mut out_bytes) = (0u64, 0u64, 0u64, 0u64);
+    // Host cost of offloading, raw clock ticks: prepare, submit, poll (simulator excluded).
+    let mut cost = [0u64; 3];
+    let mut measuring = warm_ns == 0;
+    let mut snap = Snapshot::take(&off, &wall);
+    let mut stopped_by = "time";
+    let mut stopping = false;
+    let mut k = 0u64;
+    let mut user_k: Vec<u64> = vec![0; spec.queue_depth as usize];
+    let mut job_ops: Vec<SlotOp> = Vec::with_capacity(MAX_OPS_PER_JOB);
+    loop {
+        // Keep the queue full until the time is up, then drain it. Refill a whole batch at
+        // a time, so each doorbell announces `batch` jobs (refilling one slot as it frees
+        // would ring the doorbell per job whatever the batch).
+        let qd = spec.queue_depth as usize;
+        let refill = !stopping && qd - off.in_flight() >= spec.batch as usize;
+        while refill && off.in_flight() < qd {
+            let r0 = clock.raw();
+            let Some(slot) = off.take_slot() else { break };
+            slot_ops(spec, slots[slot].input_len, k, &mut job_ops);
+            user_k[slot] = k;
+            k += 1;
+            let r1 = clock.raw();
+            let sim0 = off.stats().sim_wall_ns;
+            off.submit(slot, k - 1, &job_ops)?;
+            let r2 = clock.raw();
+            let sim_ns = off.stats().sim_wall_ns - sim0;
+            if measuring {
+                cost[0] += r1.wrapping_sub(r0);
+                cost[1] += r2.wrapping_sub(r1).saturating_sub(ns_to_raw(&clock, sim_ns));
+            }
+        }
+        let sim0 = off.stats().sim_wall_ns;
+        let r0 = clock.raw();
+        let Some(f) = off.next_finished()? else { break };
+        let r1 = clock.raw();
+        let sim_ns = off.stats().sim_wall_ns - sim0;
+        let in_window = measuring && f.done_ns.saturating_sub(t_base) <= end_ns;
+        if measuring {
+            cost[2] += r1.wrapping_sub(r0).saturating_sub(ns_to_raw(&clock, sim_ns));
+        }
+        if in_window {
+            ops += 1;
+            hist.record(f.done_ns.saturating_sub(f.submitted_ns));
+            for r in &f.results {
+                dev_hist.record(r.latency_ns);
+            }
+            let last = f.results.last().copied();
+            let ok = f.results.iter().all(|r| r.status == Status::Ok);
+            if !ok {
+                failed += 1;
+            } else if let Some(last) = last {
+                if matches!(spec.op, AccelOp::Compress { .. }) {
+                    out_bytes += last.result;
+                }
+                if spec.verify {
+                    let kk = user_k[f.slot];
+                    let (_, out) = off.slot(f.slot)?;
+                    if !check(spec, &registry, &slots[f.slot], out, last.result, kk) {
+                        mis += 1;
+                    }
+                }
+            }
+        }
+        off.release(f.slot);
+        let now = off.now_ns().saturating_sub(t_base);
+        if !measuring && now >= warm_ns {
+            measuring = true;
+            snap = Snapshot::take(&off, &wall);
+        }
+        if !stopping && measuring && now >= end_ns {
+            stopping = true;
+        }
+        if !stopping && wall.elapsed().as_nanos() as u64 >= wall_budget_ns {
+            stopping = true;
+            stopped_by = "wall budget";
+            if !measuring {
+                measuring = true;
+                snap = Snapshot::take(&off, &wall);
+            }
+        }
+    }
+    let end = Snapshot::take(&off, &wall);
+    let window_ns = end.host_ns.min(t_base + end_ns).saturating_sub(snap.host_ns).max(1);
+    let bytes = spec.op_bytes();
+    let total = line("total".into(), ops, window_ns, bytes, failed, mis, source);
+    let threads = vec![SummaryLine { name: "0".into(), ..total.clone() }];
+    let resources: Vec<ResourceUse> = end
+        .resources
+        .iter()
+        .map(|r| {
+            let before = snap.resources.iter().find(|b| b.name == r.name).map_or(0, |b| b.busy_ns);
+            let busy = r.busy_ns.saturating_sub(before);
+            ResourceUse {
+                name: r.name.clone(),
+                units: r.units,
+                jobs: r
+                    .jobs
+                    .saturating_sub(snap.resources.iter().find(|b| b.name == r.name).map_or(0, |b| b.jobs)),
+                busy_ns: busy,
+                utilization: (busy as f64 / (r.units.max(1) as f64 * window_ns as f64)).min(1.0),
+            }
+        })
+        .collect();
+    let bottleneck = resources
+        .iter()
+        .filter(|r| r.busy_ns > 0)
+        .max_by(|a, b| a.utilization.total_cmp(&b.utilization))
+        .map(|r| r.name.clone());
+    let per_op = |raw: u64| clock.delta_as_nanos(0, raw) as f64 / ops.max(1) as f64;
+    let ns = [per_op(cost[0]), per_op(cost[1]), per_op(cost[2])];
+    let cycles = tsc.usable.then(|| {
+        let c = |raw: u64| raw as f64 / ops.max(1) as f64;
+        [c(cost[0]), c(cost[1]), c(cost[2]), c(cost[0] + cost[1] + cost[2])]
+    });
+    let descriptors = end.descriptors.saturating_sub(snap.descriptors);
+    let wall_window = end.wall_ns.saturating_sub(snap.wall_ns).max(1);
+    let sim_window = end.sim_wall_ns.saturating_sub(snap.sim_wall_ns);
+    let host_cpu =
+        end.cpu_ns.saturating_sub(snap.cpu_ns).saturating_sub(end.sim_cpu_ns.saturating_sub(snap.sim_cpu_ns));
+    let mut latency = hist.summary_with(&spec.percentiles);
+    latency.stage = "op".into();
+    let mut device_latency = dev_hist.summary_with(&spec.percentiles);
+    device_latency.stage = "device".into();
+    let fallbacks = off.stats().fallbacks.clone();
+    let clock_name = if modelled {
+        "offload host clock (measured host time plus modelled waits: -t counts modelled seconds)"
+    } else {
+        "offload host clock (measured)"
+    };
+    Ok(AccelSide {
+        mode: Mode::Offload,
+        engine: format!("{} (simulated), {route}", profile.name),
+        clock: clock_name.into(),
+        window_s: Figure { value: window_ns as f64 / 1e9, unit: Unit::Seconds, source, emulator: false },
+        wall_s: wall.elapsed().as_secs_f64(),
+        stopped_by: stopped_by.into(),
+        threads,
+        total,
+        latency,
+        latency_stride: 1,
+        device_latency: Some(device_latency),
+        host_cpu_ns_per_op: Figure::measured(host_cpu as f64 / ops.max(1) as f64, Unit::Nanoseconds),
+        offload_cost: Some(OffloadCost {
+            prepare_ns_per_op: Figure::measured(ns[0], Unit::Nanoseconds),
+            submit_ns_per_op: Figure::measured(ns[1], Unit::Nanoseconds),
+            poll_ns_per_op: Figure::measured(ns[2], Unit::Nanoseconds),
+            total_ns_per_op: Figure::measured(ns.iter().sum(), Unit::Nanoseconds),
+            cycles,
+        }),
+        resources,
+        bottleneck,
+        simulator: modelled.then(|| SimulatorSpeed {
+            descriptors,
+            descriptors_per_wall_s: Figure::measured(
+                descriptors as f64 / (wall_window as f64 / 1e9),
+                Unit::OpsPerSecond,
+            ),
+            sim_share: Figure::measured(sim_window as f64 / wall_window as f64, Unit::Ratio),
+            descriptors_per_sim_s: Figure::measured(
+                descriptors as f64 / (sim_window.max(1) as f64 / 1e9),
+                Unit::OpsPerSecond,
+            ),
+        }),
+        fallbacks,
+        ratio: ratio_of(spec, out_bytes, ops),
+    })
+}
+
+fn ns_to_raw(clock: &quanta::Clock, ns: u64) -> u64 {
+    if ns == 0 {
+        return 0;
+    }
+    // delta_as_nanos is linear in the raw delta: scale by its rate at 1e9 ticks.
+    let per_tick = clock.delta_as_nanos(0, 1_000_000_000) as f64 / 1e9;
+    if per_tick > 0.0 {
+        (ns as f64 / per_tick) as u64
+    } else {
+        ns
+    }
+}
+
+/// Counters of the offload side at one moment.
+struct Snapshot {
+    host_ns: u64,
+    wall_ns: u64,
+    cpu_ns: u64,
+    sim_wall_ns: u64,
+    sim_cpu_ns: u64,
+    descriptors: u64,
+    resources: Vec<ResourceUse>,
+}
+
+impl Snapshot {
+    fn take(off: &Offload, wall: &Instant) -> Snapshot {
+        let report = off.device_report().unwrap_or_default();
+        Snapshot {
+            host_ns: off.now_ns(),
+            wall_ns: wall.elapsed().as_nanos() as u64,
+            cpu_ns: thread_cpu_ns(),
+            sim_wall_ns: off.stats().sim_wall_ns,
+            sim_cpu_ns: off.stats().sim_cpu_ns,
+            descriptors: report.descriptors,
+            resources: report.resources,
+        }
+    }
+}
+
+/// Runs the sides the spec asks for, host first, and gathers them into one document.
+/// Everything is checked before any side runs.
+pub fn run(spec: &AccelSpec, profile: &Profile) -> Result<AccelResult, AccelError> {
+    spec.validate()?;
+    if spec.sides != Sides::Host {
+        route_on(profile, &spec.op)?;
+    }
+    let tsc = Tsc::probe(&quanta::Clock::new());
+    let mut sides = Vec::new();
+    if spec.sides != Sides::Offload {
+        sides.push(run_host(spec)?);
+    }
+    if spec.sides != Sides::Host {
+        sides.push(run_offload(spec, profile, &tsc)?);
+    }
+    let data = match &spec.data {
+        DataSource::Generated { compressibility } => format!("generated (compressibility {compressibility})"),
+        DataSource::File { path, bytes } => format!("file {path} ({} bytes)", bytes.len()),
+    };
+    Ok(AccelResult {
+        schema_version: ACCEL_SCHEMA_VERSION,
+        op: spec.op,
+        op_name: spec.op.name(),
+        transfer_bytes: spec.transfer_bytes,
+        queue_depth: spec.queue_depth,
+        buffers_per_op: spec.buffers_per_op,
+        threads: spec.threads,
+        batch: spec.batch,
+        seconds: spec.seconds,
+        warmup_seconds: spec.warmup_seconds,
+        verify: spec.verify,
+        seed: spec.seed,
+        data,
+        profile: profile.name.clone(),
+        tsc,
+        sides,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(op: AccelOp, sides: Sides) -> AccelSpec {
+        AccelSpec {
+            op,
+            transfer_bytes: 4096,
+            queue_depth: 4,
+            buffers_per_op: 1,
+            threads: 1,
+            batch: 1,
+            seconds: 0.02,
+            warmup_seconds: 0.0,
+            max_wall_seconds: 20.0,
+            verify: true,
+            seed: 7,
+            data: DataSource::Generated { compressibility: 2.0 },
+            percentiles: vec![50.0, 99.0],
+            sides,
+        }
+    }
+
+    #[test]
+    fn ops_parse_and_refuse_with_the_flag_named() {
+        assert_eq!(AccelOp::parse("crc32c", None, None), Ok(AccelOp::Crc32c));
+        assert_eq!(
+            AccelOp::parse("compress", Some("gzip"), Some("1")),
+            Ok(AccelOp::Compress { algorithm: Algorithm::Gzip, level: 1 })
+        );
+        assert!(matches!(AccelOp::parse("crc64", None, None), Err(AccelError::UnknownOp(_))));
+        assert!(matches!(AccelOp::parse("user:xor", None, None), Err(AccelError::PluginOp(n)) if n == "xor"));
+        assert!(matches!(
+            AccelOp::parse("compress", Some("zstd"), Some("20")),
+            Err(AccelError::LevelOutOfRange { max: 19, .. })
+        ));
+        assert!(matches!(AccelOp::parse("crc32c", None, Some("3")), Err(AccelError::NotACodecOp { .. })));
+    }
+
+    #[test]
+    fn a_profile_without_the_op_names_what_is_missing() {
+        let iaa = Profile::builtin("intel-dsa-iaa").unwrap();
+        assert_eq!(route_on(&iaa, &AccelOp::Crc32c).unwrap(), "accel:dsa");
+        let e = route_on(&iaa, &AccelOp::Lookup).unwrap_err().to_string();
+        assert!(e.contains("no accelerator runs cache_lookup") && e.contains("no DPU cores"), "{e}");
+        let host = Profile::builtin("host-only").unwrap();
+        assert!(route_on(&host, &AccelOp::Crc32c).unwrap_err().to_string().contains("no device"));
+    }
+
+    /// Every op, both sides, verified: no failure and no miscompare, and the offload side
+    /// ran on the device (no fallback).
+    #[test]
+    fn every_op_verifies_on_both_sides() {
+        let bf2 = Profile::builtin("bluefield-2").unwrap();
+        for op in [
+            AccelOp::Copy,
+            AccelOp::Crc32c,
+            AccelOp::CopyCrc32c,
+            AccelOp::Compress { algorithm: Algorithm::Gzip, level: 1 },
+            AccelOp::Decompress { algorithm: Algorithm::Lz4, level: 0 },
+            AccelOp::Lookup,
+            AccelOp::Insert,
+        ] {
+            let r = run(&spec(op, Sides::Both), &bf2).unwrap();
+            for side in &r.sides {
+                let t = &side.total;
+                assert!(t.ops > 0, "{op:?} {:?} ran", side.mode);
+                assert_eq!((t.failed, t.miscompares), (0, 0), "{op:?} {:?}", side.mode);
+                assert_eq!(side.fallbacks.total(), 0, "{op:?} {:?}", side.mode);
+            }
+            assert_eq!(r.sides[1].total.ops_per_s.source, Source::Modelled);
+        }
+    }
+
+    /// Several buffers per op: one CRC over all of them, on the host and chained on the
+    /// device, both equal to the CRC of the concatenation.
+    #[test]
+    fn chained_crc_over_several_buffers() {
+        let bf3 = Profile::builtin("bluefield-3").unwrap();
+        let mut s = spec(AccelOp::Crc32c, Sides::Both);
+        s.buffers_per_op = 4;
+        s.transfer_bytes = 1000;
+        let r = run(&s, &bf3).unwrap();
+        assert_eq!(r.sides.len(), 2);
+        for side in &r.sides {
+            assert!(side.total.ops > 0);
+            assert_eq!(side.total.miscompares, 0, "{:?}", side.mode);
+        }
+    }
+}
