@@ -28,9 +28,10 @@ use crate::device::{Device, DeviceClock, DeviceReport};
 use crate::offload::thread_cpu_ns;
 use crate::result::ResourceUse;
 use dpukit_ffi::{Algorithm, DeviceQueue, Opcode};
+use dpukit_kernels::registry::{Registry, UserKernel};
 use dpukit_sim::engine::{ClockMode, Engine, EngineConfig, EngineError};
 use dpukit_sim::profile::{Profile, ProfileKind};
-use dpukit_sim::timing::{ResourceStats, SimTime};
+use dpukit_sim::timing::{ResourceStats, SimTime, UserOpCost};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -173,13 +174,23 @@ fn pin_this_thread() -> Result<usize, String> {
     Ok(cpu)
 }
 
+/// A C plugin bound to a user opcode.
+type Plugin = (u8, Arc<dyn UserKernel>);
+
+/// The registry's built-in kernels (a registry on the same cache index) and its C plugins,
+/// which the engine binds itself, each with a cost.
+fn split_plugins(registry: &Registry) -> (Registry, Vec<Plugin>) {
+    let plugins = registry.user_kernels().map(|(op, k)| (op, k.clone())).collect();
+    (Registry::new(registry.cache().clone()), plugins)
+}
+
 impl ThreadDevice {
     /// The measured device: the kernels on a dedicated thread, serving `queue`. `profile`
     /// routes ops if it is a `host-cores` profile; otherwise the shipped `host-thread`
     /// profile does (every built-in op runs on the thread).
     pub fn measured(
         profile: &Profile,
-        registry: dpukit_kernels::registry::Registry,
+        registry: Registry,
         cfg: EngineConfig,
         queue: DeviceQueue,
     ) -> Result<ThreadDevice, EngineError> {
@@ -190,7 +201,13 @@ impl ThreadDevice {
         };
         // The model's times are ignored; no faults are injected into a measured device.
         let cfg = EngineConfig { clock: ClockMode::Virtual, faults: Some(Default::default()), ..cfg };
+        let (registry, plugins) = split_plugins(&registry);
         let mut engine = Engine::new(&routing, registry, cfg)?;
+        for (opcode, kernel) in plugins {
+            // Its time is the host's clock; the cost only satisfies the engine's router.
+            let cost = UserOpCost { id: opcode as u32, fixed_ns: 0.0, bytes_per_s: 1e12 };
+            engine.bind_user_kernel_with_cost(opcode, kernel, cost)?;
+        }
         engine.attach(queue);
         ThreadDevice::spawn(engine, Pacing::Measured, "host thread".into(), None)
     }
@@ -199,19 +216,24 @@ impl ThreadDevice {
     /// held to its modelled time. A profile without a device is `ModelError::NoDevice`.
     pub fn paced(
         profile: &Profile,
-        registry: dpukit_kernels::registry::Registry,
+        registry: Registry,
         cfg: EngineConfig,
         queue: DeviceQueue,
     ) -> Result<ThreadDevice, EngineError> {
         let cfg = EngineConfig { clock: ClockMode::Live, ..cfg };
+        let (registry, plugins) = split_plugins(&registry);
         let mut engine = Engine::new(profile, registry, cfg)?;
+        for (opcode, kernel) in plugins {
+            // Held to its modelled time: the profile's `[[user_kernels]]` cost.
+            engine.bind_user_kernel(opcode, kernel)?;
+        }
         engine.attach(queue);
         ThreadDevice::spawn(engine, Pacing::Paced, format!("{} (simulated, paced)", profile.name), None)
     }
 
     #[cfg(test)]
     pub(crate) fn measured_with_fault(
-        registry: dpukit_kernels::registry::Registry,
+        registry: Registry,
         queue: DeviceQueue,
         fault: TestFault,
     ) -> Result<ThreadDevice, EngineError> {

@@ -195,3 +195,23 @@ fn scale_mode_prices_the_plugin_from_a_measurement_and_the_profile() {
     let e = compare_scale(&spec, &Profile::builtin("bluefield-2").unwrap(), &opts).unwrap_err();
     assert!(e.to_string().contains("[[user_kernels]]"), "{e}");
 }
+
+/// The devices on a thread of their own run the plugin's op too: the measured thread (the
+/// kernels on a dedicated host thread) and the paced simulator (at the profile's cost). No
+/// op falls back to the host CPU, and the bytes stored equal host mode's.
+#[test]
+fn the_thread_devices_run_the_plugin_op_themselves() {
+    let so = build("addcipher", None);
+    let profile = bf2_with_cost();
+    for device in [dpukit_host::device::DeviceChoice::Thread, dpukit_host::device::DeviceChoice::SimPaced] {
+        let opts = RunOptions { device: device.clone(), ..RunOptions::default() };
+        for kind in [ScenarioKind::FanOutWrite, ScenarioKind::FanInRead] {
+            let label = format!("{} on {}", kind.name(), device.spec());
+            let c = compare(&small(kind, Some(("lz4", 0)), Some(&so)), &profile, &opts)
+                .unwrap_or_else(|e| panic!("{label}: {e}"));
+            assert!(c.offload.verification.ok, "{label}: {:?}", c.offload.verification.failures);
+            assert!(c.equivalent, "{label}: manifests differ from host mode's");
+            assert_eq!(c.offload.fallbacks.total(), 0, "{label}: {:?}", c.offload.fallbacks);
+        }
+    }
+}
