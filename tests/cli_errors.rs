@@ -219,7 +219,10 @@ fn a_bad_device_program_is_one_line_before_any_work() {
         (&["compare", "--device", "process:afile --flag"], "device program `afile` not found on PATH"),
         (&["compare", "--device", "process:./afile"], "device program `./afile` is not executable"),
         (&["run", "--mode", "offload", "--device", "process:"], "needs a program"),
-        (&["compare", "--device", "gpu"], "unknown device `gpu`: expected `sim` or `process:CMD [ARGS]`"),
+        (
+            &["compare", "--device", "gpu"],
+            "unknown device `gpu`: expected `sim`, `thread`, `sim-paced` or `process:CMD [ARGS]`",
+        ),
     ];
     for (args, want) in cases {
         let (status, stderr) = dpukit(args, d);
