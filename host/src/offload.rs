@@ -622,13 +622,13 @@ impl Offload {
             } else {
                 if self.no_device {
                     self.stats.fallbacks.unsupported_ops += 1;
+                } else if self.device.is_some() && alive {
+                    self.stats.fallbacks.unsupported_ops += 1;
+                    let reason = format!("{} not supported by the device: ran on the host CPU", op_name(op));
+                    push_reason(&mut self.stats.fallbacks, reason);
                 } else if self.device.is_some() {
-                    self.stats.fallbacks.unsupported_ops += u64::from(alive);
-                    if alive {
-                        let reason =
-                            format!("{} not supported by the device: ran on the host CPU", op_name(op));
-                        push_reason(&mut self.stats.fallbacks, reason);
-                    }
+                    // The device was given up: every later op is the host's because of that.
+                    self.stats.fallbacks.after_timeout += 1;
                 }
                 let r = self.run_on_host(slot, op)?;
                 self.jobs[slot].as_mut().expect("job placed above").results[i] = Some(r);

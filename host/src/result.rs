@@ -230,7 +230,9 @@ pub struct Fallbacks {
     pub unsupported_ops: u64,
     /// Ops retried on the host after an error completion from the device.
     pub after_device_error: u64,
-    /// Ops run on the host after the device stopped answering (timeout).
+    /// Ops run on the host because the device was given up (it stopped answering within
+    /// the timeout, answered what it was not asked, or its process or thread ended): those
+    /// in flight then, and every later one.
     pub after_timeout: u64,
     /// Human-readable reasons, deduplicated.
     pub reasons: Vec<String>,
