@@ -377,14 +377,15 @@ mod tests {
         assert_eq!(p.spare_offset(0), p.out_offset(0) + 4096 + SLOT_ALIGN as u64);
         p.slot_with_spare(0).unwrap().2.fill(0xff);
         assert_eq!(p.check_guards(0), Ok(()));
-        // One byte past slot 0's spare buffer: the guard before slot 1's input.
+        // One byte between slot 1's output and its spare buffer.
         // SAFETY: inside the pool's memory; nothing borrows it now.
-        unsafe { base.as_ptr().add(p.spare_offset(0) as usize + 4096).write(1) };
-        assert!(p.check_guards(0).unwrap_err().contains("after slot 0's spare buffer"));
-        // And one between slot 1's output and its spare buffer.
-        // SAFETY: as above.
         unsafe { base.as_ptr().add(p.out_offset(1) as usize + 4096).write(1) };
         assert!(p.check_guards(1).unwrap_err().contains("between slot 1's output and spare buffer"));
+        assert_eq!(p.check_guards(0), Ok(()));
+        // One byte past slot 0's spare buffer: the guard before slot 1's input.
+        // SAFETY: as above.
+        unsafe { base.as_ptr().add(p.spare_offset(0) as usize + 4096).write(1) };
+        assert!(p.check_guards(0).unwrap_err().contains("after slot 0's spare buffer"));
     }
 
     #[test]
