@@ -126,7 +126,7 @@ mod tests {
         let packed = gzip(&data);
         let mut inflater = Inflater::new().expect("alloc");
         // Room to spare: a cut stream read as if followed by zero bits may decode to a few
-        // bytes more than the whole one (compress.rs rechecks such overflows).
+        // bytes more than the whole one (compress/ rechecks such overflows).
         let mut out = vec![0u8; data.len() + 65536];
         for cut in [0, 1, 10, packed.len() / 2, packed.len() - 1] {
             assert_eq!(
