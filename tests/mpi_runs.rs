@@ -243,7 +243,7 @@ fn a_failing_rank_aborts_the_job_with_one_line_and_acknowledged_chunks_verify() 
     std::fs::create_dir(&work).unwrap();
     let bin = env!("CARGO_BIN_EXE_dpukit");
     let run = format!(
-        "run fan-out-write --mode host --quiet --size 8m --chunk 256k --batch 2 --work-dir {} --out {}",
+        "run fan-out-write --mode host --quiet --size 8m --chunk 256k --batch 2 --queue-depth 4 --work-dir {} --out {}",
         work.display(),
         d.join("r.json").display()
     );
@@ -251,6 +251,10 @@ fn a_failing_rank_aborts_the_job_with_one_line_and_acknowledged_chunks_verify() 
     // size), as a quota would impose: its local tier refuses a write part-way through its
     // shard (SIGXFSZ ignored, so the write fails with EFBIG instead of killing the
     // process). The other ranks run normally. Paths here have no spaces (a temp dir).
+    // Two batches in flight (queue depth 4, batch 2): a batch is written only once the
+    // one two before it is acknowledged, so the batch that meets the limit comes after
+    // an acknowledged one. With more in flight, every batch that fits can still be
+    // unacknowledged (written, its sync pending) when a later one fails.
     let limited = format!("trap '' XFSZ; ulimit -f 2048; exec {bin} {run}");
     let out = mpirun(3)
         .arg(bin)
