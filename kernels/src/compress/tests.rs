@@ -324,6 +324,27 @@ fn decompress_dst_too_small_and_exact() {
     }
 }
 
+/// Found by the `decompress` fuzz target: a zstd frame whose window is 2,560 bytes holds
+/// one RLE block of 8,169 bytes. The spec caps a block at the window; libzstd's one-shot
+/// decoder (the kit's) reads it all the same, its streaming decoder (the `zstd` tool's)
+/// refuses it. The kit never writes such a frame; this pins the library's behaviour, so a
+/// change in either decoder is seen here (the fuzz target's reference check allows it).
+#[test]
+fn zstd_one_shot_reads_a_block_larger_than_its_window() {
+    use std::io::Read;
+    let src: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd, 0x10, 0x0a, 0x4b, 0xff, 0x00, 0x00];
+    let mut dst = vec![0xffu8; 1 << 20];
+    assert_eq!(decompress(Algorithm::Zstd, src, &mut dst), Ok(8169));
+    assert!(dst[..8169].iter().all(|&b| b == 0));
+    let mut streamed = Vec::new();
+    let e = zstd::stream::read::Decoder::new(src).unwrap().read_to_end(&mut streamed).unwrap_err();
+    assert!(e.to_string().contains("Destination buffer is too small"), "{e}");
+    // The fuzz target's input that found it (a first byte picks the small destination).
+    let mut input = vec![0x10];
+    input.extend_from_slice(src);
+    crate::fuzzing::decompress_target(&input);
+}
+
 /// Found by the `decompress` fuzz target: two zstd frames whose first declares 1296
 /// bytes overflow 1 MiB, and the error claimed 1296 bytes were needed.
 #[test]
