@@ -339,10 +339,22 @@ fn zstd_one_shot_reads_a_block_larger_than_its_window() {
     let mut streamed = Vec::new();
     let e = zstd::stream::read::Decoder::new(src).unwrap().read_to_end(&mut streamed).unwrap_err();
     assert!(e.to_string().contains("Destination buffer is too small"), "{e}");
-    // The fuzz target's input that found it (a first byte picks the small destination).
-    let mut input = vec![0x10];
-    input.extend_from_slice(src);
-    crate::fuzzing::decompress_target(&input);
+    // The fuzz target's inputs that found it (a first byte picks the small destination):
+    // blocks of 8,169 and 6,665 bytes, which the streaming decoder refuses with two
+    // different errors.
+    for block in [[0x4b, 0xff], [0x4b, 0xd0]] {
+        let mut input = vec![0x10, 0x28, 0xb5, 0x2f, 0xfd, 0x10, 0x0a];
+        input.extend_from_slice(&block);
+        input.extend_from_slice(&[0x00, 0x00]);
+        assert!(crate::fuzzing::zstd_block_past_window(&input[1..]));
+        crate::fuzzing::decompress_target(&input);
+    }
+    // A frame the kit writes keeps its blocks within its window.
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8 ^ (i / 977) as u8).collect();
+    let codec = Codec::with_default_level(Algorithm::Zstd);
+    let mut packed = vec![0u8; max_compressed_len(&codec, data.len())];
+    let n = compress(&codec, &data, &mut packed).unwrap();
+    assert!(!crate::fuzzing::zstd_block_past_window(&packed[..n]));
 }
 
 /// Found by the `decompress` fuzz target: two zstd frames whose first declares 1296
