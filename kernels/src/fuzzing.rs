@@ -85,11 +85,11 @@ fn agrees_with_reference(algorithm: Algorithm, input: &[u8], out: &[u8]) {
         Algorithm::Zlib => flate2::read::ZlibDecoder::new(input).take(limit).read_to_end(&mut reference),
     };
     if let Err(e) = read {
-        // libzstd's one-shot decoder (the kit's) reads a block larger than its frame's
-        // window, which the spec does not allow and its streaming decoder refuses; both are
-        // libzstd, so this divergence is the library's own (pinned by
-        // `compress::tests::zstd_one_shot_reads_a_block_larger_than_its_window`).
-        if !(algorithm == Algorithm::Zstd && zstd_block_past_window(input)) {
+        // libzstd's one-shot decoder (the kit's) reads what its streaming decoder refuses:
+        // a block larger than its frame's window, which the spec does not allow, and a
+        // window over the streaming decoder's memory limit. Both are libzstd, so these are
+        // the library's own (pinned by `compress::tests::zstd_one_shot_reads_...`).
+        if !(algorithm == Algorithm::Zstd && zstd_streaming_refuses(input)) {
             panic!(
                 "{algorithm}: the kit read {} bytes from a stream its reference decoder rejects: {e}",
                 out.len()
@@ -100,10 +100,15 @@ fn agrees_with_reference(algorithm: Algorithm, input: &[u8], out: &[u8]) {
     assert!(reference == out, "{algorithm}: the kit and its reference decoder read different bytes");
 }
 
-/// Whether a zstd stream holds a block larger than its frame allows (the window, at most
-/// 128 KiB: RFC 8878 section 3.1.1.2.4), reading frame and block headers only. Streams
-/// this cannot follow (truncated, a reserved block type) are `false`.
-pub(crate) fn zstd_block_past_window(mut s: &[u8]) -> bool {
+/// The largest window libzstd's streaming decoder accepts by default
+/// (`ZSTD_WINDOWLOG_LIMIT_DEFAULT`: 2^27 bytes).
+const ZSTD_STREAM_WINDOW_MAX: u64 = 1 << 27;
+
+/// Whether a zstd stream holds a frame whose window is over the streaming decoder's limit,
+/// or a block larger than its frame allows (the window, at most 128 KiB: RFC 8878 section
+/// 3.1.1.2.4), reading frame and block headers only. Streams this cannot follow
+/// (truncated, a reserved block type) are `false`.
+pub(crate) fn zstd_streaming_refuses(mut s: &[u8]) -> bool {
     const MAGIC: u32 = 0xFD2F_B528;
     let take = |s: &mut &[u8], n: usize| -> Option<u64> {
         let (head, rest) = (s.get(..n)?, s.get(n..)?);
@@ -135,6 +140,9 @@ pub(crate) fn zstd_block_past_window(mut s: &[u8]) -> bool {
         let fcs_len = [usize::from(single), 2, 4, 8][(fhd >> 6) as usize];
         let Some(fcs) = take(&mut s, fcs_len) else { return false };
         let fcs = if fcs_len == 2 { fcs + 256 } else { fcs };
+        if window.unwrap_or(fcs) > ZSTD_STREAM_WINDOW_MAX {
+            return true;
+        }
         let max_block = window.unwrap_or(fcs).min(128 << 10);
         loop {
             let Some(header) = take(&mut s, 3) else { return false };

@@ -346,15 +346,20 @@ fn zstd_one_shot_reads_a_block_larger_than_its_window() {
         let mut input = vec![0x10, 0x28, 0xb5, 0x2f, 0xfd, 0x10, 0x0a];
         input.extend_from_slice(&block);
         input.extend_from_slice(&[0x00, 0x00]);
-        assert!(crate::fuzzing::zstd_block_past_window(&input[1..]));
+        assert!(crate::fuzzing::zstd_streaming_refuses(&input[1..]));
         crate::fuzzing::decompress_target(&input);
     }
+    // A 160 MiB window: over the streaming decoder's memory limit, nothing to the one-shot
+    // decoder into a buffer that holds the frame's 9 bytes.
+    let big_window = [0x10, 0x28, 0xb5, 0x2f, 0xfd, 0x10, 0x8a, 0x4b, 0x00, 0x00, 0x10];
+    assert!(crate::fuzzing::zstd_streaming_refuses(&big_window[1..]));
+    crate::fuzzing::decompress_target(&big_window);
     // A frame the kit writes keeps its blocks within its window.
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8 ^ (i / 977) as u8).collect();
     let codec = Codec::with_default_level(Algorithm::Zstd);
     let mut packed = vec![0u8; max_compressed_len(&codec, data.len())];
     let n = compress(&codec, &data, &mut packed).unwrap();
-    assert!(!crate::fuzzing::zstd_block_past_window(&packed[..n]));
+    assert!(!crate::fuzzing::zstd_streaming_refuses(&packed[..n]));
 }
 
 /// Found by the `decompress` fuzz target: two zstd frames whose first declares 1296
