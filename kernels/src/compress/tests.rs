@@ -480,3 +480,14 @@ proptest! {
         }
     }
 }
+
+/// Found by the `decompress` fuzz target: an LZ4 skippable frame (magic 0x184D2A51, length
+/// 0) is a valid stream of no data, which the `lz4` tool reads as such and the kit too;
+/// lz4_flex's frame decoder, the fuzz target's reference, stops at it.
+#[test]
+fn an_lz4_skippable_frame_is_an_empty_stream() {
+    let input: [u8; 9] = [0x6b, 0x51, 0x2a, 0x4d, 0x18, 0x00, 0x00, 0x00, 0x00];
+    let mut dst = vec![0u8; 64];
+    assert_eq!(decompress(Algorithm::Lz4, &input[1..], &mut dst), Ok(0));
+    crate::fuzzing::decompress_target(&input);
+}
