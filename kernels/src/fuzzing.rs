@@ -92,7 +92,14 @@ fn agrees_with_reference(algorithm: Algorithm, input: &[u8], out: &[u8]) {
         // lz4_flex's frame decoder stops at a skippable frame, which the format allows and
         // the `lz4` tool skips, as the kit does.
         let lz4_skippable = algorithm == Algorithm::Lz4 && e.to_string().starts_with("SkippableFrame");
-        if !(lz4_skippable || algorithm == Algorithm::Zstd && zstd_streaming_refuses(input)) {
+        // libdeflate (the kit's gzip/zlib decoder) reads some deflate streams zlib calls
+        // corrupt; the reference checks only what zlib reads (see docs/baselines.md).
+        let deflate_lenient = matches!(algorithm, Algorithm::Gzip | Algorithm::Zlib)
+            && e.to_string().contains("corrupt deflate stream");
+        if !(lz4_skippable
+            || deflate_lenient
+            || algorithm == Algorithm::Zstd && zstd_streaming_refuses(input))
+        {
             panic!(
                 "{algorithm}: the kit read {} bytes from a stream its reference decoder rejects: {e}",
                 out.len()
