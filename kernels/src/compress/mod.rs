@@ -437,6 +437,17 @@ fn lz4_u32(src: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(bytes.try_into().ok()?))
 }
 
+/// The frames' data did not fit `capacity`: too small, unless their headers declared a
+/// content size that fits, in which case the blocks hold more than declared: corrupt.
+fn lz4_overflow(capacity: usize, declared: Option<usize>) -> KernelError {
+    match declared {
+        Some(n) if n <= capacity => {
+            corrupt(Algorithm::Lz4, "blocks hold more than the frame header declares")
+        }
+        _ => too_small(capacity, declared),
+    }
+}
+
 /// Decodes the frame of independent blocks at the start of `src` (its structure already
 /// walked) into `dst` from `at`: each block straight into place. Returns the bytes of
 /// `src` it took and the bytes it wrote. Checks what `lz4_flex` checks: version, reserved
@@ -449,6 +460,7 @@ fn lz4_decode_frame(
 ) -> Result<(usize, usize), KernelError> {
     let bad = |reason: &str| corrupt(Algorithm::Lz4, reason);
     let capacity = dst.len();
+    let overflow = || lz4_overflow(capacity, declared);
     let truncated = || bad("truncated frame");
     let (&flg, &bd) = (src.get(4).ok_or_else(truncated)?, src.get(5).ok_or_else(truncated)?);
     if flg & LZ4_FLG_VERSION_MASK != 0x40 {
@@ -492,7 +504,7 @@ fn lz4_decode_frame(
             }
         }
         if word & LZ4_UNCOMPRESSED != 0 {
-            let place = dst.get_mut(out..out + len).ok_or_else(|| too_small(capacity, declared))?;
+            let place = dst.get_mut(out..out + len).ok_or_else(overflow)?;
             place.copy_from_slice(data);
             out += len;
         } else {
@@ -503,7 +515,7 @@ fn lz4_decode_frame(
             match lz4_flex::block::decompress_into(data, &mut dst[out..limit]) {
                 Ok(n) => out += n,
                 Err(lz4_flex::block::DecompressError::OutputTooSmall { .. }) if limit < out + block_max => {
-                    return Err(too_small(capacity, declared))
+                    return Err(overflow())
                 }
                 Err(e) => return Err(bad(&e.to_string())),
             }
@@ -539,7 +551,7 @@ fn lz4_decode_frame_linked(
             let mut probe = [0u8; 1];
             match read_retrying(&mut decoder, &mut probe) {
                 Ok(0) => break,
-                Ok(_) => return Err(too_small(capacity, declared)),
+                Ok(_) => return Err(lz4_overflow(capacity, declared)),
                 Err(e) => return Err(corrupt(Algorithm::Lz4, e.to_string())),
             }
         }
