@@ -152,6 +152,17 @@ impl std::str::FromStr for DeviceChoice {
     }
 }
 
+/// A simulated resource's modelled busy time, as the result document holds it.
+pub(crate) fn resource_use(r: &dpukit_sim::timing::ResourceStats) -> ResourceUse {
+    ResourceUse {
+        name: r.name.clone(),
+        units: r.units,
+        jobs: r.jobs,
+        busy_ns: r.busy_ns,
+        utilization: r.utilization,
+    }
+}
+
 /// The software DPU: `dpukit_sim`'s engine with a profile's timing model, run inline on
 /// the host's thread whenever the host rings or waits (as a DPU polling its queues would
 /// fetch at the doorbell). Completion times are modelled.
@@ -209,18 +220,7 @@ impl Device for SimulatedDevice {
     fn report(&self) -> DeviceReport {
         let s = self.engine.stats();
         DeviceReport {
-            resources: self
-                .engine
-                .resource_stats()
-                .into_iter()
-                .map(|r| ResourceUse {
-                    name: r.name.clone(),
-                    units: r.units,
-                    jobs: r.jobs,
-                    busy_ns: r.busy_ns,
-                    utilization: r.utilization,
-                })
-                .collect(),
+            resources: self.engine.resource_stats().iter().map(resource_use).collect(),
             makespan_ns: self.engine.makespan().as_ns(),
             descriptors: s.descriptors,
             error_completions: s.errors(),

@@ -447,19 +447,9 @@ impl Device for ThreadDevice {
                 };
                 (vec![thread], window)
             }
-            Pacing::Paced => (
-                s.modelled
-                    .iter()
-                    .map(|r| ResourceUse {
-                        name: r.name.clone(),
-                        units: r.units,
-                        jobs: r.jobs,
-                        busy_ns: r.busy_ns,
-                        utilization: r.utilization,
-                    })
-                    .collect(),
-                s.modelled_makespan_ns,
-            ),
+            Pacing::Paced => {
+                (s.modelled.iter().map(crate::device::resource_use).collect(), s.modelled_makespan_ns)
+            }
         };
         DeviceReport {
             resources,
