@@ -345,6 +345,80 @@ impl Completion {
     }
 }
 
+/// What a host remembers of a descriptor it sent, to check the device's answer: the
+/// rule every host end applies, in one place (a device is the other side of a trust
+/// boundary: another process, a vendor library, a user's prototype).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    pub opcode: u8,
+    /// Source bytes (0 for the cache ops).
+    pub src_len: u32,
+    /// Destination bytes (a lookup's value buffer for the cache ops).
+    pub dst_len: u32,
+}
+
+/// A completion no correct device posts for the descriptor it answers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadAnswer {
+    #[error("device answered tag {tag} with opcode {got:#04x}; the descriptor's is {sent:#04x}")]
+    OpcodeMismatch { tag: u64, sent: u8, got: u8 },
+    #[error("device answered tag {tag} with {what} {got}, more than the descriptor's {max}")]
+    BadLength { tag: u64, what: &'static str, got: u64, max: u64 },
+}
+
+impl Sent {
+    /// What the host keeps of a raw descriptor (lengths read where its opcode puts them;
+    /// an unparseable descriptor keeps zeros, and its device answers it with an error).
+    pub fn of(d: &RawDesc) -> Sent {
+        let opcode = d.0.opcode;
+        let cache = matches!(
+            Opcode::try_from(opcode),
+            Ok(Opcode::CacheLookup | Opcode::CacheInsert | Opcode::CacheDelete)
+        );
+        let (src_len, dst_len) = if cache {
+            (0, d.u32_at(off::CACHE_DST + off::BUF_LEN))
+        } else {
+            (d.u32_at(off::IO_SRC + off::BUF_LEN), d.u32_at(off::IO_DST + off::BUF_LEN))
+        };
+        Sent { opcode, src_len, dst_len }
+    }
+
+    /// Checks `c` as an answer to this descriptor: the same opcode and, on success, no
+    /// more source bytes than were given, no output length past the destination, a
+    /// CRC32C that fits 32 bits. A user opcode's result is the plugin's to define.
+    pub fn check(&self, c: &Completion) -> Result<(), BadAnswer> {
+        let tag = c.tag;
+        if c.opcode != self.opcode {
+            return Err(BadAnswer::OpcodeMismatch { tag, sent: self.opcode, got: c.opcode });
+        }
+        if !c.status.is_ok() {
+            return Ok(());
+        }
+        let builtin = Opcode::try_from(self.opcode).ok().filter(|o| !matches!(o, Opcode::User(_)));
+        let too_long = |what, got: u64, max: u32| {
+            if got > u64::from(max) {
+                Err(BadAnswer::BadLength { tag, what, got, max: u64::from(max) })
+            } else {
+                Ok(())
+            }
+        };
+        let reads = matches!(
+            builtin,
+            Some(Opcode::Crc32c | Opcode::Copy | Opcode::CopyCrc32c | Opcode::Compress | Opcode::Decompress)
+        );
+        if reads {
+            too_long("bytes", u64::from(c.bytes), self.src_len)?;
+        }
+        if matches!(builtin, Some(Opcode::Copy | Opcode::Compress | Opcode::Decompress)) {
+            too_long("result length", c.result, self.dst_len)?;
+        }
+        if matches!(builtin, Some(Opcode::Crc32c | Opcode::CopyCrc32c)) {
+            too_long("CRC32C", c.result, u32::MAX)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,7 +29,7 @@ pub mod shm;
 mod types;
 
 pub use abi::{RawCpl, RawDesc};
-pub use desc::{BufRef, CacheKeyBytes, CacheValueBytes, Completion, Descriptor, Op};
+pub use desc::{BadAnswer, BufRef, CacheKeyBytes, CacheValueBytes, Completion, Descriptor, Op, Sent};
 pub use qp::{DeviceQueue, HostQueue, QueuePair, QueuePairConfig};
 pub use region::{RegionId, RegionTable, ResolvedBuf};
 pub use ring::{Consumer, Producer, RingError};

@@ -8,6 +8,7 @@
 pub mod blob;
 pub mod calibration;
 pub mod capi;
+pub mod device;
 pub mod engine;
 pub mod manifest;
 pub mod profile;

@@ -52,6 +52,10 @@ fn write_seeds() {
         seed.extend_from_slice(&out[..n]);
         write(&dir, "decompress", &format!("{algorithm}"), &seed);
     }
+    // device: a job of each op kind, answered each way a device can.
+    for what in 0..9u8 {
+        write(&dir, "device", &format!("answer-{what}"), &crate::device::example(what));
+    }
     // cache_index: a mix of inserts, lookups and deletes.
     write(&dir, "cache_index", "ops", &[0x47, 0, 5, 1, 2, 2, 5, 0, 0, 1, 9, 3, 4, 3, 5, 0, 0, 2, 9, 0, 0]);
     // engine: every profile with a device, aimed and not, each kind of descriptor.

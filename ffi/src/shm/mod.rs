@@ -27,12 +27,12 @@
 
 #![cfg(all(not(loom), target_os = "linux"))]
 
-use crate::abi::{off, RawCpl, RawDesc};
-use crate::desc::{BufRef, Completion, Descriptor};
+use crate::abi::{RawCpl, RawDesc};
+use crate::desc::{BadAnswer, BufRef, Completion, Descriptor, Sent};
 use crate::qp::{DeviceQueue, HostQueue};
 use crate::region::{RegionId, RegionTable, ResolvedBuf};
 use crate::ring::{format_shared, ring_bytes, shared_consumer, shared_producer, RingError};
-use crate::types::{DescFlags, Opcode, Status};
+use crate::types::{DescFlags, Status};
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -138,6 +138,15 @@ pub enum ShmError {
     Timeout { waited_ms: u128, inflight: usize },
     #[error("queue pair abandoned after an earlier fault: {0}")]
     Abandoned(String),
+}
+
+impl From<BadAnswer> for ShmError {
+    fn from(e: BadAnswer) -> ShmError {
+        match e {
+            BadAnswer::OpcodeMismatch { tag, sent, got } => ShmError::OpcodeMismatch { tag, sent, got },
+            BadAnswer::BadLength { tag, what, got, max } => ShmError::BadLength { tag, what, got, max },
+        }
+    }
 }
 
 /// The shared mapping; unmapped when the last ring end and side drop it.
@@ -246,9 +255,7 @@ fn align_up(x: u64, a: u64) -> u64 {
 /// What the host remembers of a descriptor in flight, to check its completion.
 #[derive(Debug, Clone, Copy)]
 struct Inflight {
-    opcode: u8,
-    src_len: u32,
-    dst_len: u32,
+    sent: Sent,
     /// The caller asked for a completion on success (the shared queue pair always asks
     /// the device for one, so that a lost descriptor can be noticed).
     wants: bool,
@@ -539,15 +546,9 @@ impl ShmHost {
         }
         let sent = self.q.push_raw(&batch);
         for (orig, d) in descs.iter().zip(&batch[..sent]) {
-            let (src_len, dst_len) = lengths(d);
             self.inflight.insert(
                 d.0.tag,
-                Inflight {
-                    opcode: d.0.opcode,
-                    src_len,
-                    dst_len,
-                    wants: orig.0.flags & DescFlags::COMPLETION.raw() != 0,
-                },
+                Inflight { sent: Sent::of(d), wants: orig.0.flags & DescFlags::COMPLETION.raw() != 0 },
             );
         }
         if self.q.peer_fault() {
@@ -609,47 +610,7 @@ impl ShmHost {
         let tag = c.tag;
         let Some(sent) = self.inflight.get(&tag).copied() else { return Err(ShmError::UnexpectedTag(tag)) };
         let cpl = Completion::parse(raw).map_err(|_| ShmError::BadStatus { tag, raw: c.status })?;
-        if cpl.opcode != sent.opcode {
-            return Err(ShmError::OpcodeMismatch { tag, sent: sent.opcode, got: cpl.opcode });
-        }
-        if cpl.status.is_ok() {
-            let builtin = Opcode::try_from(sent.opcode).ok().filter(|o| !matches!(o, Opcode::User(_)));
-            let reads = matches!(
-                builtin,
-                Some(
-                    Opcode::Crc32c
-                        | Opcode::Copy
-                        | Opcode::CopyCrc32c
-                        | Opcode::Compress
-                        | Opcode::Decompress
-                )
-            );
-            if reads && cpl.bytes > sent.src_len {
-                return Err(ShmError::BadLength {
-                    tag,
-                    what: "bytes",
-                    got: cpl.bytes as u64,
-                    max: sent.src_len as u64,
-                });
-            }
-            let writes_len = matches!(builtin, Some(Opcode::Copy | Opcode::Compress | Opcode::Decompress));
-            if writes_len && cpl.result > sent.dst_len as u64 {
-                return Err(ShmError::BadLength {
-                    tag,
-                    what: "result length",
-                    got: cpl.result,
-                    max: sent.dst_len as u64,
-                });
-            }
-            if matches!(builtin, Some(Opcode::Crc32c | Opcode::CopyCrc32c)) && cpl.result > u32::MAX as u64 {
-                return Err(ShmError::BadLength {
-                    tag,
-                    what: "CRC32C",
-                    got: cpl.result,
-                    max: u32::MAX as u64,
-                });
-            }
-        }
+        sent.sent.check(&cpl)?;
         self.inflight.remove(&tag);
         if sent.wants || !cpl.status.is_ok() {
             out.push(cpl);
@@ -756,15 +717,6 @@ impl CompletionWatch {
 }
 
 /// Source and destination lengths a completion must stay within.
-fn lengths(d: &RawDesc) -> (u32, u32) {
-    let op = d.0.opcode;
-    let cache = (0x06..=0x08).contains(&op);
-    let src = if cache { 0 } else { d.u32_at(off::IO_SRC + off::BUF_LEN) };
-    let dst =
-        if cache { d.u32_at(off::CACHE_DST + off::BUF_LEN) } else { d.u32_at(off::IO_DST + off::BUF_LEN) };
-    (src, dst)
-}
-
 /// The device's end of a queue pair in shared memory, in the device's process.
 pub struct ShmDevice {
     map: Arc<Mapping>,

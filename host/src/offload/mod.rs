@@ -32,7 +32,7 @@ use crate::result::Fallbacks;
 use crate::thread_device::ThreadDevice;
 use dpukit_ffi::{
     Algorithm, BufRef, Completion, DescFlags, Descriptor, DeviceQueue, HostQueue, Op, Opcode, QueuePair,
-    QueuePairConfig, ShmConfig, ShmHost, Status,
+    QueuePairConfig, Sent, ShmConfig, ShmHost, Status,
 };
 use dpukit_kernels::registry::{Call, Registry, UserArgs};
 use dpukit_sim::engine::{EngineConfig, EngineError};
@@ -738,11 +738,12 @@ impl Offload {
             let slot = (c.tag >> 8) as usize;
             let i = (c.tag & 0xff) as usize;
             let in_flight = self.pool.is_in_flight(slot);
-            let Some(job) = self
+            let Some(op) = self
                 .jobs
-                .get_mut(slot)
-                .and_then(|j| j.as_mut())
+                .get(slot)
+                .and_then(|j| j.as_ref())
                 .filter(|j| in_flight && j.results.get(i).is_some_and(|r| r.is_none()))
+                .map(|j| j.ops[i])
             else {
                 fault.get_or_insert(format!(
                     "answered tag {}, which is not in flight (unknown, or answered twice)",
@@ -750,6 +751,13 @@ impl Offload {
                 ));
                 break;
             };
+            // Whatever device answers, the lengths the caller gets lie within the slot's
+            // buffers: an answer no correct device gives is a fault, like a wrong tag.
+            if let Err(e) = Sent::of(&self.descriptor(slot, i, &op).encode()).check(&c) {
+                fault.get_or_insert(e.to_string());
+                break;
+            }
+            let job = self.jobs[slot].as_mut().expect("checked above");
             taken += 1;
             let due = if measured { now } else { job.submitted_ns.saturating_add(c.modelled_ns) };
             job.ready_ns = job.ready_ns.max(due);

@@ -193,6 +193,88 @@ fn a_device_answering_tags_not_in_flight_is_given_up_not_an_error() {
     }
 }
 
+/// An inline device that answers every descriptor with the right tag but an answer no
+/// correct device gives: `mangle` rewrites its completion.
+struct Impossible {
+    queue: DeviceQueue,
+    mangle: fn(Completion) -> Completion,
+}
+
+impl Device for Impossible {
+    fn name(&self) -> String {
+        "impossible".into()
+    }
+    fn clock(&self) -> DeviceClock {
+        DeviceClock::Modelled
+    }
+    fn supports(&self, _: Opcode, _: Option<Algorithm>) -> bool {
+        true
+    }
+    fn progress(&mut self, _: u64) {
+        let mut raw = [dpukit_ffi::RawDesc::default(); 16];
+        let n = self.queue.fetch(&mut raw);
+        for d in &raw[..n] {
+            let len = Descriptor::parse(d).ok().and_then(|d| d.op.src()).map_or(0, |s| s.len);
+            let c = Completion::ok(d.0.tag, Opcode::try_from(d.0.opcode).unwrap(), 0, len);
+            self.queue.complete(&[(self.mangle)(c).encode()]);
+        }
+    }
+    fn pending(&self) -> usize {
+        0
+    }
+    fn report(&self) -> DeviceReport {
+        DeviceReport::default()
+    }
+}
+
+/// Whatever an in-process device answers, the lengths the caller gets lie within the
+/// slot's buffers: a compressed length past the destination, more source bytes than
+/// given, a CRC wider than 32 bits or another op's opcode is a device fault, the device
+/// is given up with the reason and the host CPU redoes the job.
+#[test]
+fn a_device_answering_what_no_descriptor_allows_is_given_up() {
+    let cases: [(fn(Completion) -> Completion, &str); 4] = [
+        (|c| Completion { result: 1 << 20, ..c }, "result length 1048576, more than the descriptor's 4096"),
+        (|c| Completion { bytes: c.bytes + 1, ..c }, "with bytes 4097, more than the descriptor's 4096"),
+        (|c| Completion { opcode: Opcode::Crc32c.raw(), ..c }, "with opcode 0x01"),
+        (|c| Completion { result: u64::MAX, ..c }, "more than the descriptor's 4096"),
+    ];
+    for (mangle, reason) in cases {
+        let registry = Registry::new(Arc::new(CacheIndex::new(64).unwrap()));
+        let cfg = OffloadConfig {
+            slots: 2,
+            in_bytes: 4096,
+            out_bytes: 4096,
+            spare_bytes: 0,
+            batch: 1,
+            device_timeout_ns: 1_000_000_000,
+            engine: EngineConfig::default(),
+        };
+        let mut off = Offload::with_device(registry, &cfg, |queue| {
+            Ok(Some(Box::new(Impossible { queue, mangle }) as Box<dyn Device>))
+        })
+        .unwrap();
+        let data: Vec<u8> = (0..4096u32).map(|i| (i % 17) as u8).collect();
+        let slot = off.take_slot().unwrap();
+        off.slot(slot).unwrap().0.copy_from_slice(&data);
+        let op = SlotOp::Compress { algorithm: Algorithm::Lz4, level: 0, len: 4096 };
+        off.submit(slot, 9, &[op]).unwrap();
+        let f = off.next_finished().unwrap().expect("the job comes back");
+        assert_eq!((f.user, f.results[0].ran_on, f.results[0].status), (9, RanOn::Host, Status::Ok));
+        let n = f.results[0].result as usize;
+        assert!(n > 0 && n < 4096, "{n}");
+        let mut back = vec![0u8; 4096];
+        let out = off.slot(f.slot).unwrap().1[..n].to_vec();
+        assert_eq!(dpukit_kernels::compress::decompress(Algorithm::Lz4, &out, &mut back).unwrap(), 4096);
+        assert_eq!(back, data);
+        off.release(f.slot);
+        assert!(off.next_finished().unwrap().is_none());
+        assert!(!off.device_alive());
+        let reasons = &off.stats().fallbacks.reasons;
+        assert!(reasons.iter().any(|r| r.contains(reason)), "{reason}: {reasons:?}");
+    }
+}
+
 #[test]
 fn a_device_of_its_own_that_never_answers_is_given_up_after_the_timeout() {
     silent_device_fails_over(None, "stopped answering (timeout)");
