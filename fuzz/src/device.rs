@@ -113,8 +113,13 @@ fn key(input: &mut Bytes) -> [u8; 16] {
 }
 
 /// One finished job against what was submitted.
-fn check(off: &mut Offload, sent: &mut HashMap<u64, (Vec<SlotOp>, Vec<u8>)>, f: dpukit_host::offload::Finished) {
-    let (ops, input) = sent.remove(&f.user).unwrap_or_else(|| panic!("job {} came back twice or unasked", f.user));
+fn check(
+    off: &mut Offload,
+    sent: &mut HashMap<u64, (Vec<SlotOp>, Vec<u8>)>,
+    f: dpukit_host::offload::Finished,
+) {
+    let (ops, input) =
+        sent.remove(&f.user).unwrap_or_else(|| panic!("job {} came back twice or unasked", f.user));
     assert_eq!(f.results.len(), ops.len(), "job {}: one result per op", f.user);
     for (op, r) in ops.iter().zip(&f.results) {
         let crc_of = |range: std::ops::Range<usize>| u64::from(crc32c(&input[range]));
@@ -171,15 +176,17 @@ impl Hostile {
         let tag = d.0.tag;
         let opcode = d.0.opcode;
         let modelled_ns = u64::from(self.u16()) * 64;
-        let ok = |result: u64, bytes: u32| RawCpl(dpukit_ffi::bindings::dpu_cpl {
-            tag,
-            result,
-            bytes,
-            status: Status::Ok.raw(),
-            opcode,
-            modelled_ns,
-            ..Default::default()
-        });
+        let ok = |result: u64, bytes: u32| {
+            RawCpl(dpukit_ffi::bindings::dpu_cpl {
+                tag,
+                result,
+                bytes,
+                status: Status::Ok.raw(),
+                opcode,
+                modelled_ns,
+                ..Default::default()
+            })
+        };
         let what = self.byte();
         let cpl = match what % 9 {
             0 => ok(0, 0),

@@ -81,6 +81,9 @@ fn write_seeds() {
     let mut seed = vec![64, 0, 16, 0, 1 | 7 << 1];
     seed.extend_from_slice(&descs);
     write(&dir, "capi", "loopback", &seed);
+    // The same, served through the C API's device side.
+    seed[4] |= 0x80;
+    write(&dir, "capi", "device-side", &seed);
     // blob: a key with the body's CRC32C and its metadata; a key whose CRC32C is wrong.
     let body = b"chunk bytes as uploaded";
     let key = format!("chunks/node0000/0000000003.{:08x}", crc32c(body));
@@ -129,11 +132,12 @@ fn write_seeds() {
 fn every_seed_passes() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     type Target = (&'static str, fn(&[u8]));
-    let targets: [Target; 10] = [
+    let targets: [Target; 11] = [
         ("decompress", dpukit_kernels::fuzzing::decompress_target),
         ("cache_index", dpukit_kernels::fuzzing::cache_index_target),
         ("engine", crate::engine::target),
         ("capi", crate::capi::target),
+        ("device", crate::device::target),
         ("manifest", crate::manifest::target),
         ("blob", crate::blob::target),
         ("profile", crate::profile::target),
