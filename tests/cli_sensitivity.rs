@@ -58,7 +58,7 @@ fn scale_compare_ranks_the_figures_in_table_html_and_json() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     // On by default in scale mode.
     assert!(out.stdout.contains("sensitivity [model]:"), "{}", out.stdout);
-    assert!(out.stdout.contains("cores.compress_bytes_per_s.lz4 [assumed] moves it up to"), "{}", out.stdout);
+    assert!(out.stdout.contains("cores.compress_bytes_per_s.lz4 [derived] moves it up to"), "{}", out.stdout);
     let json: Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("top/comparison.json")).unwrap()).unwrap();
     let s = &json["sensitivity"];
@@ -66,7 +66,7 @@ fn scale_compare_ranks_the_figures_in_table_html_and_json() {
     let figures = s["figures"].as_array().unwrap();
     assert!(figures.len() > 3, "the JSON keeps every perturbed figure, not the top 3");
     assert_eq!(figures[0]["key"], "cores.compress_bytes_per_s.lz4", "{s:#}");
-    assert_eq!(figures[0]["confidence"], "assumed");
+    assert_eq!(figures[0]["confidence"], "derived");
     let effects: Vec<f64> = figures.iter().map(|f| f["effect"].as_f64().unwrap()).collect();
     assert!(effects.windows(2).all(|w| w[0] >= w[1]), "{effects:?}");
     assert!(s["not_perturbed"].as_array().unwrap().iter().any(|n| n["key"] == "memory.size_gib"));
