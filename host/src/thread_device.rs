@@ -437,7 +437,9 @@ fn run(mut engine: Engine, pacing: Pacing, shared: &Shared, #[cfg(test)] fault: 
         }
         let now = shared.now_ns();
         let next_due = out.next_due.map(|t| t.as_ns());
-        if next_due.is_some_and(|t| t <= now + PACED_SPIN_NS) || now < idle_since + IDLE_SPIN.as_nanos() as u64 {
+        if next_due.is_some_and(|t| t <= now + PACED_SPIN_NS)
+            || now < idle_since + IDLE_SPIN.as_nanos() as u64
+        {
             std::hint::spin_loop();
             continue;
         }

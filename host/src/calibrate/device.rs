@@ -18,13 +18,13 @@
 use super::format::{build_name, err, CalibrationError};
 use super::kernels::datagen_for;
 use crate::metrics::machine_info;
+use crate::thread_device::{DEVICE_FETCH_BATCH, IDLE_SPIN};
 use dpukit_ffi::{Algorithm, Descriptor, Op, QueuePair, QueuePairConfig};
 use dpukit_kernels::cache_index::CacheIndex;
 use dpukit_kernels::registry::{Call, Registry};
 use dpukit_sim::engine::{Engine, EngineConfig};
 use dpukit_sim::profile::Profile;
 use dpukit_sim::timing::SimTime;
-use crate::thread_device::{DEVICE_FETCH_BATCH, IDLE_SPIN};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
