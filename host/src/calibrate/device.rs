@@ -336,8 +336,9 @@ pub fn device_profile(opts: &DeviceProfileOptions) -> Result<String, Calibration
         toml,
         "# The dedicated-thread device (`dpukit run --device thread`) on this machine: one host\n\
          # thread running the kernels behind the queue pair. Written by `dpukit calibrate\n\
-         # --device-profile`; every figure measured by that run ({data}, {med}). Regenerate it on\n\
-         # the machine you compare against: its rates are this machine's.\n\
+         # --device-profile`; every figure measured by that run ({data}, {med}), but\n\
+         # idle_spin_ns, the device's own setting. Regenerate it on the machine you compare\n\
+         # against: its rates and wake-up are this machine's.\n\
          schema_version = 1\n\
          name = \"{}\"\n\
          kind = \"host-cores\"\n\
