@@ -303,3 +303,30 @@ fn under_an_mpi_launcher_only_run_and_compare_are_accepted() {
         assert!(stderr.contains("only `run` and `compare` run one node per rank"), "{stderr}");
     }
 }
+
+/// A measured device (a host thread, a device process) injects no faults: a profile with
+/// `[faults]` given with one is refused with one line and status 2, not silently run clean.
+#[test]
+fn faults_with_a_measured_device_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("dpu-sim/profiles/bluefield-2.toml");
+    let text = std::fs::read_to_string(shipped).unwrap();
+    let faulty = dir.path().join("faulty.toml");
+    std::fs::write(&faulty, format!("{text}\n[faults]\nerror_completion_rate = 0.1\n")).unwrap();
+    let profile = faulty.to_str().unwrap();
+    for device in ["thread", "process:/bin/true"] {
+        let run = ["run", "fan-out-write", "--mode", "offload", "--device", device, "--profile", profile];
+        let compare = ["compare", "fan-out-write", "--device", device, "--profile", profile];
+        for args in [&run[..], &compare[..]] {
+            let (code, stderr) = dpukit(args, dir.path());
+            assert_eq!(code, 2, "dpukit {}: {stderr}", args.join(" "));
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert!(
+                stderr.contains(&format!(
+                    "--device {device} injects no faults, and profile `bluefield-2` has a [faults] section"
+                )),
+                "{stderr}"
+            );
+        }
+    }
+}

@@ -664,6 +664,12 @@ impl Engine {
         ready.max(fence)
     }
 
+    /// The modelled wake-up of a host that waited `waited` for one of this device's
+    /// completions (see [`TimingModel::host_wake`]).
+    pub fn host_wake(&self, waited: SimDuration) -> SimDuration {
+        self.model.host_wake(waited)
+    }
+
     /// Modelled time of the latest completion so far.
     pub fn makespan(&self) -> SimTime {
         self.model.makespan()

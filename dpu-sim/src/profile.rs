@@ -225,6 +225,19 @@ pub struct CoreSpec {
     pub cache_lookup_ops_per_s: Figure<f64>,
     pub cache_insert_ops_per_s: Figure<f64>,
     pub cache_delete_ops_per_s: Figure<f64>,
+    /// Cores that sleep when idle (threads of a host-cores device): ns from a signal to
+    /// the sleeping thread running. The model charges it to a doorbell that finds the
+    /// cores asleep, and to a host wait that blocks for a completion (the device signals
+    /// it). `dpukit calibrate --device-profile` measures it as the median of a NOP
+    /// ping-pong through the device's own park/unpark and condition variable. Absent: 0
+    /// (cores that poll, as a DPU's do).
+    #[serde(default)]
+    pub wake_ns: Option<Figure<f64>>,
+    /// How long an idle core, and a host waiting for it, poll before they sleep, ns: a
+    /// doorbell or a completion within it costs no wake. Absent: 0 (with `wake_ns`, every
+    /// doorbell on idle cores and every host wait pays a wake).
+    #[serde(default)]
+    pub idle_spin_ns: Option<Figure<f64>>,
 }
 
 /// A hardware engine pool serving some ops.
@@ -635,6 +648,12 @@ fn validate_cores(c: &CoreSpec) -> Check {
     positive("cores.cache_lookup_ops_per_s", &c.cache_lookup_ops_per_s)?;
     positive("cores.cache_insert_ops_per_s", &c.cache_insert_ops_per_s)?;
     positive("cores.cache_delete_ops_per_s", &c.cache_delete_ops_per_s)?;
+    if let Some(w) = &c.wake_ns {
+        non_negative("cores.wake_ns", w)?;
+    }
+    if let Some(w) = &c.idle_spin_ns {
+        non_negative("cores.idle_spin_ns", w)?;
+    }
     Ok(())
 }
 

@@ -130,6 +130,12 @@ pub fn visit(p: &mut Profile, f: &mut dyn FnMut(String, Domain, FigureMut<'_>)) 
         f("cores.cache_lookup_ops_per_s".into(), Continuous, F64(&mut c.cache_lookup_ops_per_s));
         f("cores.cache_insert_ops_per_s".into(), Continuous, F64(&mut c.cache_insert_ops_per_s));
         f("cores.cache_delete_ops_per_s".into(), Continuous, F64(&mut c.cache_delete_ops_per_s));
+        if let Some(w) = &mut c.wake_ns {
+            f("cores.wake_ns".into(), Continuous, F64(w));
+        }
+        if let Some(w) = &mut c.idle_spin_ns {
+            f("cores.idle_spin_ns".into(), Continuous, F64(w));
+        }
         rates("cores.compress_bytes_per_s", &mut c.compress_bytes_per_s, f);
         rates("cores.decompress_bytes_per_s", &mut c.decompress_bytes_per_s, f);
     }

@@ -94,6 +94,14 @@ pub trait Device {
     fn health(&mut self) -> Result<(), String> {
         Ok(())
     }
+    /// A modelled device: the time, ns, the host takes to run again after it waited
+    /// `waited_ns` for a completion (blocked, and woken by the device), which the host
+    /// clock then skips too. A measured device's completions are timed as the host sees
+    /// them, wake-up included: 0.
+    fn host_wake_ns(&self, waited_ns: u64) -> u64 {
+        let _ = waited_ns;
+        0
+    }
     /// The host gives up on the device: after this returns, the device never reads or
     /// writes the host's buffers again (a thread is joined, a process is killed and
     /// reaped). Called once, before the host reruns the unfinished jobs on its CPU.
@@ -127,6 +135,31 @@ impl DeviceChoice {
             DeviceChoice::SimPaced => "sim-paced".into(),
             DeviceChoice::Process(p) => p.spec(),
         }
+    }
+}
+
+impl DeviceChoice {
+    /// `Err(one line)` when this device cannot honour injected faults and some are asked
+    /// for: `run_faults` (the run's options) or the profile's `[faults]`. Only the
+    /// simulator injects faults (inline or paced); a measured device (a host thread, a
+    /// device process) runs what it runs, and a run that asked for faults and silently got
+    /// none would report a clean device as a faulty one's figures.
+    pub fn check_faults(&self, profile: &Profile, run_faults: bool) -> Result<(), String> {
+        if matches!(self, DeviceChoice::Simulated | DeviceChoice::SimPaced) {
+            return Ok(());
+        }
+        let asked = if run_faults {
+            "the run asks for injected faults".to_string()
+        } else if profile.faults.is_some() {
+            format!("profile `{}` has a [faults] section", profile.name)
+        } else {
+            return Ok(());
+        };
+        Err(format!(
+            "--device {} injects no faults, and {asked}: only the simulator injects them \
+             (--device sim or sim-paced); drop the faults or the --device",
+            self.spec()
+        ))
     }
 }
 
@@ -213,6 +246,10 @@ impl Device for SimulatedDevice {
         self.engine.poll(SimTime::from_ns(now_ns));
     }
 
+    fn host_wake_ns(&self, waited_ns: u64) -> u64 {
+        self.engine.host_wake(dpukit_sim::timing::SimDuration::from_ns(waited_ns)).as_ns()
+    }
+
     fn pending(&self) -> usize {
         self.engine.pending()
     }
@@ -230,6 +267,32 @@ impl Device for SimulatedDevice {
             below_min_efficient_size: s.below_min_efficient_size,
             late_completions: s.late_completions,
             max_lag_ns: s.max_lag_ns,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only the simulator injects faults: a measured device given some (from the run or
+    /// the profile) is refused, with where they came from; without any it is accepted.
+    #[test]
+    fn a_measured_device_refuses_faults_the_simulator_takes_them() {
+        let clean = Profile::builtin("bluefield-2").unwrap();
+        let mut faulty = clean.clone();
+        faulty.faults = Some(Default::default());
+        let process: DeviceChoice = "process:/bin/true".parse().unwrap();
+        for device in [DeviceChoice::Thread, process] {
+            let e = device.check_faults(&faulty, false).unwrap_err();
+            assert!(e.contains("profile `bluefield-2` has a [faults] section"), "{e}");
+            assert!(e.contains(&format!("--device {} injects no faults", device.spec())), "{e}");
+            let e = device.check_faults(&clean, true).unwrap_err();
+            assert!(e.contains("the run asks for injected faults"), "{e}");
+            assert!(device.check_faults(&clean, false).is_ok());
+        }
+        for device in [DeviceChoice::Simulated, DeviceChoice::SimPaced] {
+            assert!(device.check_faults(&faulty, true).is_ok());
         }
     }
 }

@@ -106,6 +106,17 @@ pub enum RunError {
     /// The scenario's plugin cannot be loaded or run on the profile.
     #[error(transparent)]
     Plugin(#[from] crate::plugin::PluginError),
+    /// The options ask for what the chosen device cannot do (faults of a measured device).
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Refuses, before anything runs, an offload run whose device cannot honour its options.
+fn check_device(mode: Mode, profile: &Profile, opts: &RunOptions) -> Result<(), RunError> {
+    if mode == Mode::Offload {
+        opts.device.check_faults(profile, opts.faults.is_some()).map_err(RunError::Unsupported)?;
+    }
+    Ok(())
 }
 
 /// Runs `spec` in `mode` against `profile` (ignored in host mode except for its name),
@@ -131,6 +142,7 @@ pub fn run_scenario_on(
     opts: &RunOptions,
 ) -> Result<Option<RunResult>, RunError> {
     spec.validate()?;
+    check_device(mode, profile, opts)?;
     crate::live::run(spec, mode, profile, opts, cluster)
 }
 
@@ -150,6 +162,7 @@ pub fn compare_on(
 ) -> Result<Option<Comparison>, RunError> {
     // A plugin the offload run would refuse is refused before the host run.
     spec.validate()?;
+    check_device(Mode::Offload, profile, opts)?;
     crate::plugin::prepare(spec, Mode::Offload, profile)?;
     let host = run_scenario_on(cluster, spec, Mode::Host, profile, opts)?;
     cluster.barrier().map_err(RunError::Cluster)?;

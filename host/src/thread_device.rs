@@ -17,10 +17,18 @@
 //!   this machine run slower than the model, completions go out late and the report's
 //!   "simulator lag" (late completions, largest lag) says so, measured.
 //!
-//! Waiting: the device thread spins briefly after work, then parks (woken by the host's
-//! [`Device::progress`], which the offload layer calls after each doorbell, or by a short
-//! park timeout that covers a doorbell rung without one); the host waits for completions on
-//! a condition variable after a short spin. Neither burns a core while idle.
+//! The device fetches one descriptor per poll and posts its completion as soon as it has
+//! run, as the model times each op: fetching a doorbell's whole batch first would hold
+//! every completion of the batch until its last op is done, and the host and the device
+//! would take turns instead of working at once.
+//!
+//! Waiting: the device thread polls for [`IDLE_SPIN`] after work, then parks (woken by the
+//! host's [`Device::progress`], which the offload layer calls after each doorbell, or by a
+//! short park timeout that covers a doorbell rung without one); the host checks for a
+//! completion for as long, then blocks on a condition variable. Neither burns a core while
+//! idle, and each sleep costs a wake-up, which the device's profile prices (`wake_ns` after
+//! `idle_spin_ns`, see `calibrate --device-profile`). [`ThreadDevice::handoffs`] counts
+//! the sleeps and times the wake-ups of a run (logged with `-v` when the device stops).
 
 #![forbid(unsafe_code)]
 
@@ -41,15 +49,18 @@ use std::time::{Duration, Instant};
 /// written by `dpukit calibrate --device-profile`).
 pub const THREAD_PROFILE: &str = "host-thread";
 
-/// Polls without work before the device thread parks.
-const DEVICE_SPIN_POLLS: u32 = 200;
+/// How long the idle device thread polls before it parks, and the host checks for a
+/// completion before it blocks: a doorbell or a completion within it costs no wake-up
+/// (tens of microseconds on a VM). The device's profile carries it as `idle_spin_ns`.
+pub const IDLE_SPIN: Duration = Duration::from_micros(50);
+/// Descriptors the device fetches per poll: one, so that each completion is posted as soon
+/// as its op is done (as the model times it), not when the last op of a batch is.
+pub const DEVICE_FETCH_BATCH: usize = 1;
 /// Longest park of an idle device thread: bounds the delay of a doorbell rung without a
 /// call to `progress` (the offload layer makes one after each doorbell it rings).
 const DEVICE_PARK: Duration = Duration::from_micros(500);
 /// A paced device spins, rather than parks, for a completion due this soon.
 const PACED_SPIN_NS: u64 = 20_000;
-/// Checks of the completion counter before the host blocks on the condition variable.
-const HOST_SPIN: u32 = 100;
 
 /// How a thread device times its completions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,9 +105,40 @@ struct Shared {
     ended: Mutex<Option<String>>,
     ended_flag: AtomicBool,
     snapshot: Mutex<Snapshot>,
+    /// The clock of the hand-off counters below (ns since the device was built).
+    epoch: Instant,
+    /// When the host last asked the device to progress (a doorbell or a wait), epoch ns.
+    rung_ns: AtomicU64,
+    /// When the device last posted completions, epoch ns.
+    posted_ns: AtomicU64,
+    /// Hand-offs: how often each side slept and how long the other took to wake it.
+    handoffs: Mutex<Handoffs>,
+}
+
+/// How often the device thread parked and the host blocked, and how long each took to run
+/// again after the other side signalled it (epoch ns of the signal to the thread running).
+#[derive(Debug, Clone, Default)]
+pub struct Handoffs {
+    /// Parks of the idle device thread.
+    pub device_parks: u64,
+    /// Parks ended by the host's signal (a doorbell or a wait), and their total wake time.
+    pub device_woken: u64,
+    pub device_wake_ns: u64,
+    /// Host waits that blocked on the condition variable, those ended by a completion, and
+    /// the total time from the completion's post to the host running.
+    pub host_blocks: u64,
+    pub host_woken: u64,
+    pub host_wake_ns: u64,
+    /// Polls that posted completions, and the completions they posted.
+    pub posting_polls: u64,
+    pub completions: u64,
 }
 
 impl Shared {
+    fn now_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+
     fn wake_host(&self) {
         if self.host_waiting.load(Ordering::SeqCst) {
             let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -154,7 +196,7 @@ pub struct ThreadDevice {
 static NEXT_CORE: AtomicUsize = AtomicUsize::new(0);
 
 /// Pins the calling thread to one core the process may use; `Err(why not)`.
-fn pin_this_thread() -> Result<usize, String> {
+pub(crate) fn pin_this_thread() -> Result<usize, String> {
     use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
     use nix::unistd::Pid;
     let allowed =
@@ -200,7 +242,12 @@ impl ThreadDevice {
             Profile::builtin(THREAD_PROFILE).map_err(|e| EngineError::Config(e.to_string()))?
         };
         // The model's times are ignored; no faults are injected into a measured device.
-        let cfg = EngineConfig { clock: ClockMode::Virtual, faults: Some(Default::default()), ..cfg };
+        let cfg = EngineConfig {
+            clock: ClockMode::Virtual,
+            faults: Some(Default::default()),
+            fetch_batch: DEVICE_FETCH_BATCH,
+            ..cfg
+        };
         let (registry, plugins) = split_plugins(&registry);
         let mut engine = Engine::new(&routing, registry, cfg)?;
         for (opcode, kernel) in plugins {
@@ -279,6 +326,10 @@ impl ThreadDevice {
             ended: Mutex::new(None),
             ended_flag: AtomicBool::new(false),
             snapshot: Mutex::new(Snapshot::default()),
+            epoch: Instant::now(),
+            rung_ns: AtomicU64::new(0),
+            posted_ns: AtomicU64::new(0),
+            handoffs: Mutex::new(Handoffs::default()),
         });
         let (pinned_tx, pinned_rx) = std::sync::mpsc::channel();
         let thread_shared = shared.clone();
@@ -303,7 +354,29 @@ impl ThreadDevice {
         Ok(ThreadDevice { shared, handle: Some(handle), thread, pacing, name, supported })
     }
 
+    /// How often the two sides slept and woke so far.
+    pub fn handoffs(&self) -> Handoffs {
+        self.shared.handoffs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     fn join(&mut self) {
+        if self.handle.is_some() {
+            let h = self.handoffs();
+            let mean = |ns: u64, n: u64| ns as f64 / n.max(1) as f64 / 1e3;
+            tracing::info!(
+                target: "dpukit::device",
+                "{}: device parked {} times, woken by the host {} times ({:.1} us each); host blocked {} times, woken by a completion {} times ({:.1} us each); {} completions in {} posting polls",
+                self.name,
+                h.device_parks,
+                h.device_woken,
+                mean(h.device_wake_ns, h.device_woken),
+                h.host_blocks,
+                h.host_woken,
+                mean(h.host_wake_ns, h.host_woken),
+                h.completions,
+                h.posting_polls
+            );
+        }
         self.shared.stop.store(true, Ordering::SeqCst);
         self.thread.unpark();
         if let Some(h) = self.handle.take() {
@@ -320,9 +393,10 @@ impl Drop for ThreadDevice {
 }
 
 fn run(mut engine: Engine, pacing: Pacing, shared: &Shared, #[cfg(test)] fault: Option<TestFault>) {
-    let epoch = Instant::now();
+    let epoch = shared.epoch;
     let mut clock = || SimTime::from_ns(epoch.elapsed().as_nanos() as u64);
-    let mut idle = 0u32;
+    // When the thread last found work (epoch ns); it parks once idle for IDLE_SPIN.
+    let mut idle_since = shared.now_ns();
     let mut busy_cpu_ns = 0u64;
     let mut first_fetch_ns = None;
     let mut last_post_ns = 0u64;
@@ -351,23 +425,36 @@ fn run(mut engine: Engine, pacing: Pacing, shared: &Shared, #[cfg(test)] fault: 
             }
             publish(&engine, pacing, shared, out.pending, busy_cpu_ns, first_fetch_ns, last_post_ns);
             if out.posted > 0 {
+                shared.posted_ns.store(shared.now_ns(), Ordering::SeqCst);
                 shared.posted.fetch_add(out.posted as u64, Ordering::SeqCst);
                 shared.wake_host();
+                let mut h = shared.handoffs.lock().unwrap_or_else(|e| e.into_inner());
+                h.posting_polls += 1;
+                h.completions += out.posted as u64;
             }
-            idle = 0;
+            idle_since = shared.now_ns();
             continue;
         }
-        idle = idle.saturating_add(1);
-        let now = epoch.elapsed().as_nanos() as u64;
+        let now = shared.now_ns();
         let next_due = out.next_due.map(|t| t.as_ns());
-        if next_due.is_some_and(|t| t <= now + PACED_SPIN_NS) || idle < DEVICE_SPIN_POLLS {
+        if next_due.is_some_and(|t| t <= now + PACED_SPIN_NS)
+            || now < idle_since + IDLE_SPIN.as_nanos() as u64
+        {
             std::hint::spin_loop();
             continue;
         }
         // Idle: park until the host rings (it unparks us) or the next completion is due.
         let park = next_due
             .map_or(DEVICE_PARK, |t| Duration::from_nanos(t - now - PACED_SPIN_NS / 2).min(DEVICE_PARK));
+        let parked_at = shared.now_ns();
         std::thread::park_timeout(park);
+        let (woke, rung) = (shared.now_ns(), shared.rung_ns.load(Ordering::SeqCst));
+        let mut h = shared.handoffs.lock().unwrap_or_else(|e| e.into_inner());
+        h.device_parks += 1;
+        if rung >= parked_at {
+            h.device_woken += 1;
+            h.device_wake_ns += woke.saturating_sub(rung);
+        }
     }
     publish(&engine, pacing, shared, engine.pending(), busy_cpu_ns, first_fetch_ns, last_post_ns);
 }
@@ -422,6 +509,7 @@ impl Device for ThreadDevice {
     /// The host has rung the doorbell or is about to wait: wake the thread if it parked
     /// (cheap when it did not: the wake is remembered for its next park).
     fn progress(&mut self, _now_ns: u64) {
+        self.shared.rung_ns.store(self.shared.now_ns(), Ordering::SeqCst);
         self.thread.unpark();
     }
 
@@ -473,7 +561,8 @@ impl Device for ThreadDevice {
     /// device thread signals after posting (or when it ends), up to `timeout`.
     fn wait(&mut self, timeout: Duration) {
         let seen = self.shared.posted.load(Ordering::SeqCst);
-        for _ in 0..HOST_SPIN {
+        let spin_until = Instant::now() + IDLE_SPIN;
+        while Instant::now() < spin_until {
             if self.shared.posted.load(Ordering::SeqCst) != seen
                 || self.shared.ended_flag.load(Ordering::SeqCst)
             {
@@ -497,6 +586,14 @@ impl Device for ThreadDevice {
             };
         }
         self.shared.host_waiting.store(false, Ordering::SeqCst);
+        drop(g);
+        let woke = self.shared.now_ns();
+        let mut h = self.shared.handoffs.lock().unwrap_or_else(|e| e.into_inner());
+        h.host_blocks += 1;
+        if self.shared.posted.load(Ordering::SeqCst) != seen {
+            h.host_woken += 1;
+            h.host_wake_ns += woke.saturating_sub(self.shared.posted_ns.load(Ordering::SeqCst));
+        }
     }
 
     fn health(&mut self) -> Result<(), String> {

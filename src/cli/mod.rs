@@ -31,6 +31,10 @@ pub fn main() -> ExitCode {
     match commands::dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<Usage>().is_some() => {
+            let _ = writeln!(std::io::stderr(), "dpukit: error: {}", one_line(&format!("{e:#}")));
+            ExitCode::from(2)
+        }
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "dpukit: error: {}", one_line(&format!("{e:#}")));
             ExitCode::FAILURE
@@ -128,6 +132,19 @@ fn usage_line(rendered: &str) -> String {
     }
     one_line(&parts.join("; "))
 }
+
+/// Flags that parse but cannot go together (found after parsing, with what they name
+/// loaded): status 2, as clap's usage errors.
+#[derive(Debug)]
+pub(crate) struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
 
 /// Output piped into `head` and closed early is not an error.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

@@ -110,6 +110,9 @@ struct CoreCosts {
     cache_lookup_ns: f64,
     cache_insert_ns: f64,
     cache_delete_ns: f64,
+    /// A sleeping core's wake-up, and how long idle cores poll before they sleep.
+    wake: SimDuration,
+    idle_spin: SimDuration,
 }
 
 #[derive(Debug, Clone)]
@@ -194,6 +197,8 @@ impl TimingModel {
                 cache_lookup_ns: ns_per_byte(c.cache_lookup_ops_per_s.value),
                 cache_insert_ns: ns_per_byte(c.cache_insert_ops_per_s.value),
                 cache_delete_ns: ns_per_byte(c.cache_delete_ops_per_s.value),
+                wake: SimDuration::from_ns_f64(c.wake_ns.as_ref().map_or(0.0, |f| f.value)),
+                idle_spin: SimDuration::from_ns_f64(c.idle_spin_ns.as_ref().map_or(0.0, |f| f.value)),
             }
         });
         let accelerators = profile
@@ -318,7 +323,9 @@ impl TimingModel {
     }
 
     /// Rings the doorbell for `descriptors` descriptors at host time `at`; the device then
-    /// fetches them in one DMA read. Without a PCIe hop (on-CPU engines) both cost nothing.
+    /// fetches them in one DMA read. Without a PCIe hop (on-CPU engines, host cores) both
+    /// cost nothing, but cores that sleep when idle take their wake-up
+    /// ([`Self::wakes_cores`]) before they fetch.
     pub fn doorbell(&mut self, at: SimTime, descriptors: u32) -> Result<BatchTiming, ModelError> {
         if descriptors == 0 || descriptors > MAX_DOORBELL_BATCH {
             return Err(ModelError::BatchSize { descriptors, max: MAX_DOORBELL_BATCH });
@@ -326,7 +333,8 @@ impl TimingModel {
         self.advance_horizon(at);
         let Some(link) = &self.link else {
             let s = Stage::instant(at);
-            return Ok(BatchTiming { doorbell: s, descriptor_fetch: s, descriptors_ready: at });
+            let ready = at + self.wakes_cores(at);
+            return Ok(BatchTiming { doorbell: s, descriptor_fetch: s, descriptors_ready: ready });
         };
         let (id, service) = (link.doorbell, SimDuration::from_ns_f64(link.doorbell_ns));
         let doorbell = self.book(id, at, service);
@@ -452,6 +460,32 @@ impl TimingModel {
         Ok((batch, timing))
     }
 
+    /// The wake-up a doorbell at `at` costs: the cores' `wake_ns` when they have been idle
+    /// for longer than their `idle_spin_ns` (asleep), else nothing.
+    pub fn wakes_cores(&self, at: SimTime) -> SimDuration {
+        match &self.cores {
+            Some(c) if c.wake > SimDuration::ZERO => {
+                let idle_since = self.resources[c.resource.0].last_end();
+                if at > idle_since + c.idle_spin {
+                    c.wake
+                } else {
+                    SimDuration::ZERO
+                }
+            }
+            _ => SimDuration::ZERO,
+        }
+    }
+
+    /// The wake-up of a host that waits `waited` for a completion the cores post: their
+    /// `wake_ns` when the wait outlasts `idle_spin_ns` (the host blocked and the device
+    /// woke it), else nothing.
+    pub fn host_wake(&self, waited: SimDuration) -> SimDuration {
+        match &self.cores {
+            Some(c) if c.wake > SimDuration::ZERO && waited > c.idle_spin => c.wake,
+            _ => SimDuration::ZERO,
+        }
+    }
+
     /// Latest completion (or stage end) timed so far.
     pub fn makespan(&self) -> SimTime {
         self.makespan
@@ -491,5 +525,69 @@ impl TimingModel {
             Some(b) if b.utilization >= s.utilization => Some(b),
             _ => Some(s),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shipped host-cores profile with its wake-up and idle spin set (or dropped).
+    fn host_cores(wake_ns: Option<f64>, idle_spin_ns: f64) -> Profile {
+        let text = Profile::builtin_toml("host-thread").unwrap();
+        let mut kept: Vec<&str> =
+            text.lines().filter(|l| !l.starts_with("wake_ns") && !l.starts_with("idle_spin_ns")).collect();
+        let at = kept.iter().position(|l| *l == "[cores]").unwrap() + 1;
+        let fig = |v: f64| format!("{{ value = {v}, source = \"test\", confidence = \"assumed\" }}");
+        let lines: Vec<String> = wake_ns
+            .map(|w| vec![format!("wake_ns = {}", fig(w)), format!("idle_spin_ns = {}", fig(idle_spin_ns))])
+            .unwrap_or_default();
+        for (i, l) in lines.iter().enumerate() {
+            kept.insert(at + i, l);
+        }
+        Profile::from_toml_str(&kept.join("\n"), "host-cores.toml").unwrap()
+    }
+
+    fn crc(bytes: u64) -> OpCost {
+        OpCost { kind: OpKind::Crc32c, bytes_in: bytes, bytes_out: 0 }
+    }
+
+    /// A doorbell that finds the cores asleep (idle for longer than their spin) waits for
+    /// their wake-up; one that finds them busy, or still spinning, does not.
+    #[test]
+    fn a_doorbell_wakes_sleeping_cores_only() {
+        let mut m = TimingModel::new(&host_cores(Some(30_000.0), 50_000.0)).unwrap();
+        let first = m.doorbell(SimTime::from_ns(1_000_000), 1).unwrap();
+        assert_eq!(first.descriptors_ready, SimTime::from_ns(1_030_000), "asleep since the start");
+        let op = m.submit(first.descriptors_ready, &crc(1 << 20)).unwrap();
+        let before_end = SimTime::from_ns(op.completion.as_ns() - 1);
+        let busy = m.doorbell(before_end, 1).unwrap();
+        assert_eq!(busy.descriptors_ready, before_end, "busy: no wake");
+        let spinning = op.completion + SimDuration::from_ns(40_000);
+        assert_eq!(m.doorbell(spinning, 1).unwrap().descriptors_ready, spinning, "still spinning");
+        let asleep = op.completion + SimDuration::from_ns(60_000);
+        assert_eq!(m.doorbell(asleep, 1).unwrap().descriptors_ready, asleep + SimDuration::from_ns(30_000));
+    }
+
+    /// A host wait longer than the spin blocks and pays the wake-up; a shorter one spins.
+    #[test]
+    fn a_host_wait_that_blocks_pays_the_wake_up() {
+        let m = TimingModel::new(&host_cores(Some(30_000.0), 50_000.0)).unwrap();
+        assert_eq!(m.host_wake(SimDuration::from_ns(10_000)), SimDuration::ZERO);
+        assert_eq!(m.host_wake(SimDuration::from_ns(60_000)), SimDuration::from_ns(30_000));
+    }
+
+    /// Without the fields (every other profile), nothing changes: no wake-ups anywhere.
+    #[test]
+    fn cores_without_a_wake_up_never_pay_one() {
+        for p in [host_cores(None, 0.0), Profile::builtin("bluefield-2").unwrap()] {
+            let mut m = TimingModel::new(&p).unwrap();
+            let at = SimTime::from_ns(5_000_000);
+            let b = m.doorbell(at, 1).unwrap();
+            if p.pcie.is_none() {
+                assert_eq!(b.descriptors_ready, at);
+            }
+            assert_eq!(m.host_wake(SimDuration::from_ns(1_000_000)), SimDuration::ZERO);
+        }
     }
 }

@@ -6,15 +6,19 @@
 //! `host-cores` profile with one core whose rates are the kernels' on this machine, at the
 //! scenarios' data (the compressibility and chunk size asked for), and whose fixed cost per
 //! op is what the engine takes to fetch, parse, resolve and answer a descriptor (timed on
-//! NOP descriptors through a real queue pair). Every figure is `measured`, its source
-//! naming this calibration run. Each rate is the median of several rounds, so a busy
-//! moment on a shared machine moves one round, not the figure.
+//! NOP descriptors through a real queue pair). Its `wake_ns` is a sleeping thread's
+//! wake-up through the device's own park/unpark and condition variable (a ping-pong, see
+//! [`handoff_ns`]); its `idle_spin_ns` is the device's [`IDLE_SPIN`], a setting, not a
+//! measurement. Every other figure is `measured`, its source naming this calibration run.
+//! Each rate is the median of several rounds, so a busy moment on a shared machine moves
+//! one round, not the figure.
 
 #![forbid(unsafe_code)]
 
 use super::format::{build_name, err, CalibrationError};
 use super::kernels::datagen_for;
 use crate::metrics::machine_info;
+use crate::thread_device::{DEVICE_FETCH_BATCH, IDLE_SPIN};
 use dpukit_ffi::{Algorithm, Descriptor, Op, QueuePair, QueuePairConfig};
 use dpukit_kernels::cache_index::CacheIndex;
 use dpukit_kernels::registry::{Call, Registry};
@@ -91,7 +95,9 @@ fn engine_ns_per_descriptor(
     let (mut host, dev) =
         QueuePair::create(QueuePairConfig { sq_entries: 64, cq_entries: 64, max_regions: 1 })
             .map_err(|e| err(format!("queue pair: {e}")))?;
-    let mut engine = Engine::new(profile, registry, EngineConfig::default()).map_err(err)?;
+    // Fetched as the device fetches them: one descriptor per poll.
+    let cfg = EngineConfig { fetch_batch: DEVICE_FETCH_BATCH, ..EngineConfig::default() };
+    let mut engine = Engine::new(profile, registry, cfg).map_err(err)?;
     engine.attach(dev);
     let descs: Vec<Descriptor> = (0..batch as u64).map(|t| Descriptor::new(t, Op::Nop)).collect();
     let mut cpls = Vec::with_capacity(batch);
@@ -125,6 +131,111 @@ fn engine_ns_per_descriptor(
     }
     samples.sort_by(f64::total_cmp);
     Ok(samples[samples.len() / 2])
+}
+
+/// Rounds of the hand-off ping-pong.
+const HANDOFF_ROUNDS: usize = 200;
+
+/// A thread's wake-up after the other side signals it, through the device's own
+/// mechanisms: the device thread parked (`park_timeout`) and unparked by a doorbell, the
+/// host blocked on a condition variable and notified by a posted completion. A ping-pong
+/// between a thread pinned as the device's is and the calling thread: each round the host
+/// rings after a pause (the device has parked), the device wakes, works long enough for
+/// the host to block, posts and wakes it. Returns the median wake of each direction, ns
+/// (device, host).
+fn handoff_ns(rounds: usize) -> Result<(f64, f64), CalibrationError> {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::{Condvar, Mutex};
+    struct Pong {
+        epoch: Instant,
+        ping: AtomicU64,
+        ping_ns: AtomicU64,
+        posted: AtomicU64,
+        posted_ns: AtomicU64,
+        host_waiting: AtomicBool,
+        stop: AtomicBool,
+        lock: Mutex<()>,
+        cv: Condvar,
+    }
+    let now = |p: &Pong| p.epoch.elapsed().as_nanos() as u64;
+    // Long enough that the other side is asleep, not spinning, when it is signalled.
+    let pause = Duration::from_micros(100) + IDLE_SPIN;
+    let spin = |d: Duration| {
+        let until = Instant::now() + d;
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
+    };
+    let pong = Arc::new(Pong {
+        epoch: Instant::now(),
+        ping: AtomicU64::new(0),
+        ping_ns: AtomicU64::new(0),
+        posted: AtomicU64::new(0),
+        posted_ns: AtomicU64::new(0),
+        host_waiting: AtomicBool::new(false),
+        stop: AtomicBool::new(false),
+        lock: Mutex::new(()),
+        cv: Condvar::new(),
+    });
+    let dev = pong.clone();
+    let device = std::thread::Builder::new()
+        .name("dpukit-handoff".into())
+        .spawn(move || {
+            // Pinned as the device thread is (where the machine allows).
+            let _ = crate::thread_device::pin_this_thread();
+            let mut wakes = Vec::with_capacity(rounds);
+            let mut seen = 0;
+            while !dev.stop.load(Ordering::SeqCst) {
+                std::thread::park_timeout(Duration::from_millis(50));
+                let ping = dev.ping.load(Ordering::SeqCst);
+                if ping == seen {
+                    continue;
+                }
+                seen = ping;
+                wakes.push(now(&dev).saturating_sub(dev.ping_ns.load(Ordering::SeqCst)));
+                spin(pause);
+                dev.posted_ns.store(now(&dev), Ordering::SeqCst);
+                dev.posted.fetch_add(1, Ordering::SeqCst);
+                if dev.host_waiting.load(Ordering::SeqCst) {
+                    let _g = dev.lock.lock().unwrap_or_else(|e| e.into_inner());
+                    dev.cv.notify_all();
+                }
+            }
+            wakes
+        })
+        .map_err(|e| err(format!("cannot start the hand-off thread: {e}")))?;
+    let mut host_wakes = Vec::with_capacity(rounds);
+    for round in 1..=rounds as u64 {
+        spin(pause);
+        let seen = pong.posted.load(Ordering::SeqCst);
+        pong.ping_ns.store(now(&pong), Ordering::SeqCst);
+        pong.ping.store(round, Ordering::SeqCst);
+        device.thread().unpark();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let mut g = pong.lock.lock().unwrap_or_else(|e| e.into_inner());
+        pong.host_waiting.store(true, Ordering::SeqCst);
+        while pong.posted.load(Ordering::SeqCst) == seen && Instant::now() < deadline {
+            g = match pong.cv.wait_timeout(g, Duration::from_millis(10)) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+        pong.host_waiting.store(false, Ordering::SeqCst);
+        drop(g);
+        if pong.posted.load(Ordering::SeqCst) == seen {
+            pong.stop.store(true, Ordering::SeqCst);
+            return Err(err("hand-off: the other thread did not answer within 1 s"));
+        }
+        host_wakes.push(now(&pong).saturating_sub(pong.posted_ns.load(Ordering::SeqCst)));
+    }
+    pong.stop.store(true, Ordering::SeqCst);
+    device.thread().unpark();
+    let mut device_wakes = device.join().map_err(|_| err("the hand-off thread panicked"))?;
+    let median = |v: &mut Vec<u64>| {
+        v.sort_unstable();
+        v.get(v.len() / 2).copied().unwrap_or(0) as f64
+    };
+    Ok((median(&mut device_wakes), median(&mut host_wakes)))
 }
 
 /// Measures this machine's kernels as the dedicated-thread device runs them and returns
@@ -172,6 +283,7 @@ pub fn device_profile(opts: &DeviceProfileOptions) -> Result<String, Calibration
         })?;
         codecs.push((key, algorithm, level, rate(c_ns, n), rate(d_ns, n), n as f64 / clen.max(1) as f64));
     }
+    let (device_wake_ns, host_wake_ns) = handoff_ns(HANDOFF_ROUNDS)?;
     let mut next_key = 1u64;
     let value = [0u8; 16];
     let insert_ns = median_ns(rounds, round, || {
@@ -224,8 +336,9 @@ pub fn device_profile(opts: &DeviceProfileOptions) -> Result<String, Calibration
         toml,
         "# The dedicated-thread device (`dpukit run --device thread`) on this machine: one host\n\
          # thread running the kernels behind the queue pair. Written by `dpukit calibrate\n\
-         # --device-profile`; every figure measured by that run ({data}, {med}). Regenerate it on\n\
-         # the machine you compare against: its rates are this machine's.\n\
+         # --device-profile`; every figure measured by that run ({data}, {med}), but\n\
+         # idle_spin_ns, the device's own setting. Regenerate it on the machine you compare\n\
+         # against: its rates and wake-up are this machine's.\n\
          schema_version = 1\n\
          name = \"{}\"\n\
          kind = \"host-cores\"\n\
@@ -254,7 +367,7 @@ pub fn device_profile(opts: &DeviceProfileOptions) -> Result<String, Calibration
             "per_op_fixed_ns = {}",
             fig(
                 format!("{per_op:.1}"),
-                &format!("engine time per NOP descriptor (fetch, parse, answer), batches of 32, {med}")
+                &format!("engine time per NOP descriptor (fetch, parse, answer), rung in batches of 32 and fetched one per poll as the device does, {med}")
             )
         );
         let _ = writeln!(
@@ -284,6 +397,21 @@ pub fn device_profile(opts: &DeviceProfileOptions) -> Result<String, Calibration
         fig(sci(1e9 / insert_ns), &format!("cache inserts over 50 000 keys, {med}")),
         fig(sci(1e9 / delete_ns), &format!("cache deletes over 50 000 keys, {med}"))
     );
+    // One figure for both directions: the model charges it to a doorbell that finds the
+    // device parked and to a host wait that blocks.
+    let wake = format!(
+        "wake_ns = {}\nidle_spin_ns = {{ value = {:.1}, source = \"the device's design: the idle device thread polls this long before it parks, and the host checks for a completion this long before it blocks (thread_device::IDLE_SPIN)\", confidence = \"vendor\" }}\n",
+        fig(
+            format!("{:.1}", (device_wake_ns + host_wake_ns) / 2.0),
+            &format!(
+                "a sleeping thread's wake-up, signal to running, mean of the device's (parked, unparked by a doorbell: median {:.1} us) and the host's (blocked on a condition variable, notified by a completion: median {:.1} us), {HANDOFF_ROUNDS} rounds of a ping-pong",
+                device_wake_ns / 1e3,
+                host_wake_ns / 1e3
+            )
+        ),
+        IDLE_SPIN.as_nanos() as f64
+    );
+    let cache = format!("{cache}{wake}");
     let assemble = |per_op: f64| -> String {
         // TOML: plain keys of [cores] must come before its sub-tables.
         let body = cores(per_op);
@@ -344,6 +472,12 @@ mod tests {
             assert!(f.source.contains("calibrate --device-profile"), "{}", f.source);
         }
         assert!(c.per_op_fixed_ns.value > 0.0 && c.crc32c_bytes_per_s.value > 0.0);
+        // The hand-off: measured by the ping-pong; the spin before sleeping is the device's.
+        let wake = c.wake_ns.as_ref().expect("wake_ns written");
+        assert_eq!(wake.confidence, Confidence::Measured, "{}", wake.source);
+        assert!(wake.value > 0.0 && wake.source.contains("ping-pong"), "{:?}", wake);
+        let spin = c.idle_spin_ns.as_ref().expect("idle_spin_ns written");
+        assert_eq!(spin.value, IDLE_SPIN.as_nanos() as f64);
     }
 
     #[test]

@@ -41,6 +41,7 @@ use dpukit_sim::timing::ModelError;
 use std::time::{Duration, Instant};
 
 mod ops;
+mod wake;
 use ops::{op_label, op_name};
 pub use ops::{Buf, Finished, OpResult, RanOn, SlotOp, MAX_OPS_PER_JOB};
 
@@ -900,7 +901,7 @@ impl Offload {
                     self.fail_over(at, "answered after the timeout")?;
                     continue;
                 }
-                self.advance_to(ready_ns);
+                self.advance_to(self.woken_at(ready_ns));
                 let job = self.jobs[slot].take().expect("job");
                 self.pool.mark_done(slot)?;
                 let results = job.results.into_iter().map(|r| r.expect("complete")).collect();

@@ -243,11 +243,17 @@ fn timeline_path(out: &Path) -> PathBuf {
 /// The run options the knobs and output flags set, each checked (scale mode refuses those
 /// it cannot honour); a command adds its progress callback.
 fn run_options(knobs: &Knobs, output: &OutputArgs, scale: bool) -> Result<RunOptions> {
+    let device = device(knobs, scale)?;
+    // A measured device cannot inject the profile's faults: refused, not ignored. (A
+    // profile that does not load fails later with its own message.)
+    if let Some(Ok(profile)) = knobs.profile.as_deref().map(|p| load_profile(Some(p))) {
+        device.check_faults(&profile, false).map_err(|e| anyhow::Error::new(crate::cli::Usage(e)))?;
+    }
     Ok(RunOptions {
         io_engine: io_engine(knobs, scale)?,
         percentiles: percentiles(output, scale)?,
         log_interval_ns: log_interval_ns(output, scale)?,
-        device: device(knobs, scale)?,
+        device,
         ..RunOptions::default()
     })
 }
