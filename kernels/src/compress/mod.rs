@@ -24,11 +24,13 @@
 //!   `CorruptInput`.
 //! - zstd: the `zstd` crate's bulk API (libzstd) with one compression and one decompression
 //!   context per thread, so small chunks do not pay for a context allocation per call.
-//! - deflate (gzip, zlib): level 1 compresses with ISA-L's igzip at its level 3 (Debian's
-//!   libisal, `isal_deflate_stateless`, src/isal.rs): faster than libdeflate's level 1 and
-//!   at least as small on the data sets measured. ISA-L's levels stop at about libdeflate
-//!   level 1's ratio, so levels 2..9 compress with libdeflate, one compressor per level
-//!   and thread; it is faster than zlib-rs there at an equal or better ratio. Every stream
+//! - deflate (gzip, zlib): level 1 compresses inputs from 32 KiB with ISA-L's igzip at its
+//!   level 3 (Debian's libisal, `isal_deflate_stateless`, src/isal.rs): faster than
+//!   libdeflate's level 1 there at the same ratio (within 0.1 %) or better. Below 32 KiB
+//!   ISA-L's fixed cost per stream makes it slower, and libdeflate compresses. ISA-L's levels
+//!   stop at about libdeflate level 1's ratio, so levels 2..9 compress with libdeflate, one
+//!   compressor per level and thread; it is faster than zlib-rs there at an equal or better
+//!   ratio. Every stream
 //!   is inflated by libdeflate, one decompressor per thread (docs/baselines.md has the
 //!   figures behind each choice).
 
@@ -111,16 +113,17 @@ pub fn compress_library(algorithm: Algorithm) -> Library {
         Algorithm::Lz4 => Library { name: "liblz4 (lz4)", version: LIBLZ4_VERSION },
         Algorithm::Zstd => Library { name: "libzstd (zstd)", version: LIBZSTD_VERSION },
         Algorithm::Gzip | Algorithm::Zlib => Library {
-            name: "ISA-L igzip (libisal) at level 1, libdeflate (libdeflater) at 2-9",
+            name: "ISA-L igzip (libisal) at level 1 from 32 KiB, libdeflate (libdeflater) otherwise",
             version: concat!(env!("DPUKIT_ISAL_VERSION"), " / ", "1.26"),
         },
     }
 }
 
-/// The library behind [`compress`] for `codec` (its algorithm at its level).
-pub fn compress_library_at(codec: &Codec) -> Library {
+/// The library behind [`compress`] for `codec` (its algorithm at its level) and `src_len`
+/// bytes of input.
+pub fn compress_library_at(codec: &Codec, src_len: usize) -> Library {
     match codec.algorithm {
-        Algorithm::Gzip | Algorithm::Zlib if uses_isal(codec.level) => ISAL,
+        Algorithm::Gzip | Algorithm::Zlib if uses_isal(codec.level, src_len) => ISAL,
         Algorithm::Gzip | Algorithm::Zlib => Library { name: "libdeflate (libdeflater)", version: LIBDEFLATE_VERSION },
         other => compress_library(other),
     }
@@ -139,11 +142,16 @@ pub fn decompress_library(algorithm: Algorithm) -> Library {
 /// (pkg-config's, kernels/build.rs).
 const ISAL: Library = Library { name: "ISA-L igzip (libisal)", version: env!("DPUKIT_ISAL_VERSION") };
 
-/// Whether a gzip/zlib level compresses with ISA-L: level 1 only. ISA-L's densest level
-/// (3) writes streams at least as small as libdeflate's level 1, faster; libdeflate's
-/// level 2 and up write smaller ones than any ISA-L level (docs/baselines.md).
-fn uses_isal(level: i32) -> bool {
-    level == 1
+/// Inputs from this size compress with ISA-L at gzip/zlib level 1.
+const ISAL_MIN_BYTES: usize = 32 << 10;
+
+/// Whether gzip/zlib at `level` compresses `src_len` bytes with ISA-L: level 1 from
+/// [`ISAL_MIN_BYTES`]. There ISA-L's densest level (3) writes streams as small as
+/// libdeflate's level 1 (within 0.1 %) or smaller, faster; below it, its fixed cost per
+/// stream makes it slower than libdeflate; and libdeflate's level 2 and up write smaller
+/// streams than any ISA-L level (docs/baselines.md).
+fn uses_isal(level: i32, src_len: usize) -> bool {
+    level == 1 && src_len >= ISAL_MIN_BYTES
 }
 
 // Versions of the C libraries the crates build from their bundled source (the `+lz4-…`
@@ -661,7 +669,7 @@ thread_local! {
 
 fn deflate_compress(codec: &Codec, src: &[u8], dst: &mut [u8]) -> Result<usize, KernelError> {
     let capacity = dst.len();
-    if uses_isal(codec.level) {
+    if uses_isal(codec.level, src.len()) {
         let wrapper = if codec.algorithm == Algorithm::Gzip { isal::Wrapper::Gzip } else { isal::Wrapper::Zlib };
         let done = ISAL_DEFLATER.with(|slot| {
             let mut slot = slot.borrow_mut();
