@@ -47,7 +47,12 @@ impl Deflater {
 
     /// Compresses the whole of `src` into `dst` at [`LEVEL`], wrapped as `wrapper` asks;
     /// the bytes written.
-    pub(crate) fn compress(&mut self, wrapper: Wrapper, src: &[u8], dst: &mut [u8]) -> Result<usize, DeflateError> {
+    pub(crate) fn compress(
+        &mut self,
+        wrapper: Wrapper,
+        src: &[u8],
+        dst: &mut [u8],
+    ) -> Result<usize, DeflateError> {
         let avail_in = u32::try_from(src.len()).map_err(|_| DeflateError::TooLarge)?;
         // A destination beyond 4 GiB is offered as 4 GiB: more than any input below 4 GiB needs.
         let avail_out = u32::try_from(dst.len()).unwrap_or(u32::MAX);
@@ -126,10 +131,15 @@ mod tests {
         let src = data();
         for cap in [0, 1, 10, 100, 5000] {
             let mut small = vec![0u8; cap];
-            assert_eq!(d.compress(Wrapper::Gzip, &src, &mut small), Err(DeflateError::InsufficientSpace), "cap {cap}");
+            assert_eq!(
+                d.compress(Wrapper::Gzip, &src, &mut small),
+                Err(DeflateError::InsufficientSpace),
+                "cap {cap}"
+            );
         }
         // Incompressible input fits in the stored-block bound.
-        let noise: Vec<u8> = (0..100_000u64).map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8).collect();
+        let noise: Vec<u8> =
+            (0..100_000u64).map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8).collect();
         let mut dst = vec![0u8; noise.len() + noise.len() / 8 + 1024];
         let n = d.compress(Wrapper::Gzip, &noise, &mut dst).expect("fits");
         let mut back = Vec::new();

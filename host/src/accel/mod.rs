@@ -800,7 +800,10 @@ pub fn run_offload(spec: &AccelSpec, profile: &Profile, tsc: &Tsc) -> Result<Acc
             stopping = true;
         }
         // The wall budget is a bound, not a figure: looked at once per WALL_CHECK_EVERY jobs.
-        if !stopping && finished.is_multiple_of(WALL_CHECK_EVERY) && wall.elapsed().as_nanos() as u64 >= wall_budget_ns {
+        if !stopping
+            && finished.is_multiple_of(WALL_CHECK_EVERY)
+            && wall.elapsed().as_nanos() as u64 >= wall_budget_ns
+        {
             stopping = true;
             stopped_by = "wall budget";
             if !measuring {

@@ -919,7 +919,8 @@ impl Offload {
             // Earliest complete job (ties: lowest slot), dropping stale entries on the way.
             let mut best = None;
             while let Some(&Reverse((ready_ns, slot))) = self.ready.peek() {
-                let valid = self.jobs[slot].as_ref().is_some_and(|j| j.ready_ns == ready_ns && Self::job_complete(j));
+                let valid =
+                    self.jobs[slot].as_ref().is_some_and(|j| j.ready_ns == ready_ns && Self::job_complete(j));
                 if valid {
                     best = Some((ready_ns, slot));
                     break;

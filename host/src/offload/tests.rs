@@ -276,7 +276,12 @@ fn finished_jobs_come_back_once_each_in_time_order() {
                 submitted += 1;
             }
             let Some(f) = off.next_finished().unwrap() else { break };
-            assert!(f.done_ns >= last_done, "job {} done at {} after one done at {last_done}", f.user, f.done_ns);
+            assert!(
+                f.done_ns >= last_done,
+                "job {} done at {} after one done at {last_done}",
+                f.user,
+                f.done_ns
+            );
             last_done = f.done_ns;
             assert!(!seen[f.user as usize], "job {} came back twice", f.user);
             seen[f.user as usize] = true;

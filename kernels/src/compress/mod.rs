@@ -124,7 +124,9 @@ pub fn compress_library(algorithm: Algorithm) -> Library {
 pub fn compress_library_at(codec: &Codec, src_len: usize) -> Library {
     match codec.algorithm {
         Algorithm::Gzip | Algorithm::Zlib if uses_isal(codec.level, src_len) => ISAL,
-        Algorithm::Gzip | Algorithm::Zlib => Library { name: "libdeflate (libdeflater)", version: LIBDEFLATE_VERSION },
+        Algorithm::Gzip | Algorithm::Zlib => {
+            Library { name: "libdeflate (libdeflater)", version: LIBDEFLATE_VERSION }
+        }
         other => compress_library(other),
     }
 }
@@ -133,7 +135,9 @@ pub fn compress_library_at(codec: &Codec, src_len: usize) -> Library {
 pub fn decompress_library(algorithm: Algorithm) -> Library {
     match algorithm {
         Algorithm::Lz4 => Library { name: "lz4_flex", version: LZ4_FLEX_VERSION },
-        Algorithm::Gzip | Algorithm::Zlib => Library { name: "libdeflate (libdeflater)", version: LIBDEFLATE_VERSION },
+        Algorithm::Gzip | Algorithm::Zlib => {
+            Library { name: "libdeflate (libdeflater)", version: LIBDEFLATE_VERSION }
+        }
         other => compress_library(other),
     }
 }
@@ -670,7 +674,8 @@ thread_local! {
 fn deflate_compress(codec: &Codec, src: &[u8], dst: &mut [u8]) -> Result<usize, KernelError> {
     let capacity = dst.len();
     if uses_isal(codec.level, src.len()) {
-        let wrapper = if codec.algorithm == Algorithm::Gzip { isal::Wrapper::Gzip } else { isal::Wrapper::Zlib };
+        let wrapper =
+            if codec.algorithm == Algorithm::Gzip { isal::Wrapper::Gzip } else { isal::Wrapper::Zlib };
         let done = ISAL_DEFLATER.with(|slot| {
             let mut slot = slot.borrow_mut();
             slot.get_or_insert_with(isal::Deflater::new).compress(wrapper, src, dst)

@@ -533,7 +533,9 @@ fn deflate_level_1_either_side_of_the_isal_switch() {
                 if algorithm == Algorithm::Gzip {
                     flate2::read::GzDecoder::new(&packed[..]).read_to_end(&mut back).expect("zlib reads it");
                 } else {
-                    flate2::read::ZlibDecoder::new(&packed[..]).read_to_end(&mut back).expect("zlib reads it");
+                    flate2::read::ZlibDecoder::new(&packed[..])
+                        .read_to_end(&mut back)
+                        .expect("zlib reads it");
                 }
                 assert_eq!(back, src, "{algorithm:?} {len} {preset:?}");
                 let mut out = vec![0u8; len];
@@ -543,6 +545,8 @@ fn deflate_level_1_either_side_of_the_isal_switch() {
             let name = compress_library_at(&codec, len).name;
             assert_eq!(name.starts_with("ISA-L"), len >= ISAL_MIN_BYTES, "{len}: {name}");
         }
-        assert!(compress_library_at(&Codec::new(algorithm, 2).expect("level 2"), 1 << 20).name.starts_with("libdeflate"));
+        assert!(compress_library_at(&Codec::new(algorithm, 2).expect("level 2"), 1 << 20)
+            .name
+            .starts_with("libdeflate"));
     }
 }
