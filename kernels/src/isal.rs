@@ -41,7 +41,7 @@ impl Deflater {
     pub(crate) fn new() -> Deflater {
         // SAFETY: isal_zstream and everything in it are integers, arrays of integers and raw
         // pointers (the bindings), for which all-zero bytes are a valid value.
-        let stream = unsafe { Box::<sys::isal_zstream>::new_zeroed().assume_init() };
+        let stream = unsafe { Box::new(std::mem::MaybeUninit::<sys::isal_zstream>::zeroed()).assume_init() };
         Deflater { stream, level_buf: vec![0u8; LEVEL_BUF_BYTES].into_boxed_slice() }
     }
 
