@@ -13,7 +13,8 @@
 #   bindfs        a real FUSE mount over a directory for the FUSE blob-tier test (tests/cli_fuse.rs)
 #   g++           libFuzzer (built from source by libfuzzer-sys) for scripts/fuzz.sh
 #   libdeflate-tools isal libisal-dev  the other deflate implementations scripts/baselines.sh
-#                 holds the kernels against (libdeflate-gzip, igzip, ISA-L's library)
+#                 holds the kernels against (libdeflate-gzip, igzip, ISA-L's library);
+#                 libisal-dev is also linked by every build (the kernels' gzip/zlib level 1)
 # and the cargo tool cargo-fuzz (pinned), which builds the fuzz targets.
 set -euo pipefail
 

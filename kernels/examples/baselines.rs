@@ -271,7 +271,8 @@ fn main() {
     };
     let kit = |algorithm: Algorithm, level: i32| -> (String, String, Box<dyn Candidate>) {
         let codec = Codec::new(algorithm, level).expect("level in range");
-        let (c, d) = (compress::compress_library(algorithm), compress::decompress_library(algorithm));
+        let (c, d) =
+            (compress::compress_library_at(&codec, args.chunk), compress::decompress_library(algorithm));
         if c == d {
             (format!("dpukit kernel: {}", c.name), c.version.to_owned(), Box::new(Kit(codec)))
         } else {

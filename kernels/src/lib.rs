@@ -10,7 +10,7 @@
 //! This crate does not know about the ABI: mapping opcodes and descriptor fields to these
 //! functions is the job of the opcode registry above it.
 
-// `unsafe` only in the libdeflate binding, which says why each block is sound.
+// `unsafe` only in the libdeflate and ISA-L bindings, which say why each block is sound.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -21,6 +21,10 @@ pub mod datagen;
 pub mod error;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
+#[allow(unsafe_code)]
+mod isal;
+#[allow(unsafe_code)]
+mod isal_bindings;
 #[allow(unsafe_code)]
 mod libdeflate;
 pub mod registry;

@@ -38,6 +38,8 @@ use dpukit_kernels::registry::{Call, Registry, UserArgs};
 use dpukit_sim::engine::{EngineConfig, EngineError};
 use dpukit_sim::profile::Profile;
 use dpukit_sim::timing::ModelError;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
 mod ops;
@@ -194,6 +196,15 @@ pub struct Offload {
     no_device: bool,
     /// Completion buffer reused by every poll of the device.
     cpl_buf: Vec<Completion>,
+    /// Complete jobs by (ready time, slot), earliest first, so [`Offload::next_finished`]
+    /// costs in proportion to completions, not slots. Every complete job has an entry with
+    /// its current `ready_ns`; an entry whose job is gone, incomplete or ready at another
+    /// time is stale and skipped.
+    ready: BinaryHeap<Reverse<(u64, usize)>>,
+    /// Slots whose jobs completed since the last retry check of `next_finished`.
+    fresh: Vec<usize>,
+    /// Jobs submitted and not yet handed back.
+    live_jobs: usize,
 }
 
 /// Why the offload layer could not be set up or used.
@@ -388,6 +399,9 @@ impl Offload {
             stats: OffloadStats::default(),
             no_device: false,
             cpl_buf: Vec::with_capacity(1024),
+            ready: BinaryHeap::with_capacity(slots),
+            fresh: Vec::with_capacity(slots),
+            live_jobs: 0,
         }
     }
 
@@ -444,10 +458,14 @@ impl Offload {
         self.excluded_wall_ns += ns;
     }
 
-    fn advance_to(&mut self, t_ns: u64) {
+    /// Moves the host clock forward to `t_ns` if it is behind; the clock's new reading.
+    fn advance_to(&mut self, t_ns: u64) -> u64 {
         let now = self.now_ns();
         if t_ns > now {
             self.wait_offset_ns += t_ns - now;
+            t_ns
+        } else {
+            now
         }
     }
 
@@ -507,6 +525,7 @@ impl Offload {
             submitted_ns: now,
             ready_ns: now,
         });
+        self.live_jobs += 1;
         let alive = self.device_alive();
         let mut descs: Vec<Descriptor> = Vec::with_capacity(ops.len());
         // Buffers an earlier op of this job writes: an op reading one is fenced behind it,
@@ -539,6 +558,7 @@ impl Offload {
         if descs.is_empty() {
             let now = self.now_ns();
             self.jobs[slot].as_mut().expect("job placed above").ready_ns = now;
+            self.completed(slot, now);
             return Ok(());
         }
         self.pool.mark_in_flight(slot)?;
@@ -714,13 +734,17 @@ impl Offload {
     /// buffers of a slot) is a fail-over with its reason: the completions taken before it
     /// stand, everything else runs on the host CPU.
     fn drive_device(&mut self) -> Result<usize, OffloadError> {
-        let now = self.now_ns();
-        let Some(dev) = self.device.as_mut().filter(|d| !d.dead) else { return Ok(0) };
+        let Some(dev) = self.device.as_ref().filter(|d| !d.dead) else { return Ok(0) };
         // A modelled device progresses only while some descriptor is unanswered (every
         // descriptor gets one completion): once all are, the call would do nothing, and it
         // and its accounting (two thread-CPU clock reads, each a system call of ~0.3 us)
-        // are skipped. A measured device runs on its own and is always asked.
-        if dev.clock == DeviceClock::Measured || dev.unanswered > 0 {
+        // are skipped, and so is the host clock read (tens of ns, several per job
+        // otherwise), unless the device answers anyway. A measured device runs on its own
+        // and is always asked.
+        let active = dev.clock == DeviceClock::Measured || dev.unanswered > 0;
+        let mut now = if active { self.now_ns() } else { 0 };
+        let dev = self.device.as_mut().expect("checked above");
+        if active {
             let (w0, c0) = (Instant::now(), thread_cpu_ns());
             dev.device.progress(now);
             if dev.clock == DeviceClock::Modelled {
@@ -735,6 +759,9 @@ impl Offload {
         let mut fault = dev.queue.poll(1024, &mut cpls).err();
         let mut taken = 0;
         dev.unanswered = dev.unanswered.saturating_sub(cpls.len() as u64);
+        if !active && (!cpls.is_empty() || fault.is_some()) {
+            now = self.now_ns();
+        }
         for &c in &cpls {
             let slot = (c.tag >> 8) as usize;
             let i = (c.tag & 0xff) as usize;
@@ -775,6 +802,9 @@ impl Offload {
                         }
                     }
                     fault = Some(why);
+                } else {
+                    self.ready.push(Reverse((job.ready_ns, slot)));
+                    self.fresh.push(slot);
                 }
             }
         }
@@ -793,6 +823,12 @@ impl Offload {
 
     fn job_complete(job: &Job) -> bool {
         job.results.iter().all(|r| r.is_some())
+    }
+
+    /// Lists the job on `slot`, complete at `ready_ns`, for `next_finished`.
+    fn completed(&mut self, slot: usize, ready_ns: u64) {
+        self.ready.push(Reverse((ready_ns, slot)));
+        self.fresh.push(slot);
     }
 
     /// Declares the device dead at host time `at_ns` and reruns every unfinished op on
@@ -833,6 +869,7 @@ impl Offload {
             let now = self.now_ns();
             let job = self.jobs[slot].as_mut().expect("job");
             job.ready_ns = now;
+            self.completed(slot, now);
         }
         Ok(())
     }
@@ -846,7 +883,8 @@ impl Offload {
             self.drive_device()?;
             // Retry on the CPU what the device failed or does not run, with every later
             // device op of the job (it may have read what the failed op did not write).
-            for slot in 0..self.jobs.len() {
+            // Only jobs completed since the last look can hold such ops.
+            while let Some(slot) = self.fresh.pop() {
                 let Some(job) = self.jobs[slot].as_ref().filter(|j| Self::job_complete(j)) else { continue };
                 let first = job.results.iter().position(|r| {
                     r.is_some_and(|r| {
@@ -887,13 +925,17 @@ impl Offload {
                     self.jobs[slot].as_mut().expect("job").results[i] = Some(r);
                 }
             }
-            // Earliest complete job.
-            let best = self
-                .jobs
-                .iter()
-                .enumerate()
-                .filter_map(|(s, j)| j.as_ref().filter(|j| Self::job_complete(j)).map(|j| (j.ready_ns, s)))
-                .min();
+            // Earliest complete job (ties: lowest slot), dropping stale entries on the way.
+            let mut best = None;
+            while let Some(&Reverse((ready_ns, slot))) = self.ready.peek() {
+                let valid =
+                    self.jobs[slot].as_ref().is_some_and(|j| j.ready_ns == ready_ns && Self::job_complete(j));
+                if valid {
+                    best = Some((ready_ns, slot));
+                    break;
+                }
+                self.ready.pop();
+            }
             if let Some((ready_ns, slot)) = best {
                 let job = self.jobs[slot].as_ref().expect("job");
                 if self.device_alive() && ready_ns > job.submitted_ns.saturating_add(self.timeout_ns) {
@@ -901,8 +943,13 @@ impl Offload {
                     self.fail_over(at, "answered after the timeout")?;
                     continue;
                 }
-                self.advance_to(self.woken_at(ready_ns));
+                self.ready.pop();
+                // A host that slept through the wait pays its wake-up (a modelled device's
+                // profile says how much); the clock read serves the job's done time too.
+                let until = self.woken_at(ready_ns);
+                let done_ns = self.advance_to(until);
                 let job = self.jobs[slot].take().expect("job");
+                self.live_jobs -= 1;
                 self.pool.mark_done(slot)?;
                 let results = job.results.into_iter().map(|r| r.expect("complete")).collect();
                 return Ok(Some(Finished {
@@ -910,17 +957,16 @@ impl Offload {
                     user: job.user,
                     results,
                     submitted_ns: job.submitted_ns,
-                    done_ns: self.now_ns(),
+                    done_ns,
                 }));
             }
-            if self.jobs.iter().all(|j| j.is_none()) {
+            if self.live_jobs == 0 {
                 return Ok(None);
             }
             // Jobs in flight, none complete. A device that runs on its own is waited for
             // in wall time, up to the timeout of the oldest job.
-            let oldest = self.jobs.iter().flatten().map(|j| j.submitted_ns).min().unwrap_or(0);
+            let deadline = self.oldest_deadline();
             let now = self.now_ns();
-            let deadline = oldest.saturating_add(self.timeout_ns);
             if let Some(dev) = self.device.as_mut().filter(|d| !d.dead && d.device.runs_on_its_own()) {
                 if let Err(why) = dev.device.health() {
                     self.fail_over(now, &why)?;
@@ -940,6 +986,15 @@ impl Offload {
                 }
             }
         }
+    }
+}
+
+impl Offload {
+    /// The host time by which the oldest job in flight is overdue. A scan of every slot:
+    /// taken only while no job is complete.
+    fn oldest_deadline(&self) -> u64 {
+        let oldest = self.jobs.iter().flatten().map(|j| j.submitted_ns).min().unwrap_or(0);
+        oldest.saturating_add(self.timeout_ns)
     }
 }
 

@@ -24,13 +24,15 @@
 //!   `CorruptInput`.
 //! - zstd: the `zstd` crate's bulk API (libzstd) with one compression and one decompression
 //!   context per thread, so small chunks do not pay for a context allocation per call.
-//! - deflate (gzip, zlib): libdeflate, a whole-buffer codec, with one compressor per level
-//!   and one decompressor per thread. At levels 2..9 it compresses faster than zlib-rs and
-//!   about as small or smaller; at level 1 it compresses text about 20 % slower than
-//!   zlib-rs but 40 % smaller (zlib-rs's level 1 uses fixed Huffman codes), so its level 1
-//!   sits nearer zlib's level 3 in ratio. It inflates 1.3 to 1.8 times faster everywhere.
-//!   ISA-L (igzip) compresses faster still, but its levels 0..3 do not reach zlib's
-//!   ratios above level 2 and it has no maintained Rust binding (docs/baselines.md).
+//! - deflate (gzip, zlib): level 1 compresses inputs from 32 KiB with ISA-L's igzip at its
+//!   level 3 (Debian's libisal, `isal_deflate_stateless`, src/isal.rs): faster than
+//!   libdeflate's level 1 there at the same ratio (within 0.1 %) or better. Below 32 KiB
+//!   ISA-L's fixed cost per stream makes it slower, and libdeflate compresses. ISA-L's levels
+//!   stop at about libdeflate level 1's ratio, so levels 2..9 compress with libdeflate, one
+//!   compressor per level and thread; it is faster than zlib-rs there at an equal or better
+//!   ratio. Every stream
+//!   is inflated by libdeflate, one decompressor per thread (docs/baselines.md has the
+//!   figures behind each choice).
 
 use std::cell::RefCell;
 use std::io::{ErrorKind, Read};
@@ -38,6 +40,7 @@ use std::ops::RangeInclusive;
 
 use zstd::zstd_safe;
 
+use crate::isal;
 use crate::libdeflate::{InflateError, Inflater, Wrapper};
 use crate::KernelError;
 pub use crate::Library;
@@ -103,14 +106,28 @@ impl Codec {
     }
 }
 
-/// The library behind [`compress`] for `algorithm` (the same at every level).
+/// The libraries behind [`compress`] for `algorithm` over all its levels (gzip and zlib
+/// name both of theirs, with the levels each takes).
 pub fn compress_library(algorithm: Algorithm) -> Library {
     match algorithm {
         Algorithm::Lz4 => Library { name: "liblz4 (lz4)", version: LIBLZ4_VERSION },
         Algorithm::Zstd => Library { name: "libzstd (zstd)", version: LIBZSTD_VERSION },
+        Algorithm::Gzip | Algorithm::Zlib => Library {
+            name: "ISA-L igzip (libisal) at level 1 from 32 KiB, libdeflate (libdeflater) otherwise",
+            version: concat!(env!("DPUKIT_ISAL_VERSION"), " / ", "1.26"),
+        },
+    }
+}
+
+/// The library behind [`compress`] for `codec` (its algorithm at its level) and `src_len`
+/// bytes of input.
+pub fn compress_library_at(codec: &Codec, src_len: usize) -> Library {
+    match codec.algorithm {
+        Algorithm::Gzip | Algorithm::Zlib if uses_isal(codec.level, src_len) => ISAL,
         Algorithm::Gzip | Algorithm::Zlib => {
             Library { name: "libdeflate (libdeflater)", version: LIBDEFLATE_VERSION }
         }
+        other => compress_library(other),
     }
 }
 
@@ -118,8 +135,27 @@ pub fn compress_library(algorithm: Algorithm) -> Library {
 pub fn decompress_library(algorithm: Algorithm) -> Library {
     match algorithm {
         Algorithm::Lz4 => Library { name: "lz4_flex", version: LZ4_FLEX_VERSION },
+        Algorithm::Gzip | Algorithm::Zlib => {
+            Library { name: "libdeflate (libdeflater)", version: LIBDEFLATE_VERSION }
+        }
         other => compress_library(other),
     }
+}
+
+/// ISA-L as results name it: the version of the system library the build linked
+/// (pkg-config's, kernels/build.rs).
+const ISAL: Library = Library { name: "ISA-L igzip (libisal)", version: env!("DPUKIT_ISAL_VERSION") };
+
+/// Inputs from this size compress with ISA-L at gzip/zlib level 1.
+const ISAL_MIN_BYTES: usize = 32 << 10;
+
+/// Whether gzip/zlib at `level` compresses `src_len` bytes with ISA-L: level 1 from
+/// [`ISAL_MIN_BYTES`]. There ISA-L's densest level (3) writes streams as small as
+/// libdeflate's level 1 (within 0.1 %) or smaller, faster; below it, its fixed cost per
+/// stream makes it slower than libdeflate; and libdeflate's level 2 and up write smaller
+/// streams than any ISA-L level (docs/baselines.md).
+fn uses_isal(level: i32, src_len: usize) -> bool {
+    level == 1 && src_len >= ISAL_MIN_BYTES
 }
 
 // Versions of the C libraries the crates build from their bundled source (the `+lz4-…`
@@ -148,8 +184,10 @@ pub fn max_compressed_len(codec: &Codec, src_len: usize) -> usize {
             }
         }
         Algorithm::Gzip | Algorithm::Zlib => {
-            // zlib-rs level 1 ("quick") uses fixed Huffman codes: up to 9 bits per literal,
-            // i.e. 1/8 expansion, plus block headers; gzip adds 18 bytes, zlib 6.
+            // Generous for libdeflate and ISA-L, which both fall back to stored blocks (5
+            // bytes per up to 64 KiB) when compressing does not shrink the data, and covers
+            // zlib's fixed Huffman codes (up to 9 bits per literal, 1/8 expansion); gzip
+            // adds 18 bytes, zlib 6.
             src_len
                 .saturating_add(src_len / 8)
                 .saturating_add((src_len / 16384 + 1).saturating_mul(8))
@@ -628,10 +666,32 @@ thread_local! {
         RefCell::new(Default::default());
     /// One libdeflate decompressor per thread, made on first use.
     static DEFLATE_DECOMPRESSOR: RefCell<Option<Inflater>> = const { RefCell::new(None) };
+    /// One ISA-L compression stream per thread (with its ~350 KB level buffer), made on
+    /// first use.
+    static ISAL_DEFLATER: RefCell<Option<isal::Deflater>> = const { RefCell::new(None) };
 }
 
 fn deflate_compress(codec: &Codec, src: &[u8], dst: &mut [u8]) -> Result<usize, KernelError> {
     let capacity = dst.len();
+    if uses_isal(codec.level, src.len()) {
+        let wrapper =
+            if codec.algorithm == Algorithm::Gzip { isal::Wrapper::Gzip } else { isal::Wrapper::Zlib };
+        let done = ISAL_DEFLATER.with(|slot| {
+            let mut slot = slot.borrow_mut();
+            slot.get_or_insert_with(isal::Deflater::new).compress(wrapper, src, dst)
+        });
+        match done {
+            Ok(n) => return Ok(n),
+            Err(isal::DeflateError::InsufficientSpace) => return Err(too_small(capacity, None)),
+            // A level or level buffer ISA-L refused: a bug here, reported as the libdeflate
+            // allocation failure below is, not a panic.
+            Err(isal::DeflateError::Library(code)) => {
+                return Err(corrupt(codec.algorithm, format!("ISA-L refused to compress (code {code})")))
+            }
+            // Above 4 GiB (ISA-L's lengths are 32-bit): libdeflate's level 1 below.
+            Err(isal::DeflateError::TooLarge) => {}
+        }
+    }
     // Levels 1..=9 by construction of Codec; libdeflate's levels 1..=9 are zlib's in intent
     // (1 fastest, 6 default, 9 smallest), with its own match finders.
     let level = libdeflater::CompressionLvl::new(codec.level)

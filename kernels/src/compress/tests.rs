@@ -516,3 +516,37 @@ fn lz4_blocks_past_the_declared_content_size_are_corrupt_not_too_small() {
     }
     crate::fuzzing::decompress_target(input);
 }
+
+/// gzip and zlib level 1 switch from libdeflate to ISA-L at 32 KiB of input: both sides of
+/// the switch (and incompressible input on each) are streams zlib reads back exactly, in
+/// destinations of max_compressed_len, and the library named is the one used.
+#[test]
+fn deflate_level_1_either_side_of_the_isal_switch() {
+    use std::io::Read;
+    for algorithm in [Algorithm::Gzip, Algorithm::Zlib] {
+        let codec = Codec::new(algorithm, 1).expect("level 1");
+        for len in [ISAL_MIN_BYTES - 1, ISAL_MIN_BYTES, 300_000] {
+            for preset in [Preset::TextLike, Preset::Incompressible] {
+                let src = data(preset, len, 5);
+                let packed = compressed(&codec, &src);
+                let mut back = Vec::new();
+                if algorithm == Algorithm::Gzip {
+                    flate2::read::GzDecoder::new(&packed[..]).read_to_end(&mut back).expect("zlib reads it");
+                } else {
+                    flate2::read::ZlibDecoder::new(&packed[..])
+                        .read_to_end(&mut back)
+                        .expect("zlib reads it");
+                }
+                assert_eq!(back, src, "{algorithm:?} {len} {preset:?}");
+                let mut out = vec![0u8; len];
+                assert_eq!(decompress(algorithm, &packed, &mut out), Ok(len));
+                assert_eq!(out, src);
+            }
+            let name = compress_library_at(&codec, len).name;
+            assert_eq!(name.starts_with("ISA-L"), len >= ISAL_MIN_BYTES, "{len}: {name}");
+        }
+        assert!(compress_library_at(&Codec::new(algorithm, 2).expect("level 2"), 1 << 20)
+            .name
+            .starts_with("libdeflate"));
+    }
+}
