@@ -221,7 +221,7 @@ fn a_bad_device_program_is_one_line_before_any_work() {
         (&["run", "--mode", "offload", "--device", "process:"], "needs a program"),
         (
             &["compare", "--device", "gpu"],
-            "unknown device `gpu`: expected `sim`, `thread`, `sim-paced` or `process:CMD [ARGS]`",
+            "unknown device `gpu`: expected `sim`, `thread`, `sim-paced`, `process:CMD [ARGS]` or `dpdk:PMD`",
         ),
     ];
     for (args, want) in cases {

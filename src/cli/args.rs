@@ -661,6 +661,21 @@ pub struct Knobs {
     /// modelled. Example: --device thread, --device 'process:./dpu-device --verbose'
     #[arg(long, value_name = "SPEC")]
     pub device: Option<dpukit_host::device::DeviceChoice>,
+    /// With --device dpdk:PMD: DPDK's EAL arguments, split as a shell splits words. Default
+    /// for a software PMD: --no-huge --no-pci -m 512 --in-memory --vdev=PMD0 -l 0; for a
+    /// hardware PMD: --in-memory -l 0 (allow its PCI device with -a, see the README).
+    /// Example: --dpdk-eal "-a 0000:03:00.0,class=compress -l 0 --in-memory"
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub dpdk_eal: Option<String>,
+    /// With --device dpdk:PMD: the compressdev id [default: the PMD's first device]
+    #[arg(long, value_name = "ID")]
+    pub dpdk_dev_id: Option<u8>,
+    /// With --device dpdk:PMD: queue pairs configured on the device, one per node [default: 8]
+    #[arg(long, value_name = "N")]
+    pub dpdk_queue_pairs: Option<u16>,
+    /// With --device dpdk:PMD: ops per enqueue burst, at most the slots in flight [default: 32]
+    #[arg(long, value_name = "N")]
+    pub dpdk_burst: Option<u16>,
     /// Not supported: runs are sized in bytes (--size), not seconds (accel_perf -t)
     #[arg(short = 't', value_name = "SECONDS", hide = true)]
     pub time: Option<String>,

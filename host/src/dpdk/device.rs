@@ -1,0 +1,456 @@
+//! The compressdev [`Device`]: it answers the kit's gzip and zlib compress and decompress
+//! descriptors through a DPDK queue pair, inline on the node's thread, with measured times.
+//!
+//! The kit's gzip (RFC 1952) and zlib (RFC 1950) chunks are raw DEFLATE between a header
+//! and a trailer; the PMD runs the DEFLATE and computes the trailer's checksum (CRC32 or
+//! Adler-32) over the uncompressed bytes, and this module writes and checks the rest. What
+//! the PMD answers maps onto the kit's statuses: corrupt input is `CORRUPT_INPUT`, a
+//! transform it refuses is `BAD_ALGORITHM` (the host stops offering that op and runs it),
+//! an output that did not fit, a failed compression, a stream with more than one member and
+//! an op that never came back are `DEVICE_UNAVAILABLE` (the host reruns that op, counted).
+
+use super::compressdev::{Checksum, DeflateJob, Eal, Outcome, Queue};
+use super::spec::DpdkSpec;
+use crate::device::{Device, DeviceClock, DeviceReport};
+use crate::result::ResourceUse;
+use dpukit_ffi::{Algorithm, Completion, DeviceQueue, Op, Opcode, RawCpl, RawDesc, ResolvedBuf, Status};
+use std::time::{Duration, Instant};
+
+/// RTE_COMP_FF_* bits the device needs (rte_comp.h).
+const FF_SGL: u64 = super::sys::DK_FF_OOP_SGL_IN_SGL_OUT as u64;
+const FF_CRC32: u64 = super::sys::DK_FF_CRC32_CHECKSUM as u64;
+const FF_ADLER32: u64 = super::sys::DK_FF_ADLER32_CHECKSUM as u64;
+/// The DEFLATE window the kit's streams use (32 KiB).
+const WINDOW_LOG: u16 = 15;
+/// Buffers up to this size fit one mbuf segment; larger ones need chained (SGL) mbufs.
+const ONE_SEGMENT: usize = 32 * 1024;
+
+const GZIP_HEADER: usize = 10;
+const GZIP_TRAILER: usize = 8;
+const ZLIB_HEADER: usize = 2;
+const ZLIB_TRAILER: usize = 4;
+
+/// A compressdev queue pair serving one node's queue pair.
+pub struct DpdkDevice {
+    queue: DeviceQueue,
+    qp: Queue,
+    name: String,
+    supported: Vec<(Opcode, Option<Algorithm>)>,
+    note: String,
+    timeout: Duration,
+    burst: usize,
+    epoch: Instant,
+    descriptors: u64,
+    errors: u64,
+    busy_ns: u64,
+    first_ns: Option<u64>,
+    last_ns: u64,
+}
+
+/// One descriptor of a burst and where its answer stands.
+struct Pending {
+    tag: u64,
+    opcode: Opcode,
+    algorithm: Algorithm,
+    compress: bool,
+    src: ResolvedBuf,
+    dst: ResolvedBuf,
+    /// Where the DEFLATE data starts and ends in the source, and its room in the destination.
+    src_body: std::ops::Range<usize>,
+    dst_body: std::ops::Range<usize>,
+    level: u8,
+    answer: Option<Completion>,
+}
+
+impl DpdkDevice {
+    /// Starts EAL (once per process) and the device `spec` names, and takes one of its
+    /// queue pairs for buffers of up to `max_bytes`; ops it does not answer within
+    /// `timeout` are the host's.
+    pub fn open(
+        spec: &DpdkSpec,
+        queue: DeviceQueue,
+        max_bytes: usize,
+        slots: usize,
+        timeout: Duration,
+    ) -> Result<DpdkDevice, String> {
+        spec.check()?;
+        let args = spec.eal_args()?;
+        let eal = Eal::start(&args)?;
+        let burst = spec.burst.min(slots.clamp(1, u16::MAX as usize) as u16).max(1);
+        let qp = Queue::open(&spec.pmd, spec.dev_id, spec.queue_pairs, burst, max_bytes)?;
+        let info = &qp.info;
+        let mut supported = Vec::new();
+        let mut missing = Vec::new();
+        let window_ok = (info.deflate_windows.0..=info.deflate_windows.1).contains(&WINDOW_LOG);
+        if info.deflate_flags.is_none() {
+            missing.push("it offers no DEFLATE".to_string());
+        } else if !window_ok {
+            missing.push(format!(
+                "its DEFLATE windows (2^{}..2^{}) exclude the 32 KiB the kit's streams use",
+                info.deflate_windows.0, info.deflate_windows.1
+            ));
+        } else if max_bytes > ONE_SEGMENT && !info.has(FF_SGL) {
+            missing.push(format!(
+                "buffers of {max_bytes} bytes need chained mbufs, which it does not take (no OOP SGL)"
+            ));
+        } else {
+            for (algorithm, flag, what) in
+                [(Algorithm::Gzip, FF_CRC32, "CRC32"), (Algorithm::Zlib, FF_ADLER32, "Adler-32")]
+            {
+                if info.has(flag) {
+                    supported.push((Opcode::Compress, Some(algorithm)));
+                    supported.push((Opcode::Decompress, Some(algorithm)));
+                } else {
+                    missing.push(format!("{} needs the {what} checksum, which it does not compute", algorithm.name()));
+                }
+            }
+        }
+        let runs: Vec<&str> = [Algorithm::Gzip, Algorithm::Zlib]
+            .into_iter()
+            .filter(|a| supported.contains(&(Opcode::Compress, Some(*a))))
+            .map(|a| a.name())
+            .collect();
+        let mut note = format!(
+            "{} runs {} compress and decompress; CRC32C, cache lookups and inserts, lz4 and zstd run on the \
+             host CPU (compressdev has no such op)",
+            spec.spec(),
+            if runs.is_empty() { "no".to_string() } else { runs.join(" and ") }
+        );
+        if !missing.is_empty() {
+            note.push_str(&format!("; not gzip/zlib: {}", missing.join("; ")));
+        }
+        let kind = if spec.is_software() { "software PMD on this host" } else { "PMD" };
+        let name = format!(
+            "{} ({kind}; driver {}, device {}, queue pair {} of {}, {}; EAL {})",
+            spec.pmd,
+            info.driver,
+            info.name,
+            qp.qp_id,
+            qp.queue_pairs,
+            info.dpdk_version,
+            eal.args_line()
+        );
+        Ok(DpdkDevice {
+            queue,
+            qp,
+            name,
+            supported,
+            note,
+            timeout,
+            burst: burst as usize,
+            epoch: Instant::now(),
+            descriptors: 0,
+            errors: 0,
+            busy_ns: 0,
+            first_ns: None,
+            last_ns: 0,
+        })
+    }
+
+    /// What runs on the device and what does not, and why: one line for the result.
+    pub fn capability_note(&self) -> &str {
+        &self.note
+    }
+
+    /// Parses and resolves one descriptor into a burst entry, or answers it at once.
+    fn prepare(&self, raw: &RawDesc) -> Result<Pending, Completion> {
+        let d = dpukit_ffi::Descriptor::parse(raw).map_err(|e| Completion::error(e.tag, e.opcode, e.status))?;
+        let opcode = d.op.opcode();
+        let refuse = |st: Status| Completion::error(d.tag, opcode.raw(), st);
+        let (src, dst, algorithm, level, compress) = match d.op {
+            Op::Compress { src, dst, algorithm, level } => (src, dst, algorithm, level, true),
+            Op::Decompress { src, dst, algorithm } => (src, dst, algorithm, 0, false),
+            _ => return Err(refuse(Status::UnknownOpcode)),
+        };
+        if !self.supported.contains(&(opcode, Some(algorithm))) {
+            return Err(refuse(Status::BadAlgorithm));
+        }
+        let (src, dst) = {
+            let regions = self.queue.regions();
+            (regions.resolve(src).map_err(refuse)?, regions.resolve(dst).map_err(refuse)?)
+        };
+        if src.overlaps(&dst) {
+            return Err(refuse(Status::OutOfRange));
+        }
+        let (header, trailer) = match algorithm {
+            Algorithm::Gzip => (GZIP_HEADER, GZIP_TRAILER),
+            _ => (ZLIB_HEADER, ZLIB_TRAILER),
+        };
+        let (src_body, dst_body) = if compress {
+            if dst.len() < header + trailer {
+                return Err(refuse(Status::DstTooSmall));
+            }
+            (0..src.len(), header..dst.len() - trailer)
+        } else {
+            let start = {
+                let bytes = super::compressdev::read(&src);
+                match algorithm {
+                    Algorithm::Gzip => gzip_header_len(bytes),
+                    _ => zlib_header_ok(bytes).then_some(ZLIB_HEADER),
+                }
+            };
+            match start {
+                Some(h) if src.len() >= h + trailer => (h..src.len() - trailer, 0..dst.len()),
+                _ => return Err(refuse(Status::CorruptInput)),
+            }
+        };
+        Ok(Pending {
+            tag: d.tag,
+            opcode,
+            algorithm,
+            compress,
+            src,
+            dst,
+            src_body,
+            dst_body,
+            level,
+            answer: None,
+        })
+    }
+
+    /// Runs one burst through the queue pair and answers each of its descriptors.
+    fn run_burst(&mut self, burst: &mut [Pending]) {
+        if burst.is_empty() {
+            return;
+        }
+        let t0 = Instant::now();
+        let outcomes: Vec<Outcome> = {
+            let mut jobs: Vec<DeflateJob<'_>> = burst
+                .iter()
+                .map(|p| {
+                    let (src, dst) = super::compressdev::split(&p.src, &p.dst);
+                    DeflateJob {
+                        src: &src[p.src_body.clone()],
+                        dst: &mut dst[p.dst_body.clone()],
+                        compress: p.compress,
+                        level: p.level,
+                        checksum: if p.algorithm == Algorithm::Gzip { Checksum::Crc32 } else { Checksum::Adler32 },
+                        outcome: Outcome::Pending,
+                    }
+                })
+                .collect();
+            if self.qp.broken() {
+                jobs.iter_mut().for_each(|j| j.outcome = Outcome::Timeout);
+            } else {
+                self.qp.run(&mut jobs, self.timeout);
+            }
+            jobs.into_iter().map(|j| j.outcome).collect()
+        };
+        for (p, outcome) in burst.iter_mut().zip(outcomes) {
+            p.answer = Some(self.answer(p, outcome));
+        }
+        self.busy_ns += t0.elapsed().as_nanos() as u64;
+    }
+
+    /// The completion of one descriptor the PMD ran: wraps or checks the DEFLATE data.
+    fn answer(&self, p: &Pending, outcome: Outcome) -> Completion {
+        let fail = |st: Status| Completion::error(p.tag, p.opcode.raw(), st);
+        let (consumed, produced, checksum) = match outcome {
+            Outcome::Done { consumed, produced, checksum } => (consumed as usize, produced as usize, checksum),
+            // A decompression the PMD calls an error is corrupt input; a compression
+            // that fails is the device's failure.
+            Outcome::Error(_) if !p.compress => return fail(Status::CorruptInput),
+            Outcome::InvalidArgs => return fail(Status::BadAlgorithm),
+            Outcome::OutOfSpace
+            | Outcome::Error(_)
+            | Outcome::NoResources
+            | Outcome::Timeout
+            | Outcome::Pending => return fail(Status::DeviceUnavailable),
+        };
+        let (src, dst) = super::compressdev::split(&p.src, &p.dst);
+        if p.compress {
+            let total = p.dst_body.start + produced;
+            let input = src.len() as u32;
+            match p.algorithm {
+                Algorithm::Gzip => {
+                    dst[..GZIP_HEADER].copy_from_slice(&gzip_header(p.level));
+                    dst[total..total + 4].copy_from_slice(&checksum.to_le_bytes());
+                    dst[total + 4..total + 8].copy_from_slice(&input.to_le_bytes());
+                    Completion::ok(p.tag, p.opcode, (total + GZIP_TRAILER) as u64, src.len() as u32)
+                }
+                _ => {
+                    dst[..ZLIB_HEADER].copy_from_slice(&zlib_header(p.level));
+                    dst[total..total + 4].copy_from_slice(&checksum.to_be_bytes());
+                    Completion::ok(p.tag, p.opcode, (total + ZLIB_TRAILER) as u64, src.len() as u32)
+                }
+            }
+        } else {
+            // One member, whose trailer ends the source: anything after its DEFLATE data
+            // (another member) is the host's to read.
+            if consumed != p.src_body.len() {
+                return fail(Status::DeviceUnavailable);
+            }
+            let t = &src[p.src_body.end..];
+            let holds = match p.algorithm {
+                Algorithm::Gzip => {
+                    t[..4] == checksum.to_le_bytes() && t[4..8] == (produced as u32).to_le_bytes()
+                }
+                _ => t[..4] == checksum.to_be_bytes(),
+            };
+            if !holds {
+                return fail(Status::CorruptInput);
+            }
+            Completion::ok(p.tag, p.opcode, produced as u64, src.len() as u32)
+        }
+    }
+}
+
+/// The gzip header of a kit chunk: no name, no time, OS unknown; XFL as RFC 1952 says.
+fn gzip_header(level: u8) -> [u8; GZIP_HEADER] {
+    let xfl = match level {
+        0..=1 => 4,
+        8.. => 2,
+        _ => 0,
+    };
+    [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 0xff]
+}
+
+/// The zlib header: 32 KiB window, FLEVEL from the level, FCHECK making it a multiple of 31.
+fn zlib_header(level: u8) -> [u8; ZLIB_HEADER] {
+    let flevel: u16 = match level {
+        0..=1 => 0,
+        2..=5 => 1,
+        6 => 2,
+        _ => 3,
+    };
+    let cmf: u16 = 0x78;
+    let mut flg = flevel << 6;
+    flg += 31 - ((cmf << 8) | flg) % 31;
+    [cmf as u8, flg as u8]
+}
+
+/// The length of a gzip member's header (RFC 1952: optional extra field, name, comment
+/// and header CRC), or `None` when it is not one.
+fn gzip_header_len(b: &[u8]) -> Option<usize> {
+    const FHCRC: u8 = 2;
+    const FEXTRA: u8 = 4;
+    const FNAME: u8 = 8;
+    const FCOMMENT: u8 = 16;
+    if b.len() < GZIP_HEADER || b[0] != 0x1f || b[1] != 0x8b || b[2] != 8 || b[3] & 0xe0 != 0 {
+        return None;
+    }
+    let flags = b[3];
+    let mut at = GZIP_HEADER;
+    if flags & FEXTRA != 0 {
+        let n = u16::from_le_bytes([*b.get(at)?, *b.get(at + 1)?]) as usize;
+        at += 2 + n;
+    }
+    for f in [FNAME, FCOMMENT] {
+        if flags & f != 0 {
+            at += b.get(at..)?.iter().position(|&c| c == 0)? + 1;
+        }
+    }
+    if flags & FHCRC != 0 {
+        at += 2;
+    }
+    (at <= b.len()).then_some(at)
+}
+
+/// Whether a zlib header is one the PMD's raw DEFLATE can follow: DEFLATE with a window
+/// of at most 32 KiB, no preset dictionary, a valid check.
+fn zlib_header_ok(b: &[u8]) -> bool {
+    b.len() >= ZLIB_HEADER
+        && b[0] & 0x0f == 8
+        && b[0] >> 4 <= 7
+        && b[1] & 0x20 == 0
+        && ((u16::from(b[0]) << 8) | u16::from(b[1])) % 31 == 0
+}
+
+impl Device for DpdkDevice {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn clock(&self) -> DeviceClock {
+        DeviceClock::Measured
+    }
+
+    fn supports(&self, opcode: Opcode, algorithm: Option<Algorithm>) -> bool {
+        self.supported.contains(&(opcode, algorithm))
+    }
+
+    /// Fetches what the host rang for, a burst at a time, runs it through the PMD and
+    /// posts its completions. A fenced descriptor waits for the burst before it.
+    fn progress(&mut self, _now_ns: u64) {
+        let mut raw = vec![RawDesc::default(); self.burst];
+        loop {
+            let budget = self.burst.min(self.queue.cq_free());
+            if budget == 0 {
+                return;
+            }
+            let n = self.queue.fetch(&mut raw[..budget]);
+            if n == 0 {
+                return;
+            }
+            let start = self.epoch.elapsed().as_nanos() as u64;
+            self.first_ns.get_or_insert(start);
+            let mut burst: Vec<Pending> = Vec::with_capacity(n);
+            let mut answers: Vec<Completion> = Vec::with_capacity(n);
+            for r in &raw[..n] {
+                let fenced = dpukit_ffi::DescFlags::from_raw(r.0.flags).is_ok_and(|f| f.fences());
+                if fenced && !burst.is_empty() {
+                    self.run_burst(&mut burst);
+                    answers.extend(burst.drain(..).filter_map(|p| p.answer));
+                }
+                match self.prepare(r) {
+                    Ok(p) => burst.push(p),
+                    Err(c) => answers.push(c),
+                }
+            }
+            self.run_burst(&mut burst);
+            answers.extend(burst.drain(..).filter_map(|p| p.answer));
+            self.descriptors += n as u64;
+            self.errors += answers.iter().filter(|c| !c.status.is_ok()).count() as u64;
+            let cpls: Vec<RawCpl> = answers.iter().map(Completion::encode).collect();
+            let posted = self.queue.complete(&cpls);
+            debug_assert_eq!(posted, cpls.len(), "fetched no more than the completion ring had room for");
+            self.last_ns = self.epoch.elapsed().as_nanos() as u64;
+        }
+    }
+
+    fn pending(&self) -> usize {
+        // Every fetched descriptor is answered before `progress` returns.
+        0
+    }
+
+    fn report(&self) -> DeviceReport {
+        let window = self.last_ns.saturating_sub(self.first_ns.unwrap_or(self.last_ns));
+        let utilization = if window > 0 { (self.busy_ns as f64 / window as f64).min(1.0) } else { 0.0 };
+        DeviceReport {
+            resources: vec![ResourceUse {
+                name: format!("compressdev:{}", self.qp.info.driver),
+                units: 1,
+                jobs: self.descriptors,
+                busy_ns: self.busy_ns,
+                utilization,
+            }],
+            makespan_ns: window,
+            descriptors: self.descriptors,
+            error_completions: self.errors,
+            ..DeviceReport::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_valid_for_every_level() {
+        for level in 1..=9 {
+            assert!(zlib_header_ok(&zlib_header(level)), "level {level}");
+            assert_eq!(gzip_header_len(&gzip_header(level)), Some(GZIP_HEADER));
+        }
+    }
+
+    #[test]
+    fn gzip_headers_with_optional_fields_are_measured_and_bad_ones_refused() {
+        let mut h = vec![0x1f, 0x8b, 8, 8 | 16, 0, 0, 0, 0, 0, 3];
+        h.extend(b"name\0comment\0");
+        assert_eq!(gzip_header_len(&h), Some(h.len()));
+        assert_eq!(gzip_header_len(&h[..12]), None);
+        assert_eq!(gzip_header_len(&[0x1f, 0x8b, 9, 0, 0, 0, 0, 0, 0, 0]), None);
+        assert!(!zlib_header_ok(&[0x78, 0x20 | 1]));
+    }
+}
