@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <rte_comp.h>
 #include <rte_compressdev.h>
@@ -30,6 +32,8 @@
 /* Transforms cached per queue pair: compression at levels 0..9 and decompression, each
  * with each of the three checksums. */
 #define DK_XFORMS (11 * 3)
+
+static void remove_runtime_dir(const char *dir);
 
 static int started[DK_MAX_DEVS];
 static int eal_up;
@@ -51,6 +55,9 @@ int dk_eal_init(int argc, char **argv, char *err, size_t errlen) {
     int rc = rte_eal_init(argc, argv);
     if (rc < 0) {
         say(err, errlen, "DPDK EAL did not start (%s)", rte_strerror(rte_errno));
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s", rte_eal_get_runtime_dir());
+        remove_runtime_dir(dir);
         return -1;
     }
     if (have_mask)
@@ -59,13 +66,26 @@ int dk_eal_init(int argc, char **argv, char *err, size_t errlen) {
     return 0;
 }
 
+/* EAL's runtime directory (/var/run/dpdk/PREFIX), removed when EAL ends if it is empty
+ * (with --no-shconf or --in-memory nothing is left in it); never a non-empty one, which
+ * another DPDK process with the same prefix may use. */
+static void remove_runtime_dir(const char *dir) {
+    if (dir[0] != '\0')
+        rmdir(dir);
+}
+
 void dk_eal_cleanup(void) {
     if (!eal_up)
         return;
     for (int i = 0; i < DK_MAX_DEVS; i++)
-        if (started[i])
-            dk_dev_stop(i);
+        if (started[i]) {
+            rte_compressdev_stop((uint8_t)i);
+            started[i] = 0;
+        }
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", rte_eal_get_runtime_dir());
     rte_eal_cleanup();
+    remove_runtime_dir(dir);
     eal_up = 0;
 }
 

@@ -662,7 +662,8 @@ pub struct Knobs {
     #[arg(long, value_name = "SPEC")]
     pub device: Option<dpukit_host::device::DeviceChoice>,
     /// With --device dpdk:PMD: DPDK's EAL arguments, split as a shell splits words. Default
-    /// for a software PMD: --no-huge --no-pci -m 512 --in-memory --vdev=PMD0 -l 0; for a
+    /// for a software PMD: --no-huge --no-pci -m 512 --no-shconf --file-prefix=dpukit-PID
+    /// --vdev=PMD0 -l 0; for a
     /// hardware PMD: --in-memory -l 0 (allow its PCI device with -a, see the README).
     /// Example: --dpdk-eal "-a 0000:03:00.0,class=compress -l 0 --in-memory"
     #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]

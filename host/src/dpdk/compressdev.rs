@@ -138,6 +138,8 @@ static STARTED: Mutex<Vec<Started>> = Mutex::new(Vec::new());
 /// Checksums the PMD computes over the uncompressed bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Checksum {
+    /// None from the PMD (the device computes the trailer's on the host CPU).
+    None,
     Crc32,
     Adler32,
 }
@@ -280,6 +282,7 @@ impl Queue {
                 compress: i32::from(j.compress),
                 level: i32::from(j.level),
                 chksum: match j.checksum {
+                    Checksum::None => sys::DK_CHKSUM_NONE as i32,
                     Checksum::Crc32 => sys::DK_CHKSUM_CRC32 as i32,
                     Checksum::Adler32 => sys::DK_CHKSUM_ADLER32 as i32,
                 },

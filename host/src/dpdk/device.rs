@@ -36,6 +36,8 @@ pub struct DpdkDevice {
     qp: Queue,
     name: String,
     supported: Vec<(Opcode, Option<Algorithm>)>,
+    /// Formats whose trailer checksum the PMD does not compute: computed here, on the CPU.
+    host_checksums: Vec<Algorithm>,
     note: String,
     timeout: Duration,
     burst: usize,
@@ -81,6 +83,7 @@ impl DpdkDevice {
         let info = &qp.info;
         let mut supported = Vec::new();
         let mut missing = Vec::new();
+        let mut host_checksums = Vec::new();
         let window_ok = (info.deflate_windows.0..=info.deflate_windows.1).contains(&WINDOW_LOG);
         if info.deflate_flags.is_none() {
             missing.push("it offers no DEFLATE".to_string());
@@ -97,11 +100,14 @@ impl DpdkDevice {
             for (algorithm, flag, what) in
                 [(Algorithm::Gzip, FF_CRC32, "CRC32"), (Algorithm::Zlib, FF_ADLER32, "Adler-32")]
             {
-                if info.has(flag) {
-                    supported.push((Opcode::Compress, Some(algorithm)));
-                    supported.push((Opcode::Decompress, Some(algorithm)));
-                } else {
-                    missing.push(format!("{} needs the {what} checksum, which it does not compute", algorithm.name()));
+                supported.push((Opcode::Compress, Some(algorithm)));
+                supported.push((Opcode::Decompress, Some(algorithm)));
+                if !info.has(flag) {
+                    host_checksums.push(algorithm);
+                    missing.push(format!(
+                        "the {what} of {} trailers is computed on the host CPU (the PMD computes none)",
+                        algorithm.name()
+                    ));
                 }
             }
         }
@@ -117,7 +123,7 @@ impl DpdkDevice {
             if runs.is_empty() { "no".to_string() } else { runs.join(" and ") }
         );
         if !missing.is_empty() {
-            note.push_str(&format!("; not gzip/zlib: {}", missing.join("; ")));
+            note.push_str(&format!("; {}", missing.join("; ")));
         }
         let kind = if spec.is_software() { "software PMD on this host" } else { "PMD" };
         let name = format!(
@@ -135,6 +141,7 @@ impl DpdkDevice {
             qp,
             name,
             supported,
+            host_checksums,
             note,
             timeout,
             burst: burst as usize,
@@ -224,7 +231,13 @@ impl DpdkDevice {
                         dst: &mut dst[p.dst_body.clone()],
                         compress: p.compress,
                         level: p.level,
-                        checksum: if p.algorithm == Algorithm::Gzip { Checksum::Crc32 } else { Checksum::Adler32 },
+                        checksum: if self.host_checksums.contains(&p.algorithm) {
+                            Checksum::None
+                        } else if p.algorithm == Algorithm::Gzip {
+                            Checksum::Crc32
+                        } else {
+                            Checksum::Adler32
+                        },
                         outcome: Outcome::Pending,
                     }
                 })
@@ -258,6 +271,16 @@ impl DpdkDevice {
             | Outcome::Pending => return fail(Status::DeviceUnavailable),
         };
         let (src, dst) = super::compressdev::split(&p.src, &p.dst);
+        let on_host = self.host_checksums.contains(&p.algorithm);
+        let host_checksum = |bytes: &[u8]| match p.algorithm {
+            Algorithm::Gzip => libdeflater::crc32(bytes),
+            _ => libdeflater::adler32(bytes),
+        };
+        let checksum = match (on_host, p.compress) {
+            (false, _) => checksum,
+            (true, true) => host_checksum(src),
+            (true, false) => host_checksum(&dst[..produced.min(dst.len())]),
+        };
         if p.compress {
             let total = p.dst_body.start + produced;
             let input = src.len() as u32;

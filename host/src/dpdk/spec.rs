@@ -65,19 +65,30 @@ impl DpdkSpec {
     }
 
     /// The EAL arguments (without the program name): `--dpdk-eal`'s, or for a software PMD
-    /// a virtual device with no hugepages, no PCI scan and no files left behind
-    /// (`--no-huge --no-pci -m 512 --in-memory --vdev=PMD0 -l 0`); for a hardware PMD, one
-    /// core and no files (its PCI device is the user's to allow, see the README).
+    /// a virtual device with no hugepages, no PCI scan, no shared config and a file prefix
+    /// of this process's own (`--no-huge --no-pci -m 512 --no-shconf
+    /// --file-prefix=dpukit-PID --vdev=PMD0 -l 0`); for a hardware PMD, hugepages kept in
+    /// memory (`--in-memory -l 0`; its PCI device is the user's to allow, see the README).
     pub fn eal_args(&self) -> Result<Vec<String>, String> {
         if let Some(eal) = &self.eal {
             return shell_words::split(eal).map_err(|e| format!("--dpdk-eal {eal:?}: {e}"));
         }
         let mut args: Vec<String> = Vec::new();
         if self.is_software() {
-            args.extend(["--no-huge", "--no-pci", "-m", "512"].map(String::from));
+            // Without hugepages EAL runs in legacy memory mode, which `--in-memory` refuses:
+            // no shared config and a prefix of this process's own keep runs apart instead.
+            args.extend(["--no-huge", "--no-pci", "-m", "512", "--no-shconf"].map(String::from));
+            args.push(format!("--file-prefix=dpukit-{}", std::process::id()));
             args.push(format!("--vdev={}0", self.pmd));
+        } else {
+            args.push("--in-memory".into());
         }
-        args.extend(["--in-memory", "--no-telemetry", "--log-level=lib.eal:error", "-l", "0"].map(String::from));
+        // EAL says why it failed; a PMD's log of an op it answers with an error status is
+        // left out (the op's status says it, and the run counts it).
+        args.extend(
+            ["--no-telemetry", "--log-level=lib.eal:error", "--log-level=pmd.compress.*:critical", "-l", "0"]
+                .map(String::from),
+        );
         Ok(args)
     }
 
@@ -102,7 +113,7 @@ mod tests {
         let s = DpdkSpec::parse("compress_isal").unwrap();
         assert!(s.is_software());
         let a = s.eal_args().unwrap();
-        for want in ["--no-huge", "--no-pci", "--in-memory", "--vdev=compress_isal0"] {
+        for want in ["--no-huge", "--no-pci", "--no-shconf", "--vdev=compress_isal0"] {
             assert!(a.iter().any(|x| x == want), "{a:?} lacks {want}");
         }
         let hw = DpdkSpec::parse("compress_mlx5").unwrap();
