@@ -30,7 +30,7 @@ use std::sync::Arc;
 fn eal(vdevs: &str) -> String {
     format!(
         "--no-huge --no-pci -m 1024 --no-shconf --file-prefix=dpukit-test-{} --no-telemetry \
-         --log-level=lib.eal:error --log-level=pmd.compress.*:critical {vdevs} -l 0",
+         --log-level=lib.eal:error --log-level=lib.compressdev:critical --log-level=pmd.compress.*:critical {vdevs} -l 0",
         std::process::id()
     )
 }
@@ -286,18 +286,33 @@ fn stored_chunks_differ_from_host_modes_but_gunzip_to_the_same_bytes_and_pass_cr
     assert!(c.host.verification.ok && c.offload.verification.ok);
     let host = files(&blob.join("fan-out-write-host-seed".to_string() + &s.seed.to_string()));
     let dpdk = files(&blob.join("fan-out-write-offload-seed".to_string() + &s.seed.to_string()));
-    let chunks: Vec<_> = host.keys().filter(|k| !k.to_string_lossy().contains("manifest")).collect();
-    assert!(chunks.len() >= 8, "chunks in the blob tier: {:?}", host.keys().collect::<Vec<_>>());
+    // A stored chunk is `chunks/nodeNNNN/INDEX.CRC32C` (its stored bytes' CRC32C, in hex).
+    let by_chunk = |files: &std::collections::BTreeMap<std::path::PathBuf, std::path::PathBuf>| {
+        files
+            .iter()
+            .filter(|(k, _)| k.starts_with("chunks"))
+            .map(|(k, p)| {
+                let (stem, crc) = k.to_str().unwrap().rsplit_once('.').unwrap();
+                (stem.to_string(), (u32::from_str_radix(crc, 16).unwrap(), p.clone()))
+            })
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let (host, dpdk) = (by_chunk(&host), by_chunk(&dpdk));
+    assert!(host.len() >= 8, "chunks in host mode's blob tier: {}", host.len());
+    assert_eq!(host.keys().collect::<Vec<_>>(), dpdk.keys().collect::<Vec<_>>(), "the same chunks");
+    let gunzip = |p: &std::path::Path| {
+        let out = Command::new("gzip").arg("-dc").arg(p).output().expect("gzip runs");
+        assert!(out.status.success(), "gzip -d {}: {}", p.display(), String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
     let mut differ = 0;
-    for k in chunks {
-        let (a, b) = (std::fs::read(&host[k]).unwrap(), std::fs::read(&dpdk[k]).unwrap());
+    for (chunk, (host_crc, host_path)) in &host {
+        let (dpdk_crc, dpdk_path) = &dpdk[chunk];
+        let (a, b) = (std::fs::read(host_path).unwrap(), std::fs::read(dpdk_path).unwrap());
+        assert_eq!(dpukit_kernels::crc32c::crc32c(&a), *host_crc, "{chunk}: host mode's CRC32C");
+        assert_eq!(dpukit_kernels::crc32c::crc32c(&b), *dpdk_crc, "{chunk}: the stored bytes pass CRC32C");
         differ += usize::from(a != b);
-        let gunzip = |p: &std::path::Path| {
-            let out = Command::new("gzip").arg("-dc").arg(p).output().expect("gzip runs");
-            assert!(out.status.success(), "gzip -d {}: {}", p.display(), String::from_utf8_lossy(&out.stderr));
-            out.stdout
-        };
-        assert!(gunzip(&host[k]) == gunzip(&dpdk[k]), "{}: other bytes after gzip -d", k.display());
+        assert!(gunzip(host_path) == gunzip(dpdk_path), "{chunk}: other bytes after gzip -d");
     }
     // ISA-L's DEFLATE is not libdeflate's: the stored bytes (and so the manifests) differ.
     assert!(differ > 0, "every stored chunk equals host mode's");
