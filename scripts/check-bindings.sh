@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Regenerates ffi/src/bindings.rs from ffi/include/dpu_offload.h and fails if it differs
-# from the committed file. Needs libclang (scripts/install-deps.sh installs it).
+# Regenerates ffi/src/bindings.rs from ffi/include/dpu_offload.h, and host/src/dpdk/sys.rs
+# from host/dpdk/shim.h, and fails if either differs from the committed file. Needs
+# libclang, and DPDK for the shim's build (scripts/install-deps.sh installs both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-before=$(mktemp)
-cp ffi/src/bindings.rs "$before"
-cargo build -p dpukit-ffi --features regenerate-bindings --quiet
-if ! diff -u "$before" ffi/src/bindings.rs; then
-  echo "check-bindings: ffi/src/bindings.rs is stale; commit the regenerated file" >&2
-  exit 1
-fi
-rm -f "$before"
-echo "check-bindings: ffi/src/bindings.rs is fresh"
+check() {
+  local file=$1
+  shift
+  local before
+  before=$(mktemp)
+  cp "$file" "$before"
+  cargo build "$@" --quiet
+  if ! diff -u "$before" "$file"; then
+    echo "check-bindings: $file is stale; commit the regenerated file" >&2
+    exit 1
+  fi
+  rm -f "$before"
+  echo "check-bindings: $file is fresh"
+}
+check ffi/src/bindings.rs -p dpukit-ffi --features regenerate-bindings
+check host/src/dpdk/sys.rs -p dpukit-host --features dpdk,regenerate-dpdk-bindings
