@@ -1,5 +1,5 @@
 //! The compressdev [`Device`]: it answers the kit's gzip and zlib compress and decompress
-//! descriptors through a DPDK queue pair, inline on the node's thread, with measured times.
+//! descriptors through a DPDK queue pair, from a thread of its own, with measured times.
 //!
 //! The kit's gzip (RFC 1952) and zlib (RFC 1950) chunks are raw DEFLATE between a header
 //! and a trailer; the PMD runs the DEFLATE and computes the trailer's checksum (CRC32 or
@@ -14,6 +14,9 @@ use super::spec::DpdkSpec;
 use crate::device::{Device, DeviceClock, DeviceReport};
 use crate::result::ResourceUse;
 use dpukit_ffi::{Algorithm, Completion, DeviceQueue, Op, Opcode, RawCpl, RawDesc, ResolvedBuf, Status};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// RTE_COMP_FF_* bits the device needs (rte_comp.h).
@@ -30,23 +33,93 @@ const GZIP_TRAILER: usize = 8;
 const ZLIB_HEADER: usize = 2;
 const ZLIB_TRAILER: usize = 4;
 
-/// A compressdev queue pair serving one node's queue pair.
-pub struct DpdkDevice {
+/// What the device thread owns: the node's device queue and a compressdev queue pair.
+struct Worker {
     queue: DeviceQueue,
     qp: Queue,
-    name: String,
     supported: Vec<(Opcode, Option<Algorithm>)>,
     /// Formats whose trailer checksum the PMD does not compute: computed here, on the CPU.
     host_checksums: Vec<Algorithm>,
-    note: String,
     timeout: Duration,
     burst: usize,
-    epoch: Instant,
+    raw: Vec<RawDesc>,
+    stats: Stats,
+}
+
+/// What the device thread has done, published for the host's reports.
+#[derive(Debug, Clone, Copy, Default)]
+struct Stats {
     descriptors: u64,
     errors: u64,
+    /// Wall time inside the PMD's bursts (and the wrapping around them).
     busy_ns: u64,
+    /// Since the thread started: the first fetch and the last completion.
     first_ns: Option<u64>,
     last_ns: u64,
+}
+
+/// What the host and the device thread share.
+struct Shared {
+    stop: AtomicBool,
+    /// Completions posted so far (the host waits for this to move).
+    posted: AtomicU64,
+    host_waiting: AtomicBool,
+    lock: Mutex<()>,
+    cv: Condvar,
+    ended: Mutex<Option<String>>,
+    ended_flag: AtomicBool,
+    stats: Mutex<Stats>,
+}
+
+impl Shared {
+    fn wake_host(&self) {
+        if self.host_waiting.load(Ordering::SeqCst) {
+            let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.cv.notify_all();
+        }
+    }
+}
+
+/// Marks the thread ended (with why) and wakes the host, even when the thread panics.
+struct EndGuard(Arc<Shared>);
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        {
+            let mut why = self.0.ended.lock().unwrap_or_else(|e| e.into_inner());
+            if why.is_none() {
+                *why = Some(if std::thread::panicking() {
+                    "thread panicked".to_string()
+                } else {
+                    "thread ended".to_string()
+                });
+            }
+        }
+        self.0.ended_flag.store(true, Ordering::SeqCst);
+        let _g = self.0.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.0.cv.notify_all();
+    }
+}
+
+/// Polls without work before the device thread parks.
+const SPIN_POLLS: u32 = 200;
+/// Longest park of an idle device thread (bounds the delay of a doorbell rung without a
+/// call to `progress`, which the offload layer makes after each doorbell).
+const PARK: Duration = Duration::from_micros(500);
+/// Checks of the completion counter before the host blocks on the condition variable.
+const HOST_SPIN: u32 = 100;
+
+/// A compressdev queue pair serving one node's queue pair from a thread of its own, the
+/// way a DPDK application polls a compressdev queue pair from a worker lcore: a software
+/// PMD compresses on that thread, a hardware one is polled there until it answers.
+pub struct DpdkDevice {
+    shared: Arc<Shared>,
+    handle: Option<JoinHandle<()>>,
+    thread: std::thread::Thread,
+    name: String,
+    supported: Vec<(Opcode, Option<Algorithm>)>,
+    note: String,
+    resource: String,
 }
 
 /// One descriptor of a burst and where its answer stands.
@@ -136,27 +209,125 @@ impl DpdkDevice {
             info.dpdk_version,
             eal.args_line()
         );
-        Ok(DpdkDevice {
+        let worker = Worker {
             queue,
-            qp,
-            name,
-            supported,
+            supported: supported.clone(),
             host_checksums,
-            note,
             timeout,
             burst: burst as usize,
-            epoch: Instant::now(),
-            descriptors: 0,
-            errors: 0,
-            busy_ns: 0,
-            first_ns: None,
-            last_ns: 0,
-        })
+            raw: vec![RawDesc::default(); burst as usize],
+            stats: Stats::default(),
+            qp,
+        };
+        let resource = format!("compressdev:{}", worker.qp.info.driver);
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            posted: AtomicU64::new(0),
+            host_waiting: AtomicBool::new(false),
+            lock: Mutex::new(()),
+            cv: Condvar::new(),
+            ended: Mutex::new(None),
+            ended_flag: AtomicBool::new(false),
+            stats: Mutex::new(Stats::default()),
+        });
+        let thread_shared = shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("dpukit-dpdk".into())
+            .spawn(move || {
+                let _ended = EndGuard(thread_shared.clone());
+                worker.run(&thread_shared);
+            })
+            .map_err(|e| format!("cannot start the DPDK device thread: {e}"))?;
+        let thread = handle.thread().clone();
+        Ok(DpdkDevice { shared, handle: Some(handle), thread, name, supported, note, resource })
+    }
+
+    fn join(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.thread.unpark();
+        if let Some(h) = self.handle.take() {
+            // A panic of the thread is already recorded as why it ended.
+            let _ = h.join();
+        }
     }
 
     /// What runs on the device and what does not, and why: one line for the result.
     pub fn capability_note(&self) -> &str {
         &self.note
+    }
+}
+
+impl Drop for DpdkDevice {
+    fn drop(&mut self) {
+        self.join();
+    }
+}
+
+impl Worker {
+    /// Serves the queue pair until told to stop: spins briefly after work, then parks
+    /// until the host rings (it unparks the thread) or a short timeout passes.
+    fn run(mut self, shared: &Shared) {
+        let epoch = Instant::now();
+        let mut idle = 0u32;
+        while !shared.stop.load(Ordering::Acquire) {
+            let posted = self.progress(&epoch);
+            if posted > 0 {
+                *shared.stats.lock().unwrap_or_else(|e| e.into_inner()) = self.stats;
+                shared.posted.fetch_add(posted as u64, Ordering::SeqCst);
+                shared.wake_host();
+                idle = 0;
+                continue;
+            }
+            idle = idle.saturating_add(1);
+            if idle < SPIN_POLLS {
+                std::hint::spin_loop();
+            } else {
+                std::thread::park_timeout(PARK);
+            }
+        }
+    }
+
+    /// Fetches what the host rang for, a burst at a time, runs it through the PMD and
+    /// posts its completions. A fenced descriptor waits for the burst before it.
+    fn progress(&mut self, epoch: &Instant) -> usize {
+        let mut posted_all = 0;
+        loop {
+            let budget = self.burst.min(self.queue.cq_free());
+            if budget == 0 {
+                return posted_all;
+            }
+            let mut raw = std::mem::take(&mut self.raw);
+            let n = self.queue.fetch(&mut raw[..budget]);
+            if n == 0 {
+                self.raw = raw;
+                return posted_all;
+            }
+            let start = epoch.elapsed().as_nanos() as u64;
+            self.stats.first_ns.get_or_insert(start);
+            let mut burst: Vec<Pending> = Vec::with_capacity(n);
+            let mut answers: Vec<Completion> = Vec::with_capacity(n);
+            for r in &raw[..n] {
+                let fenced = dpukit_ffi::DescFlags::from_raw(r.0.flags).is_ok_and(|f| f.fences());
+                if fenced && !burst.is_empty() {
+                    self.run_burst(&mut burst);
+                    answers.extend(burst.drain(..).filter_map(|p| p.answer));
+                }
+                match self.prepare(r) {
+                    Ok(p) => burst.push(p),
+                    Err(c) => answers.push(c),
+                }
+            }
+            self.run_burst(&mut burst);
+            answers.extend(burst.drain(..).filter_map(|p| p.answer));
+            self.raw = raw;
+            self.stats.descriptors += n as u64;
+            self.stats.errors += answers.iter().filter(|c| !c.status.is_ok()).count() as u64;
+            let cpls: Vec<RawCpl> = answers.iter().map(Completion::encode).collect();
+            let posted = self.queue.complete(&cpls);
+            debug_assert_eq!(posted, cpls.len(), "fetched no more than the completion ring had room for");
+            posted_all += posted;
+            self.stats.last_ns = epoch.elapsed().as_nanos() as u64;
+        }
     }
 
     /// Parses and resolves one descriptor into a burst entry, or answers it at once.
@@ -252,7 +423,7 @@ impl DpdkDevice {
         for (p, outcome) in burst.iter_mut().zip(outcomes) {
             p.answer = Some(self.answer(p, outcome));
         }
-        self.busy_ns += t0.elapsed().as_nanos() as u64;
+        self.stats.busy_ns += t0.elapsed().as_nanos() as u64;
     }
 
     /// The completion of one descriptor the PMD ran: wraps or checks the DEFLATE data.
@@ -392,66 +563,75 @@ impl Device for DpdkDevice {
         self.supported.contains(&(opcode, algorithm))
     }
 
-    /// Fetches what the host rang for, a burst at a time, runs it through the PMD and
-    /// posts its completions. A fenced descriptor waits for the burst before it.
+    /// The host has rung the doorbell or is about to wait: wake the thread if it parked.
     fn progress(&mut self, _now_ns: u64) {
-        let mut raw = vec![RawDesc::default(); self.burst];
-        loop {
-            let budget = self.burst.min(self.queue.cq_free());
-            if budget == 0 {
-                return;
-            }
-            let n = self.queue.fetch(&mut raw[..budget]);
-            if n == 0 {
-                return;
-            }
-            let start = self.epoch.elapsed().as_nanos() as u64;
-            self.first_ns.get_or_insert(start);
-            let mut burst: Vec<Pending> = Vec::with_capacity(n);
-            let mut answers: Vec<Completion> = Vec::with_capacity(n);
-            for r in &raw[..n] {
-                let fenced = dpukit_ffi::DescFlags::from_raw(r.0.flags).is_ok_and(|f| f.fences());
-                if fenced && !burst.is_empty() {
-                    self.run_burst(&mut burst);
-                    answers.extend(burst.drain(..).filter_map(|p| p.answer));
-                }
-                match self.prepare(r) {
-                    Ok(p) => burst.push(p),
-                    Err(c) => answers.push(c),
-                }
-            }
-            self.run_burst(&mut burst);
-            answers.extend(burst.drain(..).filter_map(|p| p.answer));
-            self.descriptors += n as u64;
-            self.errors += answers.iter().filter(|c| !c.status.is_ok()).count() as u64;
-            let cpls: Vec<RawCpl> = answers.iter().map(Completion::encode).collect();
-            let posted = self.queue.complete(&cpls);
-            debug_assert_eq!(posted, cpls.len(), "fetched no more than the completion ring had room for");
-            self.last_ns = self.epoch.elapsed().as_nanos() as u64;
-        }
+        self.thread.unpark();
     }
 
     fn pending(&self) -> usize {
-        // Every fetched descriptor is answered before `progress` returns.
+        // The thread answers every descriptor it fetched before it fetches more.
         0
     }
 
     fn report(&self) -> DeviceReport {
-        let window = self.last_ns.saturating_sub(self.first_ns.unwrap_or(self.last_ns));
-        let utilization = if window > 0 { (self.busy_ns as f64 / window as f64).min(1.0) } else { 0.0 };
+        let s = *self.shared.stats.lock().unwrap_or_else(|e| e.into_inner());
+        let window = s.last_ns.saturating_sub(s.first_ns.unwrap_or(s.last_ns));
+        let utilization = if window > 0 { (s.busy_ns as f64 / window as f64).min(1.0) } else { 0.0 };
         DeviceReport {
             resources: vec![ResourceUse {
-                name: format!("compressdev:{}", self.qp.info.driver),
+                name: self.resource.clone(),
                 units: 1,
-                jobs: self.descriptors,
-                busy_ns: self.busy_ns,
+                jobs: s.descriptors,
+                busy_ns: s.busy_ns,
                 utilization,
             }],
             makespan_ns: window,
-            descriptors: self.descriptors,
-            error_completions: self.errors,
+            descriptors: s.descriptors,
+            error_completions: s.errors,
             ..DeviceReport::default()
         }
+    }
+
+    fn runs_on_its_own(&self) -> bool {
+        true
+    }
+
+    /// Spins briefly for a new completion, then blocks on the condition variable the
+    /// thread signals after posting (or when it ends), up to `timeout`.
+    fn wait(&mut self, timeout: Duration) {
+        let seen = self.shared.posted.load(Ordering::SeqCst);
+        for _ in 0..HOST_SPIN {
+            if self.shared.posted.load(Ordering::SeqCst) != seen || self.shared.ended_flag.load(Ordering::SeqCst) {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+        let deadline = Instant::now() + timeout;
+        let mut g = self.shared.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.shared.host_waiting.store(true, Ordering::SeqCst);
+        while self.shared.posted.load(Ordering::SeqCst) == seen && !self.shared.ended_flag.load(Ordering::SeqCst) {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            g = match self.shared.cv.wait_timeout(g, deadline - now) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+        self.shared.host_waiting.store(false, Ordering::SeqCst);
+    }
+
+    fn health(&mut self) -> Result<(), String> {
+        if self.shared.ended_flag.load(Ordering::SeqCst) {
+            let why = self.shared.ended.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            return Err(format!("DPDK device {}", why.unwrap_or_else(|| "thread ended".into())));
+        }
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        self.join();
     }
 }
 

@@ -10,9 +10,10 @@
 //! checksum the PMD computed. Everything else (CRC32C, cache lookups, LZ4 and zstd, which
 //! compressdev does not offer) runs on the host CPU, counted, with the reason.
 //!
-//! Figures are measured: the device runs inline on the node's thread, as a DPDK application
-//! polls its queue pair (a software PMD compresses inside the enqueue call; a hardware one
-//! is polled until it answers), and the host times each op as it comes back.
+//! Figures are measured: each node's compressdev queue pair is driven from a thread of its
+//! own, as a DPDK application polls a queue pair from a worker lcore (a software PMD
+//! compresses inside the enqueue call, on that thread; a hardware one is polled there until
+//! it answers), and the host times each op as it comes back.
 //!
 //! `spec.rs` (always built): the `--device dpdk:PMD` choice and its options. With the
 //! feature: `sys.rs` (the shim's bindings), `compressdev.rs` (EAL, devices, queue pairs:

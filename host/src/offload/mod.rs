@@ -759,11 +759,7 @@ impl Offload {
                 self.stats.sim_wall_ns += w0.elapsed().as_nanos() as u64;
             }
         }
-        // A measured device's completions are due when the host sees them, after the
-        // device progressed (an inline one, such as a DPDK queue pair, works in there).
         let measured = dev.clock == DeviceClock::Measured;
-        let now = if measured { self.now_ns() } else { now };
-        let Some(dev) = self.device.as_mut() else { return Ok(0) };
         // Reused across polls: no allocation per poll on the data path.
         let mut cpls = std::mem::take(&mut self.cpl_buf);
         cpls.clear();
