@@ -354,21 +354,36 @@ impl Worker {
             Algorithm::Gzip => (GZIP_HEADER, GZIP_TRAILER),
             _ => (ZLIB_HEADER, ZLIB_TRAILER),
         };
+        // The PMD gets only the room an op can use (each 32 KiB of it is an mbuf segment
+        // taken from the pool and chained): DEFLATE's worst case for a compression, the
+        // size the gzip trailer records for a decompression.
         let (src_body, dst_body) = if compress {
             if dst.len() < header + trailer {
                 return Err(refuse(Status::DstTooSmall));
             }
-            (0..src.len(), header..dst.len() - trailer)
+            let room = (dst.len() - header - trailer).min(deflate_bound(src.len()));
+            (0..src.len(), header..header + room)
         } else {
-            let start = {
-                let bytes = super::compressdev::read(&src);
-                match algorithm {
-                    Algorithm::Gzip => gzip_header_len(bytes),
-                    _ => zlib_header_ok(bytes).then_some(ZLIB_HEADER),
+            let bytes = super::compressdev::read(&src);
+            let start = match algorithm {
+                Algorithm::Gzip => gzip_header_len(bytes),
+                _ => zlib_header_ok(bytes).then_some(ZLIB_HEADER),
+            };
+            let room = match algorithm {
+                // ISIZE is the length modulo 2^32: a hint, checked after the PMD ran.
+                Algorithm::Gzip if bytes.len() >= GZIP_TRAILER => {
+                    let t = &bytes[bytes.len() - 4..];
+                    let recorded = u32::from_le_bytes([t[0], t[1], t[2], t[3]]) as usize;
+                    if recorded <= dst.len() {
+                        recorded
+                    } else {
+                        dst.len()
+                    }
                 }
+                _ => dst.len(),
             };
             match start {
-                Some(h) if src.len() >= h + trailer => (h..src.len() - trailer, 0..dst.len()),
+                Some(h) if src.len() >= h + trailer => (h..src.len() - trailer, 0..room),
                 _ => return Err(refuse(Status::CorruptInput)),
             }
         };
@@ -487,6 +502,12 @@ impl Worker {
             Completion::ok(p.tag, p.opcode, produced as u64, src.len() as u32)
         }
     }
+}
+
+/// The most a DEFLATE stream of `n` bytes takes: stored blocks of at most 64 KiB, five
+/// bytes of framing each, and slack for a final block and the encoder's flush.
+fn deflate_bound(n: usize) -> usize {
+    n + 5 * (n / 65535 + 1) + 1024
 }
 
 /// The gzip header of a kit chunk: no name, no time, OS unknown; XFL as RFC 1952 says.
