@@ -23,6 +23,7 @@
 #include <rte_compressdev.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <rte_log.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_version.h>
@@ -52,7 +53,19 @@ int dk_eal_init(int argc, char **argv, char *err, size_t errlen) {
      * it later and must keep the process's whole CPU mask. */
     cpu_set_t before;
     int have_mask = pthread_getaffinity_np(pthread_self(), sizeof(before), &before) == 0;
+    /* DPDK logs to stdout, and EAL prints its usage there on a bad argument: both go to
+     * stderr, so the kit's own output on stdout (a result as JSON) stays whole. */
+    rte_openlog_stream(stderr);
+    fflush(stdout);
+    int saved_stdout = dup(STDOUT_FILENO);
+    if (saved_stdout >= 0)
+        dup2(STDERR_FILENO, STDOUT_FILENO);
     int rc = rte_eal_init(argc, argv);
+    fflush(stdout);
+    if (saved_stdout >= 0) {
+        dup2(saved_stdout, STDOUT_FILENO);
+        close(saved_stdout);
+    }
     if (rc < 0) {
         say(err, errlen, "DPDK EAL did not start (%s)", rte_strerror(rte_errno));
         char dir[PATH_MAX];

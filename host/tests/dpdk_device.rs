@@ -366,7 +366,7 @@ fn child_a_pmd_that_is_not_there() {
     let mut s = DpdkSpec::parse("compress_qat").unwrap();
     s.eal = Some(eal("--vdev=compress_isal0"));
     let e = open_err(s.clone(), &config(4096, 8192));
-    assert!(e.contains("no compressdev device `compress_qat`") && e.contains("librte-compress-qat23"), "{e}");
+    assert!(e.contains("no compressdev device `compress_qat`") && e.contains("librte-common-qat23"), "{e}");
     assert_eq!(e.lines().count(), 1, "{e}");
     // Other EAL arguments in the same process: refused in one line.
     let mut other = spec("compress_isal");

@@ -66,7 +66,13 @@ impl Eal {
         std::mem::forget(owned);
         std::mem::forget(argv);
         if rc < 0 {
-            return Err(format!("{} with `{}`", err_line(&err), args.join(" ")));
+            let hint = if args.iter().any(|a| a == "--no-huge") {
+                "check the EAL arguments"
+            } else {
+                "check hugepages (HugePages_Free in /proc/meminfo), the rights to use them and the device \
+                 (root, or the README's capabilities), and the EAL arguments"
+            };
+            return Err(format!("{} with `{}`: {hint}", err_line(&err), args.join(" ")));
         }
         // SAFETY: `cleanup_at_exit` is an `extern "C" fn()` that stays valid for the life
         // of the process.
@@ -124,6 +130,20 @@ fn info_of(dev_id: u8) -> Result<DeviceInfo, String> {
         deflate_flags: (raw.has_deflate != 0).then_some(raw.deflate_flags),
         deflate_windows: (raw.deflate_window_min, raw.deflate_window_max),
     })
+}
+
+/// The Debian package that ships a PMD (`compress_mlx5`: librte-compress-mlx5-23; the QAT
+/// PMD is in librte-common-qat23).
+fn debian_package(pmd: &str) -> String {
+    if pmd.ends_with("qat") {
+        return "librte-common-qat23".into();
+    }
+    let base = format!("librte-{}", pmd.replace('_', "-"));
+    if base.ends_with(|c: char| c.is_ascii_digit()) {
+        format!("{base}-23")
+    } else {
+        format!("{base}23")
+    }
 }
 
 /// A started device and its queue pairs not in use.
@@ -217,9 +237,10 @@ impl Queue {
                 let rc = unsafe { sys::dk_dev_find(name.as_ptr(), err.as_mut_ptr(), ERR_BYTES) };
                 if rc < 0 {
                     return Err(format!(
-                        "{}: is the PMD installed (Debian: librte-{}23) and named in the EAL arguments?",
+                        "{}: is the PMD installed (Debian: {}), its device allowed in the EAL arguments \
+                         (-a or --vdev) and bound to a driver the PMD drives?",
                         err_line(&err),
-                        pmd.replace('_', "-")
+                        debian_package(pmd)
                     ));
                 }
                 rc as u8
