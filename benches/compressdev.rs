@@ -53,8 +53,13 @@ fn device(size: usize, burst: usize) -> Offload {
         engine: Default::default(),
     };
     let registry = Registry::new(Arc::new(CacheIndex::new(64).expect("index")));
-    Offload::with_choice(registry, &cfg, &Profile::builtin("host-only").expect("profile"), &DeviceChoice::Dpdk(spec))
-        .unwrap_or_else(|e| panic!("{}: {e}", pmd()))
+    Offload::with_choice(
+        registry,
+        &cfg,
+        &Profile::builtin("host-only").expect("profile"),
+        &DeviceChoice::Dpdk(spec),
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", pmd()))
 }
 
 /// Runs `burst` copies of `op` on `input` and takes them all back.
@@ -85,9 +90,14 @@ fn bench(c: &mut Criterion) {
         let mut out = vec![0u8; size + size / 8 + 4096];
 
         let mut group = c.benchmark_group(format!("gzip-compress/{size}"));
-        group.measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500)).sample_size(20);
+        group
+            .measurement_time(Duration::from_secs(2))
+            .warm_up_time(Duration::from_millis(500))
+            .sample_size(20);
         group.throughput(Throughput::Bytes(size as u64));
-        group.bench_function("host-kernel", |b| b.iter(|| compress::compress(&codec, black_box(&data), &mut out)));
+        group.bench_function("host-kernel", |b| {
+            b.iter(|| compress::compress(&codec, black_box(&data), &mut out))
+        });
         for burst in BURSTS {
             let mut off = device(size, burst);
             let op = SlotOp::Compress { algorithm: Algorithm::Gzip, level: LEVEL, len: size as u32 };
@@ -99,14 +109,18 @@ fn bench(c: &mut Criterion) {
         group.finish();
 
         let mut group = c.benchmark_group(format!("gzip-decompress/{size}"));
-        group.measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500)).sample_size(20);
+        group
+            .measurement_time(Duration::from_secs(2))
+            .warm_up_time(Duration::from_millis(500))
+            .sample_size(20);
         group.throughput(Throughput::Bytes(size as u64));
         group.bench_function("host-kernel", |b| {
             b.iter(|| compress::decompress(Algorithm::Gzip, black_box(&packed), &mut out))
         });
         for burst in BURSTS {
             let mut off = device(size, burst);
-            let op = SlotOp::Decompress { algorithm: Algorithm::Gzip, src: Buf::In, dst: Buf::Out, len: n as u32 };
+            let op =
+                SlotOp::Decompress { algorithm: Algorithm::Gzip, src: Buf::In, dst: Buf::Out, len: n as u32 };
             group.throughput(Throughput::Bytes((size * burst) as u64));
             group.bench_function(format!("{}-burst{burst}", pmd()), |b| {
                 b.iter(|| run_burst(&mut off, black_box(&packed), op, burst))

@@ -252,7 +252,10 @@ fn dpdk_options_without_dpdk_are_one_line_each() {
             "this dpukit was built without DPDK: cargo build --features dpdk",
         ));
     } else {
-        cases.push((&["compare", "--device", "dpdk:compress_isal", "--dpdk-burst", "0"], "--dpdk-burst 0 out of range"));
+        cases.push((
+            &["compare", "--device", "dpdk:compress_isal", "--dpdk-burst", "0"],
+            "--dpdk-burst 0 out of range",
+        ));
     }
     for (args, want) in cases {
         let (status, stderr) = dpukit(args, d);

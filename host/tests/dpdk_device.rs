@@ -15,9 +15,9 @@ use dpukit_ffi::{Algorithm, Status};
 use dpukit_host::device::{DeviceChoice, DeviceClock};
 use dpukit_host::dpdk::DpdkSpec;
 use dpukit_host::offload::{Buf, Offload, OffloadConfig, RanOn, SlotOp};
+use dpukit_host::result::Mode;
 use dpukit_host::result::Source;
 use dpukit_host::run::{compare, run_scenario, RunOptions};
-use dpukit_host::result::Mode;
 use dpukit_host::spec::{CompressionSpec, ScenarioKind, ScenarioSpec};
 use dpukit_kernels::cache_index::CacheIndex;
 use dpukit_kernels::compress::{decompress, Codec};
@@ -59,8 +59,10 @@ fn config(in_bytes: usize, out_bytes: usize) -> OffloadConfig {
 
 /// Text-like bytes that compress (words from a small vocabulary, seeded).
 fn text(len: usize, seed: u64) -> Vec<u8> {
-    const WORDS: [&str; 12] =
-        ["offload ", "chunk ", "deflate ", "queue ", "pair ", "the ", "of ", "device ", "host ", "a ", "DPU ", "\n"];
+    const WORDS: [&str; 12] = [
+        "offload ", "chunk ", "deflate ", "queue ", "pair ", "the ", "of ", "device ", "host ", "a ", "DPU ",
+        "\n",
+    ];
     let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     let mut out = Vec::with_capacity(len + 16);
     while out.len() < len {
@@ -74,8 +76,13 @@ fn text(len: usize, seed: u64) -> Vec<u8> {
 }
 
 fn dpdk_offload(pmd: &str, cfg: &OffloadConfig) -> Offload {
-    Offload::with_choice(registry(), cfg, &Profile::builtin("bluefield-2").unwrap(), &DeviceChoice::Dpdk(spec(pmd)))
-        .unwrap_or_else(|e| panic!("{pmd}: {e}"))
+    Offload::with_choice(
+        registry(),
+        cfg,
+        &Profile::builtin("bluefield-2").unwrap(),
+        &DeviceChoice::Dpdk(spec(pmd)),
+    )
+    .unwrap_or_else(|e| panic!("{pmd}: {e}"))
 }
 
 /// Runs one job on a fresh slot with `input` in its input buffer; returns the finished
@@ -95,7 +102,9 @@ fn one_job(off: &mut Offload, input: &[u8], op: SlotOp) -> (dpukit_host::offload
 #[test]
 fn gzip_and_zlib_round_trip_through_each_software_pmd_and_read_as_the_kernels_read_them() {
     // The zlib PMD of DPDK 22.11 takes no chained mbufs: buffers of one 32 KiB segment.
-    for (pmd, lens) in [("compress_isal", &[4096usize, 65536, 1 << 20][..]), ("compress_zlib", &[4096, 30000][..])] {
+    for (pmd, lens) in
+        [("compress_isal", &[4096usize, 65536, 1 << 20][..]), ("compress_zlib", &[4096, 30000][..])]
+    {
         let max = *lens.iter().max().unwrap();
         let cfg = config(max, (max + 4096).min(32 << 10).max(max));
         let mut off = dpdk_offload(pmd, &cfg);
@@ -108,16 +117,26 @@ fn gzip_and_zlib_round_trip_through_each_software_pmd_and_read_as_the_kernels_re
                 let data = text(len, len as u64);
                 let what = format!("{pmd} {} {len}", algorithm.name());
                 // Compressed by the device, read by the kit's kernels.
-                let (r, packed) = one_job(&mut off, &data, SlotOp::Compress { algorithm, level: 1, len: len as u32 });
-                assert_eq!((r.status, r.ran_on), (Status::Ok, RanOn::Device), "{what}: {r:?} {:?}", off.stats());
+                let (r, packed) =
+                    one_job(&mut off, &data, SlotOp::Compress { algorithm, level: 1, len: len as u32 });
+                assert_eq!(
+                    (r.status, r.ran_on),
+                    (Status::Ok, RanOn::Device),
+                    "{what}: {r:?} {:?}",
+                    off.stats()
+                );
                 assert!(packed.len() < len / 2, "{what}: {} bytes", packed.len());
                 let mut back = vec![0u8; len];
                 assert_eq!(decompress(algorithm, &packed, &mut back), Ok(len), "{what}");
                 assert!(back == data, "{what}: the kernels read back other bytes");
                 // Compressed by the kernels, read by the device.
                 let mut theirs = vec![0u8; len + 1024];
-                let n = dpukit_kernels::compress::compress(&Codec::new(algorithm, 6).unwrap(), &data, &mut theirs)
-                    .unwrap();
+                let n = dpukit_kernels::compress::compress(
+                    &Codec::new(algorithm, 6).unwrap(),
+                    &data,
+                    &mut theirs,
+                )
+                .unwrap();
                 let op = SlotOp::Decompress { algorithm, src: Buf::In, dst: Buf::Out, len: n as u32 };
                 let (r, plain) = one_job(&mut off, &theirs[..n], op);
                 assert_eq!((r.status, r.ran_on), (Status::Ok, RanOn::Device), "{what}");
@@ -138,8 +157,11 @@ fn a_device_compressed_gzip_chunk_reads_with_the_gzip_tool() {
     let cfg = config(256 << 10, (256 << 10) + 4096);
     let mut off = dpdk_offload("compress_isal", &cfg);
     let data = text(200_000, 3);
-    let (r, packed) =
-        one_job(&mut off, &data, SlotOp::Compress { algorithm: Algorithm::Gzip, level: 6, len: data.len() as u32 });
+    let (r, packed) = one_job(
+        &mut off,
+        &data,
+        SlotOp::Compress { algorithm: Algorithm::Gzip, level: 6, len: data.len() as u32 },
+    );
     assert_eq!((r.status, r.ran_on), (Status::Ok, RanOn::Device));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("chunk.gz");
@@ -157,7 +179,8 @@ fn ops_compressdev_has_not_run_on_the_host_and_say_why() {
     let (r, _) = one_job(&mut off, &data, SlotOp::Crc32c { buf: Buf::In, len: 65536 });
     assert_eq!((r.status, r.ran_on), (Status::Ok, RanOn::Host));
     assert_eq!(r.result, dpukit_kernels::crc32c::crc32c(&data) as u64);
-    let (r, packed) = one_job(&mut off, &data, SlotOp::Compress { algorithm: Algorithm::Lz4, level: 0, len: 65536 });
+    let (r, packed) =
+        one_job(&mut off, &data, SlotOp::Compress { algorithm: Algorithm::Lz4, level: 0, len: 65536 });
     assert_eq!((r.status, r.ran_on), (Status::Ok, RanOn::Host));
     let mut back = vec![0u8; 65536];
     assert_eq!(decompress(Algorithm::Lz4, &packed, &mut back), Ok(65536));
@@ -174,7 +197,8 @@ fn corrupt_input_is_the_devices_answer_and_an_output_that_does_not_fit_is_retrie
     let mut off = dpdk_offload("compress_isal", &cfg);
     let data = text(65536, 11);
     let mut packed = vec![0u8; 70000];
-    let n = dpukit_kernels::compress::compress(&Codec::new(Algorithm::Gzip, 6).unwrap(), &data, &mut packed).unwrap();
+    let n = dpukit_kernels::compress::compress(&Codec::new(Algorithm::Gzip, 6).unwrap(), &data, &mut packed)
+        .unwrap();
     let (r, _) = one_job(&mut off, &packed[..n], gunzip_op(n));
     // The PMD ran out of space; the host reran the op and the kernels say the same.
     assert_eq!((r.status, r.ran_on), (Status::DstTooSmall, RanOn::Host));
@@ -190,7 +214,8 @@ fn corrupt_input_is_the_devices_answer_and_an_output_that_does_not_fit_is_retrie
     // A trailer whose CRC32 is not the data's.
     let small = text(2000, 5);
     let mut p2 = vec![0u8; 4000];
-    let m = dpukit_kernels::compress::compress(&Codec::new(Algorithm::Gzip, 6).unwrap(), &small, &mut p2).unwrap();
+    let m = dpukit_kernels::compress::compress(&Codec::new(Algorithm::Gzip, 6).unwrap(), &small, &mut p2)
+        .unwrap();
     p2[m - 8] ^= 1;
     let (r, _) = one_job(&mut off, &p2[..m], gunzip_op(m));
     assert_eq!((r.status, r.ran_on), (Status::CorruptInput, RanOn::Device));
@@ -222,7 +247,8 @@ fn every_scenario_through_compress_isal_verifies_and_is_measured() {
     let opts = RunOptions { device: DeviceChoice::Dpdk(spec("compress_isal")), ..RunOptions::default() };
     for kind in ScenarioKind::ALL {
         let label = kind.name();
-        let r = run_scenario(&small(kind), Mode::Offload, &profile, &opts).unwrap_or_else(|e| panic!("{label}: {e}"));
+        let r = run_scenario(&small(kind), Mode::Offload, &profile, &opts)
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
         assert!(r.verification.ok, "{label}: {:?}", r.verification.failures);
         assert_eq!(r.throughput.source, Source::Measured, "{label}");
         let d = r.device.as_ref().expect("a device summary");
@@ -232,7 +258,12 @@ fn every_scenario_through_compress_isal_verifies_and_is_measured() {
         assert!(d.descriptors > 0, "{label}: nothing went to the PMD");
         assert_eq!(d.error_completions, 0, "{label}");
         // CRC32C and the cache ops ran on the host, said so; nothing failed over.
-        assert_eq!(r.fallbacks.after_device_error + r.fallbacks.after_timeout, 0, "{label}: {:?}", r.fallbacks);
+        assert_eq!(
+            r.fallbacks.after_device_error + r.fallbacks.after_timeout,
+            0,
+            "{label}: {:?}",
+            r.fallbacks
+        );
         assert!(r.fallbacks.reasons.iter().any(|x| x.contains("compressdev has no such op")), "{label}");
     }
 }
@@ -253,7 +284,11 @@ fn a_fan_in_read_through_compress_zlib_verifies_every_chunk() {
     assert!(d.descriptors > 0);
     assert_eq!(r.fallbacks.after_device_error + r.fallbacks.after_timeout, 0, "{:?}", r.fallbacks);
     // It computes no checksum: the trailer's Adler-32 is the host CPU's, and said so.
-    assert!(r.fallbacks.reasons.iter().any(|x| x.contains("Adler-32 of zlib trailers is computed on the host CPU")));
+    assert!(r
+        .fallbacks
+        .reasons
+        .iter()
+        .any(|x| x.contains("Adler-32 of zlib trailers is computed on the host CPU")));
 }
 
 /// Every regular file under `dir`, by its path below it.
@@ -340,7 +375,12 @@ fn bad_eal_arguments_a_missing_pmd_and_too_few_queue_pairs_are_one_line_each() {
 }
 
 fn open_err(s: DpdkSpec, cfg: &OffloadConfig) -> String {
-    match Offload::with_choice(registry(), cfg, &Profile::builtin("bluefield-2").unwrap(), &DeviceChoice::Dpdk(s)) {
+    match Offload::with_choice(
+        registry(),
+        cfg,
+        &Profile::builtin("bluefield-2").unwrap(),
+        &DeviceChoice::Dpdk(s),
+    ) {
         Ok(_) => panic!("the device opened"),
         Err(e) => e.to_string(),
     }
@@ -381,11 +421,17 @@ fn child_too_few_queue_pairs() {
     let mut s = spec("compress_isal");
     s.queue_pairs = 1;
     let cfg = config(4096, 8192);
-    let first = Offload::with_choice(registry(), &cfg, &Profile::builtin("bluefield-2").unwrap(), &DeviceChoice::Dpdk(s.clone()))
-        .unwrap();
+    let first = Offload::with_choice(
+        registry(),
+        &cfg,
+        &Profile::builtin("bluefield-2").unwrap(),
+        &DeviceChoice::Dpdk(s.clone()),
+    )
+    .unwrap();
     let e = open_err(s.clone(), &cfg);
     assert!(e.contains("all 1 queue pairs") && e.contains("--dpdk-queue-pairs"), "{e}");
     // Given back when its node is done.
     drop(first);
-    Offload::with_choice(registry(), &cfg, &Profile::builtin("bluefield-2").unwrap(), &DeviceChoice::Dpdk(s)).unwrap();
+    Offload::with_choice(registry(), &cfg, &Profile::builtin("bluefield-2").unwrap(), &DeviceChoice::Dpdk(s))
+        .unwrap();
 }

@@ -135,8 +135,10 @@ pub fn dpdk_device_profile(spec: &DpdkSpec, opts: &DpdkProfileOptions) -> Result
     let mut data = vec![0u8; n];
     datagen_for(opts.compressibility).fill(7, 0, &mut data);
     let (rounds, round) = (opts.rounds, opts.round);
-    let compress = |len: usize| SlotOp::Compress { algorithm: Algorithm::Gzip, level: opts.level, len: len as u32 };
-    let (c_small, _) = median_op_ns(&mut off, rounds, round, &data[..opts.small_bytes], compress(opts.small_bytes))?;
+    let compress =
+        |len: usize| SlotOp::Compress { algorithm: Algorithm::Gzip, level: opts.level, len: len as u32 };
+    let (c_small, _) =
+        median_op_ns(&mut off, rounds, round, &data[..opts.small_bytes], compress(opts.small_bytes))?;
     let (c_large, clen) = median_op_ns(&mut off, rounds, round, &data, compress(n))?;
     // The device's own output, read back by it: the same stream the scenarios verify.
     let packed = {
@@ -151,12 +153,17 @@ pub fn dpdk_device_profile(spec: &DpdkSpec, opts: &DpdkProfileOptions) -> Result
     let small_packed = {
         let mut out = vec![0u8; opts.small_bytes * 2 + 1024];
         let codec = dpukit_kernels::compress::Codec::new(Algorithm::Gzip, opts.level as i32).map_err(err)?;
-        let m = dpukit_kernels::compress::compress(&codec, &data[..opts.small_bytes], &mut out).map_err(err)?;
+        let m =
+            dpukit_kernels::compress::compress(&codec, &data[..opts.small_bytes], &mut out).map_err(err)?;
         out.truncate(m);
         out
     };
-    let decompress =
-        |len: usize| SlotOp::Decompress { algorithm: Algorithm::Gzip, src: Buf::In, dst: Buf::Out, len: len as u32 };
+    let decompress = |len: usize| SlotOp::Decompress {
+        algorithm: Algorithm::Gzip,
+        src: Buf::In,
+        dst: Buf::Out,
+        len: len as u32,
+    };
     let (d_small, _) = median_op_ns(&mut off, rounds, round, &small_packed, decompress(small_packed.len()))?;
     let (d_large, _) = median_op_ns(&mut off, rounds, round, &packed, decompress(packed.len()))?;
     drop(off);

@@ -251,10 +251,15 @@ impl Queue {
             Some(at) => at,
             None => {
                 let info = info_of(id)?;
-                let pairs = if info.max_queue_pairs > 0 { queue_pairs.min(info.max_queue_pairs) } else { queue_pairs };
+                let pairs = if info.max_queue_pairs > 0 {
+                    queue_pairs.min(info.max_queue_pairs)
+                } else {
+                    queue_pairs
+                };
                 let inflight = (u32::from(burst) * 2).max(64);
                 // SAFETY: EAL is up; `id` names a device EAL found; `err` is ERR_BYTES long.
-                let rc = unsafe { sys::dk_dev_start(id as i32, pairs, inflight, err.as_mut_ptr(), ERR_BYTES) };
+                let rc =
+                    unsafe { sys::dk_dev_start(id as i32, pairs, inflight, err.as_mut_ptr(), ERR_BYTES) };
                 if rc < 0 {
                     return Err(err_line(&err));
                 }
@@ -270,10 +275,13 @@ impl Queue {
                 dev.queue_pairs, dev.info.name, dev.info.driver
             ));
         };
-        let max_bytes = u32::try_from(max_bytes).map_err(|_| format!("buffers of {max_bytes} bytes are too large"))?;
+        let max_bytes =
+            u32::try_from(max_bytes).map_err(|_| format!("buffers of {max_bytes} bytes are too large"))?;
         // SAFETY: the device is started and `qp_id` is one of its queue pairs, free (no
         // other Queue holds it); `err` is ERR_BYTES long.
-        let raw = unsafe { sys::dk_qp_open(id as i32, qp_id, burst, max_bytes, SEG_BYTES, err.as_mut_ptr(), ERR_BYTES) };
+        let raw = unsafe {
+            sys::dk_qp_open(id as i32, qp_id, burst, max_bytes, SEG_BYTES, err.as_mut_ptr(), ERR_BYTES)
+        };
         let Some(raw) = NonNull::new(raw) else {
             dev.free.push(qp_id);
             return Err(err_line(&err));
@@ -316,7 +324,9 @@ impl Queue {
         // shim copies in before it enqueues and out after it dequeues, and keeps no
         // pointer into them once it returns (an op that never came back holds only
         // mbufs of its own pool).
-        unsafe { sys::dk_qp_run(self.raw.as_ptr(), self.jobs.as_mut_ptr(), n as u16, timeout.as_nanos() as u64) };
+        unsafe {
+            sys::dk_qp_run(self.raw.as_ptr(), self.jobs.as_mut_ptr(), n as u16, timeout.as_nanos() as u64)
+        };
         for (j, raw) in jobs[..n].iter_mut().zip(&self.jobs) {
             j.outcome = match raw.status as u32 {
                 sys::DK_OK => Outcome::Done {

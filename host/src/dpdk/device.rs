@@ -332,7 +332,8 @@ impl Worker {
 
     /// Parses and resolves one descriptor into a burst entry, or answers it at once.
     fn prepare(&self, raw: &RawDesc) -> Result<Pending, Completion> {
-        let d = dpukit_ffi::Descriptor::parse(raw).map_err(|e| Completion::error(e.tag, e.opcode, e.status))?;
+        let d =
+            dpukit_ffi::Descriptor::parse(raw).map_err(|e| Completion::error(e.tag, e.opcode, e.status))?;
         let opcode = d.op.opcode();
         let refuse = |st: Status| Completion::error(d.tag, opcode.raw(), st);
         let (src, dst, algorithm, level, compress) = match d.op {
@@ -445,7 +446,9 @@ impl Worker {
     fn answer(&self, p: &Pending, outcome: Outcome) -> Completion {
         let fail = |st: Status| Completion::error(p.tag, p.opcode.raw(), st);
         let (consumed, produced, checksum) = match outcome {
-            Outcome::Done { consumed, produced, checksum } => (consumed as usize, produced as usize, checksum),
+            Outcome::Done { consumed, produced, checksum } => {
+                (consumed as usize, produced as usize, checksum)
+            }
             // A decompression the PMD calls an error is corrupt input; a compression
             // that fails is the device's failure.
             Outcome::Error(_) if !p.compress => return fail(Status::CorruptInput),
@@ -622,7 +625,9 @@ impl Device for DpdkDevice {
     fn wait(&mut self, timeout: Duration) {
         let seen = self.shared.posted.load(Ordering::SeqCst);
         for _ in 0..HOST_SPIN {
-            if self.shared.posted.load(Ordering::SeqCst) != seen || self.shared.ended_flag.load(Ordering::SeqCst) {
+            if self.shared.posted.load(Ordering::SeqCst) != seen
+                || self.shared.ended_flag.load(Ordering::SeqCst)
+            {
                 return;
             }
             std::hint::spin_loop();
@@ -630,7 +635,9 @@ impl Device for DpdkDevice {
         let deadline = Instant::now() + timeout;
         let mut g = self.shared.lock.lock().unwrap_or_else(|e| e.into_inner());
         self.shared.host_waiting.store(true, Ordering::SeqCst);
-        while self.shared.posted.load(Ordering::SeqCst) == seen && !self.shared.ended_flag.load(Ordering::SeqCst) {
+        while self.shared.posted.load(Ordering::SeqCst) == seen
+            && !self.shared.ended_flag.load(Ordering::SeqCst)
+        {
             let now = Instant::now();
             if now >= deadline {
                 break;

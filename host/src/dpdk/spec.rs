@@ -95,7 +95,7 @@ impl DpdkSpec {
                 "-l",
                 "0",
             ]
-                .map(String::from),
+            .map(String::from),
         );
         Ok(args)
     }

@@ -11,12 +11,12 @@ use crate::cli::progress::Reporter;
 use anyhow::{anyhow, bail, Result};
 use dpukit_host::calibrate::Calibration;
 use dpukit_host::cluster::launched_by_mpi;
+use dpukit_host::device::DeviceChoice;
 use dpukit_host::repeat::combine;
+use dpukit_host::report::fmt_rate;
 use dpukit_host::report::{self, Document};
 use dpukit_host::result::Comparison;
 use dpukit_host::result::Mode;
-use dpukit_host::device::DeviceChoice;
-use dpukit_host::report::fmt_rate;
 use dpukit_host::run::{compare, run_scenario, RunOptions};
 use dpukit_host::scale::compare_scale;
 use dpukit_host::sensitivity::{live_sensitivity, scale_sensitivity, Level, Sensitivity, DEFAULT_FRACTION};
@@ -225,7 +225,10 @@ fn model_beside(
     let path = out_dir.join("model.json");
     write_file(&path, &json_text(serde_json::to_string_pretty(&m))?)?;
     let differs = if c.offload.throughput.value > 0.0 {
-        format!(" ({:+.1} % of the device's)", (m.throughput.value / c.offload.throughput.value - 1.0) * 100.0)
+        format!(
+            " ({:+.1} % of the device's)",
+            (m.throughput.value / c.offload.throughput.value - 1.0) * 100.0
+        )
     } else {
         String::new()
     };
