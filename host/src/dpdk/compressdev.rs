@@ -374,12 +374,12 @@ pub(super) fn read(b: &ResolvedBuf) -> &[u8] {
     unsafe { b.as_slice() }
 }
 
-/// A descriptor's source to read and destination to write. Called for one descriptor at a
-/// time, and never while slices of an earlier call for the same descriptor are alive.
-pub(super) fn split<'a>(src: &'a ResolvedBuf, dst: &'a ResolvedBuf) -> (&'a [u8], &'a mut [u8]) {
+/// A descriptor's source to read and destination to write, for as long as its destination
+/// is borrowed mutably (the device keeps one `ResolvedBuf` per descriptor's destination).
+pub(super) fn split<'a>(src: &'a ResolvedBuf, dst: &'a mut ResolvedBuf) -> (&'a [u8], &'a mut [u8]) {
     assert!(!src.overlaps(dst), "a descriptor's source and destination were checked disjoint");
     // SAFETY: both ranges lie in registered regions the host keeps off while the
-    // descriptor is in flight (as `read`); they do not overlap (asserted), and the caller
-    // holds no other slice of the destination.
+    // descriptor is in flight (as `read`); they do not overlap (asserted), and the
+    // destination's one handle is borrowed mutably for as long as the slice lives.
     unsafe { (src.as_slice(), dst.as_mut_slice()) }
 }

@@ -409,16 +409,17 @@ impl Worker {
         }
         let t0 = Instant::now();
         let outcomes: Vec<Outcome> = {
+            let host_checksums = &self.host_checksums;
             let mut jobs: Vec<DeflateJob<'_>> = burst
-                .iter()
+                .iter_mut()
                 .map(|p| {
-                    let (src, dst) = super::compressdev::split(&p.src, &p.dst);
+                    let (src, dst) = super::compressdev::split(&p.src, &mut p.dst);
                     DeflateJob {
                         src: &src[p.src_body.clone()],
                         dst: &mut dst[p.dst_body.clone()],
                         compress: p.compress,
                         level: p.level,
-                        checksum: if self.host_checksums.contains(&p.algorithm) {
+                        checksum: if host_checksums.contains(&p.algorithm) {
                             Checksum::None
                         } else if p.algorithm == Algorithm::Gzip {
                             Checksum::Crc32
@@ -437,13 +438,14 @@ impl Worker {
             jobs.into_iter().map(|j| j.outcome).collect()
         };
         for (p, outcome) in burst.iter_mut().zip(outcomes) {
-            p.answer = Some(self.answer(p, outcome));
+            let answer = self.answer(p, outcome);
+            p.answer = Some(answer);
         }
         self.stats.busy_ns += t0.elapsed().as_nanos() as u64;
     }
 
     /// The completion of one descriptor the PMD ran: wraps or checks the DEFLATE data.
-    fn answer(&self, p: &Pending, outcome: Outcome) -> Completion {
+    fn answer(&self, p: &mut Pending, outcome: Outcome) -> Completion {
         let fail = |st: Status| Completion::error(p.tag, p.opcode.raw(), st);
         let (consumed, produced, checksum) = match outcome {
             Outcome::Done { consumed, produced, checksum } => {
@@ -459,7 +461,7 @@ impl Worker {
             | Outcome::Timeout
             | Outcome::Pending => return fail(Status::DeviceUnavailable),
         };
-        let (src, dst) = super::compressdev::split(&p.src, &p.dst);
+        let (src, dst) = super::compressdev::split(&p.src, &mut p.dst);
         let on_host = self.host_checksums.contains(&p.algorithm);
         let host_checksum = |bytes: &[u8]| match p.algorithm {
             Algorithm::Gzip => libdeflater::crc32(bytes),
