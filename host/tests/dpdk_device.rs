@@ -435,3 +435,43 @@ fn child_too_few_queue_pairs() {
     Offload::with_choice(registry(), &cfg, &Profile::builtin("bluefield-2").unwrap(), &DeviceChoice::Dpdk(s))
         .unwrap();
 }
+
+#[test]
+fn the_devices_profile_is_measured_through_it_and_validate_holds_the_model_against_it() {
+    use dpukit_host::calibrate::{dpdk_device_profile, DpdkProfileOptions};
+    use dpukit_host::validate::{validate_device, DeviceValidateOptions};
+    use dpukit_sim::profile::{Confidence, ProfileKind};
+    let opts = DpdkProfileOptions {
+        chunk_bytes: 256 << 10,
+        rounds: 2,
+        round: std::time::Duration::from_millis(5),
+        ..Default::default()
+    };
+    let text = dpdk_device_profile(&spec("compress_isal"), &opts).unwrap();
+    let p = Profile::from_toml_str(&text, "measured").unwrap();
+    assert_eq!(p.kind, ProfileKind::OnCpuAccelerator);
+    assert_eq!(p.name, "compress-isal");
+    assert!(p.cores.is_none(), "ops without an engine run on the host, as beside the device");
+    assert_eq!(p.accelerators.len(), 2);
+    for a in &p.accelerators {
+        assert_eq!(a.bandwidth_bytes_per_s.confidence, Confidence::Measured, "{}", a.name);
+        assert!(a.bandwidth_bytes_per_s.value > 1e6 && a.setup_latency_ns.value >= 0.0, "{}", a.name);
+    }
+    // The validation: the device measured, its profile modelled, on the same fan-out write.
+    let v = validate_device(&DeviceValidateOptions {
+        rounds: 1,
+        object_size_bytes: 4 << 20,
+        chunk_size_bytes: 256 << 10,
+        scenarios: vec![ScenarioKind::FanOutWrite],
+        device: DeviceChoice::Dpdk(spec("compress_isal")),
+        compression: Some(CompressionSpec { algorithm: Algorithm::Gzip, level: 1 }),
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(v.device.starts_with("compress_isal (software PMD on this host"), "{}", v.device);
+    assert_eq!(v.goal, 0.15);
+    let c = &v.cases[0];
+    assert_eq!((c.measured.len(), c.modelled.len()), (2, 1), "{c:?}");
+    assert!(c.measured_mean > 0.0 && c.modelled_mean > 0.0, "{c:?}");
+    assert!(v.render_table().contains("[meas]") && v.render_table().contains("[model]"));
+}

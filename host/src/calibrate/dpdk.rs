@@ -229,11 +229,11 @@ pub fn dpdk_device_profile(spec: &DpdkSpec, opts: &DpdkProfileOptions) -> Result
          # calibrate --device-profile --device {dev}`; every figure measured by that run. Ops the\n\
          # device leaves to the host CPU (CRC32C, cache ops, lz4, zstd) have no engine here and run\n\
          # on the host, measured, as they do beside the device. Regenerate it on the machine you\n\
-         # compare against: its rates are this machine's.\n\
+         # compare against: its rates are this machine's. Measured on: {device}\n\
          schema_version = 1\n\
          name = \"{name}\"\n\
          kind = \"on-cpu-accelerator\"\n\
-         description = \"{pmd} ({kind}), DEFLATE through DPDK compressdev, measured on {cpu}: {device}\"\n\n\
+         description = \"{pmd} ({kind}), DEFLATE through DPDK compressdev, measured on {cpu}\"\n\n\
          [host]\n\
          cpu = \"{cpu}\"\n\n\
          {compress}\n\
@@ -242,7 +242,7 @@ pub fn dpdk_device_profile(spec: &DpdkSpec, opts: &DpdkProfileOptions) -> Result
         dev = spec.spec(),
         name = name.escape_debug(),
         cpu = machine.cpu_model.escape_debug(),
-        device = device.escape_debug(),
+        device = device.replace('\n', " "),
         compress = engine("compress", "compress", c_fixed, c_rate, c_small, c_large),
         decompress = engine("decompress", "decompress", d_fixed, d_rate, d_small, d_large),
     );
