@@ -9,6 +9,8 @@
 //! an output that did not fit, a failed compression, a stream with more than one member and
 //! an op that never came back are `DEVICE_UNAVAILABLE` (the host reruns that op, counted).
 
+#![forbid(unsafe_code)]
+
 use super::compressdev::{Checksum, DeflateJob, Eal, Outcome, Queue};
 use super::spec::DpdkSpec;
 use crate::device::{Device, DeviceClock, DeviceReport};
