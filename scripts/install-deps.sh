@@ -15,6 +15,9 @@
 #   libdeflate-tools isal libisal-dev  the other deflate implementations scripts/baselines.sh
 #                 holds the kernels against (libdeflate-gzip, igzip, ISA-L's library);
 #                 libisal-dev is also linked by every build (the kernels' gzip/zlib level 1)
+#   libdpdk-dev librte-compress-isal23 librte-compress-zlib23  DPDK and its two software
+#                 compressdev PMDs, which the `dpdk` feature builds against and its tests run
+#                 (host/tests/dpdk_device.rs)
 # and the cargo tool cargo-fuzz (pinned), which builds the fuzz targets.
 set -euo pipefail
 
@@ -42,6 +45,9 @@ have_cmd bindfs || need+=(bindfs)
 have_cmd libdeflate-gzip || need+=(libdeflate-tools)
 have_cmd igzip || need+=(isal)
 have_pkg libisal-dev || need+=(libisal-dev)
+have_pkg libdpdk-dev || need+=(libdpdk-dev)
+have_pkg librte-compress-isal23 || need+=(librte-compress-isal23)
+have_pkg librte-compress-zlib23 || need+=(librte-compress-zlib23)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-deps: installing ${need[*]}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, then runs every test of the workspace (with
 # Azurite serving the Azure blob tier and moto the S3 blob tier), the C interop tests (against the static library,
-# and under valgrind), the MPI runs (feature `mpi`), the loom model of the ring protocol and
+# and under valgrind), the DPDK device (feature `dpdk`), the MPI runs (feature `mpi`), the loom model of the ring protocol and
 # a short run of every fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +23,10 @@ cargo build -p dpukit-ffi --quiet
 # missing and stopped when the tests end, pass or fail.
 # The agreement of scale mode with live runs is `#[ignore]`d there and run below.
 scripts/azurite.sh scripts/s3.sh cargo test --workspace
+
+# The DPDK compressdev device (feature `dpdk`) through the software PMDs: EAL without
+# hugepages or PCI, as root or with the rights the README lists; about a minute.
+cargo test -p dpukit-host --features dpdk --test dpdk_device
 
 # Scale mode against live runs (`dpukit validate`'s full case list, through the library):
 # a measurement, so a busy moment on a shared machine (during calibration or the live

@@ -221,7 +221,7 @@ fn a_bad_device_program_is_one_line_before_any_work() {
         (&["run", "--mode", "offload", "--device", "process:"], "needs a program"),
         (
             &["compare", "--device", "gpu"],
-            "unknown device `gpu`: expected `sim`, `thread`, `sim-paced` or `process:CMD [ARGS]`",
+            "unknown device `gpu`: expected `sim`, `thread`, `sim-paced`, `process:CMD [ARGS]` or `dpdk:PMD`",
         ),
     ];
     for (args, want) in cases {
@@ -236,6 +236,44 @@ fn a_bad_device_program_is_one_line_before_any_work() {
 }
 
 /// A work dir whose name is not UTF-8 cannot be recorded in the result: refused before the run.
+/// `--device dpdk:PMD` in a build without the `dpdk` feature, and the DPDK flags without a
+/// DPDK device: one line each, exit 2, nothing written.
+#[test]
+fn dpdk_options_without_dpdk_are_one_line_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // (arguments, exit status: 2 for a usage error, 1 for a refused combination, the line)
+    let mut cases: Vec<(&[&str], i32, &str)> = vec![
+        (&["compare", "--dpdk-burst", "4"], 1, "--dpdk-burst applies to --device dpdk:PMD only"),
+        (
+            &["run", "--mode", "offload", "--device", "thread", "--dpdk-eal", "-l 0"],
+            1,
+            "--dpdk-eal applies to",
+        ),
+    ];
+    if cfg!(not(feature = "dpdk")) {
+        cases.push((
+            &["compare", "--device", "dpdk:compress_isal"],
+            2,
+            "this dpukit was built without DPDK: cargo build --features dpdk",
+        ));
+    } else {
+        cases.push((
+            &["compare", "--device", "dpdk:compress_isal", "--dpdk-burst", "0"],
+            1,
+            "--dpdk-burst 0 out of range",
+        ));
+    }
+    for (args, code, want) in cases {
+        let (status, stderr) = dpukit(args, d);
+        let line = format!("dpukit {}: {stderr}", args.join(" "));
+        assert_eq!(status, code, "{line}");
+        assert_eq!(stderr.lines().count(), 1, "{line}");
+        assert!(stderr.starts_with("dpukit: error: ") && stderr.contains(want), "{line}");
+    }
+    assert_eq!(std::fs::read_dir(d).unwrap().count(), 0, "nothing was written before the error");
+}
+
 #[test]
 fn a_non_utf8_work_dir_is_refused_before_the_run() {
     use std::os::unix::ffi::OsStrExt;

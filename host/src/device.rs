@@ -20,7 +20,8 @@
 //! Implementations: [`SimulatedDevice`] (the software DPU of `dpukit_sim`, inline); in
 //! [`crate::thread_device`] the kernels on a dedicated host thread (measured) and the
 //! simulator paced on a thread of its own (modelled, its lag measured); and
-//! [`crate::process::ProcessDevice`] (a program in another process, over shared memory).
+//! [`crate::process::ProcessDevice`] (a program in another process, over shared memory);
+//! and, with the `dpdk` feature, `crate::dpdk::DpdkDevice` (a DPDK compressdev queue pair).
 
 #![forbid(unsafe_code)]
 
@@ -124,6 +125,9 @@ pub enum DeviceChoice {
     /// A program serving the queue pair from its own process over shared memory, with
     /// measured times (`process:CMD [ARGS]`, see [`crate::process`]).
     Process(crate::process::ProcessSpec),
+    /// A DPDK compressdev queue pair per node (`dpdk:PMD`, feature `dpdk`, see
+    /// [`crate::dpdk`]), with measured times.
+    Dpdk(crate::dpdk::DpdkSpec),
 }
 
 impl DeviceChoice {
@@ -134,6 +138,7 @@ impl DeviceChoice {
             DeviceChoice::Thread => "thread".into(),
             DeviceChoice::SimPaced => "sim-paced".into(),
             DeviceChoice::Process(p) => p.spec(),
+            DeviceChoice::Dpdk(d) => d.spec(),
         }
     }
 }
@@ -168,17 +173,24 @@ impl std::str::FromStr for DeviceChoice {
 
     /// `sim` (the profile's simulated DPU), `thread` (the kernels on a dedicated host
     /// thread, measured), `sim-paced` (the simulator held to its modelled times) or
-    /// `process:CMD [ARGS]` (a device process; `CMD` must name an executable file).
+    /// `process:CMD [ARGS]` (a device process; `CMD` must name an executable file), or
+    /// `dpdk:PMD` (a DPDK compressdev device; needs the `dpdk` feature).
     fn from_str(s: &str) -> Result<DeviceChoice, String> {
         if let Some(cmd) = s.trim().strip_prefix("process:") {
             return crate::process::ProcessSpec::parse(cmd).map(DeviceChoice::Process);
+        }
+        if let Some(pmd) = s.trim().strip_prefix("dpdk:") {
+            if !cfg!(feature = "dpdk") {
+                return Err(crate::dpdk::NOT_BUILT.into());
+            }
+            return crate::dpdk::DpdkSpec::parse(pmd).map(DeviceChoice::Dpdk);
         }
         match s.trim() {
             "sim" | "simulated" => Ok(DeviceChoice::Simulated),
             "thread" => Ok(DeviceChoice::Thread),
             "sim-paced" => Ok(DeviceChoice::SimPaced),
             other => Err(format!(
-                "unknown device `{}`: expected `sim`, `thread`, `sim-paced` or `process:CMD [ARGS]`",
+                "unknown device `{}`: expected `sim`, `thread`, `sim-paced`, `process:CMD [ARGS]` or `dpdk:PMD`",
                 other.escape_debug()
             )),
         }

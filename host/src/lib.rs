@@ -17,6 +17,7 @@ pub mod cluster;
 pub mod copy;
 pub mod device;
 pub mod dma;
+pub mod dpdk;
 mod live;
 pub mod logs;
 pub mod metrics;

@@ -200,6 +200,14 @@ pub struct CalibrateArgs {
     /// machine (a `host-cores` profile, every figure measured by this run)
     #[arg(long, value_name = "OUT.toml", conflicts_with_all = ["out", "dir"])]
     pub device_profile: Option<PathBuf>,
+    /// With --device-profile: the device to measure instead of `thread`: `dpdk:PMD` writes
+    /// the `on-cpu-accelerator` profile of that compressdev device (needs the `dpdk` feature).
+    /// Example: --device-profile compress-isal.toml --device dpdk:compress_isal
+    #[arg(long, value_name = "SPEC", requires = "device_profile")]
+    pub device: Option<dpukit_host::device::DeviceChoice>,
+    /// With --device dpdk:PMD: DPDK's EAL arguments (as `run --dpdk-eal`)
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true, requires = "device")]
+    pub dpdk_eal: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -232,9 +240,15 @@ pub struct ValidateArgs {
     /// fan-in read on one node, with the kernels on a dedicated host thread (measured) and
     /// with the simulator running the host-cores profile of that thread (modelled; measured
     /// each round by `calibrate --device-profile`, or --profile PATH.toml) [default rounds: 3,
-    /// size 64m]
-    #[arg(long, value_name = "thread", conflicts_with_all = ["quick", "remeasure"])]
+    /// size 64m]. `dpdk:PMD` (feature `dpdk`): fan-out write with gzip on one node through
+    /// that compressdev device (measured) and through the simulator with its profile
+    /// (modelled; measured each round by `calibrate --device-profile --device dpdk:PMD`, or
+    /// --profile PATH.toml), goal 15 %
+    #[arg(long, value_name = "thread|dpdk:PMD", conflicts_with_all = ["quick", "remeasure"])]
     pub device: Option<String>,
+    /// With --device dpdk:PMD: DPDK's EAL arguments (as `run --dpdk-eal`)
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true, requires = "device")]
+    pub dpdk_eal: Option<String>,
 }
 
 /// Scale mode: a discrete-event model of the scenario on a cluster, instead of a live run.
@@ -661,6 +675,22 @@ pub struct Knobs {
     /// modelled. Example: --device thread, --device 'process:./dpu-device --verbose'
     #[arg(long, value_name = "SPEC")]
     pub device: Option<dpukit_host::device::DeviceChoice>,
+    /// With --device dpdk:PMD: DPDK's EAL arguments, split as a shell splits words. Default
+    /// for a software PMD: --no-huge --no-pci -m 512 --no-shconf --file-prefix=dpukit-PID
+    /// --vdev=PMD0 -l 0; for a
+    /// hardware PMD: --in-memory -l 0 (allow its PCI device with -a, see the README).
+    /// Example: --dpdk-eal "-a 0000:03:00.0,class=compress -l 0 --in-memory"
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub dpdk_eal: Option<String>,
+    /// With --device dpdk:PMD: the compressdev id [default: the PMD's first device]
+    #[arg(long, value_name = "ID")]
+    pub dpdk_dev_id: Option<u8>,
+    /// With --device dpdk:PMD: queue pairs configured on the device, one per node [default: 8]
+    #[arg(long, value_name = "N")]
+    pub dpdk_queue_pairs: Option<u16>,
+    /// With --device dpdk:PMD: ops per enqueue burst, at most the slots in flight [default: 32]
+    #[arg(long, value_name = "N")]
+    pub dpdk_burst: Option<u16>,
     /// Not supported: runs are sized in bytes (--size), not seconds (accel_perf -t)
     #[arg(short = 't', value_name = "SECONDS", hide = true)]
     pub time: Option<String>,

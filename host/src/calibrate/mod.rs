@@ -48,6 +48,8 @@
 mod blob;
 mod cores;
 mod device;
+#[cfg(feature = "dpdk")]
+mod dpdk;
 mod format;
 mod kernels;
 mod local;
@@ -57,6 +59,8 @@ mod probe;
 mod ring;
 
 pub use device::{device_profile, DeviceProfileOptions, DEVICE_PROFILE_CODECS};
+#[cfg(feature = "dpdk")]
+pub use dpdk::{dpdk_device_profile, DpdkProfileOptions};
 pub use format::{
     BatchCost, Calibration, CalibrationError, CodecCost, CodecPoint, DatagenPoint, OpCost, SizedCost,
     WriteBatchCost, CALIBRATION_VERSION, DEFAULT_CALIBRATION_FILE,

@@ -306,7 +306,39 @@ impl Offload {
                 Ok(off)
             }
             DeviceChoice::Process(spec) => Offload::with_process(registry, cfg, spec),
+            DeviceChoice::Dpdk(spec) => Offload::with_dpdk(registry, cfg, spec),
         }
+    }
+
+    /// Offload backend served by a DPDK compressdev queue pair (see [`crate::dpdk`]): what
+    /// the device runs and what it leaves to the host CPU is one of the fallback reasons.
+    #[cfg(feature = "dpdk")]
+    pub fn with_dpdk(
+        registry: Registry,
+        cfg: &OffloadConfig,
+        spec: &crate::dpdk::DpdkSpec,
+    ) -> Result<Offload, OffloadError> {
+        let max_bytes = cfg.in_bytes.max(cfg.out_bytes).max(cfg.spare_bytes);
+        let timeout = Duration::from_nanos(cfg.device_timeout_ns);
+        let mut note = String::new();
+        let mut off = Offload::with_device(registry, cfg, |queue| {
+            let d = crate::dpdk::DpdkDevice::open(spec, queue, max_bytes, cfg.slots, timeout)
+                .map_err(OffloadError::Device)?;
+            note = d.capability_note().to_string();
+            Ok(Some(Box::new(d) as Box<dyn Device>))
+        })?;
+        push_reason(&mut off.stats.fallbacks, note);
+        Ok(off)
+    }
+
+    /// Without the `dpdk` feature there is no DPDK device: one line says how to build it.
+    #[cfg(not(feature = "dpdk"))]
+    pub fn with_dpdk(
+        _registry: Registry,
+        _cfg: &OffloadConfig,
+        _spec: &crate::dpdk::DpdkSpec,
+    ) -> Result<Offload, OffloadError> {
+        Err(OffloadError::Device(crate::dpdk::NOT_BUILT.into()))
     }
 
     /// Offload backend served by a device process (`spec`'s program): the queue pair and

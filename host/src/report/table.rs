@@ -98,18 +98,20 @@ fn rows(r: &RunResult) -> Vec<(String, String)> {
     rows.push(("host cores busy".into(), fmt_figure(&r.host_cores_busy)));
     if let Some(d) = &r.device {
         let model = source_tag(if d.modelled { Source::Modelled } else { Source::Measured });
+        // A measured device may be no DPU at all (a host thread, a software PMD).
+        let what = if d.modelled { "DPU" } else { "device" };
         if !d.name.is_empty() {
             rows.push(("device".into(), d.name.clone()));
         }
         for res in &d.resources {
             let mark = if d.bottleneck.as_deref() == Some(res.name.as_str()) { " (bottleneck)" } else { "" };
             rows.push((
-                format!("DPU util {}", res.name),
+                format!("{what} util {}", res.name),
                 format!("{} {model}{mark}", fmt_pct(res.utilization)),
             ));
         }
         rows.push(("bottleneck".into(), format!("{} {model}", d.bottleneck.as_deref().unwrap_or("none"))));
-        rows.push(("DPU makespan".into(), format!("{} {model}", fmt_duration_ns(d.makespan_ns as f64))));
+        rows.push((format!("{what} makespan"), format!("{} {model}", fmt_duration_ns(d.makespan_ns as f64))));
         // How far a simulator on its own thread (sim-paced) fell behind its model; a
         // measured device has no model to lag.
         if d.modelled {

@@ -11,11 +11,13 @@ use crate::cli::progress::Reporter;
 use anyhow::{anyhow, bail, Result};
 use dpukit_host::calibrate::Calibration;
 use dpukit_host::cluster::launched_by_mpi;
+use dpukit_host::device::DeviceChoice;
 use dpukit_host::repeat::combine;
+use dpukit_host::report::fmt_rate;
 use dpukit_host::report::{self, Document};
 use dpukit_host::result::Comparison;
 use dpukit_host::result::Mode;
-use dpukit_host::run::{compare, RunOptions};
+use dpukit_host::run::{compare, run_scenario, RunOptions};
 use dpukit_host::scale::compare_scale;
 use dpukit_host::sensitivity::{live_sensitivity, scale_sensitivity, Level, Sensitivity, DEFAULT_FRACTION};
 use dpukit_sim::profile::{Profile, ProfileKind};
@@ -170,6 +172,9 @@ pub(super) fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
             reporter.finish();
             dpukit_host::run::comparison(combine(hosts), combine(offloads))
         };
+        if a.knobs.profile.is_some() {
+            model_beside(&mut c, &spec, &profile, &run_opts, &a.out_dir, quiet)?;
+        }
         if level != Level::Off && has_modelled_figures(&profile, quiet) {
             let calibration = match calibration_file {
                 Some(x) => Ok(x),
@@ -197,6 +202,46 @@ pub(super) fn compare_cmd(a: CompareArgs, quiet: bool) -> Result<()> {
     stamp.apply(&mut c.host, a.knobs.profile.as_deref());
     stamp.apply(&mut c.offload, a.knobs.profile.as_deref());
     write_comparison(&a.out_dir, c, a.output.output_format, quiet)
+}
+
+/// A DPDK device (a real engine, measured) beside the simulator's model of it: the same
+/// scenario and seed in offload mode on the profile's simulated device, its headline
+/// figures in the offload run's notes and the whole run in `model.json`.
+fn model_beside(
+    c: &mut Comparison,
+    spec: &dpukit_host::spec::ScenarioSpec,
+    profile: &Profile,
+    run_opts: &RunOptions,
+    out_dir: &Path,
+    quiet: bool,
+) -> Result<()> {
+    if !matches!(run_opts.device, DeviceChoice::Dpdk(_)) || profile.kind == ProfileKind::HostOnly {
+        return Ok(());
+    }
+    status(quiet, &format!("modelling the same run on `{}` (simulated) beside the device", profile.name));
+    let sim = RunOptions { device: DeviceChoice::Simulated, progress: None, ..run_opts.clone() };
+    let m = run_scenario(spec, Mode::Offload, profile, &sim)
+        .map_err(|e| anyhow!("the model's run of {} failed: {e}", spec.kind.name()))?;
+    let path = out_dir.join("model.json");
+    write_file(&path, &json_text(serde_json::to_string_pretty(&m))?)?;
+    let differs = if c.offload.throughput.value > 0.0 {
+        format!(
+            " ({:+.1} % of the device's)",
+            (m.throughput.value / c.offload.throughput.value - 1.0) * 100.0
+        )
+    } else {
+        String::new()
+    };
+    c.offload.notes.push(format!(
+        "model beside the device: `{}` (simulated) runs this offload at {} [model]{differs}, host CPU {:.1} ns/B \
+         [model], device makespan {:.1} ms [model]; the whole run in {}",
+        profile.name,
+        fmt_rate(m.throughput.value),
+        m.host_cpu_ns_per_byte.value,
+        m.device.as_ref().map_or(0.0, |d| d.makespan_ns as f64 / 1e6),
+        path.display()
+    ));
+    Ok(())
 }
 
 /// comparison.json, comparison.csv and report.html, and the table on stdout.

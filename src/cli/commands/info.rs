@@ -62,7 +62,49 @@ pub(super) fn copy_cmd(a: CopyArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
+/// `calibrate --device-profile OUT --device dpdk:PMD`: the profile of a compressdev device.
+fn dpdk_profile_cmd(
+    out: &std::path::Path,
+    device: &dpukit_host::device::DeviceChoice,
+    eal: Option<String>,
+    quiet: bool,
+) -> Result<()> {
+    let dpukit_host::device::DeviceChoice::Dpdk(spec) = device else {
+        bail!(
+            "--device {}: --device-profile measures `thread` (without --device) or a `dpdk:PMD` device",
+            device.spec()
+        );
+    };
+    let mut spec = spec.clone();
+    spec.eal = eal.or(spec.eal);
+    spec.eal_args().map_err(|e| anyhow!("{e}"))?;
+    check_out_file(out, "--device-profile")?;
+    status(quiet, &format!("measuring {} as the kit drives it (a few seconds)", spec.spec()));
+    let text = dpdk_device_profile(&spec).map_err(|e| anyhow!("{e}"))?;
+    write_file(out, &text)?;
+    print(&format!(
+        "{}: the `on-cpu-accelerator` profile of --device {} on this machine; use it with \
+         --profile {} to model that device\n",
+        out.display(),
+        spec.spec(),
+        out.display()
+    ))
+}
+
+#[cfg(feature = "dpdk")]
+fn dpdk_device_profile(spec: &dpukit_host::dpdk::DpdkSpec) -> Result<String> {
+    dpukit_host::calibrate::dpdk_device_profile(spec, &Default::default()).map_err(|e| anyhow!("{e}"))
+}
+
+#[cfg(not(feature = "dpdk"))]
+fn dpdk_device_profile(_spec: &dpukit_host::dpdk::DpdkSpec) -> Result<String> {
+    bail!("{}", dpukit_host::dpdk::NOT_BUILT)
+}
+
 pub(super) fn calibrate_cmd(a: CalibrateArgs, quiet: bool) -> Result<()> {
+    if let (Some(out), Some(device)) = (&a.device_profile, &a.device) {
+        return dpdk_profile_cmd(out, device, a.dpdk_eal.clone(), quiet);
+    }
     if let Some(out) = &a.device_profile {
         check_out_file(out, "--device-profile")?;
         status(quiet, "measuring the kernels as the dedicated-thread device runs them (a few seconds)");

@@ -260,11 +260,32 @@ fn run_options(knobs: &Knobs, output: &OutputArgs, scale: bool) -> Result<RunOpt
 
 /// The device of the flags; scale mode models the profile's simulated device only.
 fn device(k: &Knobs, scale: bool) -> Result<DeviceChoice> {
+    let dpdk_flag = [
+        (k.dpdk_eal.is_some(), "--dpdk-eal"),
+        (k.dpdk_dev_id.is_some(), "--dpdk-dev-id"),
+        (k.dpdk_queue_pairs.is_some(), "--dpdk-queue-pairs"),
+        (k.dpdk_burst.is_some(), "--dpdk-burst"),
+    ]
+    .into_iter()
+    .find_map(|(given, flag)| given.then_some(flag));
     match (&k.device, scale) {
         (Some(d), true) if *d != DeviceChoice::Simulated => bail!(
             "--device {}: scale mode models the profile's simulated device; drop --device or --scale",
             d.spec()
         ),
+        (Some(DeviceChoice::Dpdk(spec)), _) => {
+            let mut spec = spec.clone();
+            spec.eal = k.dpdk_eal.clone().or(spec.eal);
+            spec.dev_id = k.dpdk_dev_id.or(spec.dev_id);
+            spec.queue_pairs = k.dpdk_queue_pairs.unwrap_or(spec.queue_pairs);
+            spec.burst = k.dpdk_burst.unwrap_or(spec.burst);
+            spec.check().map_err(|e| anyhow!("{e}"))?;
+            spec.eal_args().map_err(|e| anyhow!("{e}"))?;
+            Ok(DeviceChoice::Dpdk(spec))
+        }
+        (_, _) if dpdk_flag.is_some() => {
+            bail!("{} applies to --device dpdk:PMD only", dpdk_flag.unwrap_or_default())
+        }
         (d, _) => Ok(d.clone().unwrap_or_default()),
     }
 }

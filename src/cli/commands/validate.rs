@@ -4,7 +4,9 @@ use crate::cli::args::ValidateArgs;
 use crate::cli::commands::{check_out_file, json_text, load_profile, print, status, write_file};
 use crate::cli::knobs::parse_size;
 use anyhow::{anyhow, bail, Result};
-use dpukit_host::spec::ScenarioKind;
+use dpukit_ffi::Algorithm;
+use dpukit_host::device::DeviceChoice;
+use dpukit_host::spec::{CompressionSpec, ScenarioKind};
 use dpukit_host::validate::{
     check_options, validate as run_validation, validate_device, DeviceValidateOptions, ValidateError,
     ValidateOptions, DEVICE_SCENARIOS, MAX_ROUNDS, VALIDATED_SCENARIOS,
@@ -95,15 +97,28 @@ pub(super) fn flag_of(e: ValidateError) -> String {
 
 /// `dpukit validate --device thread`: the dedicated-thread device against its model.
 fn validate_device_cmd(a: &ValidateArgs, device: &str, quiet: bool) -> Result<()> {
-    if device.trim() != "thread" {
-        bail!(
-            "--device {device}: only `thread` (the dedicated-thread device) has a model to hold it against"
-        );
-    }
     let mut opts = DeviceValidateOptions::default();
+    let dpdk = device.trim().starts_with("dpdk:");
+    if dpdk {
+        let choice: DeviceChoice = device.parse().map_err(|e: String| anyhow!("{e}"))?;
+        if let DeviceChoice::Dpdk(mut spec) = choice {
+            spec.eal = a.dpdk_eal.clone();
+            spec.eal_args().map_err(|e| anyhow!("{e}"))?;
+            opts.device = DeviceChoice::Dpdk(spec);
+        }
+        // Fan-out write with gzip, the stage the device runs.
+        opts.scenarios = vec![ScenarioKind::FanOutWrite];
+        opts.compression = Some(CompressionSpec { algorithm: Algorithm::Gzip, level: 1 });
+    } else if device.trim() != "thread" {
+        bail!(
+            "--device {device}: only `thread` (the dedicated-thread device) and `dpdk:PMD` devices have a model to hold them against"
+        );
+    } else if a.dpdk_eal.is_some() {
+        bail!("--dpdk-eal applies to --device dpdk:PMD only");
+    }
     if let Some(p) = &a.profile {
         let profile = Profile::load(p).map_err(|e| anyhow!("--profile: {e}"))?;
-        if profile.kind != ProfileKind::HostCores {
+        if !dpdk && profile.kind != ProfileKind::HostCores {
             bail!(
                 "--profile {p}: `{}` is not a host-cores profile; write one with `dpukit calibrate --device-profile OUT.toml`",
                 profile.name
@@ -145,7 +160,8 @@ fn validate_device_cmd(a: &ValidateArgs, device: &str, quiet: bool) -> Result<()
     status(
         quiet,
         &format!(
-            "holding --device thread against its model: {} scenario(s), {} round(s) (keep the machine otherwise idle)",
+            "holding --device {} against its model: {} scenario(s), {} round(s) (keep the machine otherwise idle)",
+            opts.device.spec(),
             opts.scenarios.len(),
             opts.rounds
         ),
@@ -156,7 +172,8 @@ fn validate_device_cmd(a: &ValidateArgs, device: &str, quiet: bool) -> Result<()
     status(quiet, &format!("wrote {}", a.out.display()));
     if !v.passed {
         bail!(
-            "the model of --device thread is outside {:.0} % of the measurement in: {}",
+            "the model of --device {} is outside {:.0} % of the measurement in: {}",
+            opts.device.spec(),
             v.goal * 100.0,
             v.cases.iter().filter(|c| !c.passed).map(|c| c.scenario.as_str()).collect::<Vec<_>>().join(", ")
         );
