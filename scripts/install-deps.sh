@@ -14,7 +14,8 @@
 #   g++           libFuzzer (built from source by libfuzzer-sys) for scripts/fuzz.sh
 #   libdeflate-tools isal libisal-dev  the other deflate implementations scripts/baselines.sh
 #                 holds the kernels against (libdeflate-gzip, igzip, ISA-L's library);
-#                 libisal-dev is also linked by every build (the kernels' gzip/zlib level 1)
+#                 libisal-dev is also linked by the kernels when present (gzip/zlib level 1;
+#                 without it the build falls back to libdeflate there, and the tests fail)
 #   libdpdk-dev librte-compress-isal23 librte-compress-zlib23  DPDK and its two software
 #                 compressdev PMDs, which the `dpdk` feature builds against and its tests run
 #                 (host/tests/dpdk_device.rs)

@@ -21,8 +21,10 @@ pub mod datagen;
 pub mod error;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
+#[cfg(dpukit_isal)]
 #[allow(unsafe_code)]
 mod isal;
+#[cfg(dpukit_isal)]
 #[allow(unsafe_code)]
 mod isal_bindings;
 #[allow(unsafe_code)]

@@ -40,6 +40,7 @@ use std::ops::RangeInclusive;
 
 use zstd::zstd_safe;
 
+#[cfg(dpukit_isal)]
 use crate::isal;
 use crate::libdeflate::{InflateError, Inflater, Wrapper};
 use crate::KernelError;
@@ -112,10 +113,15 @@ pub fn compress_library(algorithm: Algorithm) -> Library {
     match algorithm {
         Algorithm::Lz4 => Library { name: "liblz4 (lz4)", version: LIBLZ4_VERSION },
         Algorithm::Zstd => Library { name: "libzstd (zstd)", version: LIBZSTD_VERSION },
+        #[cfg(dpukit_isal)]
         Algorithm::Gzip | Algorithm::Zlib => Library {
             name: "ISA-L igzip (libisal) at level 1 from 32 KiB, libdeflate (libdeflater) otherwise",
             version: concat!(env!("DPUKIT_ISAL_VERSION"), " / ", "1.26"),
         },
+        #[cfg(not(dpukit_isal))]
+        Algorithm::Gzip | Algorithm::Zlib => {
+            Library { name: "libdeflate (libdeflater; built without ISA-L)", version: LIBDEFLATE_VERSION }
+        }
     }
 }
 
@@ -144,7 +150,18 @@ pub fn decompress_library(algorithm: Algorithm) -> Library {
 
 /// ISA-L as results name it: the version of the system library the build linked
 /// (pkg-config's, kernels/build.rs).
-const ISAL: Library = Library { name: "ISA-L igzip (libisal)", version: env!("DPUKIT_ISAL_VERSION") };
+const ISAL: Library = Library {
+    name: "ISA-L igzip (libisal)",
+    version: match option_env!("DPUKIT_ISAL_VERSION") {
+        Some(v) => v,
+        None => "not linked",
+    },
+};
+
+/// Whether this build linked ISA-L (kernels/build.rs: pkg-config found libisal-dev).
+pub fn isal_linked() -> bool {
+    cfg!(dpukit_isal)
+}
 
 /// Inputs from this size compress with ISA-L at gzip/zlib level 1.
 const ISAL_MIN_BYTES: usize = 32 << 10;
@@ -155,7 +172,7 @@ const ISAL_MIN_BYTES: usize = 32 << 10;
 /// stream makes it slower than libdeflate; and libdeflate's level 2 and up write smaller
 /// streams than any ISA-L level (docs/baselines.md).
 fn uses_isal(level: i32, src_len: usize) -> bool {
-    level == 1 && src_len >= ISAL_MIN_BYTES
+    isal_linked() && level == 1 && src_len >= ISAL_MIN_BYTES
 }
 
 // Versions of the C libraries the crates build from their bundled source (the `+lz4-…`
@@ -668,11 +685,13 @@ thread_local! {
     static DEFLATE_DECOMPRESSOR: RefCell<Option<Inflater>> = const { RefCell::new(None) };
     /// One ISA-L compression stream per thread (with its ~350 KB level buffer), made on
     /// first use.
+    #[cfg(dpukit_isal)]
     static ISAL_DEFLATER: RefCell<Option<isal::Deflater>> = const { RefCell::new(None) };
 }
 
 fn deflate_compress(codec: &Codec, src: &[u8], dst: &mut [u8]) -> Result<usize, KernelError> {
     let capacity = dst.len();
+    #[cfg(dpukit_isal)]
     if uses_isal(codec.level, src.len()) {
         let wrapper =
             if codec.algorithm == Algorithm::Gzip { isal::Wrapper::Gzip } else { isal::Wrapper::Zlib };
