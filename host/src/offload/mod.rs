@@ -825,7 +825,10 @@ impl Offload {
             let latency_ns = if measured { now.saturating_sub(job.submitted_ns) } else { c.modelled_ns };
             job.results[i] =
                 Some(OpResult { status: c.status, result: c.result, ran_on: RanOn::Device, latency_ns });
-            if fault.is_none() && Self::job_complete(job) {
+            // A job completed by answers taken before a fault (the queue pair reports the
+            // fault after the valid completions before it) is finished all the same: it is
+            // listed here, since the fail-over reruns only what is unanswered.
+            if Self::job_complete(job) {
                 if let Err(why) = self.pool.check_guards(slot) {
                     // What the job's ops wrote is suspect: they run again on the CPU.
                     for r in job.results.iter_mut() {
@@ -833,7 +836,7 @@ impl Offload {
                             *r = None;
                         }
                     }
-                    fault = Some(why);
+                    fault.get_or_insert(why);
                 } else {
                     self.ready.push(Reverse((job.ready_ns, slot)));
                     self.fresh.push(slot);

@@ -275,6 +275,75 @@ fn a_device_answering_what_no_descriptor_allows_is_given_up() {
     }
 }
 
+/// An inline device answering each batch's first descriptor correctly and the rest with
+/// a status the ABI does not define.
+struct GoodThenUndefined {
+    queue: DeviceQueue,
+}
+
+impl Device for GoodThenUndefined {
+    fn name(&self) -> String {
+        "good-then-undefined".into()
+    }
+    fn clock(&self) -> DeviceClock {
+        DeviceClock::Modelled
+    }
+    fn supports(&self, _: Opcode, _: Option<Algorithm>) -> bool {
+        true
+    }
+    fn progress(&mut self, _: u64) {
+        let mut raw = [dpukit_ffi::RawDesc::default(); 16];
+        let n = self.queue.fetch(&mut raw);
+        for (k, d) in raw[..n].iter().enumerate() {
+            let mut c = Completion::ok(d.0.tag, Opcode::Crc32c, 7, 64).encode();
+            if k > 0 {
+                c.0.status = 999;
+            }
+            self.queue.complete(&[c]);
+        }
+    }
+    fn pending(&self) -> usize {
+        0
+    }
+    fn report(&self) -> DeviceReport {
+        DeviceReport::default()
+    }
+}
+
+/// A fault found in the same poll as valid completions before it (the queue pair hands
+/// those over, then the error) fails over without losing the jobs those completions
+/// finished: every job comes back.
+#[test]
+fn jobs_answered_in_the_poll_that_finds_a_fault_still_come_back() {
+    let registry = Registry::new(Arc::new(CacheIndex::new(64).unwrap()));
+    let cfg = OffloadConfig {
+        slots: 4,
+        in_bytes: 64,
+        out_bytes: 64,
+        spare_bytes: 0,
+        batch: 4,
+        device_timeout_ns: 1_000_000_000,
+        engine: EngineConfig::default(),
+    };
+    let mut off = Offload::with_device(registry, &cfg, |queue| {
+        Ok(Some(Box::new(GoodThenUndefined { queue }) as Box<dyn Device>))
+    })
+    .unwrap();
+    for user in 0..4 {
+        let slot = off.take_slot().unwrap();
+        off.submit(slot, user, &[SlotOp::Crc32c { buf: Buf::In, len: 64 }]).unwrap();
+    }
+    let mut back = Vec::new();
+    while let Some(f) = off.next_finished().unwrap() {
+        back.push((f.user, f.results[0].ran_on));
+        off.release(f.slot);
+    }
+    back.sort_by_key(|b| b.0);
+    assert_eq!(back.iter().map(|b| b.0).collect::<Vec<_>>(), [0, 1, 2, 3]);
+    assert_eq!(back.iter().filter(|b| b.1 == RanOn::Device).count(), 1, "{back:?}");
+    assert!(!off.device_alive());
+}
+
 #[test]
 fn a_device_of_its_own_that_never_answers_is_given_up_after_the_timeout() {
     silent_device_fails_over(None, "stopped answering (timeout)");
