@@ -197,8 +197,10 @@ fn a_device_answering_tags_not_in_flight_is_given_up_not_an_error() {
 /// correct device gives: `mangle` rewrites its completion.
 struct Impossible {
     queue: DeviceQueue,
-    mangle: fn(Completion) -> Completion,
+    mangle: Mangle,
 }
+
+type Mangle = fn(Completion) -> Completion;
 
 impl Device for Impossible {
     fn name(&self) -> String {
@@ -233,7 +235,7 @@ impl Device for Impossible {
 /// is given up with the reason and the host CPU redoes the job.
 #[test]
 fn a_device_answering_what_no_descriptor_allows_is_given_up() {
-    let cases: [(fn(Completion) -> Completion, &str); 4] = [
+    let cases: [(Mangle, &str); 4] = [
         (|c| Completion { result: 1 << 20, ..c }, "result length 1048576, more than the descriptor's 4096"),
         (|c| Completion { bytes: c.bytes + 1, ..c }, "with bytes 4097, more than the descriptor's 4096"),
         (|c| Completion { opcode: Opcode::Crc32c.raw(), ..c }, "with opcode 0x01"),
