@@ -1,4 +1,5 @@
 use super::*;
+use dpukit_ffi::{RawCpl, RawDesc};
 use dpukit_kernels::cache_index::CacheIndex;
 use std::sync::Arc;
 
@@ -110,16 +111,18 @@ fn silent_device_fails_over(gone: Option<&str>, reason: &str) {
     assert!(reasons.iter().any(|r| r.contains(reason)), "{reasons:?}");
 }
 
-/// An inline device that answers every descriptor with a wrong CRC under a tag it
-/// mangles (`twice`: the right tag, answered two times).
-struct Liar {
+/// What a scripted device posts for the `k`-th descriptor of a fetched batch.
+type Answer = Box<dyn FnMut(usize, &RawDesc) -> Vec<RawCpl>>;
+
+/// An inline device whose answers the test writes.
+struct Scripted {
     queue: DeviceQueue,
-    twice: bool,
+    answer: Answer,
 }
 
-impl Device for Liar {
+impl Device for Scripted {
     fn name(&self) -> String {
-        "liar".into()
+        "scripted".into()
     }
     fn clock(&self) -> DeviceClock {
         DeviceClock::Modelled
@@ -128,13 +131,10 @@ impl Device for Liar {
         true
     }
     fn progress(&mut self, _: u64) {
-        let mut raw = [dpukit_ffi::RawDesc::default(); 16];
+        let mut raw = [RawDesc::default(); 16];
         let n = self.queue.fetch(&mut raw);
-        for d in &raw[..n] {
-            let tag = if self.twice { d.0.tag } else { d.0.tag ^ (1 << 40) };
-            let c = Completion::ok(tag, Opcode::Crc32c, 0xbad, 0).encode();
-            let answers = if self.twice { 2 } else { 1 };
-            for _ in 0..answers {
+        for (k, d) in raw[..n].iter().enumerate() {
+            for c in (self.answer)(k, d) {
                 self.queue.complete(&[c]);
             }
         }
@@ -147,13 +147,20 @@ impl Device for Liar {
     }
 }
 
+fn scripted(cfg: &OffloadConfig, answer: Answer) -> Offload {
+    let registry = Registry::new(Arc::new(CacheIndex::new(64).unwrap()));
+    Offload::with_device(registry, cfg, |queue| {
+        Ok(Some(Box::new(Scripted { queue, answer }) as Box<dyn Device>))
+    })
+    .unwrap()
+}
+
 /// A device answering a tag that is not in flight (unknown, or answered twice) is
 /// given up with that reason, not an error of the run: what it answered correctly
 /// before stands, the rest runs on the CPU.
 #[test]
 fn a_device_answering_tags_not_in_flight_is_given_up_not_an_error() {
     for twice in [false, true] {
-        let registry = Registry::new(Arc::new(CacheIndex::new(64).unwrap()));
         let cfg = OffloadConfig {
             slots: 4,
             in_bytes: 4096,
@@ -163,10 +170,15 @@ fn a_device_answering_tags_not_in_flight_is_given_up_not_an_error() {
             device_timeout_ns: 1_000_000_000,
             engine: EngineConfig::default(),
         };
-        let mut off = Offload::with_device(registry, &cfg, |queue| {
-            Ok(Some(Box::new(Liar { queue, twice }) as Box<dyn Device>))
-        })
-        .unwrap();
+        // Every descriptor answered with a wrong CRC under a tag mangled or (`twice`) right
+        // but answered two times.
+        let mut off = scripted(
+            &cfg,
+            Box::new(move |_, d| {
+                let tag = if twice { d.0.tag } else { d.0.tag ^ (1 << 40) };
+                vec![Completion::ok(tag, Opcode::Crc32c, 0xbad, 0).encode(); if twice { 2 } else { 1 }]
+            }),
+        );
         let data = vec![0x42u8; 4096];
         for user in 0..3 {
             let slot = off.take_slot().unwrap();
@@ -193,48 +205,13 @@ fn a_device_answering_tags_not_in_flight_is_given_up_not_an_error() {
     }
 }
 
-/// An inline device that answers every descriptor with the right tag but an answer no
-/// correct device gives: `mangle` rewrites its completion.
-struct Impossible {
-    queue: DeviceQueue,
-    mangle: Mangle,
-}
-
-type Mangle = fn(Completion) -> Completion;
-
-impl Device for Impossible {
-    fn name(&self) -> String {
-        "impossible".into()
-    }
-    fn clock(&self) -> DeviceClock {
-        DeviceClock::Modelled
-    }
-    fn supports(&self, _: Opcode, _: Option<Algorithm>) -> bool {
-        true
-    }
-    fn progress(&mut self, _: u64) {
-        let mut raw = [dpukit_ffi::RawDesc::default(); 16];
-        let n = self.queue.fetch(&mut raw);
-        for d in &raw[..n] {
-            let len = Descriptor::parse(d).ok().and_then(|d| d.op.src()).map_or(0, |s| s.len);
-            let c = Completion::ok(d.0.tag, Opcode::try_from(d.0.opcode).unwrap(), 0, len);
-            self.queue.complete(&[(self.mangle)(c).encode()]);
-        }
-    }
-    fn pending(&self) -> usize {
-        0
-    }
-    fn report(&self) -> DeviceReport {
-        DeviceReport::default()
-    }
-}
-
 /// Whatever an in-process device answers, the lengths the caller gets lie within the
 /// slot's buffers: a compressed length past the destination, more source bytes than
 /// given, a CRC wider than 32 bits or another op's opcode is a device fault, the device
 /// is given up with the reason and the host CPU redoes the job.
 #[test]
 fn a_device_answering_what_no_descriptor_allows_is_given_up() {
+    type Mangle = fn(Completion) -> Completion;
     let cases: [(Mangle, &str); 4] = [
         (|c| Completion { result: 1 << 20, ..c }, "result length 1048576, more than the descriptor's 4096"),
         (|c| Completion { bytes: c.bytes + 1, ..c }, "with bytes 4097, more than the descriptor's 4096"),
@@ -242,7 +219,6 @@ fn a_device_answering_what_no_descriptor_allows_is_given_up() {
         (|c| Completion { result: u64::MAX, ..c }, "more than the descriptor's 4096"),
     ];
     for (mangle, reason) in cases {
-        let registry = Registry::new(Arc::new(CacheIndex::new(64).unwrap()));
         let cfg = OffloadConfig {
             slots: 2,
             in_bytes: 4096,
@@ -252,10 +228,14 @@ fn a_device_answering_what_no_descriptor_allows_is_given_up() {
             device_timeout_ns: 1_000_000_000,
             engine: EngineConfig::default(),
         };
-        let mut off = Offload::with_device(registry, &cfg, |queue| {
-            Ok(Some(Box::new(Impossible { queue, mangle }) as Box<dyn Device>))
-        })
-        .unwrap();
+        // The right tag, with an answer `mangle` makes one no correct device gives.
+        let mut off = scripted(
+            &cfg,
+            Box::new(move |_, d| {
+                let len = Descriptor::parse(d).ok().and_then(|d| d.op.src()).map_or(0, |s| s.len);
+                vec![mangle(Completion::ok(d.0.tag, Opcode::try_from(d.0.opcode).unwrap(), 0, len)).encode()]
+            }),
+        );
         let data: Vec<u8> = (0..4096u32).map(|i| (i % 17) as u8).collect();
         let slot = off.take_slot().unwrap();
         off.slot(slot).unwrap().0.copy_from_slice(&data);
@@ -277,47 +257,11 @@ fn a_device_answering_what_no_descriptor_allows_is_given_up() {
     }
 }
 
-/// An inline device answering each batch's first descriptor correctly and the rest with
-/// a status the ABI does not define.
-struct GoodThenUndefined {
-    queue: DeviceQueue,
-}
-
-impl Device for GoodThenUndefined {
-    fn name(&self) -> String {
-        "good-then-undefined".into()
-    }
-    fn clock(&self) -> DeviceClock {
-        DeviceClock::Modelled
-    }
-    fn supports(&self, _: Opcode, _: Option<Algorithm>) -> bool {
-        true
-    }
-    fn progress(&mut self, _: u64) {
-        let mut raw = [dpukit_ffi::RawDesc::default(); 16];
-        let n = self.queue.fetch(&mut raw);
-        for (k, d) in raw[..n].iter().enumerate() {
-            let mut c = Completion::ok(d.0.tag, Opcode::Crc32c, 7, 64).encode();
-            if k > 0 {
-                c.0.status = 999;
-            }
-            self.queue.complete(&[c]);
-        }
-    }
-    fn pending(&self) -> usize {
-        0
-    }
-    fn report(&self) -> DeviceReport {
-        DeviceReport::default()
-    }
-}
-
 /// A fault found in the same poll as valid completions before it (the queue pair hands
 /// those over, then the error) fails over without losing the jobs those completions
 /// finished: every job comes back.
 #[test]
 fn jobs_answered_in_the_poll_that_finds_a_fault_still_come_back() {
-    let registry = Registry::new(Arc::new(CacheIndex::new(64).unwrap()));
     let cfg = OffloadConfig {
         slots: 4,
         in_bytes: 64,
@@ -327,10 +271,18 @@ fn jobs_answered_in_the_poll_that_finds_a_fault_still_come_back() {
         device_timeout_ns: 1_000_000_000,
         engine: EngineConfig::default(),
     };
-    let mut off = Offload::with_device(registry, &cfg, |queue| {
-        Ok(Some(Box::new(GoodThenUndefined { queue }) as Box<dyn Device>))
-    })
-    .unwrap();
+    // Each batch's first descriptor answered correctly, the rest with a status the ABI
+    // does not define.
+    let mut off = scripted(
+        &cfg,
+        Box::new(|k, d| {
+            let mut c = Completion::ok(d.0.tag, Opcode::Crc32c, 7, 64).encode();
+            if k > 0 {
+                c.0.status = 999;
+            }
+            vec![c]
+        }),
+    );
     for user in 0..4 {
         let slot = off.take_slot().unwrap();
         off.submit(slot, user, &[SlotOp::Crc32c { buf: Buf::In, len: 64 }]).unwrap();
