@@ -57,6 +57,9 @@ pub struct DeviceReport {
     pub below_min_efficient_size: u64,
     pub late_completions: u64,
     pub max_lag_ns: u64,
+    /// A device on a host thread: how long that thread was runnable but waiting for a
+    /// CPU (measured; `None` for other devices or where the kernel does not say).
+    pub cpu_wait_ns: Option<u64>,
 }
 
 /// A device behind the offload layer's queue pair.
@@ -279,6 +282,7 @@ impl Device for SimulatedDevice {
             below_min_efficient_size: s.below_min_efficient_size,
             late_completions: s.late_completions,
             max_lag_ns: s.max_lag_ns,
+            cpu_wait_ns: None,
         }
     }
 }

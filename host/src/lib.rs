@@ -15,6 +15,7 @@ pub mod accel;
 pub mod calibrate;
 pub mod cluster;
 pub mod copy;
+mod cores;
 pub mod device;
 pub mod dma;
 pub mod dpdk;

@@ -3,8 +3,9 @@
 //!
 //! Both run the simulator's [`Engine`] (it parses, bounds-checks and resolves every
 //! descriptor against the region table and executes it through the kernel registry the
-//! host uses, so results are byte-identical to host mode) on a thread of their own, pinned
-//! to a core when the process may use more than one:
+//! host uses, so results are byte-identical to host mode) on a thread of their own, on a
+//! core of its own when the process may use more than one (`crate::cores`: pinned, the
+//! process's other threads kept off it):
 //!
 //! - [`Pacing::Measured`] (`--device thread`): completions are posted as soon as the
 //!   kernels are done; the host times them as it sees them, so every figure is
@@ -33,14 +34,14 @@
 #![forbid(unsafe_code)]
 
 use crate::device::{Device, DeviceClock, DeviceReport};
-use crate::offload::thread_cpu_ns;
+use crate::offload::{thread_cpu_ns, thread_cpu_wait_ns};
 use crate::result::ResourceUse;
 use dpukit_ffi::{Algorithm, DeviceQueue, Opcode};
 use dpukit_kernels::registry::{Registry, UserKernel};
 use dpukit_sim::engine::{ClockMode, Engine, EngineConfig, EngineError};
 use dpukit_sim::profile::{Profile, ProfileKind};
 use dpukit_sim::timing::{ResourceStats, SimTime, UserOpCost};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -91,6 +92,8 @@ struct Snapshot {
     /// The engine's modelled resources and makespan (paced device only).
     modelled: Vec<ResourceStats>,
     modelled_makespan_ns: u64,
+    /// Time the thread was runnable but waiting for a CPU since it started.
+    cpu_wait_ns: Option<u64>,
 }
 
 /// What the host and the device thread share.
@@ -189,31 +192,6 @@ pub struct ThreadDevice {
     name: String,
     /// Ops the engine runs, worked out before the engine moved to its thread.
     supported: Vec<(Opcode, Option<Algorithm>)>,
-}
-
-/// Which core the next device thread takes (round robin over the allowed ones but the
-/// first, which is left to the host's threads).
-static NEXT_CORE: AtomicUsize = AtomicUsize::new(0);
-
-/// Pins the calling thread to one core the process may use; `Err(why not)`.
-pub(crate) fn pin_this_thread() -> Result<usize, String> {
-    use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
-    use nix::unistd::Pid;
-    let allowed =
-        sched_getaffinity(Pid::from_raw(0)).map_err(|e| format!("cannot read the CPU mask: {e}"))?;
-    let cpus: Vec<usize> = (0..CpuSet::count()).filter(|&i| allowed.is_set(i).unwrap_or(false)).collect();
-    if cpus.len() < 2 {
-        return Err(format!(
-            "not pinned: the process may use {} CPU, which the host thread needs too",
-            cpus.len()
-        ));
-    }
-    let k = NEXT_CORE.fetch_add(1, Ordering::Relaxed) % (cpus.len() - 1);
-    let cpu = cpus[cpus.len() - 1 - k];
-    let mut set = CpuSet::new();
-    set.set(cpu).map_err(|e| format!("not pinned: cpu {cpu}: {e}"))?;
-    sched_setaffinity(Pid::from_raw(0), &set).map_err(|e| format!("not pinned: cpu {cpu}: {e}"))?;
-    Ok(cpu)
 }
 
 /// A C plugin bound to a user opcode.
@@ -337,17 +315,20 @@ impl ThreadDevice {
             .name("dpukit-device".into())
             .spawn(move || {
                 let _ended = EndGuard { shared: thread_shared.clone() };
-                let _ = pinned_tx.send(pin_this_thread());
+                // Held for the thread's life: the core is given back as it ends.
+                let core = crate::cores::take_core();
+                let _ = pinned_tx.send(core.as_ref().map(|c| c.describe()).map_err(Clone::clone));
                 #[cfg(test)]
                 run(engine, pacing, &thread_shared, fault);
                 #[cfg(not(test))]
                 run(engine, pacing, &thread_shared);
+                drop(core);
             })
             .map_err(|e| EngineError::Config(format!("cannot start the device thread: {e}")))?;
         let pinned =
             pinned_rx.recv().unwrap_or_else(|_| Err("not pinned: the device thread ended at start".into()));
         let name = match pinned {
-            Ok(cpu) => format!("{what} on cpu {cpu}"),
+            Ok(core) => format!("{what} {core}"),
             Err(why) => format!("{what} ({why})"),
         };
         let thread = handle.thread().clone();
@@ -398,6 +379,7 @@ fn run(mut engine: Engine, pacing: Pacing, shared: &Shared, #[cfg(test)] fault: 
     // When the thread last found work (epoch ns); it parks once idle for IDLE_SPIN.
     let mut idle_since = shared.now_ns();
     let mut busy_cpu_ns = 0u64;
+    let cpu_wait = CpuWait::start();
     let mut first_fetch_ns = None;
     let mut last_post_ns = 0u64;
     while !shared.stop.load(Ordering::Acquire) {
@@ -424,6 +406,7 @@ fn run(mut engine: Engine, pacing: Pacing, shared: &Shared, #[cfg(test)] fault: 
                 last_post_ns = now;
             }
             publish(&engine, pacing, shared, out.pending, busy_cpu_ns, first_fetch_ns, last_post_ns);
+            cpu_wait.publish_every(shared, CPU_WAIT_EVERY);
             if out.posted > 0 {
                 shared.posted_ns.store(shared.now_ns(), Ordering::SeqCst);
                 shared.posted.fetch_add(out.posted as u64, Ordering::SeqCst);
@@ -457,6 +440,39 @@ fn run(mut engine: Engine, pacing: Pacing, shared: &Shared, #[cfg(test)] fault: 
         }
     }
     publish(&engine, pacing, shared, engine.pending(), busy_cpu_ns, first_fetch_ns, last_post_ns);
+    cpu_wait.publish_every(shared, Duration::ZERO);
+}
+
+/// How often the device thread reads its CPU wait while it works: a read of a /proc file
+/// costs microseconds, too much for every poll.
+const CPU_WAIT_EVERY: Duration = Duration::from_millis(10);
+
+/// The device thread's time waiting for a CPU, from its start: where the machine's cores
+/// are shared by the device thread and the run's own threads, the device loses this time
+/// to them, which a model giving it a core of its own does not see.
+struct CpuWait {
+    at_start: Option<u64>,
+    /// When it was last read (none yet: the first poll with work reads it).
+    last_read: std::cell::Cell<Option<Instant>>,
+}
+
+impl CpuWait {
+    fn start() -> CpuWait {
+        CpuWait { at_start: thread_cpu_wait_ns(), last_read: std::cell::Cell::new(None) }
+    }
+
+    /// Publishes the wait so far, if `every` has passed since the last read.
+    fn publish_every(&self, shared: &Shared, every: Duration) {
+        let Some(start) = self.at_start else { return };
+        if self.last_read.get().is_some_and(|t| t.elapsed() < every) {
+            return;
+        }
+        self.last_read.set(Some(Instant::now()));
+        if let Some(now) = thread_cpu_wait_ns() {
+            shared.snapshot.lock().unwrap_or_else(|e| e.into_inner()).cpu_wait_ns =
+                Some(now.saturating_sub(start));
+        }
+    }
 }
 
 fn publish(
@@ -485,6 +501,7 @@ fn publish(
         last_post_ns,
         modelled: if pacing == Pacing::Paced { engine.resource_stats() } else { Vec::new() },
         modelled_makespan_ns: engine.makespan().as_ns(),
+        cpu_wait_ns: snap.cpu_wait_ns,
     };
 }
 
@@ -550,6 +567,7 @@ impl Device for ThreadDevice {
             below_min_efficient_size: s.below_min_efficient_size,
             late_completions: s.late_completions,
             max_lag_ns: s.max_lag_ns,
+            cpu_wait_ns: s.cpu_wait_ns,
         }
     }
 
@@ -684,6 +702,10 @@ mod tests {
         assert_eq!(r.resources.len(), 1);
         assert_eq!(r.resources[0].name, "host-thread");
         assert!(r.resources[0].busy_ns > 0 && r.resources[0].utilization > 0.0, "{:?}", r.resources);
+        // Linux keeps scheduler statistics per thread: the device reports its CPU wait.
+        if std::path::Path::new("/proc/thread-self/schedstat").exists() {
+            assert!(r.cpu_wait_ns.is_some(), "{r:?}");
+        }
         assert_eq!(off.stats().fallbacks.total(), 0);
     }
 

@@ -666,7 +666,8 @@ pub struct Knobs {
     pub ioengine: Option<IoEngineArg>,
     /// The device serving each node's queue pair in offload mode: `sim`, the profile's
     /// simulated DPU (modelled times; the default); `thread`, the kernels on a dedicated host
-    /// thread per node, pinned to a core when the machine allows (measured times);
+    /// thread per node, on a core of its own when the machine allows (pinned, the process's
+    /// other threads kept off it; measured times);
     /// `sim-paced`, the simulated DPU on a thread of its own holding each completion to its
     /// modelled time (modelled times, its lag behind them measured); `process:CMD [ARGS]`, a
     /// program serving the queue pair from its own process over shared memory (measured

@@ -4,7 +4,8 @@
 //! The device runs the kernels through the same registry as the host, on one thread, and
 //! answers each descriptor through the simulator's engine. So its profile is a
 //! `host-cores` profile with one core whose rates are the kernels' on this machine, at the
-//! scenarios' data (the compressibility and chunk size asked for), and whose fixed cost per
+//! scenarios' data (the compressibility and chunk size asked for, each call on a fresh
+//! chunk in a buffer of its own, as a run gives them: [`median_streamed_ns`]), and whose fixed cost per
 //! op is what the engine takes to fetch, parse, resolve and answer a descriptor (timed on
 //! NOP descriptors through a real queue pair). Its `wake_ns` is a sleeping thread's
 //! wake-up through the device's own park/unpark and condition variable (a ping-pong, see
@@ -79,6 +80,60 @@ fn median_ns(
             f()?;
         }
         samples.push(t.elapsed().as_nanos() as f64 / iters as f64);
+    }
+    samples.sort_by(f64::total_cmp);
+    Ok(samples[samples.len() / 2])
+}
+
+/// Slots the measured kernel calls rotate through: the scenarios' default queue depth.
+pub const STREAM_SLOTS: usize = 16;
+
+/// What a call of a streamed measurement does to its slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Write the slot's input (not timed), as the host writes a chunk before submitting it.
+    Refill,
+    /// The kernel call on the slot (timed).
+    Call,
+}
+
+/// Median wall ns of one kernel call on fresh data, over `rounds` rounds of about `round`
+/// of wall time each. The calls rotate through [`STREAM_SLOTS`] slots in batches: every
+/// slot of a batch is refilled, then the batch's calls run back to back under one clock.
+/// A kernel timed over and over on one buffer, resident in the cache, runs faster than
+/// on a run's chunks, each new bytes in a buffer of its own; the model must price the
+/// latter. Batches are as large as the slots allow while one stays within a round, so a
+/// call too slow for that (deflate at 1 MiB) is timed alone.
+fn median_streamed_ns(
+    rounds: usize,
+    round: Duration,
+    mut f: impl FnMut(Step, usize) -> Result<(), CalibrationError>,
+) -> Result<f64, CalibrationError> {
+    f(Step::Refill, 0)?;
+    f(Step::Call, 0)?;
+    f(Step::Refill, 1)?;
+    let t = Instant::now();
+    f(Step::Call, 1)?;
+    let one = t.elapsed().as_nanos().max(1) as f64;
+    let batch = ((round.as_nanos() as f64 / one) as usize).clamp(1, STREAM_SLOTS);
+    let mut next = 2 % STREAM_SLOTS;
+    let mut samples = Vec::with_capacity(rounds);
+    for _ in 0..rounds.max(1) {
+        let (mut ns, mut calls) = (0u128, 0u64);
+        let start = Instant::now();
+        while calls == 0 || start.elapsed() < round {
+            for k in 0..batch {
+                f(Step::Refill, (next + k) % STREAM_SLOTS)?;
+            }
+            let t = Instant::now();
+            for k in 0..batch {
+                f(Step::Call, (next + k) % STREAM_SLOTS)?;
+            }
+            ns += t.elapsed().as_nanos();
+            calls += batch as u64;
+            next = (next + batch) % STREAM_SLOTS;
+        }
+        samples.push(ns as f64 / calls as f64);
     }
     samples.sort_by(f64::total_cmp);
     Ok(samples[samples.len() / 2])
@@ -181,8 +236,8 @@ fn handoff_ns(rounds: usize) -> Result<(f64, f64), CalibrationError> {
     let device = std::thread::Builder::new()
         .name("dpukit-handoff".into())
         .spawn(move || {
-            // Pinned as the device thread is (where the machine allows).
-            let _ = crate::thread_device::pin_this_thread();
+            // On a core of its own, as the device thread is (where the machine allows).
+            let _core = crate::cores::take_core();
             let mut wakes = Vec::with_capacity(rounds);
             let mut seen = 0;
             while !dev.stop.load(Ordering::SeqCst) {
@@ -251,37 +306,75 @@ pub fn device_profile(opts: &DeviceProfileOptions) -> Result<String, Calibration
     let registry = Registry::new(Arc::new(CacheIndex::new(1 << 16).map_err(err)?));
     let n = opts.chunk_bytes;
     let (rounds, round) = (opts.rounds, opts.round);
-    let mut src = vec![0u8; n];
-    datagen_for(opts.compressibility).fill(7, 0, &mut src);
-    let mut dst = vec![0u8; n * 2 + 4096];
-    let mut comp = vec![0u8; n * 2 + 4096];
+    let gen = datagen_for(opts.compressibility);
+    // The data path's buffers: a slot's input is the next chunk of an object, written
+    // just before the device runs on it (`Step::Refill`), its output a buffer of its own.
+    let mut inputs = vec![vec![0u8; n]; STREAM_SLOTS];
+    let mut outs = vec![vec![0u8; n * 2 + 4096]; STREAM_SLOTS];
+    let mut next_chunk = 0u64;
+    let mut refill = |input: &mut [u8]| {
+        gen.fill(7, next_chunk * n as u64, input);
+        next_chunk += 1;
+    };
     let rate = |ns: f64, bytes: usize| bytes as f64 / ns * 1e9;
 
-    let crc_ns = median_ns(rounds, round, || {
-        registry.execute(Call::Crc32c { src: &src, seed: 0 }).map_err(err)?;
+    let crc_ns = median_streamed_ns(rounds, round, |step, s| {
+        match step {
+            Step::Refill => refill(&mut inputs[s]),
+            Step::Call => {
+                registry.execute(Call::Crc32c { src: &inputs[s], seed: 0 }).map_err(err)?;
+            }
+        }
         Ok(())
     })?;
-    let copy_ns = median_ns(rounds, round, || {
-        registry.execute(Call::Copy { src: &src, dst: &mut dst[..n] }).map_err(err)?;
+    let copy_ns = median_streamed_ns(rounds, round, |step, s| {
+        match step {
+            Step::Refill => refill(&mut inputs[s]),
+            Step::Call => {
+                registry.execute(Call::Copy { src: &inputs[s], dst: &mut outs[s][..n] }).map_err(err)?;
+            }
+        }
         Ok(())
     })?;
     let mut codecs = Vec::new();
     for (algorithm, level, key) in DEVICE_PROFILE_CODECS {
-        let c_ns = median_ns(rounds, round, || {
-            registry.execute(Call::Compress { src: &src, dst: &mut dst, algorithm, level }).map_err(err)?;
+        let (mut raw, mut stored) = (0u64, 0u64);
+        let c_ns = median_streamed_ns(rounds, round, |step, s| {
+            match step {
+                Step::Refill => refill(&mut inputs[s]),
+                Step::Call => {
+                    let o = registry
+                        .execute(Call::Compress { src: &inputs[s], dst: &mut outs[s], algorithm, level })
+                        .map_err(err)?;
+                    raw += n as u64;
+                    stored += o.result;
+                }
+            }
             Ok(())
         })?;
-        let clen = registry
-            .execute(Call::Compress { src: &src, dst: &mut comp, algorithm, level })
-            .map_err(err)?
-            .result as usize;
-        let d_ns = median_ns(rounds, round, || {
-            registry
-                .execute(Call::Decompress { src: &comp[..clen], dst: &mut dst[..n], algorithm })
-                .map_err(err)?;
+        // Decompress reads each slot's chunk as stored (compressed once, here), as a
+        // read path decompresses chunks it has just read.
+        let mut packed: Vec<(Vec<u8>, usize)> = Vec::with_capacity(STREAM_SLOTS);
+        for input in inputs.iter_mut() {
+            refill(input);
+            let mut c = vec![0u8; n * 2 + 4096];
+            let len = registry
+                .execute(Call::Compress { src: input, dst: &mut c, algorithm, level })
+                .map_err(err)?
+                .result as usize;
+            packed.push((c, len));
+        }
+        let d_ns = median_streamed_ns(rounds, round, |step, s| {
+            if step == Step::Call {
+                let (c, len) = &packed[s];
+                registry
+                    .execute(Call::Decompress { src: &c[..*len], dst: &mut outs[s][..n], algorithm })
+                    .map_err(err)?;
+            }
             Ok(())
         })?;
-        codecs.push((key, algorithm, level, rate(c_ns, n), rate(d_ns, n), n as f64 / clen.max(1) as f64));
+        let ratio = raw as f64 / stored.max(1) as f64;
+        codecs.push((key, algorithm, level, rate(c_ns, n), rate(d_ns, n), ratio));
     }
     let (device_wake_ns, host_wake_ns) = handoff_ns(HANDOFF_ROUNDS)?;
     let mut next_key = 1u64;
@@ -322,7 +415,10 @@ pub fn device_profile(opts: &DeviceProfileOptions) -> Result<String, Calibration
         build_name(),
         machine.cpu_model
     );
-    let data = format!("{} B calls on data of compressibility {}", n, opts.compressibility);
+    let data = format!(
+        "{} B calls on fresh chunks of compressibility {}, each in one of {STREAM_SLOTS} slots",
+        n, opts.compressibility
+    );
     let med = format!("median of {rounds} rounds");
     let fig = |value: String, what: &str| {
         format!("{{ value = {value}, source = \"measured: {run}: {what}\", confidence = \"measured\" }}")

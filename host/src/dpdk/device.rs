@@ -237,6 +237,9 @@ impl DpdkDevice {
             .name("dpukit-dpdk".into())
             .spawn(move || {
                 let _ended = EndGuard(thread_shared.clone());
+                // A core of its own while it polls, as a DPDK worker lcore has (where the
+                // machine allows; unpinned otherwise).
+                let _core = crate::cores::take_core();
                 worker.run(&thread_shared);
             })
             .map_err(|e| format!("cannot start the DPDK device thread: {e}"))?;

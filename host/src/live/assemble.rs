@@ -112,6 +112,9 @@ pub(super) fn assemble(
     let fallbacks = merge_fallbacks(&nodes);
 
     let device = device_summary(profile, &nodes);
+    if let Some(note) = cpu_wait_note(&nodes) {
+        notes.push(note);
+    }
     if let Some(d) = &device {
         if d.late_completions > 0 {
             notes.push(format!(
@@ -357,6 +360,13 @@ fn node_figures(spec: &ScenarioSpec, nodes: &[NodeOut], host_cpu_ns: u64) -> Vec
         extra.push(("peer_bytes".into(), Figure::measured(peer as f64, Unit::Bytes)));
     }
     extra.push(("simulator_cpu".into(), Figure::measured(sim_cpu as f64 / 1e9, Unit::Seconds)));
+    let waits: Vec<u64> = nodes.iter().filter_map(|n| n.device.as_ref()?.cpu_wait_ns).collect();
+    if !waits.is_empty() {
+        extra.push((
+            "device_thread_cpu_wait".into(),
+            Figure::measured(waits.iter().sum::<u64>() as f64 / 1e9, Unit::Seconds),
+        ));
+    }
     // Per-thread split of the host CPU: the node threads' own data-path work, and the
     // rest of the process (background blob copy, I/O runtime).
     let node_cpu: u64 = nodes.iter().map(|n| n.thread_cpu_ns).sum();
@@ -421,4 +431,26 @@ pub(super) fn timeline(procs: &[ProcessOut], interval_ns: u64, clock: Source) ->
         })
         .collect();
     Timeline { interval_ns, clock, total, nodes: per_node }
+}
+
+/// Share of a device thread's busy time it may wait for a CPU before a run says so.
+const CPU_WAIT_NOTE_SHARE: f64 = 0.05;
+
+/// A note when devices on host threads waited for a CPU for a visible share of their
+/// busy time: the machine's cores were shared by them and the run's own threads.
+fn cpu_wait_note(nodes: &[NodeOut]) -> Option<String> {
+    let (mut wait, mut busy) = (0u64, 0u64);
+    for d in nodes.iter().filter_map(|n| n.device.as_ref()) {
+        wait += d.cpu_wait_ns?;
+        busy += d.resources.iter().map(|r| r.busy_ns).sum::<u64>();
+    }
+    (busy > 0 && wait as f64 > CPU_WAIT_NOTE_SHARE * busy as f64).then(|| {
+        format!(
+            "device thread CPU wait: the device thread(s) waited {:.1} ms for a CPU while runnable, {:.0} % of \
+             their busy time [meas]: this machine's cores were shared by them and the run's own threads \
+             (node, storage I/O, blob copy), so the device ran slower than one with a core of its own",
+            wait as f64 / 1e6,
+            wait as f64 / busy as f64 * 100.0
+        )
+    })
 }

@@ -202,6 +202,7 @@ impl NodeOut {
                 below_min_efficient_size: r.below_min_efficient_size,
                 late_completions: r.late_completions,
                 max_lag_ns: r.max_lag_ns,
+                cpu_wait_ns: r.cpu_wait_ns,
             });
         }
     }
@@ -240,6 +241,9 @@ pub(super) struct DeviceOut {
     pub(super) below_min_efficient_size: u64,
     pub(super) late_completions: u64,
     pub(super) max_lag_ns: u64,
+    /// A device on a host thread: its time runnable but waiting for a CPU (measured).
+    #[serde(default)]
+    pub(super) cpu_wait_ns: Option<u64>,
 }
 
 /// Shared progress counter and callback.

@@ -223,6 +223,14 @@ pub enum OffloadError {
     SameBuffer(&'static str),
 }
 
+/// Time the calling thread has spent runnable but waiting for a CPU, ns (the second
+/// field of Linux's `/proc/thread-self/schedstat`); `None` where the kernel keeps no
+/// scheduler statistics.
+pub fn thread_cpu_wait_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// CPU time of the calling thread, ns.
 pub fn thread_cpu_ns() -> u64 {
     match nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID) {

@@ -83,7 +83,71 @@ pub struct DeviceCase {
     pub spread_high: f64,
     /// The machine's load during the measured runs.
     pub load: Load,
+    /// Where a chunk's time went in the measured runs and in the modelled ones.
+    pub per_chunk: PerChunk,
     pub passed: bool,
+}
+
+/// One side's time per chunk, means over its runs, in ns.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct ChunkTimes {
+    /// The device's busy time: its own CPU time in polls that found work (measured
+    /// device), or its resources' modelled busy time (the model).
+    pub device_busy_ns: f64,
+    /// A device on a host thread: its time runnable but waiting for a CPU, which the
+    /// model (a core of its own) does not have (measured side only).
+    pub device_cpu_wait_ns: f64,
+    /// CPU time of the node's own thread (measured on both sides; the simulator's CPU
+    /// is not in it).
+    pub host_cpu_ns: f64,
+    /// CPU time of the run's other threads: storage I/O, the blob copy (measured on both
+    /// sides).
+    pub background_cpu_ns: f64,
+    /// Chunk bytes over the run's throughput: measured, or modelled.
+    pub time_ns: f64,
+}
+
+/// The measured device's figures beside its model's, per chunk, so a miss points at the
+/// stage it comes from (a device slower than its profile's rates, or a host side the
+/// model does not see).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct PerChunk {
+    pub measured: ChunkTimes,
+    pub modelled: ChunkTimes,
+}
+
+/// Sums of [`ChunkTimes`] over runs, for their mean.
+#[derive(Default)]
+struct ChunkSum {
+    sum: ChunkTimes,
+    runs: u32,
+}
+
+impl ChunkSum {
+    fn add(&mut self, r: &crate::result::RunResult, chunk_bytes: u64) {
+        let chunks = r.ops.max(1) as f64;
+        let secs = |name: &str| r.extra_figure(name).map_or(0.0, |f| f.value * 1e9);
+        let busy: u64 = r.device.as_ref().map_or(0, |d| d.resources.iter().map(|x| x.busy_ns).sum());
+        self.sum.device_busy_ns += busy as f64 / chunks;
+        self.sum.device_cpu_wait_ns += secs("device_thread_cpu_wait") / chunks;
+        self.sum.host_cpu_ns += secs("host_cpu_node_threads") / chunks;
+        self.sum.background_cpu_ns += secs("host_cpu_background") / chunks;
+        if r.throughput.value > 0.0 {
+            self.sum.time_ns += chunk_bytes as f64 / r.throughput.value * 1e9;
+        }
+        self.runs += 1;
+    }
+
+    fn mean(&self) -> ChunkTimes {
+        let n = f64::from(self.runs.max(1));
+        ChunkTimes {
+            device_busy_ns: self.sum.device_busy_ns / n,
+            device_cpu_wait_ns: self.sum.device_cpu_wait_ns / n,
+            host_cpu_ns: self.sum.host_cpu_ns / n,
+            background_cpu_ns: self.sum.background_cpu_ns / n,
+            time_ns: self.sum.time_ns / n,
+        }
+    }
 }
 
 /// The whole validation.
@@ -178,6 +242,8 @@ pub fn validate_device(opts: &DeviceValidateOptions) -> Result<DeviceValidation,
     let mut measured: Vec<Vec<f64>> = vec![Vec::new(); specs.len()];
     let mut modelled: Vec<Vec<f64>> = vec![Vec::new(); specs.len()];
     let mut loads: Vec<LoadSum> = (0..specs.len()).map(|_| LoadSum::default()).collect();
+    let mut chunk_meas: Vec<ChunkSum> = (0..specs.len()).map(|_| ChunkSum::default()).collect();
+    let mut chunk_model: Vec<ChunkSum> = (0..specs.len()).map(|_| ChunkSum::default()).collect();
     let mut device = String::new();
     let run_err = |case: &str| {
         let case = case.to_string();
@@ -186,6 +252,7 @@ pub fn validate_device(opts: &DeviceValidateOptions) -> Result<DeviceValidation,
     for round in 1..=opts.rounds {
         let measure_pass = |measured: &mut Vec<Vec<f64>>,
                             loads: &mut Vec<LoadSum>,
+                            chunks: &mut Vec<ChunkSum>,
                             device: &mut String,
                             profile: &Profile| {
             for (i, spec) in specs.iter().enumerate() {
@@ -193,6 +260,7 @@ pub fn validate_device(opts: &DeviceValidateOptions) -> Result<DeviceValidation,
                 let r = run_scenario(spec, Mode::Offload, profile, &thread)
                     .map_err(run_err(&format!("{} {device_flag}", spec.kind.name())))?;
                 loads[i].add(&start, &Mark::now());
+                chunks[i].add(&r, u64::from(spec.chunk_size_bytes));
                 if let Some(d) = &r.device {
                     *device = d.name.clone();
                 }
@@ -205,7 +273,7 @@ pub fn validate_device(opts: &DeviceValidateOptions) -> Result<DeviceValidation,
             None => Profile::builtin(crate::thread_device::THREAD_PROFILE)
                 .map_err(|e| DeviceValidateError::Calibration(e.to_string()))?,
         };
-        measure_pass(&mut measured, &mut loads, &mut device, &routing)?;
+        measure_pass(&mut measured, &mut loads, &mut chunk_meas, &mut device, &routing)?;
         let profile = match &opts.profile {
             Some(p) => p.clone(),
             None => {
@@ -218,8 +286,9 @@ pub fn validate_device(opts: &DeviceValidateOptions) -> Result<DeviceValidation,
             let r = run_scenario(spec, Mode::Offload, &profile, &sim)
                 .map_err(run_err(&format!("{} modelled", spec.kind.name())))?;
             modelled[i].push(r.throughput.value);
+            chunk_model[i].add(&r, u64::from(spec.chunk_size_bytes));
         }
-        measure_pass(&mut measured, &mut loads, &mut device, &routing)?;
+        measure_pass(&mut measured, &mut loads, &mut chunk_meas, &mut device, &routing)?;
         for (i, spec) in specs.iter().enumerate() {
             let n = measured[i].len();
             say(&format!(
@@ -251,6 +320,7 @@ pub fn validate_device(opts: &DeviceValidateOptions) -> Result<DeviceValidation,
                 spread_low: if meas > 0.0 { lo / meas - 1.0 } else { 0.0 },
                 spread_high: if meas > 0.0 { hi / meas - 1.0 } else { 0.0 },
                 load: loads[i].load(),
+                per_chunk: PerChunk { measured: chunk_meas[i].mean(), modelled: chunk_model[i].mean() },
                 passed: difference.abs() <= goal,
             }
         })
@@ -283,7 +353,7 @@ impl DeviceValidation {
         );
         for c in &self.cases {
             out.push_str(&format!(
-                "{:<14} measured {} [meas] (runs {:+.1} % .. {:+.1} % of it)  modelled {} [model]  difference {:+.1} % ({} {:.0} %)\n    load during the measured runs: {}\n",
+                "{:<14} measured {} [meas] (runs {:+.1} % .. {:+.1} % of it)  modelled {} [model]  difference {:+.1} % ({} {:.0} %)\n    load during the measured runs: {}\n{}",
                 c.scenario,
                 fmt_rate(c.measured_mean),
                 c.spread_low * 100.0,
@@ -292,9 +362,35 @@ impl DeviceValidation {
                 c.difference * 100.0,
                 if c.passed { "within" } else { "OUTSIDE" },
                 self.goal * 100.0,
-                c.load.describe()
+                c.load.describe(),
+                c.per_chunk.describe()
             ));
         }
         out
+    }
+}
+
+impl PerChunk {
+    /// Two lines: the measured side's stages per chunk, then the model's.
+    fn describe(&self) -> String {
+        let us = |ns: f64| format!("{:.0} us", ns / 1e3);
+        let (m, d) = (&self.measured, &self.modelled);
+        let pct =
+            |a: f64, b: f64| if b > 0.0 { format!("{:+.1} %", (a / b - 1.0) * 100.0) } else { "-".into() };
+        format!(
+            "    per chunk: device busy {} [meas] vs {} [model] (model {}), device waiting for a CPU {} [meas]; \
+             node thread CPU {} vs {}; background CPU {} vs {} [meas, measured and modelled runs]; \
+             time {} [meas] vs {} [model]\n",
+            us(m.device_busy_ns),
+            us(d.device_busy_ns),
+            pct(d.device_busy_ns, m.device_busy_ns),
+            us(m.device_cpu_wait_ns),
+            us(m.host_cpu_ns),
+            us(d.host_cpu_ns),
+            us(m.background_cpu_ns),
+            us(d.background_cpu_ns),
+            us(m.time_ns),
+            us(d.time_ns),
+        )
     }
 }
