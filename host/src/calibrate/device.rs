@@ -4,8 +4,9 @@
 //! The device runs the kernels through the same registry as the host, on one thread, and
 //! answers each descriptor through the simulator's engine. So its profile is a
 //! `host-cores` profile with one core whose rates are the kernels' on this machine, at the
-//! scenarios' data (the compressibility and chunk size asked for, each call on a fresh
-//! chunk in a buffer of its own, as a run gives them: [`median_streamed_ns`]), and whose fixed cost per
+//! scenarios' data (the compressibility and chunk size asked for), measured through the
+//! device itself as a run drives it ([`ThroughDevice`]: fresh chunks written by the host
+//! just before, the device thread's own CPU per op), and whose fixed cost per
 //! op is what the engine takes to fetch, parse, resolve and answer a descriptor (timed on
 //! NOP descriptors through a real queue pair). Its `wake_ns` is a sleeping thread's
 //! wake-up through the device's own park/unpark and condition variable (a ping-pong, see
@@ -18,7 +19,9 @@
 
 use super::format::{build_name, err, CalibrationError};
 use super::kernels::datagen_for;
+use crate::device::DeviceChoice;
 use crate::metrics::machine_info;
+use crate::offload::{Buf, Offload, OffloadConfig, SlotOp};
 use crate::thread_device::{DEVICE_FETCH_BATCH, IDLE_SPIN};
 use dpukit_ffi::{Algorithm, Descriptor, Op, QueuePair, QueuePairConfig};
 use dpukit_kernels::cache_index::CacheIndex;
@@ -88,55 +91,88 @@ fn median_ns(
 /// Slots the measured kernel calls rotate through: the scenarios' default queue depth.
 pub const STREAM_SLOTS: usize = 16;
 
-/// What a call of a streamed measurement does to its slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Step {
-    /// Write the slot's input (not timed), as the host writes a chunk before submitting it.
-    Refill,
-    /// The kernel call on the slot (timed).
-    Call,
+/// The device itself, measuring what its kernels cost it: a `--device thread` queue pair
+/// with [`STREAM_SLOTS`] jobs of one op in flight. The host (the calling thread) writes
+/// each slot's input just before it submits the job, and reads each output as it comes
+/// back, as a data path stages or verifies it; so the device thread meets its buffers as
+/// it does in a run (fresh bytes from another core), not resident in its cache. An op's
+/// cost is the device thread's own busy CPU time per op (its report), less the engine's
+/// fixed cost per descriptor, which the profile prices apart.
+struct ThroughDevice {
+    off: Offload,
+    fixed_ns: f64,
+    /// Jobs submitted so far: the chunk index of the next input.
+    next: u64,
 }
 
-/// Median wall ns of one kernel call on fresh data, over `rounds` rounds of about `round`
-/// of wall time each. The calls rotate through [`STREAM_SLOTS`] slots in batches: every
-/// slot of a batch is refilled, then the batch's calls run back to back under one clock.
-/// A kernel timed over and over on one buffer, resident in the cache, runs faster than
-/// on a run's chunks, each new bytes in a buffer of its own; the model must price the
-/// latter. Batches are as large as the slots allow while one stays within a round, so a
-/// call too slow for that (deflate at 1 MiB) is timed alone.
-fn median_streamed_ns(
-    rounds: usize,
-    round: Duration,
-    mut f: impl FnMut(Step, usize) -> Result<(), CalibrationError>,
-) -> Result<f64, CalibrationError> {
-    f(Step::Refill, 0)?;
-    f(Step::Call, 0)?;
-    f(Step::Refill, 1)?;
-    let t = Instant::now();
-    f(Step::Call, 1)?;
-    let one = t.elapsed().as_nanos().max(1) as f64;
-    let batch = ((round.as_nanos() as f64 / one) as usize).clamp(1, STREAM_SLOTS);
-    let mut next = 2 % STREAM_SLOTS;
-    let mut samples = Vec::with_capacity(rounds);
-    for _ in 0..rounds.max(1) {
-        let (mut ns, mut calls) = (0u128, 0u64);
-        let start = Instant::now();
-        while calls == 0 || start.elapsed() < round {
-            for k in 0..batch {
-                f(Step::Refill, (next + k) % STREAM_SLOTS)?;
-            }
-            let t = Instant::now();
-            for k in 0..batch {
-                f(Step::Call, (next + k) % STREAM_SLOTS)?;
-            }
-            ns += t.elapsed().as_nanos();
-            calls += batch as u64;
-            next = (next + batch) % STREAM_SLOTS;
-        }
-        samples.push(ns as f64 / calls as f64);
+impl ThroughDevice {
+    fn open(
+        registry: &Registry,
+        routing: &Profile,
+        n: usize,
+        fixed_ns: f64,
+    ) -> Result<Self, CalibrationError> {
+        let cfg = OffloadConfig {
+            slots: STREAM_SLOTS,
+            in_bytes: n * 2 + 4096,
+            out_bytes: n * 2 + 4096,
+            spare_bytes: 0,
+            batch: 1,
+            device_timeout_ns: 60_000_000_000,
+            engine: EngineConfig::default(),
+        };
+        let off = Offload::with_choice(registry.clone(), &cfg, routing, &DeviceChoice::Thread)
+            .map_err(|e| err(format!("--device thread: {e}")))?;
+        Ok(ThroughDevice { off, fixed_ns, next: 0 })
     }
-    samples.sort_by(f64::total_cmp);
-    Ok(samples[samples.len() / 2])
+
+    fn busy_ns(&self) -> u64 {
+        self.off.device_report().map_or(0, |r| r.resources.iter().map(|x| x.busy_ns).sum())
+    }
+
+    /// Median over `rounds` rounds (each at least `round` of wall time and 3 ops) of the
+    /// device's CPU per op; `prepare(input, k)` writes the input of the `k`-th job and
+    /// returns its op.
+    fn median_ns(
+        &mut self,
+        rounds: usize,
+        round: Duration,
+        mut prepare: impl FnMut(&mut [u8], u64) -> SlotOp,
+    ) -> Result<f64, CalibrationError> {
+        let mut samples = Vec::with_capacity(rounds);
+        // The first round warms up (the device thread starting, the caches) and is not kept.
+        for r in 0..=rounds.max(1) {
+            let (busy0, start) = (self.busy_ns(), Instant::now());
+            let mut done = 0u64;
+            while done < 3 || start.elapsed() < round {
+                while let Some(slot) = self.off.take_slot() {
+                    let input = self.off.slot(slot).map_err(err)?.0;
+                    let op = prepare(input, self.next);
+                    self.off.submit(slot, self.next, &[op]).map_err(err)?;
+                    self.next += 1;
+                }
+                let f = self.off.next_finished().map_err(err)?.ok_or_else(|| err("the device lost a job"))?;
+                let r0 = f.results.first().copied().ok_or_else(|| err("a job came back without its op"))?;
+                if r0.status != dpukit_ffi::Status::Ok {
+                    return Err(err(format!("the device failed an op: {}", r0.status)));
+                }
+                // Read the output as the data path would (a line at a time is enough to
+                // take it into this core's cache).
+                let out = self.off.slot(f.slot).map_err(err)?.1;
+                let len = (r0.result as usize).min(out.len());
+                std::hint::black_box(out[..len].iter().step_by(64).fold(0u8, |a, &b| a ^ b));
+                self.off.release(f.slot);
+                done += 1;
+            }
+            // Jobs still in flight are counted in the next round: their busy time too.
+            let busy = self.busy_ns().saturating_sub(busy0) as f64;
+            if r > 0 {
+                samples.push((busy / done as f64 - self.fixed_ns).max(1.0));
+            }
+        }
+        samples.sort_by(f64::total_cmp);
+        Ok(samples[samples.len() / 2])
+    }
 }
 
 /// The fixed cost of one descriptor in the engine: fetch, parse, answer, for NOPs rung in
@@ -307,75 +343,52 @@ pub fn device_profile(opts: &DeviceProfileOptions) -> Result<String, Calibration
     let n = opts.chunk_bytes;
     let (rounds, round) = (opts.rounds, opts.round);
     let gen = datagen_for(opts.compressibility);
-    // The data path's buffers: a slot's input is the next chunk of an object, written
-    // just before the device runs on it (`Step::Refill`), its output a buffer of its own.
-    let mut inputs = vec![vec![0u8; n]; STREAM_SLOTS];
-    let mut outs = vec![vec![0u8; n * 2 + 4096]; STREAM_SLOTS];
-    let mut next_chunk = 0u64;
-    let mut refill = |input: &mut [u8]| {
-        gen.fill(7, next_chunk * n as u64, input);
-        next_chunk += 1;
-    };
     let rate = |ns: f64, bytes: usize| bytes as f64 / ns * 1e9;
-
-    let crc_ns = median_streamed_ns(rounds, round, |step, s| {
-        match step {
-            Step::Refill => refill(&mut inputs[s]),
-            Step::Call => {
-                registry.execute(Call::Crc32c { src: &inputs[s], seed: 0 }).map_err(err)?;
-            }
-        }
-        Ok(())
+    // The engine's fixed cost per descriptor, priced apart from the kernels' rates (on
+    // NOPs). The engine and the device need a profile to route ops: the shipped one of
+    // this device (a `host-cores` profile routes every op to the cores; its figures are
+    // not used).
+    let routing = Profile::builtin(crate::thread_device::THREAD_PROFILE).map_err(err)?;
+    let per_op = engine_ns_per_descriptor(&routing, registry.clone(), opts)?;
+    let mut dev = ThroughDevice::open(&registry, &routing, n, per_op)?;
+    let fresh = |input: &mut [u8], k: u64| gen.fill(7, k * n as u64, &mut input[..n]);
+    let crc_ns = dev.median_ns(rounds, round, |input, k| {
+        fresh(input, k);
+        SlotOp::Crc32c { buf: Buf::In, len: n as u32 }
     })?;
-    let copy_ns = median_streamed_ns(rounds, round, |step, s| {
-        match step {
-            Step::Refill => refill(&mut inputs[s]),
-            Step::Call => {
-                registry.execute(Call::Copy { src: &inputs[s], dst: &mut outs[s][..n] }).map_err(err)?;
-            }
-        }
-        Ok(())
+    let copy_ns = dev.median_ns(rounds, round, |input, k| {
+        fresh(input, k);
+        SlotOp::Copy { offset: 0, len: n as u32 }
     })?;
     let mut codecs = Vec::new();
     for (algorithm, level, key) in DEVICE_PROFILE_CODECS {
-        let (mut raw, mut stored) = (0u64, 0u64);
-        let c_ns = median_streamed_ns(rounds, round, |step, s| {
-            match step {
-                Step::Refill => refill(&mut inputs[s]),
-                Step::Call => {
-                    let o = registry
-                        .execute(Call::Compress { src: &inputs[s], dst: &mut outs[s], algorithm, level })
-                        .map_err(err)?;
-                    raw += n as u64;
-                    stored += o.result;
-                }
-            }
-            Ok(())
+        let c_ns = dev.median_ns(rounds, round, |input, k| {
+            fresh(input, k);
+            SlotOp::Compress { algorithm, level, len: n as u32 }
         })?;
-        // Decompress reads each slot's chunk as stored (compressed once, here), as a
-        // read path decompresses chunks it has just read.
-        let mut packed: Vec<(Vec<u8>, usize)> = Vec::with_capacity(STREAM_SLOTS);
-        for input in inputs.iter_mut() {
-            refill(input);
-            let mut c = vec![0u8; n * 2 + 4096];
+        // Decompress reads chunks as stored, each copied into its slot as a read from the
+        // local tier lands there: STREAM_SLOTS of them, compressed once, here.
+        let mut plain = vec![0u8; n];
+        let mut c = vec![0u8; n * 2 + 4096];
+        let mut packed: Vec<Vec<u8>> = Vec::with_capacity(STREAM_SLOTS);
+        for k in 0..STREAM_SLOTS as u64 {
+            fresh(&mut plain, k);
             let len = registry
-                .execute(Call::Compress { src: input, dst: &mut c, algorithm, level })
+                .execute(Call::Compress { src: &plain, dst: &mut c, algorithm, level })
                 .map_err(err)?
                 .result as usize;
-            packed.push((c, len));
+            packed.push(c[..len].to_vec());
         }
-        let d_ns = median_streamed_ns(rounds, round, |step, s| {
-            if step == Step::Call {
-                let (c, len) = &packed[s];
-                registry
-                    .execute(Call::Decompress { src: &c[..*len], dst: &mut outs[s][..n], algorithm })
-                    .map_err(err)?;
-            }
-            Ok(())
+        let d_ns = dev.median_ns(rounds, round, |input, k| {
+            let p = &packed[(k % STREAM_SLOTS as u64) as usize];
+            input[..p.len()].copy_from_slice(p);
+            SlotOp::Decompress { algorithm, src: Buf::In, dst: Buf::Out, len: p.len() as u32 }
         })?;
-        let ratio = raw as f64 / stored.max(1) as f64;
+        let stored: usize = packed.iter().map(Vec::len).sum();
+        let ratio = (n * STREAM_SLOTS) as f64 / stored.max(1) as f64;
         codecs.push((key, algorithm, level, rate(c_ns, n), rate(d_ns, n), ratio));
     }
+    drop(dev);
     let (device_wake_ns, host_wake_ns) = handoff_ns(HANDOFF_ROUNDS)?;
     let mut next_key = 1u64;
     let value = [0u8; 16];
@@ -416,7 +429,8 @@ pub fn device_profile(opts: &DeviceProfileOptions) -> Result<String, Calibration
         machine.cpu_model
     );
     let data = format!(
-        "{} B calls on fresh chunks of compressibility {}, each in one of {STREAM_SLOTS} slots",
+        "{} B ops through the device thread on data of compressibility {}, {STREAM_SLOTS} in flight, \
+         each on a fresh chunk, its CPU per op less the fixed cost per descriptor",
         n, opts.compressibility
     );
     let med = format!("median of {rounds} rounds");
@@ -425,8 +439,6 @@ pub fn device_profile(opts: &DeviceProfileOptions) -> Result<String, Calibration
     };
     let sci = |v: f64| format!("{v:.4e}");
 
-    // The per-op cost is measured through an engine, which needs a profile to route: a
-    // provisional one with these rates and no fixed cost.
     let mut toml = String::new();
     let _ = writeln!(
         toml,
@@ -514,8 +526,6 @@ pub fn device_profile(opts: &DeviceProfileOptions) -> Result<String, Calibration
         let (head, tables) = body.split_once("\n[cores.compress_bytes_per_s]").unwrap_or((&body, ""));
         format!("{toml}{head}{cache}\n[cores.compress_bytes_per_s]{tables}")
     };
-    let provisional = Profile::from_toml_str(&assemble(0.0), "device profile").map_err(err)?;
-    let per_op = engine_ns_per_descriptor(&provisional, registry.clone(), opts)?;
     let text = assemble(per_op);
     Profile::from_toml_str(&text, "device profile").map_err(err)?;
     tracing::debug!(took_s = started.elapsed().as_secs_f64(), "device profile measured");
