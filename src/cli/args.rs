@@ -664,17 +664,32 @@ pub struct Knobs {
     /// The result records the engine used. Example: --ioengine psync
     #[arg(long, value_enum, value_name = "io_uring|psync")]
     pub ioengine: Option<IoEngineArg>,
-    /// The device serving each node's queue pair in offload mode: `sim`, the profile's
-    /// simulated DPU (modelled times; the default); `thread`, the kernels on a dedicated host
-    /// thread per node, pinned to a core when the machine allows (measured times);
-    /// `sim-paced`, the simulated DPU on a thread of its own holding each completion to its
-    /// modelled time (modelled times, its lag behind them measured); `process:CMD [ARGS]`, a
-    /// program serving the queue pair from its own process over shared memory (measured
-    /// times; one process per node; CMD and ARGS split as a shell splits words, quotes kept,
-    /// nothing expanded). The result names the device and labels its figures measured or
-    /// modelled. Example: --device thread, --device 'process:./dpu-device --verbose'
-    #[arg(long, value_name = "SPEC")]
-    pub device: Option<dpukit_host::device::DeviceChoice>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Not supported: runs are sized in bytes (--size), not seconds (accel_perf -t)
+    #[arg(short = 't', value_name = "SECONDS", hide = true)]
+    pub time: Option<String>,
+    #[command(flatten)]
+    pub blob: BlobArgs,
+}
+
+/// The device of the offload side (`--device`) and its DPDK options: the same for
+/// scenarios (`run`, `compare`, `sweep`) and for `dpukit accel`.
+#[derive(Debug, Clone, Args)]
+pub struct DeviceArgs {
+    /// The device serving each queue pair of the offload side (one per node; one in `dpukit
+    /// accel`): `sim`, the profile's simulated DPU (modelled times; the default); `thread`,
+    /// the kernels on a dedicated host thread per queue pair, pinned to a core when the
+    /// machine allows (measured times); `sim-paced`, the simulated DPU on a thread of its own
+    /// holding each completion to its modelled time (modelled times, its lag behind them
+    /// measured); `process:CMD [ARGS]`, a program serving the queue pair from its own process
+    /// over shared memory (measured times; one process per queue pair; CMD and ARGS split as
+    /// a shell splits words, quotes kept, nothing expanded); `dpdk:PMD`, a DPDK compressdev
+    /// queue pair (measured times; feature `dpdk`; ops it cannot run go to the host CPU,
+    /// counted). The result names the device and labels its figures measured or modelled.
+    /// Example: --device thread, --device 'process:./dpu-device --verbose'
+    #[arg(id = "device", long = "device", value_name = "SPEC")]
+    pub choice: Option<dpukit_host::device::DeviceChoice>,
     /// With --device dpdk:PMD: DPDK's EAL arguments, split as a shell splits words. Default
     /// for a software PMD: --no-huge --no-pci -m 512 --no-shconf --file-prefix=dpukit-PID
     /// --vdev=PMD0 -l 0; for a
@@ -691,11 +706,6 @@ pub struct Knobs {
     /// With --device dpdk:PMD: ops per enqueue burst, at most the slots in flight [default: 32]
     #[arg(long, value_name = "N")]
     pub dpdk_burst: Option<u16>,
-    /// Not supported: runs are sized in bytes (--size), not seconds (accel_perf -t)
-    #[arg(short = 't', value_name = "SECONDS", hide = true)]
-    pub time: Option<String>,
-    #[command(flatten)]
-    pub blob: BlobArgs,
 }
 
 /// What `sweep` varies when it is not a scenario.
@@ -711,8 +721,8 @@ pub enum SweepTarget {
 /// `dpukit accel`: accel_perf's flags where the meaning is the same.
 #[derive(Debug, Clone, Args)]
 pub struct AccelArgs {
-    /// The op (accel_perf -w): copy, crc32c, copy_crc32c, compress, decompress, lookup, insert
-    /// (plugin ops, user:NAME, are not available yet)
+    /// The op (accel_perf -w): copy, crc32c, copy_crc32c, compress, decompress, lookup, insert,
+    /// or user:NAME, the op of the C kernel plugin named NAME (give it with --plugin)
     #[arg(short = 'w', long = "workload", value_name = "OP", default_value = "crc32c")]
     pub workload: String,
     /// Transfer size: bytes of one buffer (accel_perf -o); powers of 1024 [default: 4k]
@@ -774,6 +784,17 @@ pub struct AccelArgs {
     /// Directory for accel-sweep.json and accel-sweep.csv of a --vary run (created if missing)
     #[arg(long, value_name = "DIR", default_value = "dpukit-out")]
     pub out_dir: PathBuf,
+    /// The C kernel plugin (.so exporting dpu_kernel_plugin_v1) of a -w user:NAME op, named
+    /// NAME: a length-preserving transform of one buffer, forward, on the CPU on the host
+    /// side and on the device's cores offloaded (the simulator at the profile's
+    /// [[user_kernels]] cost for NAME). Example: -w user:cipher --plugin ./libcipher.so
+    #[arg(long, value_name = "PATH.so")]
+    pub plugin: Option<PathBuf>,
+    /// The plugin's argument, passed as `seed` on every call. Example: --plugin-arg 90
+    #[arg(long, value_name = "N", requires = "plugin")]
+    pub plugin_arg: Option<u64>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
     #[command(flatten)]
     pub output: OutputArgs,
 }

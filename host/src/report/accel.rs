@@ -135,7 +135,7 @@ pub fn render_accel_side(s: &AccelSide, tsc_ghz: Option<f64>) -> String {
             s.resources.iter().map(|r| format!("{} {}", r.name, fmt_pct(r.utilization))).collect();
         out.push_str(&format!(
             "  device utilisation {}: {}; bottleneck: {}\n",
-            tag(Source::Modelled),
+            tag(s.window_s.source),
             used.join(", "),
             s.bottleneck.as_deref().unwrap_or("none")
         ));
@@ -180,9 +180,12 @@ pub fn render_accel_table(r: &AccelResult) -> String {
         (r.sides.iter().find(|s| s.mode == Mode::Host), r.sides.iter().find(|s| s.mode == Mode::Offload))
     {
         let speedup = o.total.ops_per_s.value / h.total.ops_per_s.value.max(f64::MIN_POSITIVE);
+        // Measured over measured is measured; anything over a modelled rate is modelled.
+        let ratio =
+            Figure { value: speedup, unit: Unit::Ratio, source: o.total.ops_per_s.source, emulator: false };
         out.push_str(&format!(
             "offload vs host: {} the host's ops/s {}; host CPU per op {} offloaded vs {} on the CPU {}\n",
-            fmt_value(&Figure::modelled(speedup, Unit::Ratio)),
+            fmt_value(&ratio),
             tag(o.total.ops_per_s.source),
             fmt_value(&o.host_cpu_ns_per_op),
             fmt_value(&h.host_cpu_ns_per_op),
@@ -192,7 +195,7 @@ pub fn render_accel_table(r: &AccelResult) -> String {
     if !r.tsc.usable {
         out.push_str(&format!("cycles: not shown, {}\n", r.tsc.why));
     }
-    if r.sides.iter().any(|s| s.mode == Mode::Offload) {
+    if r.sides.iter().any(|s| s.window_s.source == Source::Modelled) {
         out.push_str(&legend(&r.profile));
     } else {
         out.push_str(&format!("{} measured on this machine", tag(Source::Measured)));
@@ -336,7 +339,7 @@ pub fn render_accel_sweep_table(s: &AccelSweep) -> String {
     let mut profiles: Vec<String> = Vec::new();
     for p in &s.points {
         for side in &p.result.sides {
-            if side.mode == Mode::Offload && !profiles.contains(&p.result.profile) {
+            if side.window_s.source == Source::Modelled && !profiles.contains(&p.result.profile) {
                 profiles.push(p.result.profile.clone());
             }
             let mut row: Vec<String> = p.values.iter().map(|v| v.value.clone()).collect();
@@ -359,7 +362,7 @@ pub fn render_accel_sweep_table(s: &AccelSweep) -> String {
                 match &side.bottleneck {
                     Some(b) => {
                         let u = side.resources.iter().find(|r| &r.name == b).map_or(0.0, |r| r.utilization);
-                        format!("{b} {} {}", fmt_pct(u), tag(Source::Modelled))
+                        format!("{b} {} {}", fmt_pct(u), tag(side.window_s.source))
                     }
                     None => "-".into(),
                 },
@@ -371,7 +374,10 @@ pub fn render_accel_sweep_table(s: &AccelSweep) -> String {
     let mut out = format!("{first}\nsweep over {}\n\n", s.varied.join(", "));
     out.push_str(&layout(&header, &rows));
     out.push('\n');
-    out.push_str(&legend(if profiles.is_empty() { "-" } else { &profiles[0] }));
+    match profiles.first() {
+        Some(p) => out.push_str(&legend(p)),
+        None => out.push_str(&format!("{} measured on this machine", tag(Source::Measured))),
+    }
     out.push('\n');
     out
 }
