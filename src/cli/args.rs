@@ -9,9 +9,10 @@ use std::path::PathBuf;
 macro_rules! accel_time_notes {
     () => {
         "-t SECONDS is time-based, after --warmup SECONDS that are not counted, on each side's own clock: \
-         the wall clock on the host side; on the offload side the offload layer's host clock, which is \
-         measured host time plus waits for completions the simulator models, so there it counts modelled \
-         seconds, not wall time (the simulator is slower or faster than the device it models). \
+         the wall clock on the host side and on a measured device (--device thread, process:, dpdk:); \
+         on the simulator (--device sim, the default, and sim-paced) the offload layer's host clock, which \
+         is measured host time plus waits for completions the simulator models, so there it counts \
+         modelled seconds, not wall time (the simulator is slower or faster than the device it models). \
          --max-wall bounds the wall time of the offload side; the result says which limit ended it."
     };
 }
@@ -100,9 +101,10 @@ pub enum Command {
     /// One op at a time, host CPU and offload side by side, in accel_perf's terms
     #[command(
         long_about = concat!(
-            "Run one op (copy, crc32c, copy_crc32c, compress, decompress, lookup, insert) at one transfer \
-            size and queue depth for a time, on this machine's CPU and offloaded to the simulated device of \
-            --profile, and print accel_perf's summary (per thread: transfers/s, bandwidth, failed, \
+            "Run one op (copy, crc32c, copy_crc32c, compress, decompress, lookup, insert, or user:NAME, \
+            the op of the C kernel plugin given with --plugin) at one transfer size and queue depth for a \
+            time, on this machine's CPU and offloaded to --device (the simulated device of --profile by \
+            default; thread, sim-paced, process:CMD or dpdk:PMD as in `dpukit run`), and print accel_perf's summary (per thread: transfers/s, bandwidth, failed, \
             miscompares) for each side, with latency p50/p99/p99.9, host CPU per op, the host's own cost of \
             offloading (prepare, submit, poll; ns and TSC cycles), device utilisation per resource and the \
             bottleneck. Every figure is tagged [meas] or [model].\n\n",
@@ -113,7 +115,9 @@ pub enum Command {
         after_help = "Examples:\n  dpukit accel -w crc32c -o 4k -q 32 -t 2 --profile bluefield-3\n  \
             dpukit accel -w compress --algorithm gzip -l 1 -q 1 --profile intel-dsa-iaa --vary o=4k,16k\n  \
             dpukit accel -w decompress --algorithm zstd -l 3 --input shard.bin --mode host -T 2\n  \
-            dpukit accel -w copy_crc32c -C 4 -o 16k -y --output-format json"
+            dpukit accel -w copy_crc32c -C 4 -o 16k -y --output-format json\n  \
+            dpukit accel -w compress --algorithm gzip -l 1 -y --device thread\n  \
+            dpukit accel -w user:cipher --plugin ./libcipher.so --plugin-arg 90 --profile bf3-cipher.toml -y"
     )]
     Accel(AccelArgs),
     /// Measure this machine's host-side costs for scale mode and save them as JSON
@@ -737,7 +741,7 @@ pub struct AccelArgs {
     /// Seconds run first and not counted, on the same clock as -t [default: 0.2]
     #[arg(long, value_name = "SECONDS")]
     pub warmup: Option<String>,
-    /// Wall-clock budget of the offload side, whose -t counts modelled seconds [default: 60]
+    /// Wall-clock budget of the offload side (on the simulator -t counts modelled seconds) [default: 60]
     #[arg(long, value_name = "SECONDS")]
     pub max_wall: Option<String>,
     /// Check every result against the host kernel (accel_perf -y); miscompares are counted
