@@ -519,6 +519,7 @@ fn accel_gzip_compress_on_compress_isal_verifies_and_is_measured() {
         assert_eq!(f.source, Source::Measured, "{f:?}");
     }
     assert_eq!(side.latency.source, Source::Measured);
+    assert_eq!(side.device_latency.as_ref().map(|l| l.source), Some(Source::Measured));
     assert!(side.ratio.is_some_and(|r| r < 1.0), "{:?}", side.ratio);
 }
 
@@ -532,6 +533,7 @@ fn accel_crc32c_through_dpdk_is_a_labelled_host_fallback() {
     assert!(side.total.ops > 0 && side.total.miscompares == 0, "{side:?}");
     assert!(side.engine.starts_with("host CPU: every op fell back to it"), "{}", side.engine);
     assert!(side.engine.contains("compress_isal"), "{}", side.engine);
+    assert!(side.device_latency.is_none(), "no op ran on the device: {:?}", side.device_latency);
     assert!(side.fallbacks.unsupported_ops >= side.total.ops, "{:?}", side.fallbacks);
     assert!(
         side.fallbacks.reasons.iter().any(|r| r.contains("crc32c not supported by the device")),

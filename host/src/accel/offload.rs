@@ -159,7 +159,9 @@ pub fn run_offload(spec: &AccelSpec, profile: &Profile, tsc: &Tsc) -> Result<Acc
         if in_window {
             ops += 1;
             hist.record(f.done_ns.saturating_sub(f.submitted_ns));
-            for r in &f.results {
+            // An op the host CPU ran instead has no device time (its latency is the
+            // kernel's time on the CPU): the device's percentiles are the device's alone.
+            for r in f.results.iter().filter(|r| r.ran_on == RanOn::Device) {
                 dev_hist.record(r.latency_ns);
             }
             if f.results.iter().any(|r| r.ran_on == RanOn::Host) {
@@ -271,7 +273,7 @@ pub fn run_offload(spec: &AccelSpec, profile: &Profile, tsc: &Tsc) -> Result<Acc
         total,
         latency,
         latency_stride: 1,
-        device_latency: Some(device_latency),
+        device_latency: (!dev_hist.is_empty()).then_some(device_latency),
         host_cpu_ns_per_op: Figure::measured(host_cpu as f64 / ops.max(1) as f64, Unit::Nanoseconds),
         offload_cost: Some(OffloadCost {
             prepare_ns_per_op: Figure::measured(ns[0], Unit::Nanoseconds),
