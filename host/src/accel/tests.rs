@@ -215,3 +215,17 @@ fn a_measured_device_labels_every_figure_measured() {
         assert!(side.simulator.is_none());
     }
 }
+
+/// On a measured device `-t` counts wall seconds, and `--max-wall` still ends the side
+/// first when it is shorter: the side says which limit ended it.
+#[test]
+fn the_wall_budget_bounds_a_measured_device() {
+    let mut s = spec(AccelOp::Crc32c, Sides::Offload);
+    s.device = DeviceChoice::Thread;
+    s.seconds = 600.0;
+    s.max_wall_seconds = 0.2;
+    let r = run(&s, &Profile::builtin("bluefield-2").unwrap()).unwrap();
+    let side = &r.sides[0];
+    assert_eq!(side.stopped_by, "wall budget");
+    assert!(side.total.ops > 0 && side.wall_s < 60.0, "{side:?}");
+}
