@@ -265,6 +265,16 @@ pub struct SimulatorSpeed {
     pub descriptors_per_sim_s: Figure,
 }
 
+/// How far a simulator on a thread of its own (`--device sim-paced`) fell behind its
+/// model over the whole side, warm-up included (measured): its figures are the model's only
+/// while it keeps up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimLag {
+    /// Completions posted later than their modelled time.
+    pub late_completions: u64,
+    pub max_lag_ns: Figure,
+}
+
 /// One side of the benchmark.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccelSide {
@@ -297,6 +307,9 @@ pub struct AccelSide {
     pub resources: Vec<ResourceUse>,
     pub bottleneck: Option<String>,
     pub simulator: Option<SimulatorSpeed>,
+    /// The paced simulator's lag behind its model (`--device sim-paced` only).
+    #[serde(default)]
+    pub sim_lag: Option<SimLag>,
     pub fallbacks: Fallbacks,
     /// Compressed over uncompressed bytes (compress and decompress).
     pub ratio: Option<f64>,
@@ -695,6 +708,7 @@ pub fn run_host(spec: &AccelSpec) -> Result<AccelSide, AccelError> {
         resources: Vec::new(),
         bottleneck: None,
         simulator: None,
+        sim_lag: None,
         fallbacks: Fallbacks::default(),
         ratio: ratio_of(spec, out_bytes, ops),
     })

@@ -296,6 +296,10 @@ pub fn run_offload(spec: &AccelSpec, profile: &Profile, tsc: &Tsc) -> Result<Acc
                 Unit::OpsPerSecond,
             ),
         }),
+        sim_lag: (spec.device == DeviceChoice::SimPaced).then(|| SimLag {
+            late_completions: end.late_completions,
+            max_lag_ns: Figure::measured(end.max_lag_ns as f64, Unit::Nanoseconds),
+        }),
         fallbacks,
         ratio: ratio_of(spec, out_bytes, ops),
     })
@@ -339,6 +343,8 @@ struct Snapshot {
     sim_cpu_ns: u64,
     descriptors: u64,
     resources: Vec<ResourceUse>,
+    late_completions: u64,
+    max_lag_ns: u64,
 }
 
 impl Snapshot {
@@ -352,6 +358,8 @@ impl Snapshot {
             sim_cpu_ns: off.stats().sim_cpu_ns,
             descriptors: report.descriptors,
             resources: report.resources,
+            late_completions: report.late_completions,
+            max_lag_ns: report.max_lag_ns,
         }
     }
 }

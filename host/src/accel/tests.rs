@@ -229,3 +229,20 @@ fn the_wall_budget_bounds_a_measured_device() {
     assert_eq!(side.stopped_by, "wall budget");
     assert!(side.total.ops > 0 && side.wall_s < 60.0, "{side:?}");
 }
+
+/// The paced simulator: modelled figures, and its lag behind the model given beside them,
+/// measured; no simulator speed (it runs on a thread of its own).
+#[test]
+fn the_paced_simulator_reports_its_lag() {
+    let mut s = spec(AccelOp::Crc32c, Sides::Offload);
+    s.device = DeviceChoice::SimPaced;
+    s.seconds = 0.05;
+    let r = run(&s, &Profile::builtin("bluefield-2").unwrap()).unwrap();
+    let side = &r.sides[0];
+    assert!(side.engine.starts_with("bluefield-2 (simulated, paced)"), "{}", side.engine);
+    assert_eq!(side.total.ops_per_s.source, Source::Modelled);
+    assert!(side.simulator.is_none());
+    let lag = side.sim_lag.as_ref().expect("a paced simulator reports its lag");
+    assert_eq!(lag.max_lag_ns.source, Source::Measured);
+    assert!(crate::report::render_accel_table(&r).contains("simulator lag behind its model"));
+}

@@ -157,6 +157,14 @@ pub fn render_accel_side(s: &AccelSide, tsc_ghz: Option<f64>) -> String {
             fmt_value(&sim.descriptors_per_sim_s).replace("op/s", "descriptors/s"),
         ));
     }
+    if let Some(lag) = &s.sim_lag {
+        out.push_str(&format!(
+            "  simulator lag behind its model: max {}, {} late completions {} (whole side, warm-up included)\n",
+            fmt_value(&lag.max_lag_ns),
+            lag.late_completions,
+            tag(lag.max_lag_ns.source)
+        ));
+    }
     if s.fallbacks.total() > 0 {
         out.push_str(&format!(
             "  fallbacks to the host CPU: {} ({})\n",
