@@ -683,14 +683,14 @@ pub struct Knobs {
 pub struct DeviceArgs {
     /// The device serving each queue pair of the offload side (one per node; one in `dpukit
     /// accel`): `sim`, the profile's simulated DPU (modelled times; the default); `thread`,
-    /// the kernels on a dedicated host thread per queue pair, pinned to a core when the
-    /// machine allows (measured times); `sim-paced`, the simulated DPU on a thread of its own
-    /// holding each completion to its modelled time (modelled times, its lag behind them
-    /// measured); `process:CMD [ARGS]`, a program serving the queue pair from its own process
-    /// over shared memory (measured times; one process per queue pair; CMD and ARGS split as
-    /// a shell splits words, quotes kept, nothing expanded); `dpdk:PMD`, a DPDK compressdev
-    /// queue pair (measured times; feature `dpdk`; ops it cannot run go to the host CPU,
-    /// counted). The result names the device and labels its figures measured or modelled.
+    /// the kernels on a dedicated host thread per queue pair, on a core of its own when the
+    /// machine allows (pinned, the process's other threads kept off it; measured times);
+    /// `sim-paced`, the simulated DPU on a thread of its own holding each completion to its
+    /// modelled time (modelled times, its lag behind them measured); `process:CMD [ARGS]`, a
+    /// program serving the queue pair from its own process over shared memory (measured
+    /// times; one process per queue pair; CMD and ARGS split as a shell splits words, quotes
+    /// kept, nothing expanded); `dpdk:PMD`, a DPDK compressdev queue pair (measured times;
+    /// feature `dpdk`; ops it cannot run go to the host CPU, counted). The result names the device and labels its figures measured or modelled.
     /// Example: --device thread, --device 'process:./dpu-device --verbose'
     #[arg(id = "device", long = "device", value_name = "SPEC")]
     pub choice: Option<dpukit_host::device::DeviceChoice>,
