@@ -1,7 +1,9 @@
-//! `dpukit accel` end to end: bad input is one line naming the flag, status 1, before any
-//! work (no result file appears); a short run of both sides writes a result whose offload
-//! figures are labelled modelled and whose host figures are measured; `sweep accel` runs
-//! every point of its cross product.
+//! `dpukit accel` end to end: bad input is one line naming the flag, status 1 (2 for a
+//! usage error), before any work (no result file appears); a short run of both sides writes
+//! a result whose offload figures are labelled modelled and whose host figures are
+//! measured, and on a measured device (`--device thread`) measured; `sweep accel` runs every
+//! point of its cross product. Plugin ops (`-w user:NAME --plugin`) are in cli_plugin.rs,
+//! beside the plugin they build.
 
 use std::path::Path;
 use std::process::Command;
@@ -29,7 +31,10 @@ fn bad_accel_input_is_one_line_before_any_work() {
     std::fs::create_dir(d.join("adir")).unwrap();
     let cases: &[(&[&str], &str)] = &[
         (&["accel", "-w", "crc64"], "-w `crc64`: unknown op (copy, crc32c,"),
-        (&["accel", "-w", "user:xor"], "-w user:xor: plugin ops need a kernel plugin"),
+        (&["accel", "-w", "user:xor"], "-w user:xor: a plugin op needs its plugin: give --plugin PATH.so"),
+        (&["accel", "--mode", "host", "--device", "thread"], "--device: --mode host runs no offload side"),
+        (&["accel", "--dpdk-burst", "4"], "--dpdk-burst applies to --device dpdk:PMD only"),
+        (&["accel", "--device", "thread", "--dpdk-eal", "-l 0"], "--dpdk-eal applies to --device dpdk:PMD only"),
         (
             &["accel", "-w", "lookup", "--profile", "intel-dsa-iaa"],
             "-w lookup: profile `intel-dsa-iaa` cannot run it: no accelerator runs cache_lookup (engines: dsa, iaa) and it has no DPU cores",
@@ -187,4 +192,85 @@ fn sweep_accel_varies_transfer_size_and_profile() {
         .iter()
         .any(|r| r.starts_with("4k,intel-dsa-iaa,offload,crc32c,4096") && r.contains("accel:dsa")));
     assert!(d.join("out/accel-sweep.json").exists() && d.join("out/accel-sweep.csv").exists());
+}
+
+/// `--device` is parsed as run and compare parse it: an unknown device, and a DPDK device
+/// in a build without DPDK, are usage errors (status 2), one line, nothing written.
+#[test]
+fn device_specs_that_cannot_be_parsed_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut cases: Vec<(&[&str], &str)> = vec![
+        (&["accel", "--device", "warp"], "unknown device `warp`"),
+        (&["sweep", "accel", "--vary", "o=4k,8k", "--device", "warp"], "unknown device `warp`"),
+    ];
+    if cfg!(not(feature = "dpdk")) {
+        cases.push((
+            &["accel", "--device", "dpdk:compress_isal"],
+            "this dpukit was built without DPDK: cargo build --features dpdk",
+        ));
+    }
+    for (args, want) in cases {
+        let (status, _, stderr) = dpukit(args, d);
+        let line = format!("dpukit {}: {stderr}", args.join(" "));
+        assert_eq!(status, 2, "{line}");
+        assert_eq!(stderr.lines().count(), 1, "{line}");
+        assert!(stderr.starts_with("dpukit: error: ") && stderr.contains(want), "{line}");
+    }
+    assert_eq!(std::fs::read_dir(d).unwrap().count(), 0, "nothing was written before the error");
+}
+
+/// gzip level 1 on the dedicated-thread device, verified: the offload side names the
+/// device, says its clock is the wall clock, and labels every figure measured.
+#[test]
+fn a_measured_device_runs_verified_and_its_figures_are_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let args = [
+        "accel",
+        "-w",
+        "compress",
+        "--algorithm",
+        "gzip",
+        "-l",
+        "1",
+        "--device",
+        "thread",
+        "-t",
+        "0.2",
+        "--warmup",
+        "0.02",
+        "-q",
+        "4",
+        "-y",
+        "--out",
+        "r.json",
+        "--quiet",
+    ];
+    let (status, stdout, stderr) = dpukit(&args, d);
+    assert_eq!(status, 0, "{stderr}");
+    assert!(stdout.contains("offload side: host thread"), "{stdout}");
+    assert!(!stdout.contains("[model]"), "nothing is modelled on a measured device:\n{stdout}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("r.json")).unwrap()).unwrap();
+    let off = &r["sides"][1];
+    assert_eq!(off["mode"], "offload");
+    assert!(off["engine"].as_str().unwrap().starts_with("host thread"), "{off}");
+    assert!(off["clock"].as_str().unwrap().starts_with("wall"), "{off}");
+    assert!(off["total"]["ops"].as_u64().unwrap() > 0, "{off}");
+    assert_eq!(off["total"]["failed"], 0);
+    assert_eq!(off["total"]["miscompares"], 0);
+    assert_eq!(off["fallbacks"]["unsupported_ops"], 0);
+    assert!(off["simulator"].is_null(), "{off}");
+    for figure in [
+        &off["window_s"],
+        &off["total"]["ops_per_s"],
+        &off["total"]["bandwidth"],
+        &off["latency"],
+        &off["device_latency"],
+        &off["host_cpu_ns_per_op"],
+        &off["offload_cost"]["total_ns_per_op"],
+    ] {
+        assert_eq!(figure["source"], "measured", "{figure}");
+    }
 }

@@ -1,5 +1,7 @@
 //! `--plugin` on the command line: the README's plugin example runs as written (a small
-//! size added), and every bad plugin is one line naming the problem with a non-zero exit.
+//! size added), and every bad plugin is one line naming the problem with a non-zero exit;
+//! `dpukit accel -w user:NAME --plugin` runs the plugin's op on both sides, verified, and
+//! refuses what it cannot run in one line.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -65,6 +67,22 @@ fn the_readme_plugin_example_runs_as_written() {
     assert!(notes.iter().any(|n| n.as_str().unwrap().contains("plugin op `cipher`")), "{notes:?}");
 }
 
+/// `profile.toml` in `dir`: bluefield-2 with a `[[user_kernels]]` cost for `addcipher`.
+fn profile_with_cost(dir: &Path) -> PathBuf {
+    let base = std::fs::read_to_string(root().join("dpu-sim/profiles/bluefield-2.toml")).unwrap();
+    let path = dir.join("bf2-cost.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{base}\n[[user_kernels]]\nname = \"addcipher\"\n\
+             fixed_ns = {{ value = 200.0, source = \"test\", confidence = \"assumed\" }}\n\
+             bytes_per_s = {{ value = 1.0e9, source = \"test\", confidence = \"assumed\" }}\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
 #[test]
 fn bad_plugins_are_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();
@@ -74,16 +92,7 @@ fn bad_plugins_are_one_line_errors() {
     let short = build(d, "short", Some("PLUGIN_SHORT"));
     let not_plugin = build(d, "notplugin", Some("PLUGIN_NO_ENTRY"));
     std::fs::write(d.join("text.so"), "not an ELF file").unwrap();
-    let base = std::fs::read_to_string(root().join("dpu-sim/profiles/bluefield-2.toml")).unwrap();
-    std::fs::write(
-        d.join("bf2-cost.toml"),
-        format!(
-            "{base}\n[[user_kernels]]\nname = \"addcipher\"\n\
-             fixed_ns = {{ value = 200.0, source = \"test\", confidence = \"assumed\" }}\n\
-             bytes_per_s = {{ value = 1.0e9, source = \"test\", confidence = \"assumed\" }}\n"
-        ),
-    )
-    .unwrap();
+    profile_with_cost(d);
     let small = ["--nodes", "1", "--size", "256k", "--chunk", "64k"];
     let p = |so: &Path| so.display().to_string();
     let cases: Vec<(Vec<String>, String)> = vec![
@@ -156,4 +165,145 @@ fn bad_plugins_are_one_line_errors() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The plugin's op through `dpukit accel`, on the host and on the simulator timing it at
+/// the profile's `[[user_kernels]]` cost: every output checked against the plugin's own
+/// (`-y`), none failed, none fell back; `--plugin-arg` reaches the result.
+#[test]
+fn accel_runs_a_plugin_op_on_the_host_and_the_simulator_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let so = build(d, "addcipher", None);
+    profile_with_cost(d);
+    let args = [
+        "accel",
+        "-w",
+        "user:addcipher",
+        "--plugin",
+        so.to_str().unwrap(),
+        "--plugin-arg",
+        "90",
+        "--profile",
+        "bf2-cost.toml",
+        "-o",
+        "16k",
+        "-q",
+        "4",
+        "-t",
+        "0.1",
+        "--warmup",
+        "0.01",
+        "-y",
+        "--out",
+        "r.json",
+        "--quiet",
+    ];
+    let (status, stdout, stderr) = dpukit(&args, d);
+    assert_eq!(status, 0, "{stderr}");
+    assert!(stdout.contains("accel user:addcipher"), "{stdout}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("r.json")).unwrap()).unwrap();
+    assert_eq!(r["op"], serde_json::json!({ "op": "user", "name": "addcipher", "arg": 90 }));
+    let sides = r["sides"].as_array().unwrap();
+    assert_eq!(sides.len(), 2);
+    for s in sides {
+        assert!(s["total"]["ops"].as_u64().unwrap() > 0, "{s}");
+        assert_eq!((&s["total"]["failed"], &s["total"]["miscompares"]), (&0.into(), &0.into()), "{s}");
+        assert!(s["total"]["bandwidth"].is_object(), "a plugin op moves its buffer: {s}");
+    }
+    assert_eq!(sides[1]["engine"], "bluefield-2 (simulated), dpu-cores");
+    assert_eq!(sides[1]["total"]["ops_per_s"]["source"], "modelled");
+    assert_eq!(sides[1]["fallbacks"]["unsupported_ops"], 0);
+    // A sweep over -w gives the plugin to its user op only.
+    let args = [
+        "sweep",
+        "accel",
+        "--vary",
+        "w=crc32c,user:addcipher",
+        "--plugin",
+        so.to_str().unwrap(),
+        "--profile",
+        "bf2-cost.toml",
+        "-q",
+        "2",
+        "-t",
+        "0.02",
+        "--warmup",
+        "0",
+        "-y",
+        "--quiet",
+        "--output-format",
+        "csv",
+    ];
+    let (status, stdout, stderr) = dpukit(&args, d);
+    assert_eq!(status, 0, "{stderr}");
+    assert!(stdout.lines().any(|l| l.starts_with("user:addcipher,offload,user:addcipher,")), "{stdout}");
+}
+
+/// Each way a plugin op cannot run, one line before any work (status 1; 2 for clap's
+/// usage errors), nothing written.
+#[test]
+fn accel_refuses_a_plugin_op_it_cannot_run_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let so = build(d, "addcipher", None);
+    profile_with_cost(d);
+    let so = so.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (
+            vec!["-w", "user:addcipher"],
+            1,
+            "-w user:addcipher: a plugin op needs its plugin: give --plugin PATH.so",
+        ),
+        (vec!["-w", "user:rot13", "--plugin", so], 1, "is named `addcipher`, not `rot13`"),
+        (vec!["-w", "user:addcipher", "--plugin", "missing.so"], 1, "plugin missing.so: no such file"),
+        (
+            vec!["-w", "user:addcipher", "--plugin", so],
+            1,
+            "plugin `addcipher`: profile `bluefield-2` has no cost for it: add a [[user_kernels]] entry",
+        ),
+        (
+            vec!["-w", "user:addcipher", "--plugin", so, "--profile", "intel-dsa-iaa"],
+            1,
+            "plugin `addcipher`: profile `intel-dsa-iaa` has no DPU cores",
+        ),
+        (
+            vec!["-w", "user:addcipher", "--plugin", so, "-l", "1"],
+            1,
+            "-l: applies to compress and decompress only",
+        ),
+        (
+            vec!["-w", "user:addcipher", "--plugin", so, "--algorithm", "gzip"],
+            1,
+            "--algorithm: applies to compress and decompress only",
+        ),
+        (
+            vec!["-w", "user:addcipher", "--plugin", so, "--profile", "bf2-cost.toml", "-C", "2"],
+            1,
+            "-C 2: several buffers per op apply to copy, crc32c and copy_crc32c",
+        ),
+        (vec!["-w", "crc32c", "--plugin", so], 1, "applies to -w user:NAME only"),
+        (vec!["--plugin-arg", "3"], 2, "--plugin"),
+    ];
+    let mut failures = Vec::new();
+    for (args, code, want) in &cases {
+        let mut all = vec!["accel"];
+        all.extend(args);
+        let (status, _, stderr) = dpukit(&all, d);
+        let lines: Vec<&str> = stderr.lines().collect();
+        let ok = status == *code
+            && lines.len() == 1
+            && lines[0].starts_with("dpukit: error: ")
+            && lines[0].contains(want)
+            && !stderr.contains("panicked");
+        if !ok {
+            failures.push(format!(
+                "dpukit {}: status {status}, want {code} and `{want}`; stderr:\n{stderr}",
+                all.join(" ")
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(!d.join("dpukit-accel.json").exists(), "no run started, so no result was written");
 }

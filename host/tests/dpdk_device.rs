@@ -2,7 +2,8 @@
 //! PMDs of this host: every scenario through `compress_isal`, one through `compress_zlib`,
 //! the kit's gzip and zlib formats checked against the kernels and the `gzip` tool, and the
 //! bad inputs (an op the PMD cannot fit, corrupt input, EAL arguments that fail, a PMD that
-//! is not there, too few queue pairs), each one line or a counted fallback.
+//! is not there, too few queue pairs), each one line or a counted fallback; `dpukit accel`'s
+//! offload side on the device (gzip verified and measured, CRC32C a labelled host fallback).
 //!
 //! EAL starts once per process: every test of this binary uses the same EAL arguments
 //! (both software PMDs as virtual devices, no hugepages, no files left behind), and the
@@ -12,6 +13,7 @@
 #![cfg(feature = "dpdk")]
 
 use dpukit_ffi::{Algorithm, Status};
+use dpukit_host::accel::{self, AccelOp, AccelSpec, DataSource, Sides};
 use dpukit_host::device::{DeviceChoice, DeviceClock};
 use dpukit_host::dpdk::DpdkSpec;
 use dpukit_host::offload::{Buf, Offload, OffloadConfig, RanOn, SlotOp};
@@ -474,4 +476,70 @@ fn the_devices_profile_is_measured_through_it_and_validate_holds_the_model_again
     assert_eq!((c.measured.len(), c.modelled.len()), (2, 1), "{c:?}");
     assert!(c.measured_mean > 0.0 && c.modelled_mean > 0.0, "{c:?}");
     assert!(v.render_table().contains("[meas]") && v.render_table().contains("[model]"));
+}
+
+fn accel_spec(op: AccelOp) -> AccelSpec {
+    AccelSpec {
+        op,
+        transfer_bytes: 16 << 10,
+        queue_depth: 4,
+        buffers_per_op: 1,
+        threads: 1,
+        batch: 1,
+        seconds: 0.2,
+        warmup_seconds: 0.02,
+        max_wall_seconds: 30.0,
+        verify: true,
+        seed: 3,
+        data: DataSource::Generated { compressibility: 2.0 },
+        percentiles: vec![50.0, 99.0],
+        sides: Sides::Offload,
+        device: DeviceChoice::Dpdk(spec("compress_isal")),
+        plugin: None,
+    }
+}
+
+/// `dpukit accel -w compress --algorithm gzip -l 1 -y --device dpdk:compress_isal`: every
+/// op ran on the device, came back gzip that decompresses to its input, and every figure
+/// of the side is measured; the device is named, not a profile's simulator.
+#[test]
+fn accel_gzip_compress_on_compress_isal_verifies_and_is_measured() {
+    let bf2 = Profile::builtin("bluefield-2").unwrap();
+    let r =
+        accel::run(&accel_spec(AccelOp::Compress { algorithm: Algorithm::Gzip, level: 1 }), &bf2).unwrap();
+    let side = &r.sides[0];
+    assert!(side.engine.contains("compress_isal") && !side.engine.contains("simulated"), "{}", side.engine);
+    assert!(side.clock.starts_with("wall"), "{}", side.clock);
+    let t = &side.total;
+    assert!(t.ops > 0, "{side:?}");
+    assert_eq!((t.failed, t.miscompares), (0, 0), "{side:?}");
+    assert_eq!(side.fallbacks.total(), 0, "{:?}", side.fallbacks);
+    assert!(!side.engine.contains("fell back"), "{}", side.engine);
+    for f in [&side.window_s, &t.ops_per_s, &side.host_cpu_ns_per_op] {
+        assert_eq!(f.source, Source::Measured, "{f:?}");
+    }
+    assert_eq!(side.latency.source, Source::Measured);
+    assert_eq!(side.device_latency.as_ref().map(|l| l.source), Some(Source::Measured));
+    assert!(side.ratio.is_some_and(|r| r < 1.0), "{:?}", side.ratio);
+}
+
+/// CRC32C through the DPDK device: compressdev has no such op, so every op ran on the host
+/// CPU; the side says so in its engine and counts it as a fallback with the reason.
+#[test]
+fn accel_crc32c_through_dpdk_is_a_labelled_host_fallback() {
+    let bf2 = Profile::builtin("bluefield-2").unwrap();
+    let r = accel::run(&accel_spec(AccelOp::Crc32c), &bf2).unwrap();
+    let side = &r.sides[0];
+    assert!(side.total.ops > 0 && side.total.miscompares == 0, "{side:?}");
+    assert!(side.engine.starts_with("host CPU: every op fell back to it"), "{}", side.engine);
+    assert!(side.engine.contains("compress_isal"), "{}", side.engine);
+    assert!(side.device_latency.is_none(), "no op ran on the device: {:?}", side.device_latency);
+    assert!(side.fallbacks.unsupported_ops >= side.total.ops, "{:?}", side.fallbacks);
+    assert!(
+        side.fallbacks.reasons.iter().any(|r| r.contains("crc32c not supported by the device")),
+        "{:?}",
+        side.fallbacks.reasons
+    );
+    let table = dpukit_host::report::render_accel_table(&r);
+    assert!(table.contains("fallbacks to the host CPU"), "{table}");
 }

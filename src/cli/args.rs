@@ -9,9 +9,10 @@ use std::path::PathBuf;
 macro_rules! accel_time_notes {
     () => {
         "-t SECONDS is time-based, after --warmup SECONDS that are not counted, on each side's own clock: \
-         the wall clock on the host side; on the offload side the offload layer's host clock, which is \
-         measured host time plus waits for completions the simulator models, so there it counts modelled \
-         seconds, not wall time (the simulator is slower or faster than the device it models). \
+         the wall clock on the host side and on a measured device (--device thread, process:, dpdk:); \
+         on the simulator (--device sim, the default, and sim-paced) the offload layer's host clock, which \
+         is measured host time plus waits for completions the simulator models, so there it counts \
+         modelled seconds, not wall time (the simulator is slower or faster than the device it models). \
          --max-wall bounds the wall time of the offload side; the result says which limit ended it."
     };
 }
@@ -100,9 +101,10 @@ pub enum Command {
     /// One op at a time, host CPU and offload side by side, in accel_perf's terms
     #[command(
         long_about = concat!(
-            "Run one op (copy, crc32c, copy_crc32c, compress, decompress, lookup, insert) at one transfer \
-            size and queue depth for a time, on this machine's CPU and offloaded to the simulated device of \
-            --profile, and print accel_perf's summary (per thread: transfers/s, bandwidth, failed, \
+            "Run one op (copy, crc32c, copy_crc32c, compress, decompress, lookup, insert, or user:NAME, \
+            the op of the C kernel plugin given with --plugin) at one transfer size and queue depth for a \
+            time, on this machine's CPU and offloaded to --device (the simulated device of --profile by \
+            default; thread, sim-paced, process:CMD or dpdk:PMD as in `dpukit run`), and print accel_perf's summary (per thread: transfers/s, bandwidth, failed, \
             miscompares) for each side, with latency p50/p99/p99.9, host CPU per op, the host's own cost of \
             offloading (prepare, submit, poll; ns and TSC cycles), device utilisation per resource and the \
             bottleneck. Every figure is tagged [meas] or [model].\n\n",
@@ -113,7 +115,9 @@ pub enum Command {
         after_help = "Examples:\n  dpukit accel -w crc32c -o 4k -q 32 -t 2 --profile bluefield-3\n  \
             dpukit accel -w compress --algorithm gzip -l 1 -q 1 --profile intel-dsa-iaa --vary o=4k,16k\n  \
             dpukit accel -w decompress --algorithm zstd -l 3 --input shard.bin --mode host -T 2\n  \
-            dpukit accel -w copy_crc32c -C 4 -o 16k -y --output-format json"
+            dpukit accel -w copy_crc32c -C 4 -o 16k -y --output-format json\n  \
+            dpukit accel -w compress --algorithm gzip -l 1 -y --device thread\n  \
+            dpukit accel -w user:cipher --plugin ./libcipher.so --plugin-arg 90 --profile bf3-cipher.toml -y"
     )]
     Accel(AccelArgs),
     /// Measure this machine's host-side costs for scale mode and save them as JSON
@@ -664,18 +668,32 @@ pub struct Knobs {
     /// The result records the engine used. Example: --ioengine psync
     #[arg(long, value_enum, value_name = "io_uring|psync")]
     pub ioengine: Option<IoEngineArg>,
-    /// The device serving each node's queue pair in offload mode: `sim`, the profile's
-    /// simulated DPU (modelled times; the default); `thread`, the kernels on a dedicated host
-    /// thread per node, on a core of its own when the machine allows (pinned, the process's
-    /// other threads kept off it; measured times);
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Not supported: runs are sized in bytes (--size), not seconds (accel_perf -t)
+    #[arg(short = 't', value_name = "SECONDS", hide = true)]
+    pub time: Option<String>,
+    #[command(flatten)]
+    pub blob: BlobArgs,
+}
+
+/// The device of the offload side (`--device`) and its DPDK options: the same for
+/// scenarios (`run`, `compare`, `sweep`) and for `dpukit accel`.
+#[derive(Debug, Clone, Args)]
+pub struct DeviceArgs {
+    /// The device serving each queue pair of the offload side (one per node; one in `dpukit
+    /// accel`): `sim`, the profile's simulated DPU (modelled times; the default); `thread`,
+    /// the kernels on a dedicated host thread per queue pair, on a core of its own when the
+    /// machine allows (pinned, the process's other threads kept off it; measured times);
     /// `sim-paced`, the simulated DPU on a thread of its own holding each completion to its
     /// modelled time (modelled times, its lag behind them measured); `process:CMD [ARGS]`, a
     /// program serving the queue pair from its own process over shared memory (measured
-    /// times; one process per node; CMD and ARGS split as a shell splits words, quotes kept,
-    /// nothing expanded). The result names the device and labels its figures measured or
-    /// modelled. Example: --device thread, --device 'process:./dpu-device --verbose'
-    #[arg(long, value_name = "SPEC")]
-    pub device: Option<dpukit_host::device::DeviceChoice>,
+    /// times; one process per queue pair; CMD and ARGS split as a shell splits words, quotes
+    /// kept, nothing expanded); `dpdk:PMD`, a DPDK compressdev queue pair (measured times;
+    /// feature `dpdk`; ops it cannot run go to the host CPU, counted). The result names the device and labels its figures measured or modelled.
+    /// Example: --device thread, --device 'process:./dpu-device --verbose'
+    #[arg(id = "device", long = "device", value_name = "SPEC")]
+    pub choice: Option<dpukit_host::device::DeviceChoice>,
     /// With --device dpdk:PMD: DPDK's EAL arguments, split as a shell splits words. Default
     /// for a software PMD: --no-huge --no-pci -m 512 --no-shconf --file-prefix=dpukit-PID
     /// --vdev=PMD0 -l 0; for a
@@ -692,11 +710,6 @@ pub struct Knobs {
     /// With --device dpdk:PMD: ops per enqueue burst, at most the slots in flight [default: 32]
     #[arg(long, value_name = "N")]
     pub dpdk_burst: Option<u16>,
-    /// Not supported: runs are sized in bytes (--size), not seconds (accel_perf -t)
-    #[arg(short = 't', value_name = "SECONDS", hide = true)]
-    pub time: Option<String>,
-    #[command(flatten)]
-    pub blob: BlobArgs,
 }
 
 /// What `sweep` varies when it is not a scenario.
@@ -712,8 +725,8 @@ pub enum SweepTarget {
 /// `dpukit accel`: accel_perf's flags where the meaning is the same.
 #[derive(Debug, Clone, Args)]
 pub struct AccelArgs {
-    /// The op (accel_perf -w): copy, crc32c, copy_crc32c, compress, decompress, lookup, insert
-    /// (plugin ops, user:NAME, are not available yet)
+    /// The op (accel_perf -w): copy, crc32c, copy_crc32c, compress, decompress, lookup, insert,
+    /// or user:NAME, the op of the C kernel plugin named NAME (give it with --plugin)
     #[arg(short = 'w', long = "workload", value_name = "OP", default_value = "crc32c")]
     pub workload: String,
     /// Transfer size: bytes of one buffer (accel_perf -o); powers of 1024 [default: 4k]
@@ -728,7 +741,7 @@ pub struct AccelArgs {
     /// Seconds run first and not counted, on the same clock as -t [default: 0.2]
     #[arg(long, value_name = "SECONDS")]
     pub warmup: Option<String>,
-    /// Wall-clock budget of the offload side, whose -t counts modelled seconds [default: 60]
+    /// Wall-clock budget of the offload side (on the simulator -t counts modelled seconds) [default: 60]
     #[arg(long, value_name = "SECONDS")]
     pub max_wall: Option<String>,
     /// Check every result against the host kernel (accel_perf -y); miscompares are counted
@@ -775,6 +788,17 @@ pub struct AccelArgs {
     /// Directory for accel-sweep.json and accel-sweep.csv of a --vary run (created if missing)
     #[arg(long, value_name = "DIR", default_value = "dpukit-out")]
     pub out_dir: PathBuf,
+    /// The C kernel plugin (.so exporting dpu_kernel_plugin_v1) of a -w user:NAME op, named
+    /// NAME: a length-preserving transform of one buffer, forward, on the CPU on the host
+    /// side and on the device's cores offloaded (the simulator at the profile's
+    /// [[user_kernels]] cost for NAME). Example: -w user:cipher --plugin ./libcipher.so
+    #[arg(long, value_name = "PATH.so")]
+    pub plugin: Option<PathBuf>,
+    /// The plugin's argument, passed as `seed` on every call. Example: --plugin-arg 90
+    #[arg(long, value_name = "N", requires = "plugin")]
+    pub plugin_arg: Option<u64>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
     #[command(flatten)]
     pub output: OutputArgs,
 }

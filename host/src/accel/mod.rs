@@ -1,37 +1,42 @@
 //! Single-op microbenchmarks in accel_perf's terms (`dpukit accel`): one op (copy,
-//! CRC32C, copy+CRC32C, compress, decompress, cache lookup or insert) at one transfer size
-//! and queue depth, for a time, on the host CPU and through the offload layer to a device,
-//! side by side.
+//! CRC32C, copy+CRC32C, compress, decompress, cache lookup or insert, a C plugin's op) at
+//! one transfer size and queue depth, for a time, on the host CPU and through the offload
+//! layer to a device, side by side.
 //!
 //! Host side: each thread keeps `queue_depth` buffers and runs the op through the kernel
 //! registry (the same call the host backend and the simulator make), so a change of kernel
 //! reaches this benchmark untouched. Everything on this side is measured.
 //!
-//! Offload side: one [`Offload`] (queue pair, DMA slots, device) with `queue_depth` jobs in
-//! flight. Its clock is the offload layer's host clock: measured host time plus waits for
-//! completions, which are modelled when the device is the simulator
-//! ([`Offload::device_clock`]), so `-t` counts seconds of that clock there, not wall time
-//! (a wall-clock budget bounds the run). The host's own cost of offloading is measured and
-//! split as dpdk-test-compress-perf's cycle count does: preparing a job, submitting it,
-//! polling for it; in ns, and in TSC cycles where the TSC is invariant ([`Tsc`]).
+//! Offload side (`offload.rs`): one [`Offload`] (queue pair, DMA slots, the device of
+//! [`AccelSpec::device`]) with `queue_depth` jobs in flight. Its clock is the offload
+//! layer's host clock: measured host time plus waits for completions, which are modelled
+//! when the device is the simulator ([`Offload::device_clock`]), so `-t` counts seconds of
+//! that clock there, not wall time (a wall-clock budget bounds the run), and wall seconds
+//! on a measured device. The host's own cost of offloading is measured and split as
+//! dpdk-test-compress-perf's cycle count does: preparing a job, submitting it, polling for
+//! it; in ns, and in TSC cycles where the TSC is invariant ([`Tsc`]).
 //!
 //! `-C N` (buffers per op) gives each op N buffers of the transfer size: copies are N
 //! descriptors, a CRC is one CRC over all N (each descriptor seeded with the previous one's
 //! CRC, as a device without scatter-gather chains it).
 //!
-//! Plugin ops (`user:NAME`) are parsed here and refused until kernel plugins can be named
-//! on the command line: [`AccelOp::parse`] is where they join.
+//! Plugin ops (`user:NAME`, [`AccelSpec::plugin`]): the plugin's forward transform of one
+//! buffer (length-preserving, see [`crate::plugin`]) bound at [`PLUGIN_OPCODE`], called
+//! through the registry on the host and as a user descriptor on the device; `-y` holds each
+//! output to the plugin's own output for the slot, computed once on the host.
 
 #![forbid(unsafe_code)]
 
+use crate::device::DeviceChoice;
 use crate::metrics::StageHist;
 use crate::offload::{thread_cpu_ns, Buf, Offload, OffloadConfig, OffloadError, SlotOp, MAX_OPS_PER_JOB};
+use crate::plugin::{Plugin, PLUGIN_FORWARD, PLUGIN_OPCODE};
 use crate::result::{Fallbacks, Figure, LatencySummary, Mode, ResourceUse, Source, Unit};
 use dpukit_ffi::{Algorithm, Status};
 use dpukit_kernels::cache_index::{CacheIndex, CacheKey, Location};
 use dpukit_kernels::compress::{max_compressed_len, Codec};
 use dpukit_kernels::datagen::{ByteStyle, DataGen};
-use dpukit_kernels::registry::{Call, Registry};
+use dpukit_kernels::registry::{Call, Registry, UserArgs};
 use dpukit_sim::engine::{profile_algorithm, EngineConfig};
 use dpukit_sim::profile::Profile;
 use dpukit_sim::timing::{ModelError, OpKind, Route, TimingModel};
@@ -67,6 +72,8 @@ const WALL_CHECK_EVERY: u64 = 64;
 const SMALL_OP_BYTES: u64 = 64 << 10;
 const SMALL_OP_LATENCY_STRIDE: u64 = 64;
 
+mod offload;
+pub use offload::{check_offload, run_offload};
 mod op;
 pub use op::{route_on, AccelError, AccelOp};
 mod tsc;
@@ -117,6 +124,10 @@ pub struct AccelSpec {
     pub data: DataSource,
     pub percentiles: Vec<f64>,
     pub sides: Sides,
+    /// The device of the offload side (`--device`): the profile's simulator by default.
+    pub device: DeviceChoice,
+    /// The loaded plugin of a `user:NAME` op (`--plugin`), named NAME.
+    pub plugin: Option<Plugin>,
 }
 
 impl AccelSpec {
@@ -174,6 +185,18 @@ impl AccelSpec {
         }
         if self.seconds <= 0.0 {
             return bad("-t", self.seconds.to_string(), "a run lasts more than 0 seconds");
+        }
+        match (self.op.plugin_name(), &self.plugin) {
+            (Some(name), None) => return Err(AccelError::PluginNeeded(name.to_owned())),
+            (Some(name), Some(p)) if p.name() != name => {
+                return Err(AccelError::PluginName {
+                    op: name.to_owned(),
+                    path: p.path().display().to_string(),
+                    found: p.name().to_owned(),
+                })
+            }
+            (None, Some(p)) => return Err(AccelError::PluginUnused(p.path().display().to_string())),
+            _ => {}
         }
         if let DataSource::File { path, bytes } = &self.data {
             if bytes.is_empty() {
@@ -242,13 +265,25 @@ pub struct SimulatorSpeed {
     pub descriptors_per_sim_s: Figure,
 }
 
+/// How far a simulator on a thread of its own (`--device sim-paced`) fell behind its
+/// model over the whole side, warm-up included (measured): its figures are the model's only
+/// while it keeps up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimLag {
+    /// Completions posted later than their modelled time.
+    pub late_completions: u64,
+    pub max_lag_ns: Figure,
+}
+
 /// One side of the benchmark.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccelSide {
     pub mode: Mode,
-    /// What ran the op: `host CPU` or `bluefield-3 (simulated), accel:...`.
+    /// What ran the op: `host CPU`, `bluefield-3 (simulated), accel:...`, `host thread`;
+    /// ops that fell back to the host CPU are counted here too.
     pub engine: String,
-    /// The clock `-t` counted: `wall` or `offload host clock (modelled)`.
+    /// The clock `-t` counted: `wall` (the host side, a measured device) or `offload host
+    /// clock (modelled)`.
     pub clock: String,
     /// Length of the measured window on that clock.
     pub window_s: Figure,
@@ -267,10 +302,14 @@ pub struct AccelSide {
     /// Host CPU per op (thread CPU time; the simulator's own time taken out).
     pub host_cpu_ns_per_op: Figure,
     pub offload_cost: Option<OffloadCost>,
-    /// Device resources over the measured window, and the busiest.
+    /// Device resources over the measured window, and the busiest: modelled or measured as
+    /// the side's clock is (`window_s.source`).
     pub resources: Vec<ResourceUse>,
     pub bottleneck: Option<String>,
     pub simulator: Option<SimulatorSpeed>,
+    /// The paced simulator's lag behind its model (`--device sim-paced` only).
+    #[serde(default)]
+    pub sim_lag: Option<SimLag>,
     pub fallbacks: Fallbacks,
     /// Compressed over uncompressed bytes (compress and decompress).
     pub ratio: Option<f64>,
@@ -308,6 +347,8 @@ struct SlotData {
     plain: Vec<u8>,
     /// CRC32C of `plain` (all buffers chained).
     crc: u32,
+    /// A plugin op: the plugin's output for `plain`, run once on the host (empty otherwise).
+    expect: Vec<u8>,
 }
 
 fn fill_plain(spec: &AccelSpec, thread: u32, slot: u32, out: &mut [u8]) {
@@ -350,9 +391,23 @@ fn prepare_slots(spec: &AccelSpec, registry: &Registry, thread: u32) -> Result<V
                 }
                 _ => (plain.clone(), n),
             };
-            Ok(SlotData { input, input_len, plain, crc })
+            let mut expect = Vec::new();
+            if let AccelOp::User { arg, .. } = spec.op {
+                expect = vec![0u8; n];
+                registry
+                    .execute(Call::User { args: user_args(arg), src: &plain, dst: &mut expect })
+                    .map_err(|s| {
+                        AccelError::Offload(format!("preparing the plugin's expected output: {s}"))
+                    })?;
+            }
+            Ok(SlotData { input, input_len, plain, crc, expect })
         })
         .collect()
+}
+
+/// The arguments of a plugin op's call: `arg` as its seed, forward.
+fn user_args(arg: u64) -> UserArgs {
+    UserArgs { opcode: PLUGIN_OPCODE, arg0: arg, arg1: PLUGIN_FORWARD, algo: 0, level: 0 }
 }
 
 fn out_capacity(spec: &AccelSpec) -> usize {
@@ -376,7 +431,12 @@ fn cache_entry(seed: u64, k: u64) -> ([u8; 16], [u8; 16]) {
 
 fn registry_for(spec: &AccelSpec) -> Result<Registry, AccelError> {
     let cache = CacheIndex::new((CACHE_KEYS * 2) as usize).map_err(|e| AccelError::Offload(e.to_string()))?;
-    let registry = Registry::new(Arc::new(cache));
+    let mut registry = Registry::new(Arc::new(cache));
+    if let Some(p) = &spec.plugin {
+        // Bound where a scenario binds its plugin: the host calls it through the registry,
+        // and a device is given the registry's user kernels (the simulator with their cost).
+        registry.register_user(PLUGIN_OPCODE, p.kernel()).map_err(|e| AccelError::Plugin(e.to_string()))?;
+    }
     if spec.op == AccelOp::Lookup {
         for k in 0..CACHE_KEYS {
             let (key, value) = cache_entry(spec.seed, k);
@@ -441,6 +501,9 @@ fn host_op(
             let (key, value) = cache_entry(spec.seed, k);
             Ok(registry.execute(Call::CacheInsert { key, value })?.result)
         }
+        AccelOp::User { arg, .. } => Ok(registry
+            .execute(Call::User { args: user_args(arg), src: &slot.input[..slot.input_len], dst: out })?
+            .result),
     }
 }
 
@@ -470,6 +533,7 @@ fn check(spec: &AccelSpec, registry: &Registry, slot: &SlotData, out: &[u8], res
             let mut got = [0u8; 16];
             registry.execute(Call::CacheLookup { key, dst: &mut got }).is_ok() && got == value
         }
+        AccelOp::User { .. } => out.get(..slot.expect.len()) == Some(&slot.expect[..]),
     }
 }
 
@@ -644,6 +708,7 @@ pub fn run_host(spec: &AccelSpec) -> Result<AccelSide, AccelError> {
         resources: Vec::new(),
         bottleneck: None,
         simulator: None,
+        sim_lag: None,
         fallbacks: Fallbacks::default(),
         ratio: ratio_of(spec, out_bytes, ops),
     })
@@ -658,292 +723,12 @@ fn ratio_of(spec: &AccelSpec, compressed_bytes: u64, ops: u64) -> Option<f64> {
     }
 }
 
-/// The slot ops of one job.
-fn slot_ops(spec: &AccelSpec, input_len: usize, k: u64, ops: &mut Vec<SlotOp>) {
-    ops.clear();
-    let t = spec.transfer_bytes as u32;
-    match spec.op {
-        AccelOp::Crc32c | AccelOp::Copy | AccelOp::CopyCrc32c => {
-            for b in 0..spec.buffers_per_op {
-                let (offset, chain) = (b * t, b > 0);
-                ops.push(match spec.op {
-                    AccelOp::Crc32c => SlotOp::Crc32cAt { offset, len: t, chain },
-                    AccelOp::Copy => SlotOp::Copy { offset, len: t },
-                    _ => SlotOp::CopyCrc32c { offset, len: t, chain },
-                });
-            }
-        }
-        AccelOp::Compress { algorithm, level } => {
-            ops.push(SlotOp::Compress { algorithm, level, len: input_len as u32 })
-        }
-        AccelOp::Decompress { algorithm, .. } => {
-            ops.push(SlotOp::Decompress { algorithm, src: Buf::In, dst: Buf::Out, len: input_len as u32 })
-        }
-        AccelOp::Lookup => ops.push(SlotOp::CacheLookup { key: cache_entry(spec.seed, k).0 }),
-        AccelOp::Insert => {
-            let (key, value) = cache_entry(spec.seed, k);
-            ops.push(SlotOp::CacheInsert { key, value })
-        }
-    }
-}
-
-/// Runs the offload side against `profile`'s device (the simulator). Checked first:
-/// the profile runs the op ([`route_on`]).
-pub fn run_offload(spec: &AccelSpec, profile: &Profile, tsc: &Tsc) -> Result<AccelSide, AccelError> {
-    let route = route_on(profile, &spec.op)?;
-    let registry = registry_for(spec)?;
-    let slots = prepare_slots(spec, &registry, 0)?;
-    let in_bytes = slots.iter().map(|s| s.input.len()).max().unwrap_or(0).max(16);
-    let cfg = OffloadConfig {
-        slots: spec.queue_depth as usize,
-        in_bytes,
-        out_bytes: out_capacity(spec),
-        spare_bytes: 0,
-        batch: spec.batch as usize,
-        device_timeout_ns: 60_000_000_000,
-        engine: EngineConfig::default(),
-    };
-    let mut off = Offload::dpu(registry.clone(), &cfg, profile)?;
-    for (s, data) in slots.iter().enumerate() {
-        let (input, _) = off.slot(s)?;
-        input[..data.input.len()].copy_from_slice(&data.input);
-    }
-    let clock = quanta::Clock::new();
-    let modelled = off.device_clock() != Some(crate::device::DeviceClock::Measured);
-    let source = if modelled { Source::Modelled } else { Source::Measured };
-    let warm_ns = (spec.warmup_seconds * 1e9) as u64;
-    let end_ns = warm_ns + (spec.seconds * 1e9) as u64;
-    let wall = Instant::now();
-    let wall_budget_ns = (spec.max_wall_seconds * 1e9) as u64;
-    let t_base = off.now_ns();
-    let mut hist = StageHist::new("op", source);
-    let mut dev_hist = StageHist::new("device", source);
-    let (mut ops, mut failed, mut mis, mut out_bytes) = (0u64, 0u64, 0u64, 0u64);
-    // Host cost of offloading, raw clock ticks: prepare, submit, poll (simulator excluded).
-    let mut cost = [0u64; 3];
-    let mut measuring = warm_ns == 0;
-    let mut snap = Snapshot::take(&off, &wall);
-    let mut stopped_by = "time";
-    let mut stopping = false;
-    let mut k = 0u64;
-    let mut user_k: Vec<u64> = vec![0; spec.queue_depth as usize];
-    let mut finished = 0u64;
-    let mut job_ops: Vec<SlotOp> = Vec::with_capacity(MAX_OPS_PER_JOB);
-    loop {
-        // Keep the queue full until the time is up, then drain it. Refill a whole batch at
-        // a time, so each doorbell announces `batch` jobs (refilling one slot as it frees
-        // would ring the doorbell per job whatever the batch).
-        let qd = spec.queue_depth as usize;
-        let refill = !stopping && qd - off.in_flight() >= spec.batch as usize;
-        // Back-to-back stages share a clock reading (one read of the raw counter ends a
-        // stage and starts the next): 2 to 3 reads per job instead of 5.
-        let mut last = None;
-        while refill && off.in_flight() < qd {
-            let r0 = last.unwrap_or_else(|| clock.raw());
-            let Some(slot) = off.take_slot() else { break };
-            slot_ops(spec, slots[slot].input_len, k, &mut job_ops);
-            user_k[slot] = k;
-            k += 1;
-            let r1 = clock.raw();
-            let sim0 = off.stats().sim_wall_ns;
-            off.submit(slot, k - 1, &job_ops)?;
-            let r2 = clock.raw();
-            last = Some(r2);
-            let sim_ns = off.stats().sim_wall_ns - sim0;
-            if measuring {
-                cost[0] += r1.wrapping_sub(r0);
-                cost[1] += r2.wrapping_sub(r1).saturating_sub(ns_to_raw(&clock, sim_ns));
-            }
-        }
-        let sim0 = off.stats().sim_wall_ns;
-        let r0 = last.unwrap_or_else(|| clock.raw());
-        let Some(f) = off.next_finished()? else { break };
-        let r1 = clock.raw();
-        let sim_ns = off.stats().sim_wall_ns - sim0;
-        let in_window = measuring && f.done_ns.saturating_sub(t_base) <= end_ns;
-        if measuring {
-            cost[2] += r1.wrapping_sub(r0).saturating_sub(ns_to_raw(&clock, sim_ns));
-        }
-        if in_window {
-            ops += 1;
-            hist.record(f.done_ns.saturating_sub(f.submitted_ns));
-            for r in &f.results {
-                dev_hist.record(r.latency_ns);
-            }
-            let last = f.results.last().copied();
-            let ok = f.results.iter().all(|r| r.status == Status::Ok);
-            if !ok {
-                failed += 1;
-            } else if let Some(last) = last {
-                if matches!(spec.op, AccelOp::Compress { .. }) {
-                    out_bytes += last.result;
-                }
-                if spec.verify {
-                    let kk = user_k[f.slot];
-                    let (_, out) = off.slot(f.slot)?;
-                    if !check(spec, &registry, &slots[f.slot], out, last.result, kk) {
-                        mis += 1;
-                    }
-                }
-            }
-        }
-        off.release(f.slot);
-        finished += 1;
-        // The job's done time is the host clock's reading as next_finished returned: no
-        // clock read of its own (each is tens of ns, a visible share of an op's host cost).
-        let now = f.done_ns.saturating_sub(t_base);
-        if !measuring && now >= warm_ns {
-            measuring = true;
-            snap = Snapshot::take(&off, &wall);
-        }
-        if !stopping && measuring && now >= end_ns {
-            stopping = true;
-        }
-        // The wall budget is a bound, not a figure: looked at once per WALL_CHECK_EVERY jobs.
-        if !stopping
-            && finished.is_multiple_of(WALL_CHECK_EVERY)
-            && wall.elapsed().as_nanos() as u64 >= wall_budget_ns
-        {
-            stopping = true;
-            stopped_by = "wall budget";
-            if !measuring {
-                measuring = true;
-                snap = Snapshot::take(&off, &wall);
-            }
-        }
-    }
-    let end = Snapshot::take(&off, &wall);
-    let window_ns = end.host_ns.min(t_base + end_ns).saturating_sub(snap.host_ns).max(1);
-    let bytes = spec.op_bytes();
-    let total = line("total".into(), ops, window_ns, bytes, failed, mis, source);
-    let threads = vec![SummaryLine { name: "0".into(), ..total.clone() }];
-    let resources: Vec<ResourceUse> = end
-        .resources
-        .iter()
-        .map(|r| {
-            let before = snap.resources.iter().find(|b| b.name == r.name).map_or(0, |b| b.busy_ns);
-            let busy = r.busy_ns.saturating_sub(before);
-            ResourceUse {
-                name: r.name.clone(),
-                units: r.units,
-                jobs: r
-                    .jobs
-                    .saturating_sub(snap.resources.iter().find(|b| b.name == r.name).map_or(0, |b| b.jobs)),
-                busy_ns: busy,
-                utilization: (busy as f64 / (r.units.max(1) as f64 * window_ns as f64)).min(1.0),
-            }
-        })
-        .collect();
-    let bottleneck = resources
-        .iter()
-        .filter(|r| r.busy_ns > 0)
-        .max_by(|a, b| a.utilization.total_cmp(&b.utilization))
-        .map(|r| r.name.clone());
-    let per_op = |raw: u64| clock.delta_as_nanos(0, raw) as f64 / ops.max(1) as f64;
-    let ns = [per_op(cost[0]), per_op(cost[1]), per_op(cost[2])];
-    let cycles = tsc.usable.then(|| {
-        let c = |raw: u64| raw as f64 / ops.max(1) as f64;
-        [c(cost[0]), c(cost[1]), c(cost[2]), c(cost[0] + cost[1] + cost[2])]
-    });
-    let descriptors = end.descriptors.saturating_sub(snap.descriptors);
-    let wall_window = end.wall_ns.saturating_sub(snap.wall_ns).max(1);
-    let sim_window = end.sim_wall_ns.saturating_sub(snap.sim_wall_ns);
-    let host_cpu =
-        end.cpu_ns.saturating_sub(snap.cpu_ns).saturating_sub(end.sim_cpu_ns.saturating_sub(snap.sim_cpu_ns));
-    let mut latency = hist.summary_with(&spec.percentiles);
-    latency.stage = "op".into();
-    let mut device_latency = dev_hist.summary_with(&spec.percentiles);
-    device_latency.stage = "device".into();
-    let fallbacks = off.stats().fallbacks.clone();
-    let clock_name = if modelled {
-        "offload host clock (measured host time plus modelled waits: -t counts modelled seconds)"
-    } else {
-        "offload host clock (measured)"
-    };
-    Ok(AccelSide {
-        mode: Mode::Offload,
-        engine: format!("{} (simulated), {route}", profile.name),
-        clock: clock_name.into(),
-        window_s: Figure { value: window_ns as f64 / 1e9, unit: Unit::Seconds, source, emulator: false },
-        wall_s: wall.elapsed().as_secs_f64(),
-        stopped_by: stopped_by.into(),
-        threads,
-        total,
-        latency,
-        latency_stride: 1,
-        device_latency: Some(device_latency),
-        host_cpu_ns_per_op: Figure::measured(host_cpu as f64 / ops.max(1) as f64, Unit::Nanoseconds),
-        offload_cost: Some(OffloadCost {
-            prepare_ns_per_op: Figure::measured(ns[0], Unit::Nanoseconds),
-            submit_ns_per_op: Figure::measured(ns[1], Unit::Nanoseconds),
-            poll_ns_per_op: Figure::measured(ns[2], Unit::Nanoseconds),
-            total_ns_per_op: Figure::measured(ns.iter().sum(), Unit::Nanoseconds),
-            cycles,
-        }),
-        resources,
-        bottleneck,
-        simulator: modelled.then(|| SimulatorSpeed {
-            descriptors,
-            descriptors_per_wall_s: Figure::measured(
-                descriptors as f64 / (wall_window as f64 / 1e9),
-                Unit::OpsPerSecond,
-            ),
-            sim_share: Figure::measured(sim_window as f64 / wall_window as f64, Unit::Ratio),
-            descriptors_per_sim_s: Figure::measured(
-                descriptors as f64 / (sim_window.max(1) as f64 / 1e9),
-                Unit::OpsPerSecond,
-            ),
-        }),
-        fallbacks,
-        ratio: ratio_of(spec, out_bytes, ops),
-    })
-}
-
-fn ns_to_raw(clock: &quanta::Clock, ns: u64) -> u64 {
-    if ns == 0 {
-        return 0;
-    }
-    // delta_as_nanos is linear in the raw delta: scale by its rate at 1e9 ticks.
-    let per_tick = clock.delta_as_nanos(0, 1_000_000_000) as f64 / 1e9;
-    if per_tick > 0.0 {
-        (ns as f64 / per_tick) as u64
-    } else {
-        ns
-    }
-}
-
-/// Counters of the offload side at one moment.
-struct Snapshot {
-    host_ns: u64,
-    wall_ns: u64,
-    cpu_ns: u64,
-    sim_wall_ns: u64,
-    sim_cpu_ns: u64,
-    descriptors: u64,
-    resources: Vec<ResourceUse>,
-}
-
-impl Snapshot {
-    fn take(off: &Offload, wall: &Instant) -> Snapshot {
-        let report = off.device_report().unwrap_or_default();
-        Snapshot {
-            host_ns: off.now_ns(),
-            wall_ns: wall.elapsed().as_nanos() as u64,
-            cpu_ns: thread_cpu_ns(),
-            sim_wall_ns: off.stats().sim_wall_ns,
-            sim_cpu_ns: off.stats().sim_cpu_ns,
-            descriptors: report.descriptors,
-            resources: report.resources,
-        }
-    }
-}
-
 /// Runs the sides the spec asks for, host first, and gathers them into one document.
 /// Everything is checked before any side runs.
 pub fn run(spec: &AccelSpec, profile: &Profile) -> Result<AccelResult, AccelError> {
     spec.validate()?;
     if spec.sides != Sides::Host {
-        route_on(profile, &spec.op)?;
+        check_offload(spec, profile)?;
     }
     let tsc = Tsc::probe(&quanta::Clock::new());
     let mut sides = Vec::new();
@@ -959,7 +744,7 @@ pub fn run(spec: &AccelSpec, profile: &Profile) -> Result<AccelResult, AccelErro
     };
     Ok(AccelResult {
         schema_version: ACCEL_SCHEMA_VERSION,
-        op: spec.op,
+        op: spec.op.clone(),
         op_name: spec.op.name(),
         transfer_bytes: spec.transfer_bytes,
         queue_depth: spec.queue_depth,

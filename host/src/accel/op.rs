@@ -4,9 +4,11 @@
 #![forbid(unsafe_code)]
 
 use super::*;
+use crate::plugin::{self, PLUGIN_OPCODE};
+use dpukit_sim::timing::UserOpCost;
 
 /// The op under test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum AccelOp {
     Copy,
@@ -28,6 +30,12 @@ pub enum AccelOp {
     Lookup,
     /// Insert (or replace) a key in the cache index.
     Insert,
+    /// A C kernel plugin's op (`user:NAME`): a length-preserving transform of one buffer,
+    /// the plugin named `name` called with `arg` as its seed, forward.
+    User {
+        name: String,
+        arg: u64,
+    },
 }
 
 /// An algorithm by its name (`gzip`) in the result document.
@@ -52,8 +60,16 @@ pub enum AccelError {
         "-w `{0}`: unknown op (copy, crc32c, copy_crc32c, compress, decompress, lookup, insert, user:NAME)"
     )]
     UnknownOp(String),
-    #[error("-w user:{0}: plugin ops need a kernel plugin loaded by name, which this build cannot do yet")]
-    PluginOp(String),
+    #[error(
+        "-w user:{0}: a plugin op needs its plugin: give --plugin PATH.so (a C kernel plugin named `{0}`)"
+    )]
+    PluginNeeded(String),
+    #[error("-w user:{op}: plugin {path} is named `{found}`, not `{op}`")]
+    PluginName { op: String, path: String, found: String },
+    #[error("--plugin {0}: applies to -w user:NAME only")]
+    PluginUnused(String),
+    #[error("{0}")]
+    Plugin(String),
     #[error("--algorithm `{0}`: unknown (lz4, zstd, gzip, zlib)")]
     UnknownAlgorithm(String),
     #[error("-l {level}: out of range for {algorithm} ({min}..={max})")]
@@ -87,9 +103,20 @@ impl AccelOp {
         level: Option<&str>,
     ) -> Result<AccelOp, AccelError> {
         let w = workload.trim().to_ascii_lowercase().replace('-', "_");
-        if let Some(name) = w.strip_prefix("user:") {
-            // Plugin ops join here once a plugin can be loaded by name.
-            return Err(AccelError::PluginOp(name.to_owned()));
+        if w.starts_with("user:") {
+            // The plugin's name as given (names are case-sensitive); its argument is the
+            // caller's (`--plugin-arg`).
+            let name = workload.trim()["user:".len()..].trim();
+            if name.is_empty() {
+                return Err(AccelError::UnknownOp(workload.to_owned()));
+            }
+            if algorithm.is_some() {
+                return Err(AccelError::NotACodecOp { flag: "--algorithm" });
+            }
+            if level.is_some() {
+                return Err(AccelError::NotACodecOp { flag: "-l" });
+            }
+            return Ok(AccelOp::User { name: name.to_owned(), arg: 0 });
         }
         let codec = |decompress: bool| -> Result<AccelOp, AccelError> {
             let name = algorithm.unwrap_or("lz4").trim().to_ascii_lowercase();
@@ -148,6 +175,15 @@ impl AccelOp {
             AccelOp::Decompress { algorithm, level } => format!("decompress {}:{level}", algorithm.name()),
             AccelOp::Lookup => "lookup".into(),
             AccelOp::Insert => "insert".into(),
+            AccelOp::User { name, .. } => format!("user:{name}"),
+        }
+    }
+
+    /// The plugin a user op names.
+    pub fn plugin_name(&self) -> Option<&str> {
+        match self {
+            AccelOp::User { name, .. } => Some(name),
+            _ => None,
         }
     }
 
@@ -161,6 +197,8 @@ impl AccelOp {
         matches!(self, AccelOp::Copy | AccelOp::Crc32c | AccelOp::CopyCrc32c)
     }
 
+    /// The timing model's op; a user op has no cost of its own here ([`route_on`] asks
+    /// the profile for it).
     fn kind(&self) -> OpKind {
         match *self {
             AccelOp::Copy => OpKind::Copy,
@@ -170,6 +208,9 @@ impl AccelOp {
             AccelOp::Decompress { algorithm, .. } => OpKind::Decompress(profile_algorithm(algorithm)),
             AccelOp::Lookup => OpKind::CacheLookup,
             AccelOp::Insert => OpKind::CacheInsert,
+            AccelOp::User { .. } => {
+                OpKind::User(UserOpCost { id: u32::from(PLUGIN_OPCODE), fixed_ns: 0.0, bytes_per_s: 1.0 })
+            }
         }
     }
 }
@@ -183,7 +224,9 @@ fn default_level(alg: Algorithm) -> u8 {
 }
 
 /// Where a profile runs `op`: `Ok(where)` ("accel:dsa", "dpu-cores"), or why it cannot
-/// (which resource is missing), checked before any work.
+/// (which resource is missing), checked before any work. A plugin op runs on the device's
+/// cores at the profile's `[[user_kernels]]` cost: a profile without either is refused
+/// with [`plugin::check_profile`]'s line.
 pub fn route_on(profile: &Profile, op: &AccelOp) -> Result<String, AccelError> {
     let cannot = |missing: String| AccelError::ProfileCannotRun {
         op: op.name(),
@@ -194,6 +237,10 @@ pub fn route_on(profile: &Profile, op: &AccelOp) -> Result<String, AccelError> {
         ModelError::NoDevice { .. } => cannot("it has no device (host CPU only)".into()),
         other => cannot(other.to_string()),
     })?;
+    if let AccelOp::User { name, .. } = op {
+        plugin::check_profile(profile, name).map_err(|e| AccelError::Plugin(e.to_string()))?;
+        return Ok("dpu-cores".into());
+    }
     match model.route(&op.kind()) {
         Ok(Route::Accelerator(i)) => Ok(format!("accel:{}", profile.accelerators[i].name)),
         Ok(Route::DpuCores) => Ok("dpu-cores".into()),

@@ -135,7 +135,7 @@ pub fn render_accel_side(s: &AccelSide, tsc_ghz: Option<f64>) -> String {
             s.resources.iter().map(|r| format!("{} {}", r.name, fmt_pct(r.utilization))).collect();
         out.push_str(&format!(
             "  device utilisation {}: {}; bottleneck: {}\n",
-            tag(Source::Modelled),
+            tag(s.window_s.source),
             used.join(", "),
             s.bottleneck.as_deref().unwrap_or("none")
         ));
@@ -155,6 +155,14 @@ pub fn render_accel_side(s: &AccelSide, tsc_ghz: Option<f64>) -> String {
             tag(sim.descriptors_per_wall_s.source),
             fmt_pct(sim.sim_share.value),
             fmt_value(&sim.descriptors_per_sim_s).replace("op/s", "descriptors/s"),
+        ));
+    }
+    if let Some(lag) = &s.sim_lag {
+        out.push_str(&format!(
+            "  simulator lag behind its model: max {}, {} late completions {} (whole side, warm-up included)\n",
+            fmt_value(&lag.max_lag_ns),
+            lag.late_completions,
+            tag(lag.max_lag_ns.source)
         ));
     }
     if s.fallbacks.total() > 0 {
@@ -180,9 +188,12 @@ pub fn render_accel_table(r: &AccelResult) -> String {
         (r.sides.iter().find(|s| s.mode == Mode::Host), r.sides.iter().find(|s| s.mode == Mode::Offload))
     {
         let speedup = o.total.ops_per_s.value / h.total.ops_per_s.value.max(f64::MIN_POSITIVE);
+        // Measured over measured is measured; anything over a modelled rate is modelled.
+        let ratio =
+            Figure { value: speedup, unit: Unit::Ratio, source: o.total.ops_per_s.source, emulator: false };
         out.push_str(&format!(
             "offload vs host: {} the host's ops/s {}; host CPU per op {} offloaded vs {} on the CPU {}\n",
-            fmt_value(&Figure::modelled(speedup, Unit::Ratio)),
+            fmt_value(&ratio),
             tag(o.total.ops_per_s.source),
             fmt_value(&o.host_cpu_ns_per_op),
             fmt_value(&h.host_cpu_ns_per_op),
@@ -192,7 +203,7 @@ pub fn render_accel_table(r: &AccelResult) -> String {
     if !r.tsc.usable {
         out.push_str(&format!("cycles: not shown, {}\n", r.tsc.why));
     }
-    if r.sides.iter().any(|s| s.mode == Mode::Offload) {
+    if r.sides.iter().any(|s| s.window_s.source == Source::Modelled) {
         out.push_str(&legend(&r.profile));
     } else {
         out.push_str(&format!("{} measured on this machine", tag(Source::Measured)));
@@ -336,7 +347,7 @@ pub fn render_accel_sweep_table(s: &AccelSweep) -> String {
     let mut profiles: Vec<String> = Vec::new();
     for p in &s.points {
         for side in &p.result.sides {
-            if side.mode == Mode::Offload && !profiles.contains(&p.result.profile) {
+            if side.window_s.source == Source::Modelled && !profiles.contains(&p.result.profile) {
                 profiles.push(p.result.profile.clone());
             }
             let mut row: Vec<String> = p.values.iter().map(|v| v.value.clone()).collect();
@@ -359,7 +370,7 @@ pub fn render_accel_sweep_table(s: &AccelSweep) -> String {
                 match &side.bottleneck {
                     Some(b) => {
                         let u = side.resources.iter().find(|r| &r.name == b).map_or(0.0, |r| r.utilization);
-                        format!("{b} {} {}", fmt_pct(u), tag(Source::Modelled))
+                        format!("{b} {} {}", fmt_pct(u), tag(side.window_s.source))
                     }
                     None => "-".into(),
                 },
@@ -371,7 +382,10 @@ pub fn render_accel_sweep_table(s: &AccelSweep) -> String {
     let mut out = format!("{first}\nsweep over {}\n\n", s.varied.join(", "));
     out.push_str(&layout(&header, &rows));
     out.push('\n');
-    out.push_str(&legend(if profiles.is_empty() { "-" } else { &profiles[0] }));
+    match profiles.first() {
+        Some(p) => out.push_str(&legend(p)),
+        None => out.push_str(&format!("{} measured on this machine", tag(Source::Measured))),
+    }
     out.push('\n');
     out
 }

@@ -1,17 +1,23 @@
 //! `dpukit accel` (and `dpukit sweep accel`): one op at a time, host and offload side by
 //! side, in accel_perf's terms. Every flag is parsed and every point of a sweep checked
-//! (op, sizes, levels, the profile's route for the op, the input file, the output paths)
-//! before any op runs.
+//! (op, sizes, levels, the plugin, the device and the profile's route for the op, the input
+//! file, the output paths) before any op runs.
 
 use crate::cli::args::{AccelArgs, OutputFormat, SweepMode};
 use crate::cli::commands::{
-    check_out_file, json_text, load_profile, make_out_dir, percentiles, print, status, write_file,
+    check_out_file, device_choice, json_text, load_profile, make_out_dir, percentiles, print, status,
+    write_file,
 };
 use crate::cli::knobs::{cross_product, parse_size, Vary};
 use anyhow::{anyhow, bail, Result};
-use dpukit_host::accel::{self, route_on, AccelOp, AccelSpec, DataSource, Sides, ACCEL_SCHEMA_VERSION};
+use dpukit_host::accel::{
+    self, check_offload, AccelError, AccelOp, AccelSpec, DataSource, Sides, ACCEL_SCHEMA_VERSION,
+};
+use dpukit_host::device::DeviceChoice;
+use dpukit_host::plugin::Plugin;
 use dpukit_host::report::{self, AccelSweep, AccelSweepPoint, SweepValue};
 use dpukit_host::result::DEFAULT_PERCENTILES;
+use dpukit_host::spec::PluginSpec;
 use dpukit_sim::profile::Profile;
 use std::collections::HashMap;
 use std::io::Read;
@@ -102,9 +108,27 @@ fn read_input(path: &std::path::Path, want: u64) -> Result<Arc<Vec<u8>>> {
     Ok(Arc::new(bytes))
 }
 
+/// The plugin of `--plugin`, loaded once for every point of a run.
+fn load_plugin(a: &AccelArgs) -> Result<Option<Plugin>> {
+    let Some(path) = &a.plugin else { return Ok(None) };
+    Ok(Some(Plugin::load(&PluginSpec { path: path.clone(), arg: a.plugin_arg.unwrap_or(0) })?))
+}
+
 /// The spec of the flags and the profile name of its offload side; every value checked.
-fn spec_of(a: &AccelArgs, percentile_list: &[f64]) -> Result<(AccelSpec, String)> {
-    let op = AccelOp::parse(&a.workload, a.algorithm.as_deref(), a.level.as_deref())?;
+/// `plugin` goes to a user op; another op refuses it unless `sweep` (a sweep over `-w` gives
+/// it to its user ops only, and checks that one uses it).
+fn spec_of(
+    a: &AccelArgs,
+    percentile_list: &[f64],
+    device: &DeviceChoice,
+    plugin: Option<&Plugin>,
+    sweep: bool,
+) -> Result<(AccelSpec, String)> {
+    let mut op = AccelOp::parse(&a.workload, a.algorithm.as_deref(), a.level.as_deref())?;
+    if let AccelOp::User { arg, .. } = &mut op {
+        *arg = a.plugin_arg.unwrap_or(0);
+    }
+    let plugin = if op.plugin_name().is_some() || !sweep { plugin.cloned() } else { None };
     let size = |flag: &str, t: &Option<String>, default: u64| -> Result<u64> {
         match t {
             Some(t) => parse_size(t).map_err(|e| anyhow!("{flag} {e}")),
@@ -150,6 +174,8 @@ fn spec_of(a: &AccelArgs, percentile_list: &[f64]) -> Result<(AccelSpec, String)
         data: DataSource::Generated { compressibility },
         percentiles: percentile_list.to_vec(),
         sides,
+        device: device.clone(),
+        plugin,
     };
     spec.validate()?;
     if let Some(path) = &a.input {
@@ -168,16 +194,35 @@ fn percentile_list(a: &AccelArgs) -> Result<Vec<f64>> {
     Ok(percentiles(&a.output, false)?.unwrap_or_else(|| DEFAULT_PERCENTILES.to_vec()))
 }
 
-/// Loads the profile when the offload side runs, and checks it runs the op.
+/// Loads the profile, and checks that the offload side's device can run the op with it
+/// and, a measured device, that the profile asks for no faults it cannot inject.
 fn profile_for(spec: &AccelSpec, name: &str, cache: &mut HashMap<String, Profile>) -> Result<Profile> {
     if !cache.contains_key(name) {
         cache.insert(name.to_owned(), load_profile(Some(name))?);
     }
     let profile = cache[name].clone();
     if spec.sides != Sides::Host {
-        route_on(&profile, &spec.op)?;
+        spec.device.check_faults(&profile, false).map_err(|e| anyhow::Error::new(crate::cli::Usage(e)))?;
+        check_offload(spec, &profile)?;
     }
     Ok(profile)
+}
+
+/// The device of the flags; one for a host-only run is refused rather than ignored.
+fn device_of(a: &AccelArgs) -> Result<DeviceChoice> {
+    let device = device_choice(&a.device, false)?;
+    if a.mode == SweepMode::Host && a.device.choice.is_some() {
+        bail!("--device: --mode host runs no offload side; drop --device or run --mode offload or both");
+    }
+    Ok(device)
+}
+
+/// `device`, for status lines: nothing for the default simulator.
+fn on_device(device: &DeviceChoice) -> String {
+    match device {
+        DeviceChoice::Simulated => String::new(),
+        d => format!(", offload side on --device {}", d.spec()),
+    }
 }
 
 pub(super) fn accel_cmd(a: AccelArgs, quiet: bool) -> Result<()> {
@@ -185,16 +230,19 @@ pub(super) fn accel_cmd(a: AccelArgs, quiet: bool) -> Result<()> {
         return accel_sweep_cmd(a, quiet);
     }
     let pct = percentile_list(&a)?;
-    let (spec, profile_name) = spec_of(&a, &pct)?;
+    let device = device_of(&a)?;
+    let plugin = load_plugin(&a)?;
+    let (spec, profile_name) = spec_of(&a, &pct, &device, plugin.as_ref(), false)?;
     let profile = profile_for(&spec, &profile_name, &mut HashMap::new())?;
     check_out_file(&a.out, "--out")?;
     status(
         quiet,
         &format!(
-            "accel {}: {} s per side after a {} s warm-up",
+            "accel {}: {} s per side after a {} s warm-up{}",
             spec.op.name(),
             spec.seconds,
-            spec.warmup_seconds
+            spec.warmup_seconds,
+            on_device(&spec.device)
         ),
     );
     let result = accel::run(&spec, &profile)?;
@@ -215,6 +263,8 @@ pub(super) fn accel_sweep_cmd(a: AccelArgs, quiet: bool) -> Result<()> {
         bail!("sweep accel: give at least one --vary KNOB=V1,V2 (knobs: o, q, C, T, batch, w, l, algorithm, compressibility, seed, t, profile)");
     }
     let pct = percentile_list(&a)?;
+    let device = device_of(&a)?;
+    let plugin = load_plugin(&a)?;
     let mut varies: Vec<Vary> = Vec::new();
     for text in &a.vary {
         let (name, values) =
@@ -246,11 +296,16 @@ pub(super) fn accel_sweep_cmd(a: AccelArgs, quiet: bool) -> Result<()> {
             set_knob(&mut p, &v.name, value);
         }
         let label: Vec<String> = varies.iter().zip(values).map(|(v, x)| format!("{}={x}", v.name)).collect();
-        let (spec, profile_name) =
-            spec_of(&p, &pct).map_err(|e| anyhow!("sweep point {}: {e:#}", label.join(" ")))?;
+        let (spec, profile_name) = spec_of(&p, &pct, &device, plugin.as_ref(), true)
+            .map_err(|e| anyhow!("sweep point {}: {e:#}", label.join(" ")))?;
         let profile = profile_for(&spec, &profile_name, &mut profiles)
             .map_err(|e| anyhow!("sweep point {}: {e:#}", label.join(" ")))?;
         planned.push((values.clone(), spec, profile, label.join(" ")));
+    }
+    if let Some(p) = &plugin {
+        if planned.iter().all(|(_, spec, _, _)| spec.plugin.is_none()) {
+            return Err(AccelError::PluginUnused(p.path().display().to_string()).into());
+        }
     }
     make_out_dir(&a.out_dir)?;
     let total = planned.len();

@@ -13,7 +13,8 @@ mod sweep;
 mod validate;
 
 use super::args::{
-    Cli, Command, IoEngineArg, Knobs, ModeArg, OutputArgs, OutputFormat, RepeatArgs, ScaleArgs, SweepTarget,
+    Cli, Command, DeviceArgs, IoEngineArg, Knobs, ModeArg, OutputArgs, OutputFormat, RepeatArgs, ScaleArgs,
+    SweepTarget,
 };
 use super::knobs::{base_spec, parse_duration_ms};
 use super::progress::Reporter;
@@ -243,7 +244,7 @@ fn timeline_path(out: &Path) -> PathBuf {
 /// The run options the knobs and output flags set, each checked (scale mode refuses those
 /// it cannot honour); a command adds its progress callback.
 fn run_options(knobs: &Knobs, output: &OutputArgs, scale: bool) -> Result<RunOptions> {
-    let device = device(knobs, scale)?;
+    let device = device_choice(&knobs.device, scale)?;
     // A measured device cannot inject the profile's faults: refused, not ignored. (A
     // profile that does not load fails later with its own message.)
     if let Some(Ok(profile)) = knobs.profile.as_deref().map(|p| load_profile(Some(p))) {
@@ -258,8 +259,10 @@ fn run_options(knobs: &Knobs, output: &OutputArgs, scale: bool) -> Result<RunOpt
     })
 }
 
-/// The device of the flags; scale mode models the profile's simulated device only.
-fn device(k: &Knobs, scale: bool) -> Result<DeviceChoice> {
+/// The device of the flags (scenarios and `dpukit accel` alike), its DPDK options carried
+/// into a `dpdk:` choice and refused on any other; scale mode models the profile's
+/// simulated device only.
+pub(super) fn device_choice(k: &DeviceArgs, scale: bool) -> Result<DeviceChoice> {
     let dpdk_flag = [
         (k.dpdk_eal.is_some(), "--dpdk-eal"),
         (k.dpdk_dev_id.is_some(), "--dpdk-dev-id"),
@@ -268,7 +271,7 @@ fn device(k: &Knobs, scale: bool) -> Result<DeviceChoice> {
     ]
     .into_iter()
     .find_map(|(given, flag)| given.then_some(flag));
-    match (&k.device, scale) {
+    match (&k.choice, scale) {
         (Some(d), true) if *d != DeviceChoice::Simulated => bail!(
             "--device {}: scale mode models the profile's simulated device; drop --device or --scale",
             d.spec()

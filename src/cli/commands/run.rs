@@ -49,7 +49,7 @@ pub(super) fn run(a: RunArgs, quiet: bool) -> Result<()> {
         check_out_file(&timeline_path(&a.out), "--out (its timeline CSV)")?;
     }
     let mode = mode_of(a.mode);
-    if mode == Mode::Host && a.knobs.device.is_some() {
+    if mode == Mode::Host && a.knobs.device.choice.is_some() {
         bail!("--device: a host-mode run uses no device; drop --device or run --mode offload");
     }
     let reporter = Reporter::new(quiet);
