@@ -366,6 +366,15 @@ impl DeviceValidation {
                 c.per_chunk.describe()
             ));
         }
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if !self.passed && cpus <= 2 {
+            out.push_str(&format!(
+                "note: this process may use {cpus} CPUs: the device takes one, and the run's own threads (node, \
+                 storage I/O, blob copy) and the kernel's work for them (file-system journal, fsync) share the \
+                 other, which the modelled run has to itself; TMPDIR=/dev/shm keeps the runs' tiers in memory, \
+                 off the disk's journal\n"
+            ));
+        }
         out
     }
 }
