@@ -46,13 +46,13 @@ mod fallback;
 mod ops;
 mod wake;
 use ops::{op_label, op_name};
-pub use ops::{Buf, Finished, OpResult, RanOn, SlotOp, MAX_OPS_PER_JOB};
+pub use ops::{Buf, Finished, JobVec, OpResult, RanOn, SlotOp, MAX_OPS_PER_JOB};
 
 #[derive(Debug, Clone)]
 struct Job {
     user: u64,
-    ops: Vec<SlotOp>,
-    results: Vec<Option<OpResult>>,
+    ops: JobVec<SlotOp>,
+    results: JobVec<Option<OpResult>>,
     submitted_ns: u64,
     /// Latest modelled due time among its device ops (host clock ns).
     ready_ns: u64,
@@ -561,17 +561,17 @@ impl Offload {
         // In place before any op runs: a chained op run on the host reads its seed there.
         self.jobs[slot] = Some(Job {
             user,
-            ops: ops.to_vec(),
-            results: vec![None; ops.len()],
+            ops: JobVec::from_slice(ops),
+            results: smallvec::smallvec![None; ops.len()],
             submitted_ns: now,
             ready_ns: now,
         });
         self.live_jobs += 1;
         let alive = self.device_alive();
-        let mut descs: Vec<Descriptor> = Vec::with_capacity(ops.len());
+        let mut descs: JobVec<Descriptor> = JobVec::new();
         // Buffers an earlier op of this job writes: an op reading one is fenced behind it,
         // so the device's model does not start it before its input exists.
-        let mut written: Vec<Buf> = Vec::new();
+        let mut written: JobVec<Buf> = JobVec::new();
         for (i, op) in ops.iter().enumerate() {
             let (reads, writes) = op.buffers();
             let fenced = reads.is_some_and(|b| written.contains(&b));

@@ -96,13 +96,16 @@ pub struct OpResult {
 /// Most ops in one job.
 pub const MAX_OPS_PER_JOB: usize = 4;
 
+/// A job's ops or results, inline up to [`MAX_OPS_PER_JOB`] (no heap allocation per job).
+pub type JobVec<T> = smallvec::SmallVec<[T; MAX_OPS_PER_JOB]>;
+
 /// A finished job: its slot (still owned by the caller until [`Offload::release`]) and
 /// the result of each op in submission order.
 #[derive(Debug, Clone)]
 pub struct Finished {
     pub slot: usize,
     pub user: u64,
-    pub results: Vec<OpResult>,
+    pub results: JobVec<OpResult>,
     /// Host clock when the job was submitted and when it was done.
     pub submitted_ns: u64,
     pub done_ns: u64,
