@@ -17,9 +17,42 @@
 
 #![forbid(unsafe_code)]
 
+use crate::offload::thread_cpu_wait_ns;
 use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
 use nix::unistd::{gettid, Pid};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How often a device thread reads its CPU wait while it works: a read of a /proc file
+/// costs microseconds, too much for every poll.
+pub(crate) const CPU_WAIT_EVERY: Duration = Duration::from_millis(10);
+
+/// A device thread's time runnable but waiting for a CPU, from when it started: where the
+/// machine's cores are shared by the device thread and other threads, the device loses
+/// this time to them, which a model giving it a core of its own does not see. Created and
+/// read on the device thread.
+pub(crate) struct CpuWait {
+    at_start: Option<u64>,
+    /// When it was last read (none yet: the first sample reads it).
+    last_read: Option<Instant>,
+}
+
+impl CpuWait {
+    pub(crate) fn start() -> CpuWait {
+        CpuWait { at_start: thread_cpu_wait_ns(), last_read: None }
+    }
+
+    /// The wait so far, if `every` has passed since the last read (`Duration::ZERO`:
+    /// now); `None` when not due or where the kernel keeps no scheduler statistics.
+    pub(crate) fn sample_every(&mut self, every: Duration) -> Option<u64> {
+        let start = self.at_start?;
+        if self.last_read.is_some_and(|t| t.elapsed() < every) {
+            return None;
+        }
+        self.last_read = Some(Instant::now());
+        Some(thread_cpu_wait_ns()?.saturating_sub(start))
+    }
+}
 
 /// The device threads holding cores, and the process's mask before the first took one.
 struct Taken {

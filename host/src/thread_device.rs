@@ -33,8 +33,9 @@
 
 #![forbid(unsafe_code)]
 
+use crate::cores::{CpuWait, CPU_WAIT_EVERY};
 use crate::device::{Device, DeviceClock, DeviceReport};
-use crate::offload::{thread_cpu_ns, thread_cpu_wait_ns};
+use crate::offload::thread_cpu_ns;
 use crate::result::ResourceUse;
 use dpukit_ffi::{Algorithm, DeviceQueue, Opcode};
 use dpukit_kernels::registry::{Registry, UserKernel};
@@ -379,7 +380,7 @@ fn run(mut engine: Engine, pacing: Pacing, shared: &Shared, #[cfg(test)] fault: 
     // When the thread last found work (epoch ns); it parks once idle for IDLE_SPIN.
     let mut idle_since = shared.now_ns();
     let mut busy_cpu_ns = 0u64;
-    let cpu_wait = CpuWait::start();
+    let mut cpu_wait = CpuWait::start();
     let mut first_fetch_ns = None;
     let mut last_post_ns = 0u64;
     while !shared.stop.load(Ordering::Acquire) {
@@ -406,7 +407,7 @@ fn run(mut engine: Engine, pacing: Pacing, shared: &Shared, #[cfg(test)] fault: 
                 last_post_ns = now;
             }
             publish(&engine, pacing, shared, out.pending, busy_cpu_ns, first_fetch_ns, last_post_ns);
-            cpu_wait.publish_every(shared, CPU_WAIT_EVERY);
+            publish_cpu_wait(shared, cpu_wait.sample_every(CPU_WAIT_EVERY));
             if out.posted > 0 {
                 shared.posted_ns.store(shared.now_ns(), Ordering::SeqCst);
                 shared.posted.fetch_add(out.posted as u64, Ordering::SeqCst);
@@ -440,38 +441,12 @@ fn run(mut engine: Engine, pacing: Pacing, shared: &Shared, #[cfg(test)] fault: 
         }
     }
     publish(&engine, pacing, shared, engine.pending(), busy_cpu_ns, first_fetch_ns, last_post_ns);
-    cpu_wait.publish_every(shared, Duration::ZERO);
+    publish_cpu_wait(shared, cpu_wait.sample_every(Duration::ZERO));
 }
 
-/// How often the device thread reads its CPU wait while it works: a read of a /proc file
-/// costs microseconds, too much for every poll.
-const CPU_WAIT_EVERY: Duration = Duration::from_millis(10);
-
-/// The device thread's time waiting for a CPU, from its start: where the machine's cores
-/// are shared by the device thread and the run's own threads, the device loses this time
-/// to them, which a model giving it a core of its own does not see.
-struct CpuWait {
-    at_start: Option<u64>,
-    /// When it was last read (none yet: the first poll with work reads it).
-    last_read: std::cell::Cell<Option<Instant>>,
-}
-
-impl CpuWait {
-    fn start() -> CpuWait {
-        CpuWait { at_start: thread_cpu_wait_ns(), last_read: std::cell::Cell::new(None) }
-    }
-
-    /// Publishes the wait so far, if `every` has passed since the last read.
-    fn publish_every(&self, shared: &Shared, every: Duration) {
-        let Some(start) = self.at_start else { return };
-        if self.last_read.get().is_some_and(|t| t.elapsed() < every) {
-            return;
-        }
-        self.last_read.set(Some(Instant::now()));
-        if let Some(now) = thread_cpu_wait_ns() {
-            shared.snapshot.lock().unwrap_or_else(|e| e.into_inner()).cpu_wait_ns =
-                Some(now.saturating_sub(start));
-        }
+fn publish_cpu_wait(shared: &Shared, wait: Option<u64>) {
+    if wait.is_some() {
+        shared.snapshot.lock().unwrap_or_else(|e| e.into_inner()).cpu_wait_ns = wait;
     }
 }
 

@@ -58,6 +58,8 @@ struct Stats {
     /// Since the thread started: the first fetch and the last completion.
     first_ns: Option<u64>,
     last_ns: u64,
+    /// Since the thread started: its time runnable but waiting for a CPU.
+    cpu_wait_ns: Option<u64>,
 }
 
 /// What the host and the device thread share.
@@ -274,9 +276,13 @@ impl Worker {
     fn run(mut self, shared: &Shared) {
         let epoch = Instant::now();
         let mut idle = 0u32;
+        let mut cpu_wait = crate::cores::CpuWait::start();
         while !shared.stop.load(Ordering::Acquire) {
             let posted = self.progress(&epoch);
             if posted > 0 {
+                if let Some(w) = cpu_wait.sample_every(crate::cores::CPU_WAIT_EVERY) {
+                    self.stats.cpu_wait_ns = Some(w);
+                }
                 *shared.stats.lock().unwrap_or_else(|e| e.into_inner()) = self.stats;
                 shared.posted.fetch_add(posted as u64, Ordering::SeqCst);
                 shared.wake_host();
@@ -289,6 +295,10 @@ impl Worker {
             } else {
                 std::thread::park_timeout(PARK);
             }
+        }
+        if let Some(w) = cpu_wait.sample_every(std::time::Duration::ZERO) {
+            self.stats.cpu_wait_ns = Some(w);
+            *shared.stats.lock().unwrap_or_else(|e| e.into_inner()) = self.stats;
         }
     }
 
@@ -619,6 +629,7 @@ impl Device for DpdkDevice {
             makespan_ns: window,
             descriptors: s.descriptors,
             error_completions: s.errors,
+            cpu_wait_ns: s.cpu_wait_ns,
             ..DeviceReport::default()
         }
     }
