@@ -336,7 +336,12 @@ impl Offload {
             note = d.capability_note().to_string();
             Ok(Some(Box::new(d) as Box<dyn Device>))
         })?;
-        push_reason(&mut off.stats.fallbacks, note);
+        // What the device leaves to the host: a reason once an op falls back, not a warning
+        // now (a run whose ops the device all takes falls back on nothing).
+        tracing::info!(target: "dpukit::device", capabilities = %note, "DPDK device opened");
+        if !off.stats.fallbacks.reasons.contains(&note) {
+            off.stats.fallbacks.reasons.push(note);
+        }
         Ok(off)
     }
 
