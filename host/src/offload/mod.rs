@@ -53,6 +53,11 @@ struct Job {
     user: u64,
     ops: JobVec<SlotOp>,
     results: JobVec<Option<OpResult>>,
+    /// Ops (a bit per index) the host CPU runs once the device has answered every op
+    /// before them: an op the device does not run, after one it does, waits for it, so
+    /// the job's ops take effect in their order (one may read what an earlier one
+    /// writes, or write what an earlier one reads).
+    deferred: u8,
     submitted_ns: u64,
     /// Latest modelled due time among its device ops (host clock ns).
     ready_ns: u64,
@@ -568,6 +573,7 @@ impl Offload {
             user,
             ops: JobVec::from_slice(ops),
             results: smallvec::smallvec![None; ops.len()],
+            deferred: 0,
             submitted_ns: now,
             ready_ns: now,
         });
@@ -597,8 +603,13 @@ impl Offload {
                     // The device was given up: every later op is the host's because of that.
                     self.stats.fallbacks.after_timeout += 1;
                 }
-                let r = self.run_on_host(slot, op)?;
-                self.jobs[slot].as_mut().expect("job placed above").results[i] = Some(r);
+                let job = self.jobs[slot].as_mut().expect("job placed above");
+                if descs.is_empty() {
+                    let r = self.run_on_host(slot, op)?;
+                    self.jobs[slot].as_mut().expect("job placed above").results[i] = Some(r);
+                } else {
+                    job.deferred |= 1 << i;
+                }
             }
         }
         if descs.is_empty() {
@@ -772,7 +783,7 @@ impl Offload {
             // A job completed by answers taken before a fault (the queue pair reports the
             // fault after the valid completions before it) is finished all the same: it is
             // listed here, since the fail-over reruns only what is unanswered.
-            if Self::job_complete(job) {
+            if Self::device_done(job) {
                 if let Err(why) = self.pool.check_guards(slot) {
                     // What the job's ops wrote is suspect: they run again on the CPU.
                     for r in job.results.iter_mut() {
@@ -804,6 +815,25 @@ impl Offload {
         job.results.iter().all(|r| r.is_some())
     }
 
+    /// Every op the device was given is answered (the deferred ones wait for this).
+    fn device_done(job: &Job) -> bool {
+        job.results.iter().enumerate().all(|(i, r)| r.is_some() || job.deferred & (1 << i) != 0)
+    }
+
+    /// Runs the job's deferred ops on the host CPU, in their order.
+    fn run_deferred(&mut self, slot: usize) -> Result<(), OffloadError> {
+        let Some(job) = self.jobs[slot].as_ref() else { return Ok(()) };
+        let waiting: JobVec<(usize, SlotOp)> = (0..job.ops.len())
+            .filter(|&i| job.results[i].is_none() && job.deferred & (1 << i) != 0)
+            .map(|i| (i, job.ops[i]))
+            .collect();
+        for (i, op) in waiting {
+            let r = self.run_on_host(slot, &op)?;
+            self.jobs[slot].as_mut().expect("job").results[i] = Some(r);
+        }
+        Ok(())
+    }
+
     /// Lists the job on `slot`, complete at `ready_ns`, for `next_finished`.
     fn completed(&mut self, slot: usize, ready_ns: u64) {
         self.ready.push(Reverse((ready_ns, slot)));
@@ -821,7 +851,7 @@ impl Offload {
             // device op of the job (it may have read what the failed op did not write).
             // Only jobs completed since the last look can hold such ops.
             while let Some(slot) = self.fresh.pop() {
-                let Some(job) = self.jobs[slot].as_ref().filter(|j| Self::job_complete(j)) else { continue };
+                let Some(job) = self.jobs[slot].as_ref().filter(|j| Self::device_done(j)) else { continue };
                 let first = job.results.iter().position(|r| {
                     r.is_some_and(|r| {
                         r.ran_on == RanOn::Device
@@ -829,15 +859,22 @@ impl Offload {
                     })
                 });
                 let Some(first) = first else { continue };
-                let retry: Vec<(usize, SlotOp, Status)> = (first..job.ops.len())
-                    .filter_map(|i| {
-                        let r = job.results[i].expect("complete job");
-                        (r.ran_on == RanOn::Device).then_some((i, job.ops[i], r.status))
+                // In the job's order: the deferred ops, and from the failed op on every op the
+                // device ran.
+                let retry: JobVec<(usize, SlotOp, Option<Status>)> = (0..job.ops.len())
+                    .filter_map(|i| match job.results[i] {
+                        None => Some((i, job.ops[i], None)),
+                        Some(r) if i >= first && r.ran_on == RanOn::Device => {
+                            Some((i, job.ops[i], Some(r.status)))
+                        }
+                        Some(_) => None,
                     })
                     .collect();
                 self.pool.mark_done(slot)?;
-                for (i, op, status) in retry {
+                for (i, op, answered) in retry {
                     let r = self.run_on_host(slot, &op)?;
+                    self.jobs[slot].as_mut().expect("job").results[i] = Some(r);
+                    let Some(status) = answered else { continue };
                     if status == Status::DeviceUnavailable {
                         self.stats.fallbacks.after_device_error += 1;
                         push_reason(
@@ -858,14 +895,13 @@ impl Offload {
                         );
                         push_reason(&mut self.stats.fallbacks, reason);
                     }
-                    self.jobs[slot].as_mut().expect("job").results[i] = Some(r);
                 }
             }
             // Earliest complete job (ties: lowest slot), dropping stale entries on the way.
             let mut best = None;
             while let Some(&Reverse((ready_ns, slot))) = self.ready.peek() {
                 let valid =
-                    self.jobs[slot].as_ref().is_some_and(|j| j.ready_ns == ready_ns && Self::job_complete(j));
+                    self.jobs[slot].as_ref().is_some_and(|j| j.ready_ns == ready_ns && Self::device_done(j));
                 if valid {
                     best = Some((ready_ns, slot));
                     break;
@@ -883,7 +919,13 @@ impl Offload {
                 // A host that slept through the wait pays its wake-up (a modelled device's
                 // profile says how much); the clock read serves the job's done time too.
                 let until = self.woken_at(ready_ns);
-                let done_ns = self.advance_to(until);
+                let mut done_ns = self.advance_to(until);
+                if !Self::job_complete(self.jobs[slot].as_ref().expect("job")) {
+                    // The device has answered: the host runs what waited for it.
+                    self.pool.mark_done(slot)?;
+                    self.run_deferred(slot)?;
+                    done_ns = self.now_ns();
+                }
                 let job = self.jobs[slot].take().expect("job");
                 self.live_jobs -= 1;
                 self.pool.mark_done(slot)?;

@@ -118,6 +118,8 @@ type Answer = Box<dyn FnMut(usize, &RawDesc) -> Vec<RawCpl>>;
 struct Scripted {
     queue: DeviceQueue,
     answer: Answer,
+    /// The ops it runs (every other goes to the host CPU at submission).
+    runs: fn(Opcode) -> bool,
 }
 
 impl Device for Scripted {
@@ -127,8 +129,8 @@ impl Device for Scripted {
     fn clock(&self) -> DeviceClock {
         DeviceClock::Modelled
     }
-    fn supports(&self, _: Opcode, _: Option<Algorithm>) -> bool {
-        true
+    fn supports(&self, opcode: Opcode, _: Option<Algorithm>) -> bool {
+        (self.runs)(opcode)
     }
     fn progress(&mut self, _: u64) {
         let mut raw = [RawDesc::default(); 16];
@@ -148,11 +150,64 @@ impl Device for Scripted {
 }
 
 fn scripted(cfg: &OffloadConfig, answer: Answer) -> Offload {
+    scripted_running(cfg, answer, |_| true)
+}
+
+fn scripted_running(cfg: &OffloadConfig, answer: Answer, runs: fn(Opcode) -> bool) -> Offload {
     let registry = Registry::new(Arc::new(CacheIndex::new(64).unwrap()));
     Offload::with_device(registry, cfg, |queue| {
-        Ok(Some(Box::new(Scripted { queue, answer }) as Box<dyn Device>))
+        Ok(Some(Box::new(Scripted { queue, answer, runs }) as Box<dyn Device>))
     })
     .unwrap()
+}
+
+/// A job's ops take effect in their order wherever they run. Here the device takes the
+/// CRC of the input and fails it (the host CPU retries it), and the decompression into
+/// that input, which the device does not run, follows it: the host waits for the
+/// device's answer before it decompresses, so the retried CRC reads the input as
+/// submitted. (Found by the `device` fuzz target: the host decompressed at submission,
+/// and the retry read the decompressed bytes.)
+#[test]
+fn a_host_op_after_a_device_op_of_its_job_waits_for_it() {
+    let cfg = OffloadConfig {
+        slots: 1,
+        in_bytes: 4096,
+        out_bytes: 4096,
+        spare_bytes: 0,
+        batch: 1,
+        device_timeout_ns: 1_000_000_000,
+        engine: EngineConfig::default(),
+    };
+    let mut off = scripted_running(
+        &cfg,
+        Box::new(|_, d| {
+            vec![Completion::error(d.0.tag, Opcode::Crc32c.raw(), Status::DeviceUnavailable).encode()]
+        }),
+        |op| op == Opcode::Crc32c,
+    );
+    let submitted: Vec<u8> = (0..4096u32).map(|i| (i * 31 + 7) as u8).collect();
+    let plain: Vec<u8> = (0..4096u32).map(|i| (i / 16) as u8).collect();
+    let registry = Registry::new(Arc::new(CacheIndex::new(64).unwrap()));
+    let slot = off.take_slot().unwrap();
+    let packed_len = {
+        let (input, output) = off.slot(slot).unwrap();
+        input.copy_from_slice(&submitted);
+        registry
+            .execute(Call::Compress { src: &plain, dst: output, algorithm: Algorithm::Lz4, level: 0 })
+            .unwrap()
+            .result as u32
+    };
+    let ops = [
+        SlotOp::Crc32c { buf: Buf::In, len: 4096 },
+        SlotOp::Decompress { algorithm: Algorithm::Lz4, src: Buf::Out, dst: Buf::In, len: packed_len },
+    ];
+    off.submit(slot, 7, &ops).unwrap();
+    let f = off.next_finished().unwrap().unwrap();
+    assert_eq!(f.results[0].ran_on, RanOn::Host, "{:?}", f.results);
+    assert_eq!(f.results[0].result, dpukit_kernels::crc32c::crc32c(&submitted) as u64, "{:?}", f.results);
+    assert_eq!((f.results[1].status, f.results[1].result), (Status::Ok, 4096));
+    assert_eq!(off.slot(f.slot).unwrap().0, &plain[..]);
+    assert_eq!(off.stats().fallbacks.after_device_error, 1);
 }
 
 /// A device answering a tag that is not in flight (unknown, or answered twice) is
