@@ -5,22 +5,8 @@
 //! point of its cross product. Plugin ops (`-w user:NAME --plugin`) are in cli_plugin.rs,
 //! beside the plugin they build.
 
-use std::path::Path;
-use std::process::Command;
-
-fn dpukit(args: &[&str], cwd: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_dpukit"))
-        .args(args)
-        .current_dir(cwd)
-        .env("RUST_BACKTRACE", "1")
-        .output()
-        .expect("spawn dpukit");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::{dpukit, one_line_error_failures};
 
 /// Every bad input the issue lists, and the other bounds of the command: one row each.
 #[test]
@@ -74,22 +60,7 @@ fn bad_accel_input_is_one_line_before_any_work() {
             "sweep point profile=intel-dsa-iaa: -w insert: profile `intel-dsa-iaa` cannot run it",
         ),
     ];
-    let mut failures = Vec::new();
-    for (args, want) in cases {
-        let (status, _, stderr) = dpukit(args, d);
-        let lines: Vec<&str> = stderr.lines().collect();
-        let ok = status == 1
-            && lines.len() == 1
-            && lines[0].starts_with("dpukit: error: ")
-            && lines[0].contains(want)
-            && !stderr.contains("panicked");
-        if !ok {
-            failures.push(format!(
-                "dpukit {}: status {status}, want 1 and `{want}`; stderr:\n{stderr}",
-                args.join(" ")
-            ));
-        }
-    }
+    let failures = one_line_error_failures(cases.iter().map(|(a, w)| (a.to_vec(), 1, *w)), d);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(!d.join("dpukit-accel.json").exists(), "no run started, so no result was written");
     assert!(!d.join("dpukit-out").exists(), "no sweep started, so no out dir was made");

@@ -2,17 +2,15 @@
 //! problem, a non-zero status, and no panic or backtrace. Every input here is rejected
 //! before a run starts, so the whole table takes well under a second per case.
 
+mod common;
+use common::one_line_error_failures;
 use std::path::Path;
 use std::process::Command;
 
+/// `dpukit ARGS` in `cwd`: (status, stderr).
 fn dpukit(args: &[&str], cwd: &Path) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_dpukit"))
-        .args(args)
-        .current_dir(cwd)
-        .env("RUST_BACKTRACE", "1")
-        .output()
-        .expect("spawn dpukit");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    let (status, _, stderr) = common::dpukit(args, cwd);
+    (status, stderr)
 }
 
 /// One table of (arguments, what the error must say), checked alike: long because every bad
@@ -184,23 +182,7 @@ fn bad_inputs_are_one_line_errors() {
         #[cfg(not(feature = "mpi"))]
         (&["compare", "--mpi"], "built without it"),
     ];
-    let mut failures = Vec::new();
-    for (args, want) in cases {
-        let (status, stderr) = dpukit(args, d);
-        let lines: Vec<&str> = stderr.lines().collect();
-        let ok = status == 1
-            && lines.len() == 1
-            && lines[0].starts_with("dpukit: error: ")
-            && lines[0].contains(want)
-            && !stderr.contains("panicked")
-            && !stderr.contains("backtrace");
-        if !ok {
-            failures.push(format!(
-                "dpukit {}: status {status}, want 1 and `{want}`; stderr:\n{stderr}",
-                args.join(" ")
-            ));
-        }
-    }
+    let failures = one_line_error_failures(cases.iter().map(|(a, w)| (a.to_vec(), 1, *w)), d);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -235,7 +217,6 @@ fn a_bad_device_program_is_one_line_before_any_work() {
     assert_eq!(left, [std::ffi::OsString::from("afile")], "nothing was written before the error");
 }
 
-/// A work dir whose name is not UTF-8 cannot be recorded in the result: refused before the run.
 /// `--device dpdk:PMD` in a build without the `dpdk` feature, and the DPDK flags without a
 /// DPDK device: one line each, exit 2, nothing written.
 #[test]
@@ -264,16 +245,12 @@ fn dpdk_options_without_dpdk_are_one_line_each() {
             "--dpdk-burst 0 out of range",
         ));
     }
-    for (args, code, want) in cases {
-        let (status, stderr) = dpukit(args, d);
-        let line = format!("dpukit {}: {stderr}", args.join(" "));
-        assert_eq!(status, code, "{line}");
-        assert_eq!(stderr.lines().count(), 1, "{line}");
-        assert!(stderr.starts_with("dpukit: error: ") && stderr.contains(want), "{line}");
-    }
+    let failures = one_line_error_failures(cases.into_iter().map(|(a, c, w)| (a.to_vec(), c, w)), d);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(std::fs::read_dir(d).unwrap().count(), 0, "nothing was written before the error");
 }
 
+/// A work dir whose name is not UTF-8 cannot be recorded in the result: refused before the run.
 #[test]
 fn a_non_utf8_work_dir_is_refused_before_the_run() {
     use std::os::unix::ffi::OsStrExt;

@@ -3,25 +3,13 @@
 //! `dpukit accel -w user:NAME --plugin` runs the plugin's op on both sides, verified, and
 //! refuses what it cannot run in one line.
 
+mod common;
+use common::{dpukit, one_line_error_failures};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn dpukit(args: &[&str], cwd: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_dpukit"))
-        .args(args)
-        .current_dir(cwd)
-        .env("RUST_BACKTRACE", "1")
-        .output()
-        .expect("spawn dpukit");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// Builds `host/tests/c/plugins.c` with `define` (if any) into `dir/lib<name>.so`.
@@ -286,24 +274,8 @@ fn accel_refuses_a_plugin_op_it_cannot_run_in_one_line() {
         (vec!["-w", "crc32c", "--plugin", so], 1, "applies to -w user:NAME only"),
         (vec!["--plugin-arg", "3"], 2, "--plugin"),
     ];
-    let mut failures = Vec::new();
-    for (args, code, want) in &cases {
-        let mut all = vec!["accel"];
-        all.extend(args);
-        let (status, _, stderr) = dpukit(&all, d);
-        let lines: Vec<&str> = stderr.lines().collect();
-        let ok = status == *code
-            && lines.len() == 1
-            && lines[0].starts_with("dpukit: error: ")
-            && lines[0].contains(want)
-            && !stderr.contains("panicked");
-        if !ok {
-            failures.push(format!(
-                "dpukit {}: status {status}, want {code} and `{want}`; stderr:\n{stderr}",
-                all.join(" ")
-            ));
-        }
-    }
+    let with_accel = cases.into_iter().map(|(args, code, want)| ([vec!["accel"], args].concat(), code, want));
+    let failures = one_line_error_failures(with_accel, d);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(!d.join("dpukit-accel.json").exists(), "no run started, so no result was written");
 }
