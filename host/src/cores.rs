@@ -75,13 +75,11 @@ pub(crate) struct DedicatedCore {
 }
 
 impl DedicatedCore {
-    #[cfg(test)]
     pub(crate) fn cpu(&self) -> usize {
         self.cpu
     }
 
     /// Whether the process's other threads are kept off the core.
-    #[cfg(test)]
     pub(crate) fn isolated(&self) -> bool {
         self.isolated
     }
@@ -161,6 +159,60 @@ fn sweep(t: &Taken) -> bool {
     isolated
 }
 
+/// Cores held from a run's own threads while it models a device made of this host's
+/// cores (a `host-cores` profile on the inline simulator). The device it models, a thread
+/// on a core of its own (`--device thread`), takes that core from the host side as it
+/// runs; the model must leave the host side as few. Each core is held by a thread that
+/// takes it and sleeps until the reservation is dropped.
+pub(crate) struct Reserved {
+    holders: Vec<(std::thread::JoinHandle<()>, std::sync::mpsc::Sender<()>)>,
+    /// The cores kept from the other threads.
+    cpus: Vec<usize>,
+}
+
+impl Reserved {
+    /// Nothing reserved.
+    pub(crate) fn none() -> Reserved {
+        Reserved { holders: Vec::new(), cpus: Vec::new() }
+    }
+
+    /// The cores kept from the run's threads.
+    pub(crate) fn cpus(&self) -> &[usize] {
+        &self.cpus
+    }
+}
+
+/// Reserves `n` cores (fewer where the machine keeps one for the host: see [`take_core`]).
+pub(crate) fn reserve(n: usize) -> Reserved {
+    let mut r = Reserved::none();
+    for _ in 0..n {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let spawned = std::thread::Builder::new().name("dpukit-reserved".into()).spawn(move || {
+            let core = take_core();
+            let _ = ready_tx.send(core.as_ref().ok().filter(|c| c.isolated()).map(|c| c.cpu()));
+            // Until the reservation is dropped (its sender with it).
+            let _ = stop_rx.recv();
+            drop(core);
+        });
+        let Ok(handle) = spawned else { break };
+        if let Ok(Some(cpu)) = ready_rx.recv() {
+            r.cpus.push(cpu);
+        }
+        r.holders.push((handle, stop_tx));
+    }
+    r
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        for (handle, stop) in self.holders.drain(..) {
+            drop(stop);
+            let _ = handle.join();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,6 +244,27 @@ mod tests {
         if !taken_now {
             let after = sched_getaffinity(Pid::from_raw(0)).unwrap();
             assert!(after.is_set(cpu).unwrap(), "cpu {cpu} not given back: {:?}", cpus_of(&after));
+        }
+    }
+
+    #[test]
+    fn a_reservation_keeps_its_cores_from_the_threads_until_dropped() {
+        let Ok(before) = sched_getaffinity(Pid::from_raw(0)) else { return };
+        if cpus_of(&before).len() < 2 {
+            return;
+        }
+        let r = reserve(1);
+        for &cpu in r.cpus() {
+            let during = sched_getaffinity(Pid::from_raw(0)).unwrap();
+            assert!(!during.is_set(cpu).unwrap(), "cpu {cpu} still in {:?}", cpus_of(&during));
+        }
+        let held = r.cpus().to_vec();
+        drop(r);
+        for cpu in held {
+            let taken_now = TAKEN.lock().unwrap().devices.iter().any(|&(_, c)| c == cpu);
+            if !taken_now {
+                assert!(sched_getaffinity(Pid::from_raw(0)).unwrap().is_set(cpu).unwrap());
+            }
         }
     }
 }

@@ -51,7 +51,7 @@ use crate::scenario::kv_cache::kv_requests;
 use crate::spec::{ScenarioKind, ScenarioSpec};
 use crate::tier::{Backend, UploadCounts};
 use crate::tier::{BlobCopier, BlobCopierConfig, Manifest};
-use dpukit_sim::profile::Profile;
+use dpukit_sim::profile::{Profile, ProfileKind};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Condvar, Mutex};
@@ -152,6 +152,7 @@ pub(crate) fn run(
     if let Some(p) = &plugin {
         notes.push(crate::plugin::placement_note(p, mode, profile));
     }
+    let _reserved = reserve_model_cores(mode, profile, opts, local.len(), &mut notes);
 
     // Untimed setup: the data the read scenarios read, published by the process that owns
     // it (the model: the leader; a shard: its writer's process), then shared.
@@ -521,4 +522,34 @@ fn run_node_inner(ctx: &Ctx, node: u32) -> Result<NodeResult, RunError> {
         }
         ScenarioKind::KvCache => kv_cache(ctx, node).map(|o| (Some(o), None)),
     }
+}
+
+/// A modelled device made of this host's cores (a `host-cores` profile on the inline
+/// simulator) takes them from the run's own threads while the run lasts, as the device it
+/// models does (`crate::cores`): the host side is left what it would have beside that
+/// device. Each node's device takes the profile's core count.
+fn reserve_model_cores(
+    mode: Mode,
+    profile: &Profile,
+    opts: &RunOptions,
+    nodes: usize,
+    notes: &mut Vec<String>,
+) -> crate::cores::Reserved {
+    let modelled_here = mode == Mode::Offload && opts.device == crate::device::DeviceChoice::Simulated;
+    let Some(cores) =
+        profile.cores.as_ref().filter(|_| modelled_here && profile.kind == ProfileKind::HostCores)
+    else {
+        return crate::cores::Reserved::none();
+    };
+    let r = crate::cores::reserve(nodes * cores.count.value.max(1) as usize);
+    if !r.cpus().is_empty() {
+        let list: Vec<String> = r.cpus().iter().map(|c| c.to_string()).collect();
+        notes.push(format!(
+            "host-cores device: cpu {} kept from the run's threads while it ran, as the device `{}` models \
+             takes its cores from this host (the simulator itself runs on the node threads)",
+            list.join(", "),
+            profile.name
+        ));
+    }
+    r
 }

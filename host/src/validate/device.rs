@@ -369,10 +369,10 @@ impl DeviceValidation {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         if !self.passed && cpus <= 2 {
             out.push_str(&format!(
-                "note: this process may use {cpus} CPUs: the device takes one, and the run's own threads (node, \
-                 storage I/O, blob copy) and the kernel's work for them (file-system journal, fsync) share the \
-                 other, which the modelled run has to itself; TMPDIR=/dev/shm keeps the runs' tiers in memory, \
-                 off the disk's journal\n"
+                "note: this process may use {cpus} CPUs: the device takes one (in the modelled runs too), and \
+                 the run's own threads (node, storage I/O, blob copy) share the other, but not the kernel's \
+                 work for them (file-system journal, fsync), which no process can keep off the device's core; \
+                 TMPDIR=/dev/shm keeps the runs' tiers in memory, off the disk's journal\n"
             ));
         }
         out
