@@ -282,12 +282,17 @@ pub fn validate_device(opts: &DeviceValidateOptions) -> Result<DeviceValidation,
                     .map_err(|e| DeviceValidateError::Calibration(e.to_string()))?
             }
         };
+        // The DPDK device is driven from a poller thread on a core of its own; its model (an
+        // on-cpu-accelerator profile, which reserves nothing itself) leaves the host side the
+        // same cores. A host-cores profile reserves its own (`crate::live`).
+        let poller_core = if dpdk { crate::cores::reserve(1) } else { crate::cores::Reserved::none() };
         for (i, spec) in specs.iter().enumerate() {
             let r = run_scenario(spec, Mode::Offload, &profile, &sim)
                 .map_err(run_err(&format!("{} modelled", spec.kind.name())))?;
             modelled[i].push(r.throughput.value);
             chunk_model[i].add(&r, u64::from(spec.chunk_size_bytes));
         }
+        drop(poller_core);
         measure_pass(&mut measured, &mut loads, &mut chunk_meas, &mut device, &routing)?;
         for (i, spec) in specs.iter().enumerate() {
             let n = measured[i].len();
