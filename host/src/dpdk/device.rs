@@ -302,20 +302,21 @@ impl Worker {
         }
     }
 
-    /// Fetches what the host rang for, a burst at a time, runs it through the PMD and
-    /// posts its completions. A fenced descriptor waits for the burst before it.
+    /// Fetches one burst of what the host rang for, runs it through the PMD and posts its
+    /// completions; returns how many. One burst per call, so the caller tells the host and
+    /// publishes its figures after each, even while the host keeps the queue full. A
+    /// fenced descriptor waits for the burst before it.
     fn progress(&mut self, epoch: &Instant) -> usize {
-        let mut posted_all = 0;
-        loop {
+        {
             let budget = self.burst.min(self.queue.cq_free());
             if budget == 0 {
-                return posted_all;
+                return 0;
             }
             let mut raw = std::mem::take(&mut self.raw);
             let n = self.queue.fetch(&mut raw[..budget]);
             if n == 0 {
                 self.raw = raw;
-                return posted_all;
+                return 0;
             }
             let start = epoch.elapsed().as_nanos() as u64;
             self.stats.first_ns.get_or_insert(start);
@@ -340,8 +341,8 @@ impl Worker {
             let cpls: Vec<RawCpl> = answers.iter().map(Completion::encode).collect();
             let posted = self.queue.complete(&cpls);
             debug_assert_eq!(posted, cpls.len(), "fetched no more than the completion ring had room for");
-            posted_all += posted;
             self.stats.last_ns = epoch.elapsed().as_nanos() as u64;
+            posted
         }
     }
 
