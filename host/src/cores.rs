@@ -54,6 +54,28 @@ impl CpuWait {
     }
 }
 
+/// Bumped at every change of the host's cores (a device taking or giving back one), so
+/// what keeps its own copy of them (an io_uring's workers) can tell it is stale.
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The change count of the host's cores ([`host_cpus`]).
+pub(crate) fn generation() -> u64 {
+    GENERATION.load(std::sync::atomic::Ordering::Acquire)
+}
+
+/// The cores the process's threads other than the devices' are kept to, if devices hold
+/// cores of their own now.
+pub(crate) fn host_cpus() -> Option<Vec<usize>> {
+    let t = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+    let original = t.original?;
+    let mut host = original;
+    for &(_, cpu) in &t.devices {
+        let _ = host.unset(cpu);
+    }
+    let cpus = cpus_of(&host);
+    (!t.devices.is_empty() && !cpus.is_empty()).then_some(cpus)
+}
+
 /// The device threads holding cores, and the process's mask before the first took one.
 struct Taken {
     /// The CPUs the process could use before any device took one.
@@ -141,6 +163,7 @@ impl Drop for DedicatedCore {
 /// hold every core but one would be taken from the host). Returns whether cores are kept
 /// for the devices. Threads that end meanwhile are skipped.
 fn sweep(t: &Taken) -> bool {
+    GENERATION.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     let Some(original) = t.original else { return false };
     let mut host = original;
     for &(_, cpu) in &t.devices {

@@ -260,6 +260,9 @@ struct InFlight {
 pub(super) struct Uring {
     pub(super) ring: IoUring,
     pub(super) registered: bool,
+    /// `crate::cores::generation()` when the ring's async workers were last set to the
+    /// host's cores.
+    pub(super) cores_generation: u64,
 }
 
 /// An open shard file. Shared (`Arc`) between the tier's cache of open files and the write
@@ -329,7 +332,7 @@ impl LocalTier {
                     // Registration can fail under a small RLIMIT_MEMLOCK; plain READ/WRITE on the
                     // same pool buffers still works.
                     let registered = register(&ring, &iovecs).is_ok();
-                    Some(Uring { ring, registered })
+                    Some(Uring { ring, registered, cores_generation: 0 })
                 }
                 Err(e) if config.engine == IoEngine::IoUring => {
                     return Err(TierError::Io {
@@ -765,6 +768,7 @@ fn push_read(uring: &mut Uring, fd: i32, slot: usize, piece: &Piece, op: &InFlig
 /// Submits pushed entries and waits for at least `want` completions, retrying on EINTR,
 /// EAGAIN and EBUSY.
 pub(super) fn submit_and_wait(uring: &mut Uring, want: usize) -> Result<(), TierError> {
+    keep_workers_on_host_cores(uring);
     loop {
         match uring.ring.submit_and_wait(want) {
             Ok(_) => return Ok(()),
@@ -773,6 +777,39 @@ pub(super) fn submit_and_wait(uring: &mut Uring, want: usize) -> Result<(), Tier
             }
             Err(e) => return Err(TierError::Uring { op: "submit_and_wait", source: e }),
         }
+    }
+}
+
+/// Keeps the ring's async workers (io-wq: fsync, and I/O the kernel cannot do inline) off
+/// the cores device threads hold (`crate::cores`). They are threads of the process, but
+/// the kernel does not let a thread's affinity be set on them; the ring's own setting
+/// does. Looked at before each submission (one atomic load when nothing changed); a
+/// kernel without the setting keeps its workers where they are.
+fn keep_workers_on_host_cores(uring: &mut Uring) {
+    let generation = crate::cores::generation();
+    if generation == uring.cores_generation {
+        return;
+    }
+    uring.cores_generation = generation;
+    let done = match crate::cores::host_cpus() {
+        Some(cpus) => {
+            // SAFETY: an all-zero `cpu_set_t` is the empty set, a valid value of this plain
+            // bitmask type; CPU_SET only sets a bit of the set it is given (its index into
+            // the set's words is bounds-checked; the cpus come from a `CpuSet`, below
+            // CPU_SETSIZE).
+            let set = unsafe {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                for cpu in cpus {
+                    libc::CPU_SET(cpu, &mut set);
+                }
+                set
+            };
+            uring.ring.submitter().register_iowq_aff(&set)
+        }
+        None => uring.ring.submitter().unregister_iowq_aff(),
+    };
+    if let Err(e) = done {
+        tracing::debug!(error = %e, "io_uring workers' CPU affinity not set");
     }
 }
 
