@@ -852,6 +852,12 @@ impl Offload {
             // Only jobs completed since the last look can hold such ops.
             while let Some(slot) = self.fresh.pop() {
                 let Some(job) = self.jobs[slot].as_ref().filter(|j| Self::device_done(j)) else { continue };
+                // Answered after the timeout: the whole job is the fail-over's, which reruns its
+                // ops in their order. Retrying a later op here first would let it overwrite what
+                // an earlier op the fail-over reruns reads.
+                if self.device_alive() && job.ready_ns > job.submitted_ns.saturating_add(self.timeout_ns) {
+                    continue;
+                }
                 let first = job.results.iter().position(|r| {
                     r.is_some_and(|r| {
                         r.ran_on == RanOn::Device

@@ -161,6 +161,60 @@ fn scripted_running(cfg: &OffloadConfig, answer: Answer, runs: fn(Opcode) -> boo
     .unwrap()
 }
 
+/// A job the device answered after the timeout is the fail-over's as a whole: here the
+/// device answers the CRC of the input late and fails the decompression into that input.
+/// Retrying the decompression on the host before the fail-over reran the CRC made the CRC
+/// read the decompressed bytes. (Found by the `device` fuzz target.)
+#[test]
+fn a_job_answered_after_the_timeout_reruns_in_its_order() {
+    let cfg = OffloadConfig {
+        slots: 1,
+        in_bytes: 4096,
+        out_bytes: 4096,
+        spare_bytes: 0,
+        batch: 1,
+        device_timeout_ns: 1_000_000_000,
+        engine: EngineConfig::default(),
+    };
+    let mut off = scripted(
+        &cfg,
+        Box::new(|_, d| {
+            let c = if d.0.opcode == Opcode::Crc32c.raw() {
+                Completion {
+                    modelled_ns: 2_000_000_000,
+                    ..Completion::ok(d.0.tag, Opcode::Crc32c, 0xbad, 4096)
+                }
+            } else {
+                Completion::error(d.0.tag, d.0.opcode, Status::DeviceUnavailable)
+            };
+            vec![c.encode()]
+        }),
+    );
+    let submitted: Vec<u8> = (0..4096u32).map(|i| (i * 13 + 5) as u8).collect();
+    let plain: Vec<u8> = (0..4096u32).map(|i| (i / 32) as u8).collect();
+    let registry = Registry::new(Arc::new(CacheIndex::new(64).unwrap()));
+    let slot = off.take_slot().unwrap();
+    let packed_len = {
+        let (input, output) = off.slot(slot).unwrap();
+        input.copy_from_slice(&submitted);
+        registry
+            .execute(Call::Compress { src: &plain, dst: output, algorithm: Algorithm::Lz4, level: 0 })
+            .unwrap()
+            .result as u32
+    };
+    let ops = [
+        SlotOp::Crc32c { buf: Buf::In, len: 4096 },
+        SlotOp::Decompress { algorithm: Algorithm::Lz4, src: Buf::Out, dst: Buf::In, len: packed_len },
+    ];
+    off.submit(slot, 1, &ops).unwrap();
+    let f = off.next_finished().unwrap().unwrap();
+    assert!(!off.device_alive());
+    assert_eq!(f.results[0].ran_on, RanOn::Host, "{:?}", f.results);
+    assert_eq!(f.results[0].result, dpukit_kernels::crc32c::crc32c(&submitted) as u64, "{:?}", f.results);
+    assert_eq!((f.results[1].status, f.results[1].result), (Status::Ok, 4096));
+    assert_eq!(off.slot(f.slot).unwrap().0, &plain[..]);
+}
+
 /// A job's ops take effect in their order wherever they run. Here the device takes the
 /// CRC of the input and fails it (the host CPU retries it), and the decompression into
 /// that input, which the device does not run, follows it: the host waits for the
