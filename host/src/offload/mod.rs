@@ -54,9 +54,9 @@ struct Job {
     ops: JobVec<SlotOp>,
     results: JobVec<Option<OpResult>>,
     /// Ops (a bit per index) the host CPU runs once the device has answered every op
-    /// before them: an op the device does not run, after one it does, waits for it, so
-    /// the job's ops take effect in their order (one may read what an earlier one
-    /// writes, or write what an earlier one reads).
+    /// before them: an op the device does not run, after one it does, waits for it, and
+    /// so does every op after it, so the job's ops take effect in their order (one may
+    /// read what an earlier one writes, or write what an earlier one reads).
     deferred: u8,
     submitted_ns: u64,
     /// Latest modelled due time among its device ops (host clock ns).
@@ -588,12 +588,23 @@ impl Offload {
             let fenced = reads.is_some_and(|b| written.contains(&b));
             written.extend(writes);
             let (opcode, algorithm) = op.opcode();
-            let on_device = alive && self.device.as_ref().is_some_and(|d| d.offers(opcode, algorithm));
+            let offered = alive && self.device.as_ref().is_some_and(|d| d.offers(opcode, algorithm));
+            // After an op the host runs once the device has answered, every later op of the
+            // job is the host's too: the device would run it before that op.
+            let behind_host = job_deferred(self.jobs[slot].as_ref()) && offered;
+            let on_device = offered && !behind_host;
             if on_device {
                 let d = self.descriptor(slot, i, op);
                 descs.push(if fenced { d.with_flags(DescFlags::COMPLETION | DescFlags::FENCE) } else { d });
             } else {
-                if self.no_device {
+                if behind_host {
+                    self.stats.fallbacks.unsupported_ops += 1;
+                    let reason = format!(
+                        "{} ran on the host CPU after an op of its job the device does not run (a job's ops run in order)",
+                        op_name(op)
+                    );
+                    push_reason(&mut self.stats.fallbacks, reason);
+                } else if self.no_device {
                     self.stats.fallbacks.unsupported_ops += 1;
                 } else if self.device.is_some() && alive {
                     self.stats.fallbacks.unsupported_ops += 1;
@@ -995,6 +1006,11 @@ fn queue_entries(cfg: &OffloadConfig) -> u32 {
 }
 
 /// Records a fallback's reason once; each new reason is logged (later ones at debug).
+/// Whether the job has an op waiting to run on the host after the device's answers.
+fn job_deferred(job: Option<&Job>) -> bool {
+    job.is_some_and(|j| j.deferred != 0)
+}
+
 fn push_reason(f: &mut Fallbacks, reason: String) {
     if !f.reasons.contains(&reason) {
         tracing::warn!(target: "dpukit::fallback", reason = %reason, "falling back to the host CPU");

@@ -251,17 +251,24 @@ fn a_host_op_after_a_device_op_of_its_job_waits_for_it() {
             .unwrap()
             .result as u32
     };
+    // The second CRC, which the device runs, comes after the decompression the host runs:
+    // the host runs it too, after the decompression.
     let ops = [
         SlotOp::Crc32c { buf: Buf::In, len: 4096 },
         SlotOp::Decompress { algorithm: Algorithm::Lz4, src: Buf::Out, dst: Buf::In, len: packed_len },
+        SlotOp::Crc32c { buf: Buf::In, len: 4096 },
     ];
     off.submit(slot, 7, &ops).unwrap();
     let f = off.next_finished().unwrap().unwrap();
     assert_eq!(f.results[0].ran_on, RanOn::Host, "{:?}", f.results);
     assert_eq!(f.results[0].result, dpukit_kernels::crc32c::crc32c(&submitted) as u64, "{:?}", f.results);
     assert_eq!((f.results[1].status, f.results[1].result), (Status::Ok, 4096));
+    assert_eq!(f.results[2].ran_on, RanOn::Host, "{:?}", f.results);
+    assert_eq!(f.results[2].result, dpukit_kernels::crc32c::crc32c(&plain) as u64, "{:?}", f.results);
     assert_eq!(off.slot(f.slot).unwrap().0, &plain[..]);
     assert_eq!(off.stats().fallbacks.after_device_error, 1);
+    let reasons = &off.stats().fallbacks.reasons;
+    assert!(reasons.iter().any(|r| r.contains("a job's ops run in order")), "{reasons:?}");
 }
 
 /// A device answering a tag that is not in flight (unknown, or answered twice) is
