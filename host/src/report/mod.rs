@@ -90,8 +90,8 @@ impl Document {
     /// any other JSON by its shape before deserializing, so the error says what is wrong.
     pub fn parse(text: &str, file: &str) -> Result<Document, ReportError> {
         let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| ReportError::NotJson { file: file.into(), reason: e.to_string() })?;
-        let not = |reason: String| ReportError::NotAResult { file: file.into(), reason };
+            .map_err(|e| ReportError::NotJson { file: file.into(), reason: one_line(&e.to_string()) })?;
+        let not = |reason: String| ReportError::NotAResult { file: file.into(), reason: one_line(&reason) };
         let obj = value.as_object().ok_or_else(|| not("the document is not a JSON object".into()))?;
         let version = obj
             .get("schema_version")
@@ -130,6 +130,21 @@ impl Document {
             Document::Sweep(s) => s.points.iter().map(|p| &p.result).collect(),
         }
     }
+}
+
+/// A parser's message as one line: a control character it quotes from the file (a newline
+/// inside a string the file has where a name belongs) is shown escaped, so an error is
+/// printed as one line.
+fn one_line(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for c in message.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The provenance of `runs` as `key: value` lines: the first run's in full, then for each
@@ -393,6 +408,19 @@ mod tests {
             let again: f64 = serde_json::from_str(&serde_json::to_string(&value).unwrap()).unwrap();
             assert_eq!(again.to_bits(), value.to_bits(), "{text}");
         }
+    }
+
+    /// Found by the `result` fuzz target: a name with a newline in it (`"f\n-out-write"`
+    /// where a scenario kind belongs) came back quoted in the parser's message, and the
+    /// error took two lines.
+    #[test]
+    fn a_newline_quoted_from_the_file_keeps_the_error_on_one_line() {
+        let c = testdata::comparison();
+        let text = serde_json::to_string(&c).unwrap().replacen("\"fan-out-write\"", "\"f\\n-out-write\"", 1);
+        assert!(text.contains("f\\n-out-write"), "the test's document has no scenario kind to change");
+        let e = Document::parse(&text, "c.json").unwrap_err().to_string();
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(e.contains("f\\n-out-write"), "{e}");
     }
 
     #[test]
