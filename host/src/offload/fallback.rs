@@ -93,7 +93,8 @@ impl Offload {
                     .iter()
                     .enumerate()
                     .filter(|(i, _)| {
-                        job.results[*i].is_none_or(|r| r.ran_on == RanOn::Device && job.ready_ns > at_ns)
+                        job.results[*i]
+                            .is_none_or(|r| !job.settled && r.ran_on == RanOn::Device && job.ready_ns > at_ns)
                     })
                     .map(|(i, op)| (i, *op))
                     .collect(),

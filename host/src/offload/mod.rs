@@ -58,6 +58,9 @@ struct Job {
     /// so does every op after it, so the job's ops take effect in their order (one may
     /// read what an earlier one writes, or write what an earlier one reads).
     deferred: u8,
+    /// Its answers were taken and its retries run on the host: a later fail-over keeps
+    /// them (a later op may already have overwritten what an earlier one read).
+    settled: bool,
     submitted_ns: u64,
     /// Latest modelled due time among its device ops (host clock ns).
     ready_ns: u64,
@@ -574,6 +577,7 @@ impl Offload {
             ops: JobVec::from_slice(ops),
             results: smallvec::smallvec![None; ops.len()],
             deferred: 0,
+            settled: false,
             submitted_ns: now,
             ready_ns: now,
         });
@@ -888,6 +892,7 @@ impl Offload {
                     })
                     .collect();
                 self.pool.mark_done(slot)?;
+                self.jobs[slot].as_mut().expect("job").settled = true;
                 for (i, op, answered) in retry {
                     let r = self.run_on_host(slot, &op)?;
                     self.jobs[slot].as_mut().expect("job").results[i] = Some(r);

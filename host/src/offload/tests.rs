@@ -215,6 +215,82 @@ fn a_job_answered_after_the_timeout_reruns_in_its_order() {
     assert_eq!(off.slot(f.slot).unwrap().0, &plain[..]);
 }
 
+/// A fail-over keeps the answers of a job whose retries the host already ran: here job A's
+/// decompression into its input failed on the device and was retried on the host, then
+/// another job's late answer made the host give the device up. Rerunning A's CRC of that
+/// input then would read the decompressed bytes. (Found by the `device` fuzz target.)
+#[test]
+fn a_fail_over_keeps_what_a_job_already_settled() {
+    const T: u64 = 1_000_000_000;
+    let cfg = OffloadConfig {
+        slots: 2,
+        in_bytes: 4096,
+        out_bytes: 4096,
+        spare_bytes: 0,
+        batch: 2,
+        device_timeout_ns: T,
+        engine: EngineConfig::default(),
+    };
+    // Slot 0 (job C, submitted first): answered just after the timeout. Slot 1 (job A): its
+    // CRC answered just before its timeout, its decompression failed.
+    let mut off = scripted(
+        &cfg,
+        Box::new(|_, d| {
+            let slot = d.0.tag >> 8;
+            let c = if slot == 0 {
+                Completion { modelled_ns: T + 1, ..Completion::ok(d.0.tag, Opcode::Crc32c, 0, 16) }
+            } else if d.0.opcode == Opcode::Crc32c.raw() {
+                Completion { modelled_ns: T - 1, ..Completion::ok(d.0.tag, Opcode::Crc32c, 0xbad, 4096) }
+            } else {
+                Completion::error(d.0.tag, d.0.opcode, Status::DeviceUnavailable)
+            };
+            vec![c.encode()]
+        }),
+    );
+    let submitted: Vec<u8> = (0..4096u32).map(|i| (i * 7 + 1) as u8).collect();
+    let plain: Vec<u8> = (0..4096u32).map(|i| (i / 8) as u8).collect();
+    let registry = Registry::new(Arc::new(CacheIndex::new(64).unwrap()));
+    let c = off.take_slot().unwrap();
+    let a = off.take_slot().unwrap();
+    assert_eq!((c, a), (0, 1), "slots are taken lowest first");
+    off.submit(c, 0, &[SlotOp::Crc32c { buf: Buf::In, len: 16 }]).unwrap();
+    // A is submitted a few ns after C, so its answer, just before its own timeout, comes
+    // after C's timeout.
+    let t0 = off.now_ns();
+    while off.now_ns() < t0 + 10 {}
+    let packed_len = {
+        let (input, output) = off.slot(a).unwrap();
+        input.copy_from_slice(&submitted);
+        registry
+            .execute(Call::Compress { src: &plain, dst: output, algorithm: Algorithm::Lz4, level: 0 })
+            .unwrap()
+            .result as u32
+    };
+    let ops = [
+        SlotOp::Crc32c { buf: Buf::In, len: 4096 },
+        SlotOp::Decompress { algorithm: Algorithm::Lz4, src: Buf::Out, dst: Buf::In, len: packed_len },
+    ];
+    off.submit(a, 1, &ops).unwrap();
+    let mut seen = 0;
+    while let Some(f) = off.next_finished().unwrap() {
+        if f.user == 1 {
+            let crc = f.results[0];
+            assert!(
+                crc.ran_on == RanOn::Device
+                    || crc.result == dpukit_kernels::crc32c::crc32c(&submitted) as u64,
+                "a CRC of the input rerun after the decompression into it: {:?}",
+                f.results
+            );
+            assert_eq!((f.results[1].status, f.results[1].result), (Status::Ok, 4096));
+            assert_eq!(off.slot(f.slot).unwrap().0, &plain[..]);
+        }
+        seen += 1;
+        off.release(f.slot);
+    }
+    assert_eq!(seen, 2);
+    assert!(!off.device_alive(), "job C's late answer gave the device up");
+}
+
 /// A job's ops take effect in their order wherever they run. Here the device takes the
 /// CRC of the input and fails it (the host CPU retries it), and the decompression into
 /// that input, which the device does not run, follows it: the host waits for the
