@@ -87,17 +87,31 @@ impl Offload {
         push_reason(&mut self.stats.fallbacks, format!("device {why}: the host CPU took over"));
         self.advance_to(at_ns);
         for slot in 0..self.jobs.len() {
-            let pending: Vec<(usize, SlotOp)> = match &self.jobs[slot] {
-                Some(job) => job
-                    .ops
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| {
-                        job.results[*i]
-                            .is_none_or(|r| !job.settled && r.ran_on == RanOn::Device && job.ready_ns > at_ns)
-                    })
-                    .map(|(i, op)| (i, *op))
-                    .collect(),
+            // From the job's first op the host must (re)run on, every op to its end, in order:
+            // one unanswered, answered after `at_ns`, or answered with an error the host
+            // retries. Later ops may read what it writes, or overwrite what it reads, so none
+            // of them keeps an answer given before it. A job whose retries already ran keeps
+            // what it has (a later op may have overwritten what an earlier one read).
+            let pending: JobVec<(usize, SlotOp)> = match &self.jobs[slot] {
+                Some(job) => {
+                    let redo = |r: Option<OpResult>| match r {
+                        None => true,
+                        Some(r) => {
+                            !job.settled
+                                && r.ran_on == RanOn::Device
+                                && (job.ready_ns > at_ns
+                                    || r.status == Status::DeviceUnavailable
+                                    || refuses(r.status))
+                        }
+                    };
+                    match (0..job.ops.len()).find(|&i| redo(job.results[i])) {
+                        Some(first) => (first..job.ops.len())
+                            .filter(|&i| !job.settled || job.results[i].is_none())
+                            .map(|i| (i, job.ops[i]))
+                            .collect(),
+                        None => continue,
+                    }
+                }
                 None => continue,
             };
             if pending.is_empty() {
@@ -114,6 +128,7 @@ impl Offload {
             let now = self.now_ns();
             let job = self.jobs[slot].as_mut().expect("job");
             job.ready_ns = now;
+            job.settled = true;
             self.completed(slot, now);
         }
         Ok(())
