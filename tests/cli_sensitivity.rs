@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 use std::path::Path;
-use std::process::Command;
+mod common;
 
 #[path = "../host/tests/common/fixed_calibration.rs"]
 mod fixed_calibration;
@@ -17,17 +17,8 @@ struct Out {
 }
 
 fn dpukit(args: &[&str], cwd: &Path) -> Out {
-    let out = Command::new(env!("CARGO_BIN_EXE_dpukit"))
-        .args(args)
-        .current_dir(cwd)
-        .env("RUST_BACKTRACE", "1")
-        .output()
-        .expect("spawn dpukit");
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let (code, stdout, stderr) = common::dpukit(args, cwd);
+    Out { code, stdout, stderr }
 }
 
 fn with_calibration() -> tempfile::TempDir {

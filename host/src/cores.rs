@@ -66,14 +66,17 @@ pub(crate) fn generation() -> u64 {
 /// The cores the process's threads other than the devices' are kept to, if devices hold
 /// cores of their own now.
 pub(crate) fn host_cpus() -> Option<Vec<usize>> {
-    let t = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
-    let original = t.original?;
-    let mut host = original;
+    host_mask(&TAKEN.lock().unwrap_or_else(|e| e.into_inner())).map(|m| cpus_of(&m))
+}
+
+/// The original mask minus the devices' cores, while devices hold cores and at least one
+/// is left to the host; `None` otherwise (nothing is kept from the host).
+fn host_mask(t: &Taken) -> Option<CpuSet> {
+    let mut host = t.original?;
     for &(_, cpu) in &t.devices {
         let _ = host.unset(cpu);
     }
-    let cpus = cpus_of(&host);
-    (!t.devices.is_empty() && !cpus.is_empty()).then_some(cpus)
+    (!t.devices.is_empty() && !cpus_of(&host).is_empty()).then_some(host)
 }
 
 /// The device threads holding cores, and the process's mask before the first took one.
@@ -165,12 +168,9 @@ impl Drop for DedicatedCore {
 fn sweep(t: &Taken) -> bool {
     GENERATION.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     let Some(original) = t.original else { return false };
-    let mut host = original;
-    for &(_, cpu) in &t.devices {
-        let _ = host.unset(cpu);
-    }
-    let isolated = !t.devices.is_empty() && !cpus_of(&host).is_empty();
-    let mask = if isolated { host } else { original };
+    let host = host_mask(t);
+    let isolated = host.is_some();
+    let mask = host.unwrap_or(original);
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return false };
     for task in tasks.flatten() {
         let Some(tid) = task.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };

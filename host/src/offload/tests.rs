@@ -161,6 +161,18 @@ fn scripted_running(cfg: &OffloadConfig, answer: Answer, runs: fn(Opcode) -> boo
     .unwrap()
 }
 
+/// Puts `input` in the slot's input and `plain`, LZ4-compressed, in its output (what a
+/// decompression of the output into the input reads); returns the compressed length.
+fn fill_for_decompression(off: &mut Offload, slot: usize, input: &[u8], plain: &[u8]) -> u32 {
+    let registry = Registry::new(Arc::new(CacheIndex::new(64).unwrap()));
+    let (into, output) = off.slot(slot).unwrap();
+    into.copy_from_slice(input);
+    registry
+        .execute(Call::Compress { src: plain, dst: output, algorithm: Algorithm::Lz4, level: 0 })
+        .unwrap()
+        .result as u32
+}
+
 /// A job the device answered after the timeout is the fail-over's as a whole: here the
 /// device answers the CRC of the input late and fails the decompression into that input.
 /// Retrying the decompression on the host before the fail-over reran the CRC made the CRC
@@ -192,16 +204,8 @@ fn a_job_answered_after_the_timeout_reruns_in_its_order() {
     );
     let submitted: Vec<u8> = (0..4096u32).map(|i| (i * 13 + 5) as u8).collect();
     let plain: Vec<u8> = (0..4096u32).map(|i| (i / 32) as u8).collect();
-    let registry = Registry::new(Arc::new(CacheIndex::new(64).unwrap()));
     let slot = off.take_slot().unwrap();
-    let packed_len = {
-        let (input, output) = off.slot(slot).unwrap();
-        input.copy_from_slice(&submitted);
-        registry
-            .execute(Call::Compress { src: &plain, dst: output, algorithm: Algorithm::Lz4, level: 0 })
-            .unwrap()
-            .result as u32
-    };
+    let packed_len = fill_for_decompression(&mut off, slot, &submitted, &plain);
     let ops = [
         SlotOp::Crc32c { buf: Buf::In, len: 4096 },
         SlotOp::Decompress { algorithm: Algorithm::Lz4, src: Buf::Out, dst: Buf::In, len: packed_len },
@@ -249,7 +253,6 @@ fn a_fail_over_keeps_what_a_job_already_settled() {
     );
     let submitted: Vec<u8> = (0..4096u32).map(|i| (i * 7 + 1) as u8).collect();
     let plain: Vec<u8> = (0..4096u32).map(|i| (i / 8) as u8).collect();
-    let registry = Registry::new(Arc::new(CacheIndex::new(64).unwrap()));
     let c = off.take_slot().unwrap();
     let a = off.take_slot().unwrap();
     assert_eq!((c, a), (0, 1), "slots are taken lowest first");
@@ -258,14 +261,7 @@ fn a_fail_over_keeps_what_a_job_already_settled() {
     // after C's timeout.
     let t0 = off.now_ns();
     while off.now_ns() < t0 + 10 {}
-    let packed_len = {
-        let (input, output) = off.slot(a).unwrap();
-        input.copy_from_slice(&submitted);
-        registry
-            .execute(Call::Compress { src: &plain, dst: output, algorithm: Algorithm::Lz4, level: 0 })
-            .unwrap()
-            .result as u32
-    };
+    let packed_len = fill_for_decompression(&mut off, a, &submitted, &plain);
     let ops = [
         SlotOp::Crc32c { buf: Buf::In, len: 4096 },
         SlotOp::Decompress { algorithm: Algorithm::Lz4, src: Buf::Out, dst: Buf::In, len: packed_len },
@@ -317,16 +313,8 @@ fn a_host_op_after_a_device_op_of_its_job_waits_for_it() {
     );
     let submitted: Vec<u8> = (0..4096u32).map(|i| (i * 31 + 7) as u8).collect();
     let plain: Vec<u8> = (0..4096u32).map(|i| (i / 16) as u8).collect();
-    let registry = Registry::new(Arc::new(CacheIndex::new(64).unwrap()));
     let slot = off.take_slot().unwrap();
-    let packed_len = {
-        let (input, output) = off.slot(slot).unwrap();
-        input.copy_from_slice(&submitted);
-        registry
-            .execute(Call::Compress { src: &plain, dst: output, algorithm: Algorithm::Lz4, level: 0 })
-            .unwrap()
-            .result as u32
-    };
+    let packed_len = fill_for_decompression(&mut off, slot, &submitted, &plain);
     // The second CRC, which the device runs, comes after the decompression the host runs:
     // the host runs it too, after the decompression.
     let ops = [
