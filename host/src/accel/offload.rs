@@ -295,6 +295,11 @@ pub fn run_offload(spec: &AccelSpec, profile: &Profile, tsc: &Tsc) -> Result<Acc
                 descriptors as f64 / (sim_window.max(1) as f64 / 1e9),
                 Unit::OpsPerSecond,
             ),
+            loop_ns_per_descriptor: (descriptors > 0).then(|| {
+                let cost_ns = clock.delta_as_nanos(0, cost.iter().sum());
+                let rest = wall_window.saturating_sub(sim_window).saturating_sub(cost_ns);
+                Figure::measured(rest as f64 / descriptors as f64, Unit::Nanoseconds)
+            }),
         }),
         sim_lag: (spec.device == DeviceChoice::SimPaced).then(|| SimLag {
             late_completions: end.late_completions,

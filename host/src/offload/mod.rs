@@ -196,7 +196,11 @@ pub struct Offload {
     free: Vec<usize>,
     batch: usize,
     timeout_ns: u64,
-    start: Instant,
+    /// The host clock's source: the TSC where it is invariant (a read costs a few ns; the
+    /// OS clock costs tens of ns in a VM, several times per job), else the OS's monotonic
+    /// clock. `start_raw` is its reading when this interface was built.
+    clock: quanta::Clock,
+    start_raw: u64,
     /// Offload mode: the host clock skips simulator time and jumps on waits.
     wait_offset_ns: u64,
     /// Wall time that is not this node's work (waiting for other nodes), off the clock.
@@ -440,6 +444,7 @@ impl Offload {
 
     fn build(registry: Registry, cfg: &OffloadConfig, pool: DmaPool) -> Offload {
         let slots = pool.slots();
+        let clock = quanta::Clock::new();
         Offload {
             pool,
             registry,
@@ -448,7 +453,8 @@ impl Offload {
             free: (0..slots).rev().collect(),
             batch: cfg.batch.max(1),
             timeout_ns: cfg.device_timeout_ns,
-            start: Instant::now(),
+            start_raw: clock.raw(),
+            clock,
             excluded_wall_ns: 0,
             wait_offset_ns: 0,
             stats: OffloadStats::default(),
@@ -502,7 +508,7 @@ impl Offload {
 
     /// The host clock in ns since this interface was built.
     pub fn now_ns(&self) -> u64 {
-        let wall = self.start.elapsed().as_nanos() as u64;
+        let wall = self.clock.delta_as_nanos(self.start_raw, self.clock.raw());
         wall.saturating_sub(self.stats.sim_wall_ns + self.excluded_wall_ns) + self.wait_offset_ns
     }
 
@@ -516,6 +522,11 @@ impl Offload {
     /// Moves the host clock forward to `t_ns` if it is behind; the clock's new reading.
     fn advance_to(&mut self, t_ns: u64) -> u64 {
         let now = self.now_ns();
+        self.advance_from(now, t_ns)
+    }
+
+    /// [`advance_to`](Self::advance_to) from a clock reading `now` just taken.
+    fn advance_from(&mut self, now: u64, t_ns: u64) -> u64 {
         if t_ns > now {
             self.wait_offset_ns += t_ns - now;
             t_ns
@@ -843,9 +854,11 @@ impl Offload {
                 }
                 self.ready.pop();
                 // A host that slept through the wait pays its wake-up (a modelled device's
-                // profile says how much); the clock read serves the job's done time too.
-                let until = self.woken_at(ready_ns);
-                let mut done_ns = self.advance_to(until);
+                // profile says how much); one clock read serves the wake-up, the clock's
+                // advance and the job's done time.
+                let now = self.now_ns();
+                let until = self.woken_at(now, ready_ns);
+                let mut done_ns = self.advance_from(now, until);
                 if !Self::job_complete(self.jobs[slot].as_ref().expect("job")) {
                     // The device has answered: the host runs what waited for it.
                     self.pool.mark_done(slot)?;

@@ -22,11 +22,11 @@ impl Offload {
         let mut now = if active { self.now_ns() } else { 0 };
         let dev = self.device.as_mut().expect("checked above");
         if active {
-            let (w0, c0) = (Instant::now(), thread_cpu_ns());
+            let (w0, c0) = (self.clock.raw(), thread_cpu_ns());
             dev.device.progress(now);
             if dev.clock == DeviceClock::Modelled {
                 self.stats.sim_cpu_ns += thread_cpu_ns().saturating_sub(c0);
-                self.stats.sim_wall_ns += w0.elapsed().as_nanos() as u64;
+                self.stats.sim_wall_ns += self.clock.delta_as_nanos(w0, self.clock.raw());
             }
         }
         let measured = dev.clock == DeviceClock::Measured;

@@ -156,6 +156,20 @@ pub fn render_accel_side(s: &AccelSide, tsc_ghz: Option<f64>) -> String {
             fmt_pct(sim.sim_share.value),
             fmt_value(&sim.descriptors_per_sim_s).replace("op/s", "descriptors/s"),
         ));
+        if let (Some(rest), Some(c)) = (&sim.loop_ns_per_descriptor, &s.offload_cost) {
+            // Per descriptor: the simulator's share, the host's cost (per op, spread over the
+            // op's descriptors) and the loop's rest add up to the wall time.
+            let per_desc = |per_s: f64| if per_s > 0.0 { 1e9 / per_s } else { 0.0 };
+            let descs_per_op = sim.descriptors as f64 / s.total.ops.max(1) as f64;
+            out.push_str(&format!(
+                "  wall time per descriptor {}: {:.0} ns = simulator {:.0} ns + host cost of offloading {:.0} ns + accel's own loop {:.0} ns\n",
+                tag(rest.source),
+                per_desc(sim.descriptors_per_wall_s.value),
+                per_desc(sim.descriptors_per_sim_s.value),
+                c.total_ns_per_op.value / descs_per_op.max(f64::MIN_POSITIVE),
+                rest.value,
+            ));
+        }
     }
     if let Some(lag) = &s.sim_lag {
         out.push_str(&format!(
