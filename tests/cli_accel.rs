@@ -120,12 +120,25 @@ fn both_sides_run_verified_and_say_where_each_figure_comes_from() {
     assert_eq!(host["mode"], "host");
     assert_eq!(host["total"]["ops_per_s"]["source"], "measured");
     assert_eq!(host["latency"]["source"], "measured");
+    assert_eq!(host["timer_ns"]["source"], "measured", "the clock's cost taken off: {host}");
     assert_eq!(off["mode"], "offload");
     assert_eq!(off["total"]["ops_per_s"]["source"], "modelled");
     assert_eq!(off["latency"]["source"], "modelled");
     assert_eq!(off["offload_cost"]["poll_ns_per_op"]["source"], "measured");
     assert!(off["bottleneck"].is_string(), "{off}");
     assert_eq!(off["fallbacks"]["unsupported_ops"], 0);
+    // The inline simulator's wall time per descriptor is the simulator's, the host's cost
+    // of offloading and the loop's rest: nothing unaccounted.
+    let sim = &off["simulator"];
+    let f = |v: &serde_json::Value| v["value"].as_f64().unwrap();
+    let descriptors = sim["descriptors"].as_f64().unwrap();
+    assert!(descriptors >= off["total"]["ops"].as_f64().unwrap(), "{sim}");
+    let wall = 1e9 / f(&sim["descriptors_per_wall_s"]);
+    let parts = 1e9 / f(&sim["descriptors_per_sim_s"])
+        + f(&off["offload_cost"]["total_ns_per_op"]) * off["total"]["ops"].as_f64().unwrap() / descriptors
+        + f(&sim["loop_ns_per_descriptor"]);
+    assert!((parts - wall).abs() <= 0.02 * wall, "parts {parts} ns against {wall} ns of wall time: {sim}");
+    assert_eq!(sim["loop_ns_per_descriptor"]["source"], "measured");
 }
 
 /// `sweep accel` runs each point and writes one CSV row per side and point.

@@ -304,6 +304,10 @@ pub struct AccelSide {
     pub latency: LatencySummary,
     /// Host: one in this many ops was timed.
     pub latency_stride: u64,
+    /// Host: the clock's own cost (two back-to-back readings), taken off each latency
+    /// sample; the largest of the threads'.
+    #[serde(default)]
+    pub timer_ns: Option<Figure>,
     /// Device-side latency per descriptor (doorbell to completion), offload only.
     pub device_latency: Option<LatencySummary>,
     /// Host CPU per op (thread CPU time; the simulator's own time taken out).
@@ -482,6 +486,9 @@ fn registry_for(spec: &AccelSpec) -> Result<Registry, AccelError> {
 
 /// What one thread of the host side counted over its measured window.
 struct ThreadCount {
+    /// What two back-to-back clock readings measure with nothing between them, taken off
+    /// every latency sample.
+    timer_ns: u64,
     ops: u64,
     failed: u64,
     miscompares: u64,
@@ -533,6 +540,21 @@ fn host_op(
             .execute(Call::User { args: user_args(arg), src: &slot.input[..slot.input_len], dst: out })?
             .result),
     }
+}
+
+/// What timing nothing measures: the least of many back-to-back pairs of clock readings,
+/// in ns. A 4 KiB CRC takes about 45 ns and a pair of readings about as much in a VM: left
+/// in, it would be half of a small op's latency. The OS clock, not the raw TSC: its reads
+/// are ordered (an unfenced TSC read lets the CPU start it before the op's last
+/// instructions finish, and a 4 KiB CRC then times shorter than it runs).
+fn timer_cost_ns() -> u64 {
+    (0..1000)
+        .map(|_| {
+            let t = Instant::now();
+            t.elapsed().as_nanos() as u64
+        })
+        .min()
+        .unwrap_or(0)
 }
 
 /// CRC32C of a slot's buffers of `t` bytes, chained: the registry's `Call::Crc32c`, which is
@@ -604,6 +626,7 @@ fn host_loop(
     let mut hist = StageHist::new("op", Source::Measured);
     let (mut ops, mut failed, mut miscompares, mut out_bytes) = (0u64, 0u64, 0u64, 0u64);
     let start = Instant::now();
+    let timer_ns = timer_cost_ns();
     let mut measuring = warm_ns == 0;
     let (mut cpu0, mut t0) = (thread_cpu_ns(), 0u64);
     let qd = spec.queue_depth as usize;
@@ -620,7 +643,7 @@ fn host_loop(
             let r = op(&slots[s], &mut outs[s], k);
             if let Some(t) = op_start {
                 if measuring {
-                    hist.record(t.elapsed().as_nanos() as u64);
+                    hist.record((t.elapsed().as_nanos() as u64).saturating_sub(timer_ns));
                 }
             }
             if measuring {
@@ -651,6 +674,7 @@ fn host_loop(
         }
         if measuring && now >= end_ns {
             return Ok(ThreadCount {
+                timer_ns,
                 ops,
                 failed,
                 miscompares,
@@ -746,6 +770,11 @@ pub fn run_host(spec: &AccelSpec) -> Result<AccelSide, AccelError> {
         threads,
         total,
         latency,
+        timer_ns: counts
+            .iter()
+            .map(|c| c.timer_ns)
+            .max()
+            .map(|ns| Figure::measured(ns as f64, Unit::Nanoseconds)),
         latency_stride: counts
             .first()
             .map(|_| {

@@ -273,6 +273,7 @@ pub fn run_offload(spec: &AccelSpec, profile: &Profile, tsc: &Tsc) -> Result<Acc
         total,
         latency,
         latency_stride: 1,
+        timer_ns: None,
         device_latency: (!dev_hist.is_empty()).then_some(device_latency),
         host_cpu_ns_per_op: Figure::measured(host_cpu as f64 / ops.max(1) as f64, Unit::Nanoseconds),
         offload_cost: Some(OffloadCost {

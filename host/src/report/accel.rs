@@ -98,8 +98,11 @@ pub fn render_accel_side(s: &AccelSide, tsc_ghz: Option<f64>) -> String {
         out.push('\n');
     }
     out.push('\n');
-    let stride =
+    let mut stride =
         if s.latency_stride > 1 { format!(", 1 op in {} timed", s.latency_stride) } else { String::new() };
+    if let Some(t) = &s.timer_ns {
+        stride.push_str(&format!(", the clock's own {} taken off each", fmt_value(t)));
+    }
     let what =
         if s.mode == Mode::Host { "latency per op" } else { "latency per op (submit to completion seen)" };
     out.push_str(&format!("  {}{stride}\n", latency_line(what, &s.latency)));
