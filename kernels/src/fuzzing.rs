@@ -6,7 +6,10 @@
 use std::collections::HashMap;
 
 use crate::cache_index::{CacheIndex, CacheKey, Location};
-use crate::compress::{compress, decompress, max_compressed_len, Algorithm, Codec};
+use crate::compress::{
+    compress, decompress, deflate_decompress_with, isal_linked, max_compressed_len, Algorithm, Codec,
+    InflateBackend,
+};
 use crate::KernelError;
 
 /// Largest destination the decompress target allocates.
@@ -44,7 +47,30 @@ pub fn decompress_target(data: &[u8]) {
             exact_fit(algorithm, input, &out);
             agrees_with_reference(algorithm, input, &out);
         }
+        if matches!(algorithm, Algorithm::Gzip | Algorithm::Zlib) && isal_linked() {
+            inflate_backends_agree(algorithm, input, &mut big);
+        }
         round_trip(Codec::with_default_level(algorithm), input, small_len);
+    }
+}
+
+/// The kit's two inflate backends (libdeflate, ISA-L) give the same answer under the kit's
+/// rules: the same bytes, or the same kind of error. Which of them decodes a stream may
+/// depend on the destination's size ([`crate::compress::inflate_backend`]), so any stream
+/// one reads and the other refuses would read or not by the size of the buffer.
+fn inflate_backends_agree(algorithm: Algorithm, input: &[u8], dst: &mut [u8]) {
+    let first =
+        deflate_decompress_with(InflateBackend::Libdeflate, algorithm, input, dst).map(|n| dst[..n].to_vec());
+    let second =
+        deflate_decompress_with(InflateBackend::Isal, algorithm, input, dst).map(|n| dst[..n].to_vec());
+    match (&first, &second) {
+        (Ok(a), Ok(b)) => assert!(a == b, "{algorithm}: libdeflate and ISA-L read different bytes"),
+        (Err(a), Err(b)) if std::mem::discriminant(a) == std::mem::discriminant(b) => {}
+        _ => panic!(
+            "{algorithm}: libdeflate gave {:?}, ISA-L {:?}",
+            first.as_ref().map(Vec::len),
+            second.as_ref().map(Vec::len)
+        ),
     }
 }
 

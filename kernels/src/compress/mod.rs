@@ -30,9 +30,15 @@
 //!   ISA-L's fixed cost per stream makes it slower, and libdeflate compresses. ISA-L's levels
 //!   stop at about libdeflate level 1's ratio, so levels 2..9 compress with libdeflate, one
 //!   compressor per level and thread; it is faster than zlib-rs there at an equal or better
-//!   ratio. Every stream
-//!   is inflated by libdeflate, one decompressor per thread (docs/baselines.md has the
-//!   figures behind each choice).
+//!   ratio. Inflate (compress/deflate.rs) takes ISA-L's stateless decoder for streams that
+//!   expand by less than 5:1 ([`ISAL_INFLATE_BELOW_RATIO`]: the last gzip member's ISIZE,
+//!   or for zlib the destination's size, over the stream's) and libdeflate's for the rest,
+//!   one decoder of each per thread: ISA-L is the faster on literal-dense streams (the kit's
+//!   generated data: up to 1.3 times on level 1), libdeflate on long-match ones (text: up to
+//!   1.2 times). Both run under the same rules (members, trailing bytes, header CRC,
+//!   truncation, `DstTooSmall`), read the same streams to the same bytes (the `decompress`
+//!   fuzz body checks it), and libdeflate takes any member past ISA-L's 32-bit lengths
+//!   (docs/baselines.md has the figures behind each choice).
 
 use std::cell::RefCell;
 use std::io::{ErrorKind, Read};
@@ -43,7 +49,7 @@ use zstd::zstd_safe;
 use crate::KernelError;
 pub use crate::Library;
 use deflate::{deflate_compress, deflate_decompress};
-pub use deflate::{deflate_decompress_with, inflate_backend, InflateBackend};
+pub use deflate::{deflate_decompress_with, inflate_backend, InflateBackend, ISAL_INFLATE_BELOW_RATIO};
 
 /// A compression format: the ABI's own type (`dpu_algo`), the one every crate of the kit
 /// names an algorithm with.
@@ -140,8 +146,14 @@ pub fn compress_library_at(codec: &Codec, src_len: usize) -> Library {
 pub fn decompress_library(algorithm: Algorithm) -> Library {
     match algorithm {
         Algorithm::Lz4 => Library { name: "lz4_flex", version: LZ4_FLEX_VERSION },
+        #[cfg(dpukit_isal)]
+        Algorithm::Gzip | Algorithm::Zlib => Library {
+            name: "ISA-L igzip (libisal) below 5:1, libdeflate (libdeflater) otherwise",
+            version: concat!(env!("DPUKIT_ISAL_VERSION"), " / ", "1.26"),
+        },
+        #[cfg(not(dpukit_isal))]
         Algorithm::Gzip | Algorithm::Zlib => {
-            Library { name: "libdeflate (libdeflater)", version: LIBDEFLATE_VERSION }
+            Library { name: "libdeflate (libdeflater; built without ISA-L)", version: LIBDEFLATE_VERSION }
         }
         other => compress_library(other),
     }
