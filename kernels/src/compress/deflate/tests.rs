@@ -404,3 +404,85 @@ fn length_symbols_286_and_287_read_by_libdeflate_alone() {
         Err(KernelError::DstTooSmall { capacity: 200, needed: Some(600) })
     );
 }
+
+/// Two read-write pages followed by one inaccessible page, so that a slice ending at the
+/// boundary faults on any access past its end (where a heap buffer would hide it).
+struct Guarded {
+    base: std::ptr::NonNull<std::ffi::c_void>,
+    page: usize,
+}
+
+#[allow(unsafe_code)]
+impl Guarded {
+    fn new() -> Guarded {
+        use nix::sys::mman::{mmap_anonymous, mprotect, MapFlags, ProtFlags};
+        let page = 4096usize;
+        let len = std::num::NonZeroUsize::new(3 * page).expect("non-zero");
+        let rw = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
+        // SAFETY: a fresh anonymous private mapping, at an address the kernel picks; nothing
+        // else refers to it.
+        let base = unsafe { mmap_anonymous(None, len, rw, MapFlags::MAP_PRIVATE) }.expect("mmap");
+        // SAFETY: the third page lies inside the mapping just made, and no reference to it
+        // exists.
+        let guard = unsafe { base.byte_add(2 * page) };
+        // SAFETY: as above: the range is the mapping's own last page.
+        unsafe { mprotect(guard, page, ProtFlags::PROT_NONE) }.expect("mprotect");
+        Guarded { base, page }
+    }
+
+    /// The last `len` bytes (at most two pages) before the inaccessible page.
+    fn tail(&mut self, len: usize) -> &mut [u8] {
+        assert!(len <= 2 * self.page);
+        // SAFETY: the first two pages are mapped read-write for the life of self, and the
+        // returned slice borrows self mutably, so it is the only reference to them.
+        let pages = unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().cast::<u8>(), 2 * self.page) };
+        &mut pages[2 * self.page - len..]
+    }
+}
+
+#[allow(unsafe_code)]
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        // SAFETY: base and 3 pages are the mapping made in new, unmapped once, here.
+        unsafe { nix::sys::mman::munmap(self.base, 3 * self.page) }.expect("munmap");
+    }
+}
+
+/// No backend reads a byte past the input or writes one past the destination: each slice
+/// ends where an inaccessible page starts, for whole, cut and damaged streams, and
+/// destinations of the exact size and smaller. A stray access faults the test process.
+#[test]
+fn no_access_past_the_input_or_the_destination() {
+    let src = data(Preset::TextLike, 8_000, 12);
+    let mut input_pages = Guarded::new();
+    let mut output_pages = Guarded::new();
+    for backend in backends() {
+        for algorithm in [Algorithm::Gzip, Algorithm::Zlib] {
+            for level in [1, 6, 9] {
+                let stream = packed(algorithm, level, &src);
+                assert!(stream.len() <= 8192, "{}", stream.len());
+                let mut inputs: Vec<Vec<u8>> =
+                    (0..=stream.len()).step_by(37).map(|c| stream[..c].to_vec()).collect();
+                inputs.push(stream.clone());
+                for at in (0..stream.len()).step_by(53) {
+                    let mut bad = stream.clone();
+                    bad[at] ^= 0x08;
+                    inputs.push(bad);
+                }
+                for input in &inputs {
+                    let placed = input_pages.tail(input.len());
+                    placed.copy_from_slice(input);
+                    let placed: &[u8] = placed;
+                    for cap in [src.len(), src.len() - 1, 1000, 0] {
+                        let dst = output_pages.tail(cap);
+                        let r = deflate_decompress_with(backend, algorithm, placed, dst);
+                        if input == &stream && cap == src.len() {
+                            assert_eq!(r, Ok(src.len()));
+                            assert_eq!(&dst[..], &src[..]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
