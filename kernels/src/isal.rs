@@ -122,7 +122,8 @@ impl Inflater {
         // SAFETY: inflate_state and everything in it are integers, arrays of integers, a
         // C enum whose value 0 is a variant (ISAL_BLOCK_NEW_HDR) and raw pointers (the
         // bindings), for which all-zero bytes are a valid value.
-        let mut state = unsafe { Box::<sys::inflate_state>::new_zeroed().assume_init() };
+        let mut state =
+            unsafe { Box::new(std::mem::MaybeUninit::<sys::inflate_state>::zeroed()).assume_init() };
         // SAFETY: state is a live, exclusively owned inflate_state; the call sets its fields
         // for a new stream and keeps no pointer to it.
         unsafe { sys::isal_inflate_init(&mut *state) };
