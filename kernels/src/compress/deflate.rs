@@ -14,8 +14,9 @@ use super::{corrupt, isal_linked, too_small, Algorithm, Codec, KernelError};
 use crate::isal;
 use crate::libdeflate::{self, Inflater};
 
-/// The libraries that can inflate a gzip member or zlib stream here; [`decompress`]
-/// (super::decompress) uses [`inflate_backend`]'s choice, [`deflate_decompress_with`] any.
+/// The libraries that can inflate a gzip member or zlib stream here:
+/// [`decompress`](super::decompress) uses [`inflate_backend`]'s choice,
+/// [`deflate_decompress_with`] any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InflateBackend {
     /// libdeflate (`libdeflate-sys`, its `_ex` calls), in every build.
@@ -83,10 +84,10 @@ pub(super) fn deflate_compress(codec: &Codec, src: &[u8], dst: &mut [u8]) -> Res
 
 /// Streams that expand by less than this ratio (uncompressed over compressed bytes) inflate
 /// with ISA-L, the others with libdeflate. ISA-L's decoder is the faster on the kit's
-/// generated data (bf16-like words, ratio 2 to 4: 1.15 to 1.3 times on its level-1
-/// streams, up to 1.1 on libdeflate's level 6 and 9), libdeflate's on text (1.1 to 1.3
-/// times at ratio 4 and up; about even on text chunks below 3.5). The ratio is the one
-/// sign of the two both carry (docs/baselines.md, "Inflate: ISA-L or libdeflate").
+/// generated data (bf16-like words, ratio 2 to 4: 1.28 to 1.36 times on its own level-1
+/// streams, up to 1.14 on libdeflate's level 6 and 9), libdeflate's on text (1.04 to 1.27
+/// times; about even on text chunks below 3.5). The ratio is what tells the two apart
+/// before decoding (docs/baselines.md, "Inflate: ISA-L or libdeflate").
 pub const ISAL_INFLATE_BELOW_RATIO: f64 = 3.5;
 
 /// The inflate backend [`super::decompress`] uses for `src` into a destination of
