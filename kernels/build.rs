@@ -1,8 +1,9 @@
 //! Links Debian's ISA-L (`libisal`, package libisal-dev, installed by
 //! scripts/install-deps.sh) when pkg-config finds it, and says so to the crate with the cfg
 //! `dpukit_isal`; without it gzip/zlib level 1 compresses with libdeflate, as every other
-//! level does, and results name that library (the README's first command builds on a machine
-//! with nothing installed; `scripts/test.sh` requires ISA-L). Regenerates
+//! level does, every gzip/zlib stream inflates with libdeflate, and results name that
+//! library (the README's first command builds on a machine with nothing installed;
+//! `scripts/test.sh` requires ISA-L). Regenerates
 //! `src/isal_bindings.rs` from its `<isa-l/igzip_lib.h>` when the `regenerate-isal-bindings`
 //! feature is on. A normal build needs no libclang: the bindings are committed, and
 //! scripts/check-bindings.sh checks they are fresh.
@@ -18,7 +19,8 @@ fn main() {
         }
         Err(_) => println!(
             "cargo:warning=ISA-L (libisal-dev >= 2.30) not found by pkg-config: gzip/zlib level 1 \
-             compresses with libdeflate; scripts/install-deps.sh installs it"
+             compresses and every gzip/zlib stream inflates with libdeflate; scripts/install-deps.sh \
+             installs it"
         ),
     }
     #[cfg(feature = "regenerate-isal-bindings")]

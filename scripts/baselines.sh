@@ -115,11 +115,12 @@ echo "baselines: load average $(cut -d' ' -f1-3 /proc/loadavg) at the end" >&2
 # and chunk size (whole-file rows count for both chunk sizes).
 awk -F'\t' -v OFS='\t' '
   { n++; for (i = 1; i <= 10; i++) row[n, i] = $i }
-  # A kit row that compresses with ISA-L (gzip level 1 runs ISA-L level 3) is also held
-  # against ISA-L at that level: its streams are the ones those rows write and inflate.
+  # A kit row that compresses with ISA-L (gzip level 1 runs ISA-L level 3; the compressor
+  # is named first) is also held against ISA-L at that level: its streams are the ones
+  # those rows write and inflate.
   function same(a, b) {
     return row[a, 1] == row[b, 1] && row[a, 3] == row[b, 3] &&
-      (row[a, 4] == row[b, 4] || (row[a, 5] ~ /ISA-L/ && row[b, 4] == "isal-3")) &&
+      (row[a, 4] == row[b, 4] || (row[a, 5] ~ /^dpukit kernel: ISA-L/ && row[b, 4] == "isal-3")) &&
       (row[a, 2] == row[b, 2] || row[b, 2] == "whole file")
   }
   END {

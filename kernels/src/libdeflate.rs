@@ -2,8 +2,8 @@
 //! bytes a gzip member or zlib stream took. `libdeflater` wraps only the plain entry points,
 //! which ignore whatever follows the first member, so they can neither read concatenated
 //! gzip members nor reject trailing bytes; this module adds those two calls and nothing
-//! else. The one place in this crate with `unsafe` code (compression goes through
-//! `libdeflater`'s safe `Compressor`).
+//! else. Besides `isal.rs`, the one place in this crate with `unsafe` code (compression
+//! goes through `libdeflater`'s safe `Compressor`).
 
 use std::ffi::c_void;
 use std::ptr::NonNull;

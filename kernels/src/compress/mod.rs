@@ -30,9 +30,14 @@
 //!   ISA-L's fixed cost per stream makes it slower, and libdeflate compresses. ISA-L's levels
 //!   stop at about libdeflate level 1's ratio, so levels 2..9 compress with libdeflate, one
 //!   compressor per level and thread; it is faster than zlib-rs there at an equal or better
-//!   ratio. Every stream
-//!   is inflated by libdeflate, one decompressor per thread (docs/baselines.md has the
-//!   figures behind each choice).
+//!   ratio. Inflate (compress/deflate.rs) takes ISA-L's stateless decoder for streams that
+//!   expand by less than 3.5:1 ([`ISAL_INFLATE_BELOW_RATIO`]: the last gzip member's
+//!   ISIZE, or for zlib the destination's size, over the stream's) and libdeflate's for the
+//!   rest, one decoder of each per thread: ISA-L is the faster on the kit's generated data
+//!   (up to 1.3 times on level 1), libdeflate on text (up to 1.3 times). Both run under the same rules (members, trailing bytes, header CRC,
+//!   truncation, `DstTooSmall`), read the same streams to the same bytes (the `decompress`
+//!   fuzz body checks it), and libdeflate takes any member past ISA-L's 32-bit lengths
+//!   (docs/baselines.md has the figures behind each choice).
 
 use std::cell::RefCell;
 use std::io::{ErrorKind, Read};
@@ -40,11 +45,10 @@ use std::ops::RangeInclusive;
 
 use zstd::zstd_safe;
 
-#[cfg(dpukit_isal)]
-use crate::isal;
-use crate::libdeflate::{InflateError, Inflater, Wrapper};
 use crate::KernelError;
 pub use crate::Library;
+use deflate::{deflate_compress, deflate_decompress};
+pub use deflate::{deflate_decompress_with, inflate_backend, InflateBackend, ISAL_INFLATE_BELOW_RATIO};
 
 /// A compression format: the ABI's own type (`dpu_algo`), the one every crate of the kit
 /// names an algorithm with.
@@ -141,8 +145,14 @@ pub fn compress_library_at(codec: &Codec, src_len: usize) -> Library {
 pub fn decompress_library(algorithm: Algorithm) -> Library {
     match algorithm {
         Algorithm::Lz4 => Library { name: "lz4_flex", version: LZ4_FLEX_VERSION },
+        #[cfg(dpukit_isal)]
+        Algorithm::Gzip | Algorithm::Zlib => Library {
+            name: "ISA-L igzip (libisal) below 3.5:1, else libdeflate (libdeflater)",
+            version: concat!(env!("DPUKIT_ISAL_VERSION"), " / ", "1.26"),
+        },
+        #[cfg(not(dpukit_isal))]
         Algorithm::Gzip | Algorithm::Zlib => {
-            Library { name: "libdeflate (libdeflater)", version: LIBDEFLATE_VERSION }
+            Library { name: "libdeflate (libdeflater; built without ISA-L)", version: LIBDEFLATE_VERSION }
         }
         other => compress_library(other),
     }
@@ -673,175 +683,7 @@ fn zstd_decompress(src: &[u8], dst: &mut [u8]) -> Result<usize, KernelError> {
     })
 }
 
-// ---------------------------------------------------------------- deflate
-
-thread_local! {
-    /// One libdeflate compressor per level and thread (levels 1..=9 at index level - 1),
-    /// made on first use: a compressor holds its match finder's tables (up to about 1 MB at
-    /// the high levels), too much to allocate per chunk.
-    static DEFLATE_COMPRESSORS: RefCell<[Option<libdeflater::Compressor>; 9]> =
-        RefCell::new(Default::default());
-    /// One libdeflate decompressor per thread, made on first use.
-    static DEFLATE_DECOMPRESSOR: RefCell<Option<Inflater>> = const { RefCell::new(None) };
-    /// One ISA-L compression stream per thread (with its ~350 KB level buffer), made on
-    /// first use.
-    #[cfg(dpukit_isal)]
-    static ISAL_DEFLATER: RefCell<Option<isal::Deflater>> = const { RefCell::new(None) };
-}
-
-fn deflate_compress(codec: &Codec, src: &[u8], dst: &mut [u8]) -> Result<usize, KernelError> {
-    let capacity = dst.len();
-    #[cfg(dpukit_isal)]
-    if uses_isal(codec.level, src.len()) {
-        let wrapper =
-            if codec.algorithm == Algorithm::Gzip { isal::Wrapper::Gzip } else { isal::Wrapper::Zlib };
-        let done = ISAL_DEFLATER.with(|slot| {
-            let mut slot = slot.borrow_mut();
-            slot.get_or_insert_with(isal::Deflater::new).compress(wrapper, src, dst)
-        });
-        match done {
-            Ok(n) => return Ok(n),
-            Err(isal::DeflateError::InsufficientSpace) => return Err(too_small(capacity, None)),
-            // A level or level buffer ISA-L refused: a bug here, reported as the libdeflate
-            // allocation failure below is, not a panic.
-            Err(isal::DeflateError::Library(code)) => {
-                return Err(corrupt(codec.algorithm, format!("ISA-L refused to compress (code {code})")))
-            }
-            // Above 4 GiB (ISA-L's lengths are 32-bit): libdeflate's level 1 below.
-            Err(isal::DeflateError::TooLarge) => {}
-        }
-    }
-    // Levels 1..=9 by construction of Codec; libdeflate's levels 1..=9 are zlib's in intent
-    // (1 fastest, 6 default, 9 smallest), with its own match finders.
-    let level = libdeflater::CompressionLvl::new(codec.level)
-        .map_err(|_| corrupt(codec.algorithm, format!("level {} outside libdeflate's", codec.level)))?;
-    let slot = (codec.level as usize).saturating_sub(1).min(8);
-    DEFLATE_COMPRESSORS.with(|compressors| {
-        let mut compressors = compressors.borrow_mut();
-        let compressor = compressors[slot].get_or_insert_with(|| libdeflater::Compressor::new(level));
-        let written = match codec.algorithm {
-            Algorithm::Gzip => compressor.gzip_compress(src, dst),
-            _ => compressor.zlib_compress(src, dst),
-        };
-        written.map_err(|_| too_small(capacity, None))
-    })
-}
-
-fn deflate_decompress(algorithm: Algorithm, src: &[u8], dst: &mut [u8]) -> Result<usize, KernelError> {
-    let capacity = dst.len();
-    let wrapper = if algorithm == Algorithm::Gzip { Wrapper::Gzip } else { Wrapper::Zlib };
-    DEFLATE_DECOMPRESSOR.with(|slot| {
-        let mut slot = slot.borrow_mut();
-        if slot.is_none() {
-            *slot = Inflater::new();
-        }
-        let inflater = slot
-            .as_mut()
-            .ok_or_else(|| corrupt(algorithm, "libdeflate could not allocate a decompressor"))?;
-        let mut in_pos = 0usize;
-        let mut out_pos = 0usize;
-        // gzip allows several members back to back (as `cat a.gz b.gz` makes); zlib one stream.
-        loop {
-            if wrapper == Wrapper::Gzip && !gzip_header_crc_holds(&src[in_pos..]) {
-                return Err(corrupt(algorithm, "gzip header CRC does not match"));
-            }
-            match inflater.decompress_one(wrapper, &src[in_pos..], &mut dst[out_pos..]) {
-                Ok((used_in, used_out)) => {
-                    in_pos += used_in;
-                    out_pos += used_out;
-                }
-                Err(InflateError::InsufficientSpace) => {
-                    return Err(too_small_or_corrupt(
-                        inflater,
-                        wrapper,
-                        algorithm,
-                        &src[in_pos..],
-                        out_pos,
-                        capacity,
-                    ))
-                }
-                Err(InflateError::BadData) if in_pos == 0 => {
-                    return Err(corrupt(algorithm, "bad or truncated stream"))
-                }
-                Err(InflateError::BadData) => {
-                    return Err(corrupt(algorithm, "bad or truncated data after the first member"))
-                }
-            }
-            if in_pos == src.len() {
-                return Ok(out_pos);
-            }
-            if algorithm != Algorithm::Gzip {
-                return Err(corrupt(algorithm, "trailing bytes after the stream"));
-            }
-        }
-    })
-}
-
-/// Extra room, past the destination, in which a member that did not fit is decoded again to
-/// tell a longer stream from a truncated one. libdeflate reads a cut stream as if followed
-/// by zero bits until it has read 8 bytes past the end, and those bits can decode to a few
-/// KB of output (at most some 25 matches of 258 bytes) before it gives up, so a cut stream
-/// can overflow a destination its whole self would fit. 64 KiB is far beyond that.
-const DEFLATE_RECHECK_SLACK_BYTES: usize = 64 << 10;
-
-/// After libdeflate found the member at the start of `rest` too big for the `capacity -
-/// filled` bytes left: decodes it again into a buffer [`DEFLATE_RECHECK_SLACK_BYTES`]
-/// larger. A member that decodes there needs more room (and how much is known when it is
-/// the last one); one that fails is corrupt or truncated; one that overflows that too is
-/// taken to need more room. Runs on the error path only.
-fn too_small_or_corrupt(
-    inflater: &mut Inflater,
-    wrapper: Wrapper,
-    algorithm: Algorithm,
-    rest: &[u8],
-    filled: usize,
-    capacity: usize,
-) -> KernelError {
-    let room = (capacity - filled).saturating_add(DEFLATE_RECHECK_SLACK_BYTES);
-    let mut scratch = vec![0u8; room];
-    match inflater.decompress_one(wrapper, rest, &mut scratch) {
-        Ok((used, n)) => {
-            let needed = (used == rest.len()).then_some(filled + n).filter(|&n| n > capacity);
-            too_small(capacity, needed)
-        }
-        Err(InflateError::BadData) => corrupt(algorithm, "bad or truncated stream"),
-        Err(InflateError::InsufficientSpace) => too_small(capacity, None),
-    }
-}
-
-/// Whether a gzip member's optional header CRC (FLG.FHCRC: the low 16 bits of the CRC32 of
-/// the header before it) matches. libdeflate skips that field; zlib checks it, and so does
-/// the kit, so a member is read alike by both. A header too short to hold the field is
-/// left to libdeflate, which rejects it.
-fn gzip_header_crc_holds(member: &[u8]) -> bool {
-    const FHCRC: u8 = 0x02;
-    const FEXTRA: u8 = 0x04;
-    const FNAME: u8 = 0x08;
-    const FCOMMENT: u8 = 0x10;
-    let Some(&flg) = member.get(3) else { return true };
-    if flg & FHCRC == 0 {
-        return true;
-    }
-    let mut p = 10usize;
-    if flg & FEXTRA != 0 {
-        let Some(xlen) = member.get(10..12) else { return true };
-        p = 12 + usize::from(u16::from_le_bytes([xlen[0], xlen[1]]));
-    }
-    for flag in [FNAME, FCOMMENT] {
-        if flg & flag != 0 {
-            match member.get(p..).and_then(|rest| rest.iter().position(|&b| b == 0)) {
-                Some(end) => p += end + 1,
-                None => return true,
-            }
-        }
-    }
-    match (member.get(..p), member.get(p..p + 2)) {
-        (Some(header), Some(stored)) => {
-            (libdeflater::crc32(header) & 0xFFFF) as u16 == u16::from_le_bytes([stored[0], stored[1]])
-        }
-        _ => true,
-    }
-}
+mod deflate;
 
 #[cfg(test)]
 mod tests;

@@ -560,3 +560,19 @@ fn deflate_level_1_either_side_of_the_isal_switch() {
             .starts_with("libdeflate"));
     }
 }
+
+/// The `decompress` fuzz target's committed seeds (fuzz/seeds/decompress: the kit's streams
+/// and every input a fuzzer found) pass its body, as the fuzz crate's own seed test runs
+/// them, without building the fuzz workspace.
+#[test]
+fn every_decompress_seed_passes_the_fuzz_body() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/decompress");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.expect("a directory entry").path();
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        crate::fuzzing::decompress_target(&bytes);
+        n += 1;
+    }
+    assert!(n >= 10, "{n} seeds in {}", dir.display());
+}
