@@ -246,3 +246,14 @@ fn the_paced_simulator_reports_its_lag() {
     assert_eq!(lag.max_lag_ns.source, Source::Measured);
     assert!(crate::report::render_accel_table(&r).contains("simulator lag behind its model"));
 }
+
+/// Slot inputs start on a cache line and hold exactly the bytes given, whatever the length.
+#[test]
+fn aligned_inputs_start_on_a_cache_line_and_keep_their_bytes() {
+    for len in [0usize, 1, 63, 64, 65, 4096, 4097] {
+        let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+        let a = Aligned::copy_of(&bytes);
+        assert_eq!(a.as_ptr() as usize % 64, 0, "{len} bytes");
+        assert_eq!(&a[..], &bytes[..], "{len} bytes");
+    }
+}
