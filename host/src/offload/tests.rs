@@ -3,6 +3,19 @@ use dpukit_ffi::{RawCpl, RawDesc};
 use dpukit_kernels::cache_index::CacheIndex;
 use std::sync::Arc;
 
+/// A pool of `slots` slots of 4 KiB in and out, no spare buffer, the engine's defaults.
+fn config_4k(slots: usize, batch: usize, device_timeout_ns: u64) -> OffloadConfig {
+    OffloadConfig {
+        slots,
+        in_bytes: 4096,
+        out_bytes: 4096,
+        spare_bytes: 0,
+        batch,
+        device_timeout_ns,
+        engine: EngineConfig::default(),
+    }
+}
+
 /// The device fetches a batch when its doorbell rings: two batches rung one after
 /// the other, before the host asks for any completion, are two doorbells to the
 /// device. When it ran only as the host polled, it counted none: it found both
@@ -10,15 +23,7 @@ use std::sync::Arc;
 #[test]
 fn the_device_sees_each_doorbell_when_it_rings() {
     let registry = Registry::new(Arc::new(CacheIndex::new(64).unwrap()));
-    let cfg = OffloadConfig {
-        slots: 4,
-        in_bytes: 4096,
-        out_bytes: 4096,
-        spare_bytes: 0,
-        batch: 2,
-        device_timeout_ns: 1_000_000_000,
-        engine: EngineConfig::default(),
-    };
+    let cfg = config_4k(4, 2, 1_000_000_000);
     let mut off = Offload::dpu(registry, &cfg, &Profile::builtin("bluefield-2").unwrap()).unwrap();
     for user in 0..4 {
         let slot = off.take_slot().unwrap();
@@ -73,15 +78,7 @@ impl Device for Silent {
 /// come back all the same, run by the host CPU, with the device stopped once first.
 fn silent_device_fails_over(gone: Option<&str>, reason: &str) {
     let registry = Registry::new(Arc::new(CacheIndex::new(64).unwrap()));
-    let cfg = OffloadConfig {
-        slots: 4,
-        in_bytes: 4096,
-        out_bytes: 4096,
-        spare_bytes: 0,
-        batch: 1,
-        device_timeout_ns: 20_000_000,
-        engine: EngineConfig::default(),
-    };
+    let cfg = config_4k(4, 1, 20_000_000);
     let stops = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut off = Offload::with_device(registry, &cfg, |queue| {
         Ok(Some(Box::new(Silent { _queue: queue, gone: gone.map(String::from), stops: stops.clone() })
@@ -179,15 +176,7 @@ fn fill_for_decompression(off: &mut Offload, slot: usize, input: &[u8], plain: &
 /// read the decompressed bytes. (Found by the `device` fuzz target.)
 #[test]
 fn a_job_answered_after_the_timeout_reruns_in_its_order() {
-    let cfg = OffloadConfig {
-        slots: 1,
-        in_bytes: 4096,
-        out_bytes: 4096,
-        spare_bytes: 0,
-        batch: 1,
-        device_timeout_ns: 1_000_000_000,
-        engine: EngineConfig::default(),
-    };
+    let cfg = config_4k(1, 1, 1_000_000_000);
     let mut off = scripted(
         &cfg,
         Box::new(|_, d| {
@@ -226,15 +215,7 @@ fn a_job_answered_after_the_timeout_reruns_in_its_order() {
 #[test]
 fn a_fail_over_keeps_what_a_job_already_settled() {
     const T: u64 = 1_000_000_000;
-    let cfg = OffloadConfig {
-        slots: 2,
-        in_bytes: 4096,
-        out_bytes: 4096,
-        spare_bytes: 0,
-        batch: 2,
-        device_timeout_ns: T,
-        engine: EngineConfig::default(),
-    };
+    let cfg = config_4k(2, 2, T);
     // Slot 0 (job C, submitted first): answered just after the timeout. Slot 1 (job A): its
     // CRC answered just before its timeout, its decompression failed.
     let mut off = scripted(
@@ -295,15 +276,7 @@ fn a_fail_over_keeps_what_a_job_already_settled() {
 /// and the retry read the decompressed bytes.)
 #[test]
 fn a_host_op_after_a_device_op_of_its_job_waits_for_it() {
-    let cfg = OffloadConfig {
-        slots: 1,
-        in_bytes: 4096,
-        out_bytes: 4096,
-        spare_bytes: 0,
-        batch: 1,
-        device_timeout_ns: 1_000_000_000,
-        engine: EngineConfig::default(),
-    };
+    let cfg = config_4k(1, 1, 1_000_000_000);
     let mut off = scripted_running(
         &cfg,
         Box::new(|_, d| {
@@ -341,15 +314,7 @@ fn a_host_op_after_a_device_op_of_its_job_waits_for_it() {
 #[test]
 fn a_device_answering_tags_not_in_flight_is_given_up_not_an_error() {
     for twice in [false, true] {
-        let cfg = OffloadConfig {
-            slots: 4,
-            in_bytes: 4096,
-            out_bytes: 4096,
-            spare_bytes: 0,
-            batch: 4,
-            device_timeout_ns: 1_000_000_000,
-            engine: EngineConfig::default(),
-        };
+        let cfg = config_4k(4, 4, 1_000_000_000);
         // Every descriptor answered with a wrong CRC under a tag mangled or (`twice`) right
         // but answered two times.
         let mut off = scripted(
@@ -399,15 +364,7 @@ fn a_device_answering_what_no_descriptor_allows_is_given_up() {
         (|c| Completion { result: u64::MAX, ..c }, "more than the descriptor's 4096"),
     ];
     for (mangle, reason) in cases {
-        let cfg = OffloadConfig {
-            slots: 2,
-            in_bytes: 4096,
-            out_bytes: 4096,
-            spare_bytes: 0,
-            batch: 1,
-            device_timeout_ns: 1_000_000_000,
-            engine: EngineConfig::default(),
-        };
+        let cfg = config_4k(2, 1, 1_000_000_000);
         // The right tag, with an answer `mangle` makes one no correct device gives.
         let mut off = scripted(
             &cfg,
